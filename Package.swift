@@ -1,0 +1,61 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+  name: "Hinix",
+  products: [
+    .library(name: "Hinix", targets: ["Hinix"]),
+    .executable(name: "hinix", targets: ["hinix"]),
+    .executable(name: "mqsend", targets: ["mqsend"]),
+    .executable(name: "mqrecv", targets: ["mqrecv"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+  ],
+  targets: [
+    // The C shim: what Swift's Glibc module cannot reach (variadic mq_open, epoll, eventfd,
+    // posix_spawn file actions, sched_setaffinity).
+    .target(name: "CHinix"),
+    // The library.
+    .target(
+      name: "Hinix",
+      dependencies: [
+        "CHinix",
+        .product(name: "SystemPackage", package: "swift-system"),
+      ]
+    ),
+    // Raw C doing the same syscalls as Hinix, the baseline of `hinix bench`.
+    .target(name: "CHinixBaseline"),
+    // Command-line front ends shared by `hinix`, `mqsend` and `mqrecv`.
+    .target(
+      name: "HinixCommands",
+      dependencies: [
+        "Hinix",
+        "CHinixBaseline",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "SystemPackage", package: "swift-system"),
+      ]
+    ),
+    .executableTarget(name: "hinix", dependencies: ["HinixCommands"]),
+    .executableTarget(name: "mqsend", dependencies: ["HinixCommands"]),
+    .executableTarget(name: "mqrecv", dependencies: ["HinixCommands"]),
+    // The peer process the tests spawn.
+    .executableTarget(
+      name: "hinix-test-peer",
+      dependencies: [
+        "Hinix",
+        .product(name: "SystemPackage", package: "swift-system"),
+      ],
+      path: "Sources/HinixTestPeer"
+    ),
+    .testTarget(
+      name: "HinixTests",
+      dependencies: [
+        "Hinix",
+        .product(name: "SystemPackage", package: "swift-system"),
+      ]
+    ),
+  ],
+  swiftLanguageModes: [.v6]
+)

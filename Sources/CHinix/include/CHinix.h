@@ -1,0 +1,88 @@
+// The C shim of Hinix: thin, out-of-line wrappers for what Swift's Glibc module cannot reach.
+//
+// Every function that wraps a syscall returns its result, or the negated errno on failure, so
+// that the Swift side never reads a thread-local errno that something else may have clobbered.
+#ifndef CHINIX_H
+#define CHINIX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+// MARK: POSIX message queues (mqueue.h is not in Swift's Glibc module; mq_open is variadic).
+
+/// Mirrors the four fields of `struct mq_attr` that Linux uses.
+typedef struct hinix_mq_attr {
+  long flags;
+  long maxmsg;
+  long msgsize;
+  long curmsgs;
+} hinix_mq_attr;
+
+int hinix_mq_open(const char *name, int oflag, mode_t mode, const hinix_mq_attr *attr);
+int hinix_mq_close(int mqd);
+int hinix_mq_unlink(const char *name);
+int hinix_mq_send(int mqd, const void *msg, size_t len, unsigned int prio);
+int hinix_mq_timedsend(int mqd, const void *msg, size_t len, unsigned int prio,
+                       const struct timespec *deadline);
+ssize_t hinix_mq_receive(int mqd, void *buf, size_t len, unsigned int *prio);
+ssize_t hinix_mq_timedreceive(int mqd, void *buf, size_t len, unsigned int *prio,
+                              const struct timespec *deadline);
+int hinix_mq_getattr(int mqd, hinix_mq_attr *attr);
+int hinix_mq_setattr(int mqd, long flags, hinix_mq_attr *old);
+long hinix_mq_prio_max(void);
+
+// MARK: eventfd
+
+extern const int HINIX_EFD_CLOEXEC;
+extern const int HINIX_EFD_NONBLOCK;
+extern const int HINIX_EFD_SEMAPHORE;
+int hinix_eventfd(unsigned int initval, int flags);
+
+// MARK: epoll (struct epoll_event is packed on x86_64, so it never crosses into Swift).
+
+extern const uint32_t HINIX_EPOLLIN;
+extern const uint32_t HINIX_EPOLLOUT;
+extern const uint32_t HINIX_EPOLLERR;
+extern const uint32_t HINIX_EPOLLHUP;
+extern const uint32_t HINIX_EPOLLRDHUP;
+extern const uint32_t HINIX_EPOLLPRI;
+extern const uint32_t HINIX_EPOLLONESHOT;
+extern const int HINIX_EPOLL_CTL_ADD;
+extern const int HINIX_EPOLL_CTL_MOD;
+extern const int HINIX_EPOLL_CTL_DEL;
+
+int hinix_epoll_create(void);
+int hinix_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data);
+/// Waits like epoll_wait and writes each event's data and mask to two parallel arrays.
+int hinix_epoll_wait(int epfd, uint64_t *data, uint32_t *events, int capacity, int timeout_ms);
+
+// MARK: Descriptors and processes
+
+int hinix_read(int fd, void *buf, size_t len);
+int hinix_write(int fd, const void *buf, size_t len);
+int hinix_close(int fd);
+/// Reads without blocking even from a blocking descriptor (preadv2 with RWF_NOWAIT).
+int hinix_read_nowait(int fd, void *buf, size_t len);
+int hinix_fcntl(int fd, int cmd, int arg);
+int hinix_poll_one(int fd, short events, int timeout_ms, short *revents);
+
+/// Spawns `path` with `argv` and `envp` in a child process. Before exec the child duplicates
+/// `sources[i]` onto `targets[i]` (clearing close-on-exec on the copy only), resets the signal
+/// mask and SIGPIPE's disposition, and pins itself to `cpu` when `cpu >= 0`. Returns the pid,
+/// or the negated errno of fork, of a dup2 or of execve.
+int hinix_spawn(const char *path, char *const argv[], char *const envp[], const int *sources,
+                const int *targets, int count, int cpu);
+
+/// Pins the process `pid` (0 for the caller's thread) to one CPU.
+int hinix_pin_to_cpu(pid_t pid, int cpu);
+/// The CPUs this process may run on, counted.
+int hinix_allowed_cpu_count(void);
+/// The lowest-numbered CPU at or after `from` that this process may run on, or -1.
+int hinix_allowed_cpu(int from);
+
+/// Ignores SIGPIPE for the whole process (used by the command-line tools).
+void hinix_ignore_sigpipe(void);
+
+#endif

@@ -1,0 +1,231 @@
+#define _GNU_SOURCE
+#include "CHinix.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <mqueue.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+_Static_assert(sizeof(mqd_t) == sizeof(int), "mqd_t is an int on Linux");
+
+#define RETURN_OR_ERRNO(expr)                                                                      \
+  do {                                                                                             \
+    long _r = (long)(expr);                                                                        \
+    return _r < 0 ? -errno : _r;                                                                   \
+  } while (0)
+
+// MARK: message queues
+
+int hinix_mq_open(const char *name, int oflag, mode_t mode, const hinix_mq_attr *attr) {
+  struct mq_attr a = {0};
+  if (attr) {
+    a.mq_flags = attr->flags;
+    a.mq_maxmsg = attr->maxmsg;
+    a.mq_msgsize = attr->msgsize;
+  }
+  mqd_t q = mq_open(name, oflag, mode, attr ? &a : NULL);
+  return q == (mqd_t)-1 ? -errno : (int)q;
+}
+
+int hinix_mq_close(int mqd) { RETURN_OR_ERRNO(mq_close((mqd_t)mqd)); }
+int hinix_mq_unlink(const char *name) { RETURN_OR_ERRNO(mq_unlink(name)); }
+
+int hinix_mq_send(int mqd, const void *msg, size_t len, unsigned int prio) {
+  RETURN_OR_ERRNO(mq_send((mqd_t)mqd, (const char *)msg, len, prio));
+}
+
+int hinix_mq_timedsend(int mqd, const void *msg, size_t len, unsigned int prio,
+                       const struct timespec *deadline) {
+  RETURN_OR_ERRNO(mq_timedsend((mqd_t)mqd, (const char *)msg, len, prio, deadline));
+}
+
+ssize_t hinix_mq_receive(int mqd, void *buf, size_t len, unsigned int *prio) {
+  ssize_t n = mq_receive((mqd_t)mqd, (char *)buf, len, prio);
+  return n < 0 ? -errno : n;
+}
+
+ssize_t hinix_mq_timedreceive(int mqd, void *buf, size_t len, unsigned int *prio,
+                              const struct timespec *deadline) {
+  ssize_t n = mq_timedreceive((mqd_t)mqd, (char *)buf, len, prio, deadline);
+  return n < 0 ? -errno : n;
+}
+
+int hinix_mq_getattr(int mqd, hinix_mq_attr *attr) {
+  struct mq_attr a;
+  if (mq_getattr((mqd_t)mqd, &a) < 0) return -errno;
+  attr->flags = a.mq_flags;
+  attr->maxmsg = a.mq_maxmsg;
+  attr->msgsize = a.mq_msgsize;
+  attr->curmsgs = a.mq_curmsgs;
+  return 0;
+}
+
+int hinix_mq_setattr(int mqd, long flags, hinix_mq_attr *old) {
+  struct mq_attr a = {0}, o;
+  a.mq_flags = flags;
+  if (mq_setattr((mqd_t)mqd, &a, &o) < 0) return -errno;
+  if (old) {
+    old->flags = o.mq_flags;
+    old->maxmsg = o.mq_maxmsg;
+    old->msgsize = o.mq_msgsize;
+    old->curmsgs = o.mq_curmsgs;
+  }
+  return 0;
+}
+
+long hinix_mq_prio_max(void) { return sysconf(_SC_MQ_PRIO_MAX); }
+
+// MARK: eventfd
+
+const int HINIX_EFD_CLOEXEC = EFD_CLOEXEC;
+const int HINIX_EFD_NONBLOCK = EFD_NONBLOCK;
+const int HINIX_EFD_SEMAPHORE = EFD_SEMAPHORE;
+
+int hinix_eventfd(unsigned int initval, int flags) { RETURN_OR_ERRNO(eventfd(initval, flags)); }
+
+// MARK: epoll
+
+const uint32_t HINIX_EPOLLIN = EPOLLIN;
+const uint32_t HINIX_EPOLLOUT = EPOLLOUT;
+const uint32_t HINIX_EPOLLERR = EPOLLERR;
+const uint32_t HINIX_EPOLLHUP = EPOLLHUP;
+const uint32_t HINIX_EPOLLRDHUP = EPOLLRDHUP;
+const uint32_t HINIX_EPOLLPRI = EPOLLPRI;
+const uint32_t HINIX_EPOLLONESHOT = EPOLLONESHOT;
+const int HINIX_EPOLL_CTL_ADD = EPOLL_CTL_ADD;
+const int HINIX_EPOLL_CTL_MOD = EPOLL_CTL_MOD;
+const int HINIX_EPOLL_CTL_DEL = EPOLL_CTL_DEL;
+
+int hinix_epoll_create(void) { RETURN_OR_ERRNO(epoll_create1(EPOLL_CLOEXEC)); }
+
+int hinix_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data) {
+  struct epoll_event ev = {.events = events, .data.u64 = data};
+  RETURN_OR_ERRNO(epoll_ctl(epfd, op, fd, &ev));
+}
+
+int hinix_epoll_wait(int epfd, uint64_t *data, uint32_t *events, int capacity, int timeout_ms) {
+  struct epoll_event evs[64];
+  if (capacity > 64) capacity = 64;
+  int n = epoll_wait(epfd, evs, capacity, timeout_ms);
+  if (n < 0) return -errno;
+  for (int i = 0; i < n; i++) {
+    data[i] = evs[i].data.u64;
+    events[i] = evs[i].events;
+  }
+  return n;
+}
+
+// MARK: descriptors and processes
+
+int hinix_read(int fd, void *buf, size_t len) { RETURN_OR_ERRNO(read(fd, buf, len)); }
+int hinix_write(int fd, const void *buf, size_t len) { RETURN_OR_ERRNO(write(fd, buf, len)); }
+int hinix_close(int fd) { RETURN_OR_ERRNO(close(fd)); }
+
+int hinix_read_nowait(int fd, void *buf, size_t len) {
+  struct iovec v = {.iov_base = buf, .iov_len = len};
+  RETURN_OR_ERRNO(preadv2(fd, &v, 1, -1, RWF_NOWAIT));
+}
+int hinix_fcntl(int fd, int cmd, int arg) { RETURN_OR_ERRNO(fcntl(fd, cmd, arg)); }
+
+int hinix_poll_one(int fd, short events, int timeout_ms, short *revents) {
+  struct pollfd p = {.fd = fd, .events = events, .revents = 0};
+  int n = poll(&p, 1, timeout_ms);
+  if (n < 0) return -errno;
+  *revents = p.revents;
+  return n;
+}
+
+// Only async-signal-safe calls between fork and execve.
+static void child_fail(int report, int err) {
+  while (write(report, &err, sizeof err) < 0 && errno == EINTR) {
+  }
+  _exit(127);
+}
+
+int hinix_spawn(const char *path, char *const argv[], char *const envp[], const int *sources,
+                const int *targets, int count, int cpu) {
+  int report[2];
+  if (pipe2(report, O_CLOEXEC) < 0) return -errno;
+  // The child needs copies of every source above every target, so that no dup2 onto a target
+  // overwrites a source that a later mapping still needs. Those copies are made in the child.
+  int highest = report[1];
+  for (int i = 0; i < count; i++) {
+    if (targets[i] > highest) highest = targets[i];
+    if (sources[i] > highest) highest = sources[i];
+  }
+  pid_t pid = fork();
+  if (pid < 0) {
+    int err = errno;
+    close(report[0]);
+    close(report[1]);
+    return -err;
+  }
+  if (pid == 0) {
+    sigset_t all;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+    signal(SIGPIPE, SIG_DFL);
+    if (cpu >= 0) {
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      CPU_SET(cpu, &set);
+      if (sched_setaffinity(0, sizeof set, &set) < 0) child_fail(report[1], errno);
+    }
+    int copies[256];
+    if (count > 256) child_fail(report[1], E2BIG);
+    for (int i = 0; i < count; i++) {
+      copies[i] = fcntl(sources[i], F_DUPFD_CLOEXEC, highest + 1);
+      if (copies[i] < 0) child_fail(report[1], errno);
+    }
+    for (int i = 0; i < count; i++) {
+      if (dup2(copies[i], targets[i]) < 0) child_fail(report[1], errno);
+    }
+    execve(path, argv, envp);
+    child_fail(report[1], errno);
+  }
+  close(report[1]);
+  int err = 0;
+  ssize_t n;
+  do {
+    n = read(report[0], &err, sizeof err);
+  } while (n < 0 && errno == EINTR);
+  close(report[0]);
+  if (n == (ssize_t)sizeof err) {
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return -err;
+  }
+  return pid;
+}
+
+int hinix_pin_to_cpu(pid_t pid, int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  RETURN_OR_ERRNO(sched_setaffinity(pid, sizeof set, &set));
+}
+
+int hinix_allowed_cpu_count(void) {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) < 0) return -errno;
+  return CPU_COUNT(&set);
+}
+
+int hinix_allowed_cpu(int from) {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) < 0) return -1;
+  for (int c = from < 0 ? 0 : from; c < CPU_SETSIZE; c++) {
+    if (CPU_ISSET(c, &set)) return c;
+  }
+  return -1;
+}
+
+void hinix_ignore_sigpipe(void) { signal(SIGPIPE, SIG_IGN); }

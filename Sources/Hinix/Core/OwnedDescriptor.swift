@@ -1,0 +1,75 @@
+import CHinix
+import Glibc
+import SystemPackage
+
+/// The unique owner of one open file descriptor: it closes the descriptor exactly once, when it is
+/// consumed by ``close()`` or when it goes out of scope.
+///
+/// Because it is `~Copyable`, no two values can own the same descriptor, so Hinix has neither leaks
+/// nor double closes. Types whose descriptor is naturally shared between tasks (a queue one task
+/// sends on while another receives) hold an `OwnedDescriptor` inside a `Sendable` final class.
+public struct OwnedDescriptor: ~Copyable, Sendable {
+  /// The descriptor, to pass to swift-system or to a system call. It stays owned by this value.
+  public let descriptor: FileDescriptor
+
+  /// Takes ownership of `descriptor`; it will be closed when this value ends.
+  public init(adopting descriptor: FileDescriptor) {
+    self.descriptor = descriptor
+  }
+
+  deinit {
+    _ = Sys.close(descriptor.rawValue)
+  }
+
+  /// Gives up ownership without closing; the caller must close the returned descriptor.
+  public consuming func release() -> FileDescriptor {
+    let descriptor = self.descriptor
+    discard self
+    return descriptor
+  }
+
+  /// Closes the descriptor now and reports a failure of `close` (which still releases it).
+  ///
+  /// The corresponding C function is `close`.
+  public consuming func close() throws(HinixError) {
+    let descriptor = self.descriptor
+    discard self
+    if case .failure(let errno) = Sys.close(descriptor.rawValue) {
+      throw HinixError.system(errno, "close")
+    }
+  }
+}
+
+extension FileDescriptor {
+  /// Whether this descriptor stays open across `execve` (the opposite of close-on-exec).
+  ///
+  /// Hinix opens every descriptor close-on-exec. Prefer ``ChildProcess/spawn(_:arguments:environment:passing:cpu:)``,
+  /// which hands a copy to the child without changing the parent's descriptor; set this only for a
+  /// child started by other means. The corresponding C function is `fcntl` with `F_GETFD`/`F_SETFD`.
+  public func isInheritable() throws(HinixError) -> Bool {
+    switch Sys.fcntl(rawValue, F_GETFD) {
+    case .success(let flags): return flags & FD_CLOEXEC == 0
+    case .failure(let errno): throw HinixError.system(errno, "fcntl(F_GETFD)")
+    }
+  }
+
+  /// Makes this descriptor stay open across `execve` (`true`) or close on it (`false`).
+  ///
+  /// The corresponding C function is `fcntl` with `F_SETFD`.
+  public func setInheritable(_ inheritable: Bool) throws(HinixError) {
+    let flags: Int32
+    switch Sys.fcntl(rawValue, F_GETFD) {
+    case .success(let value): flags = value
+    case .failure(let errno): throw HinixError.system(errno, "fcntl(F_GETFD)")
+    }
+    let updated = inheritable ? flags & ~FD_CLOEXEC : flags | FD_CLOEXEC
+    if case .failure(let errno) = Sys.fcntl(rawValue, F_SETFD, updated) {
+      throw HinixError.system(errno, "fcntl(F_SETFD)")
+    }
+  }
+
+  /// Whether the open file description is in non-blocking mode (`O_NONBLOCK`).
+  func isNonBlocking() -> Result<Bool, Errno> {
+    Sys.fcntl(rawValue, F_GETFL).map { $0 & O_NONBLOCK != 0 }
+  }
+}

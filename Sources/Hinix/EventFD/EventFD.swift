@@ -1,0 +1,193 @@
+import CHinix
+import Glibc
+import SystemPackage
+
+/// An eventfd: a 64-bit kernel counter that one side adds to and the other reads, the cheapest
+/// way to wake another thread or process.
+///
+/// Reading returns the counter and resets it to zero, or in semaphore mode returns 1 and
+/// decrements it. The counter holds at most ``maximumValue``; an add that would pass it waits
+/// (or, in the try form, reports "would block"). An `EventFD` is `Sendable` and closes its
+/// descriptor when the last reference goes. To wake a child process, hand it the descriptor with
+/// ``ChildProcess/spawn(_:arguments:environment:passing:cpu:)`` and adopt it there with
+/// ``init(adopting:)``.
+public final class EventFD: Sendable {
+  /// The largest value the counter holds: 0xfffffffffffffffe.
+  public static let maximumValue: UInt64 = 0xffff_ffff_ffff_fffe
+
+  private let handle: OwnedDescriptor
+
+  /// The eventfd's descriptor, still owned by this value.
+  public var descriptor: FileDescriptor { handle.descriptor }
+
+  /// Creates an eventfd, close-on-exec.
+  ///
+  /// - Parameters:
+  ///   - initialValue: the counter's starting value.
+  ///   - semaphore: each read returns 1 and decrements the counter (`EFD_SEMAPHORE`).
+  ///   - nonBlocking: the description is non-blocking (`EFD_NONBLOCK`); every form of
+  ///     ``read()`` and ``add(_:)`` keeps its meaning either way.
+  /// The corresponding C function is `eventfd`.
+  public init(initialValue: UInt32 = 0, semaphore: Bool = false, nonBlocking: Bool = false) throws(HinixError) {
+    var flags = HINIX_EFD_CLOEXEC
+    if semaphore { flags |= HINIX_EFD_SEMAPHORE }
+    if nonBlocking { flags |= HINIX_EFD_NONBLOCK }
+    switch Sys.eventfd(initialValue, flags) {
+    case .success(let fd):
+      handle = OwnedDescriptor(adopting: FileDescriptor(rawValue: fd))
+    case .failure(let errno):
+      throw HinixError.system(errno, "eventfd")
+    }
+  }
+
+  /// Takes ownership of an eventfd descriptor, for example one a parent process handed down.
+  public init(adopting descriptor: FileDescriptor) {
+    handle = OwnedDescriptor(adopting: descriptor)
+  }
+
+  // MARK: Reading
+
+  /// Reads the counter, waiting while it is zero.
+  ///
+  /// The corresponding C function is `read`.
+  public func read() throws(HinixError) -> UInt64 {
+    try read(waiting: .forever)!
+  }
+
+  /// Reads the counter if it is not zero; `nil` if a read would wait.
+  ///
+  /// Works on a blocking descriptor too (`preadv2` with `RWF_NOWAIT`).
+  public func tryRead() throws(HinixError) -> UInt64? {
+    try read(waiting: .never)
+  }
+
+  /// Reads the counter, waiting at most `timeout`; `nil` if it stayed zero.
+  public func read(timeout: Duration) throws(HinixError) -> UInt64? {
+    try read(waiting: .until(.now + timeout))
+  }
+
+  /// Reads the counter, suspending the task (not its thread) while it is zero.
+  ///
+  /// Throws `CancellationError` if the task is cancelled while it waits.
+  public func read() async throws -> UInt64 {
+    while true {
+      if let value = try tryRead() { return value }
+      _ = try await Reactor.shared.wait(for: .readable, on: descriptor)
+    }
+  }
+
+  // MARK: Adding
+
+  /// Adds `value` to the counter, waiting while the sum would pass ``maximumValue``.
+  ///
+  /// - Throws: `.invalidArgument` for `0xffffffffffffffff`, which no counter can ever hold.
+  /// The corresponding C function is `write`.
+  public func add(_ value: UInt64 = 1) throws(HinixError) {
+    _ = try add(value, waiting: .forever)
+  }
+
+  /// Adds `value` if the counter has room now; `false` if the add would wait for a reader.
+  public func tryAdd(_ value: UInt64 = 1) throws(HinixError) -> Bool {
+    try add(value, waiting: .never)
+  }
+
+  /// Adds `value`, waiting at most `timeout` for room; `false` if the time ran out.
+  public func add(_ value: UInt64, timeout: Duration) throws(HinixError) -> Bool {
+    try add(value, waiting: .until(.now + timeout))
+  }
+
+  /// Adds `value`, suspending the task (not its thread) while the counter has no room.
+  public func add(_ value: UInt64 = 1) async throws {
+    while try !tryAdd(value) {
+      _ = try await Reactor.shared.wait(for: .writable, on: descriptor)
+    }
+  }
+
+  // MARK: Implementation
+
+  private var subject: String { "eventfd \(descriptor.rawValue)" }
+
+  private func read(waiting: Waiting) throws(HinixError) -> UInt64? {
+    let fd = descriptor.rawValue
+    var value: UInt64 = 0
+    while true {
+      let result = withUnsafeMutableBytes(of: &value) { buffer in
+        switch waiting {
+        case .forever: Sys.read(fd, buffer)
+        case .never, .until: Sys.readNoWait(fd, buffer)
+        }
+      }
+      switch result {
+      case .success(8):
+        return value
+      case .success(let count):
+        throw HinixError(
+          .system, operation: "read", subject: subject, detail: "read \(count) bytes instead of 8")
+      case .failure(.resourceTemporarilyUnavailable):
+        guard try waiting.poll(fd, for: Int16(POLLIN), operation: "read", subject: subject) else {
+          return nil
+        }
+      case .failure(let errno):
+        throw HinixError.system(errno, "read", subject: subject)
+      }
+    }
+  }
+
+  /// Whether adding `value` now would not block, checked without blocking. A non-blocking
+  /// description answers by itself (EAGAIN); a blocking one is asked through `poll`, which only
+  /// tells that 1 fits, and for larger values through the counter the kernel shows in fdinfo.
+  private func fits(_ value: UInt64) throws(HinixError) -> Bool {
+    let fd = descriptor.rawValue
+    if case .success(true) = descriptor.isNonBlocking() { return true }
+    guard try Waiting.until(.now).poll(fd, for: Int16(POLLOUT), operation: "write", subject: subject)
+    else { return false }
+    if value <= 1 { return true }
+    guard let counter = try? counter() else { return false }
+    return counter <= EventFD.maximumValue - value
+  }
+
+  /// The counter as `/proc/self/fdinfo` shows it, without reading (and so resetting) it.
+  public func counter() throws(HinixError) -> UInt64 {
+    let path = "/proc/self/fdinfo/\(descriptor.rawValue)"
+    let text: String
+    do {
+      let info = try FileDescriptor.open(FilePath(path), .readOnly, options: .closeOnExec)
+      defer { try? info.close() }
+      var buffer = [UInt8](repeating: 0, count: 512)
+      let count = try buffer.withUnsafeMutableBytes { try info.read(into: $0) }
+      text = String(decoding: buffer[..<count], as: UTF8.self)
+    } catch {
+      throw HinixError(.system, operation: "read", subject: path, detail: "\(error)")
+    }
+    for line in text.split(separator: "\n") where line.hasPrefix("eventfd-count:") {
+      if let value = UInt64(line.dropFirst("eventfd-count:".count).trimmingWhitespace(), radix: 16) {
+        return value
+      }
+    }
+    throw HinixError(.system, operation: "read", subject: path, detail: "no eventfd-count line")
+  }
+
+  private func add(_ value: UInt64, waiting: Waiting) throws(HinixError) -> Bool {
+    guard value <= EventFD.maximumValue else {
+      throw HinixError(
+        .invalidArgument, operation: "write", subject: subject,
+        detail: "\(value) is above the counter's maximum 0xfffffffffffffffe")
+    }
+    let fd = descriptor.rawValue
+    if case .never = waiting, try !fits(value) { return false }
+    var copy = value
+    while true {
+      let result = withUnsafeBytes(of: &copy) { Sys.write(fd, $0) }
+      switch result {
+      case .success:
+        return true
+      case .failure(.resourceTemporarilyUnavailable):
+        guard try waiting.poll(fd, for: Int16(POLLOUT), operation: "write", subject: subject) else {
+          return false
+        }
+      case .failure(let errno):
+        throw HinixError.system(errno, "write", subject: subject)
+      }
+    }
+  }
+}

@@ -1,0 +1,239 @@
+import Glibc
+import SystemPackage
+
+extension MessageQueue {
+  // MARK: Sending
+
+  /// Sends a message, waiting while the queue is full.
+  ///
+  /// - Throws: `.messageTooLarge` when the message is longer than ``capacity``'s message size,
+  ///   `.invalidArgument` for a priority outside `0 ..< priorityLimit`.
+  /// The corresponding C function is `mq_send`.
+  public func send(_ message: some MessageBytes, priority: UInt32 = 0) throws(HinixError) {
+    _ = try send(message, priority: priority, waiting: .forever)
+  }
+
+  /// Sends a message if the queue has room now; returns `false` if it would have to wait.
+  ///
+  /// The corresponding C function is `mq_timedsend` with a deadline already passed.
+  public func trySend(_ message: some MessageBytes, priority: UInt32 = 0) throws(HinixError) -> Bool {
+    try send(message, priority: priority, waiting: .never)
+  }
+
+  /// Sends a message, waiting at most `timeout` for room; returns `false` if the time ran out.
+  ///
+  /// The corresponding C function is `mq_timedsend`.
+  public func send(
+    _ message: some MessageBytes, priority: UInt32 = 0, timeout: Duration
+  ) throws(HinixError) -> Bool {
+    try send(message, priority: priority, waiting: .until(.now + timeout))
+  }
+
+  /// Sends a message, waiting until `deadline` at most; returns `false` if it passed.
+  ///
+  /// The corresponding C function is `mq_timedsend`.
+  public func send(
+    _ message: some MessageBytes, priority: UInt32 = 0, deadline: ContinuousClock.Instant
+  ) throws(HinixError) -> Bool {
+    try send(message, priority: priority, waiting: .until(deadline))
+  }
+
+  /// Sends a message, suspending the task (not its thread) while the queue is full.
+  ///
+  /// Throws `CancellationError` if the task is cancelled while it waits; the message is then not sent.
+  public func send(_ message: some MessageBytes, priority: UInt32 = 0) async throws {
+    while try !trySend(message, priority: priority) {
+      _ = try await Reactor.shared.wait(for: .writable, on: descriptor)
+    }
+  }
+
+  func send(
+    _ message: some MessageBytes, priority: UInt32, waiting: Waiting
+  ) throws(HinixError) -> Bool {
+    try message.withMessageBytes { bytes in
+      Result { () throws(HinixError) in try send(bytes, priority: priority, waiting: waiting) }
+    }.get()
+  }
+
+  private func send(
+    _ bytes: UnsafeRawBufferPointer, priority: UInt32, waiting: Waiting
+  ) throws(HinixError) -> Bool {
+    guard priority < MessageQueue.priorityLimit else {
+      throw HinixError(
+        .invalidArgument, operation: "mq_send", subject: subject,
+        detail: "priority \(priority) is out of range 0..<\(MessageQueue.priorityLimit) (MQ_PRIO_MAX)")
+    }
+    guard bytes.count <= capacity.maxMessageSize else {
+      throw HinixError(
+        .messageTooLarge, operation: "mq_send", subject: subject,
+        detail: "the message is \(bytes.count) bytes, larger than the queue's message size "
+          + "\(capacity.maxMessageSize) bytes")
+    }
+    let fd = descriptor.rawValue
+    while true {
+      let result: Result<Void, Errno>
+      switch waiting {
+      case .forever:
+        result = Sys.mqSend(fd, bytes, priority, deadline: nil)
+      case .never:
+        var expired = Deadline.expired
+        result = Sys.mqSend(fd, bytes, priority, deadline: &expired)
+      case .until(let deadline):
+        var realtime = Deadline.realtime(after: Deadline.remaining(until: deadline))
+        result = Sys.mqSend(fd, bytes, priority, deadline: &realtime)
+      }
+      switch result {
+      case .success:
+        return true
+      case .failure(.timedOut):
+        return false
+      case .failure(.resourceTemporarilyUnavailable):
+        // A non-blocking description: wait in poll as long as the form allows.
+        guard try waiting.poll(fd, for: Int16(POLLOUT), operation: "mq_send", subject: subject) else {
+          return false
+        }
+      case .failure(let errno):
+        throw transferError(errno, "mq_send", priority: priority)
+      }
+    }
+  }
+
+  // MARK: Receiving
+
+  /// Receives the highest-priority message, waiting while the queue is empty.
+  ///
+  /// The corresponding C function is `mq_receive`.
+  public func receive() throws(HinixError) -> Message {
+    try receiveMessage(waiting: .forever)!
+  }
+
+  /// Receives the highest-priority message into `buffer` without allocating, waiting while the
+  /// queue is empty.
+  ///
+  /// - Throws: `.messageTooLarge` if `buffer` is smaller than ``capacity``'s message size (the
+  ///   kernel requires room for the largest message the queue can hold).
+  /// The corresponding C function is `mq_receive`.
+  public func receive(into buffer: UnsafeMutableRawBufferPointer) throws(HinixError) -> Received {
+    try receive(into: buffer, waiting: .forever)!
+  }
+
+  /// Receives a message if one is waiting; `nil` if the queue is empty.
+  ///
+  /// The corresponding C function is `mq_timedreceive` with a deadline already passed.
+  public func tryReceive() throws(HinixError) -> Message? {
+    try receiveMessage(waiting: .never)
+  }
+
+  /// Receives a message into `buffer` if one is waiting; `nil` if the queue is empty.
+  ///
+  /// The corresponding C function is `mq_timedreceive` with a deadline already passed.
+  public func tryReceive(into buffer: UnsafeMutableRawBufferPointer) throws(HinixError) -> Received? {
+    try receive(into: buffer, waiting: .never)
+  }
+
+  /// Receives a message, waiting at most `timeout`; `nil` if none came in time.
+  ///
+  /// The corresponding C function is `mq_timedreceive`.
+  public func receive(timeout: Duration) throws(HinixError) -> Message? {
+    try receiveMessage(waiting: .until(.now + timeout))
+  }
+
+  /// Receives a message into `buffer`, waiting at most `timeout`; `nil` if none came in time.
+  ///
+  /// The corresponding C function is `mq_timedreceive`.
+  public func receive(
+    into buffer: UnsafeMutableRawBufferPointer, timeout: Duration
+  ) throws(HinixError) -> Received? {
+    try receive(into: buffer, waiting: .until(.now + timeout))
+  }
+
+  /// Receives a message, waiting until `deadline` at most; `nil` if none came by then.
+  ///
+  /// The corresponding C function is `mq_timedreceive`.
+  public func receive(deadline: ContinuousClock.Instant) throws(HinixError) -> Message? {
+    try receiveMessage(waiting: .until(deadline))
+  }
+
+  /// Receives a message, suspending the task (not its thread) while the queue is empty.
+  ///
+  /// Throws `CancellationError` if the task is cancelled while it waits; no message is lost.
+  public func receive() async throws -> Message {
+    while true {
+      if let message = try tryReceive() { return message }
+      _ = try await Reactor.shared.wait(for: .readable, on: descriptor)
+    }
+  }
+
+  /// The messages of this queue as they arrive, for `for try await message in queue.messages`.
+  public var messages: Messages { Messages(queue: self) }
+
+  /// An endless asynchronous sequence of received messages; it ends by throwing
+  /// `CancellationError` when its task is cancelled, or a ``HinixError``.
+  public struct Messages: AsyncSequence, Sendable {
+    /// Each element is one received message.
+    public typealias Element = Message
+    let queue: MessageQueue
+
+    /// Creates the iterator.
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(queue: queue) }
+
+    /// Receives one message per call to `next()`.
+    public struct AsyncIterator: AsyncIteratorProtocol {
+      let queue: MessageQueue
+
+      /// Waits for and returns the next message.
+      public mutating func next() async throws -> Message? {
+        try await queue.receive()
+      }
+    }
+  }
+
+  private func receiveMessage(waiting: Waiting) throws(HinixError) -> Message? {
+    var outcome: Result<Received?, HinixError> = .success(nil)
+    let bytes = [UInt8](unsafeUninitializedCapacity: capacity.maxMessageSize) { buffer, count in
+      outcome = Result { () throws(HinixError) in
+        try receive(into: UnsafeMutableRawBufferPointer(buffer), waiting: waiting)
+      }
+      count = (try? outcome.get())??.count ?? 0
+    }
+    return try outcome.get().map { Message(bytes: bytes, priority: $0.priority) }
+  }
+
+  private func receive(
+    into buffer: UnsafeMutableRawBufferPointer, waiting: Waiting
+  ) throws(HinixError) -> Received? {
+    guard buffer.count >= capacity.maxMessageSize else {
+      throw HinixError(
+        .messageTooLarge, operation: "mq_receive", subject: subject,
+        detail: "the buffer is \(buffer.count) bytes, smaller than the queue's message size "
+          + "\(capacity.maxMessageSize) bytes")
+    }
+    let fd = descriptor.rawValue
+    var priority: UInt32 = 0
+    while true {
+      let result: Result<Int, Errno>
+      switch waiting {
+      case .forever:
+        result = Sys.mqReceive(fd, buffer, &priority, deadline: nil)
+      case .never:
+        var expired = Deadline.expired
+        result = Sys.mqReceive(fd, buffer, &priority, deadline: &expired)
+      case .until(let deadline):
+        var realtime = Deadline.realtime(after: Deadline.remaining(until: deadline))
+        result = Sys.mqReceive(fd, buffer, &priority, deadline: &realtime)
+      }
+      switch result {
+      case .success(let count):
+        return Received(count: count, priority: priority)
+      case .failure(.timedOut):
+        return nil
+      case .failure(.resourceTemporarilyUnavailable):
+        guard try waiting.poll(fd, for: Int16(POLLIN), operation: "mq_receive", subject: subject) else {
+          return nil
+        }
+      case .failure(let errno):
+        throw transferError(errno, "mq_receive")
+      }
+    }
+  }
+}

@@ -1,0 +1,157 @@
+import CHinix
+import Glibc
+import SystemPackage
+
+/// A child process started with an explicit set of inherited descriptors.
+///
+/// Hinix opens every descriptor close-on-exec, so a child inherits nothing by accident. To hand
+/// one down, name it in `passing:` with the number it should have in the child: the child gets a
+/// copy at that number, open across `execve`, while the parent's descriptor keeps its flags.
+///
+/// ```swift
+/// let wake = try EventFD()
+/// let child = try ChildProcess.spawn(
+///   "/usr/local/bin/worker", arguments: ["--wake-fd", "3"], passing: [wake.descriptor: 3])
+/// ```
+public struct ChildProcess: Sendable, Hashable {
+  /// The child's process id.
+  public let pid: pid_t
+
+  /// How a child ended.
+  public enum Termination: Sendable, Hashable, CustomStringConvertible {
+    /// It called `exit` with this status.
+    case exited(Int32)
+    /// A signal with this number ended it.
+    case signalled(Int32)
+
+    /// "exit status N" or "signal N".
+    public var description: String {
+      switch self {
+      case .exited(let status): "exit status \(status)"
+      case .signalled(let signal): "signal \(signal)"
+      }
+    }
+  }
+
+  /// Wraps an existing child's process id (one this process may wait for).
+  public init(pid: pid_t) {
+    self.pid = pid
+  }
+
+  /// Starts `executable` with `arguments` (not including argv[0], which is the executable's path).
+  ///
+  /// - Parameters:
+  ///   - environment: `KEY=VALUE` strings; `nil` passes this process's environment.
+  ///   - passing: descriptors to hand to the child, keyed by the parent's descriptor, valued by
+  ///     the number the child sees (3 and up keeps the standard streams; 0, 1 and 2 replace them).
+  ///   - cpu: a CPU to pin the child to before it runs, or `nil` to leave it unpinned.
+  /// - Throws: the errno of `fork`, `dup2`, `sched_setaffinity` or `execve`, naming the executable.
+  /// The corresponding C functions are `fork`, `dup2` and `execve`.
+  public static func spawn(
+    _ executable: FilePath, arguments: [String] = [], environment: [String]? = nil,
+    passing descriptors: [FileDescriptor: FileDescriptor] = [:], cpu: Int? = nil
+  ) throws(HinixError) -> ChildProcess {
+    let path = executable.string
+    let argv = [path] + arguments
+    let envp = environment ?? ChildProcess.currentEnvironment()
+    let sources = descriptors.keys.map(\.rawValue)
+    let targets = descriptors.keys.map { descriptors[$0]!.rawValue }
+    let result = withCStrings(argv) { argvPointer in
+      withCStrings(envp) { envpPointer in
+        path.withCString { pathPointer in
+          Sys.spawn(
+            pathPointer, argvPointer, envpPointer, sources: sources, targets: targets,
+            cpu: Int32(cpu ?? -1))
+        }
+      }
+    }
+    switch result {
+    case .success(let pid): return ChildProcess(pid: pid)
+    case .failure(let errno):
+      throw HinixError(
+        errno == .noSuchFileOrDirectory ? .notFound : .system, operation: "spawn", subject: path,
+        errno: errno, detail: "could not start the process: \(errno)")
+    }
+  }
+
+  /// Waits for the child to end and reaps it.
+  ///
+  /// The corresponding C function is `waitpid`.
+  public func wait() throws(HinixError) -> Termination {
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 {
+      let errno = Errno(rawValue: Glibc.errno)
+      if errno == .interrupted { continue }
+      throw HinixError.system(errno, "waitpid", subject: "pid \(pid)")
+    }
+    return ChildProcess.termination(status)
+  }
+
+  /// Reaps the child if it has ended; `nil` if it is still running.
+  ///
+  /// The corresponding C function is `waitpid` with `WNOHANG`.
+  public func tryWait() throws(HinixError) -> Termination? {
+    var status: Int32 = 0
+    while true {
+      let result = waitpid(pid, &status, WNOHANG)
+      if result == pid { return ChildProcess.termination(status) }
+      if result == 0 { return nil }
+      let errno = Errno(rawValue: Glibc.errno)
+      if errno == .interrupted { continue }
+      throw HinixError.system(errno, "waitpid", subject: "pid \(pid)")
+    }
+  }
+
+  /// Sends `signal` (SIGTERM by default) to the child.
+  ///
+  /// The corresponding C function is `kill`.
+  public func kill(_ signal: Int32 = SIGTERM) throws(HinixError) {
+    if Glibc.kill(pid, signal) < 0 {
+      throw HinixError.system(Errno(rawValue: Glibc.errno), "kill", subject: "pid \(pid)")
+    }
+  }
+
+  /// Pins the calling thread to one CPU; `hinix bench` uses it to place the two processes.
+  ///
+  /// The corresponding C function is `sched_setaffinity`.
+  public static func pinCurrentThread(toCPU cpu: Int) throws(HinixError) {
+    if case .failure(let errno) = Sys.pin(0, toCPU: Int32(cpu)) {
+      throw HinixError.system(errno, "sched_setaffinity", subject: "cpu \(cpu)")
+    }
+  }
+
+  /// The CPUs this process may run on, in ascending order.
+  public static func allowedCPUs() -> [Int] {
+    var cpus: [Int] = []
+    var next = hinix_allowed_cpu(0)
+    while next >= 0 {
+      cpus.append(Int(next))
+      next = hinix_allowed_cpu(next + 1)
+    }
+    return cpus
+  }
+
+  private static func termination(_ status: Int32) -> Termination {
+    let signal = status & 0x7f
+    return signal == 0 ? .exited((status >> 8) & 0xff) : .signalled(signal)
+  }
+
+  private static func currentEnvironment() -> [String] {
+    var result: [String] = []
+    var entry = environ
+    while let pointer = entry.pointee {
+      result.append(String(cString: pointer))
+      entry += 1
+    }
+    return result
+  }
+}
+
+/// Calls `body` with a NULL-terminated C array of the strings, valid during the call.
+private func withCStrings<R>(
+  _ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R
+) -> R {
+  let pointers = strings.map { strdup($0) } + [nil]
+  defer { pointers.forEach { free($0) } }
+  return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+}

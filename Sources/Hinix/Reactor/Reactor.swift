@@ -1,0 +1,263 @@
+import CHinix
+import Glibc
+import Synchronization
+import SystemPackage
+
+/// One epoll instance and one thread that turn descriptor readiness into resumed continuations.
+///
+/// Every async operation in Hinix tries its non-blocking system call first and, only when the
+/// kernel says it would block, suspends in ``wait(for:on:)`` until epoll reports the descriptor
+/// ready. No thread of Swift's cooperative pool ever blocks. Several tasks may wait on the same
+/// descriptor at once (one for `.readable`, another for `.writable`): the reactor keeps one epoll
+/// registration per descriptor with the union of their interests, armed one-shot, and re-arms it
+/// for whoever still waits.
+///
+/// ``shared`` serves the whole process and is what Hinix's own async operations use; any
+/// descriptor that supports `poll` (pipes, sockets, signalfd, timerfd, inotify, eventfd, message
+/// queues) can be awaited through it.
+public final class Reactor: Sendable {
+  /// The process-wide reactor; its thread starts on first use and never stops.
+  public static let shared = Reactor()
+
+  private struct Waiter {
+    let id: UInt64
+    let interest: UInt32
+    let continuation: UnsafeContinuation<IOEvents, any Error>
+  }
+
+  private struct Registration {
+    var waiters: [Waiter] = []
+    var mask: UInt32 { waiters.reduce(0) { $0 | $1.interest } }
+  }
+
+  private struct State {
+    var registrations: [Int32: Registration] = [:]
+    var nextID: UInt64 = 0
+    var isShutDown = false
+  }
+
+  private enum Outcome {
+    case waiting
+    case ready(IOEvents)
+    case failed(any Error)
+  }
+
+  private static let wakeToken = UInt64.max
+  private let epoll: Int32
+  private let wakeup: Int32
+  private let startError: HinixError?
+  private let state = Mutex(State())
+
+  /// Creates a reactor with its own epoll instance and thread. Most code uses ``shared``.
+  ///
+  /// A reactor that cannot get its epoll descriptor or thread reports that error from every wait.
+  public init() {
+    var epoll: Int32 = -1
+    var wakeup: Int32 = -1
+    var failure: HinixError?
+    switch Sys.epollCreate() {
+    case .success(let fd): epoll = fd
+    case .failure(let errno): failure = .system(errno, "epoll_create1")
+    }
+    if failure == nil {
+      switch Sys.eventfd(0, HINIX_EFD_CLOEXEC | HINIX_EFD_NONBLOCK) {
+      case .success(let fd): wakeup = fd
+      case .failure(let errno): failure = .system(errno, "eventfd")
+      }
+    }
+    if failure == nil,
+      case .failure(let errno) = Sys.epollControl(
+        epoll, HINIX_EPOLL_CTL_ADD, wakeup, HINIX_EPOLLIN, Reactor.wakeToken)
+    {
+      failure = .system(errno, "epoll_ctl(EPOLL_CTL_ADD)")
+    }
+    self.epoll = epoll
+    self.wakeup = wakeup
+    self.startError = failure
+    if failure == nil {
+      startThread()
+    }
+  }
+
+  deinit {
+    if wakeup >= 0 { _ = Sys.close(wakeup) }
+    if epoll >= 0 { _ = Sys.close(epoll) }
+  }
+
+  private func startThread() {
+    // The thread keeps the reactor alive until it returns, after shutdown().
+    let context = Unmanaged.passRetained(self).toOpaque()
+    var thread = pthread_t()
+    let status = pthread_create(
+      &thread, nil,
+      { context in
+        let reactor = Unmanaged<Reactor>.fromOpaque(context!).takeRetainedValue()
+        reactor.run()
+        return nil
+      }, context)
+    if status != 0 {
+      Unmanaged<Reactor>.fromOpaque(context).release()
+      state.withLock { $0.isShutDown = true }
+      return
+    }
+    pthread_detach(thread)
+  }
+
+  /// Suspends until `descriptor` reports one of `events`, an error or a hang-up, and returns what
+  /// it reported.
+  ///
+  /// Readiness is a hint: the caller retries its non-blocking call and waits again if another
+  /// reader got there first. A regular file (which epoll refuses) counts as ready at once.
+  /// Cancelling the task unregisters the wait and throws `CancellationError`.
+  /// The corresponding C functions are `epoll_ctl` and `epoll_wait`.
+  public func wait(for events: IOEvents, on descriptor: FileDescriptor) async throws -> IOEvents {
+    let fd = descriptor.rawValue
+    let id = state.withLock { state in
+      state.nextID &+= 1
+      return state.nextID
+    }
+    return try await withTaskCancellationHandler {
+      try await withUnsafeThrowingContinuation { continuation in
+        let outcome = register(
+          Waiter(id: id, interest: events.rawValue, continuation: continuation), on: fd)
+        switch outcome {
+        case .waiting: break
+        case .ready(let ready): continuation.resume(returning: ready)
+        case .failed(let error): continuation.resume(throwing: error)
+        }
+      }
+    } onCancel: {
+      cancel(id, on: fd)?.resume(throwing: CancellationError())
+    }
+  }
+
+  private func register(_ waiter: Waiter, on fd: Int32) -> Outcome {
+    if let startError { return .failed(startError) }
+    return state.withLock { state -> Outcome in
+      if state.isShutDown {
+        return .failed(HinixError(.reactorShutDown, operation: "epoll_wait", detail: "the reactor was shut down"))
+      }
+      // onCancel runs before this closure when the task was cancelled already.
+      if Task.isCancelled { return .failed(CancellationError()) }
+      let existing = state.registrations[fd]
+      var registration = existing ?? Registration()
+      registration.waiters.append(waiter)
+      let operation = existing == nil ? HINIX_EPOLL_CTL_ADD : HINIX_EPOLL_CTL_MOD
+      switch Sys.epollControl(epoll, operation, fd, registration.mask | HINIX_EPOLLONESHOT, UInt64(fd)) {
+      case .success:
+        state.registrations[fd] = registration
+        return .waiting
+      case .failure(.notPermitted) where existing == nil:
+        // Regular files and directories do not support epoll: they are always ready.
+        return .ready(IOEvents(rawValue: waiter.interest))
+      case .failure(let errno):
+        return .failed(HinixError.system(errno, "epoll_ctl", subject: "descriptor \(fd)"))
+      }
+    }
+  }
+
+  private func cancel(_ id: UInt64, on fd: Int32) -> UnsafeContinuation<IOEvents, any Error>? {
+    state.withLock { state in
+      guard var registration = state.registrations[fd],
+        let index = registration.waiters.firstIndex(where: { $0.id == id })
+      else { return nil }
+      let waiter = registration.waiters.remove(at: index)
+      rearm(&registration, fd: fd, in: &state)
+      return waiter.continuation
+    }
+  }
+
+  /// Arms the one-shot registration for the waiters left, or removes it when none are left.
+  private func rearm(_ registration: inout Registration, fd: Int32, in state: inout State) {
+    if registration.waiters.isEmpty {
+      state.registrations[fd] = nil
+      _ = Sys.epollControl(epoll, HINIX_EPOLL_CTL_DEL, fd, 0, 0)
+    } else {
+      state.registrations[fd] = registration
+      _ = Sys.epollControl(
+        epoll, HINIX_EPOLL_CTL_MOD, fd, registration.mask | HINIX_EPOLLONESHOT, UInt64(fd))
+    }
+  }
+
+  /// Stops the reactor's thread; every pending and later wait throws a `.reactorShutDown` error.
+  ///
+  /// Only for reactors made with ``init()``; shutting down ``shared`` would break Hinix's async API.
+  public func shutdown() {
+    state.withLock { $0.isShutDown = true }
+    var one: UInt64 = 1
+    _ = withUnsafeBytes(of: &one) { Sys.write(wakeup, $0) }
+  }
+
+  private func run() {
+    var blocked = sigset_t()
+    sigfillset(&blocked)
+    pthread_sigmask(SIG_BLOCK, &blocked, nil)
+    let capacity = 64
+    let data = UnsafeMutablePointer<UInt64>.allocate(capacity: capacity)
+    let events = UnsafeMutablePointer<UInt32>.allocate(capacity: capacity)
+    defer {
+      data.deallocate()
+      events.deallocate()
+    }
+    var ready: [(UnsafeContinuation<IOEvents, any Error>, IOEvents)] = []
+    while true {
+      let count: Int32
+      switch Sys.epollWait(epoll, data, events, capacity: Int32(capacity), timeoutMilliseconds: -1) {
+      case .success(let value): count = value
+      case .failure(let errno):
+        failAll(HinixError.system(errno, "epoll_wait"))
+        return
+      }
+      for index in 0..<Int(count) {
+        if data[index] == Reactor.wakeToken {
+          var value: UInt64 = 0
+          _ = withUnsafeMutableBytes(of: &value) { Sys.read(wakeup, $0) }
+          if state.withLock({ $0.isShutDown }) {
+            failAll(HinixError(.reactorShutDown, operation: "epoll_wait", detail: "the reactor was shut down"))
+            return
+          }
+          continue
+        }
+        collect(fd: Int32(truncatingIfNeeded: data[index]), events: events[index], into: &ready)
+      }
+      for (continuation, reported) in ready {
+        continuation.resume(returning: reported)
+      }
+      ready.removeAll(keepingCapacity: true)
+    }
+  }
+
+  private func collect(
+    fd: Int32, events: UInt32, into ready: inout [(UnsafeContinuation<IOEvents, any Error>, IOEvents)]
+  ) {
+    state.withLock { state in
+      guard var registration = state.registrations[fd] else { return }
+      let always = HINIX_EPOLLERR | HINIX_EPOLLHUP
+      var remaining: [Waiter] = []
+      for waiter in registration.waiters {
+        if events & (waiter.interest | always) != 0 {
+          ready.append((waiter.continuation, IOEvents(rawValue: events)))
+        } else {
+          remaining.append(waiter)
+        }
+      }
+      registration.waiters = remaining
+      rearm(&registration, fd: fd, in: &state)
+    }
+  }
+
+  private func failAll(_ error: HinixError) {
+    let waiters = state.withLock { state in
+      state.isShutDown = true
+      let all = state.registrations.values.flatMap(\.waiters)
+      for fd in state.registrations.keys {
+        _ = Sys.epollControl(epoll, HINIX_EPOLL_CTL_DEL, fd, 0, 0)
+      }
+      state.registrations = [:]
+      return all
+    }
+    for waiter in waiters {
+      waiter.continuation.resume(throwing: error)
+    }
+  }
+}
