@@ -134,6 +134,10 @@ int hinix_read_nowait(int fd, void *buf, size_t len) {
 }
 int hinix_fcntl(int fd, int cmd, int arg) { RETURN_OR_ERRNO(fcntl(fd, cmd, arg)); }
 
+int hinix_pipe(int fds[2], int nonblocking) {
+  RETURN_OR_ERRNO(pipe2(fds, O_CLOEXEC | (nonblocking ? O_NONBLOCK : 0)));
+}
+
 int hinix_poll_one(int fd, short events, int timeout_ms, short *revents) {
   struct pollfd p = {.fd = fd, .events = events, .revents = 0};
   int n = poll(&p, 1, timeout_ms);

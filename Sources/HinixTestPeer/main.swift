@@ -1,1 +1,101 @@
-print("x")
+// The peer process Hinix's tests spawn: each command does one side of a cross-process exchange.
+// Descriptors handed down by the test arrive at 3 and up. Exit status 0 means the peer's side
+// succeeded; anything else is printed on standard error and exits 1.
+import Glibc
+import Hinix
+import SystemPackage
+
+func fail(_ message: String) -> Never {
+  var line = "hinix-test-peer: \(message)\n"
+  line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+  exit(1)
+}
+
+func say(_ message: String) {
+  var line = message + "\n"
+  line.withUTF8 { _ = write(1, $0.baseAddress, $0.count) }
+}
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+guard let command = arguments.first else { fail("usage: hinix-test-peer COMMAND ARGS…") }
+let rest = Array(arguments.dropFirst())
+
+func argument(_ index: Int) -> String {
+  guard index < rest.count else { fail("\(command): missing argument \(index + 1)") }
+  return rest[index]
+}
+
+func number(_ index: Int) -> Int {
+  guard let value = Int(argument(index)) else { fail("\(command): '\(argument(index))' is not a number") }
+  return value
+}
+
+do {
+  switch command {
+  case "mq-echo":
+    // mq-echo IN OUT COUNT: returns COUNT messages from IN to OUT with their priorities.
+    let input = try MessageQueue(opening: argument(0), access: .readOnly)
+    let output = try MessageQueue(opening: argument(1), access: .writeOnly)
+    for _ in 0..<number(2) {
+      let message = try input.receive()
+      try output.send(message.bytes, priority: message.priority)
+    }
+
+  case "mq-send-wake":
+    // mq-send-wake QUEUE P1,P2,…: sends "message P" at each priority, then adds 1 to the eventfd at 3.
+    let queue = try MessageQueue(opening: argument(0), access: .writeOnly)
+    for priority in argument(1).split(separator: ",") {
+      try queue.send("message \(priority)", priority: UInt32(priority)!)
+    }
+    try EventFD(adopting: FileDescriptor(rawValue: 3)).add(1)
+
+  case "mq-send-after":
+    // mq-send-after QUEUE MILLISECONDS COUNT: waits, then sends COUNT messages "n".
+    let queue = try MessageQueue(opening: argument(0), access: .writeOnly)
+    usleep(UInt32(number(1) * 1000))
+    for index in 0..<number(2) {
+      try queue.send("\(index)")
+    }
+
+  case "mq-drain-after":
+    // mq-drain-after QUEUE MILLISECONDS COUNT: waits, then receives COUNT messages.
+    let queue = try MessageQueue(opening: argument(0), access: .readOnly)
+    usleep(UInt32(number(1) * 1000))
+    for _ in 0..<number(2) {
+      _ = try queue.receive()
+    }
+
+  case "mq-open-as-nobody":
+    // mq-open-as-nobody QUEUE: drops to uid/gid 65534, opens the queue and prints the error.
+    guard setgid(65534) == 0, setuid(65534) == 0 else { fail("cannot drop privileges") }
+    do {
+      _ = try MessageQueue(opening: argument(0), access: .readWrite)
+      say("opened")
+    } catch {
+      say("\(error.code) \(error)")
+    }
+
+  case "eventfd-pong":
+    // eventfd-pong COUNT: COUNT times, reads the eventfd at 3 and adds what it read to the one at 4.
+    let ping = EventFD(adopting: FileDescriptor(rawValue: 3))
+    let pong = EventFD(adopting: FileDescriptor(rawValue: 4))
+    for _ in 0..<number(0) {
+      try pong.add(try ping.read())
+    }
+
+  case "eventfd-add-after":
+    // eventfd-add-after MILLISECONDS VALUE: waits, then adds VALUE to the eventfd at 3.
+    let event = EventFD(adopting: FileDescriptor(rawValue: 3))
+    usleep(UInt32(number(0) * 1000))
+    try event.add(UInt64(number(1)))
+
+  case "sleep":
+    // sleep SECONDS: stays alive until killed or the time runs out.
+    sleep(UInt32(number(0)))
+
+  default:
+    fail("unknown command \(command)")
+  }
+} catch {
+  fail("\(command): \(error)")
+}

@@ -66,6 +66,8 @@ int hinix_close(int fd);
 /// Reads without blocking even from a blocking descriptor (preadv2 with RWF_NOWAIT).
 int hinix_read_nowait(int fd, void *buf, size_t len);
 int hinix_fcntl(int fd, int cmd, int arg);
+/// pipe2 with O_CLOEXEC, plus O_NONBLOCK on both ends when `nonblocking` is set.
+int hinix_pipe(int fds[2], int nonblocking);
 int hinix_poll_one(int fd, short events, int timeout_ms, short *revents);
 
 /// Spawns `path` with `argv` and `envp` in a child process. Before exec the child duplicates

@@ -72,6 +72,14 @@ enum Sys {
     }
   }
 
+  /// A close-on-exec pipe: (read end, write end).
+  static func pipe(nonBlocking: Bool = false) -> Result<(read: Int32, write: Int32), Errno> {
+    var fds: (Int32, Int32) = (-1, -1)
+    return withUnsafeMutableBytes(of: &fds) { raw in
+      result(hinix_pipe(raw.baseAddress!.assumingMemoryBound(to: Int32.self), nonBlocking ? 1 : 0))
+    }.map { _ in (fds.0, fds.1) }
+  }
+
   static func fcntl(_ fd: Int32, _ command: Int32, _ argument: Int32 = 0) -> Result<Int32, Errno> {
     retrying(true) { hinix_fcntl(fd, command, argument) }
   }

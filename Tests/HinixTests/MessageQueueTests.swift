@@ -1,0 +1,352 @@
+import Glibc
+import SystemPackage
+import Testing
+
+@testable import Hinix
+
+@Suite("Message queues", .timeLimit(.minutes(1)))
+struct MessageQueueTests {
+  @Test func attributesAreReadBackFromTheKernel() throws {
+    let queue = try makeQueue(capacity: .init(maxMessages: 3, maxMessageSize: 100))
+    defer { try? queue.unlink() }
+    #expect(queue.capacity == .init(maxMessages: 3, maxMessageSize: 100))
+    let attributes = try queue.attributes()
+    #expect(attributes.capacity == queue.capacity)
+    #expect(attributes.currentMessages == 0)
+    #expect(!attributes.isNonBlocking)
+    try queue.send("one")
+    try queue.send("two")
+    #expect(try queue.messageCount == 2)
+    // Opening an existing queue with another capacity keeps the queue's own.
+    let again = try MessageQueue(
+      creating: queue.name!, capacity: .init(maxMessages: 9, maxMessageSize: 900))
+    #expect(again.capacity == .init(maxMessages: 3, maxMessageSize: 100))
+    #expect(try again.messageCount == 2)
+  }
+
+  @Test func defaultCapacityComesFromTheSystem() throws {
+    let name = uniqueQueueName()
+    let queue = try MessageQueue(creating: name)
+    defer { try? MessageQueue.unlink(name) }
+    #expect(queue.capacity == (try MessageQueue.Limits.current().defaultCapacity))
+  }
+
+  @Test func messagesComeOutInPriorityOrder() throws {
+    let queue = try makeQueue(capacity: .init(maxMessages: 8, maxMessageSize: 16))
+    defer { try? queue.unlink() }
+    for priority: UInt32 in [1, 7, 3, 0, 7] {
+      try queue.send("p\(priority)", priority: priority)
+    }
+    var order: [UInt32] = []
+    var texts: [String] = []
+    while let message = try queue.tryReceive() {
+      order.append(message.priority)
+      texts.append(String(decoding: message.bytes, as: UTF8.self))
+    }
+    #expect(order == [7, 7, 3, 1, 0])
+    #expect(texts == ["p7", "p7", "p3", "p1", "p0"])
+  }
+
+  @Test func receiveIntoACallersBuffer() throws {
+    let queue = try makeQueue()
+    defer { try? queue.unlink() }
+    try queue.send([1, 2, 3, 4], priority: 9)
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 128, alignment: 1)
+    defer { buffer.deallocate() }
+    let received = try queue.receive(into: buffer)
+    #expect(received == MessageQueue.Received(count: 4, priority: 9))
+    #expect(Array(buffer[0..<4]) == [1, 2, 3, 4])
+    #expect(try queue.tryReceive(into: buffer) == nil)
+  }
+
+  @Test func emptyMessagesAndFullSizeMessagesArriveIntact() throws {
+    let queue = try makeQueue()
+    defer { try? queue.unlink() }
+    let full = (0..<128).map { UInt8($0) }
+    try queue.send([UInt8]())
+    try queue.send(full)
+    #expect(try queue.receive().bytes == [])
+    #expect(try queue.receive().bytes == full)
+  }
+
+  @Test func tryFormsReportWouldBlockAsAValue() throws {
+    let queue = try makeQueue(capacity: .init(maxMessages: 2, maxMessageSize: 16))
+    defer { try? queue.unlink() }
+    #expect(try queue.tryReceive() == nil)
+    #expect(try queue.trySend("a"))
+    #expect(try queue.trySend("b"))
+    #expect(try !queue.trySend("c"))
+    #expect(try queue.messageCount == 2)
+  }
+
+  @Test func timedFormsWaitAndThenGiveUp() throws {
+    let queue = try makeQueue(capacity: .init(maxMessages: 1, maxMessageSize: 16))
+    defer { try? queue.unlink() }
+    let clock = ContinuousClock()
+    let start = clock.now
+    #expect(try queue.receive(timeout: .milliseconds(60)) == nil)
+    #expect(clock.now - start >= .milliseconds(60))
+    try queue.send("x")
+    let start2 = clock.now
+    #expect(try !queue.send("y", timeout: .milliseconds(60)))
+    #expect(clock.now - start2 >= .milliseconds(60))
+    #expect(try !queue.send("y", deadline: .now + .milliseconds(20)))
+    #expect(try queue.receive(deadline: .now + .seconds(5))?.bytes == Array("x".utf8))
+    #expect(try queue.send("z", timeout: .seconds(5)))
+  }
+
+  @Test func timedReceiveGetsAMessageFromAnotherProcess() throws {
+    let queue = try makeQueue()
+    defer { try? queue.unlink() }
+    let peer = try spawnPeer(["mq-send-after", queue.name!, "100", "1"])
+    let message = try queue.receive(timeout: .seconds(10))
+    #expect(message.map { String(decoding: $0.bytes, as: UTF8.self) } == "0")
+    #expect(try peer.wait() == .exited(0))
+  }
+
+  @Test func nonBlockingModeKeepsEveryFormsMeaning() throws {
+    let queue = try makeQueue(capacity: .init(maxMessages: 1, maxMessageSize: 16))
+    defer { try? queue.unlink() }
+    try queue.setNonBlocking(true)
+    #expect(try queue.attributes().isNonBlocking)
+    #expect(try queue.tryReceive() == nil)
+    #expect(try queue.receive(timeout: .milliseconds(30)) == nil)
+    // A blocking receive on a non-blocking description still waits for the peer's message.
+    let peer = try spawnPeer(["mq-send-after", queue.name!, "100", "1"])
+    #expect(try queue.receive().bytes == Array("0".utf8))
+    #expect(try peer.wait() == .exited(0))
+    try queue.send("a")
+    #expect(try !queue.trySend("b"))
+    #expect(try !queue.send("b", timeout: .milliseconds(30)))
+    try queue.setNonBlocking(false)
+    #expect(try !queue.attributes().isNonBlocking)
+  }
+
+  @Test func blockingSendWaitsUntilAnotherProcessMakesRoom() throws {
+    let queue = try makeQueue(capacity: .init(maxMessages: 1, maxMessageSize: 16))
+    defer { try? queue.unlink() }
+    try queue.send("first")
+    let peer = try spawnPeer(["mq-drain-after", queue.name!, "100", "2"])
+    try queue.send("second")
+    #expect(try peer.wait() == .exited(0))
+    #expect(try queue.messageCount == 0)
+  }
+
+  @Test func asyncReceiveSuspendsUntilAnotherProcessSends() async throws {
+    let queue = try makeQueue()
+    defer { try? queue.unlink() }
+    let peer = try spawnPeer(["mq-send-after", queue.name!, "100", "3"])
+    var received: [String] = []
+    for try await message in queue.messages {
+      received.append(String(decoding: message.bytes, as: UTF8.self))
+      if received.count == 3 { break }
+    }
+    #expect(received == ["0", "1", "2"])
+    #expect(try peer.wait() == .exited(0))
+  }
+
+  @Test func asyncSendSuspendsUntilAnotherProcessDrains() async throws {
+    let queue = try makeQueue(capacity: .init(maxMessages: 1, maxMessageSize: 16))
+    defer { try? queue.unlink() }
+    try await queue.send("first")
+    let peer = try spawnPeer(["mq-drain-after", queue.name!, "100", "3"])
+    try await queue.send("second")
+    try await queue.send("third")
+    #expect(try peer.wait() == .exited(0))
+  }
+
+  @Test func cancelledAsyncReceiveThrowsAndLosesNothing() async throws {
+    let queue = try makeQueue()
+    defer { try? queue.unlink() }
+    let waiter = Task { try await queue.receive() }
+    try await Task.sleep(for: .milliseconds(50))
+    waiter.cancel()
+    await #expect(throws: CancellationError.self) { try await waiter.value }
+    try await queue.send("after")
+    #expect(try await queue.receive().bytes == Array("after".utf8))
+  }
+
+  @Test func alreadyCancelledTaskDoesNotWait() async throws {
+    let queue = try makeQueue()
+    defer { try? queue.unlink() }
+    let waiter = Task {
+      withUnsafeCurrentTask { $0?.cancel() }
+      return try await queue.receive()
+    }
+    await #expect(throws: CancellationError.self) { try await waiter.value }
+  }
+
+  @Test func oneTaskSendsWhileAnotherReceivesOnTheSameQueue() async throws {
+    let queue = try makeQueue(capacity: .init(maxMessages: 2, maxMessageSize: 16))
+    defer { try? queue.unlink() }
+    let count = 500
+    async let sent: Void = {
+      for index in 0..<count { try await queue.send("\(index)") }
+    }()
+    var received: [Int] = []
+    for _ in 0..<count {
+      received.append(Int(String(decoding: try await queue.receive().bytes, as: UTF8.self))!)
+    }
+    try await sent
+    #expect(received == Array(0..<count))
+  }
+
+  @Test func aPeerProcessSendsAndWakesUsThroughAnInheritedEventFD() async throws {
+    let queue = try makeQueue(capacity: .init(maxMessages: 8, maxMessageSize: 64))
+    defer { try? queue.unlink() }
+    let wake = try EventFD()
+    let peer = try spawnPeer(
+      ["mq-send-wake", queue.name!, "2,9,0,5"], passing: [wake.descriptor: FileDescriptor(rawValue: 3)])
+    #expect(try await wake.read() == 1)
+    var messages: [MessageQueue.Message] = []
+    while let message = try queue.tryReceive() { messages.append(message) }
+    #expect(messages.map(\.priority) == [9, 5, 2, 0])
+    #expect(messages.map { String(decoding: $0.bytes, as: UTF8.self) } == ["message 9", "message 5", "message 2", "message 0"])
+    #expect(try peer.wait() == .exited(0))
+  }
+
+  @Test func aPeerProcessEchoesMessagesWithTheirPriorities() throws {
+    let inbound = uniqueQueueName("in")
+    let outbound = uniqueQueueName("out")
+    let toPeer = try MessageQueue(creating: outbound, access: .writeOnly, exclusive: true)
+    defer { try? MessageQueue.unlink(outbound) }
+    let fromPeer = try MessageQueue(creating: inbound, access: .readOnly, exclusive: true)
+    defer { try? MessageQueue.unlink(inbound) }
+    let peer = try spawnPeer(["mq-echo", outbound, inbound, "100"])
+    for index in 0..<100 {
+      try toPeer.send("echo \(index)", priority: UInt32(index % 32))
+      let reply = try #require(try fromPeer.receive(timeout: .seconds(10)))
+      #expect(reply.priority == UInt32(index % 32))
+      #expect(String(decoding: reply.bytes, as: UTF8.self) == "echo \(index)")
+    }
+    #expect(try peer.wait() == .exited(0))
+  }
+
+  // MARK: Errors
+
+  @Test(arguments: [
+    ("noslash", "must start with \"/\""),
+    ("/", "at least one character"),
+    ("/a/b", "exactly one \"/\""),
+    ("/a\0b", "NUL"),
+    ("/" + String(repeating: "x", count: 256), "256 bytes after \"/\", above NAME_MAX 255"),
+  ])
+  func badNamesAreRefusedBeforeTheKernelSeesThem(name: String, expected: String) {
+    let error = expectError(.invalidName) { try MessageQueue(creating: name) }
+    #expect(error?.description.contains(expected) == true, "\(String(describing: error))")
+    #expect(error?.operation == "mq_open")
+  }
+
+  @Test func theLongestNameIsAccepted() throws {
+    let name = "/" + String(repeating: "n", count: 200) + "\(getpid())\(UInt32.random(in: 0...UInt32.max))"
+    let trimmed = String(name.prefix(256))
+    _ = try MessageQueue(creating: trimmed, exclusive: true)
+    try MessageQueue.unlink(trimmed)
+  }
+
+  @Test func capacityAboveTheSystemLimitsNamesTheFileAndValue() throws {
+    let limits = try MessageQueue.Limits.current()
+    let name = uniqueQueueName()
+    defer { try? MessageQueue.unlink(name) }
+    let tooMany = expectError(.limitExceeded) {
+      try MessageQueue(
+        creating: name, capacity: .init(maxMessages: limits.maxMessages + 1, maxMessageSize: 16))
+    }
+    #expect(tooMany?.description.contains("/proc/sys/fs/mqueue/msg_max") == true)
+    #expect(tooMany?.description.contains("limit \(limits.maxMessages)") == true)
+    let tooLarge = expectError(.limitExceeded) {
+      try MessageQueue(
+        creating: name, capacity: .init(maxMessages: 1, maxMessageSize: limits.maxMessageSize + 1))
+    }
+    #expect(tooLarge?.description.contains("/proc/sys/fs/mqueue/msgsize_max") == true)
+    #expect(tooLarge?.description.contains("\(limits.maxMessageSize)") == true)
+    expectError(.invalidArgument) {
+      try MessageQueue(creating: name, capacity: .init(maxMessages: 0, maxMessageSize: 16))
+    }
+  }
+
+  @Test func missingQueueAndExclusiveCreateGetClearErrors() throws {
+    let name = uniqueQueueName()
+    let missing = expectError(.notFound) { try MessageQueue(opening: name) }
+    #expect(missing?.subject == name)
+    #expect(missing?.errno == .noSuchFileOrDirectory)
+    let queue = try makeQueue()
+    defer { try? queue.unlink() }
+    let exists = expectError(.alreadyExists) {
+      try MessageQueue(creating: queue.name!, exclusive: true)
+    }
+    #expect(exists?.description.contains(queue.name!) == true)
+  }
+
+  @Test func unlinkRemovesTheName() throws {
+    let name = uniqueQueueName()
+    let queue = try MessageQueue(creating: name)
+    try queue.unlink()
+    expectError(.notFound) { try MessageQueue(opening: name) }
+    expectError(.notFound) { try MessageQueue.unlink(name) }
+    // The open queue itself still works until closed.
+    try queue.send("still here")
+    #expect(try queue.receive().bytes == Array("still here".utf8))
+  }
+
+  @Test func permissionDeniedForAnotherUser() throws {
+    let queue = try makeQueue()
+    defer { try? queue.unlink() }
+    // The queue is 0600 and owned by us; the peer drops to uid 65534 before opening it.
+    let output = try run("hinix-test-peer", ["mq-open-as-nobody", queue.name!])
+    #expect(output.termination == .exited(0), "\(output.standardError)")
+    #expect(output.standardOutput.hasPrefix("permissionDenied"), "\(output.standardOutput)")
+    #expect(output.standardOutput.contains(queue.name!))
+    #expect(output.standardOutput.contains("uid 65534"))
+  }
+
+  @Test func priorityOutOfRange() throws {
+    let queue = try makeQueue()
+    defer { try? queue.unlink() }
+    #expect(MessageQueue.priorityLimit == 32768)
+    let error = expectError(.invalidArgument) {
+      try queue.send("x", priority: MessageQueue.priorityLimit)
+    }
+    #expect(error?.description.contains("priority 32768 is out of range 0..<32768") == true)
+    try queue.send("x", priority: MessageQueue.priorityLimit - 1)
+  }
+
+  @Test func messageLargerThanTheQueueSaysBothSizes() throws {
+    let queue = try makeQueue(capacity: .init(maxMessages: 2, maxMessageSize: 16))
+    defer { try? queue.unlink() }
+    let error = expectError(.messageTooLarge) { try queue.send([UInt8](repeating: 7, count: 17)) }
+    #expect(error?.description.contains("17 bytes") == true)
+    #expect(error?.description.contains("16 bytes") == true)
+    let small = UnsafeMutableRawBufferPointer.allocate(byteCount: 8, alignment: 1)
+    defer { small.deallocate() }
+    let tooSmall = expectError(.messageTooLarge) { try queue.receive(into: small) }
+    #expect(tooSmall?.description.contains("8 bytes, smaller than the queue's message size 16") == true)
+  }
+
+  @Test func sendingOnAReadOnlyQueueIsAClearError() throws {
+    let queue = try makeQueue()
+    defer { try? queue.unlink() }
+    let reader = try MessageQueue(opening: queue.name!, access: .readOnly)
+    let error = expectError(.invalidArgument) { try reader.send("x") }
+    #expect(error?.description.contains("not open for writing") == true)
+    let writer = try MessageQueue(opening: queue.name!, access: .writeOnly)
+    let error2 = expectError(.invalidArgument) { try writer.tryReceive() }
+    #expect(error2?.description.contains("not open for reading") == true)
+  }
+
+  @Test func descriptorsAreCloseOnExec() throws {
+    let queue = try makeQueue()
+    defer { try? queue.unlink() }
+    #expect(try !queue.descriptor.isInheritable())
+    let event = try EventFD()
+    let inheritable = try event.descriptor.isInheritable()
+    #expect(!inheritable)
+    withExtendedLifetime(event) {}
+  }
+
+  @Test func adoptingRejectsANonQueueDescriptor() throws {
+    let event = try EventFD()
+    let duplicate = try event.descriptor.duplicate()
+    expectError(.invalidArgument) { try MessageQueue(adopting: duplicate) }
+  }
+}

@@ -1,0 +1,109 @@
+import Glibc
+import SystemPackage
+import Testing
+
+@testable import Hinix
+
+/// The folder holding the package's built executables (beside the test bundle).
+let productsFolder: String = {
+  var buffer = [CChar](repeating: 0, count: 4096)
+  let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+  let path = String(decoding: buffer[..<max(count, 0)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+  return String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)])
+}()
+
+/// A unique queue name for one test, so tests running in parallel never meet.
+func uniqueQueueName(_ label: String = #function) -> String {
+  let cleaned = label.filter { $0.isLetter || $0.isNumber }.prefix(40)
+  return "/hinix-test-\(cleaned)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+}
+
+/// A fresh queue under a unique name; the caller unlinks it (`defer { try? queue.unlink() }`).
+func makeQueue(
+  capacity: MessageQueue.Capacity = .init(maxMessages: 4, maxMessageSize: 128), _ label: String = #function
+) throws -> MessageQueue {
+  try MessageQueue(creating: uniqueQueueName(label), capacity: capacity, exclusive: true)
+}
+
+/// What a finished child process wrote and how it ended.
+struct ProcessOutput {
+  var standardOutput: String
+  var standardError: String
+  var termination: ChildProcess.Termination
+  var outputBytes: [UInt8]
+}
+
+func readAll(_ fd: Int32) -> [UInt8] {
+  var result: [UInt8] = []
+  var chunk = [UInt8](repeating: 0, count: 65536)
+  while true {
+    let count = chunk.withUnsafeMutableBytes { Sys.read(fd, $0) }
+    guard case .success(let n) = count, n > 0 else { break }
+    result += chunk[..<n]
+  }
+  return result
+}
+
+/// Starts one of the package's executables with `arguments`, feeds it `input` on standard input,
+/// hands it `passing` descriptors, and collects its output once it ends.
+func run(
+  _ product: String, _ arguments: [String], input: [UInt8] = [],
+  passing: [FileDescriptor: FileDescriptor] = [:]
+) throws -> ProcessOutput {
+  let stdin = try Sys.pipe().get()
+  let stdout = try Sys.pipe().get()
+  let stderr = try Sys.pipe().get()
+  var descriptors = passing
+  descriptors[FileDescriptor(rawValue: stdin.read)] = .standardInput
+  descriptors[FileDescriptor(rawValue: stdout.write)] = .standardOutput
+  descriptors[FileDescriptor(rawValue: stderr.write)] = .standardError
+  let child: ChildProcess
+  do {
+    child = try ChildProcess.spawn(
+      FilePath("\(productsFolder)/\(product)"), arguments: arguments, passing: descriptors)
+  } catch {
+    for fd in [stdin.read, stdin.write, stdout.read, stdout.write, stderr.read, stderr.write] {
+      _ = Sys.close(fd)
+    }
+    throw error
+  }
+  _ = Sys.close(stdin.read)
+  _ = Sys.close(stdout.write)
+  _ = Sys.close(stderr.write)
+  _ = input.withUnsafeBytes { Sys.write(stdin.write, $0) }
+  _ = Sys.close(stdin.write)
+  let output = readAll(stdout.read)
+  let errors = readAll(stderr.read)
+  _ = Sys.close(stdout.read)
+  _ = Sys.close(stderr.read)
+  let termination = try child.wait()
+  return ProcessOutput(
+    standardOutput: String(decoding: output, as: UTF8.self),
+    standardError: String(decoding: errors, as: UTF8.self), termination: termination,
+    outputBytes: output)
+}
+
+/// Starts the test peer in the background; the caller waits for it.
+func spawnPeer(_ arguments: [String], passing: [FileDescriptor: FileDescriptor] = [:]) throws -> ChildProcess {
+  try ChildProcess.spawn(
+    FilePath("\(productsFolder)/hinix-test-peer"), arguments: arguments, passing: passing)
+}
+
+/// Expects `body` to throw a `HinixError` with `code`, and returns it for more checks.
+@discardableResult
+func expectError<R>(
+  _ code: HinixError.Code, sourceLocation: SourceLocation = #_sourceLocation,
+  _ body: () throws -> R
+) -> HinixError? {
+  do {
+    _ = try body()
+    Issue.record("expected a \(code) error, got none", sourceLocation: sourceLocation)
+    return nil
+  } catch let error as HinixError {
+    #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
+    return error
+  } catch {
+    Issue.record("expected a HinixError, got \(error)", sourceLocation: sourceLocation)
+    return nil
+  }
+}
