@@ -196,7 +196,7 @@ struct MessageQueueTests {
     defer { try? queue.unlink() }
     let wake = try EventFD()
     let peer = try spawnPeer(
-      ["mq-send-wake", queue.name!, "2,9,0,5"], passing: [wake.descriptor: FileDescriptor(rawValue: 3)])
+      ["mq-send-wake", queue.name!, "2,9,0,5"], passing: [wake.descriptor: 3])
     #expect(try await wake.read() == 1)
     var messages: [MessageQueue.Message] = []
     while let message = try queue.tryReceive() { messages.append(message) }

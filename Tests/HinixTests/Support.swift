@@ -48,15 +48,15 @@ func readAll(_ fd: Int32) -> [UInt8] {
 /// hands it `passing` descriptors, and collects its output once it ends.
 func run(
   _ product: String, _ arguments: [String], input: [UInt8] = [],
-  passing: [FileDescriptor: FileDescriptor] = [:]
+  passing: [FileDescriptor: Int32] = [:]
 ) throws -> ProcessOutput {
   let stdin = try Sys.pipe().get()
   let stdout = try Sys.pipe().get()
   let stderr = try Sys.pipe().get()
   var descriptors = passing
-  descriptors[FileDescriptor(rawValue: stdin.read)] = .standardInput
-  descriptors[FileDescriptor(rawValue: stdout.write)] = .standardOutput
-  descriptors[FileDescriptor(rawValue: stderr.write)] = .standardError
+  descriptors[FileDescriptor(rawValue: stdin.read)] = 0
+  descriptors[FileDescriptor(rawValue: stdout.write)] = 1
+  descriptors[FileDescriptor(rawValue: stderr.write)] = 2
   let child: ChildProcess
   do {
     child = try ChildProcess.spawn(
@@ -84,7 +84,7 @@ func run(
 }
 
 /// Starts the test peer in the background; the caller waits for it.
-func spawnPeer(_ arguments: [String], passing: [FileDescriptor: FileDescriptor] = [:]) throws -> ChildProcess {
+func spawnPeer(_ arguments: [String], passing: [FileDescriptor: Int32] = [:]) throws -> ChildProcess {
   try ChildProcess.spawn(
     FilePath("\(productsFolder)/hinix-test-peer"), arguments: arguments, passing: passing)
 }

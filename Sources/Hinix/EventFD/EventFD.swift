@@ -99,7 +99,12 @@ public final class EventFD: Sendable {
   /// Adds `value`, suspending the task (not its thread) while the counter has no room.
   public func add(_ value: UInt64 = 1) async throws {
     while try !tryAdd(value) {
-      _ = try await Reactor.shared.wait(for: .writable, on: descriptor)
+      if value > 1, try hasRoomForOne() {
+        // Writable means 1 fits; a larger value that does not fit yet rechecks every millisecond.
+        try await Task.sleep(for: .milliseconds(1))
+      } else {
+        _ = try await Reactor.shared.wait(for: .writable, on: descriptor)
+      }
     }
   }
 
@@ -137,13 +142,16 @@ public final class EventFD: Sendable {
   /// description answers by itself (EAGAIN); a blocking one is asked through `poll`, which only
   /// tells that 1 fits, and for larger values through the counter the kernel shows in fdinfo.
   private func fits(_ value: UInt64) throws(HinixError) -> Bool {
-    let fd = descriptor.rawValue
     if case .success(true) = descriptor.isNonBlocking() { return true }
-    guard try Waiting.until(.now).poll(fd, for: Int16(POLLOUT), operation: "write", subject: subject)
-    else { return false }
+    guard try hasRoomForOne() else { return false }
     if value <= 1 { return true }
     guard let counter = try? counter() else { return false }
     return counter <= EventFD.maximumValue - value
+  }
+
+  /// Whether adding 1 would not block now (POLLOUT).
+  private func hasRoomForOne() throws(HinixError) -> Bool {
+    try Waiting.until(.now).poll(descriptor.rawValue, for: Int16(POLLOUT), operation: "write", subject: subject)
   }
 
   /// The counter as `/proc/self/fdinfo` shows it, without reading (and so resetting) it.
@@ -174,20 +182,38 @@ public final class EventFD: Sendable {
         detail: "\(value) is above the counter's maximum 0xfffffffffffffffe")
     }
     let fd = descriptor.rawValue
-    if case .never = waiting, try !fits(value) { return false }
     var copy = value
     while true {
-      let result = withUnsafeBytes(of: &copy) { Sys.write(fd, $0) }
-      switch result {
-      case .success:
-        return true
-      case .failure(.resourceTemporarilyUnavailable):
-        guard try waiting.poll(fd, for: Int16(POLLOUT), operation: "write", subject: subject) else {
-          return false
+      // Only the blocking form may write without knowing the value fits: on a blocking
+      // descriptor that write waits in the kernel for a reader.
+      let mayWrite: Bool
+      if case .forever = waiting { mayWrite = true } else { mayWrite = try fits(value) }
+      if mayWrite {
+        switch withUnsafeBytes(of: &copy, { Sys.write(fd, $0) }) {
+        case .success: return true
+        case .failure(.resourceTemporarilyUnavailable): break
+        case .failure(let errno): throw HinixError.system(errno, "write", subject: subject)
         }
-      case .failure(let errno):
-        throw HinixError.system(errno, "write", subject: subject)
+      }
+      switch waiting {
+      case .never:
+        return false
+      case .forever:
+        try pauseForRoom(fd, value: value, until: nil)
+      case .until(let deadline):
+        guard Deadline.remaining(until: deadline) > .zero else { return false }
+        try pauseForRoom(fd, value: value, until: deadline)
       }
     }
+  }
+
+  /// Waits for a reader to make room before the deadline. `poll` reports POLLOUT as soon as 1
+  /// fits, so a larger value that still does not fit is rechecked every millisecond.
+  private func pauseForRoom(_ fd: Int32, value: UInt64, until deadline: ContinuousClock.Instant?)
+    throws(HinixError)
+  {
+    let waiting = deadline.map { Waiting.until($0) } ?? .forever
+    let ready = try waiting.poll(fd, for: Int16(POLLOUT), operation: "write", subject: subject)
+    if ready && value > 1 { usleep(1000) }
   }
 }

@@ -49,13 +49,13 @@ public struct ChildProcess: Sendable, Hashable {
   /// The corresponding C functions are `fork`, `dup2` and `execve`.
   public static func spawn(
     _ executable: FilePath, arguments: [String] = [], environment: [String]? = nil,
-    passing descriptors: [FileDescriptor: FileDescriptor] = [:], cpu: Int? = nil
+    passing descriptors: [FileDescriptor: Int32] = [:], cpu: Int? = nil
   ) throws(HinixError) -> ChildProcess {
     let path = executable.string
     let argv = [path] + arguments
     let envp = environment ?? ChildProcess.currentEnvironment()
     let sources = descriptors.keys.map(\.rawValue)
-    let targets = descriptors.keys.map { descriptors[$0]!.rawValue }
+    let targets = descriptors.keys.map { descriptors[$0]! }
     let result = withCStrings(argv) { argvPointer in
       withCStrings(envp) { envpPointer in
         path.withCString { pathPointer in

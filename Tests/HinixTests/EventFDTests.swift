@@ -1,0 +1,135 @@
+import Glibc
+import Synchronization
+import SystemPackage
+import Testing
+
+@testable import Hinix
+
+@Suite("eventfd", .timeLimit(.minutes(1)))
+struct EventFDTests {
+  @Test func readReturnsAndResetsTheCounter() throws {
+    let event = try EventFD(initialValue: 5)
+    try event.add(3)
+    #expect(try event.counter() == 8)
+    #expect(try event.read() == 8)
+    #expect(try event.tryRead() == nil)
+    #expect(try event.counter() == 0)
+  }
+
+  @Test func semaphoreModeCountsDownByOne() throws {
+    let event = try EventFD(initialValue: 3, semaphore: true)
+    #expect(try event.read() == 1)
+    #expect(try event.read() == 1)
+    #expect(try event.tryRead() == 1)
+    #expect(try event.tryRead() == nil)
+  }
+
+  @Test(arguments: [false, true])
+  func tryAndTimedFormsNeverBlock(nonBlocking: Bool) throws {
+    let event = try EventFD(nonBlocking: nonBlocking)
+    #expect(try event.tryRead() == nil)
+    let start = ContinuousClock.now
+    #expect(try event.read(timeout: .milliseconds(50)) == nil)
+    #expect(ContinuousClock.now - start >= .milliseconds(50))
+    #expect(try event.tryAdd(2))
+    #expect(try event.read(timeout: .seconds(1)) == 2)
+  }
+
+  @Test(arguments: [false, true])
+  func overflowIsWouldBlockAndTheImpossibleValueIsAnError(nonBlocking: Bool) throws {
+    let event = try EventFD(nonBlocking: nonBlocking)
+    try event.add(EventFD.maximumValue - 1)
+    #expect(try event.tryAdd(1))
+    #expect(try event.counter() == EventFD.maximumValue)
+    #expect(try !event.tryAdd(1))
+    #expect(try !event.add(1, timeout: .milliseconds(20)))
+    let error = expectError(.invalidArgument) { try event.add(UInt64.max) }
+    #expect(error?.description.contains("0xfffffffffffffffe") == true)
+    #expect(try event.read() == EventFD.maximumValue)
+    // Room again: a large add that fits succeeds, one that does not is refused without blocking.
+    #expect(try event.tryAdd(EventFD.maximumValue - 10))
+    #expect(try !event.tryAdd(11))
+    #expect(try event.tryAdd(10))
+  }
+
+  @Test func blockingAddWaitsForAReaderToMakeRoom() async throws {
+    let event = try EventFD(initialValue: 0)
+    try await event.add(EventFD.maximumValue)
+    let adder = Thread { try event.add(7) }
+    try await Task.sleep(for: .milliseconds(50))
+    #expect(!adder.isFinished)
+    #expect(try event.tryRead() == EventFD.maximumValue)
+    try adder.join()
+    #expect(try event.tryRead() == 7)
+  }
+
+  @Test func asyncReadIsWokenByAnotherProcess() async throws {
+    let event = try EventFD()
+    let peer = try spawnPeer(["eventfd-add-after", "100", "42"], passing: [event.descriptor: 3])
+    #expect(try await event.read() == 42)
+    #expect(try peer.wait() == .exited(0))
+  }
+
+  @Test func asyncAddWaitsForRoom() async throws {
+    let event = try EventFD()
+    try await event.add(EventFD.maximumValue)
+    async let added: Void = event.add(5)
+    try await Task.sleep(for: .milliseconds(50))
+    #expect(try event.tryRead() == EventFD.maximumValue)
+    try await added
+    #expect(try await event.read() == 5)
+  }
+
+  @Test func cancelledAsyncReadThrows() async throws {
+    let event = try EventFD()
+    let reader = Task { try await event.read() }
+    try await Task.sleep(for: .milliseconds(30))
+    reader.cancel()
+    await #expect(throws: CancellationError.self) { try await reader.value }
+    try await event.add(1)
+    #expect(try event.tryRead() == 1)
+  }
+
+  @Test func pingPongWithAChildThatInheritedBothEventFDs() throws {
+    let ping = try EventFD()
+    let pong = try EventFD()
+    let rounds = 200
+    let peer = try spawnPeer(
+      ["eventfd-pong", "\(rounds)"], passing: [ping.descriptor: 3, pong.descriptor: 4])
+    for round in 1...rounds {
+      try ping.add(UInt64(round))
+      #expect(try pong.read() == UInt64(round))
+    }
+    #expect(try peer.wait() == .exited(0))
+    // The parent's descriptors were never made inheritable.
+    #expect(try !ping.descriptor.isInheritable())
+  }
+}
+
+/// A plain thread for tests that need a blocking call to run beside the test.
+final class Thread: @unchecked Sendable {
+  private var handle = pthread_t()
+  private var failure: (any Error)?
+  private let body: @Sendable () throws -> Void
+  private let done = Synchronization.Atomic<Bool>(false)
+
+  init(_ body: @escaping @Sendable () throws -> Void) {
+    self.body = body
+    let context = Unmanaged.passRetained(self).toOpaque()
+    pthread_create(
+      &handle, nil,
+      { context in
+        let thread = Unmanaged<Thread>.fromOpaque(context!).takeRetainedValue()
+        do { try thread.body() } catch { thread.failure = error }
+        thread.done.store(true, ordering: .releasing)
+        return nil
+      }, context)
+  }
+
+  var isFinished: Bool { done.load(ordering: .acquiring) }
+
+  func join() throws {
+    pthread_join(handle, nil)
+    if let failure { throw failure }
+  }
+}
