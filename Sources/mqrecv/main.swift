@@ -1,1 +1,3 @@
-print("x")
+import HinixCommands
+
+Tool.main(MQRecv.self)

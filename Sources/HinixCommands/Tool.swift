@@ -1,0 +1,124 @@
+import ArgumentParser
+import CHinix
+import Glibc
+import Hinix
+
+/// Exit statuses shared by `hinix`, `mqsend` and `mqrecv`.
+public enum ToolStatus: Int32, Sendable {
+  /// Success.
+  case success = 0
+  /// An error, reported in one line on standard error.
+  case failure = 1
+  /// A usage error: bad options or arguments.
+  case usage = 2
+  /// A timeout, or a queue that would have blocked with `--nonblock`.
+  case wouldBlock = 3
+}
+
+/// A failure a tool reports with its own exit status.
+struct ToolError: Error, CustomStringConvertible {
+  var status: ToolStatus
+  var description: String
+
+  static func timedOut(_ what: String) -> ToolError { ToolError(status: .wouldBlock, description: what) }
+}
+
+/// Runs a command-line tool with Hinix's exit statuses.
+public enum Tool {
+  /// Parses the arguments for `command`, runs it and exits: 0 success, 1 error (one line on
+  /// standard error), 2 usage error, 3 timeout or would-block. SIGPIPE is ignored, so a closed
+  /// output is an error, never a death by signal.
+  public static func main(_ command: any ParsableCommand.Type) -> Never {
+    hinix_ignore_sigpipe()
+    do {
+      var parsed = try command.parseAsRoot()
+      try parsed.run()
+      exit(ToolStatus.success.rawValue)
+    } catch let error as ToolError {
+      report(error.description)
+      exit(error.status.rawValue)
+    } catch let error as HinixError {
+      report(error.description)
+      exit(error.code == .timedOut || error.code == .wouldBlock ? ToolStatus.wouldBlock.rawValue : 1)
+    } catch let error as ExitCode {
+      exit(error.rawValue)
+    } catch {
+      let code = command.exitCode(for: error)
+      let message = command.fullMessage(for: error)
+      if code == .success {
+        print(message)
+        exit(0)
+      }
+      report(message, prefix: false)
+      exit(ToolStatus.usage.rawValue)
+    }
+  }
+
+  static func report(_ message: String, prefix: Bool = true) {
+    let name = CommandLine.arguments.first.map { String($0.split(separator: "/").last ?? "") } ?? "hinix"
+    var line = prefix ? "\(name): \(message)\n" : message + "\n"
+    line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+  }
+}
+
+/// Writes all of `bytes` to standard output; a reader that went away ends the tool quietly.
+func writeOut(_ bytes: UnsafeRawBufferPointer) throws {
+  var offset = 0
+  while offset < bytes.count {
+    let written = write(1, bytes.baseAddress! + offset, bytes.count - offset)
+    if written < 0 {
+      if errno == EINTR { continue }
+      if errno == EPIPE { exit(ToolStatus.success.rawValue) }
+      throw ToolError(status: .failure, description: "write to standard output: \(String(cString: strerror(errno)))")
+    }
+    offset += written
+  }
+}
+
+func writeOut(_ text: String) throws {
+  try text.withMessageBytes { bytes in Result { try writeOut(bytes) } }.get()
+}
+
+/// Reads standard input to its end, byte for byte.
+func readStandardInput() throws -> [UInt8] {
+  var result: [UInt8] = []
+  var chunk = [UInt8](repeating: 0, count: 65536)
+  while true {
+    let count = chunk.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
+    if count < 0 {
+      if errno == EINTR { continue }
+      throw ToolError(status: .failure, description: "read standard input: \(String(cString: strerror(errno)))")
+    }
+    if count == 0 { return result }
+    result += chunk[..<count]
+  }
+}
+
+/// A queue name as the tools take it: a missing leading `/` is added.
+func queueName(_ name: String) -> String {
+  name.hasPrefix("/") ? name : "/" + name
+}
+
+/// File permissions given in octal, such as `644` or `0600`.
+struct OctalMode: ExpressibleByArgument {
+  var value: UInt16
+
+  init?(argument: String) {
+    guard !argument.isEmpty, argument.count <= 4, let value = UInt16(argument, radix: 8), value <= 0o7777 else {
+      return nil
+    }
+    self.value = value
+  }
+
+  init(_ value: UInt16) { self.value = value }
+}
+
+/// A non-negative, finite number of seconds.
+struct Seconds: ExpressibleByArgument {
+  var duration: Duration
+
+  init?(argument: String) {
+    guard let value = Double(argument), value.isFinite, value >= 0 else { return nil }
+    duration = .nanoseconds(Int64(value * 1e9))
+  }
+}
