@@ -1,1 +1,129 @@
 #include "CHinixBaseline.h"
+
+#include <errno.h>
+#include <mqueue.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+int64_t hinix_c_now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static int send_all(int q, const char *buf, size_t size) {
+  while (mq_send(q, buf, size, 0) < 0) {
+    if (errno != EINTR) return -errno;
+  }
+  return 0;
+}
+
+static ssize_t receive_one(int q, char *buf, size_t size) {
+  ssize_t n;
+  while ((n = mq_receive(q, buf, size, NULL)) < 0) {
+    if (errno != EINTR) return -errno;
+  }
+  return n;
+}
+
+static size_t queue_message_size(int q) {
+  struct mq_attr a;
+  return mq_getattr(q, &a) == 0 ? (size_t)a.mq_msgsize : 8192;
+}
+
+int hinix_c_mq_rtt(int out, int in, size_t size, long iterations, int64_t *samples) {
+  size_t cap = queue_message_size(in);
+  char *buf = calloc(1, cap > size ? cap : size);
+  if (!buf) return -ENOMEM;
+  int rc = 0;
+  for (long i = 0; i < iterations && rc == 0; i++) {
+    int64_t start = hinix_c_now_ns();
+    rc = send_all(out, buf, size);
+    if (rc == 0) {
+      ssize_t n = receive_one(in, buf, cap);
+      if (n < 0) rc = (int)n;
+    }
+    if (samples) samples[i] = hinix_c_now_ns() - start;
+  }
+  free(buf);
+  return rc;
+}
+
+int hinix_c_mq_echo(int in, int out, size_t buffer_size, long iterations) {
+  char *buf = malloc(buffer_size);
+  if (!buf) return -ENOMEM;
+  int rc = 0;
+  for (long i = 0; i < iterations && rc == 0; i++) {
+    ssize_t n = receive_one(in, buf, buffer_size);
+    rc = n < 0 ? (int)n : send_all(out, buf, (size_t)n);
+  }
+  free(buf);
+  return rc;
+}
+
+int hinix_c_mq_stream_send(int out, int ack, size_t size, long count, int64_t *elapsed_ns) {
+  size_t cap = queue_message_size(ack);
+  char *buf = calloc(1, cap > size ? cap : size);
+  if (!buf) return -ENOMEM;
+  int rc = 0;
+  int64_t start = hinix_c_now_ns();
+  for (long i = 0; i < count && rc == 0; i++) rc = send_all(out, buf, size);
+  if (rc == 0) {
+    ssize_t n = receive_one(ack, buf, cap);
+    if (n < 0) rc = (int)n;
+  }
+  *elapsed_ns = hinix_c_now_ns() - start;
+  free(buf);
+  return rc;
+}
+
+int hinix_c_mq_stream_receive(int in, int ack, size_t buffer_size, long count) {
+  char *buf = malloc(buffer_size);
+  if (!buf) return -ENOMEM;
+  int rc = 0;
+  for (long i = 0; i < count && rc == 0; i++) {
+    ssize_t n = receive_one(in, buf, buffer_size);
+    if (n < 0) rc = (int)n;
+  }
+  if (rc == 0) rc = send_all(ack, buf, 1);
+  free(buf);
+  return rc;
+}
+
+static int add(int fd, uint64_t value) {
+  while (write(fd, &value, sizeof value) < 0) {
+    if (errno != EINTR) return -errno;
+  }
+  return 0;
+}
+
+static int take(int fd, uint64_t *value) {
+  while (read(fd, value, sizeof *value) < 0) {
+    if (errno != EINTR) return -errno;
+  }
+  return 0;
+}
+
+int hinix_c_eventfd_rtt(int ping, int pong, long iterations, int64_t *samples) {
+  int rc = 0;
+  uint64_t value;
+  for (long i = 0; i < iterations && rc == 0; i++) {
+    int64_t start = hinix_c_now_ns();
+    rc = add(ping, 1);
+    if (rc == 0) rc = take(pong, &value);
+    if (samples) samples[i] = hinix_c_now_ns() - start;
+  }
+  return rc;
+}
+
+int hinix_c_eventfd_echo(int ping, int pong, long iterations) {
+  int rc = 0;
+  uint64_t value;
+  for (long i = 0; i < iterations && rc == 0; i++) {
+    rc = take(ping, &value);
+    if (rc == 0) rc = add(pong, value);
+  }
+  return rc;
+}

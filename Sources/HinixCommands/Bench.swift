@@ -1,0 +1,374 @@
+import ArgumentParser
+import CHinixBaseline
+import Glibc
+import Hinix
+import SystemPackage
+
+/// Which side of a measurement runs: Hinix's API, or the raw C baseline doing the same syscalls.
+enum Implementation: String, CaseIterable, ExpressibleByArgument {
+  case hinix
+  case c
+}
+
+/// One figure of the report: a metric of one transport at one size, Hinix beside its baseline.
+struct Figure {
+  var transport: String
+  var size: Int
+  var metric: String
+  var hinix: Double
+  var baseline: Double
+
+  /// "Times worse than the baseline": hinix/baseline for times, baseline/hinix for throughput.
+  var ratio: Double {
+    metric.hasPrefix("throughput") ? baseline / hinix : hinix / baseline
+  }
+}
+
+/// `hinix bench`: every transport between two processes, each beside raw C in the same run.
+struct Bench: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Measure each Hinix transport between two processes beside raw C doing the same syscalls.",
+    discussion: """
+      Spawns itself as the peer process. By default the two processes are pinned to two different \
+      CPUs; --same-core pins both to one. Reports round-trip latency (median, p99) and one-way \
+      throughput, each beside the C baseline measured in the same run, with the ratio "times \
+      worse than the baseline".
+      """)
+
+  @Flag(help: "A few seconds instead of under a minute: fewer iterations.")
+  var quick = false
+
+  @Flag(help: "Pin both processes to the same CPU.")
+  var sameCore = false
+
+  @Flag(help: "Print one JSON array of figures instead of the table.")
+  var json = false
+
+  func run() throws {
+    let cpus = ChildProcess.allowedCPUs()
+    let parentCPU = cpus.first ?? 0
+    let peerCPU = sameCore || cpus.count < 2 ? parentCPU : cpus[1]
+    try ChildProcess.pinCurrentThread(toCPU: parentCPU)
+    let placement =
+      parentCPU == peerCPU
+      ? "both processes on CPU \(parentCPU) (same core\(cpus.count < 2 ? ": only one CPU allowed" : ""))"
+      : "this process on CPU \(parentCPU), the peer on CPU \(peerCPU) (different cores)"
+    let plan = quick ? Plan(roundTrips: 1_000, streamed: 4_000, rounds: 2) : Plan(roundTrips: 8_000, streamed: 40_000, rounds: 3)
+    if json {
+      Tool.report("placement: \(placement)")
+    } else {
+      try writeOut("hinix bench: \(placement); \(plan.rounds) alternating rounds per figure\n\n")
+    }
+    let runner = Runner(executable: try ownExecutable(), peerCPU: peerCPU, plan: plan)
+    var figures: [Figure] = []
+    let limits = try MessageQueue.Limits.current()
+    for size in [64, 1024, 8192] where size <= limits.maxMessageSize {
+      figures += try runner.messageQueueRoundTrips(size: size)
+      figures.append(try runner.messageQueueThroughput(size: size))
+    }
+    figures += try runner.eventFDRoundTrips()
+    try writeOut(json ? Report.json(figures) : Report.table(figures))
+  }
+
+  private func ownExecutable() throws -> FilePath {
+    var buffer = [CChar](repeating: 0, count: 4096)
+    let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+    guard count > 0 else { throw ToolError(status: .failure, description: "readlink(/proc/self/exe) failed") }
+    return FilePath(String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self))
+  }
+}
+
+/// How many iterations a run makes.
+struct Plan {
+  var roundTrips: Int
+  var streamed: Int
+  var rounds: Int
+  var warmUp: Int { max(roundTrips / 10, 100) }
+}
+
+/// Runs each measurement against a freshly spawned peer, alternating Hinix and C in rounds.
+struct Runner {
+  var executable: FilePath
+  var peerCPU: Int
+  var plan: Plan
+
+  private func spawnPeer(_ arguments: [String], passing: [FileDescriptor: Int32] = [:]) throws -> ChildProcess {
+    try ChildProcess.spawn(executable, arguments: ["bench-peer"] + arguments, passing: passing, cpu: peerCPU)
+  }
+
+  private func finish(_ peer: ChildProcess) throws {
+    let termination = try peer.wait()
+    guard termination == .exited(0) else {
+      throw ToolError(status: .failure, description: "the benchmark peer ended with \(termination)")
+    }
+  }
+
+  /// Two fresh queues (to the peer, from the peer) that are unlinked when `body` returns.
+  private func withQueues<R>(_ body: (MessageQueue, MessageQueue) throws -> R) throws -> R {
+    let limits = try MessageQueue.Limits.current()
+    let capacity = MessageQueue.Capacity(
+      maxMessages: min(10, limits.maxMessages), maxMessageSize: min(8192, limits.maxMessageSize))
+    let stem = "/hinix-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    let out = try MessageQueue(creating: stem + "-out", capacity: capacity, exclusive: true)
+    defer { try? out.unlink() }
+    let back = try MessageQueue(creating: stem + "-back", capacity: capacity, exclusive: true)
+    defer { try? back.unlink() }
+    return try body(out, back)
+  }
+
+  func messageQueueRoundTrips(size: Int) throws -> [Figure] {
+    var samples: [Implementation: [Int64]] = [:]
+    for _ in 0..<plan.rounds {
+      for implementation in [Implementation.c, .hinix] {
+        samples[implementation, default: []] += try withQueues { out, back in
+          let count = plan.warmUp + plan.roundTrips
+          let peer = try spawnPeer(["mq-echo", implementation.rawValue, out.name!, back.name!, "\(count)"])
+          defer { try? finish(peer) }
+          var recorded = [Int64](repeating: 0, count: count)
+          try recorded.withUnsafeMutableBufferPointer { buffer in
+            switch implementation {
+            case .c:
+              try check(hinix_c_mq_rtt(out.descriptor.rawValue, back.descriptor.rawValue, size, count, buffer.baseAddress))
+            case .hinix:
+              try BenchLoops.messageQueueRoundTrips(out: out, back: back, size: size, samples: buffer)
+            }
+          }
+          return Array(recorded[plan.warmUp...])
+        }
+      }
+    }
+    return Report.latency(transport: "mq", size: size, samples)
+  }
+
+  func messageQueueThroughput(size: Int) throws -> Figure {
+    var seconds: [Implementation: Double] = [:]
+    for _ in 0..<plan.rounds {
+      for implementation in [Implementation.c, .hinix] {
+        seconds[implementation, default: 0] += try withQueues { out, back in
+          let peer = try spawnPeer(["mq-sink", implementation.rawValue, out.name!, back.name!, "\(plan.streamed)"])
+          defer { try? finish(peer) }
+          var elapsed: Int64 = 0
+          switch implementation {
+          case .c:
+            try check(hinix_c_mq_stream_send(out.descriptor.rawValue, back.descriptor.rawValue, size, plan.streamed, &elapsed))
+          case .hinix:
+            elapsed = try BenchLoops.messageQueueStream(out: out, ack: back, size: size, count: plan.streamed)
+          }
+          return Double(elapsed) / 1e9
+        }
+      }
+    }
+    let bytes = Double(size * plan.streamed * plan.rounds)
+    return Figure(
+      transport: "mq", size: size, metric: "throughput_bytes_per_s", hinix: bytes / seconds[.hinix]!,
+      baseline: bytes / seconds[.c]!)
+  }
+
+  func eventFDRoundTrips() throws -> [Figure] {
+    var samples: [Implementation: [Int64]] = [:]
+    for _ in 0..<plan.rounds {
+      for implementation in [Implementation.c, .hinix] {
+        let ping = try EventFD()
+        let pong = try EventFD()
+        let count = plan.warmUp + plan.roundTrips
+        let peer = try spawnPeer(
+          ["eventfd-echo", implementation.rawValue, "\(count)"], passing: [ping.descriptor: 3, pong.descriptor: 4])
+        defer { try? finish(peer) }
+        var recorded = [Int64](repeating: 0, count: count)
+        try recorded.withUnsafeMutableBufferPointer { buffer in
+          switch implementation {
+          case .c:
+            try check(hinix_c_eventfd_rtt(ping.descriptor.rawValue, pong.descriptor.rawValue, count, buffer.baseAddress))
+          case .hinix:
+            try BenchLoops.eventFDRoundTrips(ping: ping, pong: pong, samples: buffer)
+          }
+        }
+        samples[implementation, default: []] += recorded[plan.warmUp...]
+      }
+    }
+    return Report.latency(transport: "eventfd", size: 8, samples)
+  }
+}
+
+/// Throws for a negative errno returned by a baseline function.
+func check(_ result: Int32) throws {
+  if result < 0 {
+    throw ToolError(status: .failure, description: "baseline: \(String(cString: strerror(-result)))")
+  }
+}
+
+/// The Hinix side of each measurement: the same work as the C baseline, through Hinix's API.
+enum BenchLoops {
+  static func messageQueueRoundTrips(
+    out: MessageQueue, back: MessageQueue, size: Int, samples: UnsafeMutableBufferPointer<Int64>
+  ) throws {
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: back.capacity.maxMessageSize, alignment: 16)
+    defer { buffer.deallocate() }
+    buffer.initializeMemory(as: UInt8.self, repeating: 0)
+    let message = UnsafeRawBufferPointer(rebasing: buffer[..<size])
+    for index in samples.indices {
+      let start = hinix_c_now_ns()
+      try out.send(message)
+      _ = try back.receive(into: buffer)
+      samples[index] = hinix_c_now_ns() - start
+    }
+  }
+
+  static func messageQueueEcho(input: MessageQueue, output: MessageQueue, count: Int) throws {
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: input.capacity.maxMessageSize, alignment: 16)
+    defer { buffer.deallocate() }
+    for _ in 0..<count {
+      let received = try input.receive(into: buffer)
+      try output.send(UnsafeRawBufferPointer(rebasing: buffer[..<received.count]))
+    }
+  }
+
+  static func messageQueueStream(out: MessageQueue, ack: MessageQueue, size: Int, count: Int) throws -> Int64 {
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: ack.capacity.maxMessageSize, alignment: 16)
+    defer { buffer.deallocate() }
+    buffer.initializeMemory(as: UInt8.self, repeating: 0)
+    let message = UnsafeRawBufferPointer(rebasing: buffer[..<size])
+    let start = hinix_c_now_ns()
+    for _ in 0..<count {
+      try out.send(message)
+    }
+    _ = try ack.receive(into: buffer)
+    return hinix_c_now_ns() - start
+  }
+
+  static func messageQueueSink(input: MessageQueue, ack: MessageQueue, count: Int) throws {
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: input.capacity.maxMessageSize, alignment: 16)
+    defer { buffer.deallocate() }
+    for _ in 0..<count {
+      _ = try input.receive(into: buffer)
+    }
+    try ack.send(UnsafeRawBufferPointer(rebasing: buffer[..<1]))
+  }
+
+  static func eventFDRoundTrips(ping: EventFD, pong: EventFD, samples: UnsafeMutableBufferPointer<Int64>) throws {
+    for index in samples.indices {
+      let start = hinix_c_now_ns()
+      try ping.add(1)
+      _ = try pong.read()
+      samples[index] = hinix_c_now_ns() - start
+    }
+  }
+
+  static func eventFDEcho(ping: EventFD, pong: EventFD, count: Int) throws {
+    for _ in 0..<count {
+      try pong.add(try ping.read())
+    }
+  }
+}
+
+/// `hinix bench-peer`: the other process of `hinix bench` (not for direct use).
+struct BenchPeer: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "bench-peer", abstract: "The peer process of hinix bench.", shouldDisplay: false)
+
+  @Argument var kind: String
+  @Argument var implementation: Implementation
+  @Argument var parameters: [String] = []
+
+  func run() throws {
+    func queue(_ index: Int, _ access: MessageQueue.Access) throws -> MessageQueue {
+      guard index < parameters.count else { throw ValidationError("missing queue name") }
+      return try MessageQueue(opening: parameters[index], access: access)
+    }
+    func count(_ index: Int) throws -> Int {
+      guard index < parameters.count, let value = Int(parameters[index]) else { throw ValidationError("missing count") }
+      return value
+    }
+    switch (kind, implementation) {
+    case ("mq-echo", .c):
+      let input = try queue(0, .readOnly)
+      let output = try queue(1, .writeOnly)
+      try check(
+        hinix_c_mq_echo(input.descriptor.rawValue, output.descriptor.rawValue, input.capacity.maxMessageSize, try count(2)))
+    case ("mq-echo", .hinix):
+      try BenchLoops.messageQueueEcho(input: try queue(0, .readOnly), output: try queue(1, .writeOnly), count: try count(2))
+    case ("mq-sink", .c):
+      let input = try queue(0, .readOnly)
+      let ack = try queue(1, .writeOnly)
+      try check(
+        hinix_c_mq_stream_receive(
+          input.descriptor.rawValue, ack.descriptor.rawValue, input.capacity.maxMessageSize, try count(2)))
+    case ("mq-sink", .hinix):
+      try BenchLoops.messageQueueSink(input: try queue(0, .readOnly), ack: try queue(1, .writeOnly), count: try count(2))
+    case ("eventfd-echo", .c):
+      try check(hinix_c_eventfd_echo(3, 4, try count(0)))
+    case ("eventfd-echo", .hinix):
+      let ping = EventFD(adopting: FileDescriptor(rawValue: 3))
+      let pong = EventFD(adopting: FileDescriptor(rawValue: 4))
+      try BenchLoops.eventFDEcho(ping: ping, pong: pong, count: try count(0))
+    default:
+      throw ValidationError("unknown benchmark peer \(kind)")
+    }
+  }
+}
+
+/// Turns samples into figures, and figures into a table or JSON.
+enum Report {
+  static func latency(transport: String, size: Int, _ samples: [Implementation: [Int64]]) -> [Figure] {
+    let hinix = samples[.hinix, default: []].sorted()
+    let baseline = samples[.c, default: []].sorted()
+    func percentile(_ sorted: [Int64], _ p: Double) -> Double {
+      guard !sorted.isEmpty else { return .nan }
+      return Double(sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))])
+    }
+    return [
+      Figure(
+        transport: transport, size: size, metric: "rtt_median_ns", hinix: percentile(hinix, 0.5),
+        baseline: percentile(baseline, 0.5)),
+      Figure(
+        transport: transport, size: size, metric: "rtt_p99_ns", hinix: percentile(hinix, 0.99),
+        baseline: percentile(baseline, 0.99)),
+    ]
+  }
+
+  static func rounded(_ value: Double, _ places: Double) -> Double {
+    let scale = places == 1 ? 10.0 : 100.0
+    return (value * scale).rounded() / scale
+  }
+
+  static func json(_ figures: [Figure]) -> String {
+    let objects = figures.map { figure in
+      "{\"transport\": \"\(figure.transport)\", \"size\": \(figure.size), \"metric\": \"\(figure.metric)\", "
+        + "\"hinix\": \(rounded(figure.hinix, 1)), \"baseline\": \(rounded(figure.baseline, 1)), "
+        + "\"ratio\": \(rounded(figure.ratio, 2))}"
+    }
+    return "[\n  " + objects.joined(separator: ",\n  ") + "\n]\n"
+  }
+
+  static func table(_ figures: [Figure]) -> String {
+    func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
+      let padding = String(repeating: " ", count: max(0, width - text.count))
+      return left ? text + padding : padding + text
+    }
+    func value(_ figure: Figure, _ number: Double) -> String {
+      if figure.metric.hasPrefix("throughput") {
+        return "\(rounded(number / 1e6, 1)) MB/s"
+      }
+      return "\(rounded(number / 1000, 2)) µs"
+    }
+    var lines = [
+      pad("transport", 10, left: true) + pad("size", 6) + "  " + pad("metric", 12, left: true)
+        + pad("hinix", 14) + pad("C baseline", 14) + pad("ratio", 8)
+    ]
+    for figure in figures {
+      let metric =
+        switch figure.metric {
+        case "rtt_median_ns": "rtt median"
+        case "rtt_p99_ns": "rtt p99"
+        default: "throughput"
+        }
+      lines.append(
+        pad(figure.transport, 10, left: true) + pad("\(figure.size)", 6) + "  " + pad(metric, 12, left: true)
+          + pad(value(figure, figure.hinix), 14) + pad(value(figure, figure.baseline), 14)
+          + pad("\(rounded(figure.ratio, 2))", 8))
+    }
+    lines.append("")
+    lines.append("ratio: times worse than the C baseline (hinix/C for times, C/hinix for throughput).")
+    return lines.joined(separator: "\n") + "\n"
+  }
+}

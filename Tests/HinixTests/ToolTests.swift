@@ -1,0 +1,190 @@
+import Glibc
+import SystemPackage
+import Testing
+
+@testable import Hinix
+
+/// The tools as a user runs them: spawned as processes, checked by output and exit status.
+@Suite("Command-line tools", .timeLimit(.minutes(1)))
+struct ToolTests {
+  @Test func mqsendCreatesAndMqrecvPrintsTextWithANewline() throws {
+    let name = uniqueQueueName()
+    defer { try? MessageQueue.unlink(name) }
+    let sent = try run("mqsend", ["--create", name, "hello world"])
+    #expect(sent.termination == .exited(0), "\(sent.standardError)")
+    // Defaults on create: 4 messages of 512 bytes.
+    #expect(try MessageQueue(opening: name).capacity == .init(maxMessages: 4, maxMessageSize: 512))
+    let received = try run("mqrecv", [name])
+    #expect(received.termination == .exited(0))
+    #expect(received.standardOutput == "hello world\n")
+  }
+
+  @Test func aMissingLeadingSlashIsAdded() throws {
+    let name = uniqueQueueName()
+    defer { try? MessageQueue.unlink(name) }
+    #expect(try run("mqsend", ["-c", String(name.dropFirst()), "x"]).termination == .exited(0))
+    #expect(try MessageQueue(opening: name).messageCount == 1)
+  }
+
+  @Test func createOptionsSetTheCapacityAndMode() throws {
+    let name = uniqueQueueName()
+    defer { try? MessageQueue.unlink(name) }
+    let sent = try run("mqsend", ["-c", "-n", "2", "-s", "64", "--mode", "600", name, "m"])
+    #expect(sent.termination == .exited(0), "\(sent.standardError)")
+    let stat = try run("hinix", ["mq", "stat", name])
+    #expect(stat.termination == .exited(0))
+    #expect(stat.standardOutput.contains("max messages: 2\n"))
+    #expect(stat.standardOutput.contains("max message size: 64\n"))
+    #expect(stat.standardOutput.contains("messages: 1\n"))
+    #expect(stat.standardOutput.contains("mode: 600\n"))
+  }
+
+  @Test func standardInputIsSentByteForByte() throws {
+    let name = uniqueQueueName()
+    defer { try? MessageQueue.unlink(name) }
+    let bytes: [UInt8] = [0, 1, 2, 255, 10, 13, 0]
+    #expect(try run("mqsend", ["-c", name], input: bytes).termination == .exited(0))
+    let received = try run("mqrecv", ["--raw", name])
+    #expect(received.termination == .exited(0))
+    #expect(received.outputBytes == bytes)
+  }
+
+  @Test func priorityCountAndShowPriority() throws {
+    let name = uniqueQueueName()
+    defer { try? MessageQueue.unlink(name) }
+    for (priority, text) in [("1", "low"), ("9", "high"), ("5", "middle")] {
+      #expect(try run("mqsend", ["-c", "-p", priority, name, text]).termination == .exited(0))
+    }
+    let received = try run("mqrecv", ["--count", "3", "--show-priority", name])
+    #expect(received.termination == .exited(0))
+    #expect(received.standardOutput == "9\thigh\n5\tmiddle\n1\tlow\n")
+  }
+
+  @Test func timeoutAndNonblockExitWithStatusThree() throws {
+    let name = uniqueQueueName()
+    defer { try? MessageQueue.unlink(name) }
+    #expect(try run("hinix", ["mq", "create", "-n", "1", name]).termination == .exited(0))
+    let empty = try run("mqrecv", ["--nonblock", name])
+    #expect(empty.termination == .exited(3))
+    #expect(empty.standardError.contains(name))
+    #expect(try run("mqrecv", ["--timeout", "0.1", name]).termination == .exited(3))
+    #expect(try run("mqsend", [name, "fills"]).termination == .exited(0))
+    #expect(try run("mqsend", ["--nonblock", name, "full"]).termination == .exited(3))
+    #expect(try run("mqsend", ["--timeout", "0.1", name, "full"]).termination == .exited(3))
+  }
+
+  @Test(arguments: [
+    ["-p", "abc", "/q", "x"],
+    ["-p", "40000", "/q", "x"],
+    ["-c", "-n", "many", "/q", "x"],
+    ["-c", "--mode", "999", "/q", "x"],
+    ["--timeout", "-1", "/q", "x"],
+    ["-n", "3", "/q", "x"],
+    ["--bogus", "/q"],
+    [],
+  ])
+  func invalidArgumentsAreUsageErrors(arguments: [String]) throws {
+    let result = try run("mqsend", arguments)
+    #expect(result.termination == .exited(2), "\(arguments): \(result.standardError)")
+    #expect(!result.standardError.isEmpty)
+  }
+
+  @Test func errorsAreOneLineWithStatusOne() throws {
+    let name = uniqueQueueName()
+    let missing = try run("mqrecv", [name])
+    #expect(missing.termination == .exited(1))
+    #expect(missing.standardError == "mqrecv: mq_open(\"\(name)\"): no such queue (create it first, or open with creating:)\n")
+    let tooBig = try run("mqsend", ["-c", "-n", "1000", name, "x"])
+    #expect(tooBig.termination == .exited(1))
+    #expect(tooBig.standardError.contains("/proc/sys/fs/mqueue/msg_max"))
+    #expect(tooBig.standardError.split(separator: "\n").count == 1)
+  }
+
+  @Test func messageTooLargeForTheQueue() throws {
+    let name = uniqueQueueName()
+    defer { try? MessageQueue.unlink(name) }
+    let result = try run("mqsend", ["-c", "-s", "4", name, "too long"])
+    #expect(result.termination == .exited(1))
+    #expect(result.standardError.contains("8 bytes, larger than the queue's message size 4 bytes"))
+  }
+
+  @Test func unlinkRemovesTheQueueAfterReceiving() throws {
+    let name = uniqueQueueName()
+    #expect(try run("mqsend", ["-c", name, "last"]).termination == .exited(0))
+    let received = try run("mqrecv", ["--unlink", name])
+    #expect(received.standardOutput == "last\n")
+    #expect(throws: HinixError.self) { try MessageQueue(opening: name) }
+  }
+
+  @Test func followKeepsReceivingUntilTheTimeout() throws {
+    let name = uniqueQueueName()
+    defer { try? MessageQueue.unlink(name) }
+    let queue = try MessageQueue(creating: name, capacity: .init(maxMessages: 8, maxMessageSize: 32))
+    for index in 0..<5 { try queue.send("m\(index)") }
+    let received = try run("mqrecv", ["--follow", "--timeout", "0.2", name])
+    #expect(received.termination == .exited(3))
+    #expect(received.standardOutput == "m0\nm1\nm2\nm3\nm4\n")
+  }
+
+  @Test func hinixMqCreateStatRemove() throws {
+    let name = uniqueQueueName()
+    let created = try run("hinix", ["mq", "create", "-n", "3", "-s", "100", "--exclusive", name])
+    #expect(created.termination == .exited(0), "\(created.standardError)")
+    #expect(created.standardOutput == "\(name): 3 messages of 100 bytes\n")
+    let again = try run("hinix", ["mq", "create", "--exclusive", name])
+    #expect(again.termination == .exited(1))
+    #expect(again.standardError.contains("already exists"))
+    #expect(try run("hinix", ["mq", "send", name, "via hinix"]).termination == .exited(0))
+    #expect(try run("hinix", ["mq", "recv", name]).standardOutput == "via hinix\n")
+    #expect(try run("hinix", ["mq", "rm", name]).termination == .exited(0))
+    let gone = try run("hinix", ["mq", "rm", name])
+    #expect(gone.termination == .exited(1))
+    #expect(gone.standardError.contains("no such queue"))
+  }
+
+  @Test func hinixMqListReadsTheMountOrSaysHowToMountIt() throws {
+    let name = uniqueQueueName()
+    defer { try? MessageQueue.unlink(name) }
+    _ = try MessageQueue(creating: name, capacity: .init(maxMessages: 2, maxMessageSize: 16))
+    let listed = try run("hinix", ["mq", "ls"])
+    let mounted = try String(contentsOfProcFile: "/proc/self/mounts").contains(" mqueue ")
+    if mounted {
+      #expect(listed.termination == .exited(0))
+      #expect(listed.standardOutput.contains("\(name)\t0/2 messages of 16 bytes\n"))
+    } else {
+      #expect(listed.termination == .exited(1))
+      #expect(listed.standardError.contains("mount -t mqueue none /dev/mqueue"))
+    }
+  }
+
+  @Test func helpIsEverywhere() throws {
+    for arguments in [["mqsend", "--help"], ["mqrecv", "--help"], ["hinix", "--help"], ["hinix", "mq", "--help"],
+      ["hinix", "mq", "ls", "--help"], ["hinix", "bench", "--help"]]
+    {
+      let result = try run(arguments[0], Array(arguments.dropFirst()))
+      #expect(result.termination == .exited(0), "\(arguments)")
+      #expect(result.standardOutput.contains("USAGE"), "\(arguments)")
+    }
+  }
+
+  @Test func benchQuickJSONHasEveryFigureBesideItsBaseline() throws {
+    let result = try run("hinix", ["bench", "--quick", "--json"])
+    #expect(result.termination == .exited(0), "\(result.standardError)")
+    #expect(result.standardError.contains("placement:"))
+    let lines = result.standardOutput.split(separator: "\n").filter { $0.contains("\"metric\"") }
+    // mq: 3 sizes x (median, p99, throughput); eventfd: median and p99.
+    #expect(lines.count == 11, "\(result.standardOutput)")
+    for line in lines {
+      #expect(line.contains("\"hinix\": ") && line.contains("\"baseline\": ") && line.contains("\"ratio\": "))
+      #expect(!line.contains("nan") && !line.contains("inf"), "\(line)")
+    }
+  }
+}
+
+extension String {
+  init(contentsOfProcFile path: String) throws {
+    let fd = try FileDescriptor.open(FilePath(path), .readOnly, options: .closeOnExec)
+    defer { try? fd.close() }
+    self = String(decoding: readAll(fd.rawValue), as: UTF8.self)
+  }
+}
