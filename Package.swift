@@ -8,6 +8,8 @@ let package = Package(
     .executable(name: "hinix", targets: ["hinix"]),
     .executable(name: "mqsend", targets: ["mqsend"]),
     .executable(name: "mqrecv", targets: ["mqrecv"]),
+    // Raw C loops doing the same syscalls as Hinix: the baselines of the Benchmarks package.
+    .library(name: "HinixBaseline", targets: ["CHinixBaseline"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),

@@ -1,9 +1,11 @@
+#define _GNU_SOURCE
 #include "CHinixBaseline.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <sched.h>
 #include <mqueue.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,26 +30,18 @@ static ssize_t receive_one(int q, char *buf, size_t size) {
   return n;
 }
 
-static size_t queue_message_size(int q) {
-  struct mq_attr a;
-  return mq_getattr(q, &a) == 0 ? (size_t)a.mq_msgsize : 8192;
-}
-
-int hinix_c_mq_rtt(int out, int in, size_t size, long iterations, int64_t *samples) {
-  size_t cap = queue_message_size(in);
-  char *buf = calloc(1, cap > size ? cap : size);
-  if (!buf) return -ENOMEM;
+int hinix_c_mq_rtt(int out, int in, void *buffer, size_t buffer_size, size_t size, long iterations,
+                   int64_t *samples) {
   int rc = 0;
   for (long i = 0; i < iterations && rc == 0; i++) {
-    int64_t start = hinix_c_now_ns();
-    rc = send_all(out, buf, size);
+    int64_t start = samples ? hinix_c_now_ns() : 0;
+    rc = send_all(out, buffer, size);
     if (rc == 0) {
-      ssize_t n = receive_one(in, buf, cap);
+      ssize_t n = receive_one(in, buffer, buffer_size);
       if (n < 0) rc = (int)n;
     }
     if (samples) samples[i] = hinix_c_now_ns() - start;
   }
-  free(buf);
   return rc;
 }
 
@@ -63,19 +57,16 @@ int hinix_c_mq_echo(int in, int out, size_t buffer_size, long iterations) {
   return rc;
 }
 
-int hinix_c_mq_stream_send(int out, int ack, size_t size, long count, int64_t *elapsed_ns) {
-  size_t cap = queue_message_size(ack);
-  char *buf = calloc(1, cap > size ? cap : size);
-  if (!buf) return -ENOMEM;
+int hinix_c_mq_stream_send(int out, int ack, void *buffer, size_t buffer_size, size_t size,
+                           long count, int64_t *elapsed_ns) {
   int rc = 0;
   int64_t start = hinix_c_now_ns();
-  for (long i = 0; i < count && rc == 0; i++) rc = send_all(out, buf, size);
+  for (long i = 0; i < count && rc == 0; i++) rc = send_all(out, buffer, size);
   if (rc == 0) {
-    ssize_t n = receive_one(ack, buf, cap);
+    ssize_t n = receive_one(ack, buffer, buffer_size);
     if (n < 0) rc = (int)n;
   }
   *elapsed_ns = hinix_c_now_ns() - start;
-  free(buf);
   return rc;
 }
 
@@ -126,4 +117,29 @@ int hinix_c_eventfd_echo(int ping, int pong, long iterations) {
     if (rc == 0) rc = add(pong, value);
   }
   return rc;
+}
+
+static char fork_echo_buffer[1 << 20];
+
+int hinix_c_fork_echo(int kind, int in, int out, size_t buffer_size, int cpu) {
+  if (buffer_size > sizeof fork_echo_buffer) return -EINVAL;
+  pid_t pid = fork();
+  if (pid < 0) return -errno;
+  if (pid > 0) return pid;
+  if (cpu >= 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    sched_setaffinity(0, sizeof set, &set);
+  }
+  if (kind == 0) {
+    for (;;) {
+      ssize_t n = receive_one(in, fork_echo_buffer, buffer_size);
+      if (n < 0 || send_all(out, fork_echo_buffer, (size_t)n) < 0) _exit(1);
+    }
+  }
+  uint64_t value;
+  for (;;) {
+    if (take(in, &value) < 0 || add(out, value) < 0) _exit(1);
+  }
 }

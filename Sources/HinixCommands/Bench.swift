@@ -53,7 +53,10 @@ struct Bench: ParsableCommand {
       parentCPU == peerCPU
       ? "both processes on CPU \(parentCPU) (same core\(cpus.count < 2 ? ": only one CPU allowed" : ""))"
       : "this process on CPU \(parentCPU), the peer on CPU \(peerCPU) (different cores)"
-    let plan = quick ? Plan(roundTrips: 1_000, streamed: 4_000, rounds: 2) : Plan(roundTrips: 8_000, streamed: 40_000, rounds: 3)
+    let plan =
+      quick
+      ? Plan(roundTrips: 1_000, streamed: 4_000, rounds: 2)
+      : Plan(roundTrips: 8_000, streamed: 40_000, rounds: 3)
     if json {
       Tool.report("placement: \(placement)")
     } else {
@@ -92,7 +95,8 @@ struct Runner {
   var peerCPU: Int
   var plan: Plan
 
-  private func spawnPeer(_ arguments: [String], passing: [FileDescriptor: Int32] = [:]) throws -> ChildProcess {
+  private func spawnPeer(_ arguments: [String], passing: [FileDescriptor: Int32] = [:]) throws -> ChildProcess
+  {
     try ChildProcess.spawn(executable, arguments: ["bench-peer"] + arguments, passing: passing, cpu: peerCPU)
   }
 
@@ -125,12 +129,19 @@ struct Runner {
           let peer = try spawnPeer(["mq-echo", implementation.rawValue, out.name!, back.name!, "\(count)"])
           defer { try? finish(peer) }
           var recorded = [Int64](repeating: 0, count: count)
+          let message = MessageBuffer(size: back.capacity.maxMessageSize)
+          defer { message.free() }
           try recorded.withUnsafeMutableBufferPointer { buffer in
             switch implementation {
             case .c:
-              try check(hinix_c_mq_rtt(out.descriptor.rawValue, back.descriptor.rawValue, size, count, buffer.baseAddress))
+              try check(
+                hinix_c_mq_rtt(
+                  out.descriptor.rawValue, back.descriptor.rawValue, message.bytes.baseAddress,
+                  message.bytes.count,
+                  size, count, buffer.baseAddress))
             case .hinix:
-              try BenchLoops.messageQueueRoundTrips(out: out, back: back, size: size, samples: buffer)
+              try BenchLoops.messageQueueRoundTrips(
+                out: out, back: back, buffer: message.bytes, size: size, samples: buffer)
             }
           }
           return Array(recorded[plan.warmUp...])
@@ -145,14 +156,23 @@ struct Runner {
     for _ in 0..<plan.rounds {
       for implementation in [Implementation.c, .hinix] {
         seconds[implementation, default: 0] += try withQueues { out, back in
-          let peer = try spawnPeer(["mq-sink", implementation.rawValue, out.name!, back.name!, "\(plan.streamed)"])
+          let peer = try spawnPeer([
+            "mq-sink", implementation.rawValue, out.name!, back.name!, "\(plan.streamed)",
+          ])
           defer { try? finish(peer) }
           var elapsed: Int64 = 0
+          let message = MessageBuffer(size: back.capacity.maxMessageSize)
+          defer { message.free() }
           switch implementation {
           case .c:
-            try check(hinix_c_mq_stream_send(out.descriptor.rawValue, back.descriptor.rawValue, size, plan.streamed, &elapsed))
+            try check(
+              hinix_c_mq_stream_send(
+                out.descriptor.rawValue, back.descriptor.rawValue, message.bytes.baseAddress,
+                message.bytes.count,
+                size, plan.streamed, &elapsed))
           case .hinix:
-            elapsed = try BenchLoops.messageQueueStream(out: out, ack: back, size: size, count: plan.streamed)
+            elapsed = try BenchLoops.messageQueueStream(
+              out: out, ack: back, buffer: message.bytes, size: size, count: plan.streamed)
           }
           return Double(elapsed) / 1e9
         }
@@ -172,13 +192,16 @@ struct Runner {
         let pong = try EventFD()
         let count = plan.warmUp + plan.roundTrips
         let peer = try spawnPeer(
-          ["eventfd-echo", implementation.rawValue, "\(count)"], passing: [ping.descriptor: 3, pong.descriptor: 4])
+          ["eventfd-echo", implementation.rawValue, "\(count)"],
+          passing: [ping.descriptor: 3, pong.descriptor: 4])
         defer { try? finish(peer) }
         var recorded = [Int64](repeating: 0, count: count)
         try recorded.withUnsafeMutableBufferPointer { buffer in
           switch implementation {
           case .c:
-            try check(hinix_c_eventfd_rtt(ping.descriptor.rawValue, pong.descriptor.rawValue, count, buffer.baseAddress))
+            try check(
+              hinix_c_eventfd_rtt(
+                ping.descriptor.rawValue, pong.descriptor.rawValue, count, buffer.baseAddress))
           case .hinix:
             try BenchLoops.eventFDRoundTrips(ping: ping, pong: pong, samples: buffer)
           }
@@ -188,6 +211,18 @@ struct Runner {
     }
     return Report.latency(transport: "eventfd", size: 8, samples)
   }
+}
+
+/// A zeroed, aligned buffer shared by the Hinix and C sides of a measurement.
+struct MessageBuffer {
+  let bytes: UnsafeMutableRawBufferPointer
+
+  init(size: Int) {
+    bytes = .allocate(byteCount: size, alignment: 64)
+    bytes.initializeMemory(as: UInt8.self, repeating: 0)
+  }
+
+  func free() { bytes.deallocate() }
 }
 
 /// Throws for a negative errno returned by a baseline function.
@@ -200,11 +235,9 @@ func check(_ result: Int32) throws {
 /// The Hinix side of each measurement: the same work as the C baseline, through Hinix's API.
 enum BenchLoops {
   static func messageQueueRoundTrips(
-    out: MessageQueue, back: MessageQueue, size: Int, samples: UnsafeMutableBufferPointer<Int64>
+    out: MessageQueue, back: MessageQueue, buffer: UnsafeMutableRawBufferPointer, size: Int,
+    samples: UnsafeMutableBufferPointer<Int64>
   ) throws {
-    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: back.capacity.maxMessageSize, alignment: 16)
-    defer { buffer.deallocate() }
-    buffer.initializeMemory(as: UInt8.self, repeating: 0)
     let message = UnsafeRawBufferPointer(rebasing: buffer[..<size])
     for index in samples.indices {
       let start = hinix_c_now_ns()
@@ -215,7 +248,8 @@ enum BenchLoops {
   }
 
   static func messageQueueEcho(input: MessageQueue, output: MessageQueue, count: Int) throws {
-    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: input.capacity.maxMessageSize, alignment: 16)
+    let buffer = UnsafeMutableRawBufferPointer.allocate(
+      byteCount: input.capacity.maxMessageSize, alignment: 16)
     defer { buffer.deallocate() }
     for _ in 0..<count {
       let received = try input.receive(into: buffer)
@@ -223,10 +257,9 @@ enum BenchLoops {
     }
   }
 
-  static func messageQueueStream(out: MessageQueue, ack: MessageQueue, size: Int, count: Int) throws -> Int64 {
-    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: ack.capacity.maxMessageSize, alignment: 16)
-    defer { buffer.deallocate() }
-    buffer.initializeMemory(as: UInt8.self, repeating: 0)
+  static func messageQueueStream(
+    out: MessageQueue, ack: MessageQueue, buffer: UnsafeMutableRawBufferPointer, size: Int, count: Int
+  ) throws -> Int64 {
     let message = UnsafeRawBufferPointer(rebasing: buffer[..<size])
     let start = hinix_c_now_ns()
     for _ in 0..<count {
@@ -237,7 +270,8 @@ enum BenchLoops {
   }
 
   static func messageQueueSink(input: MessageQueue, ack: MessageQueue, count: Int) throws {
-    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: input.capacity.maxMessageSize, alignment: 16)
+    let buffer = UnsafeMutableRawBufferPointer.allocate(
+      byteCount: input.capacity.maxMessageSize, alignment: 16)
     defer { buffer.deallocate() }
     for _ in 0..<count {
       _ = try input.receive(into: buffer)
@@ -245,7 +279,9 @@ enum BenchLoops {
     try ack.send(UnsafeRawBufferPointer(rebasing: buffer[..<1]))
   }
 
-  static func eventFDRoundTrips(ping: EventFD, pong: EventFD, samples: UnsafeMutableBufferPointer<Int64>) throws {
+  static func eventFDRoundTrips(ping: EventFD, pong: EventFD, samples: UnsafeMutableBufferPointer<Int64>)
+    throws
+  {
     for index in samples.indices {
       let start = hinix_c_now_ns()
       try ping.add(1)
@@ -276,7 +312,9 @@ struct BenchPeer: ParsableCommand {
       return try MessageQueue(opening: parameters[index], access: access)
     }
     func count(_ index: Int) throws -> Int {
-      guard index < parameters.count, let value = Int(parameters[index]) else { throw ValidationError("missing count") }
+      guard index < parameters.count, let value = Int(parameters[index]) else {
+        throw ValidationError("missing count")
+      }
       return value
     }
     switch (kind, implementation) {
@@ -284,9 +322,11 @@ struct BenchPeer: ParsableCommand {
       let input = try queue(0, .readOnly)
       let output = try queue(1, .writeOnly)
       try check(
-        hinix_c_mq_echo(input.descriptor.rawValue, output.descriptor.rawValue, input.capacity.maxMessageSize, try count(2)))
+        hinix_c_mq_echo(
+          input.descriptor.rawValue, output.descriptor.rawValue, input.capacity.maxMessageSize, try count(2)))
     case ("mq-echo", .hinix):
-      try BenchLoops.messageQueueEcho(input: try queue(0, .readOnly), output: try queue(1, .writeOnly), count: try count(2))
+      try BenchLoops.messageQueueEcho(
+        input: try queue(0, .readOnly), output: try queue(1, .writeOnly), count: try count(2))
     case ("mq-sink", .c):
       let input = try queue(0, .readOnly)
       let ack = try queue(1, .writeOnly)
@@ -294,7 +334,8 @@ struct BenchPeer: ParsableCommand {
         hinix_c_mq_stream_receive(
           input.descriptor.rawValue, ack.descriptor.rawValue, input.capacity.maxMessageSize, try count(2)))
     case ("mq-sink", .hinix):
-      try BenchLoops.messageQueueSink(input: try queue(0, .readOnly), ack: try queue(1, .writeOnly), count: try count(2))
+      try BenchLoops.messageQueueSink(
+        input: try queue(0, .readOnly), ack: try queue(1, .writeOnly), count: try count(2))
     case ("eventfd-echo", .c):
       try check(hinix_c_eventfd_echo(3, 4, try count(0)))
     case ("eventfd-echo", .hinix):

@@ -43,7 +43,8 @@ struct MQ: ParsableCommand {
 
     func run() throws {
       let queue = try MessageQueue(
-        creating: queueName(name), access: .readOnly, permissions: FilePermissions(rawValue: CModeT(mode.value)),
+        creating: queueName(name), access: .readOnly,
+        permissions: FilePermissions(rawValue: CModeT(mode.value)),
         capacity: .init(maxMessages: maxMessages, maxMessageSize: maxMessageSize), exclusive: exclusive)
       try writeOut("\(queueName(name)): \(queue.capacity)\n")
     }
@@ -112,7 +113,8 @@ struct MQ: ParsableCommand {
     static let configuration = CommandConfiguration(
       commandName: "ls",
       abstract: "List the queues in the mqueue filesystem.",
-      discussion: "Needs the mqueue filesystem mounted (usually at /dev/mqueue); says how to mount it if not.")
+      discussion: "Needs the mqueue filesystem mounted (usually at /dev/mqueue); says how to mount it if not."
+    )
 
     func run() throws {
       guard let folder = mqueueMountPoint() else {
@@ -122,7 +124,8 @@ struct MQ: ParsableCommand {
             + "mkdir -p /dev/mqueue && mount -t mqueue none /dev/mqueue")
       }
       guard let directory = opendir(folder) else {
-        throw HinixError(.system, operation: "opendir", subject: folder, detail: String(cString: strerror(errno)))
+        throw HinixError(
+          .system, operation: "opendir", subject: folder, detail: String(cString: strerror(errno)))
       }
       defer { closedir(directory) }
       var names: [String] = []

@@ -15,10 +15,12 @@ public struct SendOptions: ParsableArguments {
   @Flag(name: [.short, .long], help: "Create the queue if it does not exist.")
   var create = false
 
-  @Option(name: [.customShort("n"), .customLong("nmsg")], help: "With --create: the queue's capacity in messages.")
+  @Option(
+    name: [.customShort("n"), .customLong("nmsg")], help: "With --create: the queue's capacity in messages.")
   var maxMessages: Int?
 
-  @Option(name: [.customShort("s"), .customLong("maxsz")], help: "With --create: the largest message in bytes.")
+  @Option(
+    name: [.customShort("s"), .customLong("maxsz")], help: "With --create: the largest message in bytes.")
   var maxMessageSize: Int?
 
   @Option(name: [.short, .long], help: "The message's priority, 0 to 32767; higher is received first.")
@@ -50,7 +52,9 @@ public struct SendOptions: ParsableArguments {
     if !create && (maxMessages != nil || maxMessageSize != nil) {
       throw ValidationError("--nmsg and --maxsz apply only with --create")
     }
-    if let maxMessages, maxMessages < 1 { throw ValidationError("--nmsg must be at least 1, not \(maxMessages)") }
+    if let maxMessages, maxMessages < 1 {
+      throw ValidationError("--nmsg must be at least 1, not \(maxMessages)")
+    }
     if let maxMessageSize, maxMessageSize < 1 {
       throw ValidationError("--maxsz must be at least 1, not \(maxMessageSize)")
     }
@@ -132,7 +136,8 @@ public struct ReceiveOptions: ParsableArguments {
     defer {
       if unlink { try? MessageQueue.unlink(name) }
     }
-    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: queue.capacity.maxMessageSize, alignment: 8)
+    let buffer = UnsafeMutableRawBufferPointer.allocate(
+      byteCount: queue.capacity.maxMessageSize, alignment: 8)
     defer { buffer.deallocate() }
     var received = 0
     while follow || received < count {

@@ -69,7 +69,8 @@ func writeOut(_ bytes: UnsafeRawBufferPointer) throws {
     if written < 0 {
       if errno == EINTR { continue }
       if errno == EPIPE { exit(ToolStatus.success.rawValue) }
-      throw ToolError(status: .failure, description: "write to standard output: \(String(cString: strerror(errno)))")
+      throw ToolError(
+        status: .failure, description: "write to standard output: \(String(cString: strerror(errno)))")
     }
     offset += written
   }
@@ -87,7 +88,8 @@ func readStandardInput() throws -> [UInt8] {
     let count = chunk.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
     if count < 0 {
       if errno == EINTR { continue }
-      throw ToolError(status: .failure, description: "read standard input: \(String(cString: strerror(errno)))")
+      throw ToolError(
+        status: .failure, description: "read standard input: \(String(cString: strerror(errno)))")
     }
     if count == 0 { return result }
     result += chunk[..<count]
@@ -104,7 +106,8 @@ struct OctalMode: ExpressibleByArgument {
   var value: UInt16
 
   init?(argument: String) {
-    guard !argument.isEmpty, argument.count <= 4, let value = UInt16(argument, radix: 8), value <= 0o7777 else {
+    guard !argument.isEmpty, argument.count <= 4, let value = UInt16(argument, radix: 8), value <= 0o7777
+    else {
       return nil
     }
     self.value = value

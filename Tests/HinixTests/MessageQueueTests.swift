@@ -201,7 +201,10 @@ struct MessageQueueTests {
     var messages: [MessageQueue.Message] = []
     while let message = try queue.tryReceive() { messages.append(message) }
     #expect(messages.map(\.priority) == [9, 5, 2, 0])
-    #expect(messages.map { String(decoding: $0.bytes, as: UTF8.self) } == ["message 9", "message 5", "message 2", "message 0"])
+    #expect(
+      messages.map { String(decoding: $0.bytes, as: UTF8.self) } == [
+        "message 9", "message 5", "message 2", "message 0",
+      ])
     #expect(try peer.wait() == .exited(0))
   }
 

@@ -93,7 +93,9 @@ struct ToolTests {
     let name = uniqueQueueName()
     let missing = try run("mqrecv", [name])
     #expect(missing.termination == .exited(1))
-    #expect(missing.standardError == "mqrecv: mq_open(\"\(name)\"): no such queue (create it first, or open with creating:)\n")
+    #expect(
+      missing.standardError
+        == "mqrecv: mq_open(\"\(name)\"): no such queue (create it first, or open with creating:)\n")
     let tooBig = try run("mqsend", ["-c", "-n", "1000", name, "x"])
     #expect(tooBig.termination == .exited(1))
     #expect(tooBig.standardError.contains("/proc/sys/fs/mqueue/msg_max"))
@@ -158,9 +160,10 @@ struct ToolTests {
   }
 
   @Test func helpIsEverywhere() throws {
-    for arguments in [["mqsend", "--help"], ["mqrecv", "--help"], ["hinix", "--help"], ["hinix", "mq", "--help"],
-      ["hinix", "mq", "ls", "--help"], ["hinix", "bench", "--help"]]
-    {
+    for arguments in [
+      ["mqsend", "--help"], ["mqrecv", "--help"], ["hinix", "--help"], ["hinix", "mq", "--help"],
+      ["hinix", "mq", "ls", "--help"], ["hinix", "bench", "--help"],
+    ] {
       let result = try run(arguments[0], Array(arguments.dropFirst()))
       #expect(result.termination == .exited(0), "\(arguments)")
       #expect(result.standardOutput.contains("USAGE"), "\(arguments)")

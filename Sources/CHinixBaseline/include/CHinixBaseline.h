@@ -9,14 +9,17 @@
 /// CLOCK_MONOTONIC in nanoseconds: the one clock both sides of every benchmark use.
 int64_t hinix_c_now_ns(void);
 
-/// Sends `size` bytes on `out` and waits for the reply on `in`, `iterations` times; writes each
-/// round trip's duration to `samples` (when not NULL).
-int hinix_c_mq_rtt(int out, int in, size_t size, long iterations, int64_t *samples);
+/// Sends the first `size` bytes of `buffer` on `out` and receives the reply on `in` into `buffer`
+/// (`buffer_size` bytes, at least the queue's message size), `iterations` times; writes each
+/// round trip's duration to `samples` (when not NULL). Allocates nothing.
+int hinix_c_mq_rtt(int out, int in, void *buffer, size_t buffer_size, size_t size, long iterations,
+                   int64_t *samples);
 /// Receives on `in` and sends the same bytes back on `out`, `iterations` times.
 int hinix_c_mq_echo(int in, int out, size_t buffer_size, long iterations);
-/// Sends `count` messages of `size` bytes on `out`, then waits for one acknowledgement on `ack`;
-/// writes the elapsed time to `elapsed_ns`.
-int hinix_c_mq_stream_send(int out, int ack, size_t size, long count, int64_t *elapsed_ns);
+/// Sends `count` messages of the first `size` bytes of `buffer` on `out`, then waits for one
+/// acknowledgement on `ack`; writes the elapsed time to `elapsed_ns`. Allocates nothing.
+int hinix_c_mq_stream_send(int out, int ack, void *buffer, size_t buffer_size, size_t size,
+                           long count, int64_t *elapsed_ns);
 /// Receives `count` messages on `in`, then sends a one-byte acknowledgement on `ack`.
 int hinix_c_mq_stream_receive(int in, int ack, size_t buffer_size, long count);
 
@@ -24,5 +27,11 @@ int hinix_c_mq_stream_receive(int in, int ack, size_t buffer_size, long count);
 int hinix_c_eventfd_rtt(int ping, int pong, long iterations, int64_t *samples);
 /// Reads `ping` and adds what it read to `pong`, `iterations` times.
 int hinix_c_eventfd_echo(int ping, int pong, long iterations);
+
+/// Forks a peer that pins itself to `cpu` (when `cpu >= 0`) and echoes until killed or until a
+/// call fails: kind 0 receives messages on the queue `in` and sends them back on `out`; kind 1
+/// reads the eventfd `in` and adds what it read to `out`. Returns the pid, or -errno. The child
+/// runs only system calls, no allocation, so forking a multi-threaded process is safe.
+int hinix_c_fork_echo(int kind, int in, int out, size_t buffer_size, int cpu);
 
 #endif

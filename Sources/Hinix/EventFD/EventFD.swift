@@ -28,7 +28,8 @@ public final class EventFD: Sendable {
   ///   - nonBlocking: the description is non-blocking (`EFD_NONBLOCK`); every form of
   ///     ``read()`` and ``add(_:)`` keeps its meaning either way.
   /// The corresponding C function is `eventfd`.
-  public init(initialValue: UInt32 = 0, semaphore: Bool = false, nonBlocking: Bool = false) throws(HinixError) {
+  public init(initialValue: UInt32 = 0, semaphore: Bool = false, nonBlocking: Bool = false) throws(HinixError)
+  {
     var flags = HINIX_EFD_CLOEXEC
     if semaphore { flags |= HINIX_EFD_SEMAPHORE }
     if nonBlocking { flags |= HINIX_EFD_NONBLOCK }
@@ -151,7 +152,8 @@ public final class EventFD: Sendable {
 
   /// Whether adding 1 would not block now (POLLOUT).
   private func hasRoomForOne() throws(HinixError) -> Bool {
-    try Waiting.until(.now).poll(descriptor.rawValue, for: Int16(POLLOUT), operation: "write", subject: subject)
+    try Waiting.until(.now).poll(
+      descriptor.rawValue, for: Int16(POLLOUT), operation: "write", subject: subject)
   }
 
   /// The counter as `/proc/self/fdinfo` shows it, without reading (and so resetting) it.

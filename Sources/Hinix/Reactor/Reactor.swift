@@ -135,7 +135,8 @@ public final class Reactor: Sendable {
     if let startError { return .failed(startError) }
     return state.withLock { state -> Outcome in
       if state.isShutDown {
-        return .failed(HinixError(.reactorShutDown, operation: "epoll_wait", detail: "the reactor was shut down"))
+        return .failed(
+          HinixError(.reactorShutDown, operation: "epoll_wait", detail: "the reactor was shut down"))
       }
       // onCancel runs before this closure when the task was cancelled already.
       if Task.isCancelled { return .failed(CancellationError()) }
@@ -213,7 +214,8 @@ public final class Reactor: Sendable {
           var value: UInt64 = 0
           _ = withUnsafeMutableBytes(of: &value) { Sys.read(wakeup, $0) }
           if state.withLock({ $0.isShutDown }) {
-            failAll(HinixError(.reactorShutDown, operation: "epoll_wait", detail: "the reactor was shut down"))
+            failAll(
+              HinixError(.reactorShutDown, operation: "epoll_wait", detail: "the reactor was shut down"))
             return
           }
           continue

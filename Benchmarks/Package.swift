@@ -1,0 +1,26 @@
+// swift-tools-version: 6.1
+// The benchmarks live in their own package so that the library's build never pulls in
+// benchmark tooling. Run them with `swift package benchmark` from this folder.
+import PackageDescription
+
+let package = Package(
+  name: "HinixBenchmarks",
+  platforms: [.macOS(.v13)],
+  dependencies: [
+    .package(name: "Hinix", path: "../"),
+    .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.0", traits: ["MallocInterposer"]),
+  ],
+  targets: [
+    .executableTarget(
+      name: "HinixBenchmarks",
+      dependencies: [
+        .product(name: "Benchmark", package: "benchmark"),
+        .product(name: "Hinix", package: "Hinix"),
+        .product(name: "HinixBaseline", package: "Hinix"),
+      ],
+      path: "Benchmarks/HinixBenchmarks",
+      plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+    )
+  ],
+  swiftLanguageModes: [.v6]
+)
