@@ -59,8 +59,8 @@ let benchmarks: @Sendable () -> Void = {
     metrics: [.wallClock, .mallocCountTotal, .readSyscalls, .writeSyscalls],
     // Each sample is 1,000 round trips, so the harness's own few allocations per sample vanish
     // in the per-message figures that are reported (marked *).
-    scalingFactor: .kilo,
     warmupIterations: 2,
+    scalingFactor: .kilo,
     maxDuration: .seconds(3),
     maxIterations: 100,
     setup: { fixture = try Fixture() },

@@ -1,0 +1,55 @@
+import Glibc
+import SystemPackage
+import Testing
+
+@testable import Hinix
+
+/// The README's examples, compiled and run: if these change, change the README with them.
+@Suite("README examples", .timeLimit(.minutes(1)))
+struct ReadmeExamples {
+  @Test func messageQueueExample() async throws {
+    let name = uniqueQueueName()
+    let queue = try MessageQueue(
+      creating: name, capacity: .init(maxMessages: 8, maxMessageSize: 1024))
+    defer { try? queue.unlink() }
+
+    let first = try synchronousPart(queue)
+    #expect(first.priority == 9)
+    #expect(first.bytes == Array("urgent".utf8))
+
+    try await queue.send("tail", priority: 3)
+    var seen: [UInt32] = []
+    for try await message in queue.messages {
+      seen.append(message.priority)
+      if message.bytes == Array("x".utf8) { break }
+    }
+    #expect(seen == [3, 0])
+
+    let buffer = UnsafeMutableRawBufferPointer.allocate(
+      byteCount: queue.capacity.maxMessageSize, alignment: 8)
+    defer { buffer.deallocate() }
+    #expect(try queue.trySend("again"))
+    let received = try queue.tryReceive(into: buffer)
+    #expect(received?.count == 5)
+  }
+
+  private func synchronousPart(_ queue: MessageQueue) throws -> MessageQueue.Message {
+    try queue.send("low", priority: 1)
+    try queue.send("urgent", priority: 9)
+    let first = try queue.receive()
+    if try !queue.trySend("x") { Issue.record("the queue should have room") }
+    let later = try queue.receive(timeout: .milliseconds(100))
+    #expect(later?.bytes == Array("low".utf8))
+    return first
+  }
+
+  @Test func eventFDExample() async throws {
+    let wake = try EventFD()
+    let child = try ChildProcess.spawn(
+      FilePath("\(productsFolder)/hinix-test-peer"), arguments: ["eventfd-add-after", "50", "1"],
+      passing: [wake.descriptor: 3])
+    let count = try await wake.read()
+    #expect(count == 1)
+    #expect(try child.wait() == .exited(0))
+  }
+}
