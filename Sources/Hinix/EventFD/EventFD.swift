@@ -159,16 +159,7 @@ public final class EventFD: Sendable {
   /// The counter as `/proc/self/fdinfo` shows it, without reading (and so resetting) it.
   public func counter() throws(HinixError) -> UInt64 {
     let path = "/proc/self/fdinfo/\(descriptor.rawValue)"
-    let text: String
-    do {
-      let info = try FileDescriptor.open(FilePath(path), .readOnly, options: .closeOnExec)
-      defer { try? info.close() }
-      var buffer = [UInt8](repeating: 0, count: 512)
-      let count = try buffer.withUnsafeMutableBytes { try info.read(into: $0) }
-      text = String(decoding: buffer[..<count], as: UTF8.self)
-    } catch {
-      throw HinixError(.system, operation: "read", subject: path, detail: "\(error)")
-    }
+    let text = try readProcFile(path)
     for line in text.split(separator: "\n") where line.hasPrefix("eventfd-count:") {
       if let value = UInt64(line.dropFirst("eventfd-count:".count).trimmingWhitespace(), radix: 16) {
         return value

@@ -70,30 +70,42 @@ extension MessageQueue {
           + "\(capacity.maxMessageSize) bytes")
     }
     let fd = descriptor.rawValue
+    let sent: Void? = try transfer(waiting, for: Int16(POLLOUT), operation: "mq_send", priority: priority) {
+      Sys.mqSend(fd, bytes, priority, deadline: $0)
+    }
+    return sent != nil
+  }
+
+  /// One send or receive in the form `waiting` asks for: the kernel call with no deadline
+  /// (blocking), an expired one (try) or the real one (timed); a non-blocking description's
+  /// EAGAIN waits in `poll` as long as the form allows. `nil` when the form gave up.
+  private func transfer<T>(
+    _ waiting: Waiting, for events: Int16, operation: String, priority: UInt32 = 0,
+    _ call: (UnsafePointer<timespec>?) -> Result<T, Errno>
+  ) throws(HinixError) -> T? {
     while true {
-      let result: Result<Void, Errno>
+      let result: Result<T, Errno>
       switch waiting {
       case .forever:
-        result = Sys.mqSend(fd, bytes, priority, deadline: nil)
+        result = call(nil)
       case .never:
         var expired = Deadline.expired
-        result = Sys.mqSend(fd, bytes, priority, deadline: &expired)
+        result = call(&expired)
       case .until(let deadline):
         var realtime = Deadline.realtime(after: Deadline.remaining(until: deadline))
-        result = Sys.mqSend(fd, bytes, priority, deadline: &realtime)
+        result = call(&realtime)
       }
       switch result {
-      case .success:
-        return true
+      case .success(let value):
+        return value
       case .failure(.timedOut):
-        return false
+        return nil
       case .failure(.resourceTemporarilyUnavailable):
-        // A non-blocking description: wait in poll as long as the form allows.
-        guard try waiting.poll(fd, for: Int16(POLLOUT), operation: "mq_send", subject: subject) else {
-          return false
-        }
+        guard
+          try waiting.poll(descriptor.rawValue, for: events, operation: operation, subject: subject)
+        else { return nil }
       case .failure(let errno):
-        throw transferError(errno, "mq_send", priority: priority)
+        throw transferError(errno, operation, priority: priority)
       }
     }
   }
@@ -210,30 +222,9 @@ extension MessageQueue {
     }
     let fd = descriptor.rawValue
     var priority: UInt32 = 0
-    while true {
-      let result: Result<Int, Errno>
-      switch waiting {
-      case .forever:
-        result = Sys.mqReceive(fd, buffer, &priority, deadline: nil)
-      case .never:
-        var expired = Deadline.expired
-        result = Sys.mqReceive(fd, buffer, &priority, deadline: &expired)
-      case .until(let deadline):
-        var realtime = Deadline.realtime(after: Deadline.remaining(until: deadline))
-        result = Sys.mqReceive(fd, buffer, &priority, deadline: &realtime)
-      }
-      switch result {
-      case .success(let count):
-        return Received(count: count, priority: priority)
-      case .failure(.timedOut):
-        return nil
-      case .failure(.resourceTemporarilyUnavailable):
-        guard try waiting.poll(fd, for: Int16(POLLIN), operation: "mq_receive", subject: subject) else {
-          return nil
-        }
-      case .failure(let errno):
-        throw transferError(errno, "mq_receive")
-      }
+    let count = try transfer(waiting, for: Int16(POLLIN), operation: "mq_receive") {
+      Sys.mqReceive(fd, buffer, &priority, deadline: $0)
     }
+    return count.map { Received(count: $0, priority: priority) }
   }
 }

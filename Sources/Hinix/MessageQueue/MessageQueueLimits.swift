@@ -46,32 +46,12 @@ extension MessageQueue {
 
     static func read(_ file: String) throws(HinixError) -> Int {
       let path = "\(folder)/\(file)"
-      let text: String
-      do {
-        let fd = try FileDescriptor.open(FilePath(path), .readOnly, options: .closeOnExec)
-        defer { try? fd.close() }
-        var buffer = [UInt8](repeating: 0, count: 64)
-        let count = try buffer.withUnsafeMutableBytes { try fd.read(into: $0) }
-        text = String(decoding: buffer[..<count], as: UTF8.self)
-      } catch let errno as Errno {
-        throw HinixError.system(errno, "open", subject: path)
-      } catch {
-        throw HinixError(.system, operation: "read", subject: path, detail: "\(error)")
-      }
+      let text = try readProcFile(path)
       guard let value = Int(text.trimmingWhitespace()) else {
         throw HinixError(
           .system, operation: "read", subject: path, detail: "expected a number, found \"\(text)\"")
       }
       return value
     }
-  }
-}
-
-extension StringProtocol {
-  func trimmingWhitespace() -> SubSequence {
-    let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" }
-    guard let first = firstIndex(where: { !isSpace($0) }) else { return "" }
-    let last = lastIndex(where: { !isSpace($0) })!
-    return self[first...last]
   }
 }
