@@ -2,6 +2,7 @@ import ArgumentParser
 import CHinixBaseline
 import Glibc
 import Hinix
+import Synchronization
 import SystemPackage
 
 /// Which side of a measurement runs: Hinix's API, or the raw C baseline doing the same syscalls.
@@ -95,13 +96,16 @@ struct Runner {
   var peerCPU: Int
   var plan: Plan
 
-  private func spawnPeer(_ arguments: [String], passing: [FileDescriptor: Int32] = [:]) throws -> ChildProcess
-  {
-    try ChildProcess.spawn(executable, arguments: ["bench-peer"] + arguments, passing: passing, cpu: peerCPU)
+  private func spawnPeer(
+    _ arguments: [String], passing: [FileDescriptor: Int32] = [:], queues: [String] = []
+  ) throws -> PeerWatch {
+    let peer = try ChildProcess.spawn(
+      executable, arguments: ["bench-peer"] + arguments, passing: passing, cpu: peerCPU)
+    return PeerWatch(peer, queues: queues)
   }
 
-  private func finish(_ peer: ChildProcess) throws {
-    let termination = try peer.wait()
+  private func finish(_ peer: PeerWatch) throws {
+    let termination = peer.join()
     guard termination == .exited(0) else {
       throw ToolError(status: .failure, description: "the benchmark peer ended with \(termination)")
     }
@@ -126,8 +130,10 @@ struct Runner {
       for implementation in [Implementation.c, .hinix] {
         samples[implementation, default: []] += try withQueues { out, back in
           let count = plan.warmUp + plan.roundTrips
-          let peer = try spawnPeer(["mq-echo", implementation.rawValue, out.name!, back.name!, "\(count)"])
-          defer { try? finish(peer) }
+          let peer = try spawnPeer(
+            ["mq-echo", implementation.rawValue, out.name!, back.name!, "\(count)"],
+            queues: [out.name!, back.name!])
+          defer { peer.end() }
           var recorded = [Int64](repeating: 0, count: count)
           let message = MessageBuffer(size: back.capacity.maxMessageSize)
           defer { message.free() }
@@ -144,6 +150,7 @@ struct Runner {
                 out: out, back: back, buffer: message.bytes, size: size, samples: buffer)
             }
           }
+          try finish(peer)
           return Array(recorded[plan.warmUp...])
         }
       }
@@ -156,10 +163,10 @@ struct Runner {
     for _ in 0..<plan.rounds {
       for implementation in [Implementation.c, .hinix] {
         seconds[implementation, default: 0] += try withQueues { out, back in
-          let peer = try spawnPeer([
-            "mq-sink", implementation.rawValue, out.name!, back.name!, "\(plan.streamed)",
-          ])
-          defer { try? finish(peer) }
+          let peer = try spawnPeer(
+            ["mq-sink", implementation.rawValue, out.name!, back.name!, "\(plan.streamed)"],
+            queues: [out.name!, back.name!])
+          defer { peer.end() }
           var elapsed: Int64 = 0
           let message = MessageBuffer(size: back.capacity.maxMessageSize)
           defer { message.free() }
@@ -174,6 +181,7 @@ struct Runner {
             elapsed = try BenchLoops.messageQueueStream(
               out: out, ack: back, buffer: message.bytes, size: size, count: plan.streamed)
           }
+          try finish(peer)
           return Double(elapsed) / 1e9
         }
       }
@@ -194,7 +202,7 @@ struct Runner {
         let peer = try spawnPeer(
           ["eventfd-echo", implementation.rawValue, "\(count)"],
           passing: [ping.descriptor: 3, pong.descriptor: 4])
-        defer { try? finish(peer) }
+        defer { peer.end() }
         var recorded = [Int64](repeating: 0, count: count)
         try recorded.withUnsafeMutableBufferPointer { buffer in
           switch implementation {
@@ -206,10 +214,63 @@ struct Runner {
             try BenchLoops.eventFDRoundTrips(ping: ping, pong: pong, samples: buffer)
           }
         }
+        try finish(peer)
         samples[implementation, default: []] += recorded[plan.warmUp...]
       }
     }
     return Report.latency(transport: "eventfd", size: 8, samples)
+  }
+}
+
+/// Watches a benchmark peer from a thread of its own: if the peer dies while this process waits
+/// for it in a blocking call, the bench reports it, removes its queues and exits with status 1
+/// instead of waiting forever.
+final class PeerWatch: @unchecked Sendable {
+  private let peer: ChildProcess
+  private let queues: [String]
+  private var thread = pthread_t()
+  private var termination: ChildProcess.Termination = .exited(0)
+  private var joined = false
+  private let stopping = Atomic<Bool>(false)
+
+  init(_ peer: ChildProcess, queues: [String]) {
+    self.peer = peer
+    self.queues = queues
+    let context = Unmanaged.passRetained(self).toOpaque()
+    pthread_create(
+      &thread, nil,
+      { context in
+        let watch = Unmanaged<PeerWatch>.fromOpaque(context!).takeRetainedValue()
+        watch.watch()
+        return nil
+      }, context)
+  }
+
+  private func watch() {
+    termination = (try? peer.wait()) ?? .exited(-1)
+    if termination != .exited(0) && !stopping.load(ordering: .acquiring) {
+      Tool.report("the benchmark peer (pid \(peer.pid)) ended with \(termination)")
+      for name in queues { try? MessageQueue.unlink(name) }
+      exit(ToolStatus.failure.rawValue)
+    }
+  }
+
+  /// Waits for the peer to end and returns how it ended.
+  func join() -> ChildProcess.Termination {
+    if !joined {
+      pthread_join(thread, nil)
+      joined = true
+    }
+    return termination
+  }
+
+  /// Stops a peer that is still running (after an error on this side) and reaps it.
+  func end() {
+    if !joined {
+      stopping.store(true, ordering: .releasing)
+      try? peer.kill(SIGKILL)
+      _ = join()
+    }
   }
 }
 
