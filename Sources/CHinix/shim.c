@@ -34,7 +34,6 @@ int hinix_mq_open(const char *name, int oflag, mode_t mode, const hinix_mq_attr 
   return q == (mqd_t)-1 ? -errno : (int)q;
 }
 
-int hinix_mq_close(int mqd) { RETURN_OR_ERRNO(mq_close((mqd_t)mqd)); }
 int hinix_mq_unlink(const char *name) { RETURN_OR_ERRNO(mq_unlink(name)); }
 
 int hinix_mq_send(int mqd, const void *msg, size_t len, unsigned int prio) {
@@ -215,12 +214,6 @@ int hinix_pin_to_cpu(pid_t pid, int cpu) {
   CPU_ZERO(&set);
   CPU_SET(cpu, &set);
   RETURN_OR_ERRNO(sched_setaffinity(pid, sizeof set, &set));
-}
-
-int hinix_allowed_cpu_count(void) {
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) < 0) return -errno;
-  return CPU_COUNT(&set);
 }
 
 int hinix_allowed_cpu(int from) {

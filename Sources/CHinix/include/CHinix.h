@@ -21,7 +21,6 @@ typedef struct hinix_mq_attr {
 } hinix_mq_attr;
 
 int hinix_mq_open(const char *name, int oflag, mode_t mode, const hinix_mq_attr *attr);
-int hinix_mq_close(int mqd);
 int hinix_mq_unlink(const char *name);
 int hinix_mq_send(int mqd, const void *msg, size_t len, unsigned int prio);
 int hinix_mq_timedsend(int mqd, const void *msg, size_t len, unsigned int prio,
@@ -79,8 +78,6 @@ int hinix_spawn(const char *path, char *const argv[], char *const envp[], const 
 
 /// Pins the process `pid` (0 for the caller's thread) to one CPU.
 int hinix_pin_to_cpu(pid_t pid, int cpu);
-/// The CPUs this process may run on, counted.
-int hinix_allowed_cpu_count(void);
 /// The lowest-numbered CPU at or after `from` that this process may run on, or -1.
 int hinix_allowed_cpu(int from);
 

@@ -107,10 +107,6 @@ enum Sys {
     result(hinix_mq_unlink(name)).map { _ in () }
   }
 
-  static func mqClose(_ fd: Int32) -> Result<Void, Errno> {
-    result(hinix_mq_close(fd)).map { _ in () }
-  }
-
   static func mqSend(
     _ fd: Int32, _ bytes: UnsafeRawBufferPointer, _ priority: UInt32,
     deadline: UnsafePointer<timespec>?, retryOnInterrupt: Bool = true
