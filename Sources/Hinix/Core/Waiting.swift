@@ -8,7 +8,7 @@ enum Waiting {
   /// Block until the operation completes.
   case forever
   /// Block at most until the deadline.
-  case until(ContinuousClock.Instant)
+  case until(Deadline.Instant)
 
   /// Waits in `poll` for `events` on a non-blocking descriptor; `false` when the wait ran out.
   func poll(
@@ -19,7 +19,7 @@ enum Waiting {
       switch self {
       case .never: return false
       case .forever: timeout = -1
-      case .until(let deadline): timeout = Deadline.pollMilliseconds(until: deadline)
+      case .until(let deadline): timeout = deadline.pollMilliseconds
       }
       switch Sys.poll(fd, events: events, timeoutMilliseconds: timeout) {
       case .success(let revents):

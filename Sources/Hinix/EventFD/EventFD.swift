@@ -64,7 +64,7 @@ public final class EventFD: Sendable {
 
   /// Reads the counter, waiting at most `timeout`; `nil` if it stayed zero.
   public func read(timeout: Duration) throws(HinixError) -> UInt64? {
-    try read(waiting: .until(.now + timeout))
+    try read(waiting: .until(.after(timeout)))
   }
 
   /// Reads the counter, suspending the task (not its thread) while it is zero.
@@ -94,7 +94,7 @@ public final class EventFD: Sendable {
 
   /// Adds `value`, waiting at most `timeout` for room; `false` if the time ran out.
   public func add(_ value: UInt64, timeout: Duration) throws(HinixError) -> Bool {
-    try add(value, waiting: .until(.now + timeout))
+    try add(value, waiting: .until(.after(timeout)))
   }
 
   /// Adds `value`, suspending the task (not its thread) while the counter has no room.
@@ -194,7 +194,7 @@ public final class EventFD: Sendable {
       case .forever:
         try pauseForRoom(fd, value: value, until: nil)
       case .until(let deadline):
-        guard Deadline.remaining(until: deadline) > .zero else { return false }
+        guard deadline.remaining > .zero else { return false }
         try pauseForRoom(fd, value: value, until: deadline)
       }
     }
@@ -202,7 +202,7 @@ public final class EventFD: Sendable {
 
   /// Waits for a reader to make room before the deadline. `poll` reports POLLOUT as soon as 1
   /// fits, so a larger value that still does not fit is rechecked every millisecond.
-  private func pauseForRoom(_ fd: Int32, value: UInt64, until deadline: ContinuousClock.Instant?)
+  private func pauseForRoom(_ fd: Int32, value: UInt64, until deadline: Deadline.Instant?)
     throws(HinixError)
   {
     let waiting = deadline.map { Waiting.until($0) } ?? .forever

@@ -13,6 +13,14 @@ extension MessageQueue {
     _ = try send(message, priority: priority, waiting: .forever)
   }
 
+  /// Sends the bytes of `buffer` as one message, waiting while the queue is full: the
+  /// non-generic form of ``send(_:priority:)-(some MessageBytes,_)`` for hot paths.
+  ///
+  /// The corresponding C function is `mq_send`.
+  public func send(_ buffer: UnsafeRawBufferPointer, priority: UInt32 = 0) throws(HinixError) {
+    _ = try send(buffer, priority: priority, waiting: .forever)
+  }
+
   /// Sends a message if the queue has room now; returns `false` if it would have to wait.
   ///
   /// The corresponding C function is `mq_timedsend` with a deadline already passed.
@@ -26,7 +34,7 @@ extension MessageQueue {
   public func send(
     _ message: some MessageBytes, priority: UInt32 = 0, timeout: Duration
   ) throws(HinixError) -> Bool {
-    try send(message, priority: priority, waiting: .until(.now + timeout))
+    try send(message, priority: priority, waiting: .until(.after(timeout)))
   }
 
   /// Sends a message, waiting until `deadline` at most; returns `false` if it passed.
@@ -35,7 +43,7 @@ extension MessageQueue {
   public func send(
     _ message: some MessageBytes, priority: UInt32 = 0, deadline: ContinuousClock.Instant
   ) throws(HinixError) -> Bool {
-    try send(message, priority: priority, waiting: .until(deadline))
+    try send(message, priority: priority, waiting: .until(Deadline.Instant(deadline)))
   }
 
   /// Sends a message, suspending the task (not its thread) while the queue is full.
@@ -92,7 +100,7 @@ extension MessageQueue {
         var expired = Deadline.expired
         result = call(&expired)
       case .until(let deadline):
-        var realtime = Deadline.realtime(after: Deadline.remaining(until: deadline))
+        var realtime = Deadline.realtime(after: deadline.remaining)
         result = call(&realtime)
       }
       switch result {
@@ -147,7 +155,7 @@ extension MessageQueue {
   ///
   /// The corresponding C function is `mq_timedreceive`.
   public func receive(timeout: Duration) throws(HinixError) -> Message? {
-    try receiveMessage(waiting: .until(.now + timeout))
+    try receiveMessage(waiting: .until(.after(timeout)))
   }
 
   /// Receives a message into `buffer`, waiting at most `timeout`; `nil` if none came in time.
@@ -156,14 +164,14 @@ extension MessageQueue {
   public func receive(
     into buffer: UnsafeMutableRawBufferPointer, timeout: Duration
   ) throws(HinixError) -> Received? {
-    try receive(into: buffer, waiting: .until(.now + timeout))
+    try receive(into: buffer, waiting: .until(.after(timeout)))
   }
 
   /// Receives a message, waiting until `deadline` at most; `nil` if none came by then.
   ///
   /// The corresponding C function is `mq_timedreceive`.
   public func receive(deadline: ContinuousClock.Instant) throws(HinixError) -> Message? {
-    try receiveMessage(waiting: .until(deadline))
+    try receiveMessage(waiting: .until(Deadline.Instant(deadline)))
   }
 
   /// Receives a message, suspending the task (not its thread) while the queue is empty.

@@ -67,7 +67,7 @@ public final class MessageQueue: Sendable {
   }
 
   /// Priorities run from 0 up to, but not including, this value (`MQ_PRIO_MAX`, 32768 on Linux).
-  public static let priorityLimit = UInt32(clamping: hinix_mq_prio_max())
+  public static let priorityLimit: UInt32 = 32768
 
   /// The name the queue was opened by, or `nil` for an adopted descriptor.
   public let name: String?
