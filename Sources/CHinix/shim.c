@@ -79,7 +79,6 @@ int hinix_mq_setattr(int mqd, long flags, hinix_mq_attr *old) {
   return 0;
 }
 
-long hinix_mq_prio_max(void) { return sysconf(_SC_MQ_PRIO_MAX); }
 
 // MARK: eventfd
 

@@ -30,7 +30,6 @@ ssize_t hinix_mq_timedreceive(int mqd, void *buf, size_t len, unsigned int *prio
                               const struct timespec *deadline);
 int hinix_mq_getattr(int mqd, hinix_mq_attr *attr);
 int hinix_mq_setattr(int mqd, long flags, hinix_mq_attr *old);
-long hinix_mq_prio_max(void);
 
 // MARK: eventfd
 
