@@ -57,7 +57,7 @@ struct Bench: ParsableCommand {
     let plan =
       quick
       ? Plan(roundTrips: 1_000, streamed: 4_000, rounds: 2)
-      : Plan(roundTrips: 8_000, streamed: 40_000, rounds: 3)
+      : Plan(roundTrips: 6_000, streamed: 30_000, rounds: 5)
     if json {
       Tool.report("placement: \(placement)")
     } else {
