@@ -110,20 +110,13 @@ struct EventFDTests {
 final class Thread: @unchecked Sendable {
   private var handle = pthread_t()
   private var failure: (any Error)?
-  private let body: @Sendable () throws -> Void
   private let done = Synchronization.Atomic<Bool>(false)
 
   init(_ body: @escaping @Sendable () throws -> Void) {
-    self.body = body
-    let context = Unmanaged.passRetained(self).toOpaque()
-    pthread_create(
-      &handle, nil,
-      { context in
-        let thread = Unmanaged<Thread>.fromOpaque(context!).takeRetainedValue()
-        do { try thread.body() } catch { thread.failure = error }
-        thread.done.store(true, ordering: .releasing)
-        return nil
-      }, context)
+    handle = try! startThread { [self] in
+      do { try body() } catch { failure = error }
+      done.store(true, ordering: .releasing)
+    }.get()
   }
 
   var isFinished: Bool { done.load(ordering: .acquiring) }

@@ -86,21 +86,12 @@ public final class Reactor: Sendable {
 
   private func startThread() {
     // The thread keeps the reactor alive until it returns, after shutdown().
-    let context = Unmanaged.passRetained(self).toOpaque()
-    var thread = pthread_t()
-    let status = pthread_create(
-      &thread, nil,
-      { context in
-        let reactor = Unmanaged<Reactor>.fromOpaque(context!).takeRetainedValue()
-        reactor.run()
-        return nil
-      }, context)
-    if status != 0 {
-      Unmanaged<Reactor>.fromOpaque(context).release()
+    switch Hinix.startThread({ self.run() }) {
+    case .success(let thread):
+      pthread_detach(thread)
+    case .failure:
       state.withLock { $0.isShutDown = true }
-      return
     }
-    pthread_detach(thread)
   }
 
   /// Suspends until `descriptor` reports one of `events`, an error or a hang-up, and returns what
