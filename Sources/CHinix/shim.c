@@ -126,6 +126,25 @@ int hinix_read(int fd, void *buf, size_t len) { RETURN_OR_ERRNO(read(fd, buf, le
 int hinix_write(int fd, const void *buf, size_t len) { RETURN_OR_ERRNO(write(fd, buf, len)); }
 int hinix_close(int fd) { RETURN_OR_ERRNO(close(fd)); }
 
+int hinix_write_nowait(int fd, const void *buf, size_t len) {
+  struct iovec v = {.iov_base = (void *)buf, .iov_len = len};
+  RETURN_OR_ERRNO(pwritev2(fd, &v, 1, -1, RWF_NOWAIT));
+}
+
+const int HINIX_F_GETPIPE_SZ = F_GETPIPE_SZ;
+const int HINIX_F_SETPIPE_SZ = F_SETPIPE_SZ;
+
+int hinix_ignore_sigpipe_unless_handled(void) {
+  struct sigaction current;
+  if (sigaction(SIGPIPE, NULL, &current) < 0) return -errno;
+  if (current.sa_handler != SIG_DFL) return 0;
+  struct sigaction ignore = {0};
+  ignore.sa_handler = SIG_IGN;
+  sigemptyset(&ignore.sa_mask);
+  if (sigaction(SIGPIPE, &ignore, NULL) < 0) return -errno;
+  return 1;
+}
+
 int hinix_read_nowait(int fd, void *buf, size_t len) {
   struct iovec v = {.iov_base = buf, .iov_len = len};
   RETURN_OR_ERRNO(preadv2(fd, &v, 1, -1, RWF_NOWAIT));

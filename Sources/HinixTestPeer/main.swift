@@ -89,6 +89,23 @@ do {
     usleep(UInt32(number(0) * 1000))
     try event.add(UInt64(number(1)))
 
+  case "pipe-upper":
+    // pipe-upper: reads the pipe at 3 to its end and writes it uppercased to the pipe at 4.
+    let input = PipeReader(adopting: FileDescriptor(rawValue: 3))
+    let output = PipeWriter(adopting: FileDescriptor(rawValue: 4))
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+      let count = try buffer.withUnsafeMutableBytes { try input.read(into: $0) }
+      if count == 0 { break }
+      try output.write(buffer[..<count].map { $0 >= 97 && $0 <= 122 ? $0 - 32 : $0 })
+    }
+
+  case "pipe-write-after":
+    // pipe-write-after MILLISECONDS TEXT: waits, then writes TEXT to the pipe at 3.
+    let output = PipeWriter(adopting: FileDescriptor(rawValue: 3))
+    usleep(UInt32(number(0) * 1000))
+    try output.write(argument(1))
+
   case "sleep":
     // sleep SECONDS: stays alive until killed or the time runs out.
     sleep(UInt32(number(0)))

@@ -63,6 +63,15 @@ int hinix_write(int fd, const void *buf, size_t len);
 int hinix_close(int fd);
 /// Reads without blocking even from a blocking descriptor (preadv2 with RWF_NOWAIT).
 int hinix_read_nowait(int fd, void *buf, size_t len);
+/// Writes without blocking even to a blocking descriptor (pwritev2 with RWF_NOWAIT).
+int hinix_write_nowait(int fd, const void *buf, size_t len);
+
+extern const int HINIX_F_GETPIPE_SZ;
+extern const int HINIX_F_SETPIPE_SZ;
+
+/// Sets SIGPIPE to ignored unless the process installed a handler of its own; returns 1 when it
+/// changed the disposition, 0 when it left it, or -errno.
+int hinix_ignore_sigpipe_unless_handled(void);
 int hinix_fcntl(int fd, int cmd, int arg);
 /// pipe2 with O_CLOEXEC, plus O_NONBLOCK on both ends when `nonblocking` is set.
 int hinix_pipe(int fds[2], int nonblocking);

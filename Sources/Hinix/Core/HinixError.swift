@@ -24,6 +24,8 @@ public struct HinixError: Error, Sendable, Equatable, CustomStringConvertible {
     case alreadyExists
     /// The operation could not complete without blocking and the descriptor is non-blocking.
     case wouldBlock
+    /// A write found the reading end of its pipe or socket closed (`EPIPE`).
+    case brokenPipe
     /// A timed operation reached its deadline.
     case timedOut
     /// The reactor was shut down while the operation waited.

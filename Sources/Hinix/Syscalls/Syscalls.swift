@@ -72,6 +72,21 @@ enum Sys {
     }
   }
 
+  /// Writes without blocking even to a blocking descriptor; falls back to poll-then-write where
+  /// the kernel does not support `RWF_NOWAIT` for this kind of file.
+  static func writeNoWait(_ fd: Int32, _ buffer: UnsafeRawBufferPointer) -> Result<Int, Errno> {
+    switch retrying(true, { Int(hinix_write_nowait(fd, buffer.baseAddress, buffer.count)) }) {
+    case .failure(.notSupported), .failure(.notSupportedOnSocket):
+      switch poll(fd, events: Int16(POLLOUT), timeoutMilliseconds: 0) {
+      case .success(0): return .failure(.resourceTemporarilyUnavailable)
+      case .success: return write(fd, buffer)
+      case .failure(let errno): return .failure(errno)
+      }
+    case let other:
+      return other
+    }
+  }
+
   /// A close-on-exec pipe: (read end, write end).
   static func pipe(nonBlocking: Bool = false) -> Result<(read: Int32, write: Int32), Errno> {
     var fds: (Int32, Int32) = (-1, -1)

@@ -1,0 +1,139 @@
+import Glibc
+import SystemPackage
+import Testing
+
+@testable import Hinix
+
+@Suite("Pipes", .timeLimit(.minutes(1)))
+struct PipeTests {
+  private func readAll(_ reader: PipeReader) throws -> [UInt8] {
+    var result: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+      let count = try buffer.withUnsafeMutableBytes { try reader.read(into: $0) }
+      if count == 0 { return result }
+      result += buffer[..<count]
+    }
+  }
+
+  @Test func parentAndChildTalkThroughTwoPipes() throws {
+    var (toChildReader, toChildWriter): (PipeReader?, PipeWriter?) = try Pipe.create()
+    var (fromChildReader, fromChildWriter): (PipeReader, PipeWriter?) = try Pipe.create()
+    let child = try spawnPeer(
+      ["pipe-upper"], passing: [toChildReader!.descriptor: 3, fromChildWriter!.descriptor: 4])
+    // Drop the parent's copies of the child's ends, or no side ever sees end-of-file.
+    toChildReader = nil
+    fromChildWriter = nil
+    try toChildWriter!.write("hello, child")
+    toChildWriter = nil
+    #expect(String(decoding: try readAll(fromChildReader), as: UTF8.self) == "HELLO, CHILD")
+    #expect(try child.wait() == .exited(0))
+    _ = fromChildReader
+  }
+
+  @Test func endsAreCloseOnExecAndOptionallyNonBlocking() throws {
+    let (reader, writer) = try Pipe.create(nonBlocking: true)
+    #expect(try !reader.descriptor.isInheritable())
+    #expect(try !writer.descriptor.isInheritable())
+    #expect(try reader.descriptor.isNonBlocking().get())
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 16, alignment: 1)
+    defer { buffer.deallocate() }
+    // The timed form on a non-blocking pipe waits in poll; pipes are blocking by default.
+    #expect(try reader.read(into: buffer, timeout: .milliseconds(20)) == nil)
+    #expect(try writer.tryWrite([1, 2]) == 2)
+    #expect(try reader.read(into: buffer) == 2)
+    let (blockingReader, _) = try Pipe.create()
+    #expect(try !blockingReader.descriptor.isNonBlocking().get())
+  }
+
+  @Test func tryAndTimedFormsNeverBlockOnABlockingPipe() throws {
+    let (reader, writer) = try Pipe.create()
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 1)
+    defer { buffer.deallocate() }
+    #expect(try reader.tryRead(into: buffer) == nil)
+    let start = ContinuousClock.now
+    #expect(try reader.read(into: buffer, timeout: .milliseconds(40)) == nil)
+    #expect(ContinuousClock.now - start >= .milliseconds(40))
+    // Fill the pipe: tryWrite takes what fits and then reports 0.
+    let capacity = try writer.capacity()
+    let big = [UInt8](repeating: 7, count: capacity + 4096)
+    #expect(try writer.tryWrite(big) == capacity)
+    #expect(try writer.tryWrite([1]) == 0)
+    #expect(try writer.write([1], timeout: .milliseconds(20)) == 0)
+    #expect(try reader.tryRead(into: buffer) == capacity)
+  }
+
+  @Test func capacityCanBeReadAndSetWithinTheSystemMaximum() throws {
+    let (reader, writer) = try Pipe.create()
+    #expect(try reader.capacity() == 65536)
+    #expect(try writer.setCapacity(200_000) == 262_144)
+    #expect(try reader.capacity() == 262_144)
+    let maximum = try Pipe.maximumCapacity()
+    #expect(try writer.setCapacity(maximum) == maximum)
+    // Root without CAP_SYS_RESOURCE is held to the maximum as well.
+    let error = expectError(.limitExceeded) { try writer.setCapacity(maximum * 2) }
+    #expect(error?.description.contains("/proc/sys/fs/pipe-max-size") == true)
+    #expect(error?.description.contains("\(maximum)") == true)
+    expectError(.invalidArgument) { try writer.setCapacity(0) }
+  }
+
+  @Test func writingToAPipeWithNoReaderThrowsAndNeverKills() throws {
+    var (reader, writer): (PipeReader?, PipeWriter) = try Pipe.create()
+    _ = reader
+    reader = nil
+    let error = expectError(.brokenPipe) { try writer.write("anyone there?") }
+    #expect(error?.errno == .brokenPipe)
+    #expect(error?.description.contains("reading end is closed") == true)
+  }
+
+  @Test func asyncReadIsWokenByAChildProcess() async throws {
+    var (reader, writer): (PipeReader, PipeWriter?) = try Pipe.create()
+    let child = try spawnPeer(["pipe-write-after", "80", "from the child"], passing: [writer!.descriptor: 3])
+    writer = nil
+    var text: [UInt8] = []
+    while true {
+      let chunk = try await reader.read(upTo: 64)
+      if chunk.isEmpty { break }
+      text += chunk
+    }
+    #expect(String(decoding: text, as: UTF8.self) == "from the child")
+    #expect(try child.wait() == .exited(0))
+  }
+
+  @Test func asyncWriteWaitsForTheReaderToDrain() async throws {
+    let (reader, writer) = try Pipe.create()
+    let total = 300_000
+    async let wrote: Void = writer.write([UInt8](repeating: 1, count: total))
+    var received = 0
+    while received < total {
+      received += try await reader.read(upTo: 65536).count
+    }
+    try await wrote
+    #expect(received == total)
+  }
+
+  @Test func oneTaskReadsWhileAnotherWritesTheSameEnds() async throws {
+    let (reader, writer) = try Pipe.create(nonBlocking: true)
+    let messages = 200
+    async let sent: Void = {
+      for index in 0..<messages { try await writer.write(Array("\(index);".utf8)) }
+    }()
+    var text = ""
+    while text.split(separator: ";").count < messages {
+      text += String(decoding: try await reader.read(upTo: 4096), as: UTF8.self)
+    }
+    try await sent
+    #expect(text.split(separator: ";").map { Int($0)! } == Array(0..<messages))
+  }
+
+  @Test func standardStreamsAreDuplicatesThatLeaveTheOriginalsOpen() throws {
+    do {
+      let input = try PipeReader.standardInput()
+      #expect(input.descriptor.rawValue > 2)
+      let output = try PipeWriter.standardOutput()
+      #expect(output.descriptor.rawValue > 2)
+    }
+    #expect(fcntl(0, F_GETFD) >= 0)
+    #expect(fcntl(1, F_GETFD) >= 0)
+  }
+}
