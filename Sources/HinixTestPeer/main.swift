@@ -106,6 +106,12 @@ do {
     usleep(UInt32(number(0) * 1000))
     try output.write(argument(1))
 
+  case "fifo-write":
+    // fifo-write PATH MILLISECONDS TEXT: waits, opens the FIFO for writing (blocking), writes TEXT.
+    usleep(UInt32(number(1) * 1000))
+    let writer = try FIFO.openForWriting(FilePath(argument(0)))!
+    try writer.write(argument(2))
+
   case "sleep":
     // sleep SECONDS: stays alive until killed or the time runs out.
     sleep(UInt32(number(0)))
