@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/sendfile.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -161,6 +162,37 @@ int hinix_poll_one(int fd, short events, int timeout_ms, short *revents) {
   if (n < 0) return -errno;
   *revents = p.revents;
   return n;
+}
+
+// MARK: zero-copy transfers
+
+const unsigned int HINIX_SPLICE_F_MOVE = SPLICE_F_MOVE;
+const unsigned int HINIX_SPLICE_F_NONBLOCK = SPLICE_F_NONBLOCK;
+const unsigned int HINIX_SPLICE_F_MORE = SPLICE_F_MORE;
+const unsigned int HINIX_SPLICE_F_GIFT = SPLICE_F_GIFT;
+
+_Static_assert(sizeof(loff_t) == sizeof(int64_t), "loff_t is 64 bits");
+_Static_assert(sizeof(off_t) == sizeof(int64_t), "off_t is 64 bits");
+
+ssize_t hinix_splice(int in, int64_t *off_in, int out, int64_t *off_out, size_t len, unsigned int flags) {
+  ssize_t n = splice(in, (loff_t *)off_in, out, (loff_t *)off_out, len, flags);
+  return n < 0 ? -errno : n;
+}
+
+ssize_t hinix_tee(int in, int out, size_t len, unsigned int flags) {
+  ssize_t n = tee(in, out, len, flags);
+  return n < 0 ? -errno : n;
+}
+
+ssize_t hinix_vmsplice(int fd, const void *buf, size_t len, unsigned int flags) {
+  struct iovec v = {.iov_base = (void *)buf, .iov_len = len};
+  ssize_t n = vmsplice(fd, &v, 1, flags);
+  return n < 0 ? -errno : n;
+}
+
+ssize_t hinix_sendfile(int out, int in, int64_t *offset, size_t count) {
+  ssize_t n = sendfile(out, in, (off_t *)offset, count);
+  return n < 0 ? -errno : n;
 }
 
 // Only async-signal-safe calls between fork and execve.

@@ -77,6 +77,18 @@ int hinix_fcntl(int fd, int cmd, int arg);
 int hinix_pipe(int fds[2], int nonblocking);
 int hinix_poll_one(int fd, short events, int timeout_ms, short *revents);
 
+// MARK: Zero-copy transfers
+
+extern const unsigned int HINIX_SPLICE_F_MOVE;
+extern const unsigned int HINIX_SPLICE_F_NONBLOCK;
+extern const unsigned int HINIX_SPLICE_F_MORE;
+extern const unsigned int HINIX_SPLICE_F_GIFT;
+/// splice; a negative offset means "no offset" (use and advance the file position).
+ssize_t hinix_splice(int in, int64_t *off_in, int out, int64_t *off_out, size_t len, unsigned int flags);
+ssize_t hinix_tee(int in, int out, size_t len, unsigned int flags);
+ssize_t hinix_vmsplice(int fd, const void *buf, size_t len, unsigned int flags);
+ssize_t hinix_sendfile(int out, int in, int64_t *offset, size_t count);
+
 /// Spawns `path` with `argv` and `envp` in a child process. Before exec the child duplicates
 /// `sources[i]` onto `targets[i]` (clearing close-on-exec on the copy only), resets the signal
 /// mask and SIGPIPE's disposition, and pins itself to `cpu` when `cpu >= 0`. Returns the pid,

@@ -1,0 +1,212 @@
+import CHinix
+import Glibc
+import SystemPackage
+
+/// Moving bytes between descriptors inside the kernel: splice, tee, vmsplice and sendfile, and a
+/// ``copy(from:to:count:)`` that uses them where the kernel allows and falls back where it does not.
+///
+/// The blocking forms wait as the descriptors do; with `nonBlocking: true` a transfer that would
+/// wait returns `nil`. A destination pipe or socket whose reader is gone throws `.brokenPipe`.
+public enum ZeroCopy {
+  /// Moves up to `count` bytes from `source` to `destination`, one of which must be a pipe.
+  ///
+  /// - Parameters:
+  ///   - sourceOffset, destinationOffset: a position to read or write at (advanced by the call),
+  ///     or `nil` to use and advance the file position; must be `nil` for a pipe.
+  ///   - more: more data will follow (`SPLICE_F_MORE`, a hint for sockets).
+  ///   - nonBlocking: do not wait on the pipe (`SPLICE_F_NONBLOCK`); `nil` if it would.
+  /// - Returns: the bytes moved; 0 at end of input.
+  /// The corresponding C function is `splice`.
+  public static func splice(
+    from source: FileDescriptor, offset sourceOffset: UnsafeMutablePointer<Int64>? = nil,
+    to destination: FileDescriptor, offset destinationOffset: UnsafeMutablePointer<Int64>? = nil,
+    count: Int, more: Bool = false, nonBlocking: Bool = false
+  ) throws(HinixError) -> Int? {
+    var flags = HINIX_SPLICE_F_MOVE
+    if more { flags |= HINIX_SPLICE_F_MORE }
+    if nonBlocking { flags |= HINIX_SPLICE_F_NONBLOCK }
+    let result = Sys.splice(
+      source.rawValue, sourceOffset, destination.rawValue, destinationOffset, count, flags)
+    return try outcome(result, "splice", source, destination, nonBlocking: nonBlocking)
+  }
+
+  /// Copies up to `count` bytes from one pipe to another without consuming them from `source`.
+  ///
+  /// The corresponding C function is `tee`.
+  public static func tee(
+    from source: PipeReader, to destination: PipeWriter, count: Int, nonBlocking: Bool = false
+  ) throws(HinixError) -> Int? {
+    let result = Sys.tee(
+      source.descriptor.rawValue, destination.descriptor.rawValue, count,
+      nonBlocking ? HINIX_SPLICE_F_NONBLOCK : 0)
+    return try outcome(result, "tee", source.descriptor, destination.descriptor, nonBlocking: nonBlocking)
+  }
+
+  /// Maps or copies `bytes` into a pipe. With `gift: true` the pages are given to the kernel
+  /// (`SPLICE_F_GIFT`) and the caller must not touch the memory again.
+  ///
+  /// The corresponding C function is `vmsplice`.
+  public static func vmsplice(
+    _ bytes: UnsafeRawBufferPointer, to destination: PipeWriter, gift: Bool = false, nonBlocking: Bool = false
+  ) throws(HinixError) -> Int? {
+    var flags: UInt32 = gift ? HINIX_SPLICE_F_GIFT : 0
+    if nonBlocking { flags |= HINIX_SPLICE_F_NONBLOCK }
+    let result = Sys.vmsplice(destination.descriptor.rawValue, bytes, flags)
+    return try outcome(result, "vmsplice", nil, destination.descriptor, nonBlocking: nonBlocking)
+  }
+
+  /// Sends up to `count` bytes of a file (or anything that supports splice reads) to any
+  /// descriptor, from `offset` (advanced) or from the file position when `offset` is `nil`.
+  ///
+  /// The corresponding C function is `sendfile`.
+  public static func sendfile(
+    from source: FileDescriptor, offset: UnsafeMutablePointer<Int64>? = nil, to destination: FileDescriptor,
+    count: Int
+  ) throws(HinixError) -> Int {
+    let result = Sys.sendfile(destination.rawValue, source.rawValue, offset, count)
+    return try outcome(result, "sendfile", source, destination, nonBlocking: false) ?? 0
+  }
+
+  /// How ``copy(from:to:count:)`` moved the bytes.
+  public enum Method: Sendable, Hashable {
+    /// `sendfile` from the source to the destination.
+    case sendfile
+    /// `splice`, directly or through an intermediate pipe.
+    case splice
+    /// `read` and `write` through a buffer, where the kernel refused both others.
+    case readWrite
+  }
+
+  /// Copies `count` bytes (or everything up to end of input, when `nil`) from `source` to
+  /// `destination`, using the first method the kernel accepts for this pair: `sendfile`, then
+  /// `splice` (through an intermediate pipe when neither side is one), then `read`/`write`.
+  /// Returns the bytes copied, fewer than `count` only at end of input, and the method used.
+  public static func copy(
+    from source: FileDescriptor, to destination: FileDescriptor, count: Int? = nil
+  ) throws(HinixError) -> (bytes: Int, method: Method) {
+    let limit = count ?? Int.max
+    if let copied = try copyBySendfile(source, destination, limit) { return (copied, .sendfile) }
+    if let copied = try copyBySplice(source, destination, limit) { return (copied, .splice) }
+    return (try copyByReadWrite(source, destination, limit), .readWrite)
+  }
+
+  // MARK: Implementation
+
+  private static let chunk = 1 << 20
+
+  /// Refusals that mean "this method does not apply to this pair of descriptors".
+  private static func refuses(_ error: HinixError) -> Bool {
+    error.errno == .invalidArgument || error.errno == .noFunction || error.errno == .notSupported
+      || error.errno == .illegalSeek
+  }
+
+  /// `nil` when the kernel refused the method before moving any byte.
+  private static func copyBySendfile(_ source: FileDescriptor, _ destination: FileDescriptor, _ limit: Int)
+    throws(HinixError) -> Int?
+  {
+    var copied = 0
+    while copied < limit {
+      let moved: Int
+      do {
+        moved = try sendfile(from: source, to: destination, count: min(chunk, limit - copied))
+      } catch  where copied == 0 && refuses(error) {
+        return nil
+      }
+      if moved == 0 { break }
+      copied += moved
+    }
+    return copied
+  }
+
+  private static func copyBySplice(_ source: FileDescriptor, _ destination: FileDescriptor, _ limit: Int)
+    throws(HinixError) -> Int?
+  {
+    if isPipe(source) || isPipe(destination) {
+      var copied = 0
+      while copied < limit {
+        let moved: Int
+        do {
+          moved = try splice(from: source, to: destination, count: min(chunk, limit - copied)) ?? 0
+        } catch  where copied == 0 && refuses(error) {
+          return nil
+        }
+        if moved == 0 { break }
+        copied += moved
+      }
+      return copied
+    }
+    let (reader, writer) = try Pipe.create()
+    var copied = 0
+    while copied < limit {
+      let moved: Int
+      do {
+        moved = try splice(from: source, to: writer.descriptor, count: min(chunk, limit - copied)) ?? 0
+      } catch  where copied == 0 && refuses(error) {
+        return nil
+      }
+      if moved == 0 { break }
+      var drained = 0
+      while drained < moved {
+        drained += try splice(from: reader.descriptor, to: destination, count: moved - drained) ?? 0
+      }
+      copied += moved
+    }
+    return copied
+  }
+
+  private static func copyByReadWrite(_ source: FileDescriptor, _ destination: FileDescriptor, _ limit: Int)
+    throws(HinixError) -> Int
+  {
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
+    defer { buffer.deallocate() }
+    var copied = 0
+    while copied < limit {
+      let want = UnsafeMutableRawBufferPointer(rebasing: buffer[..<min(buffer.count, limit - copied)])
+      let count = try ByteStream.read(
+        source.rawValue, into: want, waiting: .forever, subject: "descriptor \(source.rawValue)")!
+      if count == 0 { break }
+      _ = try ByteStream.writeAll(
+        destination.rawValue, UnsafeRawBufferPointer(rebasing: buffer[..<count]), waiting: .forever,
+        subject: "descriptor \(destination.rawValue)")
+      copied += count
+    }
+    return copied
+  }
+
+  private static func isPipe(_ descriptor: FileDescriptor) -> Bool {
+    var info = stat()
+    return fstat(descriptor.rawValue, &info) == 0 && info.st_mode & S_IFMT == S_IFIFO
+  }
+
+  private static func outcome(
+    _ result: Result<Int, Errno>, _ operation: String, _ source: FileDescriptor?,
+    _ destination: FileDescriptor,
+    nonBlocking: Bool
+  ) throws(HinixError) -> Int? {
+    let subject =
+      source.map { "descriptor \($0.rawValue) to \(destination.rawValue)" }
+      ?? "descriptor \(destination.rawValue)"
+    switch result {
+    case .success(let count):
+      return count
+    case .failure(.resourceTemporarilyUnavailable) where nonBlocking:
+      return nil
+    case .failure(.brokenPipe):
+      throw HinixError(
+        .brokenPipe, operation: operation, subject: subject, errno: .brokenPipe,
+        detail: "the reading end is closed")
+    case .failure(.invalidArgument):
+      throw HinixError(
+        .invalidArgument, operation: operation, subject: subject, errno: .invalidArgument,
+        detail:
+          "the kernel does not support \(operation) between these descriptors (for splice one must be a pipe)"
+      )
+    case .failure(.illegalSeek):
+      throw HinixError(
+        .invalidArgument, operation: operation, subject: subject, errno: .illegalSeek,
+        detail: "an offset was given for a pipe or socket")
+    case .failure(let errno):
+      throw HinixError.system(errno, operation, subject: subject)
+    }
+  }
+}

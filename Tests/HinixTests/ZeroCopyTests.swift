@@ -1,0 +1,154 @@
+import Glibc
+import SystemPackage
+import Testing
+
+@testable import Hinix
+
+@Suite("splice, tee, vmsplice, sendfile and copy", .timeLimit(.minutes(1)))
+struct ZeroCopyTests {
+  /// A temporary file holding `bytes`, open for reading and writing, removed from disk at once.
+  private func temporaryFile(_ bytes: [UInt8] = []) throws -> FileDescriptor {
+    var template = Array("/tmp/hinix-copy-XXXXXX".utf8CString)
+    // A regular file that leaks into a concurrently spawned child does no harm, so mkstemp's
+    // moment without close-on-exec is fine here.
+    let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+    try #require(fd >= 0)
+    try FileDescriptor(rawValue: fd).setInheritable(false)
+    template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+    let file = FileDescriptor(rawValue: fd)
+    _ = try file.writeAll(bytes)
+    _ = try file.seek(offset: 0, from: .start)
+    return file
+  }
+
+  private func contents(_ file: FileDescriptor) throws -> [UInt8] {
+    _ = try file.seek(offset: 0, from: .start)
+    return readAll(file.rawValue)
+  }
+
+  private func drain(_ reader: PipeReader, _ count: Int) throws -> [UInt8] {
+    var result: [UInt8] = []
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 1)
+    defer { buffer.deallocate() }
+    while result.count < count {
+      let got = try reader.read(into: buffer)
+      if got == 0 { break }
+      result += buffer[..<got]
+    }
+    return result
+  }
+
+  let payload = (0..<50_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+
+  @Test func spliceMovesAFileRangeIntoAPipeAndBackOut() throws {
+    let file = try temporaryFile(payload)
+    defer { try? file.close() }
+    let (reader, writer) = try Pipe.create()
+    var offset: Int64 = 1000
+    let moved = try ZeroCopy.splice(from: file, offset: &offset, to: writer.descriptor, count: 4000)
+    #expect(moved == 4000)
+    #expect(offset == 5000)
+    let target = try temporaryFile()
+    defer { try? target.close() }
+    #expect(try ZeroCopy.splice(from: reader.descriptor, to: target, count: 4000) == 4000)
+    #expect(try contents(target) == Array(payload[1000..<5000]))
+  }
+
+  @Test func spliceBetweenTwoFilesIsAClearError() throws {
+    let a = try temporaryFile(payload)
+    let b = try temporaryFile()
+    defer {
+      try? a.close()
+      try? b.close()
+    }
+    let error = expectError(.invalidArgument) { try ZeroCopy.splice(from: a, to: b, count: 10) }
+    #expect(error?.description.contains("one must be a pipe") == true)
+  }
+
+  @Test func nonBlockingSpliceFromAnEmptyPipeIsAValue() throws {
+    var (reader, writer): (PipeReader, PipeWriter?) = try Pipe.create()
+    let target = try temporaryFile()
+    defer { try? target.close() }
+    #expect(try ZeroCopy.splice(from: reader.descriptor, to: target, count: 10, nonBlocking: true) == nil)
+    // With every writer gone the same call reports end of input.
+    _ = writer
+    writer = nil
+    #expect(try ZeroCopy.splice(from: reader.descriptor, to: target, count: 10, nonBlocking: true) == 0)
+  }
+
+  @Test func teeDuplicatesWithoutConsuming() throws {
+    let (reader, writer) = try Pipe.create()
+    let (copyReader, copyWriter) = try Pipe.create()
+    try writer.write(Array(payload[..<3000]))
+    #expect(try ZeroCopy.tee(from: reader, to: copyWriter, count: 3000) == 3000)
+    #expect(try drain(copyReader, 3000) == Array(payload[..<3000]))
+    #expect(try drain(reader, 3000) == Array(payload[..<3000]))
+  }
+
+  @Test func vmspliceFeedsUserMemoryIntoAPipe() throws {
+    let (reader, writer) = try Pipe.create()
+    let moved = try payload[..<8192].withUnsafeBytes { try ZeroCopy.vmsplice($0, to: writer) }
+    #expect(moved == 8192)
+    #expect(try drain(reader, 8192) == Array(payload[..<8192]))
+  }
+
+  @Test func sendfileFromAFileToAPipe() throws {
+    let file = try temporaryFile(payload)
+    defer { try? file.close() }
+    let (reader, writer) = try Pipe.create()
+    try #require(try writer.setCapacity(1 << 20) >= payload.count)
+    var offset: Int64 = 0
+    #expect(
+      try ZeroCopy.sendfile(from: file, offset: &offset, to: writer.descriptor, count: payload.count)
+        == payload.count)
+    #expect(offset == Int64(payload.count))
+    #expect(try drain(reader, payload.count) == payload)
+  }
+
+  @Test func writingIntoAPipeWithNoReaderIsBrokenPipe() throws {
+    let file = try temporaryFile(payload)
+    defer { try? file.close() }
+    var (reader, writer): (PipeReader?, PipeWriter) = try Pipe.create()
+    _ = reader
+    reader = nil
+    expectError(.brokenPipe) { try ZeroCopy.splice(from: file, to: writer.descriptor, count: 100) }
+  }
+
+  @Test func copyFileToFileFileToPipeAndPipeToFile() throws {
+    let source = try temporaryFile(payload)
+    let target = try temporaryFile()
+    defer {
+      try? source.close()
+      try? target.close()
+    }
+    let fileToFile = try ZeroCopy.copy(from: source, to: target)
+    #expect(fileToFile.bytes == payload.count)
+    #expect(fileToFile.method != .readWrite)
+    #expect(try contents(target) == payload)
+
+    _ = try source.seek(offset: 0, from: .start)
+    let (reader, writer) = try Pipe.create()
+    _ = try writer.setCapacity(1 << 20)
+    let fileToPipe = try ZeroCopy.copy(from: source, to: writer.descriptor, count: 20_000)
+    #expect(fileToPipe.bytes == 20_000)
+    #expect(fileToPipe.method != .readWrite)
+
+    let sink = try temporaryFile()
+    defer { try? sink.close() }
+    let pipeToFile = try ZeroCopy.copy(from: reader.descriptor, to: sink, count: 20_000)
+    #expect(pipeToFile.bytes == 20_000)
+    #expect(pipeToFile.method != .readWrite)
+    #expect(try contents(sink) == Array(payload[..<20_000]))
+  }
+
+  @Test func copyFallsBackToReadAndWriteWhereTheKernelRefuses() throws {
+    // An eventfd neither sends nor splices: the copy reads its 8-byte counter and writes it.
+    let event = try EventFD(initialValue: 42)
+    let target = try temporaryFile()
+    defer { try? target.close() }
+    let copied = try ZeroCopy.copy(from: event.descriptor, to: target, count: 8)
+    #expect(copied.bytes == 8)
+    #expect(copied.method == .readWrite)
+    #expect(try contents(target) == withUnsafeBytes(of: UInt64(42)) { Array($0) })
+  }
+}
