@@ -119,6 +119,77 @@ int hinix_c_eventfd_echo(int ping, int pong, long iterations) {
   return rc;
 }
 
+static int write_exactly(int fd, const char *buf, size_t size) {
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = write(fd, buf + done, size - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    done += (size_t)n;
+  }
+  return 0;
+}
+
+static int read_exactly(int fd, char *buf, size_t size) {
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = read(fd, buf + done, size - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    if (n == 0) return -EPIPE;
+    done += (size_t)n;
+  }
+  return 0;
+}
+
+int hinix_c_stream_rtt(int out, int in, void *buffer, size_t size, long iterations, int64_t *samples) {
+  int rc = 0;
+  for (long i = 0; i < iterations && rc == 0; i++) {
+    int64_t start = samples ? hinix_c_now_ns() : 0;
+    rc = write_exactly(out, buffer, size);
+    if (rc == 0) rc = read_exactly(in, buffer, size);
+    if (samples) samples[i] = hinix_c_now_ns() - start;
+  }
+  return rc;
+}
+
+int hinix_c_stream_echo(int in, int out, void *buffer, size_t size, long iterations) {
+  int rc = 0;
+  for (long i = 0; i < iterations && rc == 0; i++) {
+    rc = read_exactly(in, buffer, size);
+    if (rc == 0) rc = write_exactly(out, buffer, size);
+  }
+  return rc;
+}
+
+int hinix_c_stream_send(int out, int ack, void *buffer, size_t size, long count, int64_t *elapsed_ns) {
+  int rc = 0;
+  int64_t start = hinix_c_now_ns();
+  for (long i = 0; i < count && rc == 0; i++) rc = write_exactly(out, buffer, size);
+  if (rc == 0) rc = read_exactly(ack, buffer, 1);
+  *elapsed_ns = hinix_c_now_ns() - start;
+  return rc;
+}
+
+int hinix_c_stream_sink(int in, int ack, void *buffer, size_t buffer_size, long long total) {
+  long long done = 0;
+  while (done < total) {
+    size_t want = (size_t)(total - done) < buffer_size ? (size_t)(total - done) : buffer_size;
+    ssize_t n = read(in, buffer, want);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    if (n == 0) return -EPIPE;
+    done += n;
+  }
+  return write_exactly(ack, buffer, 1);
+}
+
 static char fork_echo_buffer[1 << 20];
 
 int hinix_c_fork_echo(int kind, int in, int out, size_t buffer_size, int cpu) {

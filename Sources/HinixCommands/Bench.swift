@@ -56,8 +56,8 @@ struct Bench: ParsableCommand {
       : "this process on CPU \(parentCPU), the peer on CPU \(peerCPU) (different cores)"
     let plan =
       quick
-      ? Plan(roundTrips: 1_000, streamed: 4_000, rounds: 2)
-      : Plan(roundTrips: 6_000, streamed: 30_000, rounds: 5)
+      ? Plan(roundTrips: 1_000, streamed: 4_000, streamedBytes: 16 << 20, rounds: 2)
+      : Plan(roundTrips: 6_000, streamed: 30_000, streamedBytes: 256 << 20, rounds: 5)
     if json {
       Tool.report("placement: \(placement)")
     } else {
@@ -71,6 +71,12 @@ struct Bench: ParsableCommand {
       figures.append(try runner.messageQueueThroughput(size: size))
     }
     figures += try runner.eventFDRoundTrips()
+    for kind in StreamKind.allCases {
+      for size in [64, 4096, 65536] {
+        figures += try runner.streamRoundTrips(kind, size: size)
+        figures.append(try runner.streamThroughput(kind, size: size))
+      }
+    }
     try writeOut(json ? Report.json(figures) : Report.table(figures))
   }
 
@@ -86,8 +92,15 @@ struct Bench: ParsableCommand {
 struct Plan {
   var roundTrips: Int
   var streamed: Int
+  var streamedBytes: Int
   var rounds: Int
   var warmUp: Int { max(roundTrips / 10, 100) }
+}
+
+/// The byte-stream transports: unnamed pipes handed to the peer, and FIFOs it opens by path.
+enum StreamKind: String, CaseIterable {
+  case pipe
+  case fifo
 }
 
 /// Runs each measurement against a freshly spawned peer, alternating Hinix and C in rounds.
@@ -286,6 +299,180 @@ struct MessageBuffer {
   func free() { bytes.deallocate() }
 }
 
+extension Runner {
+  /// Spawns the peer with `arguments` and gives `body` the parent's two stream ends: one to the
+  /// peer, one from it. Pipes reach the peer as descriptors 3 and 4; FIFOs by their paths.
+  private func withStreamPeer<R>(
+    _ kind: StreamKind, _ arguments: [String], _ body: (PipeWriter, PipeReader) throws -> R
+  ) throws -> R {
+    switch kind {
+    case .pipe:
+      var toPeer: (reader: PipeReader, writer: PipeWriter)? = try Pipe.create()
+      var fromPeer: (reader: PipeReader, writer: PipeWriter)? = try Pipe.create()
+      let peer = try spawnPeer(
+        arguments, passing: [toPeer!.reader.descriptor: 3, fromPeer!.writer.descriptor: 4])
+      defer { peer.end() }
+      let writer = toPeer!.writer
+      let reader = fromPeer!.reader
+      // Drop the peer's ends here, so that either side sees the other's exit.
+      toPeer = nil
+      fromPeer = nil
+      let result = try body(writer, reader)
+      try finish(peer)
+      return result
+    case .fifo:
+      var template = Array("/tmp/hinix-bench-XXXXXX".utf8CString)
+      guard let folder = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+        throw ToolError(status: .failure, description: "mkdtemp: \(String(cString: strerror(errno)))")
+      }
+      let base = String(cString: folder)
+      let (to, from) = (base + "/to-peer", base + "/from-peer")
+      defer {
+        try? FIFO.remove(FilePath(to))
+        try? FIFO.remove(FilePath(from))
+        rmdir(base)
+      }
+      try FIFO.create(at: FilePath(to))
+      try FIFO.create(at: FilePath(from))
+      let peer = try spawnPeer(arguments + [to, from])
+      defer { peer.end() }
+      // Both sides open "to-peer" first, so the blocking opens pair up without a deadlock.
+      guard let writer = try FIFO.openForWriting(FilePath(to)) else {
+        throw ToolError(status: .failure, description: "open(\(to)): no reader")
+      }
+      let reader = try FIFO.openForReading(FilePath(from))
+      let result = try body(writer, reader)
+      try finish(peer)
+      return result
+    }
+  }
+
+  func streamRoundTrips(_ kind: StreamKind, size: Int) throws -> [Figure] {
+    var samples: [Implementation: [Int64]] = [:]
+    let count = plan.warmUp + plan.roundTrips
+    for _ in 0..<plan.rounds {
+      for implementation in [Implementation.c, .hinix] {
+        samples[implementation, default: []] += try withStreamPeer(
+          kind, ["stream-echo", implementation.rawValue, "\(size)", "\(count)"]
+        ) { writer, reader in
+          let message = MessageBuffer(size: size)
+          defer { message.free() }
+          var recorded = [Int64](repeating: 0, count: count)
+          try recorded.withUnsafeMutableBufferPointer { buffer in
+            switch implementation {
+            case .c:
+              try check(
+                hinix_c_stream_rtt(
+                  writer.descriptor.rawValue, reader.descriptor.rawValue, message.bytes.baseAddress, size,
+                  count,
+                  buffer.baseAddress))
+            case .hinix:
+              try BenchLoops.streamRoundTrips(
+                writer: writer, reader: reader, buffer: message.bytes, samples: buffer)
+            }
+          }
+          return Array(recorded[plan.warmUp...])
+        }
+      }
+    }
+    return Report.latency(transport: kind.rawValue, size: size, samples)
+  }
+
+  func streamThroughput(_ kind: StreamKind, size: Int) throws -> Figure {
+    let count = max(1, min(plan.streamed, plan.streamedBytes / size))
+    var seconds: [Implementation: Double] = [:]
+    for _ in 0..<plan.rounds {
+      for implementation in [Implementation.c, .hinix] {
+        seconds[implementation, default: 0] += try withStreamPeer(
+          kind, ["stream-sink", implementation.rawValue, "\(size)", "\(count * size)"]
+        ) { writer, reader in
+          let message = MessageBuffer(size: size)
+          defer { message.free() }
+          var elapsed: Int64 = 0
+          switch implementation {
+          case .c:
+            try check(
+              hinix_c_stream_send(
+                writer.descriptor.rawValue, reader.descriptor.rawValue, message.bytes.baseAddress, size,
+                count,
+                &elapsed))
+          case .hinix:
+            elapsed = try BenchLoops.streamSend(
+              writer: writer, ack: reader, buffer: message.bytes, count: count)
+          }
+          return Double(elapsed) / 1e9
+        }
+      }
+    }
+    let bytes = Double(size * count * plan.rounds)
+    return Figure(
+      transport: kind.rawValue, size: size, metric: "throughput_bytes_per_s", hinix: bytes / seconds[.hinix]!,
+      baseline: bytes / seconds[.c]!)
+  }
+}
+
+extension BenchLoops {
+  static func readExactly(_ reader: PipeReader, _ buffer: UnsafeMutableRawBufferPointer) throws {
+    var done = 0
+    while done < buffer.count {
+      let count = try reader.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]))
+      if count == 0 { throw ToolError(status: .failure, description: "the stream closed early") }
+      done += count
+    }
+  }
+
+  static func streamRoundTrips(
+    writer: PipeWriter, reader: PipeReader, buffer: UnsafeMutableRawBufferPointer,
+    samples: UnsafeMutableBufferPointer<Int64>
+  ) throws {
+    for index in samples.indices {
+      let start = hinix_c_now_ns()
+      try writer.write(UnsafeRawBufferPointer(buffer))
+      try readExactly(reader, buffer)
+      samples[index] = hinix_c_now_ns() - start
+    }
+  }
+
+  static func streamEcho(
+    reader: PipeReader, writer: PipeWriter, buffer: UnsafeMutableRawBufferPointer, count: Int
+  )
+    throws
+  {
+    for _ in 0..<count {
+      try readExactly(reader, buffer)
+      try writer.write(UnsafeRawBufferPointer(buffer))
+    }
+  }
+
+  static func streamSend(
+    writer: PipeWriter, ack: PipeReader, buffer: UnsafeMutableRawBufferPointer, count: Int
+  )
+    throws -> Int64
+  {
+    let start = hinix_c_now_ns()
+    for _ in 0..<count {
+      try writer.write(UnsafeRawBufferPointer(buffer))
+    }
+    try readExactly(ack, UnsafeMutableRawBufferPointer(rebasing: buffer[..<1]))
+    return hinix_c_now_ns() - start
+  }
+
+  static func streamSink(
+    reader: PipeReader, ack: PipeWriter, buffer: UnsafeMutableRawBufferPointer, total: Int
+  )
+    throws
+  {
+    var done = 0
+    while done < total {
+      let want = UnsafeMutableRawBufferPointer(rebasing: buffer[..<min(buffer.count, total - done)])
+      let count = try reader.read(into: want)
+      if count == 0 { throw ToolError(status: .failure, description: "the stream closed early") }
+      done += count
+    }
+    try ack.write(UnsafeRawBufferPointer(rebasing: buffer[..<1]))
+  }
+}
+
 /// Throws for a negative errno returned by a baseline function.
 func check(_ result: Int32) throws {
   if result < 0 {
@@ -367,6 +554,21 @@ struct BenchPeer: ParsableCommand {
   @Argument var implementation: Implementation
   @Argument var parameters: [String] = []
 
+  /// The peer's stream ends: FIFOs named by the third and fourth parameters, or else the pipe
+  /// ends inherited as descriptors 3 (from the bench) and 4 (to it).
+  private func streamEnds() throws -> (PipeReader, PipeWriter) {
+    if parameters.count >= 4 {
+      let input = try FIFO.openForReading(FilePath(parameters[2]))
+      guard let output = try FIFO.openForWriting(FilePath(parameters[3])) else {
+        throw ValidationError("no reader on \(parameters[3])")
+      }
+      return (input, output)
+    }
+    return (
+      PipeReader(adopting: FileDescriptor(rawValue: 3)), PipeWriter(adopting: FileDescriptor(rawValue: 4))
+    )
+  }
+
   func run() throws {
     func queue(_ index: Int, _ access: MessageQueue.Access) throws -> MessageQueue {
       guard index < parameters.count else { throw ValidationError("missing queue name") }
@@ -397,6 +599,26 @@ struct BenchPeer: ParsableCommand {
     case ("mq-sink", .hinix):
       try BenchLoops.messageQueueSink(
         input: try queue(0, .readOnly), ack: try queue(1, .writeOnly), count: try count(2))
+    case ("stream-echo", _), ("stream-sink", _):
+      let size = try count(0)
+      let amount = try count(1)
+      let (input, output) = try streamEnds()
+      let buffer = MessageBuffer(size: max(size, 1))
+      defer { buffer.free() }
+      let base = buffer.bytes.baseAddress
+      switch (kind, implementation) {
+      case ("stream-echo", .c):
+        try check(
+          hinix_c_stream_echo(input.descriptor.rawValue, output.descriptor.rawValue, base, size, amount))
+      case ("stream-echo", _):
+        try BenchLoops.streamEcho(reader: input, writer: output, buffer: buffer.bytes, count: amount)
+      case (_, .c):
+        try check(
+          hinix_c_stream_sink(
+            input.descriptor.rawValue, output.descriptor.rawValue, base, size, Int64(amount)))
+      default:
+        try BenchLoops.streamSink(reader: input, ack: output, buffer: buffer.bytes, total: amount)
+      }
     case ("eventfd-echo", .c):
       try check(hinix_c_eventfd_echo(3, 4, try count(0)))
     case ("eventfd-echo", .hinix):

@@ -175,8 +175,11 @@ struct ToolTests {
     #expect(result.termination == .exited(0), "\(result.standardError)")
     #expect(result.standardError.contains("placement:"))
     let lines = result.standardOutput.split(separator: "\n").filter { $0.contains("\"metric\"") }
-    // mq: 3 sizes x (median, p99, throughput); eventfd: median and p99.
-    #expect(lines.count == 11, "\(result.standardOutput)")
+    // mq, pipe and fifo: 3 sizes x (median, p99, throughput); eventfd: median and p99.
+    #expect(lines.count == 29, "\(result.standardOutput)")
+    for transport in ["mq", "eventfd", "pipe", "fifo"] {
+      #expect(lines.contains { $0.contains("\"transport\": \"\(transport)\"") }, "\(transport)")
+    }
     for line in lines {
       #expect(line.contains("\"hinix\": ") && line.contains("\"baseline\": ") && line.contains("\"ratio\": "))
       #expect(!line.contains("nan") && !line.contains("inf"), "\(line)")

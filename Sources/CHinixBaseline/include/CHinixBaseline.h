@@ -28,6 +28,17 @@ int hinix_c_eventfd_rtt(int ping, int pong, long iterations, int64_t *samples);
 /// Reads `ping` and adds what it read to `pong`, `iterations` times.
 int hinix_c_eventfd_echo(int ping, int pong, long iterations);
 
+/// Byte streams (pipes, FIFOs, stream sockets): writes `size` bytes from `buffer` on `out`, then
+/// reads exactly `size` bytes back from `in`, `iterations` times, recording each round trip.
+int hinix_c_stream_rtt(int out, int in, void *buffer, size_t size, long iterations, int64_t *samples);
+/// Reads exactly `size` bytes from `in` and writes them back on `out`, `iterations` times.
+int hinix_c_stream_echo(int in, int out, void *buffer, size_t size, long iterations);
+/// Writes `count` blocks of `size` bytes on `out`, then waits for a one-byte acknowledgement on
+/// `ack`; writes the elapsed time to `elapsed_ns`.
+int hinix_c_stream_send(int out, int ack, void *buffer, size_t size, long count, int64_t *elapsed_ns);
+/// Reads `total` bytes from `in` in reads of at most `buffer_size`, then writes one byte on `ack`.
+int hinix_c_stream_sink(int in, int ack, void *buffer, size_t buffer_size, long long total);
+
 /// Forks a peer that pins itself to `cpu` (when `cpu >= 0`) and echoes until killed or until a
 /// call fails: kind 0 receives messages on the queue `in` and sends them back on `out`; kind 1
 /// reads the eventfd `in` and adds what it read to `out`. Returns the pid, or -errno. The child
