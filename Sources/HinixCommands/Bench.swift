@@ -109,6 +109,20 @@ struct Runner {
   var peerCPU: Int
   var plan: Plan
 
+  /// Runs `measure` for C and then Hinix, `plan.rounds` times, so that drift over the run hits
+  /// both alike, and adds up each side's results with `add`.
+  private func alternating<T>(
+    _ zero: T, _ add: (T, T) -> T, _ measure: (Implementation) throws -> T
+  ) rethrows -> [Implementation: T] {
+    var results: [Implementation: T] = [:]
+    for _ in 0..<plan.rounds {
+      for implementation in [Implementation.c, .hinix] {
+        results[implementation] = add(results[implementation] ?? zero, try measure(implementation))
+      }
+    }
+    return results
+  }
+
   private func spawnPeer(
     _ arguments: [String], passing: [FileDescriptor: Int32] = [:], queues: [String] = []
   ) throws -> PeerWatch {
@@ -138,65 +152,59 @@ struct Runner {
   }
 
   func messageQueueRoundTrips(size: Int) throws -> [Figure] {
-    var samples: [Implementation: [Int64]] = [:]
-    for _ in 0..<plan.rounds {
-      for implementation in [Implementation.c, .hinix] {
-        samples[implementation, default: []] += try withQueues { out, back in
-          let count = plan.warmUp + plan.roundTrips
-          let peer = try spawnPeer(
-            ["mq-echo", implementation.rawValue, out.name!, back.name!, "\(count)"],
-            queues: [out.name!, back.name!])
-          defer { peer.end() }
-          var recorded = [Int64](repeating: 0, count: count)
-          let message = MessageBuffer(size: back.capacity.maxMessageSize)
-          defer { message.free() }
-          try recorded.withUnsafeMutableBufferPointer { buffer in
-            switch implementation {
-            case .c:
-              try check(
-                hinix_c_mq_rtt(
-                  out.descriptor.rawValue, back.descriptor.rawValue, message.bytes.baseAddress,
-                  message.bytes.count,
-                  size, count, buffer.baseAddress))
-            case .hinix:
-              try BenchLoops.messageQueueRoundTrips(
-                out: out, back: back, buffer: message.bytes, size: size, samples: buffer)
-            }
+    let samples = try alternating([Int64](), +) { implementation in
+      return try withQueues { out, back in
+        let count = plan.warmUp + plan.roundTrips
+        let peer = try spawnPeer(
+          ["mq-echo", implementation.rawValue, out.name!, back.name!, "\(count)"],
+          queues: [out.name!, back.name!])
+        defer { peer.end() }
+        var recorded = [Int64](repeating: 0, count: count)
+        let message = MessageBuffer(size: back.capacity.maxMessageSize)
+        defer { message.free() }
+        try recorded.withUnsafeMutableBufferPointer { buffer in
+          switch implementation {
+          case .c:
+            try check(
+              hinix_c_mq_rtt(
+                out.descriptor.rawValue, back.descriptor.rawValue, message.bytes.baseAddress,
+                message.bytes.count,
+                size, count, buffer.baseAddress))
+          case .hinix:
+            try BenchLoops.messageQueueRoundTrips(
+              out: out, back: back, buffer: message.bytes, size: size, samples: buffer)
           }
-          try finish(peer)
-          return Array(recorded[plan.warmUp...])
         }
+        try finish(peer)
+        return Array(recorded[plan.warmUp...])
       }
     }
     return Report.latency(transport: "mq", size: size, samples)
   }
 
   func messageQueueThroughput(size: Int) throws -> Figure {
-    var seconds: [Implementation: Double] = [:]
-    for _ in 0..<plan.rounds {
-      for implementation in [Implementation.c, .hinix] {
-        seconds[implementation, default: 0] += try withQueues { out, back in
-          let peer = try spawnPeer(
-            ["mq-sink", implementation.rawValue, out.name!, back.name!, "\(plan.streamed)"],
-            queues: [out.name!, back.name!])
-          defer { peer.end() }
-          var elapsed: Int64 = 0
-          let message = MessageBuffer(size: back.capacity.maxMessageSize)
-          defer { message.free() }
-          switch implementation {
-          case .c:
-            try check(
-              hinix_c_mq_stream_send(
-                out.descriptor.rawValue, back.descriptor.rawValue, message.bytes.baseAddress,
-                message.bytes.count,
-                size, plan.streamed, &elapsed))
-          case .hinix:
-            elapsed = try BenchLoops.messageQueueStream(
-              out: out, ack: back, buffer: message.bytes, size: size, count: plan.streamed)
-          }
-          try finish(peer)
-          return Double(elapsed) / 1e9
+    let seconds = try alternating(0.0, +) { implementation in
+      return try withQueues { out, back in
+        let peer = try spawnPeer(
+          ["mq-sink", implementation.rawValue, out.name!, back.name!, "\(plan.streamed)"],
+          queues: [out.name!, back.name!])
+        defer { peer.end() }
+        var elapsed: Int64 = 0
+        let message = MessageBuffer(size: back.capacity.maxMessageSize)
+        defer { message.free() }
+        switch implementation {
+        case .c:
+          try check(
+            hinix_c_mq_stream_send(
+              out.descriptor.rawValue, back.descriptor.rawValue, message.bytes.baseAddress,
+              message.bytes.count,
+              size, plan.streamed, &elapsed))
+        case .hinix:
+          elapsed = try BenchLoops.messageQueueStream(
+            out: out, ack: back, buffer: message.bytes, size: size, count: plan.streamed)
         }
+        try finish(peer)
+        return Double(elapsed) / 1e9
       }
     }
     let bytes = Double(size * plan.streamed * plan.rounds)
@@ -206,30 +214,27 @@ struct Runner {
   }
 
   func eventFDRoundTrips() throws -> [Figure] {
-    var samples: [Implementation: [Int64]] = [:]
-    for _ in 0..<plan.rounds {
-      for implementation in [Implementation.c, .hinix] {
-        let ping = try EventFD()
-        let pong = try EventFD()
-        let count = plan.warmUp + plan.roundTrips
-        let peer = try spawnPeer(
-          ["eventfd-echo", implementation.rawValue, "\(count)"],
-          passing: [ping.descriptor: 3, pong.descriptor: 4])
-        defer { peer.end() }
-        var recorded = [Int64](repeating: 0, count: count)
-        try recorded.withUnsafeMutableBufferPointer { buffer in
-          switch implementation {
-          case .c:
-            try check(
-              hinix_c_eventfd_rtt(
-                ping.descriptor.rawValue, pong.descriptor.rawValue, count, buffer.baseAddress))
-          case .hinix:
-            try BenchLoops.eventFDRoundTrips(ping: ping, pong: pong, samples: buffer)
-          }
+    let samples = try alternating([Int64](), +) { implementation in
+      let ping = try EventFD()
+      let pong = try EventFD()
+      let count = plan.warmUp + plan.roundTrips
+      let peer = try spawnPeer(
+        ["eventfd-echo", implementation.rawValue, "\(count)"],
+        passing: [ping.descriptor: 3, pong.descriptor: 4])
+      defer { peer.end() }
+      var recorded = [Int64](repeating: 0, count: count)
+      try recorded.withUnsafeMutableBufferPointer { buffer in
+        switch implementation {
+        case .c:
+          try check(
+            hinix_c_eventfd_rtt(
+              ping.descriptor.rawValue, pong.descriptor.rawValue, count, buffer.baseAddress))
+        case .hinix:
+          try BenchLoops.eventFDRoundTrips(ping: ping, pong: pong, samples: buffer)
         }
-        try finish(peer)
-        samples[implementation, default: []] += recorded[plan.warmUp...]
       }
+      try finish(peer)
+      return Array(recorded[plan.warmUp...])
     }
     return Report.latency(transport: "eventfd", size: 8, samples)
   }
@@ -348,31 +353,28 @@ extension Runner {
   }
 
   func streamRoundTrips(_ kind: StreamKind, size: Int) throws -> [Figure] {
-    var samples: [Implementation: [Int64]] = [:]
     let count = plan.warmUp + plan.roundTrips
-    for _ in 0..<plan.rounds {
-      for implementation in [Implementation.c, .hinix] {
-        samples[implementation, default: []] += try withStreamPeer(
-          kind, ["stream-echo", implementation.rawValue, "\(size)", "\(count)"]
-        ) { writer, reader in
-          let message = MessageBuffer(size: size)
-          defer { message.free() }
-          var recorded = [Int64](repeating: 0, count: count)
-          try recorded.withUnsafeMutableBufferPointer { buffer in
-            switch implementation {
-            case .c:
-              try check(
-                hinix_c_stream_rtt(
-                  writer.descriptor.rawValue, reader.descriptor.rawValue, message.bytes.baseAddress, size,
-                  count,
-                  buffer.baseAddress))
-            case .hinix:
-              try BenchLoops.streamRoundTrips(
-                writer: writer, reader: reader, buffer: message.bytes, samples: buffer)
-            }
+    let samples = try alternating([Int64](), +) { implementation in
+      return try withStreamPeer(
+        kind, ["stream-echo", implementation.rawValue, "\(size)", "\(count)"]
+      ) { writer, reader in
+        let message = MessageBuffer(size: size)
+        defer { message.free() }
+        var recorded = [Int64](repeating: 0, count: count)
+        try recorded.withUnsafeMutableBufferPointer { buffer in
+          switch implementation {
+          case .c:
+            try check(
+              hinix_c_stream_rtt(
+                writer.descriptor.rawValue, reader.descriptor.rawValue, message.bytes.baseAddress, size,
+                count,
+                buffer.baseAddress))
+          case .hinix:
+            try BenchLoops.streamRoundTrips(
+              writer: writer, reader: reader, buffer: message.bytes, samples: buffer)
           }
-          return Array(recorded[plan.warmUp...])
         }
+        return Array(recorded[plan.warmUp...])
       }
     }
     return Report.latency(transport: kind.rawValue, size: size, samples)
@@ -380,28 +382,25 @@ extension Runner {
 
   func streamThroughput(_ kind: StreamKind, size: Int) throws -> Figure {
     let count = max(1, min(plan.streamed, plan.streamedBytes / size))
-    var seconds: [Implementation: Double] = [:]
-    for _ in 0..<plan.rounds {
-      for implementation in [Implementation.c, .hinix] {
-        seconds[implementation, default: 0] += try withStreamPeer(
-          kind, ["stream-sink", implementation.rawValue, "\(size)", "\(count * size)"]
-        ) { writer, reader in
-          let message = MessageBuffer(size: size)
-          defer { message.free() }
-          var elapsed: Int64 = 0
-          switch implementation {
-          case .c:
-            try check(
-              hinix_c_stream_send(
-                writer.descriptor.rawValue, reader.descriptor.rawValue, message.bytes.baseAddress, size,
-                count,
-                &elapsed))
-          case .hinix:
-            elapsed = try BenchLoops.streamSend(
-              writer: writer, ack: reader, buffer: message.bytes, count: count)
-          }
-          return Double(elapsed) / 1e9
+    let seconds = try alternating(0.0, +) { implementation in
+      return try withStreamPeer(
+        kind, ["stream-sink", implementation.rawValue, "\(size)", "\(count * size)"]
+      ) { writer, reader in
+        let message = MessageBuffer(size: size)
+        defer { message.free() }
+        var elapsed: Int64 = 0
+        switch implementation {
+        case .c:
+          try check(
+            hinix_c_stream_send(
+              writer.descriptor.rawValue, reader.descriptor.rawValue, message.bytes.baseAddress, size,
+              count,
+              &elapsed))
+        case .hinix:
+          elapsed = try BenchLoops.streamSend(
+            writer: writer, ack: reader, buffer: message.bytes, count: count)
         }
+        return Double(elapsed) / 1e9
       }
     }
     let bytes = Double(size * count * plan.rounds)

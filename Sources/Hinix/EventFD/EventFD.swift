@@ -114,28 +114,18 @@ public final class EventFD: Sendable {
   private var subject: String { "eventfd \(descriptor.rawValue)" }
 
   private func read(waiting: Waiting) throws(HinixError) -> UInt64? {
-    let fd = descriptor.rawValue
     var value: UInt64 = 0
-    while true {
-      let result = withUnsafeMutableBytes(of: &value) { buffer in
-        switch waiting {
-        case .forever: Sys.read(fd, buffer)
-        case .never, .until: Sys.readNoWait(fd, buffer)
-        }
+    let count = try withUnsafeMutableBytes(of: &value) { buffer in
+      Result { () throws(HinixError) in
+        try ByteStream.read(descriptor.rawValue, into: buffer, waiting: waiting, subject: subject)
       }
-      switch result {
-      case .success(8):
-        return value
-      case .success(let count):
-        throw HinixError(
-          .system, operation: "read", subject: subject, detail: "read \(count) bytes instead of 8")
-      case .failure(.resourceTemporarilyUnavailable):
-        guard try waiting.poll(fd, for: Int16(POLLIN), operation: "read", subject: subject) else {
-          return nil
-        }
-      case .failure(let errno):
-        throw HinixError.system(errno, "read", subject: subject)
-      }
+    }.get()
+    switch count {
+    case nil: return nil
+    case 8: return value
+    case let count?:
+      throw HinixError(
+        .system, operation: "read", subject: subject, detail: "read \(count) bytes instead of 8")
     }
   }
 

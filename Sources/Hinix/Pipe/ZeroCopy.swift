@@ -100,55 +100,50 @@ public enum ZeroCopy {
       || error.errno == .illegalSeek
   }
 
-  /// `nil` when the kernel refused the method before moving any byte.
   private static func copyBySendfile(_ source: FileDescriptor, _ destination: FileDescriptor, _ limit: Int)
     throws(HinixError) -> Int?
   {
-    var copied = 0
-    while copied < limit {
-      let moved: Int
-      do {
-        moved = try sendfile(from: source, to: destination, count: min(chunk, limit - copied))
-      } catch  where copied == 0 && refuses(error) {
-        return nil
-      }
-      if moved == 0 { break }
-      copied += moved
+    try pump(limit) { (count) throws(HinixError) in try sendfile(from: source, to: destination, count: count)
     }
-    return copied
   }
 
   private static func copyBySplice(_ source: FileDescriptor, _ destination: FileDescriptor, _ limit: Int)
     throws(HinixError) -> Int?
   {
     if isPipe(source) || isPipe(destination) {
-      var copied = 0
-      while copied < limit {
-        let moved: Int
-        do {
-          moved = try splice(from: source, to: destination, count: min(chunk, limit - copied)) ?? 0
-        } catch  where copied == 0 && refuses(error) {
-          return nil
-        }
-        if moved == 0 { break }
-        copied += moved
+      return try pump(limit) { (count) throws(HinixError) in
+        try splice(from: source, to: destination, count: count) ?? 0
       }
-      return copied
     }
+    // Neither side is a pipe: splice into an intermediate pipe and from it to the destination.
     let (reader, writer) = try Pipe.create()
-    var copied = 0
-    while copied < limit {
-      let moved: Int
-      do {
-        moved = try splice(from: source, to: writer.descriptor, count: min(chunk, limit - copied)) ?? 0
-      } catch  where copied == 0 && refuses(error) {
-        return nil
-      }
-      if moved == 0 { break }
+    return try pump(limit) { (count) throws(HinixError) in
+      try splice(from: source, to: writer.descriptor, count: count) ?? 0
+    } settle: { (moved) throws(HinixError) in
       var drained = 0
       while drained < moved {
         drained += try splice(from: reader.descriptor, to: destination, count: moved - drained) ?? 0
       }
+    }
+  }
+
+  /// Moves up to `limit` bytes in chunks with `step`, until a step moves nothing (end of input).
+  /// `settle` runs after each step and its errors always propagate. Returns `nil` when the kernel
+  /// refused the method before any byte moved, so that ``copy(from:to:count:)`` tries the next.
+  private static func pump(
+    _ limit: Int, _ step: (Int) throws(HinixError) -> Int,
+    settle: (Int) throws(HinixError) -> Void = { _ in }
+  ) throws(HinixError) -> Int? {
+    var copied = 0
+    while copied < limit {
+      let moved: Int
+      do {
+        moved = try step(min(chunk, limit - copied))
+      } catch  where copied == 0 && refuses(error) {
+        return nil
+      }
+      if moved == 0 { break }
+      try settle(moved)
       copied += moved
     }
     return copied
