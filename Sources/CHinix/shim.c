@@ -8,10 +8,13 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/eventfd.h>
 #include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <string.h>
 #include <unistd.h>
 
 _Static_assert(sizeof(mqd_t) == sizeof(int), "mqd_t is an int on Linux");
@@ -276,3 +279,160 @@ int hinix_allowed_cpu(int from) {
 }
 
 void hinix_ignore_sigpipe(void) { signal(SIGPIPE, SIG_IGN); }
+
+// MARK: sockets
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+#define HINIX_MAX_FDS 253
+
+_Static_assert(sizeof(hinix_ucred) == sizeof(struct ucred), "hinix_ucred mirrors struct ucred");
+
+const int HINIX_SCM_MAX_FD = HINIX_MAX_FDS;
+const int HINIX_SO_PEERCRED = SO_PEERCRED;
+const int HINIX_SO_PASSCRED = SO_PASSCRED;
+const int HINIX_SO_PEERPIDFD = SO_PEERPIDFD;
+const int HINIX_MSG_TRUNC = MSG_TRUNC;
+const int HINIX_MSG_CTRUNC = MSG_CTRUNC;
+const int HINIX_MSG_PEEK = MSG_PEEK;
+const int HINIX_MSG_DONTWAIT = MSG_DONTWAIT;
+
+int hinix_socket(int domain, int type, int nonblocking) {
+  RETURN_OR_ERRNO(socket(domain, type | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0), 0));
+}
+
+int hinix_socketpair(int domain, int type, int nonblocking, int fds[2]) {
+  RETURN_OR_ERRNO(socketpair(domain, type | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0), 0, fds));
+}
+
+int hinix_bind(int fd, const void *address, uint32_t length) {
+  RETURN_OR_ERRNO(bind(fd, (const struct sockaddr *)address, length));
+}
+
+int hinix_listen(int fd, int backlog) { RETURN_OR_ERRNO(listen(fd, backlog)); }
+
+int hinix_accept(int fd, void *address, uint32_t *length, int nonblocking) {
+  RETURN_OR_ERRNO(accept4(fd, (struct sockaddr *)address, (socklen_t *)length,
+                          SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0)));
+}
+
+int hinix_connect(int fd, const void *address, uint32_t length) {
+  RETURN_OR_ERRNO(connect(fd, (const struct sockaddr *)address, length));
+}
+
+int hinix_shutdown(int fd, int how) { RETURN_OR_ERRNO(shutdown(fd, how)); }
+
+int hinix_getsockopt(int fd, int level, int name, void *value, uint32_t *length) {
+  RETURN_OR_ERRNO(getsockopt(fd, level, name, value, (socklen_t *)length));
+}
+
+int hinix_setsockopt(int fd, int level, int name, const void *value, uint32_t length) {
+  RETURN_OR_ERRNO(setsockopt(fd, level, name, value, length));
+}
+
+int hinix_getsockname(int fd, void *address, uint32_t *length) {
+  RETURN_OR_ERRNO(getsockname(fd, (struct sockaddr *)address, (socklen_t *)length));
+}
+
+int hinix_getpeername(int fd, void *address, uint32_t *length) {
+  RETURN_OR_ERRNO(getpeername(fd, (struct sockaddr *)address, (socklen_t *)length));
+}
+
+ssize_t hinix_send(int fd, const void *buf, size_t len, int flags) {
+  RETURN_OR_ERRNO(send(fd, buf, len, flags | MSG_NOSIGNAL));
+}
+
+ssize_t hinix_recv(int fd, void *buf, size_t len, int flags) { RETURN_OR_ERRNO(recv(fd, buf, len, flags)); }
+
+ssize_t hinix_sendmsg(int fd, const void *buf, size_t len, const void *address, uint32_t address_length,
+                      const int *fds, int fd_count, const hinix_ucred *credentials, int flags) {
+  if (fd_count < 0 || fd_count > HINIX_MAX_FDS) return -EINVAL;
+  union {
+    char buffer[CMSG_SPACE(sizeof(int) * HINIX_MAX_FDS) + CMSG_SPACE(sizeof(struct ucred))];
+    struct cmsghdr align;
+  } control;
+  memset(&control, 0, sizeof control);
+  struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+  struct msghdr message = {
+      .msg_name = (void *)address,
+      .msg_namelen = address ? address_length : 0,
+      .msg_iov = &iov,
+      .msg_iovlen = 1,
+  };
+  size_t used = 0;
+  if (fd_count > 0) used += CMSG_SPACE(sizeof(int) * (size_t)fd_count);
+  if (credentials) used += CMSG_SPACE(sizeof(struct ucred));
+  if (used > 0) {
+    message.msg_control = control.buffer;
+    message.msg_controllen = used;
+    struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+    if (fd_count > 0) {
+      header->cmsg_level = SOL_SOCKET;
+      header->cmsg_type = SCM_RIGHTS;
+      header->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)fd_count);
+      memcpy(CMSG_DATA(header), fds, sizeof(int) * (size_t)fd_count);
+      header = CMSG_NXTHDR(&message, header);
+    }
+    if (credentials) {
+      header->cmsg_level = SOL_SOCKET;
+      header->cmsg_type = SCM_CREDENTIALS;
+      header->cmsg_len = CMSG_LEN(sizeof(struct ucred));
+      memcpy(CMSG_DATA(header), credentials, sizeof(struct ucred));
+    }
+  }
+  RETURN_OR_ERRNO(sendmsg(fd, &message, flags | MSG_NOSIGNAL));
+}
+
+ssize_t hinix_recvmsg(int fd, void *buf, size_t len, void *address, int *fds, int fd_capacity,
+                      hinix_received *received, int flags) {
+  union {
+    char buffer[CMSG_SPACE(sizeof(int) * HINIX_MAX_FDS) + CMSG_SPACE(sizeof(struct ucred))];
+    struct cmsghdr align;
+  } control;
+  struct iovec iov = {.iov_base = buf, .iov_len = len};
+  struct msghdr message = {
+      .msg_name = address,
+      .msg_namelen = address ? received->address_length : 0,
+      .msg_iov = &iov,
+      .msg_iovlen = 1,
+      .msg_control = control.buffer,
+      .msg_controllen = sizeof control.buffer,
+  };
+  ssize_t count = recvmsg(fd, &message, flags | MSG_CMSG_CLOEXEC);
+  if (count < 0) return -errno;
+  received->fd_count = 0;
+  received->fds_discarded = 0;
+  received->has_credentials = 0;
+  received->flags = message.msg_flags;
+  received->address_length = address ? message.msg_namelen : 0;
+  for (struct cmsghdr *header = CMSG_FIRSTHDR(&message); header; header = CMSG_NXTHDR(&message, header)) {
+    if (header->cmsg_level != SOL_SOCKET) continue;
+    if (header->cmsg_type == SCM_RIGHTS) {
+      size_t n = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < n; i++) {
+        int received_fd;
+        memcpy(&received_fd, CMSG_DATA(header) + i * sizeof(int), sizeof(int));
+        if (received->fd_count < fd_capacity) {
+          fds[received->fd_count++] = received_fd;
+        } else {
+          close(received_fd);
+          received->fds_discarded++;
+        }
+      }
+    } else if (header->cmsg_type == SCM_CREDENTIALS &&
+               header->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+      memcpy(&received->credentials, CMSG_DATA(header), sizeof(struct ucred));
+      received->has_credentials = 1;
+    }
+  }
+  return count;
+}
+
+// MARK: memory files
+
+const unsigned int HINIX_MFD_ALLOW_SEALING = MFD_ALLOW_SEALING;
+
+int hinix_memfd_create(const char *name, unsigned int flags) {
+  RETURN_OR_ERRNO(memfd_create(name, flags | MFD_CLOEXEC));
+}

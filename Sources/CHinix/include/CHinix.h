@@ -89,6 +89,74 @@ ssize_t hinix_tee(int in, int out, size_t len, unsigned int flags);
 ssize_t hinix_vmsplice(int fd, const void *buf, size_t len, unsigned int flags);
 ssize_t hinix_sendfile(int out, int in, int64_t *offset, size_t count);
 
+// MARK: Sockets (accept4, struct ucred, SCM_CREDENTIALS and the CMSG_* macros stay on this side).
+
+/// Mirrors `struct ucred`.
+typedef struct hinix_ucred {
+  int32_t pid;
+  uint32_t uid;
+  uint32_t gid;
+} hinix_ucred;
+
+/// The most descriptors one message may carry (the kernel's SCM_MAX_FD).
+extern const int HINIX_SCM_MAX_FD;
+extern const int HINIX_SO_PEERCRED;
+extern const int HINIX_SO_PASSCRED;
+extern const int HINIX_SO_PEERPIDFD;
+extern const int HINIX_MSG_TRUNC;
+extern const int HINIX_MSG_CTRUNC;
+extern const int HINIX_MSG_PEEK;
+extern const int HINIX_MSG_DONTWAIT;
+
+/// socket with SOCK_CLOEXEC, plus SOCK_NONBLOCK when `nonblocking` is set.
+int hinix_socket(int domain, int type, int nonblocking);
+/// socketpair with SOCK_CLOEXEC, plus SOCK_NONBLOCK when `nonblocking` is set.
+int hinix_socketpair(int domain, int type, int nonblocking, int fds[2]);
+int hinix_bind(int fd, const void *address, uint32_t length);
+int hinix_listen(int fd, int backlog);
+/// accept4 with SOCK_CLOEXEC; `address` and `length` may be NULL.
+int hinix_accept(int fd, void *address, uint32_t *length, int nonblocking);
+int hinix_connect(int fd, const void *address, uint32_t length);
+int hinix_shutdown(int fd, int how);
+int hinix_getsockopt(int fd, int level, int name, void *value, uint32_t *length);
+int hinix_setsockopt(int fd, int level, int name, const void *value, uint32_t length);
+int hinix_getsockname(int fd, void *address, uint32_t *length);
+int hinix_getpeername(int fd, void *address, uint32_t *length);
+/// send with MSG_NOSIGNAL added, so a closed peer is EPIPE and never SIGPIPE.
+ssize_t hinix_send(int fd, const void *buf, size_t len, int flags);
+ssize_t hinix_recv(int fd, void *buf, size_t len, int flags);
+
+/// sendmsg with MSG_NOSIGNAL: one payload, an optional destination, `fd_count` descriptors
+/// (SCM_RIGHTS) and optional credentials (SCM_CREDENTIALS).
+ssize_t hinix_sendmsg(int fd, const void *buf, size_t len, const void *address, uint32_t address_length,
+                      const int *fds, int fd_count, const hinix_ucred *credentials, int flags);
+
+/// What recvmsg brought besides the payload.
+typedef struct hinix_received {
+  /// Descriptors installed in this process, at most the caller's capacity.
+  int fd_count;
+  /// Descriptors that arrived beyond the caller's capacity (closed already).
+  int fds_discarded;
+  /// Whether the message carried credentials (the receiving socket has SO_PASSCRED).
+  int has_credentials;
+  hinix_ucred credentials;
+  /// recvmsg's msg_flags (MSG_TRUNC, MSG_CTRUNC).
+  int flags;
+  uint32_t address_length;
+} hinix_received;
+
+/// recvmsg with MSG_CMSG_CLOEXEC into a control buffer big enough for SCM_MAX_FD descriptors
+/// and credentials. Descriptors beyond `fd_capacity` are closed and counted in `fds_discarded`.
+/// `address` (capacity in `received->address_length`) may be NULL.
+ssize_t hinix_recvmsg(int fd, void *buf, size_t len, void *address, int *fds, int fd_capacity,
+                      hinix_received *received, int flags);
+
+// MARK: Memory files
+
+extern const unsigned int HINIX_MFD_ALLOW_SEALING;
+/// memfd_create with MFD_CLOEXEC added.
+int hinix_memfd_create(const char *name, unsigned int flags);
+
 /// Spawns `path` with `argv` and `envp` in a child process. Before exec the child duplicates
 /// `sources[i]` onto `targets[i]` (clearing close-on-exec on the copy only), resets the signal
 /// mask and SIGPIPE's disposition, and pins itself to `cpu` when `cpu >= 0`. Returns the pid,

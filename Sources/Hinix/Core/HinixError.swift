@@ -28,6 +28,16 @@ public struct HinixError: Error, Sendable, Equatable, CustomStringConvertible {
     case brokenPipe
     /// A timed operation reached its deadline.
     case timedOut
+    /// A message was larger than the buffer given to receive it; the kernel discarded the rest.
+    case messageTruncated
+    /// A datagram or packet went out shorter than the bytes given (never split in two).
+    case shortWrite
+    /// Nobody listens at the address, or the listener's backlog refused the connection.
+    case connectionRefused
+    /// The peer closed or reset the connection while data was in flight (`ECONNRESET`).
+    case connectionReset
+    /// The socket is not connected (`ENOTCONN`), or the other side shut its direction down.
+    case notConnected
     /// The reactor was shut down while the operation waited.
     case reactorShutDown
     /// Any other failure of a system call; ``HinixError/errno`` says which.
@@ -73,6 +83,10 @@ extension HinixError {
     case .fileExists: code = .alreadyExists
     case .resourceTemporarilyUnavailable: code = .wouldBlock
     case .timedOut: code = .timedOut
+    case .connectionRefused: code = .connectionRefused
+    case .connectionReset: code = .connectionReset
+    case .socketNotConnected: code = .notConnected
+    case .brokenPipe: code = .brokenPipe
     case .tooManyOpenFiles, .tooManyOpenFilesInSystem, .noSpace, .noMemory: code = .limitExceeded
     default: code = .system
     }

@@ -203,6 +203,12 @@ enum Sys {
     retrying(true) { hinix_sendfile(output, input, offset, count) }
   }
 
+  // MARK: Memory files
+
+  static func memfdCreate(_ name: String, _ flags: UInt32) -> Result<Int32, Errno> {
+    result(hinix_memfd_create(name, flags))
+  }
+
   // MARK: Processes
 
   static func spawn(

@@ -1,0 +1,428 @@
+import CHinix
+import Glibc
+import Synchronization
+import SystemPackage
+
+/// The identity of a process as the kernel vouches for it: what `SO_PEERCRED` and
+/// `SCM_CREDENTIALS` carry.
+public struct Credentials: Sendable, Hashable, CustomStringConvertible {
+  /// The process id.
+  public var pid: pid_t
+  /// The user id.
+  public var uid: uid_t
+  /// The group id.
+  public var gid: gid_t
+
+  /// Creates credentials from their three ids.
+  public init(pid: pid_t, uid: uid_t, gid: gid_t) {
+    self.pid = pid
+    self.uid = uid
+    self.gid = gid
+  }
+
+  /// This process's pid and real user and group ids: what an unprivileged process may send.
+  public static var current: Credentials { Credentials(pid: getpid(), uid: getuid(), gid: getgid()) }
+
+  /// `pid 1234 uid 1000 gid 1000`.
+  public var description: String { "pid \(pid) uid \(uid) gid \(gid)" }
+
+  init(_ raw: hinix_ucred) {
+    self.init(pid: raw.pid, uid: raw.uid, gid: raw.gid)
+  }
+
+  var raw: hinix_ucred { hinix_ucred(pid: pid, uid: uid, gid: gid) }
+}
+
+/// The descriptors that came with one message, each owned: take the ones you keep with
+/// ``takeNext()``; those left are closed when the last reference to this value goes.
+///
+/// Every received descriptor is close-on-exec (`MSG_CMSG_CLOEXEC`). A message without
+/// descriptors shares one empty instance, so receiving it allocates nothing.
+public final class ReceivedDescriptors: Sendable {
+  private let descriptors: [Int32]
+  private let taken = Mutex(0)
+
+  /// The instance every message without descriptors shares.
+  static let none = ReceivedDescriptors([])
+
+  init(_ descriptors: [Int32]) {
+    self.descriptors = descriptors
+  }
+
+  /// How many descriptors arrived (and were accepted under the cap).
+  public var count: Int { descriptors.count }
+
+  /// How many descriptors have not been taken yet.
+  public var remaining: Int { descriptors.count - taken.withLock { $0 } }
+
+  /// Takes ownership of the next descriptor in the order they were sent; nil when none is left.
+  public func takeNext() -> OwnedDescriptor? {
+    taken.withLock { next in
+      guard next < descriptors.count else { return nil }
+      defer { next += 1 }
+      return OwnedDescriptor(adopting: FileDescriptor(rawValue: descriptors[next]))
+    }
+  }
+
+  deinit {
+    for fd in descriptors[taken.withLock { $0 }...] {
+      _ = Sys.close(fd)
+    }
+  }
+}
+
+/// What one receive brought: the byte count (the bytes are in the caller's buffer), the
+/// descriptors and credentials that came with them, and for datagrams the sender.
+public struct ReceivedMessage: Sendable {
+  /// How many bytes arrived; 0 on a stream socket means end of stream.
+  public let count: Int
+  /// The descriptors sent with the message (`SCM_RIGHTS`), owned.
+  public let descriptors: ReceivedDescriptors
+  /// The sender's credentials (`SCM_CREDENTIALS`): present when this socket has
+  /// ``SocketOption/passCredentials`` on.
+  public let credentials: Credentials?
+  /// The sender of a datagram on an unconnected socket; nil otherwise.
+  public let sender: SocketAddress?
+  /// How many descriptors arrived beyond the `maxDescriptors` cap; Hinix closed them.
+  public let discardedDescriptors: Int
+  /// Whether the kernel dropped control data (`MSG_CTRUNC`): more descriptors than one message
+  /// can carry arrived, and the kernel closed those that did not fit.
+  public let controlTruncated: Bool
+
+  /// Whether any descriptor sent was not delivered to the caller (discarded or truncated).
+  public var lostDescriptors: Bool { discardedDescriptors > 0 || controlTruncated }
+}
+
+extension Socket {
+  // MARK: Sending messages
+
+  /// Sends one message: `bytes`, optionally with descriptors (`SCM_RIGHTS`, at most
+  /// ``maximumDescriptorsPerMessage``), credentials (`SCM_CREDENTIALS`) and, for an unconnected
+  /// datagram socket, a destination.
+  ///
+  /// On a stream socket all of `bytes` go, the descriptors with the first of them (so at least
+  /// one byte is needed to carry descriptors). On seqpacket and datagram sockets the message
+  /// goes whole or throws: `.messageTooLarge` above the socket's limit, `.shortWrite` if the
+  /// kernel took only part. The descriptors stay owned by the caller; the receiver gets
+  /// duplicates. The corresponding C function is `sendmsg` (with `MSG_NOSIGNAL`).
+  public func send(
+    _ bytes: some MessageBytes, descriptors: [FileDescriptor] = [], credentials: Credentials? = nil,
+    to address: SocketAddress? = nil
+  ) throws(HinixError) {
+    _ = try bytes.withMessageBytes { buffer in
+      Result { () throws(HinixError) in
+        try sendMessage(buffer, descriptors, credentials, address, waiting: .forever)
+      }
+    }.get()
+  }
+
+  /// Sends one message without waiting; false if the socket's buffer has no room now.
+  public func trySend(
+    _ bytes: some MessageBytes, descriptors: [FileDescriptor] = [], credentials: Credentials? = nil,
+    to address: SocketAddress? = nil
+  ) throws(HinixError) -> Bool {
+    try bytes.withMessageBytes { buffer in
+      Result { () throws(HinixError) in
+        try sendMessage(buffer, descriptors, credentials, address, waiting: .never)
+      }
+    }.get()
+  }
+
+  /// Sends one message, waiting at most `timeout` for room; false if none came in time.
+  public func send(
+    _ bytes: some MessageBytes, descriptors: [FileDescriptor] = [], credentials: Credentials? = nil,
+    to address: SocketAddress? = nil, timeout: Duration
+  ) throws(HinixError) -> Bool {
+    let deadline = Deadline.Instant.after(timeout)
+    return try bytes.withMessageBytes { buffer in
+      Result { () throws(HinixError) in
+        try sendMessage(buffer, descriptors, credentials, address, waiting: .until(deadline))
+      }
+    }.get()
+  }
+
+  /// Sends one message, suspending the task while the socket's buffer is full.
+  ///
+  /// The buffer must stay valid until the call returns.
+  public func send(
+    _ bytes: UnsafeRawBufferPointer, descriptors: [FileDescriptor] = [], credentials: Credentials? = nil,
+    to address: SocketAddress? = nil
+  ) async throws {
+    while true {
+      if try sendMessage(bytes, descriptors, credentials, address, waiting: .never) { return }
+      _ = try await Reactor.shared.wait(for: .writable, on: descriptor)
+    }
+  }
+
+  /// Sends one message, suspending the task while the socket's buffer is full.
+  public func send(
+    _ bytes: [UInt8], descriptors: [FileDescriptor] = [], credentials: Credentials? = nil,
+    to address: SocketAddress? = nil
+  ) async throws {
+    while true {
+      let sent = try bytes.withUnsafeBytes { buffer in
+        Result { () throws(HinixError) in
+          try sendMessage(buffer, descriptors, credentials, address, waiting: .never)
+        }
+      }.get()
+      if sent { return }
+      _ = try await Reactor.shared.wait(for: .writable, on: descriptor)
+    }
+  }
+
+  /// The most descriptors one message can carry (the kernel's `SCM_MAX_FD`).
+  public static var maximumDescriptorsPerMessage: Int { Int(HINIX_SCM_MAX_FD) }
+
+  /// Sends one message; false only when a try or timed form gave up before any byte went.
+  func sendMessage(
+    _ bytes: UnsafeRawBufferPointer, _ descriptors: [FileDescriptor], _ credentials: Credentials?,
+    _ address: SocketAddress?, waiting: Waiting
+  ) throws(HinixError) -> Bool {
+    let operation = "sendmsg"
+    if descriptors.count > Socket.maximumDescriptorsPerMessage {
+      throw HinixError(
+        .limitExceeded, operation: operation, subject: subject,
+        detail:
+          "\(descriptors.count) descriptors are more than one message can carry "
+          + "(\(Socket.maximumDescriptorsPerMessage), the kernel's SCM_MAX_FD)")
+    }
+    if kind == .stream && bytes.isEmpty && (!descriptors.isEmpty || credentials != nil) {
+      throw HinixError(
+        .invalidArgument, operation: operation, subject: subject,
+        detail: "descriptors and credentials need at least one byte of payload on a stream socket")
+    }
+    if descriptors.isEmpty && credentials == nil && address == nil {
+      // The common case, without control data: plain send.
+      return try sendChecked(bytes, waiting: waiting) { flags in Sys.send(fd, bytes, flags: flags) }
+    }
+    var raw = credentials?.raw ?? hinix_ucred()
+    let hasCredentials = credentials != nil
+    let sendmsg = { (flags: Int32, address: UnsafeRawPointer?, length: UInt32) -> Result<Int, Errno> in
+      descriptors.withUnsafeBufferPointer { list in
+        list.withMemoryRebound(to: Int32.self) { fds in
+          withUnsafePointer(to: &raw) { credentials in
+            Sys.sendMessage(
+              self.fd, bytes, address: address, addressLength: length, descriptors: fds,
+              credentials: hasCredentials ? credentials : nil, flags: flags)
+          }
+        }
+      }
+    }
+    if let address {
+      return try address.withSockaddr(operation: operation) { pointer, length in
+        Result { () throws(HinixError) in
+          try sendChecked(bytes, waiting: waiting) { flags in sendmsg(flags, pointer, length) }
+        }
+      }.get()
+    }
+    return try sendChecked(bytes, waiting: waiting) { flags in sendmsg(flags, nil, 0) }
+  }
+
+  /// Sends the first part with `call`, then the rest of a stream with plain sends; checks that
+  /// a message went whole.
+  private func sendChecked(
+    _ bytes: UnsafeRawBufferPointer, waiting: Waiting, _ call: (Int32) -> Result<Int, Errno>
+  ) throws(HinixError) -> Bool {
+    guard let first = try transfer("sendmsg", events: Int16(POLLOUT), waiting: waiting, call) else {
+      return false
+    }
+    if kind == .stream {
+      var written = first
+      while written < bytes.count {
+        let rest = UnsafeRawBufferPointer(rebasing: bytes[written...])
+        // The first bytes went: finish the message even in a try form, so no half message stays.
+        guard
+          let count = try transfer(
+            "send", events: Int16(POLLOUT), waiting: .forever, { Sys.send(fd, rest, flags: $0) })
+        else { break }
+        written += count
+      }
+    } else if first < bytes.count {
+      throw HinixError(
+        .shortWrite, operation: "sendmsg", subject: subject,
+        detail: "the kernel took \(first) of the message's \(bytes.count) bytes")
+    }
+    return true
+  }
+
+  // MARK: Receiving messages
+
+  /// Receives one message into `buffer`, waiting while there is none, accepting at most
+  /// `maxDescriptors` descriptors (those beyond are closed and counted).
+  ///
+  /// On seqpacket and datagram sockets a message larger than `buffer` throws
+  /// `.messageTruncated` naming both sizes (the kernel discards the rest, and Hinix closes any
+  /// descriptors it brought); use ``receive(into:maxDescriptors:)-(inout [UInt8],_)`` or
+  /// ``nextMessageSize()`` to never truncate. The corresponding C function is `recvmsg` (with
+  /// `MSG_CMSG_CLOEXEC`).
+  public func receive(
+    into buffer: UnsafeMutableRawBufferPointer, maxDescriptors: Int = 0
+  ) throws(HinixError) -> ReceivedMessage {
+    try receiveMessage(buffer, maxDescriptors, waiting: .forever)!
+  }
+
+  /// Receives one message without waiting; nil if none is there.
+  public func tryReceive(
+    into buffer: UnsafeMutableRawBufferPointer, maxDescriptors: Int = 0
+  ) throws(HinixError) -> ReceivedMessage? {
+    try receiveMessage(buffer, maxDescriptors, waiting: .never)
+  }
+
+  /// Receives one message, waiting at most `timeout`; nil if none came.
+  public func receive(
+    into buffer: UnsafeMutableRawBufferPointer, maxDescriptors: Int = 0, timeout: Duration
+  ) throws(HinixError) -> ReceivedMessage? {
+    try receiveMessage(buffer, maxDescriptors, waiting: .until(.after(timeout)))
+  }
+
+  /// Receives one message, suspending the task (not its thread) while there is none.
+  ///
+  /// The buffer must stay valid until the call returns.
+  public func receive(
+    into buffer: UnsafeMutableRawBufferPointer, maxDescriptors: Int = 0
+  ) async throws -> ReceivedMessage {
+    while true {
+      if let message = try receiveMessage(buffer, maxDescriptors, waiting: .never) { return message }
+      _ = try await Reactor.shared.wait(for: .readable, on: descriptor)
+    }
+  }
+
+  /// Receives one whole message into `bytes`, resized to the message's exact length: Hinix
+  /// peeks the size first (`MSG_PEEK | MSG_TRUNC`), so nothing is ever truncated. Reusing one
+  /// array keeps its storage across calls.
+  ///
+  /// For seqpacket and datagram sockets; on a stream socket it reads what is available.
+  public func receive(
+    into bytes: inout [UInt8], maxDescriptors: Int = 0
+  ) throws(HinixError) -> ReceivedMessage {
+    while true {
+      let size = kind == .stream ? max(bytes.count, 65536) : try nextMessageSize(waiting: .forever)!
+      if bytes.count != size {
+        // Keeps the array's storage when it is large enough.
+        bytes.removeAll(keepingCapacity: true)
+        bytes.append(contentsOf: repeatElement(0, count: size))
+      }
+      let received = try bytes.withUnsafeMutableBytes { buffer in
+        Result { () throws(HinixError) in
+          try receiveMessage(buffer, maxDescriptors, waiting: kind == .stream ? .forever : .never)
+        }
+      }.get()
+      // nil only when another reader took the message between the peek and the receive.
+      if let received {
+        if received.count < bytes.count { bytes.removeLast(bytes.count - received.count) }
+        return received
+      }
+    }
+  }
+
+  /// The size of the next message on a seqpacket or datagram socket, waiting for one to come;
+  /// the message stays queued. The corresponding C function is `recv` with
+  /// `MSG_PEEK | MSG_TRUNC`.
+  public func nextMessageSize() throws(HinixError) -> Int {
+    try nextMessageSize(waiting: .forever)!
+  }
+
+  /// The size of the next message, waiting at most `timeout`; nil if none came.
+  public func nextMessageSize(timeout: Duration) throws(HinixError) -> Int? {
+    try nextMessageSize(waiting: .until(.after(timeout)))
+  }
+
+  private func nextMessageSize(waiting: Waiting) throws(HinixError) -> Int? {
+    var byte: UInt8 = 0
+    return try withUnsafeMutableBytes(of: &byte) { buffer in
+      Result { () throws(HinixError) in
+        try transfer("recv", events: Int16(POLLIN), waiting: waiting) { flags in
+          Sys.receive(fd, buffer, flags: flags | HINIX_MSG_PEEK | HINIX_MSG_TRUNC)
+        }
+      }
+    }.get()
+  }
+
+  func receiveMessage(
+    _ buffer: UnsafeMutableRawBufferPointer, _ maxDescriptors: Int, waiting: Waiting
+  ) throws(HinixError) -> ReceivedMessage? {
+    guard maxDescriptors >= 0 else {
+      throw HinixError(
+        .invalidArgument, operation: "recvmsg", subject: subject,
+        detail: "maxDescriptors \(maxDescriptors) is negative")
+    }
+    let capacity = min(maxDescriptors, Socket.maximumDescriptorsPerMessage)
+    // Up to four descriptors land on the stack; more need a buffer.
+    var small: (Int32, Int32, Int32, Int32) = (-1, -1, -1, -1)
+    if capacity <= 4 {
+      return try withUnsafeMutableBytes(of: &small) { raw in
+        let fds = raw.bindMemory(to: Int32.self)
+        return Result { () throws(HinixError) in
+          try receiveMessage(buffer, UnsafeMutableBufferPointer(rebasing: fds[..<capacity]), waiting: waiting)
+        }
+      }.get()
+    }
+    let fds = UnsafeMutableBufferPointer<Int32>.allocate(capacity: capacity)
+    defer { fds.deallocate() }
+    return try receiveMessage(buffer, fds, waiting: waiting)
+  }
+
+  private func receiveMessage(
+    _ buffer: UnsafeMutableRawBufferPointer, _ fds: UnsafeMutableBufferPointer<Int32>, waiting: Waiting
+  ) throws(HinixError) -> ReceivedMessage? {
+    var received = hinix_received()
+    var storage = sockaddr_storage()
+    // Only an unconnected datagram socket learns a sender worth reporting.
+    let wantsSender = kind == .datagram
+    let truncationFlag = kind == .stream ? 0 : HINIX_MSG_TRUNC
+    let result = withUnsafeMutableBytes(of: &storage) { address in
+      Result { () throws(HinixError) in
+        try transfer("recvmsg", events: Int16(POLLIN), waiting: waiting) { flags in
+          received.address_length = UInt32(address.count)
+          return Sys.receiveMessage(
+            fd, buffer, address: wantsSender ? address.baseAddress : nil, descriptors: fds,
+            received: &received, flags: flags | truncationFlag)
+        }
+      }
+    }
+    guard let count = try result.get() else { return nil }
+    let descriptors =
+      received.fd_count == 0
+      ? ReceivedDescriptors.none : ReceivedDescriptors(Array(fds[..<Int(received.fd_count)]))
+    if received.flags & HINIX_MSG_TRUNC != 0 {
+      // `descriptors` closes what came with the truncated message as it goes out of scope.
+      throw HinixError(
+        .messageTruncated, operation: "recvmsg", subject: subject,
+        detail:
+          "a \(count)-byte message did not fit the \(buffer.count)-byte buffer; the kernel discarded the rest"
+          + (descriptors.count > 0 ? " and Hinix closed its \(descriptors.count) descriptors" : ""))
+    }
+    var sender: SocketAddress?
+    if wantsSender && received.address_length > UInt32(MemoryLayout<sa_family_t>.size) {
+      sender = withUnsafeBytes(of: &storage) { SocketAddress(decoding: $0, length: received.address_length) }
+    }
+    return ReceivedMessage(
+      count: kind == .stream ? count : min(count, buffer.count), descriptors: descriptors,
+      credentials: received.has_credentials != 0 ? Credentials(received.credentials) : nil, sender: sender,
+      discardedDescriptors: Int(received.fds_discarded),
+      controlTruncated: received.flags & HINIX_MSG_CTRUNC != 0)
+  }
+
+  // MARK: Credentials
+
+  /// The pid, uid and gid of the process that connected (or, for a socketpair, created) the
+  /// peer socket, as the kernel recorded them then. The corresponding C function is
+  /// `getsockopt` with `SO_PEERCRED`.
+  public func peerCredentials() throws(HinixError) -> Credentials {
+    switch Sys.getOption(fd, SOL_SOCKET, HINIX_SO_PEERCRED, as: hinix_ucred.self) {
+    case .success(let raw): return Credentials(raw)
+    case .failure(let errno): throw HinixError.system(errno, "getsockopt(SO_PEERCRED)", subject: subject)
+    }
+  }
+
+  /// A pidfd for the peer process (close-on-exec), which stays valid, unlike a pid, even if the
+  /// peer exits and its pid is reused; nil where the kernel lacks `SO_PEERPIDFD` (before 6.5).
+  /// The corresponding C function is `getsockopt` with `SO_PEERPIDFD`.
+  public func peerProcessDescriptor() throws(HinixError) -> OwnedDescriptor? {
+    switch Sys.getOption(fd, SOL_SOCKET, HINIX_SO_PEERPIDFD, as: Int32.self) {
+    case .success(let pidfd): return OwnedDescriptor(adopting: FileDescriptor(rawValue: pidfd))
+    case .failure(.protocolNotAvailable): return nil
+    case .failure(let errno): throw HinixError.system(errno, "getsockopt(SO_PEERPIDFD)", subject: subject)
+    }
+  }
+}

@@ -1,0 +1,457 @@
+import CHinix
+import Glibc
+import SystemPackage
+
+/// A socket: Unix-domain (stream, seqpacket, datagram) or TCP/UDP over IPv4 and IPv6, all on one
+/// type, one syscall layer and one reactor.
+///
+/// A `Socket` is a `Sendable` owner of its descriptor, so one task may read while another writes
+/// (each waits for its own readiness in the reactor). It is close-on-exec and never raises
+/// SIGPIPE: every send carries `MSG_NOSIGNAL`, and a closed peer is `.brokenPipe`.
+///
+/// Each operation comes in four forms, as elsewhere in Hinix: blocking, `try…` (never waits,
+/// even on a blocking socket: `MSG_DONTWAIT`), timed, and `async` (suspends the task, not its
+/// thread). Sockets a listener accepts, and connected pairs from ``pair(_:nonBlocking:)``, never
+/// remove any socket file when they close; only a ``SocketListener`` (or a datagram socket bound
+/// with ``bound(to:kind:options:)``) owns its path.
+public final class Socket: Sendable {
+  /// The communication domain.
+  public enum Domain: Sendable, Hashable {
+    /// Unix-domain sockets (`AF_UNIX`): processes on this host.
+    case unix
+    /// IPv4 (`AF_INET`).
+    case ipv4
+    /// IPv6 (`AF_INET6`).
+    case ipv6
+
+    var rawValue: Int32 {
+      switch self {
+      case .unix: AF_UNIX
+      case .ipv4: AF_INET
+      case .ipv6: AF_INET6
+      }
+    }
+
+    init(_ address: SocketAddress) {
+      switch address.family {
+      case AF_INET: self = .ipv4
+      case AF_INET6: self = .ipv6
+      default: self = .unix
+      }
+    }
+  }
+
+  /// The socket type.
+  public enum Kind: Sendable, Hashable {
+    /// A connected byte stream without message boundaries (TCP, or `SOCK_STREAM`).
+    case stream
+    /// Connected, reliable, ordered messages with boundaries (`SOCK_SEQPACKET`, Unix only).
+    case seqpacket
+    /// Messages with boundaries, connected or addressed per message (UDP, or `SOCK_DGRAM`).
+    case datagram
+
+    var rawValue: Int32 {
+      switch self {
+      case .stream: Int32(SOCK_STREAM.rawValue)
+      case .seqpacket: Int32(SOCK_SEQPACKET.rawValue)
+      case .datagram: Int32(SOCK_DGRAM.rawValue)
+      }
+    }
+  }
+
+  /// Which direction ``shutdown(_:)`` closes.
+  public enum Direction: Sendable {
+    /// No more receiving.
+    case read
+    /// No more sending: the peer reads end of stream.
+    case write
+    /// Both.
+    case both
+  }
+
+  private let handle: OwnedDescriptor
+  /// The socket's domain.
+  public let domain: Domain
+  /// The socket's type.
+  public let kind: Kind
+  /// The socket file this socket owns and removes when it closes (see ``SocketListener``).
+  let boundPath: BoundPath?
+
+  /// The socket's descriptor, still owned by this value.
+  public var descriptor: FileDescriptor { handle.descriptor }
+
+  var fd: Int32 { handle.descriptor.rawValue }
+
+  /// Creates an unbound, unconnected socket, close-on-exec.
+  ///
+  /// The corresponding C function is `socket`.
+  public convenience init(_ domain: Domain, _ kind: Kind, nonBlocking: Bool = false) throws(HinixError) {
+    switch Sys.socket(domain.rawValue, kind.rawValue, nonBlocking: nonBlocking) {
+    case .success(let fd):
+      self.init(adopting: FileDescriptor(rawValue: fd), domain: domain, kind: kind)
+    case .failure(let errno):
+      throw HinixError.system(errno, "socket")
+    }
+  }
+
+  /// Takes ownership of a socket descriptor of the given domain and type (one inherited from a
+  /// parent process, or received with a message).
+  public convenience init(adopting descriptor: FileDescriptor, domain: Domain, kind: Kind) {
+    self.init(OwnedDescriptor(adopting: descriptor), domain: domain, kind: kind, boundPath: nil)
+  }
+
+  init(_ handle: consuming OwnedDescriptor, domain: Domain, kind: Kind, boundPath: BoundPath?) {
+    self.handle = handle
+    self.domain = domain
+    self.kind = kind
+    self.boundPath = boundPath
+  }
+
+  /// Two connected Unix-domain sockets of one kind, both close-on-exec: the usual way to talk to
+  /// a child process (hand it one with ``ChildProcess/spawn(_:arguments:environment:passing:cpu:)``).
+  ///
+  /// Peer credentials on either end name the process that created the pair.
+  /// The corresponding C function is `socketpair`.
+  public static func pair(
+    _ kind: Kind = .stream, nonBlocking: Bool = false
+  ) throws(HinixError) -> (Socket, Socket) {
+    switch Sys.socketPair(AF_UNIX, kind.rawValue, nonBlocking: nonBlocking) {
+    case .success(let (first, second)):
+      return (
+        Socket(adopting: FileDescriptor(rawValue: first), domain: .unix, kind: kind),
+        Socket(adopting: FileDescriptor(rawValue: second), domain: .unix, kind: kind)
+      )
+    case .failure(let errno):
+      throw HinixError.system(errno, "socketpair")
+    }
+  }
+
+  /// What error messages call this socket: its name, its peer's name, or its descriptor.
+  var subject: String {
+    for peer in [false, true] {
+      if let address = try? address(peer: peer), address != .unnamed {
+        return address.description
+      }
+    }
+    return "socket \(fd)"
+  }
+
+  // MARK: Names
+
+  /// The address this socket is bound to (`.unnamed` if none).
+  ///
+  /// An accepted Unix socket reports its listener's path here: it does not own that file.
+  /// The corresponding C function is `getsockname`.
+  public func localAddress() throws(HinixError) -> SocketAddress {
+    try address(peer: false)
+  }
+
+  /// The address of the connected peer (`.unnamed` for an unbound Unix client).
+  ///
+  /// The corresponding C function is `getpeername`.
+  public func peerAddress() throws(HinixError) -> SocketAddress {
+    try address(peer: true)
+  }
+
+  private func address(peer: Bool) throws(HinixError) -> SocketAddress {
+    var storage = sockaddr_storage()
+    var length = UInt32(MemoryLayout<sockaddr_storage>.size)
+    let result = withUnsafeMutableBytes(of: &storage) { raw in
+      Sys.socketName(fd, peer: peer, raw.baseAddress!, &length)
+    }
+    if case .failure(let errno) = result {
+      throw HinixError.system(errno, peer ? "getpeername" : "getsockname", subject: "socket \(fd)")
+    }
+    return withUnsafeBytes(of: &storage) { SocketAddress(decoding: $0, length: length) }
+  }
+
+  /// Binds the socket to `address` as given, with no path hygiene (``SocketListener`` and
+  /// ``bound(to:kind:options:)`` add it). Binding ``SocketAddress/unnamed`` autobinds a fresh
+  /// abstract name; read it back with ``localAddress()``.
+  ///
+  /// The corresponding C function is `bind`.
+  public func bind(to address: SocketAddress) throws(HinixError) {
+    let result = try address.withSockaddr(operation: "bind") { Sys.bind(fd, $0, $1) }
+    if case .failure(let errno) = result {
+      throw Socket.bindError(errno, address)
+    }
+  }
+
+  static func bindError(_ errno: Errno, _ address: SocketAddress) -> HinixError {
+    switch errno {
+    case .addressInUse:
+      return HinixError(
+        .alreadyExists, operation: "bind", subject: address.description, errno: errno,
+        detail: "the address is in use")
+    case .noSuchFileOrDirectory:
+      return HinixError(
+        .notFound, operation: "bind", subject: address.description, errno: errno,
+        detail: "a folder on the path does not exist")
+    default:
+      return HinixError.system(errno, "bind", subject: address.description)
+    }
+  }
+
+  /// Starts accepting connections (stream and seqpacket sockets) with room for `backlog`
+  /// pending ones.
+  ///
+  /// The listening socket becomes non-blocking, so that no form of `accept` can block when
+  /// another thread takes the connection first; the blocking `accept` still waits, in `poll`.
+  /// The corresponding C function is `listen`.
+  public func listen(backlog: Int32 = SOMAXCONN) throws(HinixError) {
+    if case .failure(let errno) = Sys.listen(fd, backlog) {
+      throw HinixError.system(errno, "listen", subject: subject)
+    }
+    try setNonBlocking(true)
+  }
+
+  /// Closes one or both directions for this socket and its peer; the peer reads end of stream
+  /// after `.write`. The corresponding C function is `shutdown`.
+  public func shutdown(_ direction: Direction) throws(HinixError) {
+    let how: Int32
+    switch direction {
+    case .read: how = Int32(SHUT_RD)
+    case .write: how = Int32(SHUT_WR)
+    case .both: how = Int32(SHUT_RDWR)
+    }
+    if case .failure(let errno) = Sys.shutdown(fd, how) {
+      throw HinixError.system(errno, "shutdown", subject: subject)
+    }
+  }
+
+  /// Whether the socket is in non-blocking mode (`O_NONBLOCK`). Hinix's `try…`, timed and
+  /// async forms never need it; it matters to code that uses the descriptor directly.
+  public func isNonBlocking() throws(HinixError) -> Bool {
+    switch descriptor.isNonBlocking() {
+    case .success(let value): return value
+    case .failure(let errno): throw HinixError.system(errno, "fcntl(F_GETFL)", subject: subject)
+    }
+  }
+
+  /// Turns non-blocking mode on or off. In non-blocking mode the blocking forms still wait
+  /// (in `poll`), so their meaning does not change. The corresponding C function is `fcntl`.
+  public func setNonBlocking(_ nonBlocking: Bool) throws(HinixError) {
+    try descriptor.setNonBlocking(nonBlocking, subject: subject)
+  }
+
+  // MARK: The transfer cores
+
+  /// Runs `call` (which gets `MSG_DONTWAIT` or 0 as flags) until it succeeds or the form gives
+  /// up: `nil` when a try or timed form ran out of time.
+  @inline(__always)
+  func transfer(
+    _ operation: String, events: Int16, waiting: Waiting, _ call: (Int32) -> Result<Int, Errno>
+  ) throws(HinixError) -> Int? {
+    while true {
+      let blocking: Bool
+      if case .forever = waiting { blocking = true } else { blocking = false }
+      switch call(blocking ? 0 : HINIX_MSG_DONTWAIT) {
+      case .success(let count):
+        return count
+      case .failure(.resourceTemporarilyUnavailable):
+        // A blocking socket whose SO_RCVTIMEO or SO_SNDTIMEO passed.
+        if blocking, case .success(false) = descriptor.isNonBlocking() {
+          throw HinixError(
+            .timedOut, operation: operation, subject: subject, errno: .resourceTemporarilyUnavailable,
+            detail: "the socket's \(events == Int16(POLLIN) ? "receive" : "send") timeout passed")
+        }
+        guard try waiting.poll(fd, for: events, operation: operation, subject: subject) else { return nil }
+      case .failure(let errno):
+        throw transferError(errno, operation)
+      }
+    }
+  }
+
+  /// The async form of ``transfer(_:events:waiting:_:)``: waits in the reactor.
+  @inline(__always)
+  func transfer(
+    _ operation: String, events: IOEvents, _ call: (Int32) -> Result<Int, Errno>
+  ) async throws -> Int {
+    while true {
+      switch call(HINIX_MSG_DONTWAIT) {
+      case .success(let count):
+        return count
+      case .failure(.resourceTemporarilyUnavailable):
+        _ = try await Reactor.shared.wait(for: events, on: descriptor)
+      case .failure(let errno):
+        throw transferError(errno, operation)
+      }
+    }
+  }
+
+  func transferError(_ errno: Errno, _ operation: String) -> HinixError {
+    switch errno {
+    case .brokenPipe:
+      return HinixError(
+        .brokenPipe, operation: operation, subject: subject, errno: errno,
+        detail: "the peer closed its end or shut down this direction")
+    case .connectionReset:
+      return HinixError(
+        .connectionReset, operation: operation, subject: subject, errno: errno,
+        detail: "the peer closed the connection with data unread")
+    case .socketNotConnected:
+      return HinixError(
+        .notConnected, operation: operation, subject: subject, errno: errno,
+        detail: "the socket is not connected")
+    case .messageTooLong:
+      let buffer = (try? get(.sendBufferSize)).map { " (its send buffer is \($0) bytes)" } ?? ""
+      return HinixError(
+        .messageTooLarge, operation: operation, subject: subject, errno: errno,
+        detail: "the message is larger than the socket can send at once\(buffer)")
+    default:
+      return HinixError.system(errno, operation, subject: subject)
+    }
+  }
+
+  // MARK: Byte streams
+
+  /// Reads what is available, waiting while there is nothing; 0 means the peer closed or shut
+  /// down its writing side. On seqpacket and datagram sockets prefer ``receive(into:maxDescriptors:)``,
+  /// which reports truncation. The corresponding C function is `recv`.
+  public func read(into buffer: UnsafeMutableRawBufferPointer) throws(HinixError) -> Int {
+    try transfer("recv", events: Int16(POLLIN), waiting: .forever) { Sys.receive(fd, buffer, flags: $0) }!
+  }
+
+  /// Reads what is available without waiting; `nil` if there is nothing yet.
+  public func tryRead(into buffer: UnsafeMutableRawBufferPointer) throws(HinixError) -> Int? {
+    try transfer("recv", events: Int16(POLLIN), waiting: .never) { Sys.receive(fd, buffer, flags: $0) }
+  }
+
+  /// Reads what is available, waiting at most `timeout`; `nil` if nothing came.
+  public func read(into buffer: UnsafeMutableRawBufferPointer, timeout: Duration) throws(HinixError) -> Int? {
+    try transfer("recv", events: Int16(POLLIN), waiting: .until(.after(timeout))) {
+      Sys.receive(fd, buffer, flags: $0)
+    }
+  }
+
+  /// Reads what is available into `buffer`, suspending the task while there is nothing.
+  ///
+  /// The buffer must stay valid until the call returns.
+  public func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
+    try await transfer("recv", events: .readable) { Sys.receive(fd, buffer, flags: $0) }
+  }
+
+  /// Reads up to `maxCount` bytes, suspending the task while there is nothing; an empty result
+  /// means end of stream.
+  public func read(upTo maxCount: Int) async throws -> [UInt8] {
+    var bytes = [UInt8](repeating: 0, count: max(maxCount, 1))
+    while true {
+      let count = try bytes.withUnsafeMutableBytes { buffer in
+        Result { () throws(HinixError) in try tryRead(into: buffer) }
+      }.get()
+      if let count {
+        bytes.removeLast(bytes.count - count)
+        return bytes
+      }
+      _ = try await Reactor.shared.wait(for: .readable, on: descriptor)
+    }
+  }
+
+  /// Reads exactly `buffer.count` bytes; an end of stream before that throws `.brokenPipe`
+  /// naming how many bytes were missing.
+  public func readExactly(into buffer: UnsafeMutableRawBufferPointer) throws(HinixError) {
+    var done = 0
+    while done < buffer.count {
+      let count = try read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]))
+      if count == 0 { throw endOfStream(missing: buffer.count - done, of: buffer.count) }
+      done += count
+    }
+  }
+
+  /// The async form of ``readExactly(into:)``.
+  public func readExactly(into buffer: UnsafeMutableRawBufferPointer) async throws {
+    var done = 0
+    while done < buffer.count {
+      let count = try await read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]))
+      if count == 0 { throw endOfStream(missing: buffer.count - done, of: buffer.count) }
+      done += count
+    }
+  }
+
+  private func endOfStream(missing: Int, of total: Int) -> HinixError {
+    HinixError(
+      .brokenPipe, operation: "recv", subject: subject,
+      detail: "the peer ended the stream \(missing) bytes short of \(total)")
+  }
+
+  /// Writes all of `bytes`, waiting while the socket's buffer is full. The corresponding C
+  /// function is `send` (with `MSG_NOSIGNAL`).
+  public func write(_ bytes: some MessageBytes) throws(HinixError) {
+    _ = try bytes.withMessageBytes { buffer in
+      Result { () throws(HinixError) in try writeAll(buffer, waiting: .forever) }
+    }.get()
+  }
+
+  /// Writes all of a raw buffer, waiting while the socket's buffer is full (no generic
+  /// indirection: the form for hot loops).
+  public func write(_ bytes: UnsafeRawBufferPointer) throws(HinixError) {
+    _ = try writeAll(bytes, waiting: .forever)
+  }
+
+  /// Writes what fits now; returns how many bytes went (0 if the buffer is full).
+  public func tryWrite(_ bytes: some MessageBytes) throws(HinixError) -> Int {
+    try bytes.withMessageBytes { buffer in
+      Result { () throws(HinixError) in try writeAll(buffer, waiting: .never) }
+    }.get()
+  }
+
+  /// Writes, waiting at most `timeout` for room; returns how many bytes went.
+  public func write(_ bytes: some MessageBytes, timeout: Duration) throws(HinixError) -> Int {
+    let deadline = Deadline.Instant.after(timeout)
+    return try bytes.withMessageBytes { buffer in
+      Result { () throws(HinixError) in try writeAll(buffer, waiting: .until(deadline)) }
+    }.get()
+  }
+
+  /// Writes all of `bytes`, suspending the task while the socket's buffer is full.
+  ///
+  /// The buffer must stay valid until the call returns.
+  public func write(_ bytes: UnsafeRawBufferPointer) async throws {
+    var written = 0
+    while written < bytes.count {
+      let rest = UnsafeRawBufferPointer(rebasing: bytes[written...])
+      written += try await transfer("send", events: .writable) { Sys.send(fd, rest, flags: $0) }
+    }
+  }
+
+  /// Writes all of `bytes`, suspending the task while the socket's buffer is full.
+  public func write(_ bytes: [UInt8]) async throws {
+    var written = 0
+    while written < bytes.count {
+      written += try bytes[written...].withUnsafeBytes { rest in
+        Result { () throws(HinixError) in try writeAll(rest, waiting: .never) }
+      }.get()
+      if written < bytes.count {
+        _ = try await Reactor.shared.wait(for: .writable, on: descriptor)
+      }
+    }
+  }
+
+  private func writeAll(_ bytes: UnsafeRawBufferPointer, waiting: Waiting) throws(HinixError) -> Int {
+    var written = 0
+    while written < bytes.count {
+      let rest = UnsafeRawBufferPointer(rebasing: bytes[written...])
+      guard
+        let count = try transfer(
+          "send", events: Int16(POLLOUT), waiting: waiting, { Sys.send(fd, rest, flags: $0) })
+      else { break }
+      written += count
+    }
+    return written
+  }
+}
+
+extension FileDescriptor {
+  /// Sets or clears `O_NONBLOCK` on the open file description.
+  func setNonBlocking(_ nonBlocking: Bool, subject: String) throws(HinixError) {
+    let flags: Int32
+    switch Sys.fcntl(rawValue, F_GETFL) {
+    case .success(let value): flags = value
+    case .failure(let errno): throw HinixError.system(errno, "fcntl(F_GETFL)", subject: subject)
+    }
+    let updated = nonBlocking ? flags | O_NONBLOCK : flags & ~O_NONBLOCK
+    if updated != flags, case .failure(let errno) = Sys.fcntl(rawValue, F_SETFL, updated) {
+      throw HinixError.system(errno, "fcntl(F_SETFL)", subject: subject)
+    }
+  }
+}

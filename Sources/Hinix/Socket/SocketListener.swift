@@ -1,0 +1,267 @@
+import Glibc
+import SystemPackage
+
+/// A socket that accepts connections at a name, with the path hygiene a long-running service
+/// needs.
+///
+/// For a filesystem path it creates missing parent folders with mode 0700 (an existing folder's
+/// mode is never touched), removes a stale socket file only when it is a socket and a connect to
+/// it is refused, gives the socket file exactly the requested mode whatever the umask (set
+/// before `listen`, so nobody connects in between), reports the resolved absolute path in
+/// ``address``, and removes the file when the listener closes, only if it is still the file this
+/// listener created. Sockets it accepts never remove anything.
+///
+/// ```swift
+/// let listener = try SocketListener(.path("/run/user/1000/app/control.sock"))
+/// for try await connection in listener.connections { … }
+/// ```
+public final class SocketListener: Sendable {
+  /// How the listener binds and what it does with its name.
+  public struct Options: Sendable {
+    /// Pending connections the kernel queues before refusing more.
+    public var backlog: Int32 = SOMAXCONN
+    /// The socket file's mode, applied despite the umask; nil leaves the kernel's default
+    /// (0777 minus the umask).
+    public var mode: FilePermissions? = nil
+    /// Remove a socket file left by a dead listener (one that refuses connections).
+    public var replaceStale = true
+    /// Remove the socket file when the listener closes ("reclaim the name").
+    public var removeOnClose = true
+    /// Create missing parent folders, with mode 0700.
+    public var createParents = true
+    /// For IP listeners: `SO_REUSEADDR`, so a restarted server can bind at once.
+    public var reuseAddress = true
+    /// For IP listeners: `SO_REUSEPORT`, to spread connections over several listeners.
+    public var reusePort = false
+
+    /// The defaults: listen with the system's backlog, replace stale files, remove on close.
+    public init() {}
+  }
+
+  /// The listening socket (non-blocking; every form of accept still works).
+  public let socket: Socket
+  /// Where clients connect: the resolved absolute path, the abstract name the kernel gave
+  /// an autobound listener, or the port chosen for port 0.
+  public let address: SocketAddress
+
+  /// Binds a listener of `kind` (stream or seqpacket) at `address` and starts listening.
+  ///
+  /// The corresponding C functions are `socket`, `bind` and `listen`.
+  public init(
+    _ address: SocketAddress, kind: Socket.Kind = .stream, options: Options = Options()
+  ) throws(HinixError) {
+    guard kind != .datagram else {
+      throw HinixError(
+        .invalidArgument, operation: "listen", subject: address.description,
+        detail: "datagram sockets do not listen; use Socket.bound(to:kind:options:)")
+    }
+    socket = try Socket.bound(to: address, kind: kind, options: options)
+    try socket.listen(backlog: options.backlog)
+    self.address = try socket.localAddress()
+  }
+
+  /// Accepts the next connection, waiting for one. The corresponding C function is `accept4`.
+  public func accept() throws(HinixError) -> Socket { try socket.accept() }
+
+  /// Accepts a pending connection without waiting; nil if none is pending.
+  public func tryAccept() throws(HinixError) -> Socket? { try socket.tryAccept() }
+
+  /// Accepts the next connection, waiting at most `timeout`; nil if none came.
+  public func accept(timeout: Duration) throws(HinixError) -> Socket? { try socket.accept(timeout: timeout) }
+
+  /// Accepts the next connection, suspending the task (not its thread) until one comes.
+  public func accept() async throws -> Socket { try await socket.accept() }
+
+  /// The incoming connections as an `AsyncSequence`.
+  public var connections: Socket.Connections { socket.connections }
+}
+
+extension Socket {
+  /// A new socket of `kind` bound to `address` with ``SocketListener``'s path hygiene; the
+  /// way to give a datagram socket a name. Binding ``SocketAddress/unnamed`` autobinds.
+  ///
+  /// A datagram socket file can receive as soon as it is bound, so a requested mode narrower
+  /// than the umask allows is applied a moment later; use a private parent folder when that
+  /// moment matters. The corresponding C functions are `socket` and `bind`.
+  public static func bound(
+    to address: SocketAddress, kind: Kind, options: SocketListener.Options = SocketListener.Options()
+  ) throws(HinixError) -> Socket {
+    let domain = Domain(address)
+    let raw: Int32
+    switch Sys.socket(domain.rawValue, kind.rawValue, nonBlocking: false) {
+    case .success(let fd): raw = fd
+    case .failure(let errno): throw HinixError.system(errno, "socket", subject: address.description)
+    }
+    let handle = OwnedDescriptor(adopting: FileDescriptor(rawValue: raw))
+    var boundPath: BoundPath?
+    switch address {
+    case .path(let path):
+      boundPath = try BoundPath.bind(raw, path, kind: kind, options: options)
+    case .ipv4, .ipv6:
+      let socket = Socket(handle, domain: domain, kind: kind, boundPath: nil)
+      if options.reuseAddress { try socket.set(.reuseAddress, true) }
+      if options.reusePort { try socket.set(.reusePort, true) }
+      try socket.bind(to: address)
+      return socket
+    case .abstract, .unnamed:
+      let result = try address.withSockaddr(operation: "bind") { Sys.bind(raw, $0, $1) }
+      if case .failure(let errno) = result { throw Socket.bindError(errno, address) }
+    }
+    return Socket(handle, domain: domain, kind: kind, boundPath: boundPath)
+  }
+}
+
+/// A socket file this process created and removes when its socket closes, unless something
+/// else has replaced it by then.
+final class BoundPath: Sendable {
+  let path: FilePath
+  let device: UInt64
+  let inode: UInt64
+  let removeOnClose: Bool
+
+  private init(path: FilePath, device: UInt64, inode: UInt64, removeOnClose: Bool) {
+    self.path = path
+    self.device = device
+    self.inode = inode
+    self.removeOnClose = removeOnClose
+  }
+
+  deinit {
+    guard removeOnClose, let status = BoundPath.status(path), status.st_mode & S_IFMT == S_IFSOCK,
+      UInt64(status.st_dev) == device, UInt64(status.st_ino) == inode
+    else { return }
+    _ = path.withPlatformString { unlink($0) }
+  }
+
+  static func status(_ path: FilePath) -> stat? {
+    var status = stat()
+    let result = path.withPlatformString { lstat($0, &status) }
+    return result == 0 ? status : nil
+  }
+
+  /// Binds `fd` at `path` with the hygiene described in ``SocketListener``.
+  static func bind(
+    _ fd: Int32, _ path: FilePath, kind: Socket.Kind, options: SocketListener.Options
+  ) throws(HinixError) -> BoundPath {
+    let resolved = try resolve(path, createParents: options.createParents)
+    let address = SocketAddress.path(resolved)
+    var replaced = false
+    while true {
+      let result = try address.withSockaddr(operation: "bind") { Sys.bind(fd, $0, $1) }
+      switch result {
+      case .success:
+        break
+      case .failure(.addressInUse) where !replaced:
+        try removeStale(resolved, kind: kind, replace: options.replaceStale)
+        replaced = true
+        continue
+      case .failure(let errno):
+        throw Socket.bindError(errno, address)
+      }
+      break
+    }
+    if let mode = options.mode {
+      let status = resolved.withPlatformString { chmod($0, mode.rawValue) }
+      if status != 0 {
+        let errno = Errno(rawValue: Glibc.errno)
+        _ = resolved.withPlatformString { unlink($0) }
+        throw HinixError.system(errno, "chmod", subject: resolved.string)
+      }
+    }
+    guard let status = status(resolved) else {
+      throw HinixError(
+        .notFound, operation: "bind", subject: resolved.string, detail: "the socket file vanished")
+    }
+    return BoundPath(
+      path: resolved, device: UInt64(status.st_dev), inode: UInt64(status.st_ino),
+      removeOnClose: options.removeOnClose)
+  }
+
+  /// Removes the file at `path` if it is a socket nobody listens on; otherwise explains why not.
+  private static func removeStale(_ path: FilePath, kind: Socket.Kind, replace: Bool) throws(HinixError) {
+    guard let status = status(path) else { return }  // Gone meanwhile: bind again.
+    guard status.st_mode & S_IFMT == S_IFSOCK else {
+      throw HinixError(
+        .alreadyExists, operation: "bind", subject: path.string, errno: .addressInUse,
+        detail: "a file that is not a socket is in the way; Hinix leaves it alone")
+    }
+    let probe = try Socket(.unix, kind, nonBlocking: true)
+    let refused: Bool
+    switch try SocketAddress.path(path).withSockaddr(operation: "connect", { Sys.connect(probe.fd, $0, $1) })
+    {
+    case .failure(.connectionRefused): refused = true
+    case .success, .failure(.resourceTemporarilyUnavailable), .failure(.nowInProgress): refused = false
+    case .failure(let errno): throw HinixError.system(errno, "connect", subject: path.string)
+    }
+    guard refused else {
+      throw HinixError(
+        .alreadyExists, operation: "bind", subject: path.string, errno: .addressInUse,
+        detail: "another listener is running there")
+    }
+    guard replace else {
+      throw HinixError(
+        .alreadyExists, operation: "bind", subject: path.string, errno: .addressInUse,
+        detail: "a stale socket file is there (nobody listens) and replaceStale is off")
+    }
+    if path.withPlatformString({ unlink($0) }) != 0 && Glibc.errno != ENOENT {
+      throw HinixError.system(Errno(rawValue: Glibc.errno), "unlink", subject: path.string)
+    }
+  }
+
+  /// The absolute path `path` names, its parent folders created (mode 0700) when asked, and
+  /// symbolic links in the parent resolved.
+  static func resolve(_ path: FilePath, createParents: Bool) throws(HinixError) -> FilePath {
+    let text = path.string
+    if text.isEmpty || text.utf8.contains(0) {
+      throw HinixError(
+        .invalidName, operation: "bind", subject: text,
+        detail: text.isEmpty ? "the path is empty" : "the path contains a NUL byte")
+    }
+    var absolute = path
+    if !path.isAbsolute {
+      guard let cwd = getcwd(nil, 0) else {
+        throw HinixError.system(Errno(rawValue: Glibc.errno), "getcwd", subject: text)
+      }
+      absolute = FilePath(String(cString: cwd)).pushing(path)
+      free(cwd)
+    }
+    absolute = absolute.lexicallyNormalized()
+    guard let name = absolute.lastComponent, absolute.removingLastComponent() != absolute else {
+      throw HinixError(.invalidName, operation: "bind", subject: text, detail: "the path names no file")
+    }
+    let parent = absolute.removingLastComponent()
+    if createParents { try createFolders(parent) }
+    guard let real = parent.withPlatformString({ realpath($0, nil) }) else {
+      let errno = Errno(rawValue: Glibc.errno)
+      throw HinixError(
+        errno == .noSuchFileOrDirectory ? .notFound : .system, operation: "bind", subject: text, errno: errno,
+        detail: "its folder \(parent) is not usable: \(errno)")
+    }
+    defer { free(real) }
+    return FilePath(String(cString: real)).appending(name)
+  }
+
+  /// Creates each missing folder of `folder` with mode exactly 0700; existing ones are left as
+  /// they are.
+  private static func createFolders(_ folder: FilePath) throws(HinixError) {
+    var current = FilePath(root: folder.root)
+    for component in folder.components {
+      current.append(component)
+      if let status = status(current) {
+        guard status.st_mode & S_IFMT == S_IFDIR || status.st_mode & S_IFMT == S_IFLNK else {
+          throw HinixError(
+            .invalidName, operation: "mkdir", subject: current.string, errno: .notDirectory,
+            detail: "a file that is not a folder is in the path")
+        }
+        continue
+      }
+      if current.withPlatformString({ mkdir($0, 0o700) }) != 0 {
+        let errno = Errno(rawValue: Glibc.errno)
+        if errno == .fileExists { continue }
+        throw HinixError.system(errno, "mkdir", subject: current.string)
+      }
+      // The umask may have taken bits away from 0700; set exactly 0700 on what we created.
+      _ = current.withPlatformString { chmod($0, 0o700) }
+    }
+  }
+}

@@ -1,0 +1,445 @@
+import Glibc
+import SystemPackage
+import Testing
+
+@testable import Hinix
+
+/// A fresh private folder under /tmp for socket files, removed with its contents afterwards.
+func withTemporaryFolder<R>(_ body: (FilePath) throws -> R) throws -> R {
+  var template = Array("/tmp/hinix-test-XXXXXX".utf8CString)
+  guard let folder = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+    throw HinixError.system(Errno(rawValue: errno), "mkdtemp")
+  }
+  let path = FilePath(String(cString: folder))
+  defer { removeTree(path) }
+  return try body(path)
+}
+
+func removeTree(_ path: FilePath) {
+  if let child = try? ChildProcess.spawn("/bin/rm", arguments: ["-rf", path.string]) {
+    _ = try? child.wait()
+  }
+}
+
+func fileMode(_ path: FilePath) -> mode_t? {
+  var status = stat()
+  return path.withPlatformString { lstat($0, &status) } == 0 ? status.st_mode : nil
+}
+
+func uniqueAbstractName(_ label: String = #function) -> String {
+  "hinix-test-\(label.filter { $0.isLetter }.prefix(30))-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+}
+
+extension Socket {
+  /// Receives one message into a fresh array (test helper).
+  func receiveBytes(maxDescriptors: Int = 0) throws -> (bytes: [UInt8], credentials: Credentials?) {
+    var bytes: [UInt8] = []
+    let message = try receive(into: &bytes, maxDescriptors: maxDescriptors)
+    return (bytes, message.credentials)
+  }
+}
+
+@Suite("Unix domain sockets", .timeLimit(.minutes(1)))
+struct SocketTests {
+  @Test("a stream socketpair carries bytes both ways and reports end of stream after shutdown")
+  func streamPair() throws {
+    let (left, right) = try Socket.pair()
+    try left.write("hello")
+    var buffer = [UInt8](repeating: 0, count: 16)
+    let count = try buffer.withUnsafeMutableBytes { try right.read(into: $0) }
+    #expect(Array(buffer[..<count]) == Array("hello".utf8))
+    try right.write("back")
+    try buffer.withUnsafeMutableBytes {
+      try left.readExactly(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<4]))
+    }
+    #expect(Array(buffer[..<4]) == Array("back".utf8))
+    try left.shutdown(.write)
+    #expect(try buffer.withUnsafeMutableBytes { try right.read(into: $0) } == 0)
+    // The other direction still works after a one-way shutdown.
+    try right.write("still")
+    #expect(try buffer.withUnsafeMutableBytes { try left.read(into: $0) } == 5)
+  }
+
+  @Test("try and timed forms return nil instead of waiting")
+  func tryAndTimed() throws {
+    let (left, right) = try Socket.pair()
+    var buffer = [UInt8](repeating: 0, count: 8)
+    #expect(try buffer.withUnsafeMutableBytes { try right.tryRead(into: $0) } == nil)
+    let start = ContinuousClock.now
+    #expect(try buffer.withUnsafeMutableBytes { try right.read(into: $0, timeout: .milliseconds(50)) } == nil)
+    #expect(ContinuousClock.now - start >= .milliseconds(45))
+    #expect(try left.tryWrite("x") == 1)
+    #expect(try buffer.withUnsafeMutableBytes { try right.tryRead(into: $0) } == 1)
+    #expect(try right.tryReceive(into: UnsafeMutableRawBufferPointer(start: nil, count: 0)) == nil)
+  }
+
+  @Test("a full socket makes tryWrite return what fit and the timed write give up")
+  func fullSocket() throws {
+    let (left, right) = try Socket.pair()
+    defer { withExtendedLifetime(right) {} }
+    try left.set(.sendBufferSize, 4096)
+    let chunk = [UInt8](repeating: 7, count: 65536)
+    var total = 0
+    while true {
+      let count = try left.tryWrite(chunk)
+      if count == 0 { break }
+      total += count
+    }
+    #expect(total > 0)
+    #expect(try left.write(chunk, timeout: .milliseconds(20)) == 0)
+    #expect(try left.trySend(chunk) == false)
+  }
+
+  @Test("SO_RCVTIMEO makes a blocking read throw timedOut")
+  func receiveTimeoutOption() throws {
+    let (left, right) = try Socket.pair()
+    defer { withExtendedLifetime(right) {} }
+    try left.set(.receiveTimeout, .milliseconds(30))
+    let timeout = try left.get(.receiveTimeout)
+    #expect(timeout != nil && timeout! >= .milliseconds(30) && timeout! < .milliseconds(40))
+    var buffer = [UInt8](repeating: 0, count: 8)
+    let error = expectError(.timedOut) { try buffer.withUnsafeMutableBytes { try left.read(into: $0) } }
+    #expect(error?.description.contains("receive timeout") == true)
+    try left.set(.receiveTimeout, nil)
+    #expect(try left.get(.receiveTimeout) == nil)
+  }
+
+  @Test("writing to a closed peer throws brokenPipe and the process survives (MSG_NOSIGNAL)")
+  func brokenPipe() throws {
+    var pair: (Socket, Socket)? = try Socket.pair()
+    let left = pair!.0
+    pair = nil
+    expectError(.brokenPipe) { try left.write("into the void") }
+    expectError(.brokenPipe) { try left.send("x", descriptors: [left.descriptor]) }
+  }
+
+  @Test("seqpacket keeps message boundaries and reports truncation as its own error")
+  func seqpacketBoundaries() throws {
+    let (left, right) = try Socket.pair(.seqpacket)
+    try left.send("first message")
+    try left.send("second")
+    try left.send(Array(repeating: UInt8(1), count: 100))
+    #expect(try right.nextMessageSize() == 13)
+    #expect(try right.receiveBytes().bytes == Array("first message".utf8))
+    var small = [UInt8](repeating: 0, count: 4)
+    let error = expectError(.messageTruncated) {
+      try small.withUnsafeMutableBytes { try right.receive(into: $0) }
+    }
+    #expect(error?.detail.contains("6-byte message") == true)
+    // The next message is intact: truncation cost only the one message.
+    #expect(try right.receiveBytes().bytes == Array(repeating: UInt8(1), count: 100))
+    try left.send("exact")
+    var exact = [UInt8](repeating: 0, count: 5)
+    #expect(try exact.withUnsafeMutableBytes { try right.receive(into: $0) }.count == 5)
+  }
+
+  @Test("a message larger than the buffer throws messageTruncated naming both sizes")
+  func truncation() throws {
+    let (left, right) = try Socket.pair(.datagram)
+    try left.send(Array(repeating: UInt8(9), count: 100))
+    var small = [UInt8](repeating: 0, count: 10)
+    let error = expectError(.messageTruncated) {
+      try small.withUnsafeMutableBytes { try right.receive(into: $0) }
+    }
+    #expect(error?.detail.contains("100-byte message") == true)
+    #expect(error?.detail.contains("10-byte buffer") == true)
+    // The whole-message form grows the buffer instead.
+    try left.send(Array(repeating: UInt8(3), count: 5000))
+    #expect(try right.receiveBytes().bytes == Array(repeating: UInt8(3), count: 5000))
+  }
+
+  @Test("a datagram above the socket's limit throws messageTooLarge, not shortWrite")
+  func datagramTooLarge() throws {
+    let (left, right) = try Socket.pair(.datagram)
+    defer { withExtendedLifetime(right) {} }
+    try left.set(.sendBufferSize, 4096)
+    let error = expectError(.messageTooLarge) { try left.send([UInt8](repeating: 0, count: 1 << 20)) }
+    #expect(error?.detail.contains("send buffer") == true)
+  }
+
+  @Test("descriptors travel with a payload and arrive owned and close-on-exec")
+  func passDescriptors() throws {
+    let (left, right) = try Socket.pair(.seqpacket)
+    let event = try EventFD()
+    let (reader, writer) = try Pipe.create()
+    try left.send("two", descriptors: [event.descriptor, writer.descriptor])
+    var buffer = [UInt8](repeating: 0, count: 16)
+    let message = try buffer.withUnsafeMutableBytes { try right.receive(into: $0, maxDescriptors: 8) }
+    #expect(message.count == 3)
+    #expect(message.descriptors.count == 2)
+    #expect(!message.lostDescriptors)
+    let receivedEvent = message.descriptors.takeNext()!
+    let receivedWriter = message.descriptors.takeNext()!
+    #expect(message.descriptors.remaining == 0)
+    var extra = false
+    if message.descriptors.takeNext() != nil { extra = true }
+    #expect(!extra)
+    #expect(try receivedEvent.descriptor.isInheritable() == false)
+    try EventFD(adopting: receivedEvent.release()).add(5)
+    #expect(try event.read() == 5)
+    try PipeWriter(adopting: receivedWriter.release()).write("via copy")
+    var text = [UInt8](repeating: 0, count: 8)
+    #expect(try text.withUnsafeMutableBytes { try reader.read(into: $0) } == 8)
+    #expect(text == Array("via copy".utf8))
+  }
+
+  @Test("descriptors beyond the cap are closed and counted")
+  func descriptorCap() throws {
+    let (left, right) = try Socket.pair(.stream)
+    let events = try (0..<6).map { _ in try EventFD() }
+    let before = openDescriptorCount()
+    try left.send("x", descriptors: events.map(\.descriptor))
+    var buffer = [UInt8](repeating: 0, count: 4)
+    do {
+      let message = try buffer.withUnsafeMutableBytes { try right.receive(into: $0, maxDescriptors: 2) }
+      #expect(message.descriptors.count == 2)
+      #expect(message.discardedDescriptors == 4)
+      #expect(message.lostDescriptors)
+      _ = message.descriptors.takeNext()
+    }
+    // The kept ones closed when the message ended, the discarded ones at once.
+    #expect(openDescriptorCount() == before)
+    // Not taking a descriptor closes it too; a message without a cap receives none.
+    try left.send("y", descriptors: [events[0].descriptor])
+    _ = try buffer.withUnsafeMutableBytes { try right.receive(into: $0) }
+    #expect(openDescriptorCount() == before)
+  }
+
+  @Test("more descriptors than SCM_MAX_FD, or descriptors with no payload on a stream, are refused")
+  func descriptorLimits() throws {
+    let (left, _) = try Socket.pair()
+    let many = [FileDescriptor](repeating: left.descriptor, count: Socket.maximumDescriptorsPerMessage + 1)
+    let error = expectError(.limitExceeded) { try left.send("x", descriptors: many) }
+    #expect(error?.detail.contains("253") == true)
+    expectError(.invalidArgument) { try left.send([UInt8](), descriptors: [left.descriptor]) }
+    // The kernel's own limit is reachable.
+    let (a, b) = try Socket.pair(.seqpacket)
+    try a.send("max", descriptors: Array(many.dropLast()))
+    var buffer = [UInt8](repeating: 0, count: 4)
+    let message = try buffer.withUnsafeMutableBytes { try b.receive(into: $0, maxDescriptors: 1000) }
+    #expect(message.descriptors.count == Socket.maximumDescriptorsPerMessage)
+  }
+
+  @Test("peer credentials and per-message credentials name this process")
+  func credentials() throws {
+    let (left, right) = try Socket.pair(.seqpacket)
+    #expect(try left.peerCredentials() == .current)
+    try right.set(.passCredentials, true)
+    #expect(try right.get(.passCredentials))
+    try left.send("explicit", credentials: .current)
+    #expect(try right.receiveBytes().credentials == .current)
+    // With SO_PASSCRED on, the kernel attaches the sender's credentials to every message.
+    try left.send("implicit")
+    #expect(try right.receiveBytes().credentials == .current)
+    // Claiming another pid is refused by the kernel for an unprivileged claim, or allowed
+    // for root; either way nothing crashes and a forged pid never passes silently as ours.
+    let pidfd = try left.peerProcessDescriptor()
+    if let pidfd { #expect(try pidfd.descriptor.isInheritable() == false) }
+  }
+
+  @Test("a path listener accepts, reports the resolved path, and removes only its own file")
+  func pathListener() throws {
+    try withTemporaryFolder { folder in
+      let path = folder.appending("a/b/server.sock")
+      let listener = try SocketListener(.path(path))
+      #expect(listener.address == .path(path))
+      // Missing parents were created 0700.
+      #expect(fileMode(folder.appending("a"))! & 0o777 == 0o700)
+      #expect(fileMode(folder.appending("a/b"))! & 0o777 == 0o700)
+      do {
+        let client = try Socket.connect(to: .path(path))
+        let server = try listener.accept()
+        try client.write("ping")
+        var buffer = [UInt8](repeating: 0, count: 4)
+        try buffer.withUnsafeMutableBytes { try server.readExactly(into: $0) }
+        #expect(buffer == Array("ping".utf8))
+        // The accepted socket reports the listener's path but does not own it.
+        #expect(try server.localAddress() == .path(path))
+        #expect(try client.peerAddress() == .path(path))
+      }
+      // Closing the accepted connection left the file.
+      #expect(fileMode(path) != nil)
+      _ = consume listener
+      #expect(fileMode(path) == nil)
+    }
+  }
+
+  @Test("a relative path resolves against the working folder")
+  func relativePath() throws {
+    try withTemporaryFolder { folder in
+      var saved = [CChar](repeating: 0, count: 4096)
+      _ = getcwd(&saved, saved.count)
+      defer { _ = chdir(saved) }
+      _ = folder.withPlatformString { chdir($0) }
+      let listener = try SocketListener(.path("rel.sock"))
+      #expect(listener.address == .path(folder.appending("rel.sock")))
+    }
+  }
+
+  @Test("an existing folder's mode is never changed and the file mode holds despite the umask")
+  func modes() throws {
+    try withTemporaryFolder { folder in
+      _ = folder.withPlatformString { chmod($0, 0o755) }
+      let old = umask(0o077)
+      defer { umask(old) }
+      var options = SocketListener.Options()
+      options.mode = [.ownerReadWrite, .groupReadWrite, .otherReadWrite]
+      let listener = try SocketListener(.path(folder.appending("open.sock")), options: options)
+      #expect(fileMode(folder)! & 0o777 == 0o755)
+      #expect(fileMode(folder.appending("open.sock"))! & 0o777 == 0o666)
+      _ = listener
+    }
+  }
+
+  @Test("a stale socket file is replaced; a live listener or another file is not")
+  func staleSockets() throws {
+    try withTemporaryFolder { folder in
+      let path = folder.appending("s.sock")
+      var options = SocketListener.Options()
+      options.removeOnClose = false
+      do { _ = try SocketListener(.path(path), options: options) }
+      #expect(fileMode(path)! & S_IFMT == S_IFSOCK)
+      var strict = SocketListener.Options()
+      strict.replaceStale = false
+      let refused = expectError(.alreadyExists) { try SocketListener(.path(path), options: strict) }
+      #expect(refused?.detail.contains("stale") == true)
+      let live = try SocketListener(.path(path))
+      let error = expectError(.alreadyExists) { try SocketListener(.path(path)) }
+      #expect(error?.detail.contains("another listener") == true)
+      _ = live
+      let plain = folder.appending("file.sock")
+      let fd = plain.withPlatformString { creat($0, 0o600) }
+      close(fd)
+      let notSocket = expectError(.alreadyExists) { try SocketListener(.path(plain)) }
+      #expect(notSocket?.detail.contains("not a socket") == true)
+      #expect(fileMode(plain)! & S_IFMT == S_IFREG)
+    }
+  }
+
+  @Test("a replaced socket file is not removed by the listener that lost it")
+  func replacedFileSurvives() throws {
+    try withTemporaryFolder { folder in
+      let path = folder.appending("r.sock")
+      let first = try SocketListener(.path(path))
+      _ = path.withPlatformString { unlink($0) }
+      let second = try SocketListener(.path(path))
+      _ = consume first
+      #expect(fileMode(path) != nil)
+      _ = second
+    }
+  }
+
+  @Test("names: too long, NUL bytes and empty paths get clear errors before the kernel")
+  func badNames() throws {
+    let long = "/tmp/" + String(repeating: "x", count: 103)
+    let error = expectError(.invalidName) { try Socket.connect(to: .path(FilePath(long))) }
+    #expect(error?.detail.contains("108 bytes") == true)
+    #expect(error?.detail.contains("limit of 107") == true)
+    expectError(.invalidName) { try Socket.connect(to: .abstract(String(repeating: "y", count: 108))) }
+    let nul = expectError(.invalidName) { try SocketAddress(path: "/tmp/a\u{0}b") }
+    #expect(nul?.detail.contains("NUL byte at offset 6") == true)
+    expectError(.invalidName) { try SocketAddress(path: "") }
+    expectError(.invalidName) { try SocketAddress(path: long) }
+    #expect(try SocketAddress(path: "/tmp/ok.sock") == .path("/tmp/ok.sock"))
+    expectError(.invalidName) { try Socket.connect(to: .ipv4("300.1.1.1", port: 1)) }
+    expectError(.invalidArgument) { try SocketListener(.abstract("x"), kind: .datagram) }
+  }
+
+  @Test("connect errors name the address: nobody listening, no file, timeout")
+  func connectErrors() throws {
+    let missing = expectError(.notFound) { try Socket.connect(to: .path("/tmp/hinix-no-such-dir/x.sock")) }
+    #expect(missing?.subject == "/tmp/hinix-no-such-dir/x.sock")
+    let refused = expectError(.connectionRefused) { try Socket.connect(to: .abstract(uniqueAbstractName())) }
+    #expect(refused?.detail.contains("nobody is listening") == true)
+    // A listener whose backlog is full: connect waits, then times out.
+    let name = uniqueAbstractName()
+    var options = SocketListener.Options()
+    options.backlog = 0
+    let listener = try SocketListener(.abstract(name), options: options)
+    var held: [Socket] = []
+    let error = expectError(.timedOut) {
+      for _ in 0..<8 { held.append(try Socket.connect(to: .abstract(name), timeout: .milliseconds(50))) }
+    }
+    #expect(error?.subject == "@" + name)
+    _ = listener
+  }
+
+  @Test("abstract names and autobind")
+  func abstractAndAutobind() throws {
+    let name = uniqueAbstractName()
+    let listener = try SocketListener(.abstract(name), kind: .seqpacket)
+    #expect(listener.address == .abstract(name))
+    let client = try Socket(.unix, .seqpacket)
+    try client.bind(to: .unnamed)
+    guard case .abstract(let assigned) = try client.localAddress() else {
+      Issue.record("autobind gave no abstract name")
+      return
+    }
+    #expect(assigned.utf8.count == 5)
+    try client.connect(to: .abstract(name))
+    let server = try listener.accept()
+    #expect(try server.peerAddress() == .abstract(assigned))
+  }
+
+  @Test("datagram sockets bound to paths exchange addressed messages with senders")
+  func datagrams() throws {
+    try withTemporaryFolder { folder in
+      let a = try Socket.bound(to: .path(folder.appending("a.sock")), kind: .datagram)
+      let b = try Socket.bound(to: .path(folder.appending("b.sock")), kind: .datagram)
+      try a.send("to b", to: .path(folder.appending("b.sock")))
+      var buffer = [UInt8](repeating: 0, count: 16)
+      let message = try buffer.withUnsafeMutableBytes { try b.receive(into: $0) }
+      #expect(message.count == 4)
+      #expect(message.sender == .path(folder.appending("a.sock")))
+      _ = a
+      let missing = expectError(.notFound) { try a.send("x", to: .path(folder.appending("none.sock"))) }
+      #expect(missing != nil)
+    }
+  }
+
+  @Test("TCP over IPv4 and IPv6 loopback with options")
+  func tcp() throws {
+    for host in [SocketAddress.ipv4("127.0.0.1", port: 0), .ipv6("::1", port: 0)] {
+      let listener = try SocketListener(host)
+      #expect(listener.address.port != 0)
+      let client = try Socket.connect(to: listener.address, timeout: .seconds(2))
+      try client.set(.noDelay, true)
+      #expect(try client.get(.noDelay))
+      try client.set(.keepAlive, true)
+      #expect(try client.get(.keepAlive))
+      try client.set(.linger, .seconds(1))
+      #expect(try client.get(.linger) == .seconds(1))
+      try client.set(.receiveBufferSize, 65536)
+      #expect(try client.get(.receiveBufferSize) >= 65536)
+      #expect(try listener.socket.get(.reuseAddress))
+      let server = try listener.accept()
+      try client.write("over tcp")
+      var buffer = [UInt8](repeating: 0, count: 8)
+      try buffer.withUnsafeMutableBytes { try server.readExactly(into: $0) }
+      #expect(buffer == Array("over tcp".utf8))
+      #expect(try server.peerAddress() == client.localAddress())
+    }
+    expectError(.connectionRefused) { try Socket.connect(to: .loopback(port: 1), timeout: .seconds(2)) }
+  }
+
+  @Test("UDP datagrams over loopback report their sender")
+  func udp() throws {
+    let server = try Socket.bound(to: .loopback(port: 0), kind: .datagram)
+    let address = try server.localAddress()
+    let client = try Socket(.ipv4, .datagram)
+    try client.send("udp", to: address)
+    var buffer = [UInt8](repeating: 0, count: 8)
+    let message = try buffer.withUnsafeMutableBytes { try server.receive(into: $0) }
+    #expect(message.count == 3)
+    #expect(message.sender == .ipv4("127.0.0.1", port: try client.localAddress().port!))
+  }
+}
+
+/// How many descriptors this process has open (entries of /proc/self/fd).
+func openDescriptorCount() -> Int {
+  guard let folder = opendir("/proc/self/fd") else { return -1 }
+  defer { closedir(folder) }
+  var count = 0
+  while readdir(folder) != nil { count += 1 }
+  return count
+}
