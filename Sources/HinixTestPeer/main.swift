@@ -112,6 +112,55 @@ do {
     let writer = try FIFO.openForWriting(FilePath(argument(0)))!
     try writer.write(argument(2))
 
+  case "socket-use-fds":
+    // socket-use-fds PATH: connects to PATH, receives an eventfd, a memfd and a pipe's writing
+    // end with one message, uses each, and answers "done".
+    let socket = try Socket.connect(to: .path(FilePath(argument(0))))
+    var buffer = [UInt8](repeating: 0, count: 64)
+    let message = try buffer.withUnsafeMutableBytes { try socket.receive(into: $0, maxDescriptors: 3) }
+    guard message.descriptors.count == 3, let event = message.descriptors.takeNext(),
+      let memory = message.descriptors.takeNext(), let pipe = message.descriptors.takeNext()
+    else { fail("expected 3 descriptors, got \(message.descriptors.count)") }
+    try EventFD(adopting: event.release()).add(7)
+    let text = Array("memfd from child".utf8)
+    guard pwrite(memory.descriptor.rawValue, text, text.count, 0) == text.count else { fail("pwrite failed") }
+    try PipeWriter(adopting: pipe.release()).write("pipe from child")
+    try socket.write("done")
+
+  case "socket-credentials":
+    // socket-credentials PATH DROP: drops to uid/gid 65534 if DROP is 1, connects to the
+    // seqpacket listener at PATH, waits for "go", sends "hello" with its credentials, waits for "bye".
+    if number(1) == 1 {
+      guard setgid(65534) == 0, setuid(65534) == 0 else { fail("cannot drop privileges") }
+    }
+    let socket = try Socket.connect(to: .path(FilePath(argument(0))), kind: .seqpacket)
+    var buffer = [UInt8](repeating: 0, count: 16)
+    _ = try buffer.withUnsafeMutableBytes { try socket.receive(into: $0) }
+    try socket.send("hello", credentials: .current)
+    _ = try buffer.withUnsafeMutableBytes { try socket.receive(into: $0) }
+
+  case "socket-listen":
+    // socket-listen PATH: listens at PATH, prints "ready", and stays until killed.
+    let listener = try SocketListener(.path(FilePath(argument(0))))
+    say("ready")
+    sleep(60)
+    _ = listener
+
+  case "socket-client":
+    // socket-client NAME ID COUNT: connects to the local seqpacket server NAME (waiting for it),
+    // sends "ID:i" for i in 0..<COUNT and checks each echo.
+    let socket = try LocalSocket.connect(
+      .namespaced(argument(0)), kind: .seqpacket, wait: .timeout(.seconds(20)))
+    var reply: [UInt8] = []
+    for index in 0..<number(2) {
+      let text = "\(argument(1)):\(index)"
+      try socket.send(text)
+      _ = try socket.receive(into: &reply)
+      guard reply == Array(text.utf8) else {
+        fail("sent \(text), got back \(String(decoding: reply, as: UTF8.self))")
+      }
+    }
+
   case "sleep":
     // sleep SECONDS: stays alive until killed or the time runs out.
     sleep(UInt32(number(0)))
