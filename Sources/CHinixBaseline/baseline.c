@@ -6,6 +6,8 @@
 #include <sched.h>
 #include <mqueue.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -213,4 +215,72 @@ int hinix_c_fork_echo(int kind, int in, int out, size_t buffer_size, int cpu) {
   for (;;) {
     if (take(in, &value) < 0 || add(out, value) < 0) _exit(1);
   }
+}
+
+// MARK: descriptor passing
+
+static int send_fd(int socket, int fd) {
+  char byte = 'x';
+  union {
+    char buffer[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } control;
+  memset(&control, 0, sizeof control);
+  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+  struct msghdr message = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buffer,
+                           .msg_controllen = sizeof control.buffer};
+  struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+  header->cmsg_level = SOL_SOCKET;
+  header->cmsg_type = SCM_RIGHTS;
+  header->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(header), &fd, sizeof(int));
+  while (sendmsg(socket, &message, MSG_NOSIGNAL) < 0) {
+    if (errno != EINTR) return -errno;
+  }
+  return 0;
+}
+
+static int receive_fd(int socket) {
+  char byte;
+  union {
+    char buffer[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } control;
+  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+  struct msghdr message = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buffer,
+                           .msg_controllen = sizeof control.buffer};
+  ssize_t n;
+  while ((n = recvmsg(socket, &message, MSG_CMSG_CLOEXEC)) < 0) {
+    if (errno != EINTR) return -errno;
+  }
+  if (n == 0) return -EPIPE;
+  struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+  if (!header || header->cmsg_type != SCM_RIGHTS) return -EBADMSG;
+  int fd;
+  memcpy(&fd, CMSG_DATA(header), sizeof(int));
+  return fd;
+}
+
+int hinix_c_fdpass_rtt(int socket, int passed, long iterations, int64_t *samples) {
+  for (long i = 0; i < iterations; i++) {
+    int64_t start = samples ? hinix_c_now_ns() : 0;
+    int rc = send_fd(socket, passed);
+    if (rc < 0) return rc;
+    int fd = receive_fd(socket);
+    if (fd < 0) return fd;
+    close(fd);
+    if (samples) samples[i] = hinix_c_now_ns() - start;
+  }
+  return 0;
+}
+
+int hinix_c_fdpass_echo(int socket, long iterations) {
+  for (long i = 0; i < iterations; i++) {
+    int fd = receive_fd(socket);
+    if (fd < 0) return fd;
+    int rc = send_fd(socket, fd);
+    close(fd);
+    if (rc < 0) return rc;
+  }
+  return 0;
 }

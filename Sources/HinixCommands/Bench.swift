@@ -77,6 +77,7 @@ struct Bench: ParsableCommand {
         figures.append(try runner.streamThroughput(kind, size: size))
       }
     }
+    figures += try runner.descriptorPassingRoundTrips()
     try writeOut(json ? Report.json(figures) : Report.table(figures))
   }
 
@@ -97,10 +98,39 @@ struct Plan {
   var warmUp: Int { max(roundTrips / 10, 100) }
 }
 
-/// The byte-stream transports: unnamed pipes handed to the peer, and FIFOs it opens by path.
+/// The transports measured with the byte-stream loops: unnamed pipes handed to the peer, FIFOs
+/// it opens by path, the three kinds of socketpair handed to it, and a stream socket it
+/// connects to by path.
 enum StreamKind: String, CaseIterable {
   case pipe
   case fifo
+  case socketStream = "uds-stream"
+  case seqpacket = "uds-seqpkt"
+  case datagram = "uds-dgram"
+  case pathStream = "uds-path"
+
+  /// The socket type of a socketpair transport.
+  var socketKind: Socket.Kind? {
+    switch self {
+    case .socketStream, .pathStream: .stream
+    case .seqpacket: .seqpacket
+    case .datagram: .datagram
+    case .pipe, .fifo: nil
+    }
+  }
+}
+
+/// The parent's ends of a stream transport.
+enum StreamEnds {
+  case pipe(PipeWriter, PipeReader)
+  case socket(Socket)
+
+  var descriptors: (write: Int32, read: Int32) {
+    switch self {
+    case .pipe(let writer, let reader): (writer.descriptor.rawValue, reader.descriptor.rawValue)
+    case .socket(let socket): (socket.descriptor.rawValue, socket.descriptor.rawValue)
+    }
+  }
 }
 
 /// Runs each measurement against a freshly spawned peer, alternating Hinix and C in rounds.
@@ -305,48 +335,69 @@ struct MessageBuffer {
 }
 
 extension Runner {
-  /// Spawns the peer with `arguments` and gives `body` the parent's two stream ends: one to the
-  /// peer, one from it. Pipes reach the peer as descriptors 3 and 4; FIFOs by their paths.
+  /// Spawns the peer with `arguments` (to which the transport and its paths are added) and gives
+  /// `body` the parent's ends: pipes reach the peer as descriptors 3 and 4, a socketpair's end as
+  /// 3, FIFOs and the path socket by their paths.
   private func withStreamPeer<R>(
-    _ kind: StreamKind, _ arguments: [String], _ body: (PipeWriter, PipeReader) throws -> R
+    _ kind: StreamKind, _ arguments: [String], _ body: (StreamEnds) throws -> R
   ) throws -> R {
     switch kind {
     case .pipe:
       var toPeer: (reader: PipeReader, writer: PipeWriter)? = try Pipe.create()
       var fromPeer: (reader: PipeReader, writer: PipeWriter)? = try Pipe.create()
       let peer = try spawnPeer(
-        arguments, passing: [toPeer!.reader.descriptor: 3, fromPeer!.writer.descriptor: 4])
+        arguments + [kind.rawValue], passing: [toPeer!.reader.descriptor: 3, fromPeer!.writer.descriptor: 4])
       defer { peer.end() }
-      let writer = toPeer!.writer
-      let reader = fromPeer!.reader
+      let ends = StreamEnds.pipe(toPeer!.writer, fromPeer!.reader)
       // Drop the peer's ends here, so that either side sees the other's exit.
       toPeer = nil
       fromPeer = nil
-      let result = try body(writer, reader)
+      let result = try body(ends)
       try finish(peer)
       return result
-    case .fifo:
+    case .socketStream, .seqpacket, .datagram:
+      var pair: (Socket, Socket)? = try Socket.pair(kind.socketKind!)
+      let peer = try spawnPeer(arguments + [kind.rawValue], passing: [pair!.1.descriptor: 3])
+      defer { peer.end() }
+      let ends = StreamEnds.socket(pair!.0)
+      pair = nil
+      let result = try body(ends)
+      try finish(peer)
+      return result
+    case .fifo, .pathStream:
       var template = Array("/tmp/hinix-bench-XXXXXX".utf8CString)
       guard let folder = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
         throw ToolError(status: .failure, description: "mkdtemp: \(String(cString: strerror(errno)))")
       }
       let base = String(cString: folder)
+      defer { rmdir(base) }
+      if kind == .pathStream {
+        let path = FilePath(base + "/bench.sock")
+        let listener = try SocketListener(.path(path))
+        let peer = try spawnPeer(arguments + [kind.rawValue, path.string])
+        defer { peer.end() }
+        guard let connection = try listener.accept(timeout: .seconds(30)) else {
+          throw ToolError(status: .failure, description: "the benchmark peer did not connect to \(path)")
+        }
+        let result = try body(.socket(connection))
+        try finish(peer)
+        return result
+      }
       let (to, from) = (base + "/to-peer", base + "/from-peer")
       defer {
         try? FIFO.remove(FilePath(to))
         try? FIFO.remove(FilePath(from))
-        rmdir(base)
       }
       try FIFO.create(at: FilePath(to))
       try FIFO.create(at: FilePath(from))
-      let peer = try spawnPeer(arguments + [to, from])
+      let peer = try spawnPeer(arguments + [kind.rawValue, to, from])
       defer { peer.end() }
       // Both sides open "to-peer" first, so the blocking opens pair up without a deadlock.
       guard let writer = try FIFO.openForWriting(FilePath(to)) else {
         throw ToolError(status: .failure, description: "open(\(to)): no reader")
       }
       let reader = try FIFO.openForReading(FilePath(from))
-      let result = try body(writer, reader)
+      let result = try body(.pipe(writer, reader))
       try finish(peer)
       return result
     }
@@ -355,23 +406,24 @@ extension Runner {
   func streamRoundTrips(_ kind: StreamKind, size: Int) throws -> [Figure] {
     let count = plan.warmUp + plan.roundTrips
     let samples = try alternating([Int64](), +) { implementation in
-      return try withStreamPeer(
-        kind, ["stream-echo", implementation.rawValue, "\(size)", "\(count)"]
-      ) { writer, reader in
+      return try withStreamPeer(kind, ["stream-echo", implementation.rawValue, "\(size)", "\(count)"]) {
+        ends in
         let message = MessageBuffer(size: size)
         defer { message.free() }
         var recorded = [Int64](repeating: 0, count: count)
         try recorded.withUnsafeMutableBufferPointer { buffer in
-          switch implementation {
-          case .c:
+          switch (implementation, ends) {
+          case (.c, _):
             try check(
               hinix_c_stream_rtt(
-                writer.descriptor.rawValue, reader.descriptor.rawValue, message.bytes.baseAddress, size,
-                count,
+                ends.descriptors.write, ends.descriptors.read, message.bytes.baseAddress, size, count,
                 buffer.baseAddress))
-          case .hinix:
+          case (.hinix, .pipe(let writer, let reader)):
             try BenchLoops.streamRoundTrips(
               writer: writer, reader: reader, buffer: message.bytes, samples: buffer)
+          case (.hinix, .socket(let socket)):
+            try BenchLoops.streamRoundTrips(
+              writer: socket, reader: socket, buffer: message.bytes, samples: buffer)
           }
         }
         return Array(recorded[plan.warmUp...])
@@ -385,20 +437,22 @@ extension Runner {
     let seconds = try alternating(0.0, +) { implementation in
       return try withStreamPeer(
         kind, ["stream-sink", implementation.rawValue, "\(size)", "\(count * size)"]
-      ) { writer, reader in
+      ) { ends in
         let message = MessageBuffer(size: size)
         defer { message.free() }
         var elapsed: Int64 = 0
-        switch implementation {
-        case .c:
+        switch (implementation, ends) {
+        case (.c, _):
           try check(
             hinix_c_stream_send(
-              writer.descriptor.rawValue, reader.descriptor.rawValue, message.bytes.baseAddress, size,
-              count,
-              &elapsed))
-        case .hinix:
+              ends.descriptors.write, ends.descriptors.read, message.bytes.baseAddress, size, count, &elapsed)
+          )
+        case (.hinix, .pipe(let writer, let reader)):
           elapsed = try BenchLoops.streamSend(
             writer: writer, ack: reader, buffer: message.bytes, count: count)
+        case (.hinix, .socket(let socket)):
+          elapsed = try BenchLoops.streamSend(
+            writer: socket, ack: socket, buffer: message.bytes, count: count)
         }
         return Double(elapsed) / 1e9
       }
@@ -408,67 +462,150 @@ extension Runner {
       transport: kind.rawValue, size: size, metric: "throughput_bytes_per_s", hinix: bytes / seconds[.hinix]!,
       baseline: bytes / seconds[.c]!)
   }
+
+  /// Descriptor passing: one byte with a descriptor attached, sent and echoed back with it.
+  func descriptorPassingRoundTrips() throws -> [Figure] {
+    let count = plan.warmUp + plan.roundTrips
+    let samples = try alternating([Int64](), +) { implementation in
+      return try withStreamPeer(.seqpacket, ["fdpass-echo", implementation.rawValue, "1", "\(count)"]) {
+        ends in
+        guard case .socket(let socket) = ends else { return [] }
+        let passed = try EventFD()
+        var recorded = [Int64](repeating: 0, count: count)
+        try recorded.withUnsafeMutableBufferPointer { buffer in
+          switch implementation {
+          case .c:
+            try check(
+              hinix_c_fdpass_rtt(
+                socket.descriptor.rawValue, passed.descriptor.rawValue, count, buffer.baseAddress))
+          case .hinix:
+            try BenchLoops.descriptorRoundTrips(socket: socket, passing: passed.descriptor, samples: buffer)
+          }
+        }
+        return Array(recorded[plan.warmUp...])
+      }
+    }
+    return Report.latency(transport: "fd-pass", size: 1, samples)
+  }
+}
+
+/// One side of a byte transport as the Hinix loops use it: a message socket sends and
+/// receives whole messages through Hinix's message API, the others write and read bytes.
+protocol BenchWriter {
+  func benchWrite(_ bytes: UnsafeRawBufferPointer) throws
+}
+
+/// The reading side of a byte transport (see ``BenchWriter``).
+protocol BenchReader {
+  func benchRead(into buffer: UnsafeMutableRawBufferPointer) throws -> Int
+}
+
+extension PipeWriter: BenchWriter {
+  func benchWrite(_ bytes: UnsafeRawBufferPointer) throws { try write(bytes) }
+}
+
+extension PipeReader: BenchReader {
+  func benchRead(into buffer: UnsafeMutableRawBufferPointer) throws -> Int { try read(into: buffer) }
+}
+
+extension Socket: BenchWriter, BenchReader {
+  func benchWrite(_ bytes: UnsafeRawBufferPointer) throws {
+    if kind == .stream {
+      try write(bytes)
+    } else {
+      try send(bytes)
+    }
+  }
+
+  func benchRead(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+    kind == .stream ? try read(into: buffer) : try receive(into: buffer).count
+  }
 }
 
 extension BenchLoops {
-  static func readExactly(_ reader: PipeReader, _ buffer: UnsafeMutableRawBufferPointer) throws {
+  static func readExactly(_ reader: some BenchReader, _ buffer: UnsafeMutableRawBufferPointer) throws {
     var done = 0
     while done < buffer.count {
-      let count = try reader.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]))
+      let count = try reader.benchRead(into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]))
       if count == 0 { throw ToolError(status: .failure, description: "the stream closed early") }
       done += count
     }
   }
 
   static func streamRoundTrips(
-    writer: PipeWriter, reader: PipeReader, buffer: UnsafeMutableRawBufferPointer,
+    writer: some BenchWriter, reader: some BenchReader, buffer: UnsafeMutableRawBufferPointer,
     samples: UnsafeMutableBufferPointer<Int64>
   ) throws {
     for index in samples.indices {
       let start = hinix_c_now_ns()
-      try writer.write(UnsafeRawBufferPointer(buffer))
+      try writer.benchWrite(UnsafeRawBufferPointer(buffer))
       try readExactly(reader, buffer)
       samples[index] = hinix_c_now_ns() - start
     }
   }
 
   static func streamEcho(
-    reader: PipeReader, writer: PipeWriter, buffer: UnsafeMutableRawBufferPointer, count: Int
-  )
-    throws
-  {
+    reader: some BenchReader, writer: some BenchWriter, buffer: UnsafeMutableRawBufferPointer, count: Int
+  ) throws {
     for _ in 0..<count {
       try readExactly(reader, buffer)
-      try writer.write(UnsafeRawBufferPointer(buffer))
+      try writer.benchWrite(UnsafeRawBufferPointer(buffer))
     }
   }
 
   static func streamSend(
-    writer: PipeWriter, ack: PipeReader, buffer: UnsafeMutableRawBufferPointer, count: Int
-  )
-    throws -> Int64
-  {
+    writer: some BenchWriter, ack: some BenchReader, buffer: UnsafeMutableRawBufferPointer, count: Int
+  ) throws -> Int64 {
     let start = hinix_c_now_ns()
     for _ in 0..<count {
-      try writer.write(UnsafeRawBufferPointer(buffer))
+      try writer.benchWrite(UnsafeRawBufferPointer(buffer))
     }
     try readExactly(ack, UnsafeMutableRawBufferPointer(rebasing: buffer[..<1]))
     return hinix_c_now_ns() - start
   }
 
   static func streamSink(
-    reader: PipeReader, ack: PipeWriter, buffer: UnsafeMutableRawBufferPointer, total: Int
-  )
-    throws
-  {
+    reader: some BenchReader, ack: some BenchWriter, buffer: UnsafeMutableRawBufferPointer, total: Int
+  ) throws {
     var done = 0
     while done < total {
       let want = UnsafeMutableRawBufferPointer(rebasing: buffer[..<min(buffer.count, total - done)])
-      let count = try reader.read(into: want)
+      let count = try reader.benchRead(into: want)
       if count == 0 { throw ToolError(status: .failure, description: "the stream closed early") }
       done += count
     }
-    try ack.write(UnsafeRawBufferPointer(rebasing: buffer[..<1]))
+    try ack.benchWrite(UnsafeRawBufferPointer(rebasing: buffer[..<1]))
+  }
+
+  static func descriptorRoundTrips(
+    socket: Socket, passing descriptor: FileDescriptor, samples: UnsafeMutableBufferPointer<Int64>
+  ) throws {
+    let descriptors = [descriptor]
+    let byte = UnsafeMutableRawBufferPointer.allocate(byteCount: 1, alignment: 1)
+    defer { byte.deallocate() }
+    byte[0] = 120
+    for index in samples.indices {
+      let start = hinix_c_now_ns()
+      try socket.send(UnsafeRawBufferPointer(byte), descriptors: descriptors)
+      let message = try socket.receive(into: byte, maxDescriptors: 1)
+      guard let received = message.descriptors.takeNext() else {
+        throw ToolError(status: .failure, description: "the echo came back without a descriptor")
+      }
+      try received.close()
+      samples[index] = hinix_c_now_ns() - start
+    }
+  }
+
+  static func descriptorEcho(socket: Socket, count: Int) throws {
+    let byte = UnsafeMutableRawBufferPointer.allocate(byteCount: 1, alignment: 1)
+    defer { byte.deallocate() }
+    for _ in 0..<count {
+      let message = try socket.receive(into: byte, maxDescriptors: 1)
+      guard let received = message.descriptors.takeNext() else {
+        throw ToolError(status: .failure, description: "a message came without a descriptor")
+      }
+      try socket.send(UnsafeRawBufferPointer(byte), descriptors: [received.descriptor])
+    }
   }
 }
 
@@ -553,19 +690,30 @@ struct BenchPeer: ParsableCommand {
   @Argument var implementation: Implementation
   @Argument var parameters: [String] = []
 
-  /// The peer's stream ends: FIFOs named by the third and fourth parameters, or else the pipe
-  /// ends inherited as descriptors 3 (from the bench) and 4 (to it).
-  private func streamEnds() throws -> (PipeReader, PipeWriter) {
-    if parameters.count >= 4 {
-      let input = try FIFO.openForReading(FilePath(parameters[2]))
-      guard let output = try FIFO.openForWriting(FilePath(parameters[3])) else {
-        throw ValidationError("no reader on \(parameters[3])")
-      }
-      return (input, output)
+  /// The peer's ends of the stream transport named by the third parameter: pipes inherited as
+  /// descriptors 3 (from the bench) and 4 (to it), a socketpair end as 3, FIFOs or a socket
+  /// path named by the parameters after it.
+  private func streamEnds() throws -> StreamEnds {
+    guard parameters.count >= 3, let kind = StreamKind(rawValue: parameters[2]) else {
+      throw ValidationError("missing or unknown transport")
     }
-    return (
-      PipeReader(adopting: FileDescriptor(rawValue: 3)), PipeWriter(adopting: FileDescriptor(rawValue: 4))
-    )
+    switch kind {
+    case .pipe:
+      return .pipe(
+        PipeWriter(adopting: FileDescriptor(rawValue: 4)), PipeReader(adopting: FileDescriptor(rawValue: 3)))
+    case .socketStream, .seqpacket, .datagram:
+      return .socket(Socket(adopting: FileDescriptor(rawValue: 3), domain: .unix, kind: kind.socketKind!))
+    case .pathStream:
+      guard parameters.count >= 4 else { throw ValidationError("missing socket path") }
+      return .socket(try Socket.connect(to: .path(FilePath(parameters[3]))))
+    case .fifo:
+      guard parameters.count >= 5 else { throw ValidationError("missing FIFO paths") }
+      let input = try FIFO.openForReading(FilePath(parameters[3]))
+      guard let output = try FIFO.openForWriting(FilePath(parameters[4])) else {
+        throw ValidationError("no reader on \(parameters[4])")
+      }
+      return .pipe(output, input)
+    }
   }
 
   func run() throws {
@@ -601,22 +749,33 @@ struct BenchPeer: ParsableCommand {
     case ("stream-echo", _), ("stream-sink", _):
       let size = try count(0)
       let amount = try count(1)
-      let (input, output) = try streamEnds()
+      let ends = try streamEnds()
       let buffer = MessageBuffer(size: max(size, 1))
       defer { buffer.free() }
       let base = buffer.bytes.baseAddress
-      switch (kind, implementation) {
-      case ("stream-echo", .c):
-        try check(
-          hinix_c_stream_echo(input.descriptor.rawValue, output.descriptor.rawValue, base, size, amount))
-      case ("stream-echo", _):
-        try BenchLoops.streamEcho(reader: input, writer: output, buffer: buffer.bytes, count: amount)
-      case (_, .c):
-        try check(
-          hinix_c_stream_sink(
-            input.descriptor.rawValue, output.descriptor.rawValue, base, size, Int64(amount)))
-      default:
-        try BenchLoops.streamSink(reader: input, ack: output, buffer: buffer.bytes, total: amount)
+      let (output, input) = ends.descriptors
+      switch (kind, implementation, ends) {
+      case ("stream-echo", .c, _):
+        try check(hinix_c_stream_echo(input, output, base, size, amount))
+      case ("stream-echo", _, .pipe(let writer, let reader)):
+        try BenchLoops.streamEcho(reader: reader, writer: writer, buffer: buffer.bytes, count: amount)
+      case ("stream-echo", _, .socket(let socket)):
+        try BenchLoops.streamEcho(reader: socket, writer: socket, buffer: buffer.bytes, count: amount)
+      case (_, .c, _):
+        try check(hinix_c_stream_sink(input, output, base, size, Int64(amount)))
+      case (_, _, .pipe(let writer, let reader)):
+        try BenchLoops.streamSink(reader: reader, ack: writer, buffer: buffer.bytes, total: amount)
+      case (_, _, .socket(let socket)):
+        try BenchLoops.streamSink(reader: socket, ack: socket, buffer: buffer.bytes, total: amount)
+      }
+    case ("fdpass-echo", _):
+      guard case .socket(let socket) = try streamEnds() else {
+        throw ValidationError("fdpass needs a socket")
+      }
+      if implementation == .c {
+        try check(hinix_c_fdpass_echo(socket.descriptor.rawValue, try count(1)))
+      } else {
+        try BenchLoops.descriptorEcho(socket: socket, count: try count(1))
       }
     case ("eventfd-echo", .c):
       try check(hinix_c_eventfd_echo(3, 4, try count(0)))
@@ -675,7 +834,7 @@ enum Report {
       return "\(rounded(number / 1000, 2)) µs"
     }
     var lines = [
-      pad("transport", 10, left: true) + pad("size", 6) + "  " + pad("metric", 12, left: true)
+      pad("transport", 12, left: true) + pad("size", 6) + "  " + pad("metric", 12, left: true)
         + pad("hinix", 14) + pad("C baseline", 14) + pad("ratio", 8)
     ]
     for figure in figures {
@@ -686,7 +845,7 @@ enum Report {
         default: "throughput"
         }
       lines.append(
-        pad(figure.transport, 10, left: true) + pad("\(figure.size)", 6) + "  " + pad(metric, 12, left: true)
+        pad(figure.transport, 12, left: true) + pad("\(figure.size)", 6) + "  " + pad(metric, 12, left: true)
           + pad(value(figure, figure.hinix), 14) + pad(value(figure, figure.baseline), 14)
           + pad("\(rounded(figure.ratio, 2))", 8))
     }

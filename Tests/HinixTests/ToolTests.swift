@@ -175,9 +175,12 @@ struct ToolTests {
     #expect(result.termination == .exited(0), "\(result.standardError)")
     #expect(result.standardError.contains("placement:"))
     let lines = result.standardOutput.split(separator: "\n").filter { $0.contains("\"metric\"") }
-    // mq, pipe and fifo: 3 sizes x (median, p99, throughput); eventfd: median and p99.
-    #expect(lines.count == 29, "\(result.standardOutput)")
-    for transport in ["mq", "eventfd", "pipe", "fifo"] {
+    // mq, pipe, fifo and four socket transports: 3 sizes x (median, p99, throughput);
+    // eventfd and descriptor passing: median and p99.
+    #expect(lines.count == 67, "\(result.standardOutput)")
+    for transport in [
+      "mq", "eventfd", "pipe", "fifo", "uds-stream", "uds-seqpkt", "uds-dgram", "uds-path", "fd-pass",
+    ] {
       #expect(lines.contains { $0.contains("\"transport\": \"\(transport)\"") }, "\(transport)")
     }
     for line in lines {

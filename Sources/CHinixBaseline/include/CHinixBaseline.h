@@ -39,6 +39,14 @@ int hinix_c_stream_send(int out, int ack, void *buffer, size_t size, long count,
 /// Reads `total` bytes from `in` in reads of at most `buffer_size`, then writes one byte on `ack`.
 int hinix_c_stream_sink(int in, int ack, void *buffer, size_t buffer_size, long long total);
 
+/// Descriptor passing over a connected Unix socket: sends one byte with `passed` attached
+/// (SCM_RIGHTS), receives one byte with a descriptor back (MSG_CMSG_CLOEXEC) and closes it,
+/// `iterations` times, recording each round trip.
+int hinix_c_fdpass_rtt(int socket, int passed, long iterations, int64_t *samples);
+/// Receives one byte with a descriptor and sends it back with the same descriptor attached,
+/// then closes its copy, `iterations` times.
+int hinix_c_fdpass_echo(int socket, long iterations);
+
 /// Forks a peer that pins itself to `cpu` (when `cpu >= 0`) and echoes until killed or until a
 /// call fails: kind 0 receives messages on the queue `in` and sends them back on `out`; kind 1
 /// reads the eventfd `in` and adds what it read to `out`. Returns the pid, or -errno. The child

@@ -182,6 +182,12 @@ public final class PipeWriter: Sendable {
     _ = try writeAll(bytes, waiting: .forever)
   }
 
+  /// Writes all of a raw buffer, waiting while the pipe is full (no generic indirection: the
+  /// form for hot loops).
+  public func write(_ bytes: UnsafeRawBufferPointer) throws(HinixError) {
+    _ = try ByteStream.writeAll(descriptor.rawValue, bytes, waiting: .forever, subject: subject)
+  }
+
   /// Writes what fits now; returns how many bytes were written (0 if the pipe is full).
   public func tryWrite(_ bytes: some MessageBytes) throws(HinixError) -> Int {
     try writeAll(bytes, waiting: .never)
