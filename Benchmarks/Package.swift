@@ -9,6 +9,8 @@ let package = Package(
   dependencies: [
     .package(name: "Hinix", path: "../"),
     .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.0", traits: ["MallocInterposer"]),
+    // SwiftNIO: the peer a Swift user would otherwise pick, measured beside Hinix here only.
+    .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
   ],
   targets: [
     .executableTarget(
@@ -17,6 +19,8 @@ let package = Package(
         .product(name: "Benchmark", package: "benchmark"),
         .product(name: "Hinix", package: "Hinix"),
         .product(name: "HinixBaseline", package: "Hinix"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
       ],
       path: "Benchmarks/HinixBenchmarks",
       plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

@@ -284,3 +284,28 @@ int hinix_c_fdpass_echo(int socket, long iterations) {
   }
   return 0;
 }
+
+int hinix_c_fork_stream_peer(int kind, int fd, size_t size, long long total, int cpu) {
+  if (size > sizeof fork_echo_buffer) return -EINVAL;
+  pid_t pid = fork();
+  if (pid < 0) return -errno;
+  if (pid > 0) return pid;
+  if (cpu >= 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    sched_setaffinity(0, sizeof set, &set);
+  }
+  switch (kind) {
+  case 0:
+    hinix_c_stream_echo(fd, fd, fork_echo_buffer, size, LONG_MAX);
+    break;
+  case 1:
+    while (hinix_c_stream_sink(fd, fd, fork_echo_buffer, sizeof fork_echo_buffer, total) == 0) {
+    }
+    break;
+  default:
+    hinix_c_fdpass_echo(fd, LONG_MAX);
+  }
+  _exit(1);
+}

@@ -52,4 +52,41 @@ struct ReadmeExamples {
     #expect(count == 1)
     #expect(try child.wait() == .exited(0))
   }
+
+  @Test func socketExample() async throws {
+    try await withTemporaryFolderAsync { folder in
+      var options = SocketListener.Options()
+      options.mode = [.ownerReadWrite]
+      let path = folder.appending("run/app/control.sock")
+      let listener = try SocketListener(.path(path), kind: .seqpacket, options: options)
+      #expect(listener.address == .path(path))
+
+      let client = try Socket.connect(to: listener.address, kind: .seqpacket, timeout: .seconds(1))
+      let server = try await listener.accept()
+      #expect(try server.peerCredentials() == .current)
+
+      let wake = try EventFD()
+      try client.send("take this", descriptors: [wake.descriptor])
+      var bytes: [UInt8] = []
+      let message = try server.receive(into: &bytes, maxDescriptors: 4)
+      #expect(bytes == Array("take this".utf8))
+      guard let received = message.descriptors.takeNext() else {
+        Issue.record("no descriptor came")
+        return
+      }
+      try await EventFD(adopting: received.release()).add(2)
+      #expect(try await wake.read() == 2)
+    }
+  }
+}
+
+/// The async form of `withTemporaryFolder`.
+func withTemporaryFolderAsync(_ body: (FilePath) async throws -> Void) async throws {
+  var template = Array("/tmp/hinix-test-XXXXXX".utf8CString)
+  guard let folder = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+    throw HinixError.system(Errno(rawValue: errno), "mkdtemp")
+  }
+  let path = FilePath(String(cString: folder))
+  defer { removeTree(path) }
+  try await body(path)
 }

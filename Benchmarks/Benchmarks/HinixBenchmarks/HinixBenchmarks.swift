@@ -55,6 +55,8 @@ final class Fixture: @unchecked Sendable {
 nonisolated(unsafe) var fixture: Fixture!
 
 let benchmarks: @Sendable () -> Void = {
+  socketBenchmarks()
+
   let configuration = Benchmark.Configuration(
     metrics: [.wallClock, .mallocCountTotal, .readSyscalls, .writeSyscalls],
     // Each sample is 1,000 round trips, so the harness's own few allocations per sample vanish

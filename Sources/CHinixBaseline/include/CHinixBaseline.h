@@ -53,4 +53,10 @@ int hinix_c_fdpass_echo(int socket, long iterations);
 /// runs only system calls, no allocation, so forking a multi-threaded process is safe.
 int hinix_c_fork_echo(int kind, int in, int out, size_t buffer_size, int cpu);
 
+/// Forks a peer pinned to `cpu` (when `cpu >= 0`) that serves the connected socket `fd` until
+/// killed or until a call fails: kind 0 echoes blocks of `size` bytes; kind 1 reads `total`
+/// bytes and then writes a one-byte acknowledgement, over and over; kind 2 echoes one-byte
+/// messages with a descriptor attached. Returns the pid, or -errno. Allocates nothing.
+int hinix_c_fork_stream_peer(int kind, int fd, size_t size, long long total, int cpu);
+
 #endif
