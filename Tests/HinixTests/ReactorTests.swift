@@ -79,3 +79,50 @@ struct ReactorTests {
     #expect(events.contains(.readable))
   }
 }
+
+@Suite("Reactor as a task executor", .timeLimit(.minutes(1)))
+struct ReactorExecutorTests {
+  @Test("a task that prefers the reactor runs its async round trips on it, with a pool task as peer")
+  func roundTripsOnTheReactor() async throws {
+    let (mine, theirs) = try Socket.pair()
+    let rounds = 500
+    let peer = Task {
+      var buffer = [UInt8](repeating: 0, count: 8)
+      for _ in 0..<rounds {
+        let bytes = try await theirs.read(upTo: 8)
+        buffer = bytes
+        try await theirs.write(buffer.map { $0 &+ 1 })
+      }
+    }
+    let finished = try await withTaskExecutorPreference(Reactor.shared) {
+      var value: UInt8 = 0
+      for _ in 0..<rounds {
+        try await mine.write([value])
+        let reply = try await mine.read(upTo: 8)
+        guard reply == [value &+ 1] else { return false }
+        value = reply[0]
+        // Other suspensions resume on the reactor too.
+        await Task.yield()
+      }
+      return true
+    }
+    #expect(finished)
+    try await peer.value
+  }
+
+  @Test("sleeping and cancellation work for a task on the reactor")
+  func sleepAndCancel() async throws {
+    let reactor = Reactor.shared
+    let task = Task {
+      try await withTaskExecutorPreference(reactor) {
+        try await Task.sleep(for: .milliseconds(5))
+        let (left, right) = try Socket.pair()
+        defer { withExtendedLifetime(right) {} }
+        _ = try await left.read(upTo: 1)
+      }
+    }
+    try await Task.sleep(for: .milliseconds(30))
+    task.cancel()
+    await #expect(throws: CancellationError.self) { try await task.value }
+  }
+}

@@ -177,6 +177,18 @@ func socketBenchmarks() {
     }
   }
 
+  Benchmark("uds stream round trip 64 B: Hinix async on the reactor", configuration: roundTrips) {
+    benchmark in
+    let message = UnsafeRawBufferPointer(rebasing: sockets.buffer[..<size])
+    let reply = UnsafeMutableRawBufferPointer(rebasing: sockets.buffer[..<size])
+    try await withTaskExecutorPreference(Reactor.shared) {
+      for _ in benchmark.scaledIterations {
+        try await sockets.echo.write(message)
+        try await sockets.echo.readExactly(into: reply)
+      }
+    }
+  }
+
   Benchmark("uds stream round trip 64 B: C", configuration: roundTrips) { benchmark in
     let fd = sockets.echo.descriptor.rawValue
     for _ in benchmark.scaledIterations {

@@ -36,6 +36,13 @@ public final class Reactor: Sendable {
     var isShutDown = false
   }
 
+  /// Jobs of tasks that prefer this reactor as their executor, run on its thread between waits.
+  private struct Jobs {
+    var queue: [UnownedJob] = []
+    /// Whether the thread has been woken for the jobs queued since it last drained them.
+    var woken = false
+  }
+
   private enum Outcome {
     case waiting
     case ready(IOEvents)
@@ -47,6 +54,9 @@ public final class Reactor: Sendable {
   private let wakeup: Int32
   private let startError: HinixError?
   private let state = Mutex(State())
+  private let jobs = Mutex(Jobs())
+  /// The reactor thread's `pthread_self()`, once it runs.
+  private let threadID = Atomic<UInt>(0)
 
   /// Creates a reactor with its own epoll instance and thread. Most code uses ``shared``.
   ///
@@ -131,15 +141,22 @@ public final class Reactor: Sendable {
       }
       // onCancel runs before this closure when the task was cancelled already.
       if Task.isCancelled { return .failed(CancellationError()) }
+      // A descriptor keeps its (disarmed) registration between waits, so a wait costs one
+      // epoll_ctl. If it was closed and its number reused, MOD fails and ADD takes over.
       let existing = state.registrations[fd]
       var registration = existing ?? Registration()
       registration.waiters.append(waiter)
-      let operation = existing == nil ? HINIX_EPOLL_CTL_ADD : HINIX_EPOLL_CTL_MOD
-      switch Sys.epollControl(epoll, operation, fd, registration.mask | HINIX_EPOLLONESHOT, UInt64(fd)) {
+      let events = registration.mask | HINIX_EPOLLONESHOT
+      var result = Sys.epollControl(
+        epoll, existing == nil ? HINIX_EPOLL_CTL_ADD : HINIX_EPOLL_CTL_MOD, fd, events, UInt64(fd))
+      if existing != nil, case .failure(.noSuchFileOrDirectory) = result {
+        result = Sys.epollControl(epoll, HINIX_EPOLL_CTL_ADD, fd, events, UInt64(fd))
+      }
+      switch result {
       case .success:
         state.registrations[fd] = registration
         return .waiting
-      case .failure(.notPermitted) where existing == nil:
+      case .failure(.notPermitted):
         // Regular files and directories do not support epoll: they are always ready.
         return .ready(IOEvents(rawValue: waiter.interest))
       case .failure(let errno):
@@ -154,18 +171,22 @@ public final class Reactor: Sendable {
         let index = registration.waiters.firstIndex(where: { $0.id == id })
       else { return nil }
       let waiter = registration.waiters.remove(at: index)
-      rearm(&registration, fd: fd, in: &state)
+      if registration.waiters.isEmpty {
+        // Still armed (it has not fired): remove it, or its hang-up could wake nobody forever.
+        state.registrations[fd] = nil
+        _ = Sys.epollControl(epoll, HINIX_EPOLL_CTL_DEL, fd, 0, 0)
+      } else {
+        rearm(&registration, fd: fd, in: &state)
+      }
       return waiter.continuation
     }
   }
 
-  /// Arms the one-shot registration for the waiters left, or removes it when none are left.
+  /// Arms the one-shot registration for the waiters left; with none left it stays disarmed
+  /// (a fired one-shot reports nothing more) until the next wait re-arms it.
   private func rearm(_ registration: inout Registration, fd: Int32, in state: inout State) {
-    if registration.waiters.isEmpty {
-      state.registrations[fd] = nil
-      _ = Sys.epollControl(epoll, HINIX_EPOLL_CTL_DEL, fd, 0, 0)
-    } else {
-      state.registrations[fd] = registration
+    state.registrations[fd] = registration
+    if !registration.waiters.isEmpty {
       _ = Sys.epollControl(
         epoll, HINIX_EPOLL_CTL_MOD, fd, registration.mask | HINIX_EPOLLONESHOT, UInt64(fd))
     }
@@ -192,9 +213,14 @@ public final class Reactor: Sendable {
       events.deallocate()
     }
     var ready: [(UnsafeContinuation<IOEvents, any Error>, IOEvents)] = []
+    var batch: [UnownedJob] = []
+    threadID.store(UInt(pthread_self()), ordering: .releasing)
     while true {
       let count: Int32
-      switch Sys.epollWait(epoll, data, events, capacity: Int32(capacity), timeoutMilliseconds: -1) {
+      let pending = jobs.withLock { !$0.queue.isEmpty }
+      switch Sys.epollWait(
+        epoll, data, events, capacity: Int32(capacity), timeoutMilliseconds: pending ? 0 : -1)
+      {
       case .success(let value): count = value
       case .failure(let errno):
         failAll(HinixError.system(errno, "epoll_wait"))
@@ -217,6 +243,16 @@ public final class Reactor: Sendable {
         continuation.resume(returning: reported)
       }
       ready.removeAll(keepingCapacity: true)
+      // Run the jobs queued so far (a resumed task that prefers this reactor is one of them);
+      // jobs they queue in turn run on the next pass, after a non-blocking look at epoll.
+      jobs.withLock { jobs in
+        swap(&batch, &jobs.queue)
+        jobs.woken = false
+      }
+      for job in batch {
+        job.runSynchronously(on: asUnownedTaskExecutor())
+      }
+      batch.removeAll(keepingCapacity: true)
     }
   }
 
@@ -226,15 +262,10 @@ public final class Reactor: Sendable {
     state.withLock { state in
       guard var registration = state.registrations[fd] else { return }
       let always = HINIX_EPOLLERR | HINIX_EPOLLHUP
-      var remaining: [Waiter] = []
-      for waiter in registration.waiters {
-        if events & (waiter.interest | always) != 0 {
-          ready.append((waiter.continuation, IOEvents(rawValue: events)))
-        } else {
-          remaining.append(waiter)
-        }
+      for waiter in registration.waiters where events & (waiter.interest | always) != 0 {
+        ready.append((waiter.continuation, IOEvents(rawValue: events)))
       }
-      registration.waiters = remaining
+      registration.waiters.removeAll { events & ($0.interest | always) != 0 }
       rearm(&registration, fd: fd, in: &state)
     }
   }
@@ -251,6 +282,35 @@ public final class Reactor: Sendable {
     }
     for waiter in waiters {
       waiter.continuation.resume(throwing: error)
+    }
+  }
+}
+
+/// The reactor is also a task executor: a task that prefers it runs on the reactor's thread, so
+/// when the descriptor it waits for becomes ready, the task continues right there, without
+/// waking a thread of the cooperative pool. For latency-critical loops of Hinix async calls:
+///
+/// ```swift
+/// try await withTaskExecutorPreference(Reactor.shared) {
+///   for _ in 0..<n { try await socket.write(request); try await socket.readExactly(into: reply) }
+/// }
+/// ```
+///
+/// Such a task shares one thread with every wait in the process: it must never block (no
+/// blocking Hinix form, no long computation) or every async wait stalls with it.
+extension Reactor: TaskExecutor {
+  /// Queues `job` to run on the reactor's thread, waking the thread unless it is the caller.
+  public func enqueue(_ job: consuming ExecutorJob) {
+    let job = UnownedJob(job)
+    let wake = jobs.withLock { jobs in
+      jobs.queue.append(job)
+      if jobs.woken { return false }
+      jobs.woken = true
+      return true
+    }
+    if wake && threadID.load(ordering: .acquiring) != UInt(pthread_self()) {
+      var one: UInt64 = 1
+      _ = withUnsafeBytes(of: &one) { Sys.write(wakeup, $0) }
     }
   }
 }
