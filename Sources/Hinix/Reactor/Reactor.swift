@@ -142,41 +142,44 @@ public final class Reactor: Sendable {
       // onCancel runs before this closure when the task was cancelled already.
       if Task.isCancelled { return .failed(CancellationError()) }
       // A descriptor keeps its (disarmed) registration between waits, so a wait costs one
-      // epoll_ctl. If it was closed and its number reused, MOD fails and ADD takes over.
-      let existing = state.registrations[fd]
-      var registration = existing ?? Registration()
-      registration.waiters.append(waiter)
-      let events = registration.mask | HINIX_EPOLLONESHOT
+      // epoll_ctl. If it was closed and its number reused, MOD fails and ADD takes over. The
+      // registration is changed in place in the dictionary: a copy would make the waiters'
+      // array copy itself (an allocation per wait).
+      let existed = state.registrations[fd] != nil
+      state.registrations[fd, default: Registration()].waiters.append(waiter)
+      let events = state.registrations[fd]!.mask | HINIX_EPOLLONESHOT
       var result = Sys.epollControl(
-        epoll, existing == nil ? HINIX_EPOLL_CTL_ADD : HINIX_EPOLL_CTL_MOD, fd, events, UInt64(fd))
-      if existing != nil, case .failure(.noSuchFileOrDirectory) = result {
+        epoll, existed ? HINIX_EPOLL_CTL_MOD : HINIX_EPOLL_CTL_ADD, fd, events, UInt64(fd))
+      if existed, case .failure(.noSuchFileOrDirectory) = result {
         result = Sys.epollControl(epoll, HINIX_EPOLL_CTL_ADD, fd, events, UInt64(fd))
       }
+      if case .success = result { return .waiting }
+      state.registrations[fd]!.waiters.removeLast()
+      if !existed { state.registrations[fd] = nil }
       switch result {
-      case .success:
-        state.registrations[fd] = registration
-        return .waiting
       case .failure(.notPermitted):
         // Regular files and directories do not support epoll: they are always ready.
         return .ready(IOEvents(rawValue: waiter.interest))
       case .failure(let errno):
         return .failed(HinixError.system(errno, "epoll_ctl", subject: "descriptor \(fd)"))
+      case .success:
+        return .waiting
       }
     }
   }
 
   private func cancel(_ id: UInt64, on fd: Int32) -> UnsafeContinuation<IOEvents, any Error>? {
     state.withLock { state in
-      guard var registration = state.registrations[fd],
-        let index = registration.waiters.firstIndex(where: { $0.id == id })
-      else { return nil }
-      let waiter = registration.waiters.remove(at: index)
-      if registration.waiters.isEmpty {
+      guard let index = state.registrations[fd]?.waiters.firstIndex(where: { $0.id == id }) else {
+        return nil
+      }
+      let waiter = state.registrations[fd]!.waiters.remove(at: index)
+      if state.registrations[fd]!.waiters.isEmpty {
         // Still armed (it has not fired): remove it, or its hang-up could wake nobody forever.
         state.registrations[fd] = nil
         _ = Sys.epollControl(epoll, HINIX_EPOLL_CTL_DEL, fd, 0, 0)
       } else {
-        rearm(&registration, fd: fd, in: &state)
+        rearm(fd, in: state)
       }
       return waiter.continuation
     }
@@ -184,12 +187,9 @@ public final class Reactor: Sendable {
 
   /// Arms the one-shot registration for the waiters left; with none left it stays disarmed
   /// (a fired one-shot reports nothing more) until the next wait re-arms it.
-  private func rearm(_ registration: inout Registration, fd: Int32, in state: inout State) {
-    state.registrations[fd] = registration
-    if !registration.waiters.isEmpty {
-      _ = Sys.epollControl(
-        epoll, HINIX_EPOLL_CTL_MOD, fd, registration.mask | HINIX_EPOLLONESHOT, UInt64(fd))
-    }
+  private func rearm(_ fd: Int32, in state: borrowing State) {
+    guard let registration = state.registrations[fd], !registration.waiters.isEmpty else { return }
+    _ = Sys.epollControl(epoll, HINIX_EPOLL_CTL_MOD, fd, registration.mask | HINIX_EPOLLONESHOT, UInt64(fd))
   }
 
   /// Stops the reactor's thread; every pending and later wait throws a `.reactorShutDown` error.
@@ -260,13 +260,13 @@ public final class Reactor: Sendable {
     fd: Int32, events: UInt32, into ready: inout [(UnsafeContinuation<IOEvents, any Error>, IOEvents)]
   ) {
     state.withLock { state in
-      guard var registration = state.registrations[fd] else { return }
       let always = HINIX_EPOLLERR | HINIX_EPOLLHUP
-      for waiter in registration.waiters where events & (waiter.interest | always) != 0 {
+      state.registrations[fd]?.waiters.removeAll { waiter in
+        guard events & (waiter.interest | always) != 0 else { return false }
         ready.append((waiter.continuation, IOEvents(rawValue: events)))
+        return true
       }
-      registration.waiters.removeAll { events & ($0.interest | always) != 0 }
-      rearm(&registration, fd: fd, in: &state)
+      rearm(fd, in: state)
     }
   }
 
