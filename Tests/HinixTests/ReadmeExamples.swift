@@ -79,14 +79,3 @@ struct ReadmeExamples {
     }
   }
 }
-
-/// The async form of `withTemporaryFolder`.
-func withTemporaryFolderAsync(_ body: (FilePath) async throws -> Void) async throws {
-  var template = Array("/tmp/hinix-test-XXXXXX".utf8CString)
-  guard let folder = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-    throw HinixError.system(Errno(rawValue: errno), "mkdtemp")
-  }
-  let path = FilePath(String(cString: folder))
-  defer { removeTree(path) }
-  try await body(path)
-}

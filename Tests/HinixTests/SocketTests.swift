@@ -4,15 +4,27 @@ import Testing
 
 @testable import Hinix
 
-/// A fresh private folder under /tmp for socket files, removed with its contents afterwards.
-func withTemporaryFolder<R>(_ body: (FilePath) throws -> R) throws -> R {
+/// A fresh private folder under /tmp (mode 0700), for socket files.
+func makeTemporaryFolder() throws -> FilePath {
   var template = Array("/tmp/hinix-test-XXXXXX".utf8CString)
   guard let folder = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
     throw HinixError.system(Errno(rawValue: errno), "mkdtemp")
   }
-  let path = FilePath(String(cString: folder))
+  return FilePath(String(cString: folder))
+}
+
+/// Runs `body` with a fresh private folder, removed with its contents afterwards.
+func withTemporaryFolder<R>(_ body: (FilePath) throws -> R) throws -> R {
+  let path = try makeTemporaryFolder()
   defer { removeTree(path) }
   return try body(path)
+}
+
+/// The async form of ``withTemporaryFolder(_:)``.
+func withTemporaryFolderAsync(_ body: (FilePath) async throws -> Void) async throws {
+  let path = try makeTemporaryFolder()
+  defer { removeTree(path) }
+  try await body(path)
 }
 
 func removeTree(_ path: FilePath) {
