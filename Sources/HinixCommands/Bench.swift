@@ -36,7 +36,7 @@ struct Bench: ParsableCommand {
       worse than the baseline".
       """)
 
-  @Flag(help: "A few seconds instead of under a minute: fewer iterations.")
+  @Flag(help: "A few seconds instead of about a minute and a half: fewer iterations.")
   var quick = false
 
   @Flag(help: "Pin both processes to the same CPU.")
