@@ -194,17 +194,24 @@ int hinix_c_stream_sink(int in, int ack, void *buffer, size_t buffer_size, long 
 
 static char fork_echo_buffer[1 << 20];
 
-int hinix_c_fork_echo(int kind, int in, int out, size_t buffer_size, int cpu) {
-  if (buffer_size > sizeof fork_echo_buffer) return -EINVAL;
+/// Forks; the child pins itself to `cpu` (when `cpu >= 0`). Returns the pid in the parent, 0 in
+/// the child, or -errno.
+static pid_t fork_pinned(int cpu) {
   pid_t pid = fork();
   if (pid < 0) return -errno;
-  if (pid > 0) return pid;
-  if (cpu >= 0) {
+  if (pid == 0 && cpu >= 0) {
     cpu_set_t set;
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);
     sched_setaffinity(0, sizeof set, &set);
   }
+  return pid;
+}
+
+int hinix_c_fork_echo(int kind, int in, int out, size_t buffer_size, int cpu) {
+  if (buffer_size > sizeof fork_echo_buffer) return -EINVAL;
+  pid_t pid = fork_pinned(cpu);
+  if (pid != 0) return pid;
   if (kind == 0) {
     for (;;) {
       ssize_t n = receive_one(in, fork_echo_buffer, buffer_size);
@@ -287,15 +294,8 @@ int hinix_c_fdpass_echo(int socket, long iterations) {
 
 int hinix_c_fork_stream_peer(int kind, int fd, size_t size, long long total, int cpu) {
   if (size > sizeof fork_echo_buffer) return -EINVAL;
-  pid_t pid = fork();
-  if (pid < 0) return -errno;
-  if (pid > 0) return pid;
-  if (cpu >= 0) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    sched_setaffinity(0, sizeof set, &set);
-  }
+  pid_t pid = fork_pinned(cpu);
+  if (pid != 0) return pid;
   switch (kind) {
   case 0:
     hinix_c_stream_echo(fd, fd, fork_echo_buffer, size, LONG_MAX);

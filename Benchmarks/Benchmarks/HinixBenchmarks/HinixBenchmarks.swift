@@ -30,9 +30,7 @@ final class Fixture: @unchecked Sendable {
     pong = try EventFD()
     buffer = .allocate(byteCount: 8192, alignment: 64)
     buffer.initializeMemory(as: UInt8.self, repeating: 0)
-    let cpus = ChildProcess.allowedCPUs()
-    let peerCPU = Int32(cpus.count > 1 ? cpus[1] : cpus.first ?? 0)
-    try ChildProcess.pinCurrentThread(toCPU: cpus.first ?? 0)
+    let peerCPU = try pinForPeer()
     peers.append(
       hinix_c_fork_echo(0, toPeer.descriptor.rawValue, fromPeer.descriptor.rawValue, 8192, peerCPU))
     peers.append(hinix_c_fork_echo(1, ping.descriptor.rawValue, pong.descriptor.rawValue, 8, peerCPU))
@@ -42,13 +40,26 @@ final class Fixture: @unchecked Sendable {
   }
 
   func end() {
-    for pid in peers {
-      kill(pid, SIGKILL)
-      var status: Int32 = 0
-      waitpid(pid, &status, 0)
-    }
+    endPeers(peers)
     for name in names { try? MessageQueue.unlink(name) }
     buffer.deallocate()
+  }
+}
+
+/// Pins this thread to the first allowed CPU and returns the CPU for the peer: the second
+/// allowed one, or the same when only one is allowed.
+func pinForPeer() throws -> Int32 {
+  let cpus = ChildProcess.allowedCPUs()
+  try ChildProcess.pinCurrentThread(toCPU: cpus.first ?? 0)
+  return Int32(cpus.count > 1 ? cpus[1] : cpus.first ?? 0)
+}
+
+/// Kills and reaps forked peers.
+func endPeers(_ pids: [pid_t]) {
+  for pid in pids {
+    kill(pid, SIGKILL)
+    var status: Int32 = 0
+    waitpid(pid, &status, 0)
   }
 }
 

@@ -32,9 +32,7 @@ final class SocketFixture: @unchecked Sendable {
   private var peers: [pid_t] = []
 
   init() async throws {
-    let cpus = ChildProcess.allowedCPUs()
-    let peerCPU = Int32(cpus.count > 1 ? cpus[1] : cpus.first ?? 0)
-    try ChildProcess.pinCurrentThread(toCPU: cpus.first ?? 0)
+    let peerCPU = try pinForPeer()
     var ends: [Socket] = []
     var nioDescriptors: [Int32] = []
     for (kind, socketKind, nio) in [
@@ -78,11 +76,7 @@ final class SocketFixture: @unchecked Sendable {
     try await nioEcho.close()
     try await nioSink.close()
     try await group.shutdownGracefully()
-    for pid in peers {
-      kill(pid, SIGKILL)
-      var status: Int32 = 0
-      waitpid(pid, &status, 0)
-    }
+    endPeers(peers)
     buffer.deallocate()
   }
 }

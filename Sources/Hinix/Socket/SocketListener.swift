@@ -86,28 +86,24 @@ extension Socket {
   public static func bound(
     to address: SocketAddress, kind: Kind, options: SocketListener.Options = SocketListener.Options()
   ) throws(HinixError) -> Socket {
-    let domain = Domain(address)
+    guard case .path(let path) = address else {
+      let socket = try Socket(Domain(address), kind)
+      if address.port != nil {
+        if options.reuseAddress { try socket.set(.reuseAddress, true) }
+        if options.reusePort { try socket.set(.reusePort, true) }
+      }
+      try socket.bind(to: address)
+      return socket
+    }
+    // A path needs the hygiene, and the socket must own the file it binds.
     let raw: Int32
-    switch Sys.socket(domain.rawValue, kind.rawValue, nonBlocking: false) {
+    switch Sys.socket(AF_UNIX, kind.rawValue, nonBlocking: false) {
     case .success(let fd): raw = fd
     case .failure(let errno): throw HinixError.system(errno, "socket", subject: address.description)
     }
     let handle = OwnedDescriptor(adopting: FileDescriptor(rawValue: raw))
-    var boundPath: BoundPath?
-    switch address {
-    case .path(let path):
-      boundPath = try BoundPath.bind(raw, path, kind: kind, options: options)
-    case .ipv4, .ipv6:
-      let socket = Socket(handle, domain: domain, kind: kind, boundPath: nil)
-      if options.reuseAddress { try socket.set(.reuseAddress, true) }
-      if options.reusePort { try socket.set(.reusePort, true) }
-      try socket.bind(to: address)
-      return socket
-    case .abstract, .unnamed:
-      let result = try address.withSockaddr(operation: "bind") { Sys.bind(raw, $0, $1) }
-      if case .failure(let errno) = result { throw Socket.bindError(errno, address) }
-    }
-    return Socket(handle, domain: domain, kind: kind, boundPath: boundPath)
+    let boundPath = try BoundPath.bind(raw, path, kind: kind, options: options)
+    return Socket(handle, domain: .unix, kind: kind, boundPath: boundPath)
   }
 }
 
