@@ -21,10 +21,23 @@ let package = Package(
         .product(name: "HinixBaseline", package: "Hinix"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
+        // Built with the benchmarks, which spawn it from their own folder.
+        "HinixBenchmarkPeer",
       ],
       path: "Benchmarks/HinixBenchmarks",
       plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-    )
+    ),
+    // The echo peer of the library-to-library round trips (Hinix or SwiftNIO at both ends). Not
+    // under Benchmarks/, where the benchmark plugin would run it as a benchmark.
+    .executableTarget(
+      name: "HinixBenchmarkPeer",
+      dependencies: [
+        .product(name: "Hinix", package: "Hinix"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+      ],
+      path: "Sources/HinixBenchmarkPeer"
+    ),
   ],
   swiftLanguageModes: [.v6]
 )

@@ -67,6 +67,7 @@ nonisolated(unsafe) var fixture: Fixture!
 
 let benchmarks: @Sendable () -> Void = {
   socketBenchmarks()
+  echoBenchmarks()
 
   let configuration = Benchmark.Configuration(
     metrics: [.wallClock, .mallocCountTotal, .readSyscalls, .writeSyscalls],

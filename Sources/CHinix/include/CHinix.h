@@ -172,4 +172,16 @@ int hinix_allowed_cpu(int from);
 /// Ignores SIGPIPE for the whole process (used by the command-line tools).
 void hinix_ignore_sigpipe(void);
 
+// MARK: spinning
+
+/// Tells the processor that the caller is in a spin-wait loop (x86 `pause`, Arm `yield`), which
+/// saves power and gives a sibling hyper-thread the core. Inline: it is one instruction.
+static inline void hinix_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__) || defined(__arm__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
 #endif

@@ -120,10 +120,7 @@ extension Socket {
 
   /// Accepts the next connection, suspending the task (not its thread) until one comes.
   public func accept() async throws -> Socket {
-    while true {
-      if let socket = try accept(waiting: .never) { return socket }
-      _ = try await Reactor.shared.wait(for: .readable, on: descriptor)
-    }
+    try await retrying(.readable) { () throws(HinixError) -> Socket? in try accept(waiting: .never) }
   }
 
   private func accept(waiting: Waiting) throws(HinixError) -> Socket? {

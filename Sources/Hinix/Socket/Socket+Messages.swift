@@ -148,9 +148,8 @@ extension Socket {
     _ bytes: UnsafeRawBufferPointer, descriptors: [FileDescriptor] = [], credentials: Credentials? = nil,
     to address: SocketAddress? = nil
   ) async throws {
-    while true {
-      if try sendMessage(bytes, descriptors, credentials, address, waiting: .never) { return }
-      _ = try await Reactor.shared.wait(for: .writable, on: descriptor)
+    try await retrying(.writable) { () throws(HinixError) -> Bool? in
+      try sendMessage(bytes, descriptors, credentials, address, waiting: .never) ? true : nil
     }
   }
 
@@ -159,14 +158,12 @@ extension Socket {
     _ bytes: [UInt8], descriptors: [FileDescriptor] = [], credentials: Credentials? = nil,
     to address: SocketAddress? = nil
   ) async throws {
-    while true {
-      let sent = try bytes.withUnsafeBytes { buffer in
+    try await retrying(.writable) { () throws(HinixError) -> Bool? in
+      try bytes.withUnsafeBytes { buffer in
         Result { () throws(HinixError) in
-          try sendMessage(buffer, descriptors, credentials, address, waiting: .never)
+          try sendMessage(buffer, descriptors, credentials, address, waiting: .never) ? true : nil
         }
       }.get()
-      if sent { return }
-      _ = try await Reactor.shared.wait(for: .writable, on: descriptor)
     }
   }
 
@@ -281,9 +278,8 @@ extension Socket {
   public func receive(
     into buffer: UnsafeMutableRawBufferPointer, maxDescriptors: Int = 0
   ) async throws -> ReceivedMessage {
-    while true {
-      if let message = try receiveMessage(buffer, maxDescriptors, waiting: .never) { return message }
-      _ = try await Reactor.shared.wait(for: .readable, on: descriptor)
+    try await retrying(.readable) { () throws(HinixError) -> ReceivedMessage? in
+      try receiveMessage(buffer, maxDescriptors, waiting: .never)
     }
   }
 

@@ -1,5 +1,6 @@
 import CHinix
 import Glibc
+import Synchronization
 import SystemPackage
 
 /// A socket: Unix-domain (stream, seqpacket, datagram) or TCP/UDP over IPv4 and IPv6, all on one
@@ -76,6 +77,8 @@ public final class Socket: Sendable {
   public let kind: Kind
   /// The socket file this socket owns and removes when it closes (see ``SocketListener``).
   let boundPath: BoundPath?
+  /// The spin time of ``waitStrategy``, in nanoseconds.
+  private let spinNanoseconds = Atomic<Int64>(0)
 
   /// The socket's descriptor, still owned by this value.
   public var descriptor: FileDescriptor { handle.descriptor }
@@ -124,6 +127,20 @@ public final class Socket: Sendable {
     case .failure(let errno):
       throw HinixError.system(errno, "socketpair")
     }
+  }
+
+  /// How this socket's reads, writes, sends, receives and async accepts wait when the kernel is
+  /// not ready:
+  /// ``WaitStrategy/sleep`` (the default) parks the thread in `poll` or the task in the reactor
+  /// at once; a spinning strategy first retries the non-blocking call for its spin time.
+  ///
+  /// Spinning trades a busy core for latency: with a peer that answers within microseconds it
+  /// saves this side's wake-up, which across cores costs tens of microseconds. Timed forms
+  /// never spin past their deadline, and try forms never spin. Any task may change it at any
+  /// time; operations already waiting keep the strategy they started with.
+  public var waitStrategy: WaitStrategy {
+    get { WaitStrategy(spinNanoseconds: spinNanoseconds.load(ordering: .relaxed)) }
+    set { spinNanoseconds.store(newValue.spinNanoseconds, ordering: .relaxed) }
   }
 
   /// What error messages call this socket: its name, its peer's name, or its descriptor.
@@ -237,11 +254,28 @@ public final class Socket: Sendable {
   // MARK: The transfer cores
 
   /// Runs `call` (which gets `MSG_DONTWAIT` or 0 as flags) until it succeeds or the form gives
-  /// up: `nil` when a try or timed form ran out of time.
+  /// up: `nil` when a try or timed form ran out of time. A spinning ``waitStrategy`` retries the
+  /// non-blocking call before the first wait.
   @inline(__always)
   func transfer(
     _ operation: String, events: Int16, waiting: Waiting, _ call: (Int32) -> Result<Int, Errno>
   ) throws(HinixError) -> Int? {
+    let strategy = waitStrategy
+    if strategy.spins {
+      let now = Deadline.Instant.now.nanoseconds
+      let end: Int64? =
+        switch waiting {
+        case .never: nil
+        case .forever: strategy.spinEnd(from: now)
+        case .until(let deadline): strategy.spinEnd(from: now, limit: deadline)
+        }
+      if let end {
+        let count = try WaitStrategy.spin(until: end) { () throws(HinixError) -> Int? in
+          try attempt(operation, call)
+        }
+        if let count { return count }
+      }
+    }
     while true {
       let blocking: Bool
       if case .forever = waiting { blocking = true } else { blocking = false }
@@ -262,20 +296,52 @@ public final class Socket: Sendable {
     }
   }
 
-  /// The async form of ``transfer(_:events:waiting:_:)``: waits in the reactor.
+  /// The async form of ``transfer(_:events:waiting:_:)``.
   @inline(__always)
   func transfer(
     _ operation: String, events: IOEvents, _ call: (Int32) -> Result<Int, Errno>
   ) async throws -> Int {
+    try await retrying(events) { () throws(HinixError) -> Int? in try attempt(operation, call) }
+  }
+
+  /// The async core of every operation: runs `attempt` (which must not wait) until it returns a
+  /// value, spinning as the ``waitStrategy`` says (yielding to other tasks between spin slices)
+  /// and then suspending in the reactor until the socket is ready for `events`.
+  @inline(__always)
+  @discardableResult
+  func retrying<T>(_ events: IOEvents, _ attempt: () throws(HinixError) -> T?) async throws -> T {
+    let strategy = waitStrategy
+    // Set at the first "not ready": the spin covers the whole operation, not each wake-up.
+    var spinEnd: Int64?
     while true {
-      switch call(HINIX_MSG_DONTWAIT) {
-      case .success(let count):
-        return count
-      case .failure(.resourceTemporarilyUnavailable):
-        _ = try await Reactor.shared.wait(for: events, on: descriptor)
-      case .failure(let errno):
-        throw transferError(errno, operation)
+      if let value = try attempt() { return value }
+      if strategy.spins {
+        let now = Deadline.Instant.now.nanoseconds
+        let end = spinEnd ?? strategy.spinEnd(from: now)
+        spinEnd = end
+        if now < end {
+          let slice = min(end, now &+ WaitStrategy.sliceNanoseconds)
+          if let value = try WaitStrategy.spin(until: slice, attempt) { return value }
+          if slice < end {
+            try Task.checkCancellation()
+            await Task.yield()
+            continue
+          }
+        }
       }
+      _ = try await Reactor.shared.wait(for: events, on: descriptor)
+    }
+  }
+
+  /// One non-blocking try of `call`: the count, or `nil` when the kernel is not ready.
+  @inline(__always)
+  private func attempt(
+    _ operation: String, _ call: (Int32) -> Result<Int, Errno>
+  ) throws(HinixError) -> Int? {
+    switch call(HINIX_MSG_DONTWAIT) {
+    case .success(let count): count
+    case .failure(.resourceTemporarilyUnavailable): nil
+    case .failure(let errno): throw transferError(errno, operation)
     }
   }
 
@@ -335,16 +401,13 @@ public final class Socket: Sendable {
   /// means end of stream.
   public func read(upTo maxCount: Int) async throws -> [UInt8] {
     var bytes = [UInt8](repeating: 0, count: max(maxCount, 1))
-    while true {
-      let count = try bytes.withUnsafeMutableBytes { buffer in
+    let count = try await retrying(.readable) { () throws(HinixError) -> Int? in
+      try bytes.withUnsafeMutableBytes { buffer in
         Result { () throws(HinixError) in try tryRead(into: buffer) }
       }.get()
-      if let count {
-        bytes.removeLast(bytes.count - count)
-        return bytes
-      }
-      _ = try await Reactor.shared.wait(for: .readable, on: descriptor)
     }
+    bytes.removeLast(bytes.count - count)
+    return bytes
   }
 
   /// Reads exactly `buffer.count` bytes; an end of stream before that throws `.brokenPipe`
@@ -418,11 +481,11 @@ public final class Socket: Sendable {
   public func write(_ bytes: [UInt8]) async throws {
     var written = 0
     while written < bytes.count {
-      written += try bytes[written...].withUnsafeBytes { rest in
-        Result { () throws(HinixError) in try writeAll(rest, waiting: .never) }
-      }.get()
-      if written < bytes.count {
-        _ = try await Reactor.shared.wait(for: .writable, on: descriptor)
+      written += try await retrying(.writable) { () throws(HinixError) -> Int? in
+        let count = try bytes[written...].withUnsafeBytes { rest in
+          Result { () throws(HinixError) in try writeAll(rest, waiting: .never) }
+        }.get()
+        return count > 0 ? count : nil
       }
     }
   }

@@ -1,0 +1,84 @@
+import CHinix
+import Glibc
+
+/// What a side does when the data it waits for is not there yet: sleep at once, spin for a
+/// bounded time and then sleep, or never sleep — the wait strategies of Aeron and the LMAX
+/// disruptor.
+///
+/// Sleeping costs nothing while idle but each wake-up is a trip through the scheduler; on a
+/// virtual machine a cross-core wake-up through any kernel object costs tens of microseconds.
+/// Spinning answers within a fraction of a microsecond but keeps a core busy. Spin-then-sleep
+/// keeps the fast path while messages flow and gives the core back when they stop.
+///
+/// Spinning retries the operation's non-blocking form (a system call for sockets), so a spin is
+/// cheap only where the peer answers quickly. An async operation that spins holds its thread for
+/// at most one spin slice (``sliceNanoseconds``) before it yields to other tasks and checks for
+/// cancellation.
+public struct WaitStrategy: Sendable, Hashable, CustomStringConvertible {
+  /// How long to spin before sleeping, in nanoseconds; `Int64.max` spins forever.
+  public let spinNanoseconds: Int64
+
+  init(spinNanoseconds: Int64) {
+    self.spinNanoseconds = spinNanoseconds
+  }
+
+  /// Sleep at once: the default, and the right choice unless latency matters more than a core.
+  public static let sleep = WaitStrategy(spinNanoseconds: 0)
+
+  /// Never sleep: retry until the operation succeeds, the deadline of a timed form passes, or
+  /// the task is cancelled. Occupies a core for the whole wait.
+  public static let busySpin = WaitStrategy(spinNanoseconds: .max)
+
+  /// Spin for at most `duration`, then sleep as ``sleep`` does. A negative or zero duration is
+  /// ``sleep``.
+  public static func spinThenSleep(_ duration: Duration) -> WaitStrategy {
+    WaitStrategy(spinNanoseconds: Deadline.nanoseconds(of: duration))
+  }
+
+  /// How long an async spin holds its thread before it yields to other tasks.
+  static let sliceNanoseconds: Int64 = 50_000
+
+  /// Whether this strategy spins at all.
+  public var spins: Bool { spinNanoseconds > 0 }
+
+  /// A readable name for logs and benchmark reports.
+  public var description: String {
+    switch spinNanoseconds {
+    case 0: "sleep"
+    case .max: "busy-spin"
+    default: "spin \(Duration.nanoseconds(spinNanoseconds)) then sleep"
+    }
+  }
+
+  /// When a spin that begins at `start` (CLOCK_MONOTONIC nanoseconds) must stop, never later
+  /// than `limit`.
+  func spinEnd(from start: Int64, limit: Deadline.Instant? = nil) -> Int64 {
+    let (sum, overflow) = start.addingReportingOverflow(spinNanoseconds)
+    let end = overflow ? Int64.max : sum
+    return limit.map { min(end, $0.nanoseconds) } ?? end
+  }
+
+  /// Retries `attempt` until it returns a value or the clock reaches `end`; `nil` when it did.
+  ///
+  /// The clock is read every `checkEvery` attempts: 1 suits an attempt that is a system call
+  /// (a vDSO `clock_gettime` is a small fraction of it), a larger power of two suits an attempt
+  /// that only reads memory.
+  @inline(__always)
+  static func spin<T, E: Error>(
+    until end: Int64, checkEvery: Int = 1, _ attempt: () throws(E) -> T?
+  ) throws(E) -> T? {
+    var round = 0
+    while true {
+      if let value = try attempt() { return value }
+      round &+= 1
+      if round % checkEvery == 0, Deadline.Instant.now.nanoseconds >= end { return nil }
+      relax()
+    }
+  }
+
+  /// A hint to the processor that this thread is spinning (x86 `pause`, Arm `yield`).
+  @inline(__always)
+  static func relax() {
+    hinix_cpu_relax()
+  }
+}
