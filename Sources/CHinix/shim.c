@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <mqueue.h>
 #include <poll.h>
 #include <sched.h>
@@ -341,6 +342,13 @@ int hinix_getpeername(int fd, void *address, uint32_t *length) {
 
 ssize_t hinix_send(int fd, const void *buf, size_t len, int flags) {
   RETURN_OR_ERRNO(send(fd, buf, len, flags | MSG_NOSIGNAL));
+}
+
+const int HINIX_IOV_MAX = IOV_MAX;
+
+ssize_t hinix_sendv(int fd, const struct iovec *iov, int count, int flags) {
+  struct msghdr message = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)count};
+  RETURN_OR_ERRNO(sendmsg(fd, &message, flags | MSG_NOSIGNAL));
 }
 
 ssize_t hinix_recv(int fd, void *buf, size_t len, int flags) { RETURN_OR_ERRNO(recv(fd, buf, len, flags)); }

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <time.h>
 
 // MARK: POSIX message queues (mqueue.h is not in Swift's Glibc module; mq_open is variadic).
@@ -125,6 +126,10 @@ int hinix_getpeername(int fd, void *address, uint32_t *length);
 /// send with MSG_NOSIGNAL added, so a closed peer is EPIPE and never SIGPIPE.
 ssize_t hinix_send(int fd, const void *buf, size_t len, int flags);
 ssize_t hinix_recv(int fd, void *buf, size_t len, int flags);
+/// sendmsg of `count` buffers (a gathering write) with MSG_NOSIGNAL added.
+ssize_t hinix_sendv(int fd, const struct iovec *iov, int count, int flags);
+/// The most buffers one gathering write may pass (IOV_MAX).
+extern const int HINIX_IOV_MAX;
 
 /// sendmsg with MSG_NOSIGNAL: one payload, an optional destination, `fd_count` descriptors
 /// (SCM_RIGHTS) and optional credentials (SCM_CREDENTIALS).

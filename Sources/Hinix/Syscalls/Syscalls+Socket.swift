@@ -67,6 +67,12 @@ extension Sys {
     retrying(true) { hinix_send(fd, bytes.baseAddress, bytes.count, flags) }
   }
 
+  static func sendVector(
+    _ fd: Int32, _ buffers: UnsafeMutableBufferPointer<iovec>, flags: Int32
+  ) -> Result<Int, Errno> {
+    retrying(true) { hinix_sendv(fd, buffers.baseAddress, Int32(buffers.count), flags) }
+  }
+
   static func receive(
     _ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, flags: Int32
   ) -> Result<Int, Errno> {
