@@ -13,6 +13,7 @@
 #include <sys/eventfd.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <string.h>
@@ -440,6 +441,44 @@ ssize_t hinix_recvmsg(int fd, void *buf, size_t len, void *address, int *fds, in
 // MARK: memory files
 
 const unsigned int HINIX_MFD_ALLOW_SEALING = MFD_ALLOW_SEALING;
+
+const unsigned int HINIX_MFD_HUGETLB = MFD_HUGETLB;
+const int HINIX_F_ADD_SEALS = F_ADD_SEALS;
+const int HINIX_F_GET_SEALS = F_GET_SEALS;
+const int HINIX_F_SEAL_SEAL = F_SEAL_SEAL;
+const int HINIX_F_SEAL_SHRINK = F_SEAL_SHRINK;
+const int HINIX_F_SEAL_GROW = F_SEAL_GROW;
+const int HINIX_F_SEAL_WRITE = F_SEAL_WRITE;
+const int HINIX_MAP_HUGETLB = MAP_HUGETLB;
+
+int hinix_fcntl_int(int fd, int command, int argument) { RETURN_OR_ERRNO(fcntl(fd, command, argument)); }
+
+int hinix_ftruncate(int fd, int64_t size) { RETURN_OR_ERRNO(ftruncate(fd, (off_t)size)); }
+
+int hinix_fstat_size(int fd, int64_t *size, uint32_t *mode) {
+  struct stat status;
+  if (fstat(fd, &status) < 0) return -errno;
+  *size = (int64_t)status.st_size;
+  *mode = (uint32_t)status.st_mode;
+  return 0;
+}
+
+int hinix_mmap_shared(int fd, size_t size, int extra_flags, void **address) {
+  void *mapped = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | extra_flags, fd, 0);
+  if (mapped == MAP_FAILED) return -errno;
+  *address = mapped;
+  return 0;
+}
+
+int hinix_munmap(void *address, size_t size) { RETURN_OR_ERRNO(munmap(address, size)); }
+
+int hinix_mlock(const void *address, size_t size) { RETURN_OR_ERRNO(mlock(address, size)); }
+
+int hinix_shm_open(const char *name, int flags, mode_t mode) {
+  RETURN_OR_ERRNO(shm_open(name, flags | O_CLOEXEC, mode));
+}
+
+int hinix_shm_unlink(const char *name) { RETURN_OR_ERRNO(shm_unlink(name)); }
 
 int hinix_memfd_create(const char *name, unsigned int flags) {
   RETURN_OR_ERRNO(memfd_create(name, flags | MFD_CLOEXEC));

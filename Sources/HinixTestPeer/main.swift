@@ -161,6 +161,55 @@ do {
       }
     }
 
+  case "ring-sum":
+    // ring-sum: accepts a ring of UInt64 over the socket on descriptor 3, reads it in place to
+    // the end, and writes "COUNT SUM" (wrapping sum) back on the socket.
+    let socket = Socket(adopting: FileDescriptor(rawValue: 3), domain: .unix, kind: .stream)
+    let receiver = try RingReceiver<UInt64>.accept(over: socket)
+    receiver.waitStrategy = .spinThenSleep(.microseconds(50))
+    var count: UInt64 = 0
+    var sum: UInt64 = 0
+    while true {
+      let taken = try receiver.receive { elements in
+        for element in elements { sum &+= element }
+        return elements.count
+      }
+      if taken == 0 { break }
+      count += UInt64(taken)
+    }
+    try socket.write("\(count) \(sum)")
+
+  case "ring-hold":
+    // ring-hold: accepts a ring of UInt64 as its sender over descriptor 3, sends 1, 2, 3 and
+    // then sleeps until killed.
+    let socket = Socket(adopting: FileDescriptor(rawValue: 3), domain: .unix, kind: .stream)
+    let sender = try RingSender<UInt64>.accept(over: socket)
+    for value in 1...3 { try sender.send(UInt64(value)) }
+    sleep(600)
+
+  case "ring-scribble":
+    // ring-scribble SECONDS: accepts a ring of UInt64 as its sender over descriptor 3, writes a
+    // few honest elements, then writes random values over the whole shared file for SECONDS.
+    let socket = Socket(adopting: FileDescriptor(rawValue: 3), domain: .unix, kind: .stream)
+    let sender = try RingSender<UInt64>.accept(over: socket)
+    for value in 1...3 { try sender.send(UInt64(value)) }
+    // Maps the ring's memfd a second time, found as a hostile process would, through /proc.
+    let memory = try ringMemory()
+    let words = memory.count / 8
+    let base = memory.baseAddress.assumingMemoryBound(to: UInt64.self)
+    let end = ContinuousClock.now + .seconds(number(0))
+    var state = UInt64(getpid())
+    while ContinuousClock.now < end {
+      for _ in 0..<4096 {
+        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+        let index = Int((state >> 33) % UInt64(words))
+        // Favour the header and the positions, where the damage is.
+        let target = state & 1 == 0 ? index % 128 : index
+        base[target] = state >> 7
+      }
+    }
+    _ = sender
+
   case "sleep":
     // sleep SECONDS: stays alive until killed or the time runs out.
     sleep(UInt32(number(0)))
@@ -170,4 +219,19 @@ do {
   }
 } catch {
   fail("\(command): \(error)")
+}
+
+/// The shared memory of this process's ring, mapped again through its memfd in /proc/self/fd.
+func ringMemory() throws -> SharedMemory {
+  for fd in 0..<Int32(256) {
+    var target = [CChar](repeating: 0, count: 256)
+    let count = readlink("/proc/self/fd/\(fd)", &target, target.count - 1)
+    guard count > 0 else { continue }
+    let name = String(decoding: target[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    if name.hasPrefix("/memfd:hinix-ring") {
+      return try SharedMemory(
+        adoptingSealed: OwnedDescriptor(adopting: FileDescriptor(rawValue: dup(fd))), minimumSize: 1)
+    }
+  }
+  fail("no ring memfd in /proc/self/fd")
 }

@@ -159,8 +159,53 @@ ssize_t hinix_recvmsg(int fd, void *buf, size_t len, void *address, int *fds, in
 // MARK: Memory files
 
 extern const unsigned int HINIX_MFD_ALLOW_SEALING;
+extern const unsigned int HINIX_MFD_HUGETLB;
 /// memfd_create with MFD_CLOEXEC added.
 int hinix_memfd_create(const char *name, unsigned int flags);
+
+// MARK: shared memory
+
+extern const int HINIX_F_ADD_SEALS;
+extern const int HINIX_F_GET_SEALS;
+extern const int HINIX_F_SEAL_SEAL;
+extern const int HINIX_F_SEAL_SHRINK;
+extern const int HINIX_F_SEAL_GROW;
+extern const int HINIX_F_SEAL_WRITE;
+extern const int HINIX_MAP_HUGETLB;
+/// fcntl with an integer argument (F_ADD_SEALS, F_GET_SEALS).
+int hinix_fcntl_int(int fd, int command, int argument);
+/// ftruncate, fstat's size and mode, mmap (shared, read-write), munmap, mlock, shm_open (with
+/// O_CLOEXEC added) and shm_unlink, each returning the negated errno on failure.
+int hinix_ftruncate(int fd, int64_t size);
+int hinix_fstat_size(int fd, int64_t *size, uint32_t *mode);
+int hinix_mmap_shared(int fd, size_t size, int extra_flags, void **address);
+int hinix_munmap(void *address, size_t size);
+int hinix_mlock(const void *address, size_t size);
+int hinix_shm_open(const char *name, int flags, mode_t mode);
+int hinix_shm_unlink(const char *name);
+
+// MARK: atomics on shared memory
+//
+// Swift's Atomic cannot live at an address inside a mapping; these inline C11 atomics can, and
+// the compiler inlines them into the Swift code that calls them.
+
+static inline uint64_t hinix_load_acquire(const uint64_t *address) {
+  return __atomic_load_n(address, __ATOMIC_ACQUIRE);
+}
+static inline uint64_t hinix_load_relaxed(const uint64_t *address) {
+  return __atomic_load_n(address, __ATOMIC_RELAXED);
+}
+static inline void hinix_store_release(uint64_t *address, uint64_t value) {
+  __atomic_store_n(address, value, __ATOMIC_RELEASE);
+}
+static inline void hinix_store_relaxed(uint64_t *address, uint64_t value) {
+  __atomic_store_n(address, value, __ATOMIC_RELAXED);
+}
+static inline uint64_t hinix_exchange(uint64_t *address, uint64_t value) {
+  return __atomic_exchange_n(address, value, __ATOMIC_SEQ_CST);
+}
+/// A full (sequentially consistent) fence: orders a store before a later load.
+static inline void hinix_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 
 /// Spawns `path` with `argv` and `envp` in a child process. Before exec the child duplicates
 /// `sources[i]` onto `targets[i]` (clearing close-on-exec on the copy only), resets the signal

@@ -40,6 +40,14 @@ public struct HinixError: Error, Sendable, Equatable, CustomStringConvertible {
     case notConnected
     /// The reactor was shut down while the operation waited.
     case reactorShutDown
+    /// Data shared with another process failed validation: a ring's header, a position or a
+    /// message length that no honest peer writes. Hinix stops using that object.
+    case corrupt
+    /// The other side of a shared-memory ring closed it, exited or was killed.
+    case peerGone
+    /// A shared object was made for something else: another element size, version or layout,
+    /// a file too small, or seals missing.
+    case incompatible
     /// Any other failure of a system call; ``HinixError/errno`` says which.
     case system
   }

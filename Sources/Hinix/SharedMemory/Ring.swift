@@ -1,0 +1,163 @@
+import CHinix
+import Glibc
+import SystemPackage
+
+/// Who may be at the other end of a ring set up over a socket, checked with the peer's
+/// credentials (`SO_PEERCRED`) before any memory is shared or mapped.
+public enum RingPeerPolicy: Sendable {
+  /// Any process that can connect.
+  case anyone
+  /// Only processes of this process's user.
+  case sameUser
+  /// Only processes of the given user.
+  case user(uid_t)
+  /// Whatever the closure accepts.
+  case custom(@Sendable (Credentials) -> Bool)
+
+  func check(_ socket: Socket, operation: String) throws(HinixError) {
+    let credentials = try socket.peerCredentials()
+    let allowed: Bool
+    switch self {
+    case .anyone: allowed = true
+    case .sameUser: allowed = credentials.uid == geteuid()
+    case .user(let uid): allowed = credentials.uid == uid
+    case .custom(let accepts): allowed = accepts(credentials)
+    }
+    guard allowed else {
+      throw HinixError(
+        .permissionDenied, operation: operation, subject: socket.subject,
+        detail: "the peer (\(credentials)) is not allowed by the ring's peer policy")
+    }
+  }
+}
+
+/// Creation options of a ring's shared memory.
+public typealias RingOptions = SharedMemory.Options
+
+/// Making rings: in one process, or between two processes over a Unix socket.
+///
+/// Over a socket, one side creates the ring (``RingSender/create(over:capacity:policy:options:)``
+/// or ``RingReceiver/create(over:capacity:policy:options:)``) and sends its sealed memfd and two
+/// eventfds with `SCM_RIGHTS`; the other side accepts it (``RingReceiver/accept(over:policy:)``
+/// or ``RingSender/accept(over:policy:)``), checks the seals, the size and the header, and maps
+/// it. Both check the peer's credentials first. The socket stays with the ring: its hang-up is
+/// how a waiting side learns, within one wake-up, that the other process died. For a child
+/// process, pass it one end of ``Socket/pair(_:nonBlocking:)`` when spawning it.
+enum RingSetup {
+  static let greetingMagic: UInt32 = 0x5258_4E48  // "HNXR"
+  static let roleSender: UInt8 = 1
+  static let roleReceiver: UInt8 = 2
+
+  /// The parts of a ring, before they become a side.
+  struct Parts {
+    let memory: SharedMemory
+    let header: RingLayout.Header
+    /// Woken when data arrives (the consumer sleeps on it).
+    let dataReady: EventFD
+    /// Woken when room appears (the producer sleeps on it).
+    let spaceReady: EventFD
+  }
+
+  /// Creates a ring's memory and eventfds in this process.
+  static func make(
+    capacity: Int, elementSize: Int, elementAlignment: Int, flags: UInt32, options: RingOptions
+  ) throws(HinixError) -> Parts {
+    try RingLayout.checkCapacity(capacity, elementSize: elementSize, operation: "create ring")
+    let header = RingLayout.Header(
+      capacity: capacity, elementSize: elementSize, elementAlignment: elementAlignment, flags: flags)
+    let memory = try SharedMemory(creatingAnonymous: "hinix-ring", size: header.fileSize, options: options)
+    RingLayout.initialize(memory.baseAddress, header)
+    return Parts(
+      memory: memory, header: header, dataReady: try EventFD(nonBlocking: true),
+      spaceReady: try EventFD(nonBlocking: true))
+  }
+
+  static func side(_ parts: Parts, _ role: RingSide.Role, link: Socket?) throws(HinixError) -> RingSide {
+    try RingSide(
+      role: role, memory: parts.memory, header: parts.header,
+      wakeMe: role == .producer ? parts.spaceReady : parts.dataReady,
+      wakePeer: role == .producer ? parts.dataReady : parts.spaceReady, link: link)
+  }
+
+  /// Creates a ring and sends it over `socket`; this side takes `role`.
+  static func create(
+    over socket: Socket, role: RingSide.Role, capacity: Int, elementSize: Int, elementAlignment: Int,
+    flags: UInt32, policy: RingPeerPolicy, options: RingOptions
+  ) throws(HinixError) -> RingSide {
+    try policy.check(socket, operation: "create ring")
+    let parts = try make(
+      capacity: capacity, elementSize: elementSize, elementAlignment: elementAlignment, flags: flags,
+      options: options)
+    var greeting = [UInt8](repeating: 0, count: 8)
+    withUnsafeBytes(of: greetingMagic.littleEndian) { greeting.replaceSubrange(0..<4, with: $0) }
+    greeting[4] = UInt8(RingLayout.version)
+    greeting[5] = role == .producer ? roleSender : roleReceiver
+    try socket.send(
+      greeting,
+      descriptors: [parts.memory.descriptor, parts.dataReady.descriptor, parts.spaceReady.descriptor])
+    return try side(parts, role, link: socket)
+  }
+
+  /// Receives a ring over `socket`, validates everything about it, and returns this side.
+  static func accept(
+    over socket: Socket, role: RingSide.Role, elementSize: Int, elementAlignment: Int, flags: UInt32,
+    policy: RingPeerPolicy
+  ) throws(HinixError) -> RingSide {
+    let operation = "accept ring"
+    try policy.check(socket, operation: operation)
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 8, alignment: 8)
+    defer { buffer.deallocate() }
+    let message = try socket.receive(into: buffer, maxDescriptors: 3)
+    func refuse(_ detail: String) -> HinixError {
+      HinixError(.incompatible, operation: operation, subject: socket.subject, detail: detail)
+    }
+    if message.count == 0 {
+      throw HinixError(.peerGone, operation: operation, detail: "the peer closed the socket")
+    }
+    guard message.count == 8, buffer.loadUnaligned(as: UInt32.self) == greetingMagic.littleEndian else {
+      throw refuse("the peer's first message (\(message.count) bytes) is not a Hinix ring offer")
+    }
+    guard buffer[4] == UInt8(RingLayout.version) else {
+      throw refuse("the peer offers ring version \(buffer[4]); this Hinix speaks \(RingLayout.version)")
+    }
+    let expected = role == .producer ? roleReceiver : roleSender
+    guard buffer[5] == expected else {
+      throw refuse(
+        "the peer offers to be the \(buffer[5] == roleSender ? "sender" : "receiver") too; one side must send and one receive"
+      )
+    }
+    guard message.descriptors.count == 3, !message.controlTruncated else {
+      throw refuse("the offer carried \(message.descriptors.count) descriptors, not the 3 a ring needs")
+    }
+    guard let memoryFile = message.descriptors.takeNext(), let data = message.descriptors.takeNext(),
+      let space = message.descriptors.takeNext()
+    else { throw refuse("the offer's descriptors went missing") }
+    for event in [data.descriptor, space.descriptor] {
+      try checkEventFD(event, operation: operation)
+    }
+    let memory = try SharedMemory(adoptingSealed: memoryFile, minimumSize: RingLayout.dataOffset)
+    let header = try RingLayout.validate(
+      memory.baseAddress, mappedSize: memory.count, elementSize: elementSize,
+      elementAlignment: elementAlignment,
+      flags: flags)
+    let parts = Parts(
+      memory: memory, header: header, dataReady: EventFD(adopting: data.release()),
+      spaceReady: EventFD(adopting: space.release()))
+    return try side(parts, role, link: socket)
+  }
+
+  /// Refuses a descriptor that is not an eventfd, and makes it non-blocking so that a peer
+  /// that fills its counter can never make a wake-up block this process.
+  private static func checkEventFD(_ descriptor: FileDescriptor, operation: String) throws(HinixError) {
+    var target = [CChar](repeating: 0, count: 64)
+    let count = readlink("/proc/self/fd/\(descriptor.rawValue)", &target, target.count - 1)
+    let kind =
+      count > 0 ? String(decoding: target[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self) : "?"
+    guard kind == "anon_inode:[eventfd]" else {
+      throw HinixError(
+        .incompatible, operation: operation, subject: "descriptor \(descriptor.rawValue)",
+        detail: "the offer's wake-up descriptor is \(kind), not an eventfd")
+    }
+    try descriptor.setNonBlocking(true, subject: "ring eventfd")
+  }
+}

@@ -1,0 +1,193 @@
+import CHinix
+import SystemPackage
+
+/// The consuming end of a single-producer, single-consumer ring of `Element`s in shared
+/// memory (see ``RingSender``).
+///
+/// Reads happen in place; the elements a closure sees stay put until it returns. Against a
+/// hostile sender: positions are validated on every read (`.corrupt` for one that no honest
+/// sender writes), but the element bytes themselves are the sender's to choose, and a hostile
+/// sender can change them while they are read; copy before validating what matters.
+/// A receiving call returns `nil` (or 0) at the end: once the sender has closed the ring and
+/// everything it sent has been read.
+public struct RingReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
+  let side: RingSide
+
+  init(_ side: RingSide) {
+    self.side = side
+  }
+
+  deinit {
+    side.close()
+  }
+
+  /// How many elements the ring holds.
+  public var capacity: Int { side.capacity }
+
+  /// What the receiver does while the ring is empty (``WaitStrategy/sleep`` unless changed).
+  public var waitStrategy: WaitStrategy {
+    get { side.strategy }
+    nonmutating set { side.strategy = newValue }
+  }
+
+  /// The descriptor that becomes readable when the ring may have data again (or the sender is
+  /// gone): for serving many rings from one thread with `poll` or epoll, then ``tryReceive()``.
+  public var waitDescriptor: FileDescriptor { side.waitDescriptor }
+
+  /// Whether the sender has closed the ring and every element it sent has been read.
+  public var isFinished: Bool {
+    (try? side.refresh()) == 0 && side.peerClosed && (try? side.refresh()) == 0
+  }
+
+  /// Creates a ring of `capacity` elements (a power of two), offers it to the peer of
+  /// `socket` (which calls ``RingSender/accept(over:policy:)``), and returns its receiving end.
+  public static func create(
+    over socket: Socket, capacity: Int, policy: RingPeerPolicy = .sameUser,
+    options: RingOptions = RingOptions()
+  ) throws(HinixError) -> RingReceiver<Element> {
+    RingReceiver(
+      try RingSetup.create(
+        over: socket, role: .consumer, capacity: capacity, elementSize: MemoryLayout<Element>.stride,
+        elementAlignment: MemoryLayout<Element>.alignment, flags: 0, policy: policy, options: options))
+  }
+
+  /// Accepts the ring the peer of `socket` created with ``RingSender/create(over:capacity:policy:options:)``,
+  /// after checking the peer's credentials, the memory file's seals and size, and the header.
+  public static func accept(
+    over socket: Socket, policy: RingPeerPolicy = .sameUser
+  ) throws(HinixError) -> RingReceiver<Element> {
+    RingReceiver(
+      try RingSetup.accept(
+        over: socket, role: .consumer, elementSize: MemoryLayout<Element>.stride,
+        elementAlignment: MemoryLayout<Element>.alignment, flags: 0, policy: policy))
+  }
+
+  // MARK: Zero-copy
+
+  /// Lets `body` read elements in place: it gets up to `maxCount` of them and returns how many
+  /// it consumed (a prefix). Called at most twice, when the data wraps around the end. Returns
+  /// the total consumed, released to the sender once; 0 when the ring is empty. Never waits.
+  @discardableResult
+  public func tryReceive(maxCount: Int = .max, _ body: (UnsafeBufferPointer<Element>) throws -> Int) throws
+    -> Int
+  {
+    try read(count: min(try side.available(atLeast: min(maxCount, side.capacity)), maxCount), body)
+  }
+
+  /// The blocking form of ``tryReceive(maxCount:_:)``: waits (as the ``waitStrategy`` says)
+  /// until at least `minimumCount` elements are there (fewer only at the end of the stream),
+  /// then lets `body` read them. Returns 0 at the end.
+  @discardableResult
+  public func receive(
+    minimumCount: Int = 1, maxCount: Int = .max, _ body: (UnsafeBufferPointer<Element>) throws -> Int
+  ) throws -> Int {
+    try check(minimumCount)
+    _ = try side.wait(for: minimumCount, waiting: .forever)
+    return try read(count: min(try side.available(atLeast: min(maxCount, side.capacity)), maxCount), body)
+  }
+
+  /// The async form of ``receive(minimumCount:maxCount:_:)``: suspends the task, not its thread.
+  @discardableResult
+  public func receive(
+    minimumCount: Int = 1, maxCount: Int = .max, _ body: (UnsafeBufferPointer<Element>) throws -> Int
+  ) async throws -> Int {
+    try check(minimumCount)
+    _ = try await side.wait(for: minimumCount)
+    return try read(count: min(try side.available(atLeast: min(maxCount, side.capacity)), maxCount), body)
+  }
+
+  // MARK: Elements
+
+  /// The next element if there is one now.
+  public func tryReceive() throws(HinixError) -> Element? {
+    guard try side.available(atLeast: 1) >= 1 else { return nil }
+    return take()
+  }
+
+  /// The next element, waiting while the ring is empty; nil at the end of the stream.
+  public func receive() throws(HinixError) -> Element? {
+    switch try side.wait(for: 1, waiting: .forever) {
+    case .ready: take()
+    case .closed, .timedOut: nil
+    }
+  }
+
+  /// The next element, waiting at most `timeout`; nil if none came in time or the stream
+  /// ended (``isFinished`` tells which).
+  public func receive(timeout: Duration) throws(HinixError) -> Element? {
+    switch try side.wait(for: 1, waiting: .until(.after(timeout))) {
+    case .ready: take()
+    case .closed, .timedOut: nil
+    }
+  }
+
+  /// The next element, suspending the task while the ring is empty; nil at the end.
+  public func receive() async throws -> Element? {
+    switch try await side.wait(for: 1) {
+    case .ready: take()
+    case .closed, .timedOut: nil
+    }
+  }
+
+  /// Copies elements into `buffer`, waiting until at least one is there; returns how many
+  /// (0 at the end of the stream).
+  public func receive(into buffer: UnsafeMutableBufferPointer<Element>) throws(HinixError) -> Int {
+    guard !buffer.isEmpty else { return 0 }
+    _ = try side.wait(for: 1, waiting: .forever)
+    return try copy(into: buffer)
+  }
+
+  /// The async form of ``receive(into:)``.
+  public func receive(into buffer: UnsafeMutableBufferPointer<Element>) async throws -> Int {
+    guard !buffer.isEmpty else { return 0 }
+    _ = try await side.wait(for: 1)
+    return try copy(into: buffer)
+  }
+
+  // MARK: Internals
+
+  @inline(__always)
+  private func take() -> Element {
+    let slot = Int(side.position & UInt64(side.capacity - 1))
+    let element = (UnsafeRawPointer(side.data) + slot * MemoryLayout<Element>.stride).loadUnaligned(
+      as: Element.self)
+    side.commit(1)
+    return element
+  }
+
+  @inline(__always)
+  private func copy(into buffer: UnsafeMutableBufferPointer<Element>) throws(HinixError) -> Int {
+    var filled = 0
+    let count = min(try side.available(atLeast: min(buffer.count, side.capacity)), buffer.count)
+    return read(count: count) { elements in
+      UnsafeMutableRawPointer(buffer.baseAddress! + filled).copyMemory(
+        from: elements.baseAddress!, byteCount: elements.count * MemoryLayout<Element>.stride)
+      filled += elements.count
+      return elements.count
+    }
+  }
+
+  private func check(_ minimumCount: Int) throws(HinixError) {
+    guard minimumCount >= 1, minimumCount <= side.capacity else {
+      throw HinixError(
+        .invalidArgument, operation: "ring receive", subject: "shared ring",
+        detail: "cannot wait for \(minimumCount) elements in a ring of \(side.capacity)")
+    }
+  }
+
+  @inline(__always)
+  private func read<E: Error>(count: Int, _ body: (UnsafeBufferPointer<Element>) throws(E) -> Int) throws(E)
+    -> Int
+  {
+    guard count > 0 else { return 0 }
+    let start = Int(side.position & UInt64(side.capacity - 1))
+    let first = min(count, side.capacity - start)
+    let base = UnsafePointer(side.data.assumingMemoryBound(to: Element.self))
+    var consumed = min(max(try body(UnsafeBufferPointer(start: base + start, count: first)), 0), first)
+    if consumed == first, count > first {
+      consumed += min(max(try body(UnsafeBufferPointer(start: base, count: count - first)), 0), count - first)
+    }
+    if consumed > 0 { side.commit(consumed) }
+    return consumed
+  }
+}

@@ -1,0 +1,224 @@
+import CHinix
+import SystemPackage
+
+/// The producing end of a single-producer, single-consumer ring of `Element`s in shared
+/// memory: zero-copy, no system call per element while the receiver keeps up, and safe against
+/// a receiver that lies about its position (`.corrupt`) or dies (`.peerGone`).
+///
+/// A `RingSender` is the one producer of its ring: it cannot be copied, only moved, to another
+/// task or thread. Closing it (letting it go) tells the receiver that the stream ended.
+public struct RingSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
+  let side: RingSide
+
+  init(_ side: RingSide) {
+    self.side = side
+  }
+
+  deinit {
+    side.close()
+  }
+
+  /// How many elements the ring holds.
+  public var capacity: Int { side.capacity }
+
+  /// What the sender does while the ring is full (``WaitStrategy/sleep`` unless changed).
+  public var waitStrategy: WaitStrategy {
+    get { side.strategy }
+    nonmutating set { side.strategy = newValue }
+  }
+
+  /// The descriptor that becomes readable when the ring may have room again (or the receiver
+  /// is gone): for serving many rings from one thread with `poll` or epoll, then ``trySend(_:)``.
+  public var waitDescriptor: FileDescriptor { side.waitDescriptor }
+
+  /// Creates a ring in this process, for two threads or tasks: take its ``RingPair/sender``
+  /// and ``RingPair/receiver`` apart (`let sender = pair.sender`).
+  public static func makeRing(
+    capacity: Int, options: RingOptions = RingOptions()
+  ) throws(HinixError) -> RingPair<Element> {
+    let parts = try RingSetup.make(
+      capacity: capacity, elementSize: MemoryLayout<Element>.stride,
+      elementAlignment: MemoryLayout<Element>.alignment, flags: 0, options: options)
+    return RingPair(
+      sender: RingSender(try RingSetup.side(parts, .producer, link: nil)),
+      receiver: RingReceiver(try RingSetup.side(parts, .consumer, link: nil)))
+  }
+
+  /// Creates a ring of `capacity` elements (a power of two), offers it to the peer of `socket`
+  /// (a connected Unix socket; the peer calls ``RingReceiver/accept(over:policy:)``), and
+  /// returns its sending end. The peer's credentials are checked against `policy` first.
+  public static func create(
+    over socket: Socket, capacity: Int, policy: RingPeerPolicy = .sameUser,
+    options: RingOptions = RingOptions()
+  ) throws(HinixError) -> RingSender<Element> {
+    RingSender(
+      try RingSetup.create(
+        over: socket, role: .producer, capacity: capacity, elementSize: MemoryLayout<Element>.stride,
+        elementAlignment: MemoryLayout<Element>.alignment, flags: 0, policy: policy, options: options))
+  }
+
+  /// Accepts the ring the peer of `socket` created with ``RingReceiver/create(over:capacity:policy:options:)``,
+  /// after checking the peer's credentials, the memory file's seals and size, and the header
+  /// (element size, alignment, version).
+  public static func accept(
+    over socket: Socket, policy: RingPeerPolicy = .sameUser
+  ) throws(HinixError) -> RingSender<Element> {
+    RingSender(
+      try RingSetup.accept(
+        over: socket, role: .producer, elementSize: MemoryLayout<Element>.stride,
+        elementAlignment: MemoryLayout<Element>.alignment, flags: 0, policy: policy))
+  }
+
+  // MARK: Zero-copy
+
+  /// Lets `body` write elements in place into the free part of the ring: it gets up to
+  /// `maxCount` uninitialized slots and returns how many it filled (a prefix). Called at most
+  /// twice, when the free part wraps around the end. Returns the total written, published to
+  /// the receiver once; 0 when the ring is full. Never waits.
+  @discardableResult
+  public func trySend(
+    maxCount: Int = .max, _ body: (UnsafeMutableBufferPointer<Element>) throws -> Int
+  ) throws -> Int {
+    try write(free: min(try side.available(atLeast: min(maxCount, side.capacity)), maxCount), body)
+  }
+
+  /// The blocking form of ``trySend(maxCount:_:)``: waits (as the ``waitStrategy`` says) until
+  /// at least `minimumCount` slots are free, then lets `body` fill them. A `minimumCount`
+  /// above the capacity is `.invalidArgument`; a receiver that closed is `.peerGone`.
+  @discardableResult
+  public func send(
+    minimumCount: Int = 1, maxCount: Int = .max, _ body: (UnsafeMutableBufferPointer<Element>) throws -> Int
+  ) throws -> Int {
+    try check(minimumCount)
+    try ready(try side.wait(for: minimumCount, waiting: .forever))
+    return try write(free: min(try side.available(atLeast: min(maxCount, side.capacity)), maxCount), body)
+  }
+
+  /// The async form of ``send(minimumCount:maxCount:_:)``: suspends the task, not its thread.
+  @discardableResult
+  public func send(
+    minimumCount: Int = 1, maxCount: Int = .max, _ body: (UnsafeMutableBufferPointer<Element>) throws -> Int
+  ) async throws -> Int {
+    try check(minimumCount)
+    try ready(try await side.wait(for: minimumCount))
+    return try write(free: min(try side.available(atLeast: min(maxCount, side.capacity)), maxCount), body)
+  }
+
+  // MARK: Elements
+
+  /// Sends one element if there is room; false if the ring is full.
+  public func trySend(_ element: Element) throws(HinixError) -> Bool {
+    guard try side.available(atLeast: 1) >= 1 else {
+      if side.peerClosed { throw closedError() }
+      return false
+    }
+    put(element)
+    return true
+  }
+
+  /// Sends one element, waiting while the ring is full.
+  public func send(_ element: Element) throws(HinixError) {
+    try ready(try side.wait(for: 1, waiting: .forever))
+    put(element)
+  }
+
+  /// Sends one element, waiting at most `timeout` for room; false if none came in time.
+  public func send(_ element: Element, timeout: Duration) throws(HinixError) -> Bool {
+    switch try side.wait(for: 1, waiting: .until(.after(timeout))) {
+    case .ready: put(element)
+    case .timedOut: return false
+    case .closed: throw closedError()
+    }
+    return true
+  }
+
+  /// Sends one element, suspending the task while the ring is full.
+  public func send(_ element: Element) async throws {
+    try ready(try await side.wait(for: 1))
+    put(element)
+  }
+
+  /// Sends all of `elements`, in order, as room appears (in pieces when they outnumber the
+  /// capacity).
+  public func send(contentsOf elements: UnsafeBufferPointer<Element>) throws(HinixError) {
+    var sent = 0
+    while sent < elements.count {
+      try ready(try side.wait(for: 1, waiting: .forever))
+      sent += try copy(from: elements, at: sent)
+    }
+  }
+
+  /// The async form of ``send(contentsOf:)``.
+  public func send(contentsOf elements: UnsafeBufferPointer<Element>) async throws {
+    var sent = 0
+    while sent < elements.count {
+      try ready(try await side.wait(for: 1))
+      sent += try copy(from: elements, at: sent)
+    }
+  }
+
+  // MARK: Internals
+
+  @inline(__always)
+  private func put(_ element: Element) {
+    let slot = Int(side.position & UInt64(side.capacity - 1))
+    (side.data.assumingMemoryBound(to: Element.self) + slot).initialize(to: element)
+    side.commit(1)
+  }
+
+  @inline(__always)
+  private func copy(from elements: UnsafeBufferPointer<Element>, at offset: Int) throws(HinixError) -> Int {
+    let rest = UnsafeBufferPointer(rebasing: elements[offset...])
+    var taken = 0
+    let free = min(try side.available(atLeast: min(rest.count, side.capacity)), rest.count)
+    return write(free: free) { slots in
+      let count = slots.count
+      _ = slots.initialize(from: UnsafeBufferPointer(rebasing: rest[taken..<(taken + count)]))
+      taken += count
+      return count
+    }
+  }
+
+  private func check(_ minimumCount: Int) throws(HinixError) {
+    guard minimumCount >= 1, minimumCount <= side.capacity else {
+      throw HinixError(
+        .invalidArgument, operation: "ring send", subject: "shared ring",
+        detail: "cannot wait for \(minimumCount) free slots in a ring of \(side.capacity)")
+    }
+  }
+
+  private func ready(_ result: RingSide.WaitResult) throws(HinixError) {
+    if case .closed = result { throw closedError() }
+  }
+
+  private func closedError() -> HinixError {
+    HinixError(
+      .peerGone, operation: "ring send", subject: "shared ring", detail: "the receiver closed the ring")
+  }
+
+  @inline(__always)
+  private func write<E: Error>(
+    free: Int, _ body: (UnsafeMutableBufferPointer<Element>) throws(E) -> Int
+  ) throws(E) -> Int {
+    guard free > 0 else { return 0 }
+    let start = Int(side.position & UInt64(side.capacity - 1))
+    let first = min(free, side.capacity - start)
+    let base = side.data.assumingMemoryBound(to: Element.self)
+    var written = min(max(try body(UnsafeMutableBufferPointer(start: base + start, count: first)), 0), first)
+    if written == first, free > first {
+      let more = try body(UnsafeMutableBufferPointer(start: base, count: free - first))
+      written += min(max(more, 0), free - first)
+    }
+    if written > 0 { side.commit(written) }
+    return written
+  }
+}
+
+/// Both ends of a ring made in one process by ``RingSender/makeRing(capacity:options:)``.
+@frozen
+public struct RingPair<Element: BitwiseCopyable>: ~Copyable, Sendable {
+  /// The producing end.
+  public let sender: RingSender<Element>
+  /// The consuming end.
+  public let receiver: RingReceiver<Element>
+}

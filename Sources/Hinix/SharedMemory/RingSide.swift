@@ -1,0 +1,318 @@
+import CHinix
+import Glibc
+import SystemPackage
+
+/// One side of a ring (the producer or the consumer): its private view of the positions, the
+/// shared words it publishes to and reads from, and the descriptors it sleeps on.
+///
+/// Used by one owner at a time (``RingSender``, ``RingReceiver``, ``MessageSender``,
+/// ``MessageReceiver`` are non-copyable), hence `@unchecked Sendable` with plain `var`s.
+///
+/// ## Wake-ups without a lost wake-up
+///
+/// A side that finds nothing to do spins for its strategy's time, then announces that it will
+/// sleep: it stores 1 in its sleeping flag, issues a full fence, and checks the ring once more
+/// before it blocks in `epoll_wait` on its eventfd. The other side, after it publishes a
+/// position with a release store, issues a full fence and then loads that flag; only if it is
+/// 1 does it swap it to 0 and write the eventfd. The two fences order each side's store before
+/// its load (the store-buffer pattern), so at least one of them sees the other's store: either
+/// the sleeper's last check sees the new position, or the publisher sees the flag and signals.
+/// The eventfd keeps its count until read, so a signal that comes between the last check and
+/// the block is not lost. While the consumer keeps up (or spins), the producer's per-message
+/// cost is one release store, one fence and one load of a line nobody writes: no system call.
+final class RingSide: @unchecked Sendable {
+  enum Role {
+    case producer
+    case consumer
+  }
+
+  /// How a wait ended.
+  enum WaitResult {
+    case ready
+    case timedOut
+    /// The other side closed the ring cleanly.
+    case closed
+  }
+
+  let role: Role
+  let memory: SharedMemory
+  let capacity: Int
+  let data: UnsafeMutableRawPointer
+  let elementSize: Int
+  /// Elements this side has written (producer) or read (consumer); the truth for this side.
+  var position: UInt64 = 0
+  /// The last value of the other side's position that this side read and validated.
+  var peerPosition: UInt64 = 0
+  var strategy: WaitStrategy = .sleep
+  /// Set when the ring failed validation or the peer vanished; every later call throws it.
+  private(set) var failure: HinixError?
+  private var isClosed = false
+
+  private let published: UnsafeMutablePointer<UInt64>
+  private let peerPublished: UnsafeMutablePointer<UInt64>
+  private let sleeping: UnsafeMutablePointer<UInt64>
+  private let peerSleeping: UnsafeMutablePointer<UInt64>
+  private let closedFlag: UnsafeMutablePointer<UInt64>
+  private let peerClosedFlag: UnsafeMutablePointer<UInt64>
+  /// The eventfd this side sleeps on, and the one it writes to wake the other side.
+  let wakeMe: EventFD
+  let wakePeer: EventFD
+  /// The connection to the other process, whose hang-up means that process is gone.
+  let link: Socket?
+  /// An epoll instance holding `wakeMe` (readable) and `link` (hang-up).
+  private let waitSet: OwnedDescriptor
+
+  init(
+    role: Role, memory: SharedMemory, header: RingLayout.Header, wakeMe: EventFD, wakePeer: EventFD,
+    link: Socket?
+  ) throws(HinixError) {
+    self.role = role
+    self.memory = memory
+    self.capacity = header.capacity
+    self.elementSize = header.elementSize
+    let base = memory.baseAddress
+    self.data = base + RingLayout.dataOffset
+    func word(_ offset: Int) -> UnsafeMutablePointer<UInt64> {
+      (base + offset).assumingMemoryBound(to: UInt64.self)
+    }
+    let producer = role == .producer
+    published = word(producer ? RingLayout.producerPosition : RingLayout.consumerPosition)
+    peerPublished = word(producer ? RingLayout.consumerPosition : RingLayout.producerPosition)
+    sleeping = word(producer ? RingLayout.producerSleeping : RingLayout.consumerSleeping)
+    peerSleeping = word(producer ? RingLayout.consumerSleeping : RingLayout.producerSleeping)
+    closedFlag = word(producer ? RingLayout.producerClosed : RingLayout.consumerClosed)
+    peerClosedFlag = word(producer ? RingLayout.consumerClosed : RingLayout.producerClosed)
+    self.wakeMe = wakeMe
+    self.wakePeer = wakePeer
+    self.link = link
+    let epoll: Int32
+    switch Sys.epollCreate() {
+    case .success(let fd): epoll = fd
+    case .failure(let errno): throw HinixError.system(errno, "epoll_create1", subject: "ring")
+    }
+    waitSet = OwnedDescriptor(adopting: FileDescriptor(rawValue: epoll))
+    if case .failure(let errno) = Sys.epollControl(
+      epoll, HINIX_EPOLL_CTL_ADD, wakeMe.descriptor.rawValue, HINIX_EPOLLIN, 0)
+    {
+      throw HinixError.system(errno, "epoll_ctl", subject: "ring eventfd")
+    }
+    if let link,
+      case .failure(let errno) = Sys.epollControl(
+        epoll, HINIX_EPOLL_CTL_ADD, link.descriptor.rawValue, HINIX_EPOLLRDHUP, 1)
+    {
+      throw HinixError.system(errno, "epoll_ctl", subject: "ring link socket")
+    }
+    // A ring opened after the other side already moved: start from the published positions.
+    // Both are validated against each other; the other side's is re-read on every refresh.
+    position = hinix_load_acquire(published)
+    peerPosition = hinix_load_acquire(peerPublished)
+    try checkDistance(producer ? position &- peerPosition : peerPosition &- position)
+  }
+
+  deinit {
+    close()
+  }
+
+  /// The descriptor that becomes readable when this side should look at the ring again: for
+  /// one thread serving many rings with `poll` or epoll.
+  var waitDescriptor: FileDescriptor { waitSet.descriptor }
+
+  // MARK: Positions
+
+  /// Elements this side may use now without reading the other side's position: free slots for
+  /// the producer, readable elements for the consumer.
+  @inline(__always)
+  var cachedCount: Int {
+    role == .producer ? capacity - Int(position &- peerPosition) : Int(peerPosition &- position)
+  }
+
+  /// Re-reads the other side's position (acquire) and validates it; returns ``cachedCount``.
+  @inline(__always)
+  func refresh() throws(HinixError) -> Int {
+    if let failure { throw failure }
+    let peer = hinix_load_acquire(peerPublished)
+    let distance = role == .producer ? position &- peer : peer &- position
+    if distance > UInt64(capacity) {
+      try checkDistance(distance)
+    }
+    peerPosition = peer
+    return cachedCount
+  }
+
+  /// The count available now: the cached one if it is at least `needed`, else a fresh one.
+  @inline(__always)
+  func available(atLeast needed: Int) throws(HinixError) -> Int {
+    let cached = cachedCount
+    return cached >= needed ? cached : try refresh()
+  }
+
+  private func checkDistance(_ distance: UInt64) throws(HinixError) {
+    guard distance <= UInt64(capacity) else {
+      let error = HinixError(
+        .corrupt, operation: role == .producer ? "ring send" : "ring receive", subject: "shared ring",
+        detail:
+          "the other side's position is \(distance) elements from this side's, more than the capacity \(capacity)"
+      )
+      failure = error
+      throw error
+    }
+  }
+
+  /// Marks the ring failed with `error` and throws it.
+  func fail(_ error: HinixError) throws(HinixError) -> Never {
+    failure = error
+    throw error
+  }
+
+  /// Moves this side's position by `count` and publishes it, waking the other side only if it
+  /// announced that it sleeps.
+  @inline(__always)
+  func commit(_ count: Int) {
+    position &+= UInt64(count)
+    hinix_store_release(published, position)
+    hinix_fence()
+    if hinix_load_relaxed(peerSleeping) != 0, hinix_exchange(peerSleeping, 0) != 0 {
+      wake()
+    }
+  }
+
+  private func wake() {
+    // The counter only grows by one per announced sleep, so it cannot reach its maximum; a
+    // failure here means the peer closed its end, which its hang-up reports.
+    _ = try? wakePeer.add(1)
+  }
+
+  /// Tells the other side that this side is done, and wakes it whatever it is doing.
+  func close() {
+    guard !isClosed else { return }
+    isClosed = true
+    hinix_store_release(closedFlag, 1)
+    hinix_fence()
+    wake()
+  }
+
+  /// Whether the other side closed the ring cleanly.
+  var peerClosed: Bool { hinix_load_acquire(peerClosedFlag) != 0 }
+
+  // MARK: Waiting
+
+  /// Waits until `needed` elements are available, as the strategy and `waiting` allow.
+  func wait(for needed: Int, waiting: Waiting) throws(HinixError) -> WaitResult {
+    if try available(atLeast: needed) >= needed { return .ready }
+    if case .never = waiting { return peerClosed ? .closed : .timedOut }
+    if let ready = try spin(for: needed, until: waiting) { return ready }
+    while true {
+      if let settled = try announceSleep(for: needed) { return settled }
+      let timeout: Int32
+      switch waiting {
+      case .never: timeout = 0
+      case .forever: timeout = -1
+      case .until(let deadline): timeout = deadline.pollMilliseconds
+      }
+      let peerGone = try block(timeoutMilliseconds: timeout)
+      hinix_store_relaxed(sleeping, 0)
+      if let settled = try settle(for: needed, peerGone: peerGone) { return settled }
+      if case .until(let deadline) = waiting, deadline <= .now { return .timedOut }
+    }
+  }
+
+  /// The async form of ``wait(for:waiting:)``: spins in slices, then suspends in the reactor on
+  /// ``waitDescriptor``.
+  func wait(for needed: Int) async throws -> WaitResult {
+    if try available(atLeast: needed) >= needed { return .ready }
+    if strategy.spins {
+      let end = strategy.spinEnd(from: Deadline.Instant.now.nanoseconds)
+      while true {
+        let now = Deadline.Instant.now.nanoseconds
+        if now >= end { break }
+        let slice = min(end, now &+ WaitStrategy.sliceNanoseconds)
+        if let ready = try spin(for: needed, until: .until(Deadline.Instant(nanoseconds: slice))) {
+          return ready
+        }
+        try Task.checkCancellation()
+        await Task.yield()
+      }
+    }
+    while true {
+      if let settled = try announceSleep(for: needed) { return settled }
+      do {
+        _ = try await Reactor.shared.wait(for: .readable, on: waitSet.descriptor)
+      } catch {
+        hinix_store_relaxed(sleeping, 0)
+        throw error
+      }
+      let peerGone = try block(timeoutMilliseconds: 0)
+      hinix_store_relaxed(sleeping, 0)
+      if let settled = try settle(for: needed, peerGone: peerGone) { return settled }
+    }
+  }
+
+  /// Spins on the shared position until `needed` elements are there or the spin (bounded by
+  /// `waiting`'s deadline) runs out; nil when it did.
+  private func spin(for needed: Int, until waiting: Waiting) throws(HinixError) -> WaitResult? {
+    guard strategy.spins else { return nil }
+    let now = Deadline.Instant.now.nanoseconds
+    let end: Int64
+    switch waiting {
+    case .never: return nil
+    case .forever: end = strategy.spinEnd(from: now)
+    case .until(let deadline): end = strategy.spinEnd(from: now, limit: deadline)
+    }
+    return try WaitStrategy.spin(until: end, checkEvery: 64) { () throws(HinixError) -> WaitResult? in
+      if try refresh() >= needed { return .ready }
+      return peerClosed ? .closed : nil
+    }
+  }
+
+  /// Announces the sleep and checks once more (see the type's comment); a result when the wait
+  /// is over without sleeping.
+  private func announceSleep(for needed: Int) throws(HinixError) -> WaitResult? {
+    hinix_store_relaxed(sleeping, 1)
+    hinix_fence()
+    if try refresh() >= needed || peerClosed {
+      hinix_store_relaxed(sleeping, 0)
+      return try refresh() >= needed ? .ready : .closed
+    }
+    return nil
+  }
+
+  /// After a wake-up: ready, closed, or the peer gone (after draining what it left).
+  private func settle(for needed: Int, peerGone: Bool) throws(HinixError) -> WaitResult? {
+    if try refresh() >= needed { return .ready }
+    if peerClosed { return .closed }
+    if peerGone {
+      try fail(
+        HinixError(
+          .peerGone, operation: role == .producer ? "ring send" : "ring receive", subject: "shared ring",
+          detail: "the other process exited or closed its connection without closing the ring"))
+    }
+    return nil
+  }
+
+  /// Blocks in `epoll_wait` on the eventfd and the link; drains the eventfd; true when the
+  /// link hung up.
+  private func block(timeoutMilliseconds: Int32) throws(HinixError) -> Bool {
+    var tokens = (UInt64(0), UInt64(0))
+    var events = (UInt32(0), UInt32(0))
+    let count = withUnsafeMutableBytes(of: &tokens) { tokenBytes in
+      withUnsafeMutableBytes(of: &events) { eventBytes in
+        Sys.epollWait(
+          waitSet.descriptor.rawValue, tokenBytes.baseAddress!.assumingMemoryBound(to: UInt64.self),
+          eventBytes.baseAddress!.assumingMemoryBound(to: UInt32.self), capacity: 2,
+          timeoutMilliseconds: timeoutMilliseconds)
+      }
+    }
+    let ready: Int32
+    switch count {
+    case .success(let value): ready = value
+    case .failure(let errno): throw HinixError.system(errno, "epoll_wait", subject: "shared ring")
+    }
+    var peerGone = false
+    for index in 0..<Int(ready) {
+      let token = index == 0 ? tokens.0 : tokens.1
+      if token == 1 { peerGone = true }
+    }
+    _ = try? wakeMe.tryRead()
+    return peerGone
+  }
+}

@@ -1,0 +1,248 @@
+import CHinix
+import Glibc
+import SystemPackage
+import Testing
+
+@testable import Hinix
+
+@Suite("Shared-memory ring", .timeLimit(.minutes(2)))
+struct RingTests {
+  @Test("wrap-around at every offset of a small ring, through the zero-copy closures")
+  func wrapAround() throws {
+    let pair = try RingSender<UInt32>.makeRing(capacity: 8)
+    let sender = pair.sender
+    let receiver = pair.receiver
+    var next: UInt32 = 0
+    var expected: UInt32 = 0
+    // Batches of 1 to 8 elements walk the start offset through every slot, many times.
+    for round in 0..<200 {
+      let batch = round % 8 + 1
+      var calls = 0
+      let written = try sender.trySend(maxCount: batch) { slots in
+        calls += 1
+        for index in slots.indices {
+          slots.initializeElement(at: index, to: next)
+          next &+= 1
+        }
+        return slots.count
+      }
+      #expect(written == batch)
+      #expect(calls <= 2)
+      var readCalls = 0
+      let read = try receiver.tryReceive { elements in
+        readCalls += 1
+        for element in elements {
+          #expect(element == expected)
+          expected &+= 1
+        }
+        return elements.count
+      }
+      #expect(read == batch)
+      #expect(readCalls <= 2)
+    }
+    #expect(try receiver.tryReceive() == nil)
+  }
+
+  @Test("full and empty: try forms report them, timed forms wait and give up, blocking forms resume")
+  func fullAndEmpty() throws {
+    let pair = try RingSender<UInt64>.makeRing(capacity: 4)
+    let sender = pair.sender
+    let receiver = pair.receiver
+    #expect(try receiver.tryReceive() == nil)
+    #expect(try receiver.receive(timeout: .milliseconds(20)) == nil)
+    for value in 0..<4 { #expect(try sender.trySend(UInt64(value))) }
+    #expect(try !sender.trySend(99))
+    #expect(try !sender.send(99, timeout: .milliseconds(20)))
+    // A blocked sender resumes when the receiver makes room from another thread.
+    let reader = Thread {
+      usleep(20_000)
+      _ = try receiver.receive()
+    }
+    try sender.send(4)
+    try reader.join()
+    #expect(try receiver.receive() == 1)
+  }
+
+  @Test(
+    "async send and receive between two tasks, with each wait strategy",
+    arguments: [
+      WaitStrategy.sleep, .spinThenSleep(.microseconds(100)), .busySpin,
+    ])
+  func asyncTasks(_ strategy: WaitStrategy) async throws {
+    let pair = try RingSender<UInt64>.makeRing(capacity: 16)
+    let total: UInt64 = 20_000
+    pair.sender.waitStrategy = strategy
+    pair.receiver.waitStrategy = strategy
+    let producer = Task { [sender = pair.sender] in
+      for value in 0..<total { try await sender.send(value) }
+    }
+    var expected: UInt64 = 0
+    while let value = try await pair.receiver.receive() {
+      #expect(value == expected)
+      expected += 1
+      if expected == total { break }
+    }
+    try await producer.value
+    #expect(expected == total)
+  }
+
+  @Test("the end of the stream: the receiver drains what was sent, then gets nil")
+  func endOfStream() throws {
+    let receiver: RingReceiver<UInt8>
+    do {
+      let pair = try RingSender<UInt8>.makeRing(capacity: 8)
+      try pair.sender.send(7)
+      receiver = pair.receiver
+    }
+    #expect(try receiver.receive() == 7)
+    #expect(try receiver.receive() == nil)
+    let finished = receiver.isFinished
+    #expect(finished)
+  }
+
+  @Test("bad capacities are refused with the limit named")
+  func badCapacity() {
+    for capacity in [0, 1, 3, 1000] {
+      let error = expectError(.invalidArgument) { _ = try RingSender<UInt64>.makeRing(capacity: capacity) }
+      #expect(error?.detail.contains("power of two") == true)
+    }
+  }
+
+  @Test("a position no honest peer writes is reported as a corrupt ring, every time after")
+  func corruptPosition() throws {
+    let pair = try RingSender<UInt64>.makeRing(capacity: 8)
+    let memory = pair.receiver.side.memory
+    // The producer's published position jumps far beyond the capacity.
+    memory.baseAddress.storeBytes(
+      of: UInt64(1_000_000), toByteOffset: RingLayout.producerPosition, as: UInt64.self)
+    expectError(.corrupt) { try pair.receiver.tryReceive() }
+    expectError(.corrupt) { try pair.receiver.receive(timeout: .milliseconds(10)) }
+  }
+
+  @Test("misuse across a socket: wrong element size, wrong version, no seals, a file too small")
+  func misuse() throws {
+    do {
+      let (left, right) = try Socket.pair()
+      let sender = try RingSender<UInt64>.create(over: left, capacity: 8)
+      let error = expectError(.incompatible) { _ = try RingReceiver<UInt32>.accept(over: right) }
+      #expect(error?.detail.contains("element size is 8 bytes") == true)
+      _ = sender
+    }
+    do {
+      let (left, right) = try Socket.pair()
+      let sender = try RingSender<UInt64>.create(over: left, capacity: 8)
+      let error = expectError(.incompatible) { _ = try RingSender<UInt64>.accept(over: right) }
+      #expect(error?.detail.contains("sender too") == true)
+      _ = sender
+    }
+    // Hand-made offers: an unsealed memfd, a sealed one that is too small, a bad version.
+    for (seal, size, version) in [(false, 8192, 1), (true, 100, 1), (true, 8192, 9)] {
+      let (left, right) = try Socket.pair()
+      let fd = try Sys.memfdCreate("hostile", HINIX_MFD_ALLOW_SEALING).get()
+      let file = FileDescriptor(rawValue: fd)
+      defer { try? file.close() }
+      #expect(ftruncate(fd, off_t(size)) == 0)
+      if seal { #expect(fcntl(fd, HINIX_F_ADD_SEALS, SharedMemory.creatorSeals) == 0) }
+      var greeting: [UInt8] = [0x48, 0x4e, 0x58, 0x52, UInt8(version), 1, 0, 0]
+      let events = (try EventFD(), try EventFD())
+      try left.send(greeting, descriptors: [file, events.0.descriptor, events.1.descriptor])
+      greeting.removeAll()
+      let error = expectError(.incompatible) { _ = try RingReceiver<UInt64>.accept(over: right) }
+      let detail = error?.detail ?? ""
+      if !seal {
+        #expect(detail.contains("not sealed"))
+      } else if size < RingLayout.dataOffset {
+        #expect(detail.contains("100 bytes"))
+      } else {
+        #expect(detail.contains("version 9"))
+      }
+    }
+  }
+
+  @Test("the peer policy refuses a user it does not allow, before anything is shared")
+  func policy() throws {
+    let (left, _) = try Socket.pair()
+    let error = expectError(.permissionDenied) {
+      _ = try RingSender<UInt64>.create(over: left, capacity: 8, policy: .user(getuid() &+ 1))
+    }
+    #expect(error?.detail.contains("peer policy") == true)
+  }
+}
+
+@Suite("Shared-memory ring across processes", .timeLimit(.minutes(2)))
+struct RingProcessTests {
+  /// Spawns the test peer with one end of a socket pair as descriptor 3, and closes this
+  /// process's copy of that end, so the peer's death hangs up the other.
+  private func spawnWithSocket(_ arguments: [String]) throws -> (ChildProcess, Socket) {
+    let (mine, theirs) = try Socket.pair()
+    return (try spawnPeer(arguments, passing: [theirs.descriptor: 3]), mine)
+  }
+
+  @Test("64 MiB of UInt64 to a child process, checked by count and sum")
+  func streamToChild() throws {
+    let (child, mine) = try spawnWithSocket(["ring-sum"])
+    var sum: UInt64 = 0
+    let total = 8 << 20
+    do {
+      let sender = try RingSender<UInt64>.create(over: mine, capacity: 1 << 16)
+      sender.waitStrategy = .spinThenSleep(.microseconds(50))
+      var next: UInt64 = 0
+      while next < UInt64(total) {
+        try sender.send(maxCount: total - Int(next)) { slots in
+          for index in slots.indices {
+            let value = next &* 2_654_435_761
+            slots.initializeElement(at: index, to: value)
+            sum &+= value
+            next += 1
+          }
+          return slots.count
+        }
+      }
+    }
+    var reply = [UInt8](repeating: 0, count: 64)
+    let count = try reply.withUnsafeMutableBytes { try mine.read(into: $0) }
+    #expect(String(decoding: reply[..<count], as: UTF8.self) == "\(total) \(sum)")
+    #expect(try child.wait() == .exited(0))
+  }
+
+  @Test("a receiver waiting on a peer killed with SIGKILL wakes with peerGone, quickly")
+  func peerKilled() throws {
+    let (child, mine) = try spawnWithSocket(["ring-hold"])
+    let receiver = try RingReceiver<UInt64>.create(over: mine, capacity: 8)
+    for value in 1...3 { #expect(try receiver.receive() == UInt64(value)) }
+    let killer = Thread {
+      usleep(50_000)
+      try child.kill(SIGKILL)
+    }
+    let start = ContinuousClock.now
+    let error = expectError(.peerGone) { _ = try receiver.receive() }
+    let waited = ContinuousClock.now - start
+    try killer.join()
+    _ = try child.wait()
+    #expect(error?.detail.contains("exited") == true)
+    // Killed after 50 ms; the wake-up itself takes one epoll hang-up, far below 100 ms.
+    #expect(waited < .milliseconds(1050))
+  }
+
+  @Test("a hostile peer scribbling over the header and data causes errors, never a crash or a hang")
+  func hostileScribbler() throws {
+    let (child, mine) = try spawnWithSocket(["ring-scribble", "2"])
+    let receiver = try RingReceiver<UInt64>.create(over: mine, capacity: 1024)
+    let end = ContinuousClock.now + .seconds(3)
+    var errors = 0
+    var reads = 0
+    while ContinuousClock.now < end {
+      do {
+        _ = try receiver.tryReceive { elements in elements.count }
+        reads += 1
+        _ = try receiver.receive(timeout: .milliseconds(1))
+      } catch let error as HinixError {
+        #expect(error.code == .corrupt || error.code == .peerGone)
+        errors += 1
+        break
+      }
+    }
+    _ = try child.wait()
+    #expect(errors + reads > 0)
+  }
+}
