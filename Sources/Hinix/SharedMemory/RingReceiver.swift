@@ -36,7 +36,7 @@ public struct RingReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
 
   /// Whether the sender has closed the ring and every element it sent has been read.
   public var isFinished: Bool {
-    (try? side.refresh()) == 0 && side.peerClosed && (try? side.refresh()) == 0
+    (try? side.check(1)) == .closed
   }
 
   /// Creates a ring of `capacity` elements (a power of two), offers it to the peer of

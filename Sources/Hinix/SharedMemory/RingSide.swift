@@ -194,12 +194,23 @@ final class RingSide: @unchecked Sendable {
   /// Whether the other side closed the ring cleanly.
   var peerClosed: Bool { hinix_load_acquire(peerClosedFlag) != 0 }
 
+  /// Ready if `needed` elements are there, closed if the other side closed with fewer, else
+  /// nil. The closed flag is read first: the other side publishes its last position before it
+  /// sets the flag, so once the flag is seen, the refresh that follows sees everything it sent.
+  /// (Reading them the other way round could report "closed" with data still in the ring.)
+  @inline(__always)
+  func check(_ needed: Int) throws(HinixError) -> WaitResult? {
+    let closed = peerClosed
+    if try refresh() >= needed { return .ready }
+    return closed ? .closed : nil
+  }
+
   // MARK: Waiting
 
   /// Waits until `needed` elements are available, as the strategy and `waiting` allow.
   func wait(for needed: Int, waiting: Waiting) throws(HinixError) -> WaitResult {
     if try available(atLeast: needed) >= needed { return .ready }
-    if case .never = waiting { return peerClosed ? .closed : .timedOut }
+    if case .never = waiting { return try check(needed) ?? .timedOut }
     if let ready = try spin(for: needed, until: waiting) { return ready }
     while true {
       if let settled = try announceSleep(for: needed) { return settled }
@@ -259,8 +270,7 @@ final class RingSide: @unchecked Sendable {
     case .until(let deadline): end = strategy.spinEnd(from: now, limit: deadline)
     }
     return try WaitStrategy.spin(until: end, checkEvery: 64) { () throws(HinixError) -> WaitResult? in
-      if try refresh() >= needed { return .ready }
-      return peerClosed ? .closed : nil
+      try check(needed)
     }
   }
 
@@ -269,17 +279,14 @@ final class RingSide: @unchecked Sendable {
   private func announceSleep(for needed: Int) throws(HinixError) -> WaitResult? {
     hinix_store_relaxed(sleeping, 1)
     hinix_fence()
-    if try refresh() >= needed || peerClosed {
-      hinix_store_relaxed(sleeping, 0)
-      return try refresh() >= needed ? .ready : .closed
-    }
-    return nil
+    guard let settled = try check(needed) else { return nil }
+    hinix_store_relaxed(sleeping, 0)
+    return settled
   }
 
   /// After a wake-up: ready, closed, or the peer gone (after draining what it left).
   private func settle(for needed: Int, peerGone: Bool) throws(HinixError) -> WaitResult? {
-    if try refresh() >= needed { return .ready }
-    if peerClosed { return .closed }
+    if let settled = try check(needed) { return settled }
     if peerGone {
       try fail(
         HinixError(
