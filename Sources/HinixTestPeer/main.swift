@@ -186,29 +186,55 @@ do {
     let sender = try RingSender<UInt64>.accept(over: socket)
     for value in 1...3 { try sender.send(UInt64(value)) }
     sleep(600)
+    // A use after the sleep keeps the sender (and the ring) open until the kill.
+    sender.waitStrategy = .sleep
 
   case "ring-scribble":
-    // ring-scribble SECONDS: accepts a ring of UInt64 as its sender over descriptor 3, writes a
-    // few honest elements, then writes random values over the whole shared file for SECONDS.
+    // ring-scribble SECONDS [messages]: accepts a ring of UInt64 (or, with "messages", a message
+    // ring) as its sender over descriptor 3, sends a few honest elements or messages, then
+    // writes random values over the whole shared file for SECONDS.
     let socket = Socket(adopting: FileDescriptor(rawValue: 3), domain: .unix, kind: .stream)
-    let sender = try RingSender<UInt64>.accept(over: socket)
-    for value in 1...3 { try sender.send(UInt64(value)) }
-    // Maps the ring's memfd a second time, found as a hostile process would, through /proc.
-    let memory = try ringMemory()
-    let words = memory.count / 8
-    let base = memory.baseAddress.assumingMemoryBound(to: UInt64.self)
-    let end = ContinuousClock.now + .seconds(number(0))
-    var state = UInt64(getpid())
-    while ContinuousClock.now < end {
-      for _ in 0..<4096 {
-        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-        let index = Int((state >> 33) % UInt64(words))
-        // Favour the header and the positions, where the damage is.
-        let target = state & 1 == 0 ? index % 128 : index
-        base[target] = state >> 7
-      }
+    let seconds = number(0)
+    if rest.count > 1 && argument(1) == "messages" {
+      let sender = try MessageSender.accept(over: socket)
+      for value in 1...3 { try sender.send([UInt8](repeating: UInt8(value), count: value * 5)) }
+      try scribble(seconds: seconds)
+      // A use after the scribbling keeps the sender (and the ring) alive until then.
+      sender.waitStrategy = .sleep
+    } else {
+      let sender = try RingSender<UInt64>.accept(over: socket)
+      for value in 1...3 { try sender.send(UInt64(value)) }
+      try scribble(seconds: seconds)
+      sender.waitStrategy = .sleep
     }
-    _ = sender
+
+  case "msg-forward":
+    // msg-forward MODE IN OUT: opens the message ring IN (its receiver) and OUT (its sender),
+    // both inherited from the test as RingInheritance arguments, and forwards every message
+    // from IN to OUT until IN ends. MODE is blocking, timed (1 ms timeouts, retried) or async.
+    let input = try MessageReceiver.inherited(from: argument(1))
+    let output = try MessageSender.inherited(from: argument(2))
+    switch argument(0) {
+    case "blocking":
+      while try input.receive({ message in try output.send(message) }) != nil {}
+    case "timed":
+      while !input.isFinished {
+        _ = try input.receive(timeout: .milliseconds(1)) { message in
+          while try !output.send(message, timeout: .milliseconds(1)) {}
+        }
+      }
+    case "async":
+      let forwarded = Task { [input = consume input, output = consume output] in
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: input.maximumMessageSize, alignment: 8)
+        defer { buffer.deallocate() }
+        while let count = try await input.receive(into: buffer) {
+          try await output.send(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
+        }
+      }
+      try await forwarded.value
+    default:
+      fail("msg-forward: unknown mode \(argument(0))")
+    }
 
   case "sleep":
     // sleep SECONDS: stays alive until killed or the time runs out.
@@ -221,17 +247,38 @@ do {
   fail("\(command): \(error)")
 }
 
+/// Maps this process's ring memfd a second time, found as a hostile process would, through
+/// /proc, and writes random values over it (mostly the header and positions) for `seconds`.
+func scribble(seconds: Int) throws {
+  let memory = try ringMemory()
+  let words = memory.count / 8
+  let base = memory.baseAddress.assumingMemoryBound(to: UInt64.self)
+  let end = ContinuousClock.now + .seconds(seconds)
+  var state = UInt64(getpid())
+  while ContinuousClock.now < end {
+    for _ in 0..<4096 {
+      state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+      let index = Int((state >> 33) % UInt64(words))
+      // Favour the header and the positions, where the damage is.
+      let target = state & 1 == 0 ? index % 128 : index
+      base[target] = state >> 7
+    }
+  }
+}
+
 /// The shared memory of this process's ring, mapped again through its memfd in /proc/self/fd.
 func ringMemory() throws -> SharedMemory {
+  var seen: [String] = []
   for fd in 0..<Int32(256) {
     var target = [CChar](repeating: 0, count: 256)
     let count = readlink("/proc/self/fd/\(fd)", &target, target.count - 1)
     guard count > 0 else { continue }
     let name = String(decoding: target[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    seen.append("\(fd): \(name)")
     if name.hasPrefix("/memfd:hinix-ring") {
       return try SharedMemory(
         adoptingSealed: OwnedDescriptor(adopting: FileDescriptor(rawValue: dup(fd))), minimumSize: 1)
     }
   }
-  fail("no ring memfd in /proc/self/fd")
+  fail("no ring memfd in /proc/self/fd, only \(seen.joined(separator: ", "))")
 }

@@ -89,6 +89,13 @@ func spawnPeer(_ arguments: [String], passing: [FileDescriptor: Int32] = [:]) th
     FilePath("\(productsFolder)/hinix-test-peer"), arguments: arguments, passing: passing)
 }
 
+/// Spawns the test peer with one end of a socket pair as descriptor 3, and closes this
+/// process's copy of that end, so the peer's death hangs up the other.
+func spawnWithSocket(_ arguments: [String]) throws -> (ChildProcess, Socket) {
+  let (mine, theirs) = try Socket.pair()
+  return (try spawnPeer(arguments, passing: [theirs.descriptor: 3]), mine)
+}
+
 /// Expects `body` to throw a `HinixError` with `code`, and returns it for more checks.
 @discardableResult
 func expectError<R>(

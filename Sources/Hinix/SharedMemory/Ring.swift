@@ -132,31 +132,47 @@ enum RingSetup {
     guard let memoryFile = message.descriptors.takeNext(), let data = message.descriptors.takeNext(),
       let space = message.descriptors.takeNext()
     else { throw refuse("the offer's descriptors went missing") }
+    return try open(
+      memory: memoryFile, dataReady: data, spaceReady: space, link: socket, role: role,
+      elementSize: elementSize, elementAlignment: elementAlignment, flags: flags, operation: operation)
+  }
+
+  /// Opens this side of a ring from descriptors another process made: checks that both wake-up
+  /// descriptors are eventfds, the memory file's seals and size, and the header, then maps it.
+  static func open(
+    memory memoryFile: consuming OwnedDescriptor, dataReady data: consuming OwnedDescriptor,
+    spaceReady space: consuming OwnedDescriptor, link: Socket, role: RingSide.Role, elementSize: Int,
+    elementAlignment: Int, flags: UInt32, operation: String
+  ) throws(HinixError) -> RingSide {
     for event in [data.descriptor, space.descriptor] {
       try checkEventFD(event, operation: operation)
     }
     let memory = try SharedMemory(adoptingSealed: memoryFile, minimumSize: RingLayout.dataOffset)
     let header = try RingLayout.validate(
       memory.baseAddress, mappedSize: memory.count, elementSize: elementSize,
-      elementAlignment: elementAlignment,
-      flags: flags)
+      elementAlignment: elementAlignment, flags: flags)
     let parts = Parts(
       memory: memory, header: header, dataReady: EventFD(adopting: data.release()),
       spaceReady: EventFD(adopting: space.release()))
-    return try side(parts, role, link: socket)
+    return try side(parts, role, link: link)
+  }
+
+  /// What `/proc/self/fd` says a descriptor is: `anon_inode:[eventfd]`, `socket:[…]`, a path,
+  /// or "?" when it is not open.
+  static func descriptorKind(_ descriptor: FileDescriptor) -> String {
+    var target = [CChar](repeating: 0, count: 64)
+    let count = readlink("/proc/self/fd/\(descriptor.rawValue)", &target, target.count - 1)
+    return count > 0 ? String(decoding: target[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self) : "?"
   }
 
   /// Refuses a descriptor that is not an eventfd, and makes it non-blocking so that a peer
   /// that fills its counter can never make a wake-up block this process.
-  private static func checkEventFD(_ descriptor: FileDescriptor, operation: String) throws(HinixError) {
-    var target = [CChar](repeating: 0, count: 64)
-    let count = readlink("/proc/self/fd/\(descriptor.rawValue)", &target, target.count - 1)
-    let kind =
-      count > 0 ? String(decoding: target[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self) : "?"
+  static func checkEventFD(_ descriptor: FileDescriptor, operation: String) throws(HinixError) {
+    let kind = descriptorKind(descriptor)
     guard kind == "anon_inode:[eventfd]" else {
       throw HinixError(
         .incompatible, operation: operation, subject: "descriptor \(descriptor.rawValue)",
-        detail: "the offer's wake-up descriptor is \(kind), not an eventfd")
+        detail: "the ring's wake-up descriptor is \(kind), not an eventfd")
     }
     try descriptor.setNonBlocking(true, subject: "ring eventfd")
   }

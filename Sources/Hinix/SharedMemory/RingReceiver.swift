@@ -62,6 +62,27 @@ public struct RingReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
         elementAlignment: MemoryLayout<Element>.alignment, flags: 0, policy: policy))
   }
 
+  /// Creates a ring of `capacity` elements for a child process this process is about to start
+  /// (see ``RingForChild``); the child opens its end with ``RingSender/inherited(from:)``.
+  public static func createForChild(
+    capacity: Int, options: RingOptions = RingOptions()
+  ) throws(HinixError) -> RingForChild<RingReceiver<Element>> {
+    let (side, child) = try RingSetup.createForChild(
+      role: .consumer, capacity: capacity, elementSize: MemoryLayout<Element>.stride,
+      elementAlignment: MemoryLayout<Element>.alignment, flags: 0, options: options)
+    return RingForChild(end: RingReceiver(side), child: child)
+  }
+
+  /// Opens the end of a ring that this process's parent made with
+  /// ``RingSender/createForChild(capacity:options:)`` and handed down, from the text of
+  /// ``RingInheritance/argument(from:)``. Checks the descriptors like ``accept(over:policy:)``.
+  public static func inherited(from argument: String) throws(HinixError) -> RingReceiver<Element> {
+    let side = try RingSetup.inherited(
+      from: argument, role: .consumer, elementSize: MemoryLayout<Element>.stride,
+      elementAlignment: MemoryLayout<Element>.alignment, flags: 0)
+    return RingReceiver(side)
+  }
+
   // MARK: Zero-copy
 
   /// Lets `body` read elements in place: it gets up to `maxCount` of them and returns how many

@@ -69,6 +69,27 @@ public struct RingSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
         elementAlignment: MemoryLayout<Element>.alignment, flags: 0, policy: policy))
   }
 
+  /// Creates a ring of `capacity` elements for a child process this process is about to start
+  /// (see ``RingForChild``); the child opens its end with ``RingReceiver/inherited(from:)``.
+  public static func createForChild(
+    capacity: Int, options: RingOptions = RingOptions()
+  ) throws(HinixError) -> RingForChild<RingSender<Element>> {
+    let (side, child) = try RingSetup.createForChild(
+      role: .producer, capacity: capacity, elementSize: MemoryLayout<Element>.stride,
+      elementAlignment: MemoryLayout<Element>.alignment, flags: 0, options: options)
+    return RingForChild(end: RingSender(side), child: child)
+  }
+
+  /// Opens the end of a ring that this process's parent made with
+  /// ``RingReceiver/createForChild(capacity:options:)`` and handed down, from the text of
+  /// ``RingInheritance/argument(from:)``. Checks the descriptors like ``accept(over:policy:)``.
+  public static func inherited(from argument: String) throws(HinixError) -> RingSender<Element> {
+    let side = try RingSetup.inherited(
+      from: argument, role: .producer, elementSize: MemoryLayout<Element>.stride,
+      elementAlignment: MemoryLayout<Element>.alignment, flags: 0)
+    return RingSender(side)
+  }
+
   // MARK: Zero-copy
 
   /// Lets `body` write elements in place into the free part of the ring: it gets up to

@@ -1,0 +1,143 @@
+import CHinix
+
+/// How a message ring frames variable-length messages in its bytes.
+///
+/// Each frame starts at an 8-aligned offset with one 64-bit word: the length in the low 32
+/// bits, the kind in the high 32 bits. A message frame (kind 1) is the word and the message,
+/// padded to a multiple of 8, and always lies in one piece, so a receiver reads it in place as
+/// one buffer. When a frame does not fit before the end of the ring, the sender writes a
+/// padding frame (kind 2) whose length is the rest of the ring, then the message frame at
+/// offset 0, and publishes both at once. A frame is at most half the ring, so a message always
+/// fits once the ring drains: of the two parts around any offset, one is at least half.
+///
+/// The receiver trusts nothing: the kind must be 1 or 2, a padding frame must reach exactly the
+/// end, a message frame must fit before the end and within what the sender published, and its
+/// length must be at most ``maximumMessageSize(capacity:)``. Anything else is `.corrupt`.
+enum MessageFrame {
+  static let headerSize = 8
+  static let messageKind: UInt64 = 1
+  static let paddingKind: UInt64 = 2
+  /// The smallest message ring: room for 24-byte messages.
+  static let minimumCapacity = 64
+  /// The largest: lengths are 32-bit.
+  static let maximumCapacity = 1 << 32
+
+  /// The largest message a ring of `capacity` bytes carries.
+  @inline(__always)
+  static func maximumMessageSize(capacity: Int) -> Int {
+    capacity / 2 - headerSize
+  }
+
+  /// The bytes a message of `length` takes in the ring, header and alignment included.
+  @inline(__always)
+  static func frameSize(_ length: Int) -> Int {
+    headerSize + ((length + 7) & ~7)
+  }
+
+  @inline(__always)
+  static func word(length: Int, kind: UInt64) -> UInt64 {
+    UInt64(truncatingIfNeeded: length) | kind << 32
+  }
+
+  static func checkCapacity(_ capacity: Int, operation: String) throws(HinixError) {
+    guard capacity >= minimumCapacity, capacity <= maximumCapacity, capacity & (capacity - 1) == 0 else {
+      throw HinixError(
+        .invalidArgument, operation: operation,
+        detail:
+          "a message ring's capacity must be a power of two from \(minimumCapacity) to 2^32 bytes, not \(capacity)"
+      )
+    }
+  }
+
+  /// The header check an opener adds to ``RingLayout/validate``: a message ring's capacity.
+  static func checkOpened(_ side: RingSide) throws(HinixError) {
+    guard side.capacity >= minimumCapacity, side.capacity <= maximumCapacity else {
+      throw HinixError(
+        .incompatible, operation: "accept ring", subject: "ring header",
+        detail:
+          "the message ring's capacity \(side.capacity) is outside \(minimumCapacity) to 2^32 bytes")
+    }
+  }
+
+  /// The error for a message that can never fit, naming both sizes.
+  static func tooLarge(_ length: Int, capacity: Int, operation: String) -> HinixError {
+    HinixError(
+      .messageTooLarge, operation: operation, subject: "shared ring",
+      detail:
+        "a message of \(length) bytes is larger than the \(maximumMessageSize(capacity: capacity)) bytes a ring of \(capacity) carries (half its capacity, less an 8-byte header)"
+    )
+  }
+
+  /// Where a message to be sent goes: `padding` bytes skipped to the end of the ring, then the
+  /// frame at `offset`; `needed` free bytes in all.
+  struct Placement {
+    var padding: Int
+    var offset: Int
+    var frame: Int
+    var needed: Int { padding + frame }
+  }
+
+  @inline(__always)
+  static func place(_ length: Int, position: UInt64, capacity: Int) -> Placement {
+    let frame = frameSize(length)
+    let offset = Int(position & UInt64(capacity - 1))
+    let tail = capacity - offset
+    return frame <= tail
+      ? Placement(padding: 0, offset: offset, frame: frame)
+      : Placement(padding: tail, offset: 0, frame: frame)
+  }
+
+  /// A received message: `skip` bytes of padding before it, the frame at `offset`.
+  struct Found {
+    var skip: Int
+    var offset: Int
+    var length: Int
+    var consumed: Int { skip + frameSize(length) }
+  }
+
+  /// Reads and validates the next frame of the consumer side `side`; nil when the ring holds no
+  /// complete frame. Each word is loaded once, so a sender changing it meanwhile cannot make
+  /// this side use a value it did not check.
+  @inline(__always)
+  static func next(_ side: RingSide) throws(HinixError) -> Found? {
+    guard try side.available(atLeast: headerSize) >= headerSize else { return nil }
+    let capacity = side.capacity
+    var offset = Int(side.position & UInt64(capacity - 1))
+    var word = hinix_load_relaxed((side.data + offset).assumingMemoryBound(to: UInt64.self))
+    var skip = 0
+    if word >> 32 == paddingKind {
+      skip = capacity - offset
+      guard Int(word & 0xFFFF_FFFF) == skip else {
+        try side.fail(
+          corrupt(
+            "a padding frame at offset \(offset) claims \(word & 0xFFFF_FFFF) bytes, not the \(skip) left"))
+      }
+      guard try side.available(atLeast: skip + headerSize) >= skip + headerSize else {
+        try side.fail(corrupt("the sender published a padding frame without the message after it"))
+      }
+      offset = 0
+      word = hinix_load_relaxed(side.data.assumingMemoryBound(to: UInt64.self))
+    }
+    guard word >> 32 == messageKind else {
+      try side.fail(
+        corrupt("the frame at offset \(offset) has kind \(word >> 32), neither message (1) nor padding (2)"))
+    }
+    let length = Int(word & 0xFFFF_FFFF)
+    let maximum = maximumMessageSize(capacity: capacity)
+    guard length <= maximum, frameSize(length) <= capacity - offset else {
+      try side.fail(
+        corrupt(
+          "the frame at offset \(offset) claims \(length) bytes; at most \(min(maximum, capacity - offset - headerSize)) fit there"
+        ))
+    }
+    let found = Found(skip: skip, offset: offset, length: length)
+    guard try side.available(atLeast: found.consumed) >= found.consumed else {
+      try side.fail(corrupt("the sender published \(length)-byte message's header without all of its bytes"))
+    }
+    return found
+  }
+
+  private static func corrupt(_ detail: String) -> HinixError {
+    HinixError(.corrupt, operation: "ring receive", subject: "shared ring", detail: detail)
+  }
+}

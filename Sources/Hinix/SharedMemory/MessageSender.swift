@@ -1,0 +1,253 @@
+import CHinix
+import SystemPackage
+
+/// The producing end of a shared-memory ring of variable-length byte messages.
+///
+/// Each message arrives whole and in one piece, however the ring wraps: never truncated, never
+/// split, never merged with the next. A message may be up to ``maximumMessageSize`` bytes (half
+/// the ring less an 8-byte header); a larger one is `.messageTooLarge` at once, not a wait that
+/// could never end. As with ``RingSender``, the sender is the one producer of its ring (it can
+/// only be moved), no system call is made while the receiver keeps up, and a receiver that lies
+/// about its position (`.corrupt`) or dies (`.peerGone`) is an error, never a crash.
+public struct MessageSender: ~Copyable, Sendable {
+  let side: RingSide
+
+  init(_ side: RingSide) {
+    self.side = side
+  }
+
+  deinit {
+    side.close()
+  }
+
+  /// The ring's size in bytes.
+  public var capacity: Int { side.capacity }
+
+  /// The largest message this ring carries: `capacity / 2 - 8`.
+  public var maximumMessageSize: Int { MessageFrame.maximumMessageSize(capacity: side.capacity) }
+
+  /// What the sender does while the ring is full (``WaitStrategy/sleep`` unless changed).
+  public var waitStrategy: WaitStrategy {
+    get { side.strategy }
+    nonmutating set { side.strategy = newValue }
+  }
+
+  /// The descriptor that becomes readable when the ring may have room again (or the receiver is
+  /// gone): for serving many rings from one thread with `poll` or epoll.
+  public var waitDescriptor: FileDescriptor { side.waitDescriptor }
+
+  /// Creates a message ring of `capacity` bytes (a power of two from 64 to 2^32) in this
+  /// process, for two threads or tasks: take its ``MessageRingPair/sender`` and
+  /// ``MessageRingPair/receiver`` apart.
+  public static func makeRing(
+    capacity: Int, options: RingOptions = RingOptions()
+  ) throws(HinixError) -> MessageRingPair {
+    try MessageFrame.checkCapacity(capacity, operation: "create ring")
+    let parts = try RingSetup.make(
+      capacity: capacity, elementSize: 1, elementAlignment: 8, flags: RingLayout.messageFlag, options: options
+    )
+    return MessageRingPair(
+      sender: MessageSender(try RingSetup.side(parts, .producer, link: nil)),
+      receiver: MessageReceiver(try RingSetup.side(parts, .consumer, link: nil)))
+  }
+
+  /// Creates a message ring of `capacity` bytes, offers it to the peer of `socket` (which calls
+  /// ``MessageReceiver/accept(over:policy:)``), and returns its sending end. The peer's
+  /// credentials are checked against `policy` first.
+  public static func create(
+    over socket: Socket, capacity: Int, policy: RingPeerPolicy = .sameUser,
+    options: RingOptions = RingOptions()
+  ) throws(HinixError) -> MessageSender {
+    try MessageFrame.checkCapacity(capacity, operation: "create ring")
+    return MessageSender(
+      try RingSetup.create(
+        over: socket, role: .producer, capacity: capacity, elementSize: 1, elementAlignment: 8,
+        flags: RingLayout.messageFlag, policy: policy, options: options))
+  }
+
+  /// Accepts the message ring the peer of `socket` created with
+  /// ``MessageReceiver/create(over:capacity:policy:options:)``, after checking its credentials,
+  /// the memory file's seals and size, and the header.
+  public static func accept(over socket: Socket, policy: RingPeerPolicy = .sameUser) throws(HinixError)
+    -> MessageSender
+  {
+    let side = try RingSetup.accept(
+      over: socket, role: .producer, elementSize: 1, elementAlignment: 8, flags: RingLayout.messageFlag,
+      policy: policy)
+    try MessageFrame.checkOpened(side)
+    return MessageSender(side)
+  }
+
+  /// Creates a ring of `capacity` bytes for a child process this process is about to start
+  /// (see ``RingForChild``); the child opens its end with ``MessageReceiver/inherited(from:)``.
+  public static func createForChild(
+    capacity: Int, options: RingOptions = RingOptions()
+  ) throws(HinixError) -> RingForChild<MessageSender> {
+    try MessageFrame.checkCapacity(capacity, operation: "create ring")
+    let (side, child) = try RingSetup.createForChild(
+      role: .producer, capacity: capacity, elementSize: 1, elementAlignment: 8, flags: RingLayout.messageFlag,
+      options: options)
+    return RingForChild(end: MessageSender(side), child: child)
+  }
+
+  /// Opens the end of a ring that this process's parent made with
+  /// ``MessageReceiver/createForChild(capacity:options:)`` and handed down, from the text of
+  /// ``RingInheritance/argument(from:)``. Checks the descriptors like ``accept(over:policy:)``.
+  public static func inherited(from argument: String) throws(HinixError) -> MessageSender {
+    let side = try RingSetup.inherited(
+      from: argument, role: .producer, elementSize: 1, elementAlignment: 8, flags: RingLayout.messageFlag)
+    try MessageFrame.checkOpened(side)
+    return MessageSender(side)
+  }
+
+  // MARK: Zero-copy
+
+  /// Lets `body` write a message of up to `maxCount` bytes in place, if there is room for that
+  /// many now: it gets `maxCount` uninitialized bytes (in one piece) and returns the message's
+  /// length. Returns that length, or nil when the ring lacks room (nothing is sent). If `body`
+  /// throws, nothing is sent.
+  public func trySend(
+    upTo maxCount: Int, _ body: (UnsafeMutableRawBufferPointer) throws -> Int
+  ) throws -> Int? {
+    let place = try placement(maxCount, operation: "ring send")
+    guard try side.available(atLeast: place.needed) >= place.needed else {
+      if side.peerClosed { throw closedError() }
+      return nil
+    }
+    return try write(place, maxCount, body)
+  }
+
+  /// The blocking form of ``trySend(upTo:_:)``: waits (as the ``waitStrategy`` says) for room
+  /// for `maxCount` bytes, then lets `body` write the message.
+  @discardableResult
+  public func send(upTo maxCount: Int, _ body: (UnsafeMutableRawBufferPointer) throws -> Int) throws -> Int {
+    let place = try placement(maxCount, operation: "ring send")
+    try ready(try side.wait(for: place.needed, waiting: .forever))
+    return try write(place, maxCount, body)
+  }
+
+  /// The async form of ``send(upTo:_:)``: suspends the task, not its thread.
+  @discardableResult
+  public func send(
+    upTo maxCount: Int, _ body: (UnsafeMutableRawBufferPointer) throws -> Int
+  ) async throws -> Int {
+    let place = try placement(maxCount, operation: "ring send")
+    try ready(try await side.wait(for: place.needed))
+    return try write(place, maxCount, body)
+  }
+
+  // MARK: Copying
+
+  /// Sends a copy of `bytes` if there is room now; false if the ring lacks room.
+  public func trySend(_ bytes: UnsafeRawBufferPointer) throws(HinixError) -> Bool {
+    let place = try placement(bytes.count, operation: "ring send")
+    guard try side.available(atLeast: place.needed) >= place.needed else {
+      if side.peerClosed { throw closedError() }
+      return false
+    }
+    copy(place, bytes)
+    return true
+  }
+
+  /// Sends a copy of `bytes`, waiting while the ring lacks room.
+  public func send(_ bytes: UnsafeRawBufferPointer) throws(HinixError) {
+    let place = try placement(bytes.count, operation: "ring send")
+    try ready(try side.wait(for: place.needed, waiting: .forever))
+    copy(place, bytes)
+  }
+
+  /// Sends a copy of `bytes`, waiting at most `timeout` for room; false if none came in time.
+  public func send(_ bytes: UnsafeRawBufferPointer, timeout: Duration) throws(HinixError) -> Bool {
+    let place = try placement(bytes.count, operation: "ring send")
+    switch try side.wait(for: place.needed, waiting: .until(.after(timeout))) {
+    case .ready: copy(place, bytes)
+    case .timedOut: return false
+    case .closed: throw closedError()
+    }
+    return true
+  }
+
+  /// Sends a copy of `bytes`, suspending the task while the ring lacks room.
+  public func send(_ bytes: UnsafeRawBufferPointer) async throws {
+    let place = try placement(bytes.count, operation: "ring send")
+    try ready(try await side.wait(for: place.needed))
+    copy(place, bytes)
+  }
+
+  /// Sends a copy of `bytes`, waiting while the ring lacks room.
+  public func send(_ bytes: [UInt8]) throws(HinixError) {
+    let place = try placement(bytes.count, operation: "ring send")
+    try ready(try side.wait(for: place.needed, waiting: .forever))
+    bytes.withUnsafeBytes { copy(place, $0) }
+  }
+
+  /// Sends a copy of `bytes`, suspending the task while the ring lacks room.
+  public func send(_ bytes: [UInt8]) async throws {
+    let place = try placement(bytes.count, operation: "ring send")
+    try ready(try await side.wait(for: place.needed))
+    bytes.withUnsafeBytes { copy(place, $0) }
+  }
+
+  // MARK: Internals
+
+  @inline(__always)
+  private func placement(_ length: Int, operation: String) throws(HinixError) -> MessageFrame.Placement {
+    guard length >= 0, length <= maximumMessageSize else {
+      throw MessageFrame.tooLarge(length, capacity: side.capacity, operation: operation)
+    }
+    return MessageFrame.place(length, position: side.position, capacity: side.capacity)
+  }
+
+  /// Writes the padding frame (if any) and the message header, then publishes both with the
+  /// message: one commit, so the receiver never sees padding without its message.
+  @inline(__always)
+  private func publish(_ place: MessageFrame.Placement, length: Int) {
+    if place.padding > 0 {
+      let at = Int(side.position & UInt64(side.capacity - 1))
+      hinix_store_relaxed(
+        (side.data + at).assumingMemoryBound(to: UInt64.self),
+        MessageFrame.word(length: place.padding, kind: MessageFrame.paddingKind))
+    }
+    hinix_store_relaxed(
+      (side.data + place.offset).assumingMemoryBound(to: UInt64.self),
+      MessageFrame.word(length: length, kind: MessageFrame.messageKind))
+    side.commit(place.padding + MessageFrame.frameSize(length))
+  }
+
+  @inline(__always)
+  private func copy(_ place: MessageFrame.Placement, _ bytes: UnsafeRawBufferPointer) {
+    if let source = bytes.baseAddress, !bytes.isEmpty {
+      (side.data + place.offset + MessageFrame.headerSize).copyMemory(from: source, byteCount: bytes.count)
+    }
+    publish(place, length: bytes.count)
+  }
+
+  @inline(__always)
+  private func write(
+    _ place: MessageFrame.Placement, _ maxCount: Int, _ body: (UnsafeMutableRawBufferPointer) throws -> Int
+  ) rethrows -> Int {
+    let room = UnsafeMutableRawBufferPointer(
+      start: side.data + place.offset + MessageFrame.headerSize, count: maxCount)
+    let length = min(max(try body(room), 0), maxCount)
+    publish(place, length: length)
+    return length
+  }
+
+  private func ready(_ result: RingSide.WaitResult) throws(HinixError) {
+    if case .closed = result { throw closedError() }
+  }
+
+  private func closedError() -> HinixError {
+    HinixError(
+      .peerGone, operation: "ring send", subject: "shared ring", detail: "the receiver closed the ring")
+  }
+}
+
+/// Both ends of a message ring made in one process by ``MessageSender/makeRing(capacity:options:)``.
+@frozen
+public struct MessageRingPair: ~Copyable, Sendable {
+  /// The producing end.
+  public let sender: MessageSender
+  /// The consuming end.
+  public let receiver: MessageReceiver
+}

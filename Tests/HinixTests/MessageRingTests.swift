@@ -1,0 +1,273 @@
+import CHinix
+import Glibc
+import SystemPackage
+import Testing
+
+@testable import Hinix
+
+/// Deterministic message contents: message `index` is `length(index)` bytes of `source`
+/// starting at `offset(index)`, so any byte out of place is found by comparison.
+struct MessagePattern {
+  let source: [UInt8]
+  let maximumLength: Int
+
+  init(maximumLength: Int) {
+    self.maximumLength = maximumLength
+    var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+    source = (0..<(1 << 20) + maximumLength).map { _ in
+      state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+      return UInt8(truncatingIfNeeded: state >> 56)
+    }
+  }
+
+  func length(_ index: Int) -> Int {
+    // Mostly large, every length mod 8 and some empty messages, to exercise the padding.
+    let mixed = (UInt64(index) &* 0x9E37_79B9_7F4A_7C15) >> 40
+    return index % 97 == 0 ? 0 : Int(mixed % UInt64(maximumLength + 1))
+  }
+
+  func withMessage<R>(_ index: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    let offset = (index &* 7919) % (1 << 20)
+    return try source.withUnsafeBytes { bytes in
+      try body(UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + length(index))]))
+    }
+  }
+
+  func matches(_ index: Int, _ received: UnsafeRawBufferPointer) -> Bool {
+    withMessage(index) { expected in
+      expected.count == received.count
+        && (expected.isEmpty || memcmp(expected.baseAddress!, received.baseAddress!, expected.count) == 0)
+    }
+  }
+}
+
+@Suite("Shared-memory message ring", .timeLimit(.minutes(2)))
+struct MessageRingTests {
+  @Test("messages of every length mod 8 wrap around a small ring whole and in order")
+  func wrapAround() throws {
+    let pair = try MessageSender.makeRing(capacity: 64)
+    let sender = pair.sender
+    let receiver = pair.receiver
+    #expect(sender.maximumMessageSize == 24)
+    // Lengths 0...24 in turn walk the frame start through every 8-aligned offset, with and
+    // without padding before the end.
+    for index in 0..<500 {
+      let length = index % 25
+      let bytes = (0..<length).map { UInt8(truncatingIfNeeded: index &+ $0) }
+      #expect(try bytes.withUnsafeBytes { try sender.trySend($0) })
+      let received = try receiver.tryReceive { Array($0) }
+      #expect(received == bytes)
+    }
+    #expect(try receiver.tryReceive { $0.count } == nil)
+  }
+
+  @Test("a message larger than the ring's limit is an error naming the limit, never a wait")
+  func tooLarge() throws {
+    let pair = try MessageSender.makeRing(capacity: 256)
+    let sender = pair.sender
+    let receiver = pair.receiver
+    let error = expectError(.messageTooLarge) { try sender.send([UInt8](repeating: 1, count: 121)) }
+    #expect(error?.detail.contains("121 bytes") == true)
+    #expect(error?.detail.contains("120 bytes") == true)
+    try sender.send([UInt8](repeating: 2, count: 120))
+    // A buffer too small to receive it leaves the message in the ring.
+    var small = [UInt8](repeating: 0, count: 100)
+    let tooSmall = expectError(.messageTooLarge) {
+      _ = try small.withUnsafeMutableBytes { try receiver.tryReceive(into: $0) }
+    }
+    #expect(tooSmall?.detail.contains("100-byte buffer") == true)
+    #expect(try receiver.receive() == [UInt8](repeating: 2, count: 120))
+    _ = expectError(.invalidArgument) { _ = try MessageSender.makeRing(capacity: 32) }
+    _ = expectError(.invalidArgument) { _ = try MessageSender.makeRing(capacity: 100) }
+  }
+
+  @Test("zero-copy send writes in place and publishes only the length the closure reports")
+  func zeroCopy() throws {
+    let pair = try MessageSender.makeRing(capacity: 1024)
+    let sender = pair.sender
+    let receiver = pair.receiver
+    let sent = try sender.send(upTo: 300) { room in
+      #expect(room.count == 300)
+      for index in 0..<7 { room[index] = UInt8(index) }
+      return 7
+    }
+    #expect(sent == 7)
+    struct Refused: Error {}
+    #expect(throws: Refused.self) { try sender.send(upTo: 10) { _ in throw Refused() } }
+    #expect(try receiver.tryReceive { Array($0) } == [0, 1, 2, 3, 4, 5, 6])
+    #expect(try receiver.tryReceive { $0.count } == nil)
+  }
+
+  @Test("full and empty in one process: try, timed, blocking and async forms")
+  func fullAndEmpty() async throws {
+    let pair = try MessageSender.makeRing(capacity: 64)
+    let sender = pair.sender
+    let receiver = pair.receiver
+    #expect(try receiver.receive(timeout: .milliseconds(10)) { $0.count } == nil)
+    let message = [UInt8](repeating: 9, count: 24)
+    // 32-byte frames: two fill the ring.
+    #expect(try message.withUnsafeBytes { try sender.trySend($0) })
+    #expect(try message.withUnsafeBytes { try sender.trySend($0) })
+    #expect(try !message.withUnsafeBytes { try sender.trySend($0) })
+    #expect(try !message.withUnsafeBytes { try sender.send($0, timeout: .milliseconds(10)) })
+    let consumer = Task { [receiver = consume receiver] in
+      var lengths: [Int] = []
+      while let bytes = try await receiver.receive() { lengths.append(bytes.count) }
+      return lengths
+    }
+    for _ in 0..<100 { try await sender.send(message) }
+    _ = consume sender
+    #expect(try await consumer.value == [Int](repeating: 24, count: 102))
+  }
+
+  @Test(
+    "property: whatever the start position, a ring that refuses a message is not empty, and an empty ring takes any allowed message"
+  )
+  func property() throws {
+    var state: UInt64 = 12345
+    func random(_ bound: Int) -> Int {
+      state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+      return Int((state >> 33) % UInt64(bound))
+    }
+    for start in [0, 1 << 20, UInt64.max - 300, UInt64.max - 5000] as [UInt64] {
+      for capacity in [64, 128, 1024] {
+        let parts = try RingSetup.make(
+          capacity: capacity, elementSize: 1, elementAlignment: 8, flags: RingLayout.messageFlag,
+          options: RingOptions())
+        // A ring that has already carried `start` bytes: both positions there, near the wrap of
+        // the 64-bit counters for some starts (8-aligned, as a sender keeps them).
+        let aligned = start & ~7
+        for offset in [RingLayout.producerPosition, RingLayout.consumerPosition] {
+          parts.memory.baseAddress.storeBytes(of: aligned, toByteOffset: offset, as: UInt64.self)
+        }
+        let sender = MessageSender(try RingSetup.side(parts, .producer, link: nil))
+        let receiver = MessageReceiver(try RingSetup.side(parts, .consumer, link: nil))
+        var queue: [[UInt8]] = []
+        for step in 0..<2000 {
+          if random(3) < 2 {
+            let length = random(sender.maximumMessageSize + 1)
+            let bytes = (0..<length).map { UInt8(truncatingIfNeeded: step &+ $0) }
+            if try bytes.withUnsafeBytes({ try sender.trySend($0) }) {
+              queue.append(bytes)
+            } else {
+              #expect(!queue.isEmpty, "an empty ring refused \(length) bytes")
+            }
+          } else {
+            let received = try receiver.tryReceive { Array($0) }
+            #expect(received == queue.first)
+            if !queue.isEmpty { queue.removeFirst() }
+          }
+        }
+        while let received = try receiver.tryReceive({ Array($0) }) {
+          #expect(received == queue.removeFirst())
+        }
+        #expect(queue.isEmpty)
+        let largest = [UInt8](repeating: 7, count: sender.maximumMessageSize)
+        #expect(try largest.withUnsafeBytes { try sender.trySend($0) })
+      }
+    }
+  }
+
+  @Test("misuse: a typed ring is not a message ring, and inheritance arguments are checked")
+  func misuse() throws {
+    let (left, right) = try Socket.pair()
+    let typed = try RingSender<UInt64>.create(over: left, capacity: 64)
+    let error = expectError(.incompatible) { _ = try MessageReceiver.accept(over: right) }
+    #expect(error?.detail.contains("a typed ring") == true)
+    _ = typed
+    let ring = try MessageSender.createForChild(capacity: 64)
+    let argument = ring.child.argument()
+    #expect(argument == "receiver:3,4,5,6")
+    let wrongRole = expectError(.invalidArgument) { _ = try MessageSender.inherited(from: argument) }
+    #expect(wrongRole?.detail.contains("made for a receiver") == true)
+    _ = expectError(.invalidArgument) { _ = try MessageReceiver.inherited(from: "receiver:3,4") }
+    _ = expectError(.invalidArgument) { _ = try MessageReceiver.inherited(from: "nonsense") }
+  }
+}
+
+@Suite("Shared-memory message ring across processes", .timeLimit(.minutes(3)))
+struct MessageRingProcessTests {
+  /// Sends `total` bytes of pattern messages through a child that forwards them from one ring
+  /// to another (both set up by inheritance), and compares every message that comes back.
+  private func roundTrip(mode: String, capacity: Int, total: Int, spin: WaitStrategy) throws {
+    let out = try MessageSender.createForChild(capacity: capacity)
+    let back = try MessageReceiver.createForChild(capacity: capacity)
+    let outChild = out.child
+    let backChild = back.child
+    var passing = outChild.passing(from: 3)
+    passing.merge(backChild.passing(from: 7)) { first, _ in first }
+    let child = try spawnPeer(
+      ["msg-forward", mode, outChild.argument(from: 3), backChild.argument(from: 7)], passing: passing)
+    outChild.close()
+    backChild.close()
+    let sender = out.end
+    let receiver = back.end
+    sender.waitStrategy = spin
+    receiver.waitStrategy = spin
+    let pattern = MessagePattern(maximumLength: sender.maximumMessageSize)
+    var count = 0
+    var bytes = 0
+    while bytes < total {
+      bytes += pattern.length(count)
+      count += 1
+    }
+    let producer = Thread { [sender = consume sender, count] in
+      for index in 0..<count {
+        try pattern.withMessage(index) { message in
+          if mode == "timed" {
+            while try !sender.send(message, timeout: .milliseconds(1)) {}
+          } else {
+            try sender.send(message)
+          }
+        }
+      }
+    }
+    var received = 0
+    var receivedBytes = 0
+    var mismatches = 0
+    while let (length, ok) = try receiver.receive({ ($0.count, pattern.matches(received, $0)) }) {
+      if !ok { mismatches += 1 }
+      received += 1
+      receivedBytes += length
+    }
+    try producer.join()
+    #expect(received == count)
+    #expect(receivedBytes == bytes && bytes >= total)
+    #expect(mismatches == 0)
+    #expect(try child.wait() == .exited(0))
+  }
+
+  @Test("1 GiB of variable-length messages to a child and back, every byte compared")
+  func gibibyte() throws {
+    try roundTrip(
+      mode: "blocking", capacity: 1 << 18, total: 1 << 30, spin: .spinThenSleep(.microseconds(50)))
+  }
+
+  @Test("full and empty across processes, with timed waits, through a small ring")
+  func timed() throws {
+    try roundTrip(mode: "timed", capacity: 1 << 12, total: 16 << 20, spin: .sleep)
+  }
+
+  @Test("full and empty across processes, with async waits in the child, through a small ring")
+  func async() throws {
+    try roundTrip(mode: "async", capacity: 1 << 12, total: 16 << 20, spin: .sleep)
+  }
+
+  @Test("a hostile sender scribbling over a message ring causes corrupt-ring errors only")
+  func hostileScribbler() throws {
+    let (child, mine) = try spawnWithSocket(["ring-scribble", "2", "messages"])
+    let receiver = try MessageReceiver.create(over: mine, capacity: 4096)
+    let end = ContinuousClock.now + .seconds(3)
+    var failure: HinixError?
+    var received = 0
+    while ContinuousClock.now < end, failure == nil {
+      do {
+        if try receiver.receive(timeout: .milliseconds(1), { $0.count }) != nil { received += 1 }
+      } catch let error as HinixError {
+        failure = error
+      }
+    }
+    _ = try child.wait()
+    #expect(failure?.code == .corrupt || failure?.code == .peerGone, "\(String(describing: failure))")
+  }
+}
