@@ -51,6 +51,15 @@ let package = Package(
       ],
       path: "Sources/HinixTestPeer"
     ),
+    // The shared-memory ring example the README shows: `swift run ring-example`.
+    .executableTarget(
+      name: "ring-example",
+      dependencies: [
+        "Hinix",
+        .product(name: "SystemPackage", package: "swift-system"),
+      ],
+      path: "Examples/RingExample"
+    ),
     .testTarget(
       name: "HinixTests",
       dependencies: [

@@ -45,6 +45,22 @@ struct Bench: ParsableCommand {
   @Flag(help: "Print one JSON array of figures instead of the table.")
   var json = false
 
+  @Option(
+    name: .customLong("only"),
+    help: "Measure only these groups (repeatable): mq, eventfd, stream, fdpass, ring.")
+  var groups: [String] = []
+
+  private func measures(_ group: String) -> Bool {
+    groups.isEmpty || groups.contains(group)
+  }
+
+  func validate() throws {
+    let known = ["mq", "eventfd", "stream", "fdpass", "ring"]
+    for group in groups where !known.contains(group) {
+      throw ValidationError("unknown group '\(group)'; the groups are \(known.joined(separator: ", "))")
+    }
+  }
+
   func run() throws {
     let cpus = ChildProcess.allowedCPUs()
     let parentCPU = cpus.first ?? 0
@@ -66,19 +82,32 @@ struct Bench: ParsableCommand {
     let runner = Runner(executable: try ownExecutable(), peerCPU: peerCPU, plan: plan)
     var figures: [Figure] = []
     let limits = try MessageQueue.Limits.current()
-    for size in [64, 1024, 8192] where size <= limits.maxMessageSize {
+    for size in [64, 1024, 8192] where size <= limits.maxMessageSize && measures("mq") {
       figures += try runner.messageQueueRoundTrips(size: size)
       figures.append(try runner.messageQueueThroughput(size: size))
     }
-    figures += try runner.eventFDRoundTrips()
-    for kind in StreamKind.allCases {
+    if measures("eventfd") {
+      figures += try runner.eventFDRoundTrips()
+    }
+    for kind in StreamKind.allCases where measures("stream") {
       for size in [64, 4096, 65536] {
         figures += try runner.streamRoundTrips(kind, size: size)
         figures.append(try runner.streamThroughput(kind, size: size))
       }
     }
-    figures += try runner.descriptorPassingRoundTrips()
-    try writeOut(json ? Report.json(figures) : Report.table(figures))
+    if measures("fdpass") {
+      figures += try runner.descriptorPassingRoundTrips()
+    }
+    if measures("ring") {
+      for size in [64, 4096, 65536] {
+        figures.append(try runner.ringThroughput(size: size))
+      }
+      figures += try runner.ringLatencies()
+      for size in [64, 4096, 65536, 1 << 20] {
+        figures.append(try runner.ringSameThread(size: size))
+      }
+    }
+    try writeOut(json ? Report.json(figures) : Report.table(figures) + Report.ringSummary(figures))
   }
 
   private func ownExecutable() throws -> FilePath {
@@ -141,7 +170,7 @@ struct Runner {
 
   /// Runs `measure` for C and then Hinix, `plan.rounds` times, so that drift over the run hits
   /// both alike, and adds up each side's results with `add`.
-  private func alternating<T>(
+  func alternating<T>(
     _ zero: T, _ add: (T, T) -> T, _ measure: (Implementation) throws -> T
   ) rethrows -> [Implementation: T] {
     var results: [Implementation: T] = [:]
@@ -153,7 +182,7 @@ struct Runner {
     return results
   }
 
-  private func spawnPeer(
+  func spawnPeer(
     _ arguments: [String], passing: [FileDescriptor: Int32] = [:], queues: [String] = []
   ) throws -> PeerWatch {
     let peer = try ChildProcess.spawn(
@@ -161,7 +190,7 @@ struct Runner {
     return PeerWatch(peer, queues: queues)
   }
 
-  private func finish(_ peer: PeerWatch) throws {
+  func finish(_ peer: PeerWatch) throws {
     let termination = peer.join()
     guard termination == .exited(0) else {
       throw ToolError(status: .failure, description: "the benchmark peer ended with \(termination)")
@@ -777,6 +806,8 @@ struct BenchPeer: ParsableCommand {
       } else {
         try BenchLoops.descriptorEcho(socket: socket, count: try count(1))
       }
+    case ("ring-sink", .hinix), ("ring-echo", .hinix):
+      try runRing()
     case ("eventfd-echo", .c):
       try check(hinix_c_eventfd_echo(3, 4, try count(0)))
     case ("eventfd-echo", .hinix):
@@ -822,6 +853,20 @@ enum Report {
     return "[\n  " + objects.joined(separator: ",\n  ") + "\n]\n"
   }
 
+  /// The shared-memory ring's 64 KiB throughput beside the best kernel transport of the same
+  /// run (either column), as issue 4 asks.
+  static func ringSummary(_ figures: [Figure]) -> String {
+    let throughput = figures.filter { $0.metric.hasPrefix("throughput") && $0.size == 65536 }
+    guard let ring = throughput.first(where: { $0.transport == "shm-ring" }),
+      let best = throughput.filter({ $0.transport != "shm-ring" }).max(by: {
+        max($0.hinix, $0.baseline) < max($1.hinix, $1.baseline)
+      })
+    else { return "" }
+    let kernel = max(best.hinix, best.baseline)
+    return
+      "shm-ring at 64 KiB: \(rounded(ring.hinix / kernel, 2))x the best kernel transport of this run (\(best.transport), \(rounded(kernel / 1e6, 1)) MB/s).\n"
+  }
+
   static func table(_ figures: [Figure]) -> String {
     func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
       let padding = String(repeating: " ", count: max(0, width - text.count))
@@ -842,6 +887,7 @@ enum Report {
         switch figure.metric {
         case "rtt_median_ns": "rtt median"
         case "rtt_p99_ns": "rtt p99"
+        case "op_ns": "per message"
         default: "throughput"
         }
       lines.append(

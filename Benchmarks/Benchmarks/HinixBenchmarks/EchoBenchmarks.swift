@@ -65,7 +65,7 @@ final class EchoFixture: @unchecked Sendable {
     return EchoPeer(process: process, socket: mine)
   }
 
-  private static func peerExecutable() throws -> FilePath {
+  static func peerExecutable() throws -> FilePath {
     var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
     let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
     guard count > 0 else { throw HinixError(.system, operation: "readlink", detail: "/proc/self/exe") }

@@ -68,6 +68,7 @@ nonisolated(unsafe) var fixture: Fixture!
 let benchmarks: @Sendable () -> Void = {
   socketBenchmarks()
   echoBenchmarks()
+  ringBenchmarks()
 
   let configuration = Benchmark.Configuration(
     metrics: [.wallClock, .mallocCountTotal, .readSyscalls, .writeSyscalls],

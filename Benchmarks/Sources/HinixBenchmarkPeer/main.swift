@@ -5,6 +5,9 @@
 //   HinixBenchmarkPeer hinix <spin-nanoseconds>   Hinix async reads and writes, with
 //                                                 WaitStrategy.spinThenSleep(spin) (0: sleep)
 //   HinixBenchmarkPeer nio                        a SwiftNIO channel with an echo handler
+//   HinixBenchmarkPeer ring <in> <out> <spin-ns>  echoes messages from one inherited message ring
+//                                                 to another (RingInheritance arguments), with
+//                                                 spinThenSleep(spin), busy-spin if negative
 import Glibc
 import Hinix
 import NIOCore
@@ -55,6 +58,16 @@ switch arguments[1] {
 case "hinix":
   let spin = arguments.count > 2 ? Int64(arguments[2]) ?? 0 : 0
   try await hinixEcho(spin: .nanoseconds(spin))
+case "ring":
+  guard arguments.count == 5, let spin = Int64(arguments[4]) else {
+    fail("usage: HinixBenchmarkPeer ring <in> <out> <spin-nanoseconds>")
+  }
+  let input = try MessageReceiver.inherited(from: arguments[2])
+  let output = try MessageSender.inherited(from: arguments[3])
+  let strategy = spin < 0 ? WaitStrategy.busySpin : .spinThenSleep(.nanoseconds(spin))
+  input.waitStrategy = strategy
+  output.waitStrategy = strategy
+  while try input.receive({ message in try output.send(message) }) != nil {}
 case "nio":
   let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
   let channel = try await ClientBootstrap(group: group)

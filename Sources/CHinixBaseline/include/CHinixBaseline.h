@@ -59,4 +59,22 @@ int hinix_c_fork_echo(int kind, int in, int out, size_t buffer_size, int cpu);
 /// messages with a descriptor attached. Returns the pid, or -errno. Allocates nothing.
 int hinix_c_fork_stream_peer(int kind, int fd, size_t size, long long total, int cpu);
 
+/// The shared-memory message ring of the same design as Hinix's (ring.c). `spin_ns` is each
+/// side's spin before it sleeps on its eventfd: 0 sleeps at once, negative spins forever.
+/// Sends `count` messages of `size` bytes through a ring of `capacity` bytes to a forked peer
+/// pinned to `cpu` that copies each out, until the peer acknowledges the last one; the time
+/// goes in `elapsed_ns`. Returns 0 or -errno.
+int hinix_c_ring_throughput(size_t capacity, size_t size, long count, int64_t spin_ns, int cpu,
+                            int64_t *elapsed_ns);
+/// Round trips of `size`-byte messages through two rings to a forked echo peer pinned to `cpu`,
+/// each recorded in `samples[0..<iterations]`.
+int hinix_c_ring_rtt(size_t capacity, size_t size, long iterations, int64_t spin_ns, int cpu,
+                     int64_t *samples);
+/// Round trips of one shared 64-bit word bouncing between this process and a forked peer
+/// pinned to `cpu`, both busy-polling: the floor of any shared-memory round trip.
+int hinix_c_pingpong_rtt(long iterations, int cpu, int64_t *samples);
+/// shmem-ipc's benchmark shape: sends then receives one `size`-byte message on this thread,
+/// `iterations` times, through a ring of `capacity` bytes.
+int hinix_c_ring_same_thread(size_t capacity, size_t size, long iterations, int64_t *elapsed_ns);
+
 #endif

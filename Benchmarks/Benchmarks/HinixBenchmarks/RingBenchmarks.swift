@@ -1,0 +1,115 @@
+// The shared-memory message ring (issue 4): round trips to a peer process (HinixBenchmarkPeer)
+// pinned to the other core that echoes from one ring to another, and shmem-ipc's own benchmark
+// shape (send then receive one message on one thread through a ring twice its size).
+//
+// What to read here: mallocCountTotal (0 per message: the hot paths allocate nothing) and the
+// read/write syscall counts (0 per message while neither side sleeps). The ratios against the raw
+// C ring of the same design are measured by `hinix bench --only ring`, which runs both in one
+// process with the same peer placement.
+import Benchmark
+import Glibc
+import Hinix
+import SystemPackage
+
+/// Two rings to an echo peer, made by inheritance when the peer is spawned.
+final class RingEchoFixture: @unchecked Sendable {
+  let sender: MessageSender
+  let receiver: MessageReceiver
+  let process: ChildProcess
+  let buffer: UnsafeMutableRawBufferPointer
+
+  init(strategy: WaitStrategy) throws {
+    let peerCPU = try pinForPeer()
+    let out = try MessageSender.createForChild(capacity: 1 << 16)
+    let back = try MessageReceiver.createForChild(capacity: 1 << 16)
+    let (outChild, backChild) = (out.child, back.child)
+    var passing = outChild.passing(from: 3)
+    passing.merge(backChild.passing(from: 7)) { first, _ in first }
+    let spin = strategy == .busySpin ? -1 : strategy.spinNanoseconds
+    process = try ChildProcess.spawn(
+      EchoFixture.peerExecutable(),
+      arguments: ["ring", outChild.argument(from: 3), backChild.argument(from: 7), "\(spin)"],
+      passing: passing, cpu: Int(peerCPU))
+    outChild.close()
+    backChild.close()
+    sender = out.end
+    receiver = back.end
+    sender.waitStrategy = strategy
+    receiver.waitStrategy = strategy
+    buffer = .allocate(byteCount: 64, alignment: 64)
+    buffer.initializeMemory(as: UInt8.self, repeating: 1)
+  }
+
+  func end() {
+    try? process.kill(SIGKILL)
+    _ = try? process.wait()
+    buffer.deallocate()
+  }
+}
+
+nonisolated(unsafe) var ringEcho: RingEchoFixture!
+
+func ringBenchmarks() {
+  func configuration(_ strategy: WaitStrategy) -> Benchmark.Configuration {
+    Benchmark.Configuration(
+      metrics: [.wallClock, .mallocCountTotal, .readSyscalls, .writeSyscalls],
+      warmupIterations: 2,
+      scalingFactor: .kilo,
+      maxDuration: .seconds(3),
+      maxIterations: 100,
+      setup: { ringEcho = try RingEchoFixture(strategy: strategy) },
+      teardown: { ringEcho.end() }
+    )
+  }
+
+  for (name, strategy) in [
+    ("busy-spin", WaitStrategy.busySpin), ("spin then sleep", .spinThenSleep(.microseconds(200))),
+  ] {
+    Benchmark("ring echo 64 B, Hinix both ends, \(name)", configuration: configuration(strategy)) {
+      benchmark in
+      let message = UnsafeRawBufferPointer(ringEcho.buffer)
+      for _ in benchmark.scaledIterations {
+        try ringEcho.sender.send(message)
+        blackHole(try ringEcho.receiver.receive(into: ringEcho.buffer))
+      }
+    }
+  }
+
+  Benchmark(
+    "ring echo 64 B, Hinix both ends, async, spin then sleep",
+    configuration: configuration(.spinThenSleep(.microseconds(200)))
+  ) { benchmark in
+    let message = UnsafeRawBufferPointer(ringEcho.buffer)
+    for _ in benchmark.scaledIterations {
+      try await ringEcho.sender.send(message)
+      blackHole(try await ringEcho.receiver.receive(into: ringEcho.buffer))
+    }
+  }
+
+  // shmem-ipc 0.3 on this machine kind: 243 ns, 532 ns, 2.20 µs and 40.7 µs for these sizes.
+  let sameThread = Benchmark.Configuration(
+    metrics: [.wallClock, .mallocCountTotal], warmupIterations: 2, scalingFactor: .kilo,
+    maxDuration: .seconds(2), maxIterations: 100)
+  for size in [64, 4096, 65536, 1 << 20] {
+    Benchmark("ring send+receive on one thread \(size) B: Hinix", configuration: sameThread) { benchmark in
+      var capacity = 64
+      while capacity / 2 - 8 < size { capacity *= 2 }
+      let pair = try MessageSender.makeRing(capacity: capacity)
+      let sender = pair.sender
+      let receiver = pair.receiver
+      let source = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
+      let target = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
+      defer {
+        source.deallocate()
+        target.deallocate()
+      }
+      source.initializeMemory(as: UInt8.self, repeating: 3)
+      benchmark.startMeasurement()
+      for _ in benchmark.scaledIterations {
+        try sender.send(UnsafeRawBufferPointer(source))
+        blackHole(try receiver.receive(into: target))
+      }
+      benchmark.stopMeasurement()
+    }
+  }
+}

@@ -1,0 +1,293 @@
+// The raw C baseline of Hinix's shared-memory message ring: the same design (single producer,
+// single consumer, free-running positions on their own cache lines, cached peer positions,
+// 8-byte frame headers with a padding frame at the wrap, a sleeping flag announced before
+// blocking on an eventfd and checked by the other side after a full fence), written the way a
+// C programmer would, with no validation of the peer. Each function creates its rings, forks a
+// pinned peer, measures, and reaps the peer.
+#define _GNU_SOURCE
+#include "CHinixBaseline.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+enum { PRODUCER = 128, CONSUMER = 256, CONSUMER_SLEEPING = 384, PRODUCER_SLEEPING = 512, DATA = 4096 };
+
+struct ring {
+  uint8_t *base;
+  size_t capacity;
+  int data_ready;
+  int space_ready;
+};
+
+struct side {
+  uint8_t *data;
+  uint64_t capacity;
+  uint64_t position;
+  uint64_t peer;
+  _Atomic uint64_t *published;
+  _Atomic uint64_t *peer_published;
+  _Atomic uint64_t *sleeping;
+  _Atomic uint64_t *peer_sleeping;
+  int wake_me;
+  int wake_peer;
+  int64_t spin_ns;
+};
+
+static int ring_make(struct ring *ring, size_t capacity) {
+  int fd = memfd_create("hinix-c-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) return -errno;
+  if (ftruncate(fd, DATA + (off_t)capacity) < 0) {
+    close(fd);
+    return -errno;
+  }
+  void *base = mmap(NULL, DATA + capacity, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd);
+  if (base == MAP_FAILED) return -errno;
+  ring->base = base;
+  ring->capacity = capacity;
+  ring->data_ready = eventfd(0, EFD_CLOEXEC);
+  ring->space_ready = eventfd(0, EFD_CLOEXEC);
+  if (ring->data_ready < 0 || ring->space_ready < 0) return -errno;
+  return 0;
+}
+
+static void ring_free(struct ring *ring) {
+  munmap(ring->base, DATA + ring->capacity);
+  close(ring->data_ready);
+  close(ring->space_ready);
+}
+
+static struct side side_of(struct ring *ring, int producer, int64_t spin_ns) {
+  struct side s;
+  s.data = ring->base + DATA;
+  s.capacity = ring->capacity;
+  s.position = 0;
+  s.peer = 0;
+  s.published = (_Atomic uint64_t *)(ring->base + (producer ? PRODUCER : CONSUMER));
+  s.peer_published = (_Atomic uint64_t *)(ring->base + (producer ? CONSUMER : PRODUCER));
+  s.sleeping = (_Atomic uint64_t *)(ring->base + (producer ? PRODUCER_SLEEPING : CONSUMER_SLEEPING));
+  s.peer_sleeping = (_Atomic uint64_t *)(ring->base + (producer ? CONSUMER_SLEEPING : PRODUCER_SLEEPING));
+  s.wake_me = producer ? ring->space_ready : ring->data_ready;
+  s.wake_peer = producer ? ring->data_ready : ring->space_ready;
+  s.spin_ns = spin_ns;
+  return s;
+}
+
+static inline uint64_t available(struct side *s, int producer) {
+  s->peer = atomic_load_explicit(s->peer_published, memory_order_acquire);
+  return producer ? s->capacity - (s->position - s->peer) : s->peer - s->position;
+}
+
+static inline uint64_t cached(struct side *s, int producer) {
+  return producer ? s->capacity - (s->position - s->peer) : s->peer - s->position;
+}
+
+/// Waits until `needed` bytes are available: spins for spin_ns (forever if negative), then
+/// announces the sleep, checks again, and blocks on its eventfd.
+static int wait_for(struct side *s, int producer, uint64_t needed) {
+  if (cached(s, producer) >= needed || available(s, producer) >= needed) return 0;
+  int64_t end = s->spin_ns < 0 ? INT64_MAX : hinix_c_now_ns() + s->spin_ns;
+  if (s->spin_ns != 0) {
+    for (unsigned i = 1;; i++) {
+      if (available(s, producer) >= needed) return 0;
+      __builtin_ia32_pause();
+      if ((i & 63) == 0 && hinix_c_now_ns() >= end) break;
+    }
+  }
+  for (;;) {
+    atomic_store_explicit(s->sleeping, 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_seq_cst);
+    if (available(s, producer) >= needed) {
+      atomic_store_explicit(s->sleeping, 0, memory_order_relaxed);
+      return 0;
+    }
+    uint64_t value;
+    if (read(s->wake_me, &value, sizeof value) < 0 && errno != EINTR) return -errno;
+    atomic_store_explicit(s->sleeping, 0, memory_order_relaxed);
+    if (available(s, producer) >= needed) return 0;
+  }
+}
+
+static inline void commit(struct side *s, uint64_t count) {
+  s->position += count;
+  atomic_store_explicit(s->published, s->position, memory_order_release);
+  atomic_thread_fence(memory_order_seq_cst);
+  if (atomic_load_explicit(s->peer_sleeping, memory_order_relaxed) &&
+      atomic_exchange_explicit(s->peer_sleeping, 0, memory_order_seq_cst)) {
+    uint64_t one = 1;
+    if (write(s->wake_peer, &one, sizeof one) < 0) {
+    }
+  }
+}
+
+static int send_message(struct side *s, const void *bytes, size_t size) {
+  uint64_t frame = 8 + ((size + 7) & ~(uint64_t)7);
+  uint64_t offset = s->position & (s->capacity - 1);
+  uint64_t padding = frame <= s->capacity - offset ? 0 : s->capacity - offset;
+  int rc = wait_for(s, 1, padding + frame);
+  if (rc) return rc;
+  if (padding) {
+    *(uint64_t *)(s->data + offset) = padding | (uint64_t)2 << 32;
+    offset = 0;
+  }
+  *(uint64_t *)(s->data + offset) = size | (uint64_t)1 << 32;
+  memcpy(s->data + offset + 8, bytes, size);
+  commit(s, padding + frame);
+  return 0;
+}
+
+static ssize_t receive_message(struct side *s, void *buffer) {
+  int rc = wait_for(s, 0, 8);
+  if (rc) return rc;
+  uint64_t offset = s->position & (s->capacity - 1);
+  uint64_t word = *(uint64_t *)(s->data + offset);
+  uint64_t skip = 0;
+  if (word >> 32 == 2) {
+    skip = s->capacity - offset;
+    offset = 0;
+    word = *(uint64_t *)s->data;
+  }
+  size_t size = (size_t)(word & 0xffffffff);
+  memcpy(buffer, s->data + offset + 8, size);
+  commit(s, skip + 8 + ((size + 7) & ~(uint64_t)7));
+  return (ssize_t)size;
+}
+
+static pid_t fork_on(int cpu) {
+  pid_t pid = fork();
+  if (pid == 0 && cpu >= 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    sched_setaffinity(0, sizeof set, &set);
+  }
+  return pid < 0 ? -errno : pid;
+}
+
+static int reap(pid_t pid) {
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return -errno;
+  }
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -ECHILD;
+}
+
+int hinix_c_ring_throughput(size_t capacity, size_t size, long count, int64_t spin_ns, int cpu,
+                            int64_t *elapsed_ns) {
+  struct ring ring;
+  int rc = ring_make(&ring, capacity);
+  if (rc) return rc;
+  int done = eventfd(0, EFD_CLOEXEC);
+  uint8_t *buffer = aligned_alloc(64, (size + 63) & ~(size_t)63);
+  memset(buffer, 7, size);
+  pid_t pid = fork_on(cpu);
+  if (pid == 0) {
+    struct side s = side_of(&ring, 0, spin_ns);
+    for (long i = 0; i < count; i++) {
+      if (receive_message(&s, buffer) != (ssize_t)size) _exit(1);
+    }
+    uint64_t one = 1;
+    _exit(write(done, &one, sizeof one) == sizeof one ? 0 : 1);
+  }
+  struct side s = side_of(&ring, 1, spin_ns);
+  int64_t start = hinix_c_now_ns();
+  for (long i = 0; i < count && rc == 0; i++) rc = send_message(&s, buffer, size);
+  uint64_t value;
+  if (rc == 0 && read(done, &value, sizeof value) < 0) rc = -errno;
+  *elapsed_ns = hinix_c_now_ns() - start;
+  if (rc) kill(pid, SIGKILL);
+  int reaped = reap(pid);
+  free(buffer);
+  close(done);
+  ring_free(&ring);
+  return rc ? rc : reaped;
+}
+
+int hinix_c_ring_rtt(size_t capacity, size_t size, long iterations, int64_t spin_ns, int cpu,
+                     int64_t *samples) {
+  struct ring out, back;
+  int rc = ring_make(&out, capacity);
+  if (rc == 0) rc = ring_make(&back, capacity);
+  if (rc) return rc;
+  uint8_t *buffer = aligned_alloc(64, (size + 63) & ~(size_t)63);
+  memset(buffer, 7, size);
+  pid_t pid = fork_on(cpu);
+  if (pid == 0) {
+    struct side in = side_of(&out, 0, spin_ns);
+    struct side reply = side_of(&back, 1, spin_ns);
+    for (long i = 0; i < iterations; i++) {
+      ssize_t n = receive_message(&in, buffer);
+      if (n < 0 || send_message(&reply, buffer, (size_t)n) < 0) _exit(1);
+    }
+    _exit(0);
+  }
+  struct side request = side_of(&out, 1, spin_ns);
+  struct side in = side_of(&back, 0, spin_ns);
+  for (long i = 0; i < iterations && rc == 0; i++) {
+    int64_t start = hinix_c_now_ns();
+    rc = send_message(&request, buffer, size);
+    if (rc == 0) {
+      ssize_t n = receive_message(&in, buffer);
+      if (n < 0) rc = (int)n;
+    }
+    samples[i] = hinix_c_now_ns() - start;
+  }
+  if (rc) kill(pid, SIGKILL);
+  int reaped = reap(pid);
+  free(buffer);
+  ring_free(&out);
+  ring_free(&back);
+  return rc ? rc : reaped;
+}
+
+int hinix_c_pingpong_rtt(long iterations, int cpu, int64_t *samples) {
+  _Atomic uint64_t *word = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (word == MAP_FAILED) return -errno;
+  atomic_store(word, 0);
+  pid_t pid = fork_on(cpu);
+  if (pid == 0) {
+    for (uint64_t i = 0; i < (uint64_t)iterations; i++) {
+      while (atomic_load_explicit(word, memory_order_acquire) != 2 * i + 1) __builtin_ia32_pause();
+      atomic_store_explicit(word, 2 * i + 2, memory_order_release);
+    }
+    _exit(0);
+  }
+  for (uint64_t i = 0; i < (uint64_t)iterations; i++) {
+    int64_t start = hinix_c_now_ns();
+    atomic_store_explicit(word, 2 * i + 1, memory_order_release);
+    while (atomic_load_explicit(word, memory_order_acquire) != 2 * i + 2) __builtin_ia32_pause();
+    samples[i] = hinix_c_now_ns() - start;
+  }
+  int rc = reap(pid);
+  munmap((void *)word, 4096);
+  return rc;
+}
+
+int hinix_c_ring_same_thread(size_t capacity, size_t size, long iterations, int64_t *elapsed_ns) {
+  struct ring ring;
+  int rc = ring_make(&ring, capacity);
+  if (rc) return rc;
+  uint8_t *source = aligned_alloc(64, (size + 63) & ~(size_t)63);
+  uint8_t *target = aligned_alloc(64, (size + 63) & ~(size_t)63);
+  memset(source, 7, size);
+  struct side producer = side_of(&ring, 1, 0);
+  struct side consumer = side_of(&ring, 0, 0);
+  int64_t start = hinix_c_now_ns();
+  for (long i = 0; i < iterations && rc == 0; i++) {
+    rc = send_message(&producer, source, size);
+    if (rc == 0 && receive_message(&consumer, target) != (ssize_t)size) rc = -EIO;
+  }
+  *elapsed_ns = hinix_c_now_ns() - start;
+  free(source);
+  free(target);
+  ring_free(&ring);
+  return rc;
+}

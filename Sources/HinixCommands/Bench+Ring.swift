@@ -1,0 +1,282 @@
+import ArgumentParser
+import CHinixBaseline
+import Glibc
+import Hinix
+import SystemPackage
+
+/// How a ring measurement waits, as a spin time in nanoseconds shared with the C baseline:
+/// negative spins forever, 0 sleeps at once.
+enum RingWait: Int64, CaseIterable {
+  case busySpin = -1
+  case sleep = 0
+  case spinThenSleep = 200_000
+
+  var transport: String {
+    switch self {
+    case .busySpin: "ring-spin"
+    case .sleep: "ring-sleep"
+    case .spinThenSleep: "ring-spin200"
+    }
+  }
+
+  var strategy: WaitStrategy {
+    switch self {
+    case .busySpin: .busySpin
+    case .sleep: .sleep
+    case .spinThenSleep: .spinThenSleep(.nanoseconds(rawValue))
+    }
+  }
+
+  /// The wait named by `transport` (how the peer is told: a negative number would read as an
+  /// option).
+  static func named(_ name: String) throws -> RingWait {
+    guard let wait = allCases.first(where: { $0.transport == name }) else {
+      throw ValidationError("unknown ring wait \(name)")
+    }
+    return wait
+  }
+}
+
+extension Runner {
+  /// The ring's size for messages of `size` bytes: 1 MiB, room for 8 of the largest (64 KiB).
+  static let ringCapacity = 1 << 20
+
+  /// One-way throughput of `size`-byte messages through a message ring to a peer that copies
+  /// each one out, both sides spinning 200 µs before they sleep; the C side is the ring of the
+  /// same design in ring.c, with its own forked peer.
+  func ringThroughput(size: Int) throws -> Figure {
+    let count = max(1_000, plan.streamedBytes / size)
+    let wait = RingWait.spinThenSleep
+    let seconds = try alternating(0.0, +) { implementation in
+      var elapsed: Int64 = 0
+      switch implementation {
+      case .c:
+        try check(
+          hinix_c_ring_throughput(Self.ringCapacity, size, count, wait.rawValue, Int32(peerCPU), &elapsed))
+      case .hinix:
+        let ring = try MessageSender.createForChild(capacity: Self.ringCapacity)
+        let done = try EventFD()
+        let child = ring.child
+        var passing = child.passing(from: 3)
+        passing[done.descriptor] = 7
+        let peer = try spawnPeer(
+          ["ring-sink", "hinix", child.argument(from: 3), "\(count)", wait.transport], passing: passing)
+        defer { peer.end() }
+        child.close()
+        let sender = ring.end
+        sender.waitStrategy = wait.strategy
+        let message = MessageBuffer(size: size)
+        defer { message.free() }
+        elapsed = try BenchLoops.ringSend(
+          sender, UnsafeRawBufferPointer(message.bytes), count: count, done: done)
+        try finish(peer)
+      }
+      return Double(elapsed) / 1e9
+    }
+    let bytes = Double(size * count * plan.rounds)
+    return Figure(
+      transport: "shm-ring", size: size, metric: "throughput_bytes_per_s", hinix: bytes / seconds[.hinix]!,
+      baseline: bytes / seconds[.c]!)
+  }
+
+  /// Round trips of `size`-byte messages through two message rings and an echo peer, with both
+  /// sides waiting as `wait` says.
+  func ringRoundTrips(size: Int, wait: RingWait) throws -> [Implementation: [Int64]] {
+    let count = plan.warmUp + plan.roundTrips
+    return try alternating([Int64](), +) { implementation in
+      var recorded = [Int64](repeating: 0, count: count)
+      switch implementation {
+      case .c:
+        try recorded.withUnsafeMutableBufferPointer { samples in
+          try check(
+            hinix_c_ring_rtt(
+              1 << 16, size, count, wait.rawValue, Int32(peerCPU), samples.baseAddress))
+        }
+      case .hinix:
+        let out = try MessageSender.createForChild(capacity: 1 << 16)
+        let back = try MessageReceiver.createForChild(capacity: 1 << 16)
+        let (outChild, backChild) = (out.child, back.child)
+        var passing = outChild.passing(from: 3)
+        passing.merge(backChild.passing(from: 7)) { first, _ in first }
+        let peer = try spawnPeer(
+          [
+            "ring-echo", "hinix", outChild.argument(from: 3), backChild.argument(from: 7), "\(count)",
+            wait.transport,
+          ], passing: passing)
+        defer { peer.end() }
+        outChild.close()
+        backChild.close()
+        let sender = out.end
+        let receiver = back.end
+        let strategy = wait.strategy
+        sender.waitStrategy = strategy
+        receiver.waitStrategy = strategy
+        let message = MessageBuffer(size: max(size, 1))
+        defer { message.free() }
+        try recorded.withUnsafeMutableBufferPointer { samples in
+          try BenchLoops.ringRoundTrips(sender, receiver, buffer: message.bytes, size: size, samples: samples)
+        }
+        try finish(peer)
+      }
+      return Array(recorded[plan.warmUp...])
+    }
+  }
+
+  /// The ring's round trips with each wait strategy, and the busy-spinning one beside a raw
+  /// one-cache-line ping-pong between the same two CPUs (the floor of any shared-memory round
+  /// trip) and beside its own spin-then-sleep figure.
+  func ringLatencies() throws -> [Figure] {
+    var figures: [Figure] = []
+    var medians: [RingWait: Double] = [:]
+    for wait in [RingWait.busySpin, .spinThenSleep, .sleep] {
+      let latency = Report.latency(
+        transport: wait.transport, size: 64, try ringRoundTrips(size: 64, wait: wait))
+      medians[wait] = latency[0].hinix
+      figures += latency
+    }
+    let count = plan.warmUp + plan.roundTrips
+    var pingPong = [Int64](repeating: 0, count: count)
+    try pingPong.withUnsafeMutableBufferPointer { samples in
+      try check(hinix_c_pingpong_rtt(count, Int32(peerCPU), samples.baseAddress))
+    }
+    let floor = Report.latency(transport: "", size: 8, [.c: Array(pingPong[plan.warmUp...])])[0].baseline
+    figures.append(
+      Figure(
+        transport: "spin/ping-pong", size: 64, metric: "rtt_median_ns", hinix: medians[.busySpin]!,
+        baseline: floor))
+    figures.append(
+      Figure(
+        transport: "spin200/spin", size: 64, metric: "rtt_median_ns", hinix: medians[.spinThenSleep]!,
+        baseline: medians[.busySpin]!))
+    return figures
+  }
+
+  /// shmem-ipc's benchmark shape: send then receive one message on this thread through a ring
+  /// twice its size, Hinix beside the C ring doing the same.
+  func ringSameThread(size: Int) throws -> Figure {
+    let iterations = max(200, min(200_000, plan.streamedBytes / 4 / size))
+    // The smallest power-of-two ring whose largest message (half, less the header) holds it.
+    var capacity = 64
+    while capacity / 2 - 8 < size { capacity *= 2 }
+    let nanoseconds = try alternating(0.0, +) { implementation in
+      var elapsed: Int64 = 0
+      switch implementation {
+      case .c:
+        try check(hinix_c_ring_same_thread(capacity, size, iterations, &elapsed))
+      case .hinix:
+        let pair = try MessageSender.makeRing(capacity: capacity)
+        let sender = pair.sender
+        let receiver = pair.receiver
+        let source = MessageBuffer(size: size)
+        let target = MessageBuffer(size: size)
+        defer {
+          source.free()
+          target.free()
+        }
+        elapsed = try BenchLoops.ringSameThread(
+          sender, receiver, source: UnsafeRawBufferPointer(source.bytes), target: target.bytes,
+          iterations: iterations)
+      }
+      return Double(elapsed) / Double(iterations)
+    }
+    return Figure(
+      transport: "ring-1thread", size: size, metric: "op_ns",
+      hinix: nanoseconds[.hinix]! / Double(plan.rounds),
+      baseline: nanoseconds[.c]! / Double(plan.rounds))
+  }
+}
+
+extension BenchLoops {
+  static func ringSend(
+    _ sender: borrowing MessageSender, _ message: UnsafeRawBufferPointer, count: Int, done: EventFD
+  ) throws -> Int64 {
+    // The peer adds 1 once it has opened its end (so its start-up is not timed), and 1 after
+    // the last message.
+    _ = try done.read()
+    let start = hinix_c_now_ns()
+    for _ in 0..<count { try sender.send(message) }
+    _ = try done.read()
+    return hinix_c_now_ns() - start
+  }
+
+  static func ringSink(_ receiver: borrowing MessageReceiver, count: Int, done: EventFD) throws {
+    let buffer = MessageBuffer(size: receiver.maximumMessageSize)
+    defer { buffer.free() }
+    try done.add(1)
+    for index in 0..<count {
+      guard try receiver.receive(into: buffer.bytes) != nil else {
+        throw ValidationError("the ring ended after \(index) of \(count) messages")
+      }
+    }
+    try done.add(1)
+  }
+
+  static func ringRoundTrips(
+    _ sender: borrowing MessageSender, _ receiver: borrowing MessageReceiver,
+    buffer: UnsafeMutableRawBufferPointer, size: Int, samples: UnsafeMutableBufferPointer<Int64>
+  ) throws {
+    let message = UnsafeRawBufferPointer(rebasing: buffer[..<size])
+    for index in samples.indices {
+      let start = hinix_c_now_ns()
+      try sender.send(message)
+      _ = try receiver.receive(into: buffer)
+      samples[index] = hinix_c_now_ns() - start
+    }
+  }
+
+  static func ringEcho(
+    _ input: borrowing MessageReceiver, _ output: borrowing MessageSender, count: Int
+  ) throws {
+    let buffer = MessageBuffer(size: input.maximumMessageSize)
+    defer { buffer.free() }
+    for index in 0..<count {
+      guard let length = try input.receive(into: buffer.bytes) else {
+        throw ValidationError("the ring ended after \(index) of \(count) messages")
+      }
+      try output.send(UnsafeRawBufferPointer(rebasing: buffer.bytes[..<length]))
+    }
+  }
+
+  static func ringSameThread(
+    _ sender: borrowing MessageSender, _ receiver: borrowing MessageReceiver, source: UnsafeRawBufferPointer,
+    target: UnsafeMutableRawBufferPointer, iterations: Int
+  ) throws -> Int64 {
+    let start = hinix_c_now_ns()
+    for _ in 0..<iterations {
+      try sender.send(source)
+      _ = try receiver.receive(into: target)
+    }
+    return hinix_c_now_ns() - start
+  }
+}
+
+extension BenchPeer {
+  /// The Hinix ends of the ring measurements: "ring-sink RING COUNT SPIN" and
+  /// "ring-echo IN OUT COUNT SPIN", the rings inherited from the bench.
+  func runRing() throws {
+    func parameter(_ index: Int) throws -> String {
+      guard index < parameters.count else { throw ValidationError("\(kind): missing parameter \(index + 1)") }
+      return parameters[index]
+    }
+    func number(_ index: Int) throws -> Int {
+      guard let value = Int(try parameter(index)) else { throw ValidationError("\(kind): not a number") }
+      return value
+    }
+    switch kind {
+    case "ring-sink":
+      let receiver = try MessageReceiver.inherited(from: try parameter(0))
+      receiver.waitStrategy = try RingWait.named(try parameter(2)).strategy
+      try BenchLoops.ringSink(
+        receiver, count: try number(1), done: EventFD(adopting: FileDescriptor(rawValue: 7)))
+    case "ring-echo":
+      let input = try MessageReceiver.inherited(from: try parameter(0))
+      let output = try MessageSender.inherited(from: try parameter(1))
+      let strategy = try RingWait.named(try parameter(3)).strategy
+      input.waitStrategy = strategy
+      output.waitStrategy = strategy
+      try BenchLoops.ringEcho(input, output, count: try number(2))
+    default:
+      throw ValidationError("unknown benchmark peer \(kind)")
+    }
+  }
+}
