@@ -170,16 +170,28 @@ struct ToolTests {
     }
   }
 
+  @Test func benchOnlyMeasuresTheGroupsAsked() throws {
+    let result = try run("hinix", ["bench", "--quick", "--json", "--only", "eventfd", "--only", "fdpass"])
+    #expect(result.termination == .exited(0), "\(result.standardError)")
+    let lines = result.standardOutput.split(separator: "\n").filter { $0.contains("\"metric\"") }
+    #expect(lines.count == 4, "\(result.standardOutput)")
+    let unknown = try run("hinix", ["bench", "--only", "carrier-pigeon"])
+    #expect(unknown.termination == .exited(2))
+    #expect(unknown.standardError.contains("unknown group 'carrier-pigeon'"))
+  }
+
   @Test func benchQuickJSONHasEveryFigureBesideItsBaseline() throws {
     let result = try run("hinix", ["bench", "--quick", "--json"])
     #expect(result.termination == .exited(0), "\(result.standardError)")
     #expect(result.standardError.contains("placement:"))
     let lines = result.standardOutput.split(separator: "\n").filter { $0.contains("\"metric\"") }
     // mq, pipe, fifo and four socket transports: 3 sizes x (median, p99, throughput);
-    // eventfd and descriptor passing: median and p99.
-    #expect(lines.count == 67, "\(result.standardOutput)")
+    // eventfd and descriptor passing: median and p99; the ring: 3 throughputs, 3 waits x
+    // (median, p99), 2 comparisons of medians and 4 one-thread sizes.
+    #expect(lines.count == 82, "\(result.standardOutput)")
     for transport in [
       "mq", "eventfd", "pipe", "fifo", "uds-stream", "uds-seqpkt", "uds-dgram", "uds-path", "fd-pass",
+      "shm-ring", "ring-spin", "ring-spin200", "ring-sleep", "spin/ping-pong", "ring-1thread",
     ] {
       #expect(lines.contains { $0.contains("\"transport\": \"\(transport)\"") }, "\(transport)")
     }
