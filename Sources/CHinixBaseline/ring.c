@@ -271,23 +271,51 @@ int hinix_c_pingpong_rtt(long iterations, int cpu, int64_t *samples) {
   return rc;
 }
 
-int hinix_c_ring_same_thread(size_t capacity, size_t size, long iterations, int64_t *elapsed_ns) {
+// A typed ring of 64-bit elements, the same design with positions counted in elements: the
+// producer copies into the contiguous free part, the consumer sums the contiguous filled part.
+static uint64_t typed_send(struct side *s, const uint64_t *elements, uint64_t count) {
+  uint64_t free = cached(s, 1) >= count ? cached(s, 1) : available(s, 1);
+  uint64_t offset = s->position & (s->capacity - 1);
+  uint64_t n = count < free ? count : free;
+  if (n > s->capacity - offset) n = s->capacity - offset;
+  memcpy((uint64_t *)s->data + offset, elements, n * 8);
+  commit(s, n);
+  return n;
+}
+
+static uint64_t typed_receive_sum(struct side *s, uint64_t *sum) {
+  uint64_t filled = available(s, 0);
+  uint64_t offset = s->position & (s->capacity - 1);
+  uint64_t n = filled < s->capacity - offset ? filled : s->capacity - offset;
+  const uint64_t *elements = (const uint64_t *)s->data + offset;
+  uint64_t total = 0;
+  for (uint64_t i = 0; i < n; i++) total += elements[i];
+  *sum += total;
+  commit(s, n);
+  return n;
+}
+
+int hinix_c_ring_same_thread(size_t count, long iterations, int64_t *elapsed_ns, uint64_t *sum) {
   struct ring ring;
-  int rc = ring_make(&ring, capacity);
+  int rc = ring_make(&ring, 2 * count * 8);
   if (rc) return rc;
-  uint8_t *source = aligned_alloc(64, (size + 63) & ~(size_t)63);
-  uint8_t *target = aligned_alloc(64, (size + 63) & ~(size_t)63);
-  memset(source, 7, size);
+  uint64_t *source = aligned_alloc(64, count * 8);
+  for (size_t i = 0; i < count; i++) source[i] = i + 5;
   struct side producer = side_of(&ring, 1, 0);
   struct side consumer = side_of(&ring, 0, 0);
+  producer.capacity = consumer.capacity = 2 * count;
+  uint64_t total = 0;
   int64_t start = hinix_c_now_ns();
-  for (long i = 0; i < iterations && rc == 0; i++) {
-    rc = send_message(&producer, source, size);
-    if (rc == 0 && receive_message(&consumer, target) != (ssize_t)size) rc = -EIO;
+  for (long i = 0; i < iterations; i++) {
+    for (uint64_t sent = 0; sent < count;) {
+      uint64_t n = typed_send(&producer, source + sent, count - sent);
+      sent += n;
+      for (uint64_t got = 0; got < n;) got += typed_receive_sum(&consumer, &total);
+    }
   }
   *elapsed_ns = hinix_c_now_ns() - start;
+  *sum = total;
   free(source);
-  free(target);
   ring_free(&ring);
-  return rc;
+  return 0;
 }

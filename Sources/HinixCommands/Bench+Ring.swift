@@ -152,31 +152,34 @@ extension Runner {
     return figures
   }
 
-  /// shmem-ipc's benchmark shape: send then receive one message on this thread through a ring
-  /// twice its size, Hinix beside the C ring doing the same.
+  /// shmem-ipc's benchmark shape (its benches/sharedring1.rs): on this thread, copy a slice of
+  /// `size` bytes of 64-bit values into a typed ring twice that size and sum them in place on
+  /// the receiving side; Hinix beside the C ring doing the same. Both sums are checked.
   func ringSameThread(size: Int) throws -> Figure {
+    let count = size / 8
     let iterations = max(200, min(200_000, plan.streamedBytes / 4 / size))
-    // The smallest power-of-two ring whose largest message (half, less the header) holds it.
-    var capacity = 64
-    while capacity / 2 - 8 < size { capacity *= 2 }
+    let expected = UInt64(iterations) &* UInt64((0..<count).reduce(0) { $0 &+ $1 &+ 5 })
     let nanoseconds = try alternating(0.0, +) { implementation in
       var elapsed: Int64 = 0
+      var sum: UInt64 = 0
       switch implementation {
       case .c:
-        try check(hinix_c_ring_same_thread(capacity, size, iterations, &elapsed))
+        try check(hinix_c_ring_same_thread(count, iterations, &elapsed, &sum))
       case .hinix:
-        let pair = try MessageSender.makeRing(capacity: capacity)
-        let sender = pair.sender
-        let receiver = pair.receiver
-        let source = MessageBuffer(size: size)
-        let target = MessageBuffer(size: size)
-        defer {
-          source.free()
-          target.free()
+        let pair = try RingSender<UInt64>.makeRing(capacity: 2 * count)
+        let source = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: count)
+        defer { source.deallocate() }
+        for index in source.indices { source[index] = UInt64(index) + 5 }
+        let start = hinix_c_now_ns()
+        for _ in 0..<iterations {
+          sum &+= try BenchLoops.ringSliceThrough(pair.sender, pair.receiver, UnsafeBufferPointer(source))
         }
-        elapsed = try BenchLoops.ringSameThread(
-          sender, receiver, source: UnsafeRawBufferPointer(source.bytes), target: target.bytes,
-          iterations: iterations)
+        elapsed = hinix_c_now_ns() - start
+      }
+      guard sum == expected else {
+        throw ToolError(
+          status: .failure,
+          description: "the \(implementation) ring summed \(sum) over \(iterations) slices, not \(expected)")
       }
       return Double(elapsed) / Double(iterations)
     }
@@ -238,16 +241,34 @@ extension BenchLoops {
     }
   }
 
-  static func ringSameThread(
-    _ sender: borrowing MessageSender, _ receiver: borrowing MessageReceiver, source: UnsafeRawBufferPointer,
-    target: UnsafeMutableRawBufferPointer, iterations: Int
-  ) throws -> Int64 {
-    let start = hinix_c_now_ns()
-    for _ in 0..<iterations {
-      try sender.send(source)
-      _ = try receiver.receive(into: target)
+  /// One slice of shmem-ipc's benchmark: copies `source` into the ring in place and sums it
+  /// in place on the receiving side, in as many parts as the ring's free space allows.
+  @inline(__always)
+  static func ringSliceThrough(
+    _ sender: borrowing RingSender<UInt64>, _ receiver: borrowing RingReceiver<UInt64>,
+    _ source: UnsafeBufferPointer<UInt64>
+  ) throws -> UInt64 {
+    var sum: UInt64 = 0
+    var sent = 0
+    while sent < source.count {
+      var filled = sent
+      let written = try sender.trySend(maxCount: source.count - sent) { slots in
+        // Called twice when the free part wraps: each part continues where the last ended.
+        _ = slots.initialize(
+          fromContentsOf: UnsafeBufferPointer(rebasing: source[filled..<filled + slots.count]))
+        filled += slots.count
+        return slots.count
+      }
+      var received = 0
+      while received < written {
+        received += try receiver.tryReceive { elements in
+          for element in elements { sum &+= element }
+          return elements.count
+        }
+      }
+      sent += written
     }
-    return hinix_c_now_ns() - start
+    return sum
   }
 }
 

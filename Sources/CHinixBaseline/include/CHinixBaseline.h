@@ -73,8 +73,9 @@ int hinix_c_ring_rtt(size_t capacity, size_t size, long iterations, int64_t spin
 /// Round trips of one shared 64-bit word bouncing between this process and a forked peer
 /// pinned to `cpu`, both busy-polling: the floor of any shared-memory round trip.
 int hinix_c_pingpong_rtt(long iterations, int cpu, int64_t *samples);
-/// shmem-ipc's benchmark shape: sends then receives one `size`-byte message on this thread,
-/// `iterations` times, through a ring of `capacity` bytes.
-int hinix_c_ring_same_thread(size_t capacity, size_t size, long iterations, int64_t *elapsed_ns);
+/// shmem-ipc's benchmark shape (its benches/sharedring1.rs): on this thread, `iterations` times,
+/// copies a slice of `count` 64-bit values into a typed ring of `2 * count` elements and sums
+/// them in place on the receiving side. The total of all sums goes in `sum`.
+int hinix_c_ring_same_thread(size_t count, long iterations, int64_t *elapsed_ns, uint64_t *sum);
 
 #endif
