@@ -5,10 +5,12 @@ import Glibc
 /// Deadlines travel as ``Instant`` (CLOCK_MONOTONIC nanoseconds, a plain integer) rather than
 /// `ContinuousClock.Instant`, whose resilient layout would make every hot-path copy of a
 /// `Waiting` value go through runtime metadata.
+@usableFromInline
 enum Deadline {
   /// A point on `CLOCK_MONOTONIC`.
+  @usableFromInline
   struct Instant: Comparable {
-    var nanoseconds: Int64
+    @usableFromInline var nanoseconds: Int64
 
     static var now: Instant {
       var now = timespec()
@@ -31,6 +33,7 @@ enum Deadline {
       self.nanoseconds = nanoseconds
     }
 
+    @usableFromInline
     static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.nanoseconds < rhs.nanoseconds }
 
     /// The time left until this instant, never negative.

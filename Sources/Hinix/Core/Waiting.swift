@@ -2,6 +2,7 @@ import Glibc
 import SystemPackage
 
 /// How long a synchronous operation may wait for its descriptor.
+@usableFromInline
 enum Waiting {
   /// Try once, never block.
   case never

@@ -11,8 +11,9 @@ import SystemPackage
 /// A receiving call returns `nil` (or 0) at the end: once the sender has closed the ring and
 /// everything it sent has been read.
 public struct RingReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
-  let side: RingSide
+  @usableFromInline let side: RingSide
 
+  @usableFromInline
   init(_ side: RingSide) {
     self.side = side
   }
@@ -88,6 +89,7 @@ public struct RingReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
   /// Lets `body` read elements in place: it gets up to `maxCount` of them and returns how many
   /// it consumed (a prefix). Called at most twice, when the data wraps around the end. Returns
   /// the total consumed, released to the sender once; 0 when the ring is empty. Never waits.
+  @inlinable
   @discardableResult
   public func tryReceive(maxCount: Int = .max, _ body: (UnsafeBufferPointer<Element>) throws -> Int) throws
     -> Int
@@ -98,6 +100,7 @@ public struct RingReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
   /// The blocking form of ``tryReceive(maxCount:_:)``: waits (as the ``waitStrategy`` says)
   /// until at least `minimumCount` elements are there (fewer only at the end of the stream),
   /// then lets `body` read them. Returns 0 at the end.
+  @inlinable
   @discardableResult
   public func receive(
     minimumCount: Int = 1, maxCount: Int = .max, _ body: (UnsafeBufferPointer<Element>) throws -> Int
@@ -120,12 +123,14 @@ public struct RingReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
   // MARK: Elements
 
   /// The next element if there is one now.
+  @inlinable
   public func tryReceive() throws(HinixError) -> Element? {
     guard try side.available(atLeast: 1) >= 1 else { return nil }
     return take()
   }
 
   /// The next element, waiting while the ring is empty; nil at the end of the stream.
+  @inlinable
   public func receive() throws(HinixError) -> Element? {
     switch try side.wait(for: 1, waiting: .forever) {
     case .ready: take()
@@ -152,6 +157,7 @@ public struct RingReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
 
   /// Copies elements into `buffer`, waiting until at least one is there; returns how many
   /// (0 at the end of the stream).
+  @inlinable
   public func receive(into buffer: UnsafeMutableBufferPointer<Element>) throws(HinixError) -> Int {
     guard !buffer.isEmpty else { return 0 }
     _ = try side.wait(for: 1, waiting: .forever)
@@ -167,8 +173,8 @@ public struct RingReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
 
   // MARK: Internals
 
-  @inline(__always)
-  private func take() -> Element {
+  @inlinable
+  func take() -> Element {
     let slot = Int(side.position & UInt64(side.capacity - 1))
     let element = (UnsafeRawPointer(side.data) + slot * MemoryLayout<Element>.stride).loadUnaligned(
       as: Element.self)
@@ -176,8 +182,8 @@ public struct RingReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
     return element
   }
 
-  @inline(__always)
-  private func copy(into buffer: UnsafeMutableBufferPointer<Element>) throws(HinixError) -> Int {
+  @inlinable
+  func copy(into buffer: UnsafeMutableBufferPointer<Element>) throws(HinixError) -> Int {
     var filled = 0
     let count = min(try side.available(atLeast: min(buffer.count, side.capacity)), buffer.count)
     return read(count: count) { elements in
@@ -188,7 +194,8 @@ public struct RingReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
     }
   }
 
-  private func check(_ minimumCount: Int) throws(HinixError) {
+  @inlinable
+  func check(_ minimumCount: Int) throws(HinixError) {
     guard minimumCount >= 1, minimumCount <= side.capacity else {
       throw HinixError(
         .invalidArgument, operation: "ring receive", subject: "shared ring",
@@ -196,8 +203,8 @@ public struct RingReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
     }
   }
 
-  @inline(__always)
-  private func read<E: Error>(count: Int, _ body: (UnsafeBufferPointer<Element>) throws(E) -> Int) throws(E)
+  @inlinable
+  func read<E: Error>(count: Int, _ body: (UnsafeBufferPointer<Element>) throws(E) -> Int) throws(E)
     -> Int
   {
     guard count > 0 else { return 0 }

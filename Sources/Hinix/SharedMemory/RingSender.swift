@@ -8,8 +8,9 @@ import SystemPackage
 /// A `RingSender` is the one producer of its ring: it cannot be copied, only moved, to another
 /// task or thread. Closing it (letting it go) tells the receiver that the stream ended.
 public struct RingSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
-  let side: RingSide
+  @usableFromInline let side: RingSide
 
+  @usableFromInline
   init(_ side: RingSide) {
     self.side = side
   }
@@ -96,6 +97,7 @@ public struct RingSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
   /// `maxCount` uninitialized slots and returns how many it filled (a prefix). Called at most
   /// twice, when the free part wraps around the end. Returns the total written, published to
   /// the receiver once; 0 when the ring is full. Never waits.
+  @inlinable
   @discardableResult
   public func trySend(
     maxCount: Int = .max, _ body: (UnsafeMutableBufferPointer<Element>) throws -> Int
@@ -106,6 +108,7 @@ public struct RingSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
   /// The blocking form of ``trySend(maxCount:_:)``: waits (as the ``waitStrategy`` says) until
   /// at least `minimumCount` slots are free, then lets `body` fill them. A `minimumCount`
   /// above the capacity is `.invalidArgument`; a receiver that closed is `.peerGone`.
+  @inlinable
   @discardableResult
   public func send(
     minimumCount: Int = 1, maxCount: Int = .max, _ body: (UnsafeMutableBufferPointer<Element>) throws -> Int
@@ -128,6 +131,7 @@ public struct RingSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
   // MARK: Elements
 
   /// Sends one element if there is room; false if the ring is full.
+  @inlinable
   public func trySend(_ element: Element) throws(HinixError) -> Bool {
     guard try side.available(atLeast: 1) >= 1 else {
       if side.peerClosed { throw closedError() }
@@ -138,6 +142,7 @@ public struct RingSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
   }
 
   /// Sends one element, waiting while the ring is full.
+  @inlinable
   public func send(_ element: Element) throws(HinixError) {
     try ready(try side.wait(for: 1, waiting: .forever))
     put(element)
@@ -161,6 +166,7 @@ public struct RingSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
 
   /// Sends all of `elements`, in order, as room appears (in pieces when they outnumber the
   /// capacity).
+  @inlinable
   public func send(contentsOf elements: UnsafeBufferPointer<Element>) throws(HinixError) {
     var sent = 0
     while sent < elements.count {
@@ -180,15 +186,15 @@ public struct RingSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
 
   // MARK: Internals
 
-  @inline(__always)
-  private func put(_ element: Element) {
+  @inlinable
+  func put(_ element: Element) {
     let slot = Int(side.position & UInt64(side.capacity - 1))
     (side.data.assumingMemoryBound(to: Element.self) + slot).initialize(to: element)
     side.commit(1)
   }
 
-  @inline(__always)
-  private func copy(from elements: UnsafeBufferPointer<Element>, at offset: Int) throws(HinixError) -> Int {
+  @inlinable
+  func copy(from elements: UnsafeBufferPointer<Element>, at offset: Int) throws(HinixError) -> Int {
     let rest = UnsafeBufferPointer(rebasing: elements[offset...])
     var taken = 0
     let free = min(try side.available(atLeast: min(rest.count, side.capacity)), rest.count)
@@ -200,7 +206,8 @@ public struct RingSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
     }
   }
 
-  private func check(_ minimumCount: Int) throws(HinixError) {
+  @inlinable
+  func check(_ minimumCount: Int) throws(HinixError) {
     guard minimumCount >= 1, minimumCount <= side.capacity else {
       throw HinixError(
         .invalidArgument, operation: "ring send", subject: "shared ring",
@@ -208,17 +215,19 @@ public struct RingSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
     }
   }
 
-  private func ready(_ result: RingSide.WaitResult) throws(HinixError) {
+  @inlinable
+  func ready(_ result: RingSide.WaitResult) throws(HinixError) {
     if case .closed = result { throw closedError() }
   }
 
-  private func closedError() -> HinixError {
+  @usableFromInline
+  func closedError() -> HinixError {
     HinixError(
       .peerGone, operation: "ring send", subject: "shared ring", detail: "the receiver closed the ring")
   }
 
-  @inline(__always)
-  private func write<E: Error>(
+  @inlinable
+  func write<E: Error>(
     free: Int, _ body: (UnsafeMutableBufferPointer<Element>) throws(E) -> Int
   ) throws(E) -> Int {
     guard free > 0 else { return 0 }

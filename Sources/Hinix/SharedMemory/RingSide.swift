@@ -20,13 +20,16 @@ import SystemPackage
 /// The eventfd keeps its count until read, so a signal that comes between the last check and
 /// the block is not lost. While the consumer keeps up (or spins), the producer's per-message
 /// cost is one release store, one fence and one load of a line nobody writes: no system call.
+@usableFromInline
 final class RingSide: @unchecked Sendable {
+  @usableFromInline
   enum Role {
     case producer
     case consumer
   }
 
   /// How a wait ended.
+  @usableFromInline
   enum WaitResult {
     case ready
     case timedOut
@@ -34,24 +37,24 @@ final class RingSide: @unchecked Sendable {
     case closed
   }
 
-  let role: Role
+  @usableFromInline let role: Role
   let memory: SharedMemory
-  let capacity: Int
-  let data: UnsafeMutableRawPointer
+  @usableFromInline let capacity: Int
+  @usableFromInline let data: UnsafeMutableRawPointer
   let elementSize: Int
   /// Elements this side has written (producer) or read (consumer); the truth for this side.
-  var position: UInt64 = 0
+  @usableFromInline @exclusivity(unchecked) var position: UInt64 = 0
   /// The last value of the other side's position that this side read and validated.
-  var peerPosition: UInt64 = 0
+  @usableFromInline @exclusivity(unchecked) var peerPosition: UInt64 = 0
   var strategy: WaitStrategy = .sleep
   /// Set when the ring failed validation or the peer vanished; every later call throws it.
-  private(set) var failure: HinixError?
+  @usableFromInline @exclusivity(unchecked) private(set) var failure: HinixError?
   private var isClosed = false
 
-  private let published: UnsafeMutablePointer<UInt64>
-  private let peerPublished: UnsafeMutablePointer<UInt64>
+  @usableFromInline let published: UnsafeMutablePointer<UInt64>
+  @usableFromInline let peerPublished: UnsafeMutablePointer<UInt64>
   private let sleeping: UnsafeMutablePointer<UInt64>
-  private let peerSleeping: UnsafeMutablePointer<UInt64>
+  @usableFromInline let peerSleeping: UnsafeMutablePointer<UInt64>
   private let closedFlag: UnsafeMutablePointer<UInt64>
   private let peerClosedFlag: UnsafeMutablePointer<UInt64>
   /// The eventfd this side sleeps on, and the one it writes to wake the other side.
@@ -121,13 +124,13 @@ final class RingSide: @unchecked Sendable {
 
   /// Elements this side may use now without reading the other side's position: free slots for
   /// the producer, readable elements for the consumer.
-  @inline(__always)
+  @inlinable
   var cachedCount: Int {
     role == .producer ? capacity - Int(position &- peerPosition) : Int(peerPosition &- position)
   }
 
   /// Re-reads the other side's position (acquire) and validates it; returns ``cachedCount``.
-  @inline(__always)
+  @inlinable
   func refresh() throws(HinixError) -> Int {
     if let failure { throw failure }
     let peer = hinix_load_acquire(peerPublished)
@@ -140,13 +143,14 @@ final class RingSide: @unchecked Sendable {
   }
 
   /// The count available now: the cached one if it is at least `needed`, else a fresh one.
-  @inline(__always)
+  @inlinable
   func available(atLeast needed: Int) throws(HinixError) -> Int {
     let cached = cachedCount
     return cached >= needed ? cached : try refresh()
   }
 
-  private func checkDistance(_ distance: UInt64) throws(HinixError) {
+  @usableFromInline
+  func checkDistance(_ distance: UInt64) throws(HinixError) {
     guard distance <= UInt64(capacity) else {
       let error = HinixError(
         .corrupt, operation: role == .producer ? "ring send" : "ring receive", subject: "shared ring",
@@ -166,7 +170,7 @@ final class RingSide: @unchecked Sendable {
 
   /// Moves this side's position by `count` and publishes it, waking the other side only if it
   /// announced that it sleeps.
-  @inline(__always)
+  @inlinable
   func commit(_ count: Int) {
     position &+= UInt64(count)
     hinix_store_release(published, position)
@@ -176,7 +180,8 @@ final class RingSide: @unchecked Sendable {
     }
   }
 
-  private func wake() {
+  @usableFromInline
+  func wake() {
     // The counter only grows by one per announced sleep, so it cannot reach its maximum; a
     // failure here means the peer closed its end, which its hang-up reports.
     _ = try? wakePeer.add(1)
@@ -192,6 +197,7 @@ final class RingSide: @unchecked Sendable {
   }
 
   /// Whether the other side closed the ring cleanly.
+  @usableFromInline
   var peerClosed: Bool { hinix_load_acquire(peerClosedFlag) != 0 }
 
   /// Ready if `needed` elements are there, closed if the other side closed with fewer, else
@@ -209,6 +215,7 @@ final class RingSide: @unchecked Sendable {
   // MARK: Waiting
 
   /// Waits until `needed` elements are available, as the strategy and `waiting` allow.
+  @usableFromInline
   func wait(for needed: Int, waiting: Waiting) throws(HinixError) -> WaitResult {
     if try available(atLeast: needed) >= needed { return .ready }
     if case .never = waiting { return try check(needed) ?? .timedOut }
