@@ -42,6 +42,12 @@ final class RingSide: @unchecked Sendable {
   @usableFromInline let capacity: Int
   @usableFromInline let data: UnsafeMutableRawPointer
   let elementSize: Int
+  // The hot state below is touched on every element, also from code inlined into other modules
+  // (the typed ends' @inlinable paths), where the compiler cannot prove accesses never overlap
+  // and would call the runtime's exclusivity check each time. They never overlap: one
+  // non-copyable end owns this side and uses it from one thread at a time, and no access
+  // outlives the statement that makes it. Hence `@exclusivity(unchecked)`.
+
   /// Elements this side has written (producer) or read (consumer); the truth for this side.
   @usableFromInline @exclusivity(unchecked) var position: UInt64 = 0
   /// The last value of the other side's position that this side read and validated.
