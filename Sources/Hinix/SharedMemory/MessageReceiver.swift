@@ -102,7 +102,7 @@ public struct MessageReceiver: ~Copyable, Sendable {
   /// The blocking form of ``tryReceive(_:)``: waits (as the ``waitStrategy`` says) for a message;
   /// nil at the end of the stream.
   public func receive<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) throws -> Result? {
-    guard let found = try next(try side.wait(for: MessageFrame.headerSize, waiting: .forever)) else {
+    guard let found = try next(waiting: .forever) else {
       return nil
     }
     return try read(found, body)
@@ -113,14 +113,13 @@ public struct MessageReceiver: ~Copyable, Sendable {
   public func receive<Result>(
     timeout: Duration, _ body: (UnsafeRawBufferPointer) throws -> Result
   ) throws -> Result? {
-    let waited = try side.wait(for: MessageFrame.headerSize, waiting: .until(.after(timeout)))
-    guard let found = try next(waited) else { return nil }
+    guard let found = try next(waiting: .until(.after(timeout))) else { return nil }
     return try read(found, body)
   }
 
   /// The async form of ``receive(_:)``: suspends the task, not its thread.
   public func receive<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) async throws -> Result? {
-    guard let found = try next(try await side.wait(for: MessageFrame.headerSize)) else { return nil }
+    guard let found = try await nextAsync() else { return nil }
     return try read(found, body)
   }
 
@@ -130,7 +129,7 @@ public struct MessageReceiver: ~Copyable, Sendable {
   /// end of the stream. A message longer than `buffer` is `.messageTooLarge` and stays in the
   /// ring (never truncated): receive it with a larger buffer.
   public func receive(into buffer: UnsafeMutableRawBufferPointer) throws(HinixError) -> Int? {
-    guard let found = try next(try side.wait(for: MessageFrame.headerSize, waiting: .forever)) else {
+    guard let found = try next(waiting: .forever) else {
       return nil
     }
     return try copy(found, into: buffer)
@@ -144,13 +143,13 @@ public struct MessageReceiver: ~Copyable, Sendable {
 
   /// The async form of ``receive(into:)``.
   public func receive(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int? {
-    guard let found = try next(try await side.wait(for: MessageFrame.headerSize)) else { return nil }
+    guard let found = try await nextAsync() else { return nil }
     return try copy(found, into: buffer)
   }
 
   /// The next message as a new array, waiting for one; nil at the end of the stream.
   public func receive() throws(HinixError) -> [UInt8]? {
-    guard let found = try next(try side.wait(for: MessageFrame.headerSize, waiting: .forever)) else {
+    guard let found = try next(waiting: .forever) else {
       return nil
     }
     return array(found)
@@ -158,16 +157,26 @@ public struct MessageReceiver: ~Copyable, Sendable {
 
   /// The async form of ``receive()``.
   public func receive() async throws -> [UInt8]? {
-    guard let found = try next(try await side.wait(for: MessageFrame.headerSize)) else { return nil }
+    guard let found = try await nextAsync() else { return nil }
     return array(found)
   }
 
   // MARK: Internals
 
+  /// Waits for a frame header as `waiting` allows, then reads the next frame. The wait's
+  /// result only ends the waiting: after `.closed` or `.timedOut` a complete message may still
+  /// have arrived in between, so the ring itself says whether there is one (nil if not).
   @inline(__always)
-  private func next(_ waited: RingSide.WaitResult) throws(HinixError) -> MessageFrame.Found? {
-    // After .closed or .timedOut a complete message may still have arrived in between.
-    try MessageFrame.next(side)
+  private func next(waiting: Waiting) throws(HinixError) -> MessageFrame.Found? {
+    _ = try side.wait(for: MessageFrame.headerSize, waiting: waiting)
+    return try MessageFrame.next(side)
+  }
+
+  /// The async form of ``next(waiting:)``.
+  @inline(__always)
+  private func nextAsync() async throws -> MessageFrame.Found? {
+    _ = try await side.wait(for: MessageFrame.headerSize)
+    return try MessageFrame.next(side)
   }
 
   @inline(__always)
