@@ -196,11 +196,15 @@ public struct RingReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
 
   @inlinable
   func check(_ minimumCount: Int) throws(HinixError) {
-    guard minimumCount >= 1, minimumCount <= side.capacity else {
-      throw HinixError(
-        .invalidArgument, operation: "ring receive", subject: "shared ring",
-        detail: "cannot wait for \(minimumCount) elements in a ring of \(side.capacity)")
-    }
+    guard minimumCount >= 1, minimumCount <= side.capacity else { throw countError(minimumCount) }
+  }
+
+  /// The error for a count no wait can satisfy, built out of line (off the inlined path).
+  @usableFromInline
+  func countError(_ minimumCount: Int) -> HinixError {
+    HinixError(
+      .invalidArgument, operation: "ring receive", subject: "shared ring",
+      detail: "cannot wait for \(minimumCount) elements in a ring of \(side.capacity)")
   }
 
   @inlinable
