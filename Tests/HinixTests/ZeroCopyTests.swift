@@ -70,9 +70,13 @@ struct ZeroCopyTests {
     let target = try temporaryFile()
     defer { try? target.close() }
     #expect(try ZeroCopy.splice(from: reader.descriptor, to: target, count: 10, nonBlocking: true) == nil)
-    // With every writer gone the same call reports end of input.
+    // With every writer gone the same call reports end of input. A child that another test
+    // forks meanwhile holds a copy of the write end until it execs, so wait (up to 5 s) for
+    // the hang-up before asking.
     _ = writer
     writer = nil
+    var hangUp = pollfd(fd: reader.descriptor.rawValue, events: Int16(POLLIN), revents: 0)
+    #expect(poll(&hangUp, 1, 5_000) == 1 && hangUp.revents & Int16(POLLHUP) != 0)
     #expect(try ZeroCopy.splice(from: reader.descriptor, to: target, count: 10, nonBlocking: true) == 0)
   }
 
