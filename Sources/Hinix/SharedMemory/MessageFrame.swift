@@ -60,6 +60,7 @@ enum MessageFrame {
   }
 
   /// The error for a message that can never fit, naming both sizes.
+  @inline(never)
   static func tooLarge(_ length: Int, capacity: Int, operation: String) -> HinixError {
     HinixError(
       .messageTooLarge, operation: operation, subject: "shared ring",
@@ -108,36 +109,57 @@ enum MessageFrame {
     if word >> 32 == paddingKind {
       skip = capacity - offset
       guard Int(word & 0xFFFF_FFFF) == skip else {
-        try side.fail(
-          corrupt(
-            "a padding frame at offset \(offset) claims \(word & 0xFFFF_FFFF) bytes, not the \(skip) left"))
+        try fail(side, .paddingLength(offset: offset, claimed: word & 0xFFFF_FFFF, left: skip))
       }
       guard try side.available(atLeast: skip + headerSize) >= skip + headerSize else {
-        try side.fail(corrupt("the sender published a padding frame without the message after it"))
+        try fail(side, .paddingAlone)
       }
       offset = 0
       word = hinix_load_relaxed(side.data.assumingMemoryBound(to: UInt64.self))
     }
     guard word >> 32 == messageKind else {
-      try side.fail(
-        corrupt("the frame at offset \(offset) has kind \(word >> 32), neither message (1) nor padding (2)"))
+      try fail(side, .kind(offset: offset, kind: word >> 32))
     }
     let length = Int(word & 0xFFFF_FFFF)
     let maximum = maximumMessageSize(capacity: capacity)
     guard length <= maximum, frameSize(length) <= capacity - offset else {
-      try side.fail(
-        corrupt(
-          "the frame at offset \(offset) claims \(length) bytes; at most \(min(maximum, capacity - offset - headerSize)) fit there"
-        ))
+      try fail(
+        side, .length(offset: offset, length: length, fits: min(maximum, capacity - offset - headerSize)))
     }
     let found = Found(skip: skip, offset: offset, length: length)
     guard try side.available(atLeast: found.consumed) >= found.consumed else {
-      try side.fail(corrupt("the sender published \(length)-byte message's header without all of its bytes"))
+      try fail(side, .partial(length: length))
     }
     return found
   }
 
-  private static func corrupt(_ detail: String) -> HinixError {
-    HinixError(.corrupt, operation: "ring receive", subject: "shared ring", detail: detail)
+  /// What a frame the receiver rejected was wrong with.
+  enum Corruption {
+    case paddingLength(offset: Int, claimed: UInt64, left: Int)
+    case paddingAlone
+    case kind(offset: Int, kind: UInt64)
+    case length(offset: Int, length: Int, fits: Int)
+    case partial(length: Int)
   }
+
+  /// Marks `side` failed with a `.corrupt` error describing `corruption`. Out of line, so the
+  /// message formatting stays out of every receive path it guards.
+  @inline(never)
+  static func fail(_ side: RingSide, _ corruption: Corruption) throws(HinixError) -> Never {
+    let detail: String
+    switch corruption {
+    case .paddingLength(let offset, let claimed, let left):
+      detail = "a padding frame at offset \(offset) claims \(claimed) bytes, not the \(left) left"
+    case .paddingAlone:
+      detail = "the sender published a padding frame without the message after it"
+    case .kind(let offset, let kind):
+      detail = "the frame at offset \(offset) has kind \(kind), neither message (1) nor padding (2)"
+    case .length(let offset, let length, let fits):
+      detail = "the frame at offset \(offset) claims \(length) bytes; at most \(fits) fit there"
+    case .partial(let length):
+      detail = "the sender published \(length)-byte message's header without all of its bytes"
+    }
+    try side.fail(HinixError(.corrupt, operation: "ring receive", subject: "shared ring", detail: detail))
+  }
+
 }

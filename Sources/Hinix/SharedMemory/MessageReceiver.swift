@@ -189,16 +189,22 @@ public struct MessageReceiver: ~Copyable, Sendable {
         start: side.data + found.offset + MessageFrame.headerSize, count: found.length))
   }
 
+  /// The error for a message longer than the caller's buffer. Out of line, so the message
+  /// formatting stays out of the copying receive paths.
+  @inline(never)
+  private static func bufferTooSmall(_ length: Int, buffer: Int) -> HinixError {
+    HinixError(
+      .messageTooLarge, operation: "ring receive", subject: "shared ring",
+      detail:
+        "the next message is \(length) bytes, larger than the \(buffer)-byte buffer; it stays in the ring")
+  }
+
   @inline(__always)
   private func copy(
     _ found: MessageFrame.Found, into buffer: UnsafeMutableRawBufferPointer
   ) throws(HinixError) -> Int {
     guard found.length <= buffer.count else {
-      throw HinixError(
-        .messageTooLarge, operation: "ring receive", subject: "shared ring",
-        detail:
-          "the next message is \(found.length) bytes, larger than the \(buffer.count)-byte buffer; it stays in the ring"
-      )
+      throw Self.bufferTooSmall(found.length, buffer: buffer.count)
     }
     if found.length > 0 {
       buffer.baseAddress!.copyMemory(

@@ -233,10 +233,12 @@ public struct MessageSender: ~Copyable, Sendable {
     return length
   }
 
+  @inline(__always)
   private func ready(_ result: RingSide.WaitResult) throws(HinixError) {
     if case .closed = result { throw closedError() }
   }
 
+  @inline(never)
   private func closedError() -> HinixError {
     HinixError(
       .peerGone, operation: "ring send", subject: "shared ring", detail: "the receiver closed the ring")

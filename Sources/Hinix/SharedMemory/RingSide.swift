@@ -54,7 +54,9 @@ final class RingSide: @unchecked Sendable {
   @usableFromInline @exclusivity(unchecked) var peerPosition: UInt64 = 0
   var strategy: WaitStrategy = .sleep
   /// Set when the ring failed validation or the peer vanished; every later call throws it.
-  @usableFromInline @exclusivity(unchecked) private(set) var failure: HinixError?
+  private(set) var failure: HinixError?
+  /// Whether ``failure`` is set: the one word the hot paths test, without copying the error.
+  @usableFromInline @exclusivity(unchecked) private(set) var failed = false
   private var isClosed = false
 
   @usableFromInline let published: UnsafeMutablePointer<UInt64>
@@ -130,16 +132,25 @@ final class RingSide: @unchecked Sendable {
 
   /// Elements this side may use now without reading the other side's position: free slots for
   /// the producer, readable elements for the consumer.
-  @inlinable
+  @inlinable @inline(__always)
   var cachedCount: Int {
     role == .producer ? capacity - Int(position &- peerPosition) : Int(peerPosition &- position)
   }
 
   /// Re-reads the other side's position (acquire) and validates it; returns ``cachedCount``.
+  ///
+  /// Not `@inline(__always)`: forced into the async `wait(for:)`, it crashes Swift 6.3's
+  /// coroutine splitting (signal 11 in `emitSetAndGetSwiftErrorValueAround`).
   @inlinable
   func refresh() throws(HinixError) -> Int {
-    if let failure { throw failure }
-    let peer = hinix_load_acquire(peerPublished)
+    if failed { throw storedFailure() }
+    return try take(hinix_load_acquire(peerPublished))
+  }
+
+  /// Validates `peer`, a value just loaded (acquire) from the other side's position, and makes
+  /// it the cached one; returns ``cachedCount``.
+  @inlinable @inline(__always)
+  func take(_ peer: UInt64) throws(HinixError) -> Int {
     let distance = role == .producer ? position &- peer : peer &- position
     if distance > UInt64(capacity) {
       try checkDistance(distance)
@@ -148,8 +159,15 @@ final class RingSide: @unchecked Sendable {
     return cachedCount
   }
 
+  /// ``failure``, once ``failed`` says it is set (``fail(_:)`` sets both): out of line, so the
+  /// check in the hot path stays one comparison.
+  @usableFromInline @inline(never)
+  func storedFailure() -> HinixError {
+    failure ?? HinixError(.corrupt, operation: "ring", subject: "shared ring", detail: "the ring failed")
+  }
+
   /// The count available now: the cached one if it is at least `needed`, else a fresh one.
-  @inlinable
+  @inlinable @inline(__always)
   func available(atLeast needed: Int) throws(HinixError) -> Int {
     let cached = cachedCount
     return cached >= needed ? cached : try refresh()
@@ -163,14 +181,14 @@ final class RingSide: @unchecked Sendable {
         detail:
           "the other side's position is \(distance) elements from this side's, more than the capacity \(capacity)"
       )
-      failure = error
-      throw error
+      try fail(error)
     }
   }
 
   /// Marks the ring failed with `error` and throws it.
   func fail(_ error: HinixError) throws(HinixError) -> Never {
     failure = error
+    failed = true
     throw error
   }
 
@@ -274,25 +292,37 @@ final class RingSide: @unchecked Sendable {
 
   /// Spins on the shared position until `needed` elements are there or the spin (bounded by
   /// `waiting`'s deadline) runs out; nil when it did.
+  ///
+  /// The clock is first read at the first 64-round check, not before the first look, so a wait
+  /// that ends within those rounds (every wait while messages flow) reads no clock at all; the
+  /// spin then lasts the strategy's time from that first reading.
   private func spin(for needed: Int, until waiting: Waiting) throws(HinixError) -> WaitResult? {
     guard strategy.spins else { return nil }
-    let end: Int64
+    let limit: Deadline.Instant?
     switch waiting {
     case .never: return nil
-    // A busy spin without a deadline never ends: no clock read before the first check.
-    case .forever where strategy == .busySpin: end = .max
-    case .forever: end = strategy.spinEnd(from: Deadline.Instant.now.nanoseconds)
-    case .until(let deadline): end = strategy.spinEnd(from: Deadline.Instant.now.nanoseconds, limit: deadline)
+    case .forever: limit = nil
+    case .until(let deadline): limit = deadline
     }
-    // The hot loop reads only the other side's position, like the C baseline; the closed flag
-    // and the clock are looked at every 64 rounds.
+    var end = Int64.max
+    // The hot loop reads only the other side's position and compares it with the last value
+    // seen, as cheap as the C baseline's round; a new value is validated and counted. The
+    // closed flag and the clock are looked at every 64 rounds. (`failed` cannot change while
+    // this loop runs: only this side sets it, and it throws when it does.)
+    if try refresh() >= needed { return .ready }
     var round = 0
     while true {
-      if try refresh() >= needed { return .ready }
+      let peer = hinix_load_acquire(peerPublished)
+      if peer != peerPosition, try take(peer) >= needed { return .ready }
       round &+= 1
       if round & 63 == 0 {
         if let settled = try check(needed) { return settled }
-        if end != .max, Deadline.Instant.now.nanoseconds >= end { return nil }
+        let now = Deadline.Instant.now.nanoseconds
+        if round == 64 {
+          end = strategy.spinEnd(from: now, limit: limit)
+        } else if now >= end {
+          return nil
+        }
       }
       WaitStrategy.relax()
     }
