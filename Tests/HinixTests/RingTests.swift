@@ -198,10 +198,14 @@ struct RingProcessTests {
     #expect(try child.wait() == .exited(0))
   }
 
-  @Test("a receiver waiting on a peer killed with SIGKILL wakes with peerGone, quickly")
-  func peerKilled() throws {
+  @Test(
+    "a receiver waiting on a peer killed with SIGKILL wakes with peerGone, quickly, with each wait strategy",
+    arguments: [WaitStrategy.sleep, .spinThenSleep(.microseconds(100)), .busySpin])
+  func peerKilled(_ strategy: WaitStrategy) throws {
     let (child, mine) = try spawnWithSocket(["ring-hold"])
     let receiver = try RingReceiver<UInt64>.create(over: mine, capacity: 8)
+    // A busy spin never sleeps in epoll: it notices the hang-up by polling the link as it spins.
+    receiver.waitStrategy = strategy
     for value in 1...3 { #expect(try receiver.receive() == UInt64(value)) }
     let killer = Thread {
       usleep(50_000)

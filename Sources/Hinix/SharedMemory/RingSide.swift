@@ -58,6 +58,10 @@ final class RingSide: @unchecked Sendable {
   /// Whether ``failure`` is set: the one word the hot paths test, without copying the error.
   @usableFromInline @exclusivity(unchecked) private(set) var failed = false
   private var isClosed = false
+  /// When a spin next polls the link for a hang-up (CLOCK_MONOTONIC nanoseconds).
+  private var nextLinkCheck: Int64 = 0
+  /// How often a long spin polls the link: a dead peer is noticed within this time.
+  static let linkCheckNanoseconds: Int64 = 10_000_000
 
   @usableFromInline let published: UnsafeMutablePointer<UInt64>
   @usableFromInline let peerPublished: UnsafeMutablePointer<UInt64>
@@ -295,7 +299,9 @@ final class RingSide: @unchecked Sendable {
   ///
   /// The clock is first read at the first 64-round check, not before the first look, so a wait
   /// that ends within those rounds (every wait while messages flow) reads no clock at all; the
-  /// spin then lasts the strategy's time from that first reading.
+  /// spin then lasts the strategy's time from that first reading. A spin that goes on polls the
+  /// link for a hang-up every ``linkCheckNanoseconds``, so even a busy spin without a deadline
+  /// learns that the other process died.
   private func spin(for needed: Int, until waiting: Waiting) throws(HinixError) -> WaitResult? {
     guard strategy.spins else { return nil }
     let limit: Deadline.Instant?
@@ -322,6 +328,12 @@ final class RingSide: @unchecked Sendable {
           end = strategy.spinEnd(from: now, limit: limit)
         } else if now >= end {
           return nil
+        }
+        if now >= nextLinkCheck {
+          nextLinkCheck = now &+ Self.linkCheckNanoseconds
+          if let settled = try settle(for: needed, peerGone: try block(timeoutMilliseconds: 0)) {
+            return settled
+          }
         }
       }
       WaitStrategy.relax()
