@@ -180,9 +180,16 @@ do {
     try socket.write("\(count) \(sum)")
 
   case "ring-hold":
-    // ring-hold: accepts a ring of UInt64 as its sender over descriptor 3, sends 1, 2, 3 and
-    // then sleeps until killed.
+    // ring-hold [receiver]: accepts a ring of UInt64 as its sender over descriptor 3, sends 1,
+    // 2, 3 and then sleeps until killed; with "receiver", accepts it as the receiver, reads
+    // nothing and sleeps until killed.
     let socket = Socket(adopting: FileDescriptor(rawValue: 3), domain: .unix, kind: .stream)
+    if !rest.isEmpty && argument(0) == "receiver" {
+      let receiver = try RingReceiver<UInt64>.accept(over: socket)
+      sleep(600)
+      receiver.waitStrategy = .sleep
+      break
+    }
     let sender = try RingSender<UInt64>.accept(over: socket)
     for value in 1...3 { try sender.send(UInt64(value)) }
     sleep(600)

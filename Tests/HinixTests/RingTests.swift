@@ -221,6 +221,49 @@ struct RingProcessTests {
     #expect(waited < .milliseconds(1050))
   }
 
+  @Test(
+    "an awaiting receiver whose peer is killed with SIGKILL wakes with peerGone, with each wait strategy",
+    arguments: [WaitStrategy.sleep, .spinThenSleep(.microseconds(100)), .busySpin])
+  func peerKilledWhileAwaiting(_ strategy: WaitStrategy) async throws {
+    let (child, mine) = try spawnWithSocket(["ring-hold"])
+    let receiver = try RingReceiver<UInt64>.create(over: mine, capacity: 8)
+    receiver.waitStrategy = strategy
+    for value in 1...3 { #expect(try await receiver.receive() == UInt64(value)) }
+    let killer = Thread {
+      usleep(50_000)
+      try child.kill(SIGKILL)
+    }
+    let start = ContinuousClock.now
+    var failure: HinixError?
+    do { _ = try await receiver.receive() } catch let error as HinixError { failure = error }
+    let waited = ContinuousClock.now - start
+    try killer.join()
+    _ = try child.wait()
+    #expect(failure?.code == .peerGone)
+    #expect(waited < .milliseconds(1050))
+  }
+
+  @Test(
+    "a sender blocked on a full ring whose receiver is killed with SIGKILL wakes with peerGone",
+    arguments: [WaitStrategy.sleep, .spinThenSleep(.microseconds(100)), .busySpin])
+  func receiverKilledWhileSenderWaits(_ strategy: WaitStrategy) throws {
+    let (child, mine) = try spawnWithSocket(["ring-hold", "receiver"])
+    let sender = try RingSender<UInt64>.create(over: mine, capacity: 8)
+    sender.waitStrategy = strategy
+    for value in 0..<8 { try sender.send(UInt64(value)) }
+    let killer = Thread {
+      usleep(50_000)
+      try child.kill(SIGKILL)
+    }
+    let start = ContinuousClock.now
+    let error = expectError(.peerGone) { try sender.send(8) }
+    let waited = ContinuousClock.now - start
+    try killer.join()
+    _ = try child.wait()
+    #expect(error?.detail.contains("exited") == true)
+    #expect(waited < .milliseconds(1050))
+  }
+
   @Test("a hostile peer scribbling over the header and data causes errors, never a crash or a hang")
   func hostileScribbler() throws {
     let (child, mine) = try spawnWithSocket(["ring-scribble", "2"])
