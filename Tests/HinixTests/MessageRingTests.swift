@@ -81,6 +81,31 @@ struct MessageRingTests {
     _ = expectError(.invalidArgument) { _ = try MessageSender.makeRing(capacity: 100) }
   }
 
+  @Test("close() on kept message ends: the receiver drains then ends; the sender learns the receiver left")
+  func explicitClose() throws {
+    let pair = try MessageSender.makeRing(capacity: 256)
+    let sender = pair.sender
+    let receiver = pair.receiver
+    try sender.send([1, 2, 3])
+    sender.close()
+    _ = expectError(.invalidArgument) { try sender.send([4]) }
+    #expect(try receiver.receive() == [1, 2, 3])
+    #expect(try receiver.receive() == nil)
+
+    let other = try MessageSender.makeRing(capacity: 256)
+    let otherSender = other.sender
+    let otherReceiver = other.receiver
+    otherReceiver.close()
+    _ = expectError(.invalidArgument) {
+      _ = try otherReceiver.tryReceive(into: UnsafeMutableRawBufferPointer(start: nil, count: 0))
+    }
+    // The sender learns it when it has to wait for room: a 120-byte message fills half the ring.
+    let half = [UInt8](repeating: 5, count: 120)
+    try otherSender.send(half)
+    try otherSender.send(half)
+    _ = expectError(.peerGone) { try otherSender.send(half) }
+  }
+
   @Test("zero-copy send writes in place and publishes only the length the closure reports")
   func zeroCopy() throws {
     let pair = try MessageSender.makeRing(capacity: 1024)

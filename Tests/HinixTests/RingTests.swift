@@ -86,6 +86,34 @@ struct RingTests {
     #expect(expected == total)
   }
 
+  @Test("close() on an end that is kept: the peer sees the end, and this end refuses further use")
+  func explicitClose() throws {
+    let pair = try RingSender<UInt32>.makeRing(capacity: 8)
+    let sender = pair.sender
+    let receiver = pair.receiver
+    try sender.send(1)
+    try sender.send(2)
+    sender.close()
+    sender.close()
+    // The cached free space does not let a send through after close().
+    let refused = expectError(.invalidArgument) { try sender.send(3) }
+    #expect(refused?.description.contains("closed") == true)
+    _ = expectError(.invalidArgument) { _ = try sender.trySend(3) }
+    #expect(try receiver.receive() == 1)
+    #expect(try receiver.receive() == 2)
+    #expect(try receiver.receive() == nil)
+
+    let other = try RingSender<UInt32>.makeRing(capacity: 8)
+    let otherSender = other.sender
+    let otherReceiver = other.receiver
+    try otherSender.send(1)
+    otherReceiver.close()
+    _ = expectError(.invalidArgument) { _ = try otherReceiver.receive() }
+    // The sender learns it when it has to wait for room, not before.
+    for value in 2...8 { try otherSender.send(UInt32(value)) }
+    _ = expectError(.peerGone) { try otherSender.send(9) }
+  }
+
   @Test("the end of the stream: the receiver drains what was sent, then gets nil")
   func endOfStream() throws {
     let receiver: RingReceiver<UInt8>

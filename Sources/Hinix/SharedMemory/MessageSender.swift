@@ -20,6 +20,13 @@ public struct MessageSender: ~Copyable, Sendable {
     side.close()
   }
 
+  /// Ends the stream now, as letting this end go does: the receiver gets what was sent, then
+  /// the end of the stream. For an end stored where it cannot be consumed (a class property);
+  /// every later send throws `.invalidArgument`. Calling it again does nothing.
+  public func close() {
+    side.close()
+  }
+
   /// The ring's size in bytes.
   public var capacity: Int { side.capacity }
 

@@ -191,9 +191,17 @@ final class RingSide: @unchecked Sendable {
 
   /// Marks the ring failed with `error` and throws it.
   func fail(_ error: HinixError) throws(HinixError) -> Never {
+    stop(error)
+    throw error
+  }
+
+  /// Makes every later call on this side throw `error`: sets it, and empties the cached count
+  /// so that no call can go on from the cache without reaching the check in ``refresh()``.
+  private func stop(_ error: HinixError) {
+    guard !failed else { return }
     failure = error
     failed = true
-    throw error
+    peerPosition = role == .producer ? position &- UInt64(capacity) : position
   }
 
   /// Moves this side's position by `count` and publishes it, waking the other side only if it
@@ -215,13 +223,18 @@ final class RingSide: @unchecked Sendable {
     _ = try? wakePeer.add(1)
   }
 
-  /// Tells the other side that this side is done, and wakes it whatever it is doing.
+  /// Tells the other side that this side is done, and wakes it whatever it is doing; every
+  /// later call on this side throws `.invalidArgument`.
   func close() {
     guard !isClosed else { return }
     isClosed = true
     hinix_store_release(closedFlag, 1)
     hinix_fence()
     wake()
+    stop(
+      HinixError(
+        .invalidArgument, operation: role == .producer ? "ring send" : "ring receive", subject: "shared ring",
+        detail: "this end was closed"))
   }
 
   /// Whether the other side closed the ring cleanly.
