@@ -279,6 +279,20 @@ int hinix_c_pingpong_rtt(long iterations, int cpu, int64_t *samples) {
   return rc;
 }
 
+// Never inlined and 64-byte aligned: both rings call this one copy of the loop, at one
+// placement, since where a hot loop lands moves these figures by up to 30% on this machine.
+__attribute__((noinline, aligned(64))) uint64_t hinix_c_sum(const uint64_t *values, size_t count) {
+  uint64_t lanes[8] = {0};
+  size_t i = 0;
+  for (; i + 8 <= count; i += 8) {
+    for (int lane = 0; lane < 8; lane++) lanes[lane] += values[i + lane];
+  }
+  uint64_t total = 0;
+  for (; i < count; i++) total += values[i];
+  for (int lane = 0; lane < 8; lane++) total += lanes[lane];
+  return total;
+}
+
 // A typed ring of 64-bit elements, the same design with positions counted in elements: the
 // producer copies into the contiguous free part, the consumer sums the contiguous filled part.
 static uint64_t typed_send(struct side *s, const uint64_t *elements, uint64_t count) {
@@ -295,10 +309,7 @@ static uint64_t typed_receive_sum(struct side *s, uint64_t *sum) {
   uint64_t filled = available(s, 0);
   uint64_t offset = s->position & (s->capacity - 1);
   uint64_t n = filled < s->capacity - offset ? filled : s->capacity - offset;
-  const uint64_t *elements = (const uint64_t *)s->data + offset;
-  uint64_t total = 0;
-  for (uint64_t i = 0; i < n; i++) total += elements[i];
-  *sum += total;
+  *sum += hinix_c_sum((const uint64_t *)s->data + offset, n);
   commit(s, n);
   return n;
 }

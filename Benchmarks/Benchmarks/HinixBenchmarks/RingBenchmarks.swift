@@ -7,6 +7,7 @@
 // C ring of the same design are measured by `hinix bench --only ring`, which runs both in one
 // process with the same peer placement.
 import Benchmark
+import CHinixBaseline
 import Glibc
 import Hinix
 import SystemPackage
@@ -119,7 +120,7 @@ func ringBenchmarks() {
           var received = 0
           while received < written {
             received += try receiver.tryReceive { elements in
-              for element in elements { sum &+= element }
+              sum &+= hinix_c_sum(elements.baseAddress, elements.count)
               return elements.count
             }
           }

@@ -78,4 +78,9 @@ int hinix_c_pingpong_rtt(long iterations, int cpu, int64_t *samples);
 /// them in place on the receiving side. The total of all sums goes in `sum`.
 int hinix_c_ring_same_thread(size_t count, long iterations, int64_t *elapsed_ns, uint64_t *sum);
 
+/// The wrapping sum of `count` values: the receiving side's work in shmem-ipc's benchmark
+/// shape, shared by the C ring and the Hinix ring so that both run the same machine code (eight
+/// independent accumulators, so that its speed does not hang on where the loop lands).
+uint64_t hinix_c_sum(const uint64_t *values, size_t count);
+
 #endif
