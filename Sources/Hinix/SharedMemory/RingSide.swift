@@ -308,49 +308,65 @@ final class RingSide: @unchecked Sendable {
   }
 
   /// Spins on the shared position until `needed` elements are there or the spin (bounded by
-  /// `waiting`'s deadline) runs out; nil when it did.
+  /// `waiting`'s deadline) runs out; nil when it did. The caller has just looked at the ring.
   ///
-  /// The clock is first read at the first 64-round check, not before the first look, so a wait
-  /// that ends within those rounds (every wait while messages flow) reads no clock at all; the
-  /// spin then lasts the strategy's time from that first reading. A spin that goes on polls the
-  /// link for a hang-up every ``linkCheckNanoseconds``, so even a busy spin without a deadline
-  /// learns that the other process died.
+  /// Inlined, so that a wait that ends in the spin goes straight on into the caller's reading
+  /// or writing: the round trip's critical path is the exit from this loop. Everything done
+  /// only every 64 rounds is in ``spinCheck(for:round:waiting:end:)``, out of line.
+  @inline(__always)
   private func spin(for needed: Int, until waiting: Waiting) throws(HinixError) -> WaitResult? {
     guard strategy.spins else { return nil }
-    let limit: Deadline.Instant?
-    switch waiting {
-    case .never: return nil
-    case .forever: limit = nil
-    case .until(let deadline): limit = deadline
-    }
+    if case .never = waiting { return nil }
     var end = Int64.max
     // The hot loop reads only the other side's position and compares it with the last value
-    // seen, as cheap as the C baseline's round; a new value is validated and counted. The
-    // closed flag and the clock are looked at every 64 rounds. (`failed` cannot change while
-    // this loop runs: only this side sets it, and it throws when it does.)
-    if try refresh() >= needed { return .ready }
+    // seen, as cheap as the C baseline's round; a new value is validated and counted.
+    // (`failed` cannot change while this loop runs: only this side sets it, and it throws
+    // when it does.)
     var round = 0
     while true {
       let peer = hinix_load_acquire(peerPublished)
       if peer != peerPosition, try take(peer) >= needed { return .ready }
       round &+= 1
-      if round & 63 == 0 {
-        if let settled = try check(needed) { return settled }
-        let now = Deadline.Instant.now.nanoseconds
-        if round == 64 {
-          end = strategy.spinEnd(from: now, limit: limit)
-        } else if now >= end {
-          return nil
-        }
-        if now >= nextLinkCheck {
-          nextLinkCheck = now &+ Self.linkCheckNanoseconds
-          if let settled = try settle(for: needed, peerGone: try block(timeoutMilliseconds: 0)) {
-            return settled
-          }
+      if round & 63 == 0, let stop = try spinCheck(for: needed, round: round, waiting: waiting, end: &end) {
+        switch stop {
+        case .settled(let result): return result
+        case .expired: return nil
         }
       }
       WaitStrategy.relax()
     }
+  }
+
+  /// Why a spin stopped without the elements it waited for.
+  private enum SpinStop {
+    case settled(WaitResult)
+    case expired
+  }
+
+  /// What a spin looks at every 64 rounds: the closed flag, the clock, and every
+  /// ``linkCheckNanoseconds`` the link's hang-up. The clock is first read at round 64, not
+  /// before the first look, so a wait that ends sooner (every wait while messages flow) reads
+  /// no clock; the spin then lasts the strategy's time from that reading.
+  @inline(never)
+  private func spinCheck(
+    for needed: Int, round: Int, waiting: Waiting, end: inout Int64
+  ) throws(HinixError) -> SpinStop? {
+    if let settled = try check(needed) { return .settled(settled) }
+    let now = Deadline.Instant.now.nanoseconds
+    if round == 64 {
+      let limit: Deadline.Instant?
+      if case .until(let deadline) = waiting { limit = deadline } else { limit = nil }
+      end = strategy.spinEnd(from: now, limit: limit)
+    } else if now >= end {
+      return .expired
+    }
+    if now >= nextLinkCheck {
+      nextLinkCheck = now &+ Self.linkCheckNanoseconds
+      if let settled = try settle(for: needed, peerGone: try block(timeoutMilliseconds: 0)) {
+        return .settled(settled)
+      }
+    }
+    return nil
   }
 
   /// Announces the sleep and checks once more (see the type's comment); a result when the wait
