@@ -81,11 +81,24 @@ extension Runner {
   }
 
   /// Round trips of `size`-byte messages through two message rings and an echo peer, with both
-  /// sides waiting as `wait` says.
-  func ringRoundTrips(size: Int, wait: RingWait) throws -> [Implementation: [Int64]] {
+  /// sides waiting as `wait` says. With `pingPong`, each round also measures the raw one-line
+  /// ping-pong right after the rings, so that the two are compared under the same conditions
+  /// (this machine's cross-core latency can change between one minute and the next).
+  func ringRoundTrips(
+    size: Int, wait: RingWait, pingPong: UnsafeMutablePointer<[Int64]>? = nil
+  ) throws -> [Implementation: [Int64]] {
     let count = plan.warmUp + plan.roundTrips
     return try alternating([Int64](), +) { implementation in
       var recorded = [Int64](repeating: 0, count: count)
+      defer {
+        if implementation == .hinix, let pingPong {
+          var samples = [Int64](repeating: 0, count: count)
+          let status = samples.withUnsafeMutableBufferPointer { buffer in
+            hinix_c_pingpong_rtt(count, Int32(peerCPU), buffer.baseAddress)
+          }
+          if status == 0 { pingPong.pointee += samples[plan.warmUp...] }
+        }
+      }
       switch implementation {
       case .c:
         try recorded.withUnsafeMutableBufferPointer { samples in
@@ -129,18 +142,19 @@ extension Runner {
   func ringLatencies() throws -> [Figure] {
     var figures: [Figure] = []
     var medians: [RingWait: Double] = [:]
+    var pingPong: [Int64] = []
     for wait in [RingWait.busySpin, .spinThenSleep, .sleep] {
-      let latency = Report.latency(
-        transport: wait.transport, size: 64, try ringRoundTrips(size: 64, wait: wait), mean: wait != .sleep)
+      let samples = try withUnsafeMutablePointer(to: &pingPong) { pointer in
+        try ringRoundTrips(size: 64, wait: wait, pingPong: wait == .busySpin ? pointer : nil)
+      }
+      let latency = Report.latency(transport: wait.transport, size: 64, samples, mean: wait != .sleep)
       medians[wait] = latency[0].hinix
       figures += latency
     }
-    let count = plan.warmUp + plan.roundTrips
-    var pingPong = [Int64](repeating: 0, count: count)
-    try pingPong.withUnsafeMutableBufferPointer { samples in
-      try check(hinix_c_pingpong_rtt(count, Int32(peerCPU), samples.baseAddress))
+    guard pingPong.count == plan.roundTrips * plan.rounds else {
+      throw ToolError(status: .failure, description: "the one-line ping-pong failed")
     }
-    let floor = Report.latency(transport: "", size: 8, [.c: Array(pingPong[plan.warmUp...])])[0].baseline
+    let floor = Report.latency(transport: "", size: 8, [.c: pingPong])[0].baseline
     figures.append(
       Figure(
         transport: "spin/ping-pong", size: 64, metric: "rtt_median_ns", hinix: medians[.busySpin]!,
