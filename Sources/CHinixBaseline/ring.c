@@ -314,7 +314,8 @@ static uint64_t typed_receive_sum(struct side *s, uint64_t *sum) {
   return n;
 }
 
-int hinix_c_ring_same_thread(size_t count, long iterations, int64_t *elapsed_ns, uint64_t *sum) {
+int hinix_c_ring_same_thread(size_t count, long warm_up, long iterations, int64_t *elapsed_ns,
+                             uint64_t *sum) {
   struct ring ring;
   int rc = ring_make(&ring, 2 * count * 8);
   if (rc) return rc;
@@ -324,8 +325,9 @@ int hinix_c_ring_same_thread(size_t count, long iterations, int64_t *elapsed_ns,
   struct side consumer = side_of(&ring, 0, 0);
   producer.capacity = consumer.capacity = 2 * count;
   uint64_t total = 0;
-  int64_t start = hinix_c_now_ns();
-  for (long i = 0; i < iterations; i++) {
+  int64_t start = 0;
+  for (long i = 0; i < warm_up + iterations; i++) {
+    if (i == warm_up) start = hinix_c_now_ns();
     for (uint64_t sent = 0; sent < count;) {
       uint64_t n = typed_send(&producer, source + sent, count - sent);
       sent += n;

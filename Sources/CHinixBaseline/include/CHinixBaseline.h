@@ -73,10 +73,12 @@ int hinix_c_ring_rtt(size_t capacity, size_t size, long iterations, int64_t spin
 /// Round trips of one shared 64-bit word bouncing between this process and a forked peer
 /// pinned to `cpu`, both busy-polling: the floor of any shared-memory round trip.
 int hinix_c_pingpong_rtt(long iterations, int cpu, int64_t *samples);
-/// shmem-ipc's benchmark shape (its benches/sharedring1.rs): on this thread, `iterations` times,
-/// copies a slice of `count` 64-bit values into a typed ring of `2 * count` elements and sums
-/// them in place on the receiving side. The total of all sums goes in `sum`.
-int hinix_c_ring_same_thread(size_t count, long iterations, int64_t *elapsed_ns, uint64_t *sum);
+/// shmem-ipc's benchmark shape (its benches/sharedring1.rs): on this thread, `warm_up` untimed
+/// and then `iterations` timed times, copies a slice of `count` 64-bit values into a typed ring
+/// of `2 * count` elements and sums them in place on the receiving side. The total of all sums
+/// goes in `sum`; the warm-up touches every page of the new ring before the clock starts.
+int hinix_c_ring_same_thread(size_t count, long warm_up, long iterations, int64_t *elapsed_ns,
+                             uint64_t *sum);
 
 /// The wrapping sum of `count` values: the receiving side's work in shmem-ipc's benchmark
 /// shape, shared by the C ring and the Hinix ring so that both run the same machine code (eight
