@@ -215,6 +215,33 @@ do {
       sender.waitStrategy = .sleep
     }
 
+  case "ring-wake-flood":
+    // ring-wake-flood OFFSET stay|die: accepts a message ring as its receiver over descriptor
+    // 3, fills both of the ring's eventfds to their maximum count, stores 1 in the receiver's
+    // sleeping flag at byte OFFSET of the shared memory (so every send wants to wake it), and
+    // writes "ready" on the socket. With "stay" it keeps the flag set until killed; with "die"
+    // it exits at once.
+    let socket = Socket(adopting: FileDescriptor(rawValue: 3), domain: .unix, kind: .stream)
+    let receiver = try MessageReceiver.accept(over: socket)
+    var filled = 0
+    for fd in 0..<Int32(256) where descriptorKind(fd) == "anon_inode:[eventfd]" {
+      let counter = EventFD(adopting: FileDescriptor(rawValue: dup(fd)))
+      _ = try counter.tryAdd(EventFD.maximumValue)
+      filled += 1
+    }
+    guard filled == 2 else { fail("found \(filled) eventfds, not the ring's 2") }
+    let memory = try ringMemory()
+    let flag = (memory.baseAddress + number(0)).assumingMemoryBound(to: UInt64.self)
+    flag.pointee = 1
+    try socket.write("ready")
+    if argument(1) == "die" { exit(0) }
+    let end = ContinuousClock.now + .seconds(60)
+    while ContinuousClock.now < end {
+      flag.pointee = 1
+      usleep(100)
+    }
+    receiver.waitStrategy = .sleep
+
   case "msg-forward":
     // msg-forward MODE IN OUT: opens the message ring IN (its receiver) and OUT (its sender),
     // both inherited from the test as RingInheritance arguments, and forwards every message
@@ -273,14 +300,19 @@ func scribble(seconds: Int) throws {
   }
 }
 
+/// What `/proc/self/fd` says descriptor `fd` is ("" when it is not open).
+func descriptorKind(_ fd: Int32) -> String {
+  var target = [CChar](repeating: 0, count: 256)
+  let count = readlink("/proc/self/fd/\(fd)", &target, target.count - 1)
+  return count > 0 ? String(decoding: target[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+}
+
 /// The shared memory of this process's ring, mapped again through its memfd in /proc/self/fd.
 func ringMemory() throws -> SharedMemory {
   var seen: [String] = []
   for fd in 0..<Int32(256) {
-    var target = [CChar](repeating: 0, count: 256)
-    let count = readlink("/proc/self/fd/\(fd)", &target, target.count - 1)
-    guard count > 0 else { continue }
-    let name = String(decoding: target[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    let name = descriptorKind(fd)
+    guard !name.isEmpty else { continue }
     seen.append("\(fd): \(name)")
     if name.hasPrefix("/memfd:hinix-ring") {
       return try SharedMemory(

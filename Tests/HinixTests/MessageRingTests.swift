@@ -88,7 +88,7 @@ struct MessageRingTests {
     let receiver = pair.receiver
     try sender.send([1, 2, 3])
     sender.close()
-    _ = expectError(.invalidArgument) { try sender.send([4]) }
+    _ = expectError(.closed) { try sender.send([4]) }
     #expect(try receiver.receive() == [1, 2, 3])
     #expect(try receiver.receive() == nil)
 
@@ -96,7 +96,7 @@ struct MessageRingTests {
     let otherSender = other.sender
     let otherReceiver = other.receiver
     otherReceiver.close()
-    _ = expectError(.invalidArgument) {
+    _ = expectError(.closed) {
       _ = try otherReceiver.tryReceive(into: UnsafeMutableRawBufferPointer(start: nil, count: 0))
     }
     // The sender learns it when it has to wait for room: a 120-byte message fills half the ring.
@@ -276,6 +276,40 @@ struct MessageRingProcessTests {
   @Test("full and empty across processes, with async waits in the child, through a small ring")
   func async() throws {
     try roundTrip(mode: "async", capacity: 1 << 12, total: 16 << 20, spin: .sleep)
+  }
+
+  @Test(
+    "a receiver that fills the wake-up eventfds cannot make any send hang, alive or dead",
+    arguments: ["stay", "die"])
+  func wakeFlood(mode: String) async throws {
+    let (child, mine) = try spawnWithSocket(["ring-wake-flood", String(RingLayout.consumerSleeping), mode])
+    let sender = try MessageSender.create(over: mine, capacity: 4096)
+    var ready = [UInt8](repeating: 0, count: 5)
+    try ready.withUnsafeMutableBytes { try mine.readExactly(into: $0) }
+    #expect(String(decoding: ready, as: UTF8.self) == "ready")
+    if mode == "die" { _ = try child.wait() }
+    // Each send finds the receiver's sleeping flag set and a full counter: every form returns.
+    let message = UnsafeMutableRawBufferPointer.allocate(byteCount: 100, alignment: 8)
+    defer { message.deallocate() }
+    message.initializeMemory(as: UInt8.self, repeating: 7)
+    func blockingForms(_ sender: borrowing MessageSender) throws {
+      #expect(try sender.trySend(UnsafeRawBufferPointer(message)))
+      #expect(try sender.send(UnsafeRawBufferPointer(message), timeout: .milliseconds(200)))
+      try sender.send(UnsafeRawBufferPointer(message))
+    }
+    try blockingForms(sender)
+    try await sender.send(UnsafeRawBufferPointer(message))
+    if mode == "die" {
+      // Once the ring is full, the dead receiver is reported, not waited for.
+      let gone = await #expect(throws: HinixError.self) {
+        while true { try await sender.send(UnsafeRawBufferPointer(message)) }
+      }
+      #expect(gone?.code == .peerGone)
+    } else {
+      #expect(try sender.send(UnsafeRawBufferPointer(message), timeout: .milliseconds(10)))
+      try child.kill(SIGKILL)
+      _ = try child.wait()
+    }
   }
 
   @Test("a hostile sender scribbling over a message ring causes corrupt-ring errors only")

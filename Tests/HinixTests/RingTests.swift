@@ -96,9 +96,9 @@ struct RingTests {
     sender.close()
     sender.close()
     // The cached free space does not let a send through after close().
-    let refused = expectError(.invalidArgument) { try sender.send(3) }
+    let refused = expectError(.closed) { try sender.send(3) }
     #expect(refused?.description.contains("closed") == true)
-    _ = expectError(.invalidArgument) { _ = try sender.trySend(3) }
+    _ = expectError(.closed) { _ = try sender.trySend(3) }
     #expect(try receiver.receive() == 1)
     #expect(try receiver.receive() == 2)
     #expect(try receiver.receive() == nil)
@@ -108,7 +108,7 @@ struct RingTests {
     let otherReceiver = other.receiver
     try otherSender.send(1)
     otherReceiver.close()
-    _ = expectError(.invalidArgument) { _ = try otherReceiver.receive() }
+    _ = expectError(.closed) { _ = try otherReceiver.receive() }
     // The sender learns it when it has to wait for room, not before.
     for value in 2...8 { try otherSender.send(UInt32(value)) }
     _ = expectError(.peerGone) { try otherSender.send(9) }

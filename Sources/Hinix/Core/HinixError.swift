@@ -7,49 +7,65 @@ import SystemPackage
 /// `mq_open("/jobs"): max messages 50 is above the system limit 10 (/proc/sys/fs/mqueue/msg_max)`.
 public struct HinixError: Error, Sendable, Equatable, CustomStringConvertible {
   /// What went wrong, for code that reacts to a kind of failure.
-  public enum Code: Sendable, Equatable {
+  ///
+  /// A struct with static members rather than an enum, so that later mechanisms can add codes
+  /// without breaking a user's `switch` (which needs a `default:` case). Codes compare by name.
+  public struct Code: Sendable, Hashable, CustomStringConvertible {
+    /// The code's name, as it is spelled in Swift (`"peerGone"`).
+    public let name: String
+
+    /// A code named `name`; the codes are the static members below.
+    init(_ name: String) {
+      self.name = name
+    }
+
+    /// The code's name.
+    public var description: String { name }
+
     /// A name given to Hinix is malformed (checked before the kernel sees it).
-    case invalidName
+    public static let invalidName = Code("invalidName")
     /// An argument is out of range (a priority, a capacity, a counter value, a buffer size).
-    case invalidArgument
+    public static let invalidArgument = Code("invalidArgument")
+    /// The operation was called on an end or object that was already closed.
+    public static let closed = Code("closed")
     /// A message is larger than the queue's message size, or a buffer smaller than it.
-    case messageTooLarge
+    public static let messageTooLarge = Code("messageTooLarge")
     /// A request exceeds a system-wide or per-user limit.
-    case limitExceeded
+    public static let limitExceeded = Code("limitExceeded")
     /// The caller lacks the permission the object's mode requires.
-    case permissionDenied
+    public static let permissionDenied = Code("permissionDenied")
     /// The named object does not exist.
-    case notFound
+    public static let notFound = Code("notFound")
     /// The named object exists and exclusive creation was asked for.
-    case alreadyExists
+    public static let alreadyExists = Code("alreadyExists")
     /// The operation could not complete without blocking and the descriptor is non-blocking.
-    case wouldBlock
+    public static let wouldBlock = Code("wouldBlock")
     /// A write found the reading end of its pipe or socket closed (`EPIPE`).
-    case brokenPipe
+    public static let brokenPipe = Code("brokenPipe")
     /// A timed operation reached its deadline.
-    case timedOut
+    public static let timedOut = Code("timedOut")
     /// A message was larger than the buffer given to receive it; the kernel discarded the rest.
-    case messageTruncated
+    public static let messageTruncated = Code("messageTruncated")
     /// A datagram or packet went out shorter than the bytes given (never split in two).
-    case shortWrite
+    public static let shortWrite = Code("shortWrite")
     /// Nobody listens at the address, or the listener's backlog refused the connection.
-    case connectionRefused
+    public static let connectionRefused = Code("connectionRefused")
     /// The peer closed or reset the connection while data was in flight (`ECONNRESET`).
-    case connectionReset
+    public static let connectionReset = Code("connectionReset")
     /// The socket is not connected (`ENOTCONN`), or the other side shut its direction down.
-    case notConnected
+    public static let notConnected = Code("notConnected")
     /// The reactor was shut down while the operation waited.
-    case reactorShutDown
+    public static let reactorShutDown = Code("reactorShutDown")
     /// Data shared with another process failed validation: a ring's header, a position or a
     /// message length that no honest peer writes. Hinix stops using that object.
-    case corrupt
+    public static let corrupt = Code("corrupt")
     /// The other side of a shared-memory ring closed it, exited or was killed.
-    case peerGone
+    public static let peerGone = Code("peerGone")
     /// A shared object was made for something else: another element size, version or layout,
     /// a file too small, or seals missing.
-    case incompatible
+    public static let incompatible = Code("incompatible")
     /// Any other failure of a system call; ``HinixError/errno`` says which.
-    case system
+    public static let system = Code("system")
   }
 
   /// What kind of failure this is.

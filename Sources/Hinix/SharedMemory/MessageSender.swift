@@ -22,7 +22,7 @@ public struct MessageSender: ~Copyable, Sendable {
 
   /// Ends the stream now, as letting this end go does: the receiver gets what was sent, then
   /// the end of the stream. For an end stored where it cannot be consumed (a class property);
-  /// every later send throws `.invalidArgument`. Calling it again does nothing.
+  /// every later send throws `.closed`. Calling it again does nothing.
   public func close() {
     side.close()
   }

@@ -24,7 +24,7 @@ public struct RingReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
 
   /// Closes this end now, as letting it go does: the sender throws `.peerGone` once it has to
   /// wait for room (what it sent into the room left is not read). For an end stored where it
-  /// cannot be consumed (a class property); every later receive throws `.invalidArgument`.
+  /// cannot be consumed (a class property); every later receive throws `.closed`.
   /// Calling it again does nothing.
   public func close() {
     side.close()

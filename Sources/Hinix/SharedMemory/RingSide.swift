@@ -216,15 +216,16 @@ final class RingSide: @unchecked Sendable {
     }
   }
 
+  /// Wakes the other side with one write that never waits. The eventfd is shared with the
+  /// other process, which can fill its counter: a full counter (`EAGAIN`) means a wake-up is
+  /// pending already, and any other failure is the other side's to report (its hang-up).
   @usableFromInline
   func wake() {
-    // The counter only grows by one per announced sleep, so it cannot reach its maximum; a
-    // failure here means the peer closed its end, which its hang-up reports.
-    _ = try? wakePeer.add(1)
+    _ = wakePeer.post()
   }
 
   /// Tells the other side that this side is done, and wakes it whatever it is doing; every
-  /// later call on this side throws `.invalidArgument`.
+  /// later call on this side throws `.closed`.
   func close() {
     guard !isClosed else { return }
     isClosed = true
@@ -233,7 +234,7 @@ final class RingSide: @unchecked Sendable {
     wake()
     stop(
       HinixError(
-        .invalidArgument, operation: role == .producer ? "ring send" : "ring receive", subject: "shared ring",
+        .closed, operation: role == .producer ? "ring send" : "ring receive", subject: "shared ring",
         detail: "this end was closed"))
   }
 
