@@ -17,6 +17,9 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <string.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 _Static_assert(sizeof(mqd_t) == sizeof(int), "mqd_t is an int on Linux");
@@ -455,14 +458,6 @@ int hinix_fcntl_int(int fd, int command, int argument) { RETURN_OR_ERRNO(fcntl(f
 
 int hinix_ftruncate(int fd, int64_t size) { RETURN_OR_ERRNO(ftruncate(fd, (off_t)size)); }
 
-int hinix_fstat_size(int fd, int64_t *size, uint32_t *mode) {
-  struct stat status;
-  if (fstat(fd, &status) < 0) return -errno;
-  *size = (int64_t)status.st_size;
-  *mode = (uint32_t)status.st_mode;
-  return 0;
-}
-
 int hinix_mmap_shared(int fd, size_t size, int extra_flags, void **address) {
   void *mapped = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | extra_flags, fd, 0);
   if (mapped == MAP_FAILED) return -errno;
@@ -483,3 +478,67 @@ int hinix_shm_unlink(const char *name) { RETURN_OR_ERRNO(shm_unlink(name)); }
 int hinix_memfd_create(const char *name, unsigned int flags) {
   RETURN_OR_ERRNO(memfd_create(name, flags | MFD_CLOEXEC));
 }
+
+// MARK: files and folders
+
+int hinix_stat(int fd, const char *path, int follow, hinix_file_status *out) {
+  struct stat status;
+  int result = fd >= 0 ? fstat(fd, &status) : follow ? stat(path, &status) : lstat(path, &status);
+  if (result < 0) return -errno;
+  out->mode = (uint32_t)status.st_mode;
+  out->uid = (uint32_t)status.st_uid;
+  out->gid = (uint32_t)status.st_gid;
+  out->device = (uint64_t)status.st_dev;
+  out->inode = (uint64_t)status.st_ino;
+  out->size = (int64_t)status.st_size;
+  return 0;
+}
+
+int hinix_open(const char *path, int flags, mode_t mode) { RETURN_OR_ERRNO(open(path, flags | O_CLOEXEC, mode)); }
+int hinix_mkfifo(const char *path, mode_t mode) { RETURN_OR_ERRNO(mkfifo(path, mode)); }
+int hinix_mkdir(const char *path, mode_t mode) { RETURN_OR_ERRNO(mkdir(path, mode)); }
+int hinix_chmod(const char *path, mode_t mode) { RETURN_OR_ERRNO(chmod(path, mode)); }
+int hinix_unlink(const char *path) { RETURN_OR_ERRNO(unlink(path)); }
+int hinix_rmdir(const char *path) { RETURN_OR_ERRNO(rmdir(path)); }
+
+int hinix_mkdtemp(char *template_path) { return mkdtemp(template_path) ? 0 : -errno; }
+
+ssize_t hinix_readlink(const char *path, char *buffer, size_t capacity) {
+  RETURN_OR_ERRNO(readlink(path, buffer, capacity));
+}
+
+ssize_t hinix_getcwd(char *buffer, size_t capacity) {
+  if (!getcwd(buffer, capacity)) return -errno;
+  return (ssize_t)strlen(buffer);
+}
+
+const int HINIX_PATH_MAX = PATH_MAX;
+
+ssize_t hinix_realpath(const char *path, char *buffer) {
+  if (!realpath(path, buffer)) return -errno;
+  return (ssize_t)strlen(buffer);
+}
+
+ssize_t hinix_getdents(int fd, void *buffer, size_t capacity) {
+  RETURN_OR_ERRNO(syscall(SYS_getdents64, fd, buffer, capacity));
+}
+
+// MARK: processes, threads and time
+
+const int HINIX_WNOHANG = WNOHANG;
+
+int hinix_waitpid(pid_t pid, int *status, int options) { RETURN_OR_ERRNO(waitpid(pid, status, options)); }
+int hinix_kill(pid_t pid, int signal) { RETURN_OR_ERRNO(kill(pid, signal)); }
+
+int hinix_block_all_signals(void) {
+  sigset_t all;
+  sigfillset(&all);
+  return -pthread_sigmask(SIG_BLOCK, &all, NULL);
+}
+
+int hinix_sleep_nanoseconds(int64_t nanoseconds) {
+  struct timespec request = {.tv_sec = nanoseconds / 1000000000, .tv_nsec = nanoseconds % 1000000000};
+  return -clock_nanosleep(CLOCK_MONOTONIC, 0, &request, NULL);
+}
+
+int hinix_pidfd_open(pid_t pid) { RETURN_OR_ERRNO(syscall(SYS_pidfd_open, pid, 0)); }

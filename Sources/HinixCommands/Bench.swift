@@ -111,10 +111,11 @@ struct Bench: ParsableCommand {
   }
 
   private func ownExecutable() throws -> FilePath {
-    var buffer = [CChar](repeating: 0, count: 4096)
-    let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-    guard count > 0 else { throw ToolError(status: .failure, description: "readlink(/proc/self/exe) failed") }
-    return FilePath(String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self))
+    switch Sys.executablePath() {
+    case .success(let path): return path
+    case .failure(let error):
+      throw ToolError(status: .failure, description: "readlink(/proc/self/exe): \(error)")
+    }
   }
 }
 
@@ -187,7 +188,7 @@ struct Runner {
   ) throws -> PeerWatch {
     let peer = try ChildProcess.spawn(
       executable, arguments: ["bench-peer"] + arguments, passing: passing, cpu: peerCPU)
-    return PeerWatch(peer, queues: queues)
+    return try PeerWatch(peer, queues: queues)
   }
 
   func finish(_ peer: PeerWatch) throws {
@@ -202,7 +203,7 @@ struct Runner {
     let limits = try MessageQueue.Limits.current()
     let capacity = MessageQueue.Capacity(
       maxMessages: min(10, limits.maxMessages), maxMessageSize: min(8192, limits.maxMessageSize))
-    let stem = "/hinix-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    let stem = "/hinix-bench-\(Sys.processID)-\(UInt32.random(in: 0...UInt32.max))"
     let out = try MessageQueue(creating: stem + "-out", capacity: capacity, exclusive: true)
     defer { try? out.unlink() }
     let back = try MessageQueue(creating: stem + "-back", capacity: capacity, exclusive: true)
@@ -305,26 +306,24 @@ struct Runner {
 final class PeerWatch: @unchecked Sendable {
   private let peer: ChildProcess
   private let queues: [String]
-  private var thread = pthread_t()
   private var termination: ChildProcess.Termination = .exited(0)
   private var joined = false
   private let stopping = Atomic<Bool>(false)
+  /// Counts 1 once the watching thread has reaped the peer.
+  private let done: EventFD
 
-  init(_ peer: ChildProcess, queues: [String]) {
+  init(_ peer: ChildProcess, queues: [String]) throws {
     self.peer = peer
     self.queues = queues
-    let context = Unmanaged.passRetained(self).toOpaque()
-    pthread_create(
-      &thread, nil,
-      { context in
-        let watch = Unmanaged<PeerWatch>.fromOpaque(context!).takeRetainedValue()
-        watch.watch()
-        return nil
-      }, context)
+    done = try EventFD()
+    if case .failure(let error) = Sys.startThread({ self.watch() }) {
+      throw ToolError(status: .failure, description: "pthread_create: \(error)")
+    }
   }
 
   private func watch() {
     termination = (try? peer.wait()) ?? .exited(-1)
+    defer { try? done.add(1) }
     if termination != .exited(0) && !stopping.load(ordering: .acquiring) {
       Tool.report("the benchmark peer (pid \(peer.pid)) ended with \(termination)")
       for name in queues { try? MessageQueue.unlink(name) }
@@ -335,7 +334,7 @@ final class PeerWatch: @unchecked Sendable {
   /// Waits for the peer to end and returns how it ended.
   func join() -> ChildProcess.Termination {
     if !joined {
-      pthread_join(thread, nil)
+      _ = try? done.read()
       joined = true
     }
     return termination
@@ -394,12 +393,13 @@ extension Runner {
       try finish(peer)
       return result
     case .fifo, .pathStream:
-      var template = Array("/tmp/hinix-bench-XXXXXX".utf8CString)
-      guard let folder = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-        throw ToolError(status: .failure, description: "mkdtemp: \(String(cString: strerror(errno)))")
+      let folder: FilePath
+      switch Sys.makeTemporaryDirectory(prefix: "/tmp/hinix-bench-") {
+      case .success(let path): folder = path
+      case .failure(let error): throw ToolError(status: .failure, description: "mkdtemp: \(error)")
       }
-      let base = String(cString: folder)
-      defer { rmdir(base) }
+      let base = folder.string
+      defer { _ = Sys.removeDirectory(folder) }
       if kind == .pathStream {
         let path = FilePath(base + "/bench.sock")
         let listener = try SocketListener(.path(path))

@@ -74,9 +74,11 @@ struct MQ: ParsableCommand {
       let name = queueName(self.name)
       let queue = try MessageQueue(opening: name, access: .readOnly)
       let attributes = try queue.attributes()
-      var info = Glibc.stat()
-      guard fstat(queue.descriptor.rawValue, &info) == 0 else {
-        throw HinixError(.system, operation: "fstat", subject: name, detail: String(cString: strerror(errno)))
+      let info: Sys.FileStatus
+      switch Sys.status(queue.descriptor.rawValue) {
+      case .success(let status): info = status
+      case .failure(let error):
+        throw HinixError(.system, operation: "fstat", subject: name, detail: "\(error)")
       }
       try writeOut(
         """
@@ -84,9 +86,9 @@ struct MQ: ParsableCommand {
         max messages: \(attributes.capacity.maxMessages)
         max message size: \(attributes.capacity.maxMessageSize)
         messages: \(attributes.currentMessages)
-        mode: \(String(info.st_mode & 0o7777, radix: 8))
-        uid: \(info.st_uid)
-        gid: \(info.st_gid)
+        mode: \(String(info.permissions, radix: 8))
+        uid: \(info.userID)
+        gid: \(info.groupID)
 
         """)
     }
@@ -123,17 +125,11 @@ struct MQ: ParsableCommand {
           description: "the mqueue filesystem is not mounted; mount it with: "
             + "mkdir -p /dev/mqueue && mount -t mqueue none /dev/mqueue")
       }
-      guard let directory = opendir(folder) else {
-        throw HinixError(
-          .system, operation: "opendir", subject: folder, detail: String(cString: strerror(errno)))
-      }
-      defer { closedir(directory) }
-      var names: [String] = []
-      while let entry = readdir(directory) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-          String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-        }
-        if name != "." && name != ".." { names.append(name) }
+      let names: [String]
+      switch Sys.directoryEntries(FilePath(folder)) {
+      case .success(let entries): names = entries.map(\.string)
+      case .failure(let error):
+        throw HinixError(.system, operation: "opendir", subject: folder, detail: "\(error)")
       }
       for name in names.sorted() {
         let line: String
@@ -152,13 +148,9 @@ struct MQ: ParsableCommand {
 
     /// Where the mqueue filesystem is mounted, from /proc/self/mounts.
     func mqueueMountPoint() -> String? {
-      guard let file = fopen("/proc/self/mounts", "re") else { return nil }
-      defer { fclose(file) }
-      var line: UnsafeMutablePointer<CChar>?
-      var capacity = 0
-      defer { free(line) }
-      while getline(&line, &capacity, file) > 0 {
-        let fields = String(cString: line!).split(separator: " ")
+      guard let mounts = try? readProcFile("/proc/self/mounts") else { return nil }
+      for line in mounts.split(separator: "\n") {
+        let fields = line.split(separator: " ")
         if fields.count > 2 && fields[2] == "mqueue" { return String(fields[1]) }
       }
       return nil

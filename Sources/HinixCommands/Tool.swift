@@ -1,5 +1,4 @@
 import ArgumentParser
-import CHinix
 import Glibc
 import Hinix
 
@@ -29,7 +28,7 @@ public enum Tool {
   /// standard error), 2 usage error, 3 timeout or would-block. SIGPIPE is ignored, so a closed
   /// output is an error, never a death by signal.
   public static func main(_ command: any ParsableCommand.Type) -> Never {
-    hinix_ignore_sigpipe()
+    Sys.ignoreBrokenPipe()
     do {
       var parsed = try command.parseAsRoot()
       try parsed.run()
@@ -57,7 +56,7 @@ public enum Tool {
   static func report(_ message: String, prefix: Bool = true) {
     let name = CommandLine.arguments.first.map { String($0.split(separator: "/").last ?? "") } ?? "hinix"
     var line = prefix ? "\(name): \(message)\n" : message + "\n"
-    line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+    line.withUTF8 { _ = Sys.write(2, UnsafeRawBufferPointer($0)) }
   }
 }
 
@@ -65,14 +64,12 @@ public enum Tool {
 func writeOut(_ bytes: UnsafeRawBufferPointer) throws {
   var offset = 0
   while offset < bytes.count {
-    let written = write(1, bytes.baseAddress! + offset, bytes.count - offset)
-    if written < 0 {
-      if errno == EINTR { continue }
-      if errno == EPIPE { exit(ToolStatus.success.rawValue) }
-      throw ToolError(
-        status: .failure, description: "write to standard output: \(String(cString: strerror(errno)))")
+    switch Sys.write(1, UnsafeRawBufferPointer(rebasing: bytes[offset...])) {
+    case .success(let written): offset += written
+    case .failure(.brokenPipe): exit(ToolStatus.success.rawValue)
+    case .failure(let error):
+      throw ToolError(status: .failure, description: "write to standard output: \(error)")
     }
-    offset += written
   }
 }
 
@@ -85,14 +82,12 @@ func readStandardInput() throws -> [UInt8] {
   var result: [UInt8] = []
   var chunk = [UInt8](repeating: 0, count: 65536)
   while true {
-    let count = chunk.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
-    if count < 0 {
-      if errno == EINTR { continue }
-      throw ToolError(
-        status: .failure, description: "read standard input: \(String(cString: strerror(errno)))")
+    switch chunk.withUnsafeMutableBytes({ Sys.read(0, $0) }) {
+    case .success(0): return result
+    case .success(let count): result += chunk[..<count]
+    case .failure(let error):
+      throw ToolError(status: .failure, description: "read standard input: \(error)")
     }
-    if count == 0 { return result }
-    result += chunk[..<count]
   }
 }
 

@@ -302,9 +302,7 @@ func scribble(seconds: Int) throws {
 
 /// What `/proc/self/fd` says descriptor `fd` is ("" when it is not open).
 func descriptorKind(_ fd: Int32) -> String {
-  var target = [CChar](repeating: 0, count: 256)
-  let count = readlink("/proc/self/fd/\(fd)", &target, target.count - 1)
-  return count > 0 ? String(decoding: target[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+  (try? Sys.descriptorTarget(fd).get())?.string ?? ""
 }
 
 /// The shared memory of this process's ring, mapped again through its memfd in /proc/self/fd.

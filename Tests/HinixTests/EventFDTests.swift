@@ -67,7 +67,7 @@ struct EventFDTests {
     let event = try EventFD()
     let peer = try spawnPeer(["eventfd-add-after", "100", "42"], passing: [event.descriptor: 3])
     #expect(try await event.read() == 42)
-    #expect(try peer.wait() == .exited(0))
+    #expect(try await peer.wait() == .exited(0))
   }
 
   @Test func asyncAddWaitsForRoom() async throws {
@@ -108,21 +108,23 @@ struct EventFDTests {
 
 /// A plain thread for tests that need a blocking call to run beside the test.
 final class Thread: @unchecked Sendable {
-  private var handle = pthread_t()
   private var failure: (any Error)?
   private let done = Synchronization.Atomic<Bool>(false)
+  /// Counts 1 when the body has returned.
+  private let finished = try! EventFD()
 
   init(_ body: @escaping @Sendable () throws -> Void) {
-    handle = try! startThread { [self] in
+    try! Sys.startThread { [self] in
       do { try body() } catch { failure = error }
       done.store(true, ordering: .releasing)
+      try! finished.add(1)
     }.get()
   }
 
   var isFinished: Bool { done.load(ordering: .acquiring) }
 
   func join() throws {
-    pthread_join(handle, nil)
+    _ = try finished.read()
     if let failure { throw failure }
   }
 }

@@ -142,7 +142,7 @@ struct MessageQueueTests {
       if received.count == 3 { break }
     }
     #expect(received == ["0", "1", "2"])
-    #expect(try peer.wait() == .exited(0))
+    #expect(try await peer.wait() == .exited(0))
   }
 
   @Test func asyncSendSuspendsUntilAnotherProcessDrains() async throws {
@@ -152,7 +152,7 @@ struct MessageQueueTests {
     let peer = try spawnPeer(["mq-drain-after", queue.name!, "100", "3"])
     try await queue.send("second")
     try await queue.send("third")
-    #expect(try peer.wait() == .exited(0))
+    #expect(try await peer.wait() == .exited(0))
   }
 
   @Test func cancelledAsyncReceiveThrowsAndLosesNothing() async throws {
@@ -205,7 +205,7 @@ struct MessageQueueTests {
       messages.map { String(decoding: $0.bytes, as: UTF8.self) } == [
         "message 9", "message 5", "message 2", "message 0",
       ])
-    #expect(try peer.wait() == .exited(0))
+    #expect(try await peer.wait() == .exited(0))
   }
 
   @Test func aPeerProcessEchoesMessagesWithTheirPriorities() throws {

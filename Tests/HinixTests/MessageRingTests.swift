@@ -1,4 +1,3 @@
-import CHinix
 import Glibc
 import SystemPackage
 import Testing
@@ -287,7 +286,7 @@ struct MessageRingProcessTests {
     var ready = [UInt8](repeating: 0, count: 5)
     try ready.withUnsafeMutableBytes { try mine.readExactly(into: $0) }
     #expect(String(decoding: ready, as: UTF8.self) == "ready")
-    if mode == "die" { _ = try child.wait() }
+    if mode == "die" { _ = try await child.wait() }
     // Each send finds the receiver's sleeping flag set and a full counter: every form returns.
     let message = UnsafeMutableRawBufferPointer.allocate(byteCount: 100, alignment: 8)
     defer { message.deallocate() }
@@ -308,7 +307,7 @@ struct MessageRingProcessTests {
     } else {
       #expect(try sender.send(UnsafeRawBufferPointer(message), timeout: .milliseconds(10)))
       try child.kill(SIGKILL)
-      _ = try child.wait()
+      _ = try await child.wait()
     }
   }
 

@@ -97,7 +97,7 @@ struct PipeTests {
       text += chunk
     }
     #expect(String(decoding: text, as: UTF8.self) == "from the child")
-    #expect(try child.wait() == .exited(0))
+    #expect(try await child.wait() == .exited(0))
   }
 
   @Test func asyncWriteWaitsForTheReaderToDrain() async throws {

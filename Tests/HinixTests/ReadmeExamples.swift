@@ -50,7 +50,7 @@ struct ReadmeExamples {
       passing: [wake.descriptor: 3])
     let count = try await wake.read()
     #expect(count == 1)
-    #expect(try child.wait() == .exited(0))
+    #expect(try await child.wait() == .exited(0))
   }
 
   @Test func socketExample() async throws {

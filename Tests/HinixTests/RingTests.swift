@@ -1,4 +1,3 @@
-import CHinix
 import Glibc
 import SystemPackage
 import Testing
@@ -166,11 +165,11 @@ struct RingTests {
     // Hand-made offers: an unsealed memfd, a sealed one that is too small, a bad version.
     for (seal, size, version) in [(false, 8192, 1), (true, 100, 1), (true, 8192, 9)] {
       let (left, right) = try Socket.pair()
-      let fd = try Sys.memfdCreate("hostile", HINIX_MFD_ALLOW_SEALING).get()
+      let fd = try Sys.memfdCreate("hostile", allowSealing: true, hugePages: false).get()
       let file = FileDescriptor(rawValue: fd)
       defer { try? file.close() }
-      #expect(ftruncate(fd, off_t(size)) == 0)
-      if seal { #expect(fcntl(fd, HINIX_F_ADD_SEALS, SharedMemory.creatorSeals) == 0) }
+      try Sys.truncate(fd, size: Int64(size)).get()
+      if seal { try Sys.addSeals(fd, SharedMemory.creatorSeals).get() }
       var greeting: [UInt8] = [0x48, 0x4e, 0x58, 0x52, UInt8(version), 1, 0, 0]
       let events = (try EventFD(), try EventFD())
       try left.send(greeting, descriptors: [file, events.0.descriptor, events.1.descriptor])
@@ -266,7 +265,7 @@ struct RingProcessTests {
     do { _ = try await receiver.receive() } catch let error as HinixError { failure = error }
     let waited = ContinuousClock.now - start
     try killer.join()
-    _ = try child.wait()
+    _ = try await child.wait()
     #expect(failure?.code == .peerGone)
     #expect(waited < .milliseconds(1050))
   }

@@ -16,7 +16,7 @@ func readLine(_ reader: PipeReader) throws -> String {
 
 /// The pid a pidfd refers to, from /proc/self/fdinfo.
 func pidOfPidfd(_ fd: FileDescriptor) throws -> pid_t? {
-  let info = try readProcFile("/proc/self/fdinfo/\(fd.rawValue)")
+  let info = try readProcFile(FilePath("/proc/self/fdinfo/\(fd.rawValue)"))
   for line in info.split(separator: "\n") where line.hasPrefix("Pid:") {
     return pid_t(line.dropFirst(4).trimmingWhitespace())
   }
@@ -33,7 +33,9 @@ struct SocketProcessTests {
       let child = try spawnPeer(["socket-use-fds", path.string])
       let connection = try #require(try listener.accept(timeout: .seconds(20)))
       let event = try EventFD()
-      let memory = OwnedDescriptor(adopting: FileDescriptor(rawValue: try Sys.memfdCreate("test", 0).get()))
+      let memory = OwnedDescriptor(
+        adopting: FileDescriptor(
+          rawValue: try Sys.memfdCreate("test", allowSealing: false, hugePages: false).get()))
       let (reader, writer) = try Pipe.create()
       try connection.send(
         "take these", descriptors: [event.descriptor, memory.descriptor, writer.descriptor])
@@ -147,7 +149,7 @@ struct SocketProcessTests {
     #expect(counts.count == clients)
     #expect(counts.values.allSatisfy { $0 == messages })
     for child in children {
-      #expect(try child.wait() == .exited(0))
+      #expect(try await child.wait() == .exited(0))
     }
   }
 }

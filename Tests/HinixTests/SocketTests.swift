@@ -6,11 +6,10 @@ import Testing
 
 /// A fresh private folder under /tmp (mode 0700), for socket files.
 func makeTemporaryFolder() throws -> FilePath {
-  var template = Array("/tmp/hinix-test-XXXXXX".utf8CString)
-  guard let folder = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-    throw HinixError.system(Errno(rawValue: errno), "mkdtemp")
+  switch Sys.makeTemporaryDirectory(prefix: "/tmp/hinix-test-") {
+  case .success(let folder): return folder
+  case .failure(let error): throw HinixError.system(error, "mkdtemp")
   }
-  return FilePath(String(cString: folder))
 }
 
 /// Runs `body` with a fresh private folder, removed with its contents afterwards.

@@ -5,12 +5,7 @@ import Testing
 @testable import Hinix
 
 /// The folder holding the package's built executables (beside the test bundle).
-let productsFolder: String = {
-  var buffer = [CChar](repeating: 0, count: 4096)
-  let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-  let path = String(decoding: buffer[..<max(count, 0)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-  return String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)])
-}()
+let productsFolder: String = try! Sys.executablePath().get().removingLastComponent().string
 
 /// A unique queue name for one test, so tests running in parallel never meet.
 func uniqueQueueName(_ label: String = #function) -> String {

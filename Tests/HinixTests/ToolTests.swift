@@ -149,7 +149,7 @@ struct ToolTests {
     defer { try? MessageQueue.unlink(name) }
     _ = try MessageQueue(creating: name, capacity: .init(maxMessages: 2, maxMessageSize: 16))
     let listed = try run("hinix", ["mq", "ls"])
-    let mounted = try String(contentsOfProcFile: "/proc/self/mounts").contains(" mqueue ")
+    let mounted = try readProcFile("/proc/self/mounts").contains(" mqueue ")
     if mounted {
       #expect(listed.termination == .exited(0))
       #expect(listed.standardOutput.contains("\(name)\t0/2 messages of 16 bytes\n"))
@@ -200,13 +200,5 @@ struct ToolTests {
       #expect(line.contains("\"hinix\": ") && line.contains("\"baseline\": ") && line.contains("\"ratio\": "))
       #expect(!line.contains("nan") && !line.contains("inf"), "\(line)")
     }
-  }
-}
-
-extension String {
-  init(contentsOfProcFile path: String) throws {
-    let fd = try FileDescriptor.open(FilePath(path), .readOnly, options: .closeOnExec)
-    defer { try? fd.close() }
-    self = String(decoding: readAll(fd.rawValue), as: UTF8.self)
   }
 }

@@ -78,7 +78,7 @@ final class EchoFixture: @unchecked Sendable {
     try await group.shutdownGracefully()
     for peer in [sleeping, spinning, nioPeer] {
       try? peer.socket.shutdown(.write)
-      _ = try? peer.process.wait()
+      _ = try? await peer.process.wait()
     }
     buffer.deallocate()
   }

@@ -174,10 +174,9 @@ extern const int HINIX_F_SEAL_WRITE;
 extern const int HINIX_MAP_HUGETLB;
 /// fcntl with an integer argument (F_ADD_SEALS, F_GET_SEALS).
 int hinix_fcntl_int(int fd, int command, int argument);
-/// ftruncate, fstat's size and mode, mmap (shared, read-write), munmap, mlock, shm_open (with
+/// ftruncate, mmap (shared, read-write), munmap, mlock, shm_open (with
 /// O_CLOEXEC added) and shm_unlink, each returning the negated errno on failure.
 int hinix_ftruncate(int fd, int64_t size);
-int hinix_fstat_size(int fd, int64_t *size, uint32_t *mode);
 int hinix_mmap_shared(int fd, size_t size, int extra_flags, void **address);
 int hinix_munmap(void *address, size_t size);
 int hinix_mlock(const void *address, size_t size);
@@ -221,6 +220,53 @@ int hinix_allowed_cpu(int from);
 
 /// Ignores SIGPIPE for the whole process (used by the command-line tools).
 void hinix_ignore_sigpipe(void);
+
+// MARK: files and folders (paths are NUL-terminated bytes, not necessarily UTF-8)
+
+/// What stat says of a file, the fields Hinix uses.
+typedef struct hinix_file_status {
+  uint32_t mode;
+  uint32_t uid;
+  uint32_t gid;
+  uint64_t device;
+  uint64_t inode;
+  int64_t size;
+} hinix_file_status;
+
+/// fstat of `fd`, or stat / lstat (`follow` 0) of `path` when `fd` is negative.
+int hinix_stat(int fd, const char *path, int follow, hinix_file_status *status);
+/// open with O_CLOEXEC added.
+int hinix_open(const char *path, int flags, mode_t mode);
+int hinix_mkfifo(const char *path, mode_t mode);
+int hinix_mkdir(const char *path, mode_t mode);
+int hinix_chmod(const char *path, mode_t mode);
+int hinix_unlink(const char *path);
+int hinix_rmdir(const char *path);
+/// mkdtemp on the caller's template (its last six bytes `XXXXXX`, replaced in place).
+int hinix_mkdtemp(char *template_path);
+/// readlink into `buffer`; returns the length (not NUL-terminated).
+ssize_t hinix_readlink(const char *path, char *buffer, size_t capacity);
+/// getcwd into `buffer` (NUL-terminated); returns the length.
+ssize_t hinix_getcwd(char *buffer, size_t capacity);
+/// realpath into `buffer`, which holds PATH_MAX bytes; returns the length.
+ssize_t hinix_realpath(const char *path, char *buffer);
+/// The largest path realpath writes, PATH_MAX.
+extern const int HINIX_PATH_MAX;
+/// getdents64: fills `buffer` with `struct linux_dirent64` records; 0 at the end.
+ssize_t hinix_getdents(int fd, void *buffer, size_t capacity);
+
+// MARK: processes, threads and time
+
+/// waitpid; the status goes to `*status`. Returns the pid, 0 (WNOHANG, still running) or -errno.
+int hinix_waitpid(pid_t pid, int *status, int options);
+extern const int HINIX_WNOHANG;
+int hinix_kill(pid_t pid, int signal);
+/// pidfd_open (Linux 5.3): a descriptor that becomes readable when the process exits.
+int hinix_pidfd_open(pid_t pid);
+/// Blocks every signal in the calling thread; returns 0 or the negated error.
+int hinix_block_all_signals(void);
+/// Sleeps for `nanoseconds` (relative, CLOCK_MONOTONIC); -EINTR when a signal came first.
+int hinix_sleep_nanoseconds(int64_t nanoseconds);
 
 // MARK: spinning
 

@@ -23,8 +23,8 @@ enum ByteStream {
         guard try waiting.poll(fd, for: Int16(POLLIN), operation: "read", subject: subject()) else {
           return nil
         }
-      case .failure(let errno):
-        throw HinixError.system(errno, "read", subject: subject())
+      case .failure(let error):
+        throw HinixError.system(error, "read", subject: subject())
       }
     }
   }
@@ -54,8 +54,8 @@ enum ByteStream {
         throw HinixError(
           .brokenPipe, operation: "write", subject: subject(), errno: .brokenPipe,
           detail: "the reading end is closed")
-      case .failure(let errno):
-        throw HinixError.system(errno, "write", subject: subject())
+      case .failure(let error):
+        throw HinixError.system(error, "write", subject: subject())
       }
     }
   }

@@ -13,9 +13,7 @@ enum Deadline {
     @usableFromInline var nanoseconds: Int64
 
     static var now: Instant {
-      var now = timespec()
-      clock_gettime(CLOCK_MONOTONIC, &now)
-      return Instant(nanoseconds: Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec))
+      Instant(nanoseconds: Sys.monotonicNanoseconds())
     }
 
     /// The instant `duration` from now.
@@ -62,8 +60,7 @@ enum Deadline {
 
   /// The `CLOCK_REALTIME` instant `duration` from now, as the timed message-queue calls want it.
   static func realtime(after duration: Duration) -> timespec {
-    var now = timespec()
-    clock_gettime(CLOCK_REALTIME, &now)
+    let now = Sys.realtimeNow()
     let nanoseconds = nanoseconds(of: duration)
     var result = now
     let (sum, overflow) = result.tv_sec.addingReportingOverflow(Int(nanoseconds / 1_000_000_000))

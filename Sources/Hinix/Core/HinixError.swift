@@ -81,12 +81,12 @@ public struct HinixError: Error, Sendable, Equatable, CustomStringConvertible {
 
   /// Creates an error; Hinix's own operations build these, and tests may compare against them.
   public init(
-    _ code: Code, operation: String, subject: String? = nil, errno: Errno? = nil, detail: String
+    _ code: Code, operation: String, subject: String? = nil, errno cause: Errno? = nil, detail: String
   ) {
     self.code = code
     self.operation = operation
     self.subject = subject
-    self.errno = errno
+    self.errno = cause
     self.detail = detail
   }
 
@@ -99,9 +99,9 @@ public struct HinixError: Error, Sendable, Equatable, CustomStringConvertible {
 
 extension HinixError {
   /// Maps an errno with no more specific meaning to an error that names the call and subject.
-  static func system(_ errno: Errno, _ operation: String, subject: String? = nil) -> HinixError {
+  static func system(_ error: Errno, _ operation: String, subject: String? = nil) -> HinixError {
     let code: Code
-    switch errno {
+    switch error {
     case .permissionDenied, .notPermitted: code = .permissionDenied
     case .noSuchFileOrDirectory: code = .notFound
     case .fileExists: code = .alreadyExists
@@ -115,7 +115,7 @@ extension HinixError {
     default: code = .system
     }
     return HinixError(
-      code, operation: operation, subject: subject, errno: errno,
-      detail: "\(errno) (errno \(errno.rawValue))")
+      code, operation: operation, subject: subject, errno: error,
+      detail: "\(error) (errno \(error.rawValue))")
   }
 }

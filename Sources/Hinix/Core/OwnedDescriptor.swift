@@ -1,4 +1,3 @@
-import CHinix
 import Glibc
 import SystemPackage
 
@@ -34,8 +33,8 @@ public struct OwnedDescriptor: ~Copyable, Sendable {
   public consuming func close() throws(HinixError) {
     let descriptor = self.descriptor
     discard self
-    if case .failure(let errno) = Sys.close(descriptor.rawValue) {
-      throw HinixError.system(errno, "close")
+    if case .failure(let error) = Sys.close(descriptor.rawValue) {
+      throw HinixError.system(error, "close")
     }
   }
 }
@@ -49,7 +48,7 @@ extension FileDescriptor {
   public func isInheritable() throws(HinixError) -> Bool {
     switch Sys.fcntl(rawValue, F_GETFD) {
     case .success(let flags): return flags & FD_CLOEXEC == 0
-    case .failure(let errno): throw HinixError.system(errno, "fcntl(F_GETFD)")
+    case .failure(let error): throw HinixError.system(error, "fcntl(F_GETFD)")
     }
   }
 
@@ -60,11 +59,11 @@ extension FileDescriptor {
     let flags: Int32
     switch Sys.fcntl(rawValue, F_GETFD) {
     case .success(let value): flags = value
-    case .failure(let errno): throw HinixError.system(errno, "fcntl(F_GETFD)")
+    case .failure(let error): throw HinixError.system(error, "fcntl(F_GETFD)")
     }
     let updated = inheritable ? flags & ~FD_CLOEXEC : flags | FD_CLOEXEC
-    if case .failure(let errno) = Sys.fcntl(rawValue, F_SETFD, updated) {
-      throw HinixError.system(errno, "fcntl(F_SETFD)")
+    if case .failure(let error) = Sys.fcntl(rawValue, F_SETFD, updated) {
+      throw HinixError.system(error, "fcntl(F_SETFD)")
     }
   }
 

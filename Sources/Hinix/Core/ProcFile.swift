@@ -1,17 +1,23 @@
+import Glibc
 import SystemPackage
 
-/// Reads a small kernel file (under /proc) whole, as text.
-func readProcFile(_ path: String, capacity: Int = 4096) throws(HinixError) -> String {
-  do {
-    let fd = try FileDescriptor.open(FilePath(path), .readOnly, options: .closeOnExec)
-    defer { try? fd.close() }
-    var buffer = [UInt8](repeating: 0, count: capacity)
-    let count = try buffer.withUnsafeMutableBytes { try fd.read(into: $0) }
-    return String(decoding: buffer[..<count], as: UTF8.self)
-  } catch let errno as Errno {
-    throw HinixError.system(errno, "open", subject: path)
-  } catch {
-    throw HinixError(.system, operation: "read", subject: path, detail: "\(error)")
+/// Reads a small file whole (a kernel file under /proc, whose size `stat` does not tell), as
+/// text.
+package func readProcFile(_ path: FilePath) throws(HinixError) -> String {
+  let fd: Int32
+  switch Sys.open(path, O_RDONLY) {
+  case .success(let value): fd = value
+  case .failure(let error): throw HinixError.system(error, "open", subject: path.printable)
+  }
+  defer { _ = Sys.close(fd) }
+  var bytes: [UInt8] = []
+  var chunk = [UInt8](repeating: 0, count: 4096)
+  while true {
+    switch chunk.withUnsafeMutableBytes({ Sys.read(fd, $0) }) {
+    case .success(0): return String(decoding: bytes, as: UTF8.self)
+    case .success(let count): bytes += chunk[..<count]
+    case .failure(let error): throw HinixError.system(error, "read", subject: path.printable)
+    }
   }
 }
 

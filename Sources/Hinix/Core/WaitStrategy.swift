@@ -1,4 +1,3 @@
-import CHinix
 import Glibc
 
 /// What a side does when the data it waits for is not there yet: sleep at once, spin for a
@@ -79,6 +78,6 @@ public struct WaitStrategy: Sendable, Hashable, CustomStringConvertible {
   /// A hint to the processor that this thread is spinning (x86 `pause`, Arm `yield`).
   @inline(__always)
   static func relax() {
-    hinix_cpu_relax()
+    Sys.cpuRelax()
   }
 }

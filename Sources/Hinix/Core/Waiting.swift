@@ -32,8 +32,8 @@ enum Waiting {
         return revents != 0
       case .failure(.interrupted):
         continue
-      case .failure(let errno):
-        throw HinixError.system(errno, "poll", subject: subject())
+      case .failure(let error):
+        throw HinixError.system(error, "poll", subject: subject())
       }
     }
   }

@@ -1,4 +1,3 @@
-import CHinix
 import Glibc
 import SystemPackage
 
@@ -30,14 +29,11 @@ public final class EventFD: Sendable {
   /// The corresponding C function is `eventfd`.
   public init(initialValue: UInt32 = 0, semaphore: Bool = false, nonBlocking: Bool = false) throws(HinixError)
   {
-    var flags = HINIX_EFD_CLOEXEC
-    if semaphore { flags |= HINIX_EFD_SEMAPHORE }
-    if nonBlocking { flags |= HINIX_EFD_NONBLOCK }
-    switch Sys.eventfd(initialValue, flags) {
+    switch Sys.eventfd(initialValue, semaphore: semaphore, nonBlocking: nonBlocking) {
     case .success(let fd):
       handle = OwnedDescriptor(adopting: FileDescriptor(rawValue: fd))
-    case .failure(let errno):
-      throw HinixError.system(errno, "eventfd")
+    case .failure(let error):
+      throw HinixError.system(error, "eventfd")
     }
   }
 
@@ -157,7 +153,7 @@ public final class EventFD: Sendable {
   /// The counter as `/proc/self/fdinfo` shows it, without reading (and so resetting) it.
   public func counter() throws(HinixError) -> UInt64 {
     let path = "/proc/self/fdinfo/\(descriptor.rawValue)"
-    let text = try readProcFile(path)
+    let text = try readProcFile(FilePath(path))
     for line in text.split(separator: "\n") where line.hasPrefix("eventfd-count:") {
       if let value = UInt64(line.dropFirst("eventfd-count:".count).trimmingWhitespace(), radix: 16) {
         return value
@@ -183,7 +179,7 @@ public final class EventFD: Sendable {
         switch withUnsafeBytes(of: &copy, { Sys.write(fd, $0) }) {
         case .success: return true
         case .failure(.resourceTemporarilyUnavailable): break
-        case .failure(let errno): throw HinixError.system(errno, "write", subject: subject)
+        case .failure(let error): throw HinixError.system(error, "write", subject: subject)
         }
       }
       switch waiting {
@@ -205,6 +201,6 @@ public final class EventFD: Sendable {
   {
     let waiting = deadline.map { Waiting.until($0) } ?? .forever
     let ready = try waiting.poll(fd, for: Int16(POLLOUT), operation: "write", subject: subject)
-    if ready && value > 1 { usleep(1000) }
+    if ready && value > 1 { _ = Sys.sleep(nanoseconds: 1_000_000) }
   }
 }

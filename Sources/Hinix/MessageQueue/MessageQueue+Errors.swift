@@ -48,15 +48,15 @@ extension MessageQueue {
     }
   }
 
-  static func openError(_ errno: Errno, name: String, flags: Int32, capacity: Capacity?) -> HinixError {
-    func error(_ code: HinixError.Code, _ detail: String) -> HinixError {
-      HinixError(code, operation: "mq_open", subject: name, errno: errno, detail: detail)
+  static func openError(_ error: Errno, name: String, flags: Int32, capacity: Capacity?) -> HinixError {
+    func failure(_ code: HinixError.Code, _ detail: String) -> HinixError {
+      HinixError(code, operation: "mq_open", subject: name, errno: error, detail: detail)
     }
     let limit = { (file: String) -> String in
       let value = (try? Limits.read(file)).map(String.init) ?? "unknown"
       return "\(value) (\(Limits.folder)/\(file))"
     }
-    switch errno {
+    switch error {
     case .permissionDenied:
       let wanted =
         switch flags & O_ACCMODE {
@@ -64,56 +64,57 @@ extension MessageQueue {
         case O_WRONLY: "writing"
         default: "reading and writing"
         }
-      return error(
-        .permissionDenied, "permission denied: the queue's mode does not allow \(wanted) by uid \(getuid())")
+      return failure(
+        .permissionDenied, "permission denied: the queue's mode does not allow \(wanted) by uid \(Sys.userID)"
+      )
     case .fileExists:
-      return error(.alreadyExists, "the queue already exists (exclusive create)")
+      return failure(.alreadyExists, "the queue already exists (exclusive create)")
     case .noSuchFileOrDirectory:
-      return error(.notFound, "no such queue (create it first, or open with creating:)")
+      return failure(.notFound, "no such queue (create it first, or open with creating:)")
     case .invalidArgument:
       if let capacity {
-        return error(
+        return failure(
           .limitExceeded,
           "capacity \(capacity) refused: the limits are \(limit("msg_max")) messages and "
             + "\(limit("msgsize_max")) bytes")
       }
-      return error(.invalidName, "the kernel refused the name")
+      return failure(.invalidName, "the kernel refused the name")
     case .fileNameTooLong:
-      return error(.invalidName, "the name is longer than NAME_MAX \(maxNameLength)")
+      return failure(.invalidName, "the name is longer than NAME_MAX \(maxNameLength)")
     case .tooManyOpenFiles:
-      return error(
+      return failure(
         .limitExceeded,
         "the process reached its descriptor limit (RLIMIT_NOFILE), or the user's message-queue "
           + "memory limit (RLIMIT_MSGQUEUE, `ulimit -q`) cannot hold \(capacity?.description ?? "the queue")")
     case .tooManyOpenFilesInSystem:
-      return error(.limitExceeded, "the system-wide limit on open files (/proc/sys/fs/file-max) is reached")
+      return failure(.limitExceeded, "the system-wide limit on open files (/proc/sys/fs/file-max) is reached")
     case .noSpace:
-      return error(.limitExceeded, "the system holds its maximum of \(limit("queues_max")) queues")
+      return failure(.limitExceeded, "the system holds its maximum of \(limit("queues_max")) queues")
     case .noMemory:
-      return error(.limitExceeded, "the kernel is out of memory for a new queue")
+      return failure(.limitExceeded, "the kernel is out of memory for a new queue")
     default:
-      return HinixError.system(errno, "mq_open", subject: name)
+      return HinixError.system(error, "mq_open", subject: name)
     }
   }
 
   /// The error for a failed send or receive.
-  func transferError(_ errno: Errno, _ operation: String, priority: UInt32 = 0) -> HinixError {
-    switch errno {
+  func transferError(_ error: Errno, _ operation: String, priority: UInt32 = 0) -> HinixError {
+    switch error {
     case .badFileDescriptor:
       let direction = operation.contains("send") ? "writing" : "reading"
       return HinixError(
-        .invalidArgument, operation: operation, subject: subject, errno: errno,
+        .invalidArgument, operation: operation, subject: subject, errno: error,
         detail: "the queue is not open for \(direction)")
     case .messageTooLong:
       return HinixError(
-        .messageTooLarge, operation: operation, subject: subject, errno: errno,
+        .messageTooLarge, operation: operation, subject: subject, errno: error,
         detail: "the queue's message size is \(capacity.maxMessageSize) bytes")
     case .invalidArgument:
       return HinixError(
-        .invalidArgument, operation: operation, subject: subject, errno: errno,
+        .invalidArgument, operation: operation, subject: subject, errno: error,
         detail: "the kernel refused priority \(priority) or the deadline")
     default:
-      return HinixError.system(errno, operation, subject: subject)
+      return HinixError.system(error, operation, subject: subject)
     }
   }
 }

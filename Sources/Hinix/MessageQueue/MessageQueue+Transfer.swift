@@ -112,8 +112,8 @@ extension MessageQueue {
         guard
           try waiting.poll(descriptor.rawValue, for: events, operation: operation, subject: subject)
         else { return nil }
-      case .failure(let errno):
-        throw transferError(errno, operation, priority: priority)
+      case .failure(let error):
+        throw transferError(error, operation, priority: priority)
       }
     }
   }

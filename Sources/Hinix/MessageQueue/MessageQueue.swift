@@ -1,4 +1,3 @@
-import CHinix
 import Glibc
 import SystemPackage
 
@@ -130,10 +129,10 @@ public final class MessageQueue: Sendable {
     case .success(let attributes):
       self.capacity = Capacity(
         maxMessages: attributes.maxmsg, maxMessageSize: attributes.msgsize)
-    case .failure(let errno):
+    case .failure(let error):
       throw HinixError(
         .invalidArgument, operation: "mq_getattr", subject: name ?? "descriptor \(descriptor.rawValue)",
-        errno: errno, detail: "not a message-queue descriptor (\(errno))")
+        errno: error, detail: "not a message-queue descriptor (\(error))")
     }
     self.name = name
     self.handle = handle
@@ -144,10 +143,10 @@ public final class MessageQueue: Sendable {
     create: (permissions: FilePermissions, capacity: Capacity?)?
   ) throws(HinixError) {
     try MessageQueue.validate(name: name, operation: "mq_open")
-    var attributes: hinix_mq_attr?
+    var attributes: Sys.QueueAttributes?
     if let capacity = create?.capacity {
       try MessageQueue.validate(capacity, name: name)
-      attributes = hinix_mq_attr(
+      attributes = Sys.QueueAttributes(
         flags: 0, maxmsg: capacity.maxMessages, msgsize: capacity.maxMessageSize, curmsgs: 0)
     }
     let allFlags = flags | O_CLOEXEC | (nonBlocking ? O_NONBLOCK : 0)
@@ -156,15 +155,15 @@ public final class MessageQueue: Sendable {
     let fd: Int32
     switch opened {
     case .success(let value): fd = value
-    case .failure(let errno):
-      throw MessageQueue.openError(errno, name: name, flags: flags, capacity: create?.capacity)
+    case .failure(let error):
+      throw MessageQueue.openError(error, name: name, flags: flags, capacity: create?.capacity)
     }
     let handle = OwnedDescriptor(adopting: FileDescriptor(rawValue: fd))
     switch Sys.mqGetAttributes(fd) {
     case .success(let attributes):
       self.capacity = Capacity(maxMessages: attributes.maxmsg, maxMessageSize: attributes.msgsize)
-    case .failure(let errno):
-      throw HinixError.system(errno, "mq_getattr", subject: name)
+    case .failure(let error):
+      throw HinixError.system(error, "mq_getattr", subject: name)
     }
     self.name = name
     self.handle = handle
@@ -175,17 +174,17 @@ public final class MessageQueue: Sendable {
   /// The corresponding C function is `mq_unlink`.
   public static func unlink(_ name: String) throws(HinixError) {
     try validate(name: name, operation: "mq_unlink")
-    if case .failure(let errno) = name.withCString({ Sys.mqUnlink($0) }) {
-      switch errno {
+    if case .failure(let error) = name.withCString({ Sys.mqUnlink($0) }) {
+      switch error {
       case .noSuchFileOrDirectory:
         throw HinixError(
-          .notFound, operation: "mq_unlink", subject: name, errno: errno, detail: "no such queue")
+          .notFound, operation: "mq_unlink", subject: name, errno: error, detail: "no such queue")
       case .permissionDenied:
         throw HinixError(
-          .permissionDenied, operation: "mq_unlink", subject: name, errno: errno,
+          .permissionDenied, operation: "mq_unlink", subject: name, errno: error,
           detail: "permission denied: removing a queue needs write permission on the mqueue folder")
       default:
-        throw HinixError.system(errno, "mq_unlink", subject: name)
+        throw HinixError.system(error, "mq_unlink", subject: name)
       }
     }
   }
@@ -201,8 +200,8 @@ public final class MessageQueue: Sendable {
       return Attributes(
         capacity: Capacity(maxMessages: value.maxmsg, maxMessageSize: value.msgsize),
         currentMessages: value.curmsgs, isNonBlocking: value.flags & Int(O_NONBLOCK) != 0)
-    case .failure(let errno):
-      throw HinixError.system(errno, "mq_getattr", subject: subject)
+    case .failure(let error):
+      throw HinixError.system(error, "mq_getattr", subject: subject)
     }
   }
 
@@ -216,8 +215,8 @@ public final class MessageQueue: Sendable {
   /// The forms of every operation keep their meaning either way: the blocking forms wait in
   /// `poll` when the description is non-blocking. The corresponding C function is `mq_setattr`.
   public func setNonBlocking(_ nonBlocking: Bool) throws(HinixError) {
-    if case .failure(let errno) = Sys.mqSetFlags(descriptor.rawValue, nonBlocking ? Int(O_NONBLOCK) : 0) {
-      throw HinixError.system(errno, "mq_setattr", subject: subject)
+    if case .failure(let error) = Sys.mqSetFlags(descriptor.rawValue, nonBlocking ? Int(O_NONBLOCK) : 0) {
+      throw HinixError.system(error, "mq_setattr", subject: subject)
     }
   }
 

@@ -46,7 +46,7 @@ extension MessageQueue {
 
     static func read(_ file: String) throws(HinixError) -> Int {
       let path = "\(folder)/\(file)"
-      let text = try readProcFile(path)
+      let text = try readProcFile(FilePath(path))
       guard let value = Int(text.trimmingWhitespace()) else {
         throw HinixError(
           .system, operation: "read", subject: path, detail: "expected a number, found \"\(text)\"")

@@ -15,17 +15,17 @@ public enum FIFO {
   public static func create(
     at path: FilePath, permissions: FilePermissions = [.ownerReadWrite]
   ) throws(HinixError) {
-    let text = path.string
-    if mkfifo(text, permissions.rawValue) != 0 {
-      let errno = Errno(rawValue: Glibc.errno)
-      if errno == .fileExists {
-        throw HinixError(
-          .alreadyExists, operation: "mkfifo", subject: text, errno: errno, detail: "the path exists")
-      }
-      throw HinixError.system(errno, "mkfifo", subject: text)
+    switch Sys.makeFIFO(path, mode: permissions.rawValue) {
+    case .success: break
+    case .failure(.fileExists):
+      throw HinixError(
+        .alreadyExists, operation: "mkfifo", subject: path.printable, errno: .fileExists,
+        detail: "the path exists")
+    case .failure(let error):
+      throw HinixError.system(error, "mkfifo", subject: path.printable)
     }
-    if chmod(text, permissions.rawValue) != 0 {
-      throw HinixError.system(Errno(rawValue: Glibc.errno), "chmod", subject: text)
+    if case .failure(let error) = Sys.changeMode(path, permissions.rawValue) {
+      throw HinixError.system(error, "chmod", subject: path.printable)
     }
   }
 
@@ -61,8 +61,8 @@ public enum FIFO {
     switch Sys.fcntl(descriptor.rawValue, F_DUPFD_CLOEXEC, 3) {
     case .success(let copy):
       return (reader, PipeWriter(adopting: FileDescriptor(rawValue: copy)))
-    case .failure(let errno):
-      throw HinixError.system(errno, "fcntl(F_DUPFD_CLOEXEC)", subject: path.string)
+    case .failure(let error):
+      throw HinixError.system(error, "fcntl(F_DUPFD_CLOEXEC)", subject: path.printable)
     }
   }
 
@@ -70,37 +70,35 @@ public enum FIFO {
   ///
   /// The corresponding C functions are `lstat` and `unlink`.
   public static func remove(_ path: FilePath) throws(HinixError) {
-    let text = path.string
-    var info = stat()
-    if lstat(text, &info) != 0 {
-      throw HinixError.system(Errno(rawValue: Glibc.errno), "lstat", subject: text)
-    }
-    guard info.st_mode & S_IFMT == S_IFIFO else {
+    switch Sys.status(path, followingLinks: false) {
+    case .success(let status) where status.isFIFO: break
+    case .success(let status):
       throw HinixError(
-        .invalidArgument, operation: "unlink", subject: text, detail: "not a FIFO; not removed")
+        .invalidArgument, operation: "unlink", subject: path.printable,
+        detail: "\(status.typeName), not a FIFO; not removed")
+    case .failure(let error):
+      throw HinixError.system(error, "lstat", subject: path.printable)
     }
-    if unlink(text) != 0 {
-      throw HinixError.system(Errno(rawValue: Glibc.errno), "unlink", subject: text)
+    if case .failure(let error) = Sys.unlink(path) {
+      throw HinixError.system(error, "unlink", subject: path.printable)
     }
   }
 
   private static func open(
     _ path: FilePath, _ mode: FileDescriptor.AccessMode, nonBlocking: Bool
   ) throws(HinixError) -> FileDescriptor? {
-    let text = path.string
-    var info = stat()
-    if stat(text, &info) == 0, info.st_mode & S_IFMT != S_IFIFO {
-      throw HinixError(.invalidArgument, operation: "open", subject: text, detail: "not a FIFO")
+    if case .success(let status) = Sys.status(path), !status.isFIFO {
+      throw HinixError(
+        .invalidArgument, operation: "open", subject: path.printable, detail: "\(status.typeName), not a FIFO"
+      )
     }
-    var options: FileDescriptor.OpenOptions = [.closeOnExec]
-    if nonBlocking { options.insert(.nonBlocking) }
-    do {
-      return try FileDescriptor.open(path, mode, options: options)
-    } catch let errno as Errno {
-      if errno == .noSuchAddressOrDevice && mode == .writeOnly && nonBlocking { return nil }
-      throw HinixError.system(errno, "open", subject: text)
-    } catch {
-      throw HinixError(.system, operation: "open", subject: text, detail: "\(error)")
+    switch Sys.open(path, mode.rawValue | (nonBlocking ? O_NONBLOCK : 0)) {
+    case .success(let fd):
+      return FileDescriptor(rawValue: fd)
+    case .failure(.noSuchAddressOrDevice) where mode == .writeOnly && nonBlocking:
+      return nil
+    case .failure(let error):
+      throw HinixError.system(error, "open", subject: path.printable)
     }
   }
 }

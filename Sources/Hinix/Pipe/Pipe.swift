@@ -1,4 +1,3 @@
-import CHinix
 import Glibc
 import SystemPackage
 
@@ -30,30 +29,30 @@ public enum Pipe {
         PipeReader(adopting: FileDescriptor(rawValue: ends.read)),
         PipeWriter(adopting: FileDescriptor(rawValue: ends.write))
       )
-    case .failure(let errno):
-      throw HinixError.system(errno, "pipe2")
+    case .failure(let error):
+      throw HinixError.system(error, "pipe2")
     }
   }
 
   /// The largest capacity an unprivileged process may set (`/proc/sys/fs/pipe-max-size`).
   public static func maximumCapacity() throws(HinixError) -> Int {
     let path = "/proc/sys/fs/pipe-max-size"
-    guard let value = Int(try readProcFile(path).trimmingWhitespace()) else {
+    guard let value = Int(try readProcFile(FilePath(path)).trimmingWhitespace()) else {
       throw HinixError(.system, operation: "read", subject: path, detail: "expected a number")
     }
     return value
   }
 
   /// Ignores SIGPIPE once per process unless the application handles it (see ``Pipe``).
-  static let sigpipePolicy: Void = { _ = hinix_ignore_sigpipe_unless_handled() }()
+  static let sigpipePolicy: Void = { _ = Sys.ignoreBrokenPipeUnlessHandled() }()
 }
 
 /// Capacity control shared by both ends.
 extension FileDescriptor {
   func pipeCapacity(subject: String) throws(HinixError) -> Int {
-    switch Sys.fcntl(rawValue, HINIX_F_GETPIPE_SZ) {
+    switch Sys.fcntl(rawValue, Sys.getPipeSize) {
     case .success(let size): return Int(size)
-    case .failure(let errno): throw HinixError.system(errno, "fcntl(F_GETPIPE_SZ)", subject: subject)
+    case .failure(let error): throw HinixError.system(error, "fcntl(F_GETPIPE_SZ)", subject: subject)
     }
   }
 
@@ -63,7 +62,7 @@ extension FileDescriptor {
         .invalidArgument, operation: "fcntl(F_SETPIPE_SZ)", subject: subject,
         detail: "capacity \(bytes) bytes is not a positive 32-bit size")
     }
-    switch Sys.fcntl(rawValue, HINIX_F_SETPIPE_SZ, requested) {
+    switch Sys.fcntl(rawValue, Sys.setPipeSize, requested) {
     case .success(let size):
       return Int(size)
     case .failure(.notPermitted):
@@ -75,8 +74,8 @@ extension FileDescriptor {
       throw HinixError(
         .invalidArgument, operation: "fcntl(F_SETPIPE_SZ)", subject: subject, errno: .resourceBusy,
         detail: "capacity \(bytes) bytes is smaller than the data in the pipe now")
-    case .failure(let errno):
-      throw HinixError.system(errno, "fcntl(F_SETPIPE_SZ)", subject: subject)
+    case .failure(let error):
+      throw HinixError.system(error, "fcntl(F_SETPIPE_SZ)", subject: subject)
     }
   }
 }
@@ -100,8 +99,8 @@ public final class PipeReader: Sendable {
   public static func standardInput() throws(HinixError) -> PipeReader {
     switch Sys.fcntl(0, F_DUPFD_CLOEXEC, 3) {
     case .success(let fd): return PipeReader(adopting: FileDescriptor(rawValue: fd))
-    case .failure(let errno):
-      throw HinixError.system(errno, "fcntl(F_DUPFD_CLOEXEC)", subject: "standard input")
+    case .failure(let error):
+      throw HinixError.system(error, "fcntl(F_DUPFD_CLOEXEC)", subject: "standard input")
     }
   }
 
@@ -170,8 +169,8 @@ public final class PipeWriter: Sendable {
   public static func standardOutput(_ stream: Int32 = 1) throws(HinixError) -> PipeWriter {
     switch Sys.fcntl(stream, F_DUPFD_CLOEXEC, 3) {
     case .success(let fd): return PipeWriter(adopting: FileDescriptor(rawValue: fd))
-    case .failure(let errno):
-      throw HinixError.system(errno, "fcntl(F_DUPFD_CLOEXEC)", subject: "descriptor \(stream)")
+    case .failure(let error):
+      throw HinixError.system(error, "fcntl(F_DUPFD_CLOEXEC)", subject: "descriptor \(stream)")
     }
   }
 

@@ -1,4 +1,3 @@
-import CHinix
 import Glibc
 import SystemPackage
 
@@ -22,9 +21,9 @@ public enum ZeroCopy {
     to destination: FileDescriptor, offset destinationOffset: UnsafeMutablePointer<Int64>? = nil,
     count: Int, more: Bool = false, nonBlocking: Bool = false
   ) throws(HinixError) -> Int? {
-    var flags = HINIX_SPLICE_F_MOVE
-    if more { flags |= HINIX_SPLICE_F_MORE }
-    if nonBlocking { flags |= HINIX_SPLICE_F_NONBLOCK }
+    var flags = Sys.spliceMove
+    if more { flags |= Sys.spliceMore }
+    if nonBlocking { flags |= Sys.spliceNonBlocking }
     let result = Sys.splice(
       source.rawValue, sourceOffset, destination.rawValue, destinationOffset, count, flags)
     return try outcome(result, "splice", source, destination, nonBlocking: nonBlocking)
@@ -38,7 +37,7 @@ public enum ZeroCopy {
   ) throws(HinixError) -> Int? {
     let result = Sys.tee(
       source.descriptor.rawValue, destination.descriptor.rawValue, count,
-      nonBlocking ? HINIX_SPLICE_F_NONBLOCK : 0)
+      nonBlocking ? Sys.spliceNonBlocking : 0)
     return try outcome(result, "tee", source.descriptor, destination.descriptor, nonBlocking: nonBlocking)
   }
 
@@ -49,8 +48,8 @@ public enum ZeroCopy {
   public static func vmsplice(
     _ bytes: UnsafeRawBufferPointer, to destination: PipeWriter, gift: Bool = false, nonBlocking: Bool = false
   ) throws(HinixError) -> Int? {
-    var flags: UInt32 = gift ? HINIX_SPLICE_F_GIFT : 0
-    if nonBlocking { flags |= HINIX_SPLICE_F_NONBLOCK }
+    var flags: UInt32 = gift ? Sys.spliceGift : 0
+    if nonBlocking { flags |= Sys.spliceNonBlocking }
     let result = Sys.vmsplice(destination.descriptor.rawValue, bytes, flags)
     return try outcome(result, "vmsplice", nil, destination.descriptor, nonBlocking: nonBlocking)
   }
@@ -169,8 +168,8 @@ public enum ZeroCopy {
   }
 
   private static func isPipe(_ descriptor: FileDescriptor) -> Bool {
-    var info = stat()
-    return fstat(descriptor.rawValue, &info) == 0 && info.st_mode & S_IFMT == S_IFIFO
+    if case .success(let status) = Sys.status(descriptor.rawValue) { return status.isFIFO }
+    return false
   }
 
   private static func outcome(
@@ -200,8 +199,8 @@ public enum ZeroCopy {
       throw HinixError(
         .invalidArgument, operation: operation, subject: subject, errno: .illegalSeek,
         detail: "an offset was given for a pipe or socket")
-    case .failure(let errno):
-      throw HinixError.system(errno, operation, subject: subject)
+    case .failure(let error):
+      throw HinixError.system(error, operation, subject: subject)
     }
   }
 }

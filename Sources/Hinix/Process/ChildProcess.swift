@@ -1,4 +1,3 @@
-import CHinix
 import Glibc
 import SystemPackage
 
@@ -67,38 +66,50 @@ public struct ChildProcess: Sendable, Hashable {
     }
     switch result {
     case .success(let pid): return ChildProcess(pid: pid)
-    case .failure(let errno):
+    case .failure(let error):
       throw HinixError(
-        errno == .noSuchFileOrDirectory ? .notFound : .system, operation: "spawn", subject: path,
-        errno: errno, detail: "could not start the process: \(errno)")
+        error == .noSuchFileOrDirectory ? .notFound : .system, operation: "spawn", subject: path,
+        errno: error, detail: "could not start the process: \(error)")
     }
   }
 
-  /// Waits for the child to end and reaps it.
+  /// Waits for the child to end and reaps it, blocking the calling thread.
   ///
   /// The corresponding C function is `waitpid`.
+  @available(*, noasync, message: "blocks its thread; use `await wait()` in async code")
   public func wait() throws(HinixError) -> Termination {
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 {
-      let errno = Errno(rawValue: Glibc.errno)
-      if errno == .interrupted { continue }
-      throw HinixError.system(errno, "waitpid", subject: "pid \(pid)")
-    }
-    return ChildProcess.termination(status)
+    try reap(block: true)!
   }
 
   /// Reaps the child if it has ended; `nil` if it is still running.
   ///
   /// The corresponding C function is `waitpid` with `WNOHANG`.
   public func tryWait() throws(HinixError) -> Termination? {
-    var status: Int32 = 0
+    try reap(block: false)
+  }
+
+  /// Waits for the child to end and reaps it, suspending the task (not its thread): the
+  /// reactor waits on a pidfd of the child, which becomes readable when it exits.
+  ///
+  /// Cancelling the task throws `CancellationError` and leaves the child unreaped.
+  /// The corresponding C functions are `pidfd_open` and `waitpid`.
+  public func wait(reactor: Reactor = .shared) async throws -> Termination {
+    if let ended = try tryWait() { return ended }
+    let pidfd: OwnedDescriptor
+    switch Sys.pidfdOpen(pid) {
+    case .success(let fd): pidfd = OwnedDescriptor(adopting: FileDescriptor(rawValue: fd))
+    case .failure(let error): throw HinixError.system(error, "pidfd_open", subject: "pid \(pid)")
+    }
     while true {
-      let result = waitpid(pid, &status, WNOHANG)
-      if result == pid { return ChildProcess.termination(status) }
-      if result == 0 { return nil }
-      let errno = Errno(rawValue: Glibc.errno)
-      if errno == .interrupted { continue }
-      throw HinixError.system(errno, "waitpid", subject: "pid \(pid)")
+      if let ended = try tryWait() { return ended }
+      _ = try await reactor.wait(for: .readable, on: pidfd.descriptor)
+    }
+  }
+
+  private func reap(block: Bool) throws(HinixError) -> Termination? {
+    switch Sys.wait(pid, block: block) {
+    case .success(let status): return status.map(ChildProcess.termination)
+    case .failure(let error): throw HinixError.system(error, "waitpid", subject: "pid \(pid)")
     }
   }
 
@@ -106,8 +117,8 @@ public struct ChildProcess: Sendable, Hashable {
   ///
   /// The corresponding C function is `kill`.
   public func kill(_ signal: Int32 = SIGTERM) throws(HinixError) {
-    if Glibc.kill(pid, signal) < 0 {
-      throw HinixError.system(Errno(rawValue: Glibc.errno), "kill", subject: "pid \(pid)")
+    if case .failure(let error) = Sys.kill(pid, signal) {
+      throw HinixError.system(error, "kill", subject: "pid \(pid)")
     }
   }
 
@@ -115,20 +126,14 @@ public struct ChildProcess: Sendable, Hashable {
   ///
   /// The corresponding C function is `sched_setaffinity`.
   public static func pinCurrentThread(toCPU cpu: Int) throws(HinixError) {
-    if case .failure(let errno) = Sys.pin(0, toCPU: Int32(cpu)) {
-      throw HinixError.system(errno, "sched_setaffinity", subject: "cpu \(cpu)")
+    if case .failure(let error) = Sys.pin(0, toCPU: Int32(cpu)) {
+      throw HinixError.system(error, "sched_setaffinity", subject: "cpu \(cpu)")
     }
   }
 
   /// The CPUs this process may run on, in ascending order.
   public static func allowedCPUs() -> [Int] {
-    var cpus: [Int] = []
-    var next = hinix_allowed_cpu(0)
-    while next >= 0 {
-      cpus.append(Int(next))
-      next = hinix_allowed_cpu(next + 1)
-    }
-    return cpus
+    Sys.allowedCPUs()
   }
 
   private static func termination(_ status: Int32) -> Termination {

@@ -1,5 +1,3 @@
-import CHinix
-
 /// Readiness of a descriptor, as the reactor waits for it and reports it (epoll event bits).
 public struct IOEvents: OptionSet, Sendable, Hashable {
   /// The epoll event mask.
@@ -11,15 +9,15 @@ public struct IOEvents: OptionSet, Sendable, Hashable {
   }
 
   /// Data can be read, a message received, a counter read (`EPOLLIN`).
-  public static let readable = IOEvents(rawValue: HINIX_EPOLLIN)
+  public static let readable = IOEvents(rawValue: Sys.epollIn)
   /// Data can be written, a message sent, a counter added to (`EPOLLOUT`).
-  public static let writable = IOEvents(rawValue: HINIX_EPOLLOUT)
+  public static let writable = IOEvents(rawValue: Sys.epollOut)
   /// Urgent or exceptional data is available (`EPOLLPRI`).
-  public static let priority = IOEvents(rawValue: HINIX_EPOLLPRI)
+  public static let priority = IOEvents(rawValue: Sys.epollPriority)
   /// The peer closed its writing side of a stream socket (`EPOLLRDHUP`).
-  public static let readHangUp = IOEvents(rawValue: HINIX_EPOLLRDHUP)
+  public static let readHangUp = IOEvents(rawValue: Sys.epollReadHangUp)
   /// An error condition; always reported, never needs asking for (`EPOLLERR`).
-  public static let error = IOEvents(rawValue: HINIX_EPOLLERR)
+  public static let error = IOEvents(rawValue: Sys.epollError)
   /// A hang-up; always reported, never needs asking for (`EPOLLHUP`).
-  public static let hangUp = IOEvents(rawValue: HINIX_EPOLLHUP)
+  public static let hangUp = IOEvents(rawValue: Sys.epollHangUp)
 }

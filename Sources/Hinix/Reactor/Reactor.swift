@@ -1,4 +1,3 @@
-import CHinix
 import Glibc
 import Synchronization
 import SystemPackage
@@ -67,19 +66,19 @@ public final class Reactor: Sendable {
     var failure: HinixError?
     switch Sys.epollCreate() {
     case .success(let fd): epoll = fd
-    case .failure(let errno): failure = .system(errno, "epoll_create1")
+    case .failure(let error): failure = .system(error, "epoll_create1")
     }
     if failure == nil {
-      switch Sys.eventfd(0, HINIX_EFD_CLOEXEC | HINIX_EFD_NONBLOCK) {
+      switch Sys.eventfd(0, nonBlocking: true) {
       case .success(let fd): wakeup = fd
-      case .failure(let errno): failure = .system(errno, "eventfd")
+      case .failure(let error): failure = .system(error, "eventfd")
       }
     }
     if failure == nil,
-      case .failure(let errno) = Sys.epollControl(
-        epoll, HINIX_EPOLL_CTL_ADD, wakeup, HINIX_EPOLLIN, Reactor.wakeToken)
+      case .failure(let error) = Sys.epollControl(
+        epoll, Sys.epollAdd, wakeup, Sys.epollIn, Reactor.wakeToken)
     {
-      failure = .system(errno, "epoll_ctl(EPOLL_CTL_ADD)")
+      failure = .system(error, "epoll_ctl(EPOLL_CTL_ADD)")
     }
     self.epoll = epoll
     self.wakeup = wakeup
@@ -96,9 +95,9 @@ public final class Reactor: Sendable {
 
   private func startThread() {
     // The thread keeps the reactor alive until it returns, after shutdown().
-    switch Hinix.startThread({ self.run() }) {
-    case .success(let thread):
-      pthread_detach(thread)
+    switch Sys.startThread({ self.run() }) {
+    case .success:
+      break
     case .failure:
       state.withLock { $0.isShutDown = true }
     }
@@ -147,11 +146,11 @@ public final class Reactor: Sendable {
       // array copy itself (an allocation per wait).
       let existed = state.registrations[fd] != nil
       state.registrations[fd, default: Registration()].waiters.append(waiter)
-      let events = state.registrations[fd]!.mask | HINIX_EPOLLONESHOT
+      let events = state.registrations[fd]!.mask | Sys.epollOneShot
       var result = Sys.epollControl(
-        epoll, existed ? HINIX_EPOLL_CTL_MOD : HINIX_EPOLL_CTL_ADD, fd, events, UInt64(fd))
+        epoll, existed ? Sys.epollModify : Sys.epollAdd, fd, events, UInt64(fd))
       if existed, case .failure(.noSuchFileOrDirectory) = result {
-        result = Sys.epollControl(epoll, HINIX_EPOLL_CTL_ADD, fd, events, UInt64(fd))
+        result = Sys.epollControl(epoll, Sys.epollAdd, fd, events, UInt64(fd))
       }
       if case .success = result { return .waiting }
       state.registrations[fd]!.waiters.removeLast()
@@ -160,8 +159,8 @@ public final class Reactor: Sendable {
       case .failure(.notPermitted):
         // Regular files and directories do not support epoll: they are always ready.
         return .ready(IOEvents(rawValue: waiter.interest))
-      case .failure(let errno):
-        return .failed(HinixError.system(errno, "epoll_ctl", subject: "descriptor \(fd)"))
+      case .failure(let error):
+        return .failed(HinixError.system(error, "epoll_ctl", subject: "descriptor \(fd)"))
       case .success:
         return .waiting
       }
@@ -177,7 +176,7 @@ public final class Reactor: Sendable {
       if state.registrations[fd]!.waiters.isEmpty {
         // Still armed (it has not fired): remove it, or its hang-up could wake nobody forever.
         state.registrations[fd] = nil
-        _ = Sys.epollControl(epoll, HINIX_EPOLL_CTL_DEL, fd, 0, 0)
+        _ = Sys.epollControl(epoll, Sys.epollDelete, fd, 0, 0)
       } else {
         rearm(fd, in: state)
       }
@@ -189,7 +188,7 @@ public final class Reactor: Sendable {
   /// (a fired one-shot reports nothing more) until the next wait re-arms it.
   private func rearm(_ fd: Int32, in state: borrowing State) {
     guard let registration = state.registrations[fd], !registration.waiters.isEmpty else { return }
-    _ = Sys.epollControl(epoll, HINIX_EPOLL_CTL_MOD, fd, registration.mask | HINIX_EPOLLONESHOT, UInt64(fd))
+    _ = Sys.epollControl(epoll, Sys.epollModify, fd, registration.mask | Sys.epollOneShot, UInt64(fd))
   }
 
   /// Stops the reactor's thread; every pending and later wait throws a `.reactorShutDown` error.
@@ -202,9 +201,8 @@ public final class Reactor: Sendable {
   }
 
   private func run() {
-    var blocked = sigset_t()
-    sigfillset(&blocked)
-    pthread_sigmask(SIG_BLOCK, &blocked, nil)
+    // Signals go to other threads, so that a later signalfd user can rely on this one.
+    _ = Sys.blockAllSignals()
     let capacity = 64
     let data = UnsafeMutablePointer<UInt64>.allocate(capacity: capacity)
     let events = UnsafeMutablePointer<UInt32>.allocate(capacity: capacity)
@@ -214,7 +212,7 @@ public final class Reactor: Sendable {
     }
     var ready: [(UnsafeContinuation<IOEvents, any Error>, IOEvents)] = []
     var batch: [UnownedJob] = []
-    threadID.store(UInt(pthread_self()), ordering: .releasing)
+    threadID.store(Sys.currentThread, ordering: .releasing)
     while true {
       let count: Int32
       let pending = jobs.withLock { !$0.queue.isEmpty }
@@ -222,8 +220,8 @@ public final class Reactor: Sendable {
         epoll, data, events, capacity: Int32(capacity), timeoutMilliseconds: pending ? 0 : -1)
       {
       case .success(let value): count = value
-      case .failure(let errno):
-        failAll(HinixError.system(errno, "epoll_wait"))
+      case .failure(let error):
+        failAll(HinixError.system(error, "epoll_wait"))
         return
       }
       for index in 0..<Int(count) {
@@ -260,7 +258,7 @@ public final class Reactor: Sendable {
     fd: Int32, events: UInt32, into ready: inout [(UnsafeContinuation<IOEvents, any Error>, IOEvents)]
   ) {
     state.withLock { state in
-      let always = HINIX_EPOLLERR | HINIX_EPOLLHUP
+      let always = Sys.epollError | Sys.epollHangUp
       state.registrations[fd]?.waiters.removeAll { waiter in
         guard events & (waiter.interest | always) != 0 else { return false }
         ready.append((waiter.continuation, IOEvents(rawValue: events)))
@@ -275,7 +273,7 @@ public final class Reactor: Sendable {
       state.isShutDown = true
       let all = state.registrations.values.flatMap(\.waiters)
       for fd in state.registrations.keys {
-        _ = Sys.epollControl(epoll, HINIX_EPOLL_CTL_DEL, fd, 0, 0)
+        _ = Sys.epollControl(epoll, Sys.epollDelete, fd, 0, 0)
       }
       state.registrations = [:]
       return all
@@ -308,7 +306,7 @@ extension Reactor: TaskExecutor {
       jobs.woken = true
       return true
     }
-    if wake && threadID.load(ordering: .acquiring) != UInt(pthread_self()) {
+    if wake && threadID.load(ordering: .acquiring) != Sys.currentThread {
       var one: UInt64 = 1
       _ = withUnsafeBytes(of: &one) { Sys.write(wakeup, $0) }
     }

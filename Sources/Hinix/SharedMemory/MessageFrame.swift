@@ -1,5 +1,3 @@
-import CHinix
-
 /// How a message ring frames variable-length messages in its bytes.
 ///
 /// Each frame starts at an 8-aligned offset with one 64-bit word: the length in the low 32
@@ -104,7 +102,7 @@ enum MessageFrame {
     guard try side.available(atLeast: headerSize) >= headerSize else { return nil }
     let capacity = side.capacity
     var offset = Int(side.position & UInt64(capacity - 1))
-    var word = hinix_load_relaxed((side.data + offset).assumingMemoryBound(to: UInt64.self))
+    var word = Sys.loadRelaxed((side.data + offset).assumingMemoryBound(to: UInt64.self))
     var skip = 0
     if word >> 32 == paddingKind {
       skip = capacity - offset
@@ -115,7 +113,7 @@ enum MessageFrame {
         try fail(side, .paddingAlone)
       }
       offset = 0
-      word = hinix_load_relaxed(side.data.assumingMemoryBound(to: UInt64.self))
+      word = Sys.loadRelaxed(side.data.assumingMemoryBound(to: UInt64.self))
     }
     guard word >> 32 == messageKind else {
       try fail(side, .kind(offset: offset, kind: word >> 32))

@@ -1,4 +1,3 @@
-import CHinix
 import SystemPackage
 
 /// The consuming end of a shared-memory ring of variable-length byte messages (see

@@ -1,4 +1,3 @@
-import CHinix
 import SystemPackage
 
 /// The producing end of a shared-memory ring of variable-length byte messages.
@@ -211,11 +210,11 @@ public struct MessageSender: ~Copyable, Sendable {
   private func publish(_ place: MessageFrame.Placement, length: Int) {
     if place.padding > 0 {
       let at = Int(side.position & UInt64(side.capacity - 1))
-      hinix_store_relaxed(
+      Sys.storeRelaxed(
         (side.data + at).assumingMemoryBound(to: UInt64.self),
         MessageFrame.word(length: place.padding, kind: MessageFrame.paddingKind))
     }
-    hinix_store_relaxed(
+    Sys.storeRelaxed(
       (side.data + place.offset).assumingMemoryBound(to: UInt64.self),
       MessageFrame.word(length: length, kind: MessageFrame.messageKind))
     side.commit(place.padding + MessageFrame.frameSize(length))

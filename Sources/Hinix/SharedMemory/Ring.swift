@@ -1,4 +1,3 @@
-import CHinix
 import Glibc
 import SystemPackage
 
@@ -19,7 +18,7 @@ public enum RingPeerPolicy: Sendable {
     let allowed: Bool
     switch self {
     case .anyone: allowed = true
-    case .sameUser: allowed = credentials.uid == geteuid()
+    case .sameUser: allowed = credentials.uid == Sys.effectiveUserID
     case .user(let uid): allowed = credentials.uid == uid
     case .custom(let accepts): allowed = accepts(credentials)
     }
@@ -160,9 +159,7 @@ enum RingSetup {
   /// What `/proc/self/fd` says a descriptor is: `anon_inode:[eventfd]`, `socket:[…]`, a path,
   /// or "?" when it is not open.
   static func descriptorKind(_ descriptor: FileDescriptor) -> String {
-    var target = [CChar](repeating: 0, count: 64)
-    let count = readlink("/proc/self/fd/\(descriptor.rawValue)", &target, target.count - 1)
-    return count > 0 ? String(decoding: target[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self) : "?"
+    (try? Sys.descriptorTarget(descriptor.rawValue).get())?.printable ?? "?"
   }
 
   /// Refuses a descriptor that is not an eventfd, and makes it non-blocking so that a peer

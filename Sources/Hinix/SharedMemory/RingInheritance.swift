@@ -1,4 +1,3 @@
-import CHinix
 import Glibc
 import Synchronization
 import SystemPackage
@@ -91,12 +90,12 @@ extension RingSetup {
       for original in [parts.memory.descriptor, parts.dataReady.descriptor, parts.spaceReady.descriptor] {
         switch Sys.fcntl(original.rawValue, F_DUPFD_CLOEXEC, 3) {
         case .success(let copy): copies.append(FileDescriptor(rawValue: copy))
-        case .failure(let errno): throw HinixError.system(errno, "fcntl(F_DUPFD_CLOEXEC)", subject: "ring")
+        case .failure(let error): throw HinixError.system(error, "fcntl(F_DUPFD_CLOEXEC)", subject: "ring")
         }
       }
       switch Sys.fcntl(theirs.descriptor.rawValue, F_DUPFD_CLOEXEC, 3) {
       case .success(let copy): copies.append(FileDescriptor(rawValue: copy))
-      case .failure(let errno): throw HinixError.system(errno, "fcntl(F_DUPFD_CLOEXEC)", subject: "ring link")
+      case .failure(let error): throw HinixError.system(error, "fcntl(F_DUPFD_CLOEXEC)", subject: "ring link")
       }
     } catch {
       for copy in copies { _ = Sys.close(copy.rawValue) }

@@ -1,5 +1,3 @@
-import CHinix
-
 /// The layout of a ring in its shared memory file, and the checks an opener makes.
 ///
 /// ```

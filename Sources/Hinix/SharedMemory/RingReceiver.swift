@@ -1,4 +1,3 @@
-import CHinix
 import SystemPackage
 
 /// The consuming end of a single-producer, single-consumer ring of `Element`s in shared

@@ -1,4 +1,3 @@
-import CHinix
 import Glibc
 import SystemPackage
 
@@ -103,24 +102,24 @@ final class RingSide: @unchecked Sendable {
     let epoll: Int32
     switch Sys.epollCreate() {
     case .success(let fd): epoll = fd
-    case .failure(let errno): throw HinixError.system(errno, "epoll_create1", subject: "ring")
+    case .failure(let error): throw HinixError.system(error, "epoll_create1", subject: "ring")
     }
     waitSet = OwnedDescriptor(adopting: FileDescriptor(rawValue: epoll))
-    if case .failure(let errno) = Sys.epollControl(
-      epoll, HINIX_EPOLL_CTL_ADD, wakeMe.descriptor.rawValue, HINIX_EPOLLIN, 0)
+    if case .failure(let error) = Sys.epollControl(
+      epoll, Sys.epollAdd, wakeMe.descriptor.rawValue, Sys.epollIn, 0)
     {
-      throw HinixError.system(errno, "epoll_ctl", subject: "ring eventfd")
+      throw HinixError.system(error, "epoll_ctl", subject: "ring eventfd")
     }
     if let link,
-      case .failure(let errno) = Sys.epollControl(
-        epoll, HINIX_EPOLL_CTL_ADD, link.descriptor.rawValue, HINIX_EPOLLRDHUP, 1)
+      case .failure(let error) = Sys.epollControl(
+        epoll, Sys.epollAdd, link.descriptor.rawValue, Sys.epollReadHangUp, 1)
     {
-      throw HinixError.system(errno, "epoll_ctl", subject: "ring link socket")
+      throw HinixError.system(error, "epoll_ctl", subject: "ring link socket")
     }
     // A ring opened after the other side already moved: start from the published positions.
     // Both are validated against each other; the other side's is re-read on every refresh.
-    position = hinix_load_acquire(published)
-    peerPosition = hinix_load_acquire(peerPublished)
+    position = Sys.loadAcquire(published)
+    peerPosition = Sys.loadAcquire(peerPublished)
     try checkDistance(producer ? position &- peerPosition : peerPosition &- position)
   }
 
@@ -148,7 +147,7 @@ final class RingSide: @unchecked Sendable {
   @inlinable
   func refresh() throws(HinixError) -> Int {
     if failed { throw storedFailure() }
-    return try take(hinix_load_acquire(peerPublished))
+    return try take(Sys.loadAcquire(peerPublished))
   }
 
   /// Validates `peer`, a value just loaded (acquire) from the other side's position, and makes
@@ -209,9 +208,9 @@ final class RingSide: @unchecked Sendable {
   @inlinable
   func commit(_ count: Int) {
     position &+= UInt64(count)
-    hinix_store_release(published, position)
-    hinix_fence()
-    if hinix_load_relaxed(peerSleeping) != 0, hinix_exchange(peerSleeping, 0) != 0 {
+    Sys.storeRelease(published, position)
+    Sys.fence()
+    if Sys.loadRelaxed(peerSleeping) != 0, Sys.exchange(peerSleeping, 0) != 0 {
       wake()
     }
   }
@@ -229,8 +228,8 @@ final class RingSide: @unchecked Sendable {
   func close() {
     guard !isClosed else { return }
     isClosed = true
-    hinix_store_release(closedFlag, 1)
-    hinix_fence()
+    Sys.storeRelease(closedFlag, 1)
+    Sys.fence()
     wake()
     stop(
       HinixError(
@@ -240,7 +239,7 @@ final class RingSide: @unchecked Sendable {
 
   /// Whether the other side closed the ring cleanly.
   @usableFromInline
-  var peerClosed: Bool { hinix_load_acquire(peerClosedFlag) != 0 }
+  var peerClosed: Bool { Sys.loadAcquire(peerClosedFlag) != 0 }
 
   /// Ready if `needed` elements are there, closed if the other side closed with fewer, else
   /// nil. The other side publishes its last position before it sets its closed flag, so once
@@ -271,7 +270,7 @@ final class RingSide: @unchecked Sendable {
       case .until(let deadline): timeout = deadline.pollMilliseconds
       }
       let peerGone = try block(timeoutMilliseconds: timeout)
-      hinix_store_relaxed(sleeping, 0)
+      Sys.storeRelaxed(sleeping, 0)
       if let settled = try settle(for: needed, peerGone: peerGone) { return settled }
       if case .until(let deadline) = waiting, deadline <= .now { return .timedOut }
     }
@@ -299,11 +298,11 @@ final class RingSide: @unchecked Sendable {
       do {
         _ = try await Reactor.shared.wait(for: .readable, on: waitSet.descriptor)
       } catch {
-        hinix_store_relaxed(sleeping, 0)
+        Sys.storeRelaxed(sleeping, 0)
         throw error
       }
       let peerGone = try block(timeoutMilliseconds: 0)
-      hinix_store_relaxed(sleeping, 0)
+      Sys.storeRelaxed(sleeping, 0)
       if let settled = try settle(for: needed, peerGone: peerGone) { return settled }
     }
   }
@@ -325,7 +324,7 @@ final class RingSide: @unchecked Sendable {
     // when it does.)
     var round = 0
     while true {
-      let peer = hinix_load_acquire(peerPublished)
+      let peer = Sys.loadAcquire(peerPublished)
       if peer != peerPosition, try take(peer) >= needed { return .ready }
       round &+= 1
       if round & 63 == 0, let stop = try spinCheck(for: needed, round: round, waiting: waiting, end: &end) {
@@ -373,10 +372,10 @@ final class RingSide: @unchecked Sendable {
   /// Announces the sleep and checks once more (see the type's comment); a result when the wait
   /// is over without sleeping.
   private func announceSleep(for needed: Int) throws(HinixError) -> WaitResult? {
-    hinix_store_relaxed(sleeping, 1)
-    hinix_fence()
+    Sys.storeRelaxed(sleeping, 1)
+    Sys.fence()
     guard let settled = try check(needed) else { return nil }
-    hinix_store_relaxed(sleeping, 0)
+    Sys.storeRelaxed(sleeping, 0)
     return settled
   }
 
@@ -408,7 +407,7 @@ final class RingSide: @unchecked Sendable {
     let ready: Int32
     switch count {
     case .success(let value): ready = value
-    case .failure(let errno): throw HinixError.system(errno, "epoll_wait", subject: "shared ring")
+    case .failure(let error): throw HinixError.system(error, "epoll_wait", subject: "shared ring")
     }
     var peerGone = false
     for index in 0..<Int(ready) {

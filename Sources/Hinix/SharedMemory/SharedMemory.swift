@@ -1,4 +1,3 @@
-import CHinix
 import Glibc
 import SystemPackage
 
@@ -53,12 +52,12 @@ public final class SharedMemory: @unchecked Sendable {
   }
 
   deinit {
-    _ = hinix_munmap(baseAddress, count)
+    _ = Sys.unmap(baseAddress, size: count)
   }
 
   /// The seals Hinix puts on a file it creates: it can neither shrink nor grow, and no one can
   /// remove or add a seal.
-  static let creatorSeals = HINIX_F_SEAL_SHRINK | HINIX_F_SEAL_GROW | HINIX_F_SEAL_SEAL
+  static let creatorSeals: Sys.Seals = [.shrink, .grow, .seal]
 
   /// Creates an anonymous memory file of `size` bytes (`memfd_create` with `MFD_CLOEXEC` and
   /// `MFD_ALLOW_SEALING`), seals it against shrinking and growing, and maps it.
@@ -72,26 +71,22 @@ public final class SharedMemory: @unchecked Sendable {
         .invalidArgument, operation: "memfd_create", subject: name,
         detail: "the size must be positive, not \(size)")
     }
-    var flags = HINIX_MFD_ALLOW_SEALING
-    if options.hugePages { flags |= HINIX_MFD_HUGETLB }
     let fd: Int32
-    switch Sys.memfdCreate(name, flags) {
+    switch Sys.memfdCreate(name, allowSealing: true, hugePages: options.hugePages) {
     case .success(let value): fd = value
-    case .failure(let errno): throw HinixError.system(errno, "memfd_create", subject: name)
+    case .failure(let error): throw HinixError.system(error, "memfd_create", subject: name)
     }
     let handle = OwnedDescriptor(adopting: FileDescriptor(rawValue: fd))
     let rounded = options.hugePages ? (size + (2 << 20) - 1) & ~((2 << 20) - 1) : size
-    if case .failure(let errno) = Sys.result(hinix_ftruncate(fd, Int64(rounded))) {
+    if case .failure(let error) = Sys.truncate(fd, size: Int64(rounded)) {
       throw HinixError(
-        errno == .noSpace || errno == .invalidArgument ? .limitExceeded : .system, operation: "ftruncate",
-        subject: name, errno: errno,
+        error == .noSpace || error == .invalidArgument ? .limitExceeded : .system, operation: "ftruncate",
+        subject: name, errno: error,
         detail: "could not size the memory file to \(rounded) bytes"
           + (options.hugePages ? " (are huge pages reserved? see /proc/sys/vm/nr_hugepages)" : ""))
     }
-    if case .failure(let errno) = Sys.result(
-      hinix_fcntl_int(fd, HINIX_F_ADD_SEALS, SharedMemory.creatorSeals))
-    {
-      throw HinixError.system(errno, "fcntl(F_ADD_SEALS)", subject: name)
+    if case .failure(let error) = Sys.addSeals(fd, SharedMemory.creatorSeals) {
+      throw HinixError.system(error, "fcntl(F_ADD_SEALS)", subject: name)
     }
     try self.init(mapping: handle, size: rounded, sealed: true, options: options, subject: name)
   }
@@ -107,21 +102,20 @@ public final class SharedMemory: @unchecked Sendable {
   ) throws(HinixError) {
     let fd = descriptor.descriptor.rawValue
     let subject = "memory file \(fd)"
-    let seals: Int32
-    switch Sys.result(hinix_fcntl_int(fd, HINIX_F_GET_SEALS, 0)) {
+    let seals: Sys.Seals
+    switch Sys.seals(fd) {
     case .success(let value): seals = value
     case .failure(.invalidArgument):
       throw HinixError(
         .incompatible, operation: "fcntl(F_GET_SEALS)", subject: subject, errno: .invalidArgument,
         detail: "the descriptor is not a memory file that supports seals (a memfd)")
-    case .failure(let errno): throw HinixError.system(errno, "fcntl(F_GET_SEALS)", subject: subject)
+    case .failure(let error): throw HinixError.system(error, "fcntl(F_GET_SEALS)", subject: subject)
     }
-    let needed = HINIX_F_SEAL_SHRINK | HINIX_F_SEAL_GROW
-    guard seals & needed == needed else {
+    guard seals.contains([.shrink, .grow]) else {
       throw HinixError(
         .incompatible, operation: "fcntl(F_GET_SEALS)", subject: subject,
         detail:
-          "the memory file is not sealed against \(seals & HINIX_F_SEAL_SHRINK == 0 ? "shrinking" : "growing") (seals \(seals)); its owner could make this process fault"
+          "the memory file is not sealed against \(seals.contains(.shrink) ? "growing" : "shrinking") (seals \(seals.rawValue)); its owner could make this process fault"
       )
     }
     let size = try SharedMemory.checkedSize(fd, minimumSize: minimumSize, subject: subject)
@@ -146,21 +140,21 @@ public final class SharedMemory: @unchecked Sendable {
     }
     let flags = size == nil ? O_RDWR : O_RDWR | O_CREAT | O_EXCL
     let fd: Int32
-    switch Sys.result(hinix_shm_open(name, flags, mode_t(mode.rawValue))) {
+    switch Sys.sharedMemoryOpen(name, flags, mode_t(mode.rawValue)) {
     case .success(let value): fd = value
-    case .failure(let errno): throw HinixError.system(errno, "shm_open", subject: name)
+    case .failure(let error): throw HinixError.system(error, "shm_open", subject: name)
     }
     let handle = OwnedDescriptor(adopting: FileDescriptor(rawValue: fd))
     if let size {
       guard size > 0 else {
-        _ = hinix_shm_unlink(name)
+        _ = Sys.sharedMemoryUnlink(name)
         throw HinixError(
           .invalidArgument, operation: "shm_open", subject: name,
           detail: "the size must be positive, not \(size)")
       }
-      if case .failure(let errno) = Sys.result(hinix_ftruncate(fd, Int64(size))) {
-        _ = hinix_shm_unlink(name)
-        throw HinixError.system(errno, "ftruncate", subject: name)
+      if case .failure(let error) = Sys.truncate(fd, size: Int64(size)) {
+        _ = Sys.sharedMemoryUnlink(name)
+        throw HinixError.system(error, "ftruncate", subject: name)
       }
     }
     let actual = try SharedMemory.checkedSize(fd, minimumSize: size ?? minimumSize, subject: name)
@@ -169,18 +163,19 @@ public final class SharedMemory: @unchecked Sendable {
 
   /// Removes a shared-memory name (`shm_unlink`); mappings stay valid until released.
   public static func unlink(named name: String) throws(HinixError) {
-    if case .failure(let errno) = Sys.result(hinix_shm_unlink(name)) {
-      throw HinixError.system(errno, "shm_unlink", subject: name)
+    if case .failure(let error) = Sys.sharedMemoryUnlink(name) {
+      throw HinixError.system(error, "shm_unlink", subject: name)
     }
   }
 
   private static func checkedSize(_ fd: Int32, minimumSize: Int, subject: String) throws(HinixError) -> Int {
-    var size: Int64 = 0
-    var mode: UInt32 = 0
-    if case .failure(let errno) = Sys.result(hinix_fstat_size(fd, &size, &mode)) {
-      throw HinixError.system(errno, "fstat", subject: subject)
+    let status: Sys.FileStatus
+    switch Sys.status(fd) {
+    case .success(let value): status = value
+    case .failure(let error): throw HinixError.system(error, "fstat", subject: subject)
     }
-    guard mode & UInt32(S_IFMT) == UInt32(S_IFREG) else {
+    let size = status.size
+    guard status.isRegularFile else {
       throw HinixError(
         .incompatible, operation: "fstat", subject: subject,
         detail: "the descriptor is not a regular memory file")
@@ -196,22 +191,18 @@ public final class SharedMemory: @unchecked Sendable {
   private convenience init(
     mapping handle: consuming OwnedDescriptor, size: Int, sealed: Bool, options: Options, subject: String
   ) throws(HinixError) {
-    var address: UnsafeMutableRawPointer?
-    let extra = options.hugePages ? HINIX_MAP_HUGETLB : 0
-    if case .failure(let errno) = Sys.result(
-      hinix_mmap_shared(handle.descriptor.rawValue, size, extra, &address))
-    {
+    let address: UnsafeMutableRawPointer
+    switch Sys.mapShared(handle.descriptor.rawValue, size: size, hugePages: options.hugePages) {
+    case .success(let value): address = value
+    case .failure(let error):
       throw HinixError(
-        errno == .noMemory ? .limitExceeded : .system, operation: "mmap", subject: subject, errno: errno,
+        error == .noMemory ? .limitExceeded : .system, operation: "mmap", subject: subject, errno: error,
         detail: "could not map \(size) bytes")
     }
-    guard let address else {
-      throw HinixError(.system, operation: "mmap", subject: subject, detail: "mmap returned no address")
-    }
-    if options.lockMemory, case .failure(let errno) = Sys.result(hinix_mlock(address, size)) {
-      _ = hinix_munmap(address, size)
+    if options.lockMemory, case .failure(let error) = Sys.lock(address, size: size) {
+      _ = Sys.unmap(address, size: size)
       throw HinixError(
-        .limitExceeded, operation: "mlock", subject: subject, errno: errno,
+        .limitExceeded, operation: "mlock", subject: subject, errno: error,
         detail: "could not lock \(size) bytes in memory (see RLIMIT_MEMLOCK, ulimit -l)")
     }
     self.init(handle, base: address, count: size, sealed: sealed)

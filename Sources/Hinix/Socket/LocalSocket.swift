@@ -67,21 +67,23 @@ public struct LocalSocketName: Sendable, Hashable, CustomStringConvertible {
   /// `$XDG_RUNTIME_DIR`, or a private `/tmp/hinix-UID` folder that this user owns with mode 0700.
   static func runtimeFolder() throws(HinixError) -> FilePath {
     if let runtime = getenv("XDG_RUNTIME_DIR"), runtime.pointee != 0 {
-      return FilePath(String(cString: runtime))
+      return FilePath(platformString: runtime)
     }
-    let folder = FilePath("/tmp/hinix-\(getuid())")
-    if folder.withPlatformString({ mkdir($0, 0o700) }) != 0 && Glibc.errno != EEXIST {
-      throw HinixError.system(Errno(rawValue: Glibc.errno), "mkdir", subject: folder.string)
+    let folder = FilePath("/tmp/hinix-\(Sys.userID)")
+    switch Sys.makeDirectory(folder, mode: 0o700) {
+    case .success, .failure(.fileExists): break
+    case .failure(let error): throw HinixError.system(error, "mkdir", subject: folder.printable)
     }
-    guard let status = BoundPath.status(folder), status.st_mode & S_IFMT == S_IFDIR, status.st_uid == getuid()
+    guard case .success(let status) = Sys.status(folder, followingLinks: false), status.isDirectory,
+      status.userID == Sys.userID
     else {
       throw HinixError(
-        .permissionDenied, operation: "local socket name", subject: folder.string,
+        .permissionDenied, operation: "local socket name", subject: folder.printable,
         detail: "the fallback runtime folder is not a folder this user owns; set XDG_RUNTIME_DIR")
     }
-    if status.st_mode & 0o077 != 0 {
+    if status.permissions & 0o077 != 0 {
       // We own it: make it private again rather than trust it.
-      _ = folder.withPlatformString { chmod($0, 0o700) }
+      _ = Sys.changeMode(folder, 0o700)
     }
     return folder
   }

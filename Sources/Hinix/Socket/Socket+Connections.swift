@@ -1,4 +1,3 @@
-import CHinix
 import Glibc
 import SystemPackage
 
@@ -35,8 +34,8 @@ extension Socket {
         // A Unix listener's backlog is full: nothing to poll for, so retry shortly.
         try await Task.sleep(for: .milliseconds(1))
         continue
-      case .failure(let errno):
-        throw connectError(errno, address)
+      case .failure(let error):
+        throw connectError(error, address)
       }
       try socket.setNonBlocking(false)
       return socket
@@ -65,8 +64,8 @@ extension Socket {
       case .failure(.resourceTemporarilyUnavailable):
         // A Unix listener's backlog is full: nothing to poll for, so retry shortly.
         guard waiting.pause(.milliseconds(1)) else { throw connectTimedOut(address) }
-      case .failure(let errno):
-        throw Socket.connectError(errno, address)
+      case .failure(let error):
+        throw Socket.connectError(error, address)
       }
     }
   }
@@ -84,19 +83,19 @@ extension Socket {
       detail: "no connection before the timeout")
   }
 
-  static func connectError(_ errno: Errno, _ address: SocketAddress) -> HinixError {
+  static func connectError(_ error: Errno, _ address: SocketAddress) -> HinixError {
     let detail: String
-    switch errno {
+    switch error {
     case .connectionRefused: detail = "nobody is listening there"
     case .noSuchFileOrDirectory: detail = "no socket file exists at the path"
     case .permissionDenied: detail = "the socket file's mode does not let this process connect"
     case .protocolWrongTypeForSocket: detail = "the socket there is of another type"
     case .timedOut: detail = "the peer did not answer in time"
-    default: return HinixError.system(errno, "connect", subject: address.description)
+    default: return HinixError.system(error, "connect", subject: address.description)
     }
     return HinixError(
-      HinixError.system(errno, "connect").code, operation: "connect", subject: address.description,
-      errno: errno, detail: detail)
+      HinixError.system(error, "connect").code, operation: "connect", subject: address.description,
+      errno: error, detail: detail)
   }
 
   // MARK: Accepting
@@ -140,8 +139,8 @@ extension Socket {
         throw HinixError(
           .invalidArgument, operation: "accept4", subject: subject, errno: .invalidArgument,
           detail: "the socket is not listening")
-      case .failure(let errno):
-        throw HinixError.system(errno, "accept4", subject: subject)
+      case .failure(let error):
+        throw HinixError.system(error, "accept4", subject: subject)
       }
     }
   }
@@ -183,10 +182,8 @@ extension Waiting {
       if left <= 0 { return false }
       nanoseconds = min(left, Deadline.nanoseconds(of: interval))
     }
-    var request = timespec(
-      tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
-    var left = timespec()
-    while nanosleep(&request, &left) != 0 && errno == EINTR { request = left }
+    // A signal ends the sleep early; the caller's loop looks at the clock again.
+    _ = Sys.sleep(nanoseconds: nanoseconds)
     return true
   }
 }

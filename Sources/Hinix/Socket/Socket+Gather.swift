@@ -1,4 +1,3 @@
-import CHinix
 import Glibc
 import SystemPackage
 
@@ -7,7 +6,7 @@ import SystemPackage
 extension Socket {
   /// The most buffers one gathering system call takes (`IOV_MAX`); longer lists of buffers
   /// go to a stream socket in several calls.
-  public static var maximumBuffersPerCall: Int { Int(HINIX_IOV_MAX) }
+  public static var maximumBuffersPerCall: Int { Int(Sys.maximumBuffersPerCall) }
 
   /// Writes `buffers` one after another with as few system calls as the kernel allows (a
   /// gathering write: `sendmsg` with several buffers, and `MSG_NOSIGNAL`), waiting while the

@@ -1,4 +1,3 @@
-import CHinix
 import Glibc
 import Synchronization
 import SystemPackage
@@ -21,16 +20,18 @@ public struct Credentials: Sendable, Hashable, CustomStringConvertible {
   }
 
   /// This process's pid and real user and group ids: what an unprivileged process may send.
-  public static var current: Credentials { Credentials(pid: getpid(), uid: getuid(), gid: getgid()) }
+  public static var current: Credentials {
+    Credentials(pid: Sys.processID, uid: Sys.userID, gid: Sys.groupID)
+  }
 
   /// `pid 1234 uid 1000 gid 1000`.
   public var description: String { "pid \(pid) uid \(uid) gid \(gid)" }
 
-  init(_ raw: hinix_ucred) {
+  init(_ raw: Sys.RawCredentials) {
     self.init(pid: raw.pid, uid: raw.uid, gid: raw.gid)
   }
 
-  var raw: hinix_ucred { hinix_ucred(pid: pid, uid: uid, gid: gid) }
+  var raw: Sys.RawCredentials { Sys.RawCredentials(pid: pid, uid: uid, gid: gid) }
 }
 
 /// The descriptors that came with one message, each owned: take the ones you keep with
@@ -168,7 +169,7 @@ extension Socket {
   }
 
   /// The most descriptors one message can carry (the kernel's `SCM_MAX_FD`).
-  public static var maximumDescriptorsPerMessage: Int { Int(HINIX_SCM_MAX_FD) }
+  public static var maximumDescriptorsPerMessage: Int { Int(Sys.maximumDescriptorsPerMessage) }
 
   /// Sends one message; false only when a try or timed form gave up before any byte went.
   func sendMessage(
@@ -192,7 +193,7 @@ extension Socket {
       // The common case, without control data: plain send.
       return try sendChecked(bytes, waiting: waiting) { flags in Sys.send(fd, bytes, flags: flags) }
     }
-    var raw = credentials?.raw ?? hinix_ucred()
+    var raw = credentials?.raw ?? Sys.RawCredentials()
     let hasCredentials = credentials != nil
     let sendmsg = { (flags: Int32, address: UnsafeRawPointer?, length: UInt32) -> Result<Int, Errno> in
       descriptors.withUnsafeBufferPointer { list in
@@ -328,7 +329,7 @@ extension Socket {
     return try withUnsafeMutableBytes(of: &byte) { buffer in
       Result { () throws(HinixError) in
         try transfer("recv", events: Int16(POLLIN), waiting: waiting) { flags in
-          Sys.receive(fd, buffer, flags: flags | HINIX_MSG_PEEK | HINIX_MSG_TRUNC)
+          Sys.receive(fd, buffer, flags: flags | Sys.peek | Sys.truncated)
         }
       }
     }.get()
@@ -361,11 +362,11 @@ extension Socket {
   private func receiveMessage(
     _ buffer: UnsafeMutableRawBufferPointer, _ fds: UnsafeMutableBufferPointer<Int32>, waiting: Waiting
   ) throws(HinixError) -> ReceivedMessage? {
-    var received = hinix_received()
+    var received = Sys.ReceivedInfo()
     var storage = sockaddr_storage()
     // Only an unconnected datagram socket learns a sender worth reporting.
     let wantsSender = kind == .datagram
-    let truncationFlag = kind == .stream ? 0 : HINIX_MSG_TRUNC
+    let truncationFlag = kind == .stream ? 0 : Sys.truncated
     let result = withUnsafeMutableBytes(of: &storage) { address in
       Result { () throws(HinixError) in
         try transfer("recvmsg", events: Int16(POLLIN), waiting: waiting) { flags in
@@ -380,7 +381,7 @@ extension Socket {
     let descriptors =
       received.fd_count == 0
       ? ReceivedDescriptors.none : ReceivedDescriptors(Array(fds[..<Int(received.fd_count)]))
-    if received.flags & HINIX_MSG_TRUNC != 0 {
+    if received.flags & Sys.truncated != 0 {
       // `descriptors` closes what came with the truncated message as it goes out of scope.
       throw HinixError(
         .messageTruncated, operation: "recvmsg", subject: subject,
@@ -396,7 +397,7 @@ extension Socket {
       count: kind == .stream ? count : min(count, buffer.count), descriptors: descriptors,
       credentials: received.has_credentials != 0 ? Credentials(received.credentials) : nil, sender: sender,
       discardedDescriptors: Int(received.fds_discarded),
-      controlTruncated: received.flags & HINIX_MSG_CTRUNC != 0)
+      controlTruncated: received.flags & Sys.controlTruncated != 0)
   }
 
   // MARK: Credentials
@@ -405,9 +406,9 @@ extension Socket {
   /// peer socket, as the kernel recorded them then. The corresponding C function is
   /// `getsockopt` with `SO_PEERCRED`.
   public func peerCredentials() throws(HinixError) -> Credentials {
-    switch Sys.getOption(fd, SOL_SOCKET, HINIX_SO_PEERCRED, as: hinix_ucred.self) {
+    switch Sys.getOption(fd, SOL_SOCKET, Sys.peerCredentialsOption, as: Sys.RawCredentials.self) {
     case .success(let raw): return Credentials(raw)
-    case .failure(let errno): throw HinixError.system(errno, "getsockopt(SO_PEERCRED)", subject: subject)
+    case .failure(let error): throw HinixError.system(error, "getsockopt(SO_PEERCRED)", subject: subject)
     }
   }
 
@@ -415,10 +416,10 @@ extension Socket {
   /// peer exits and its pid is reused; nil where the kernel lacks `SO_PEERPIDFD` (before 6.5).
   /// The corresponding C function is `getsockopt` with `SO_PEERPIDFD`.
   public func peerProcessDescriptor() throws(HinixError) -> OwnedDescriptor? {
-    switch Sys.getOption(fd, SOL_SOCKET, HINIX_SO_PEERPIDFD, as: Int32.self) {
+    switch Sys.getOption(fd, SOL_SOCKET, Sys.peerPidfdOption, as: Int32.self) {
     case .success(let pidfd): return OwnedDescriptor(adopting: FileDescriptor(rawValue: pidfd))
     case .failure(.protocolNotAvailable): return nil
-    case .failure(let errno): throw HinixError.system(errno, "getsockopt(SO_PEERPIDFD)", subject: subject)
+    case .failure(let error): throw HinixError.system(error, "getsockopt(SO_PEERPIDFD)", subject: subject)
     }
   }
 }

@@ -1,4 +1,3 @@
-import CHinix
 import Glibc
 import SystemPackage
 
@@ -35,7 +34,7 @@ extension SocketOption where Value == Bool {
   /// Probe an idle connection to detect a dead peer (`SO_KEEPALIVE`).
   public static var keepAlive: Self { .init(SOL_SOCKET, SO_KEEPALIVE, "SO_KEEPALIVE") }
   /// Attach the sender's credentials to every message received (`SO_PASSCRED`, Unix only).
-  public static var passCredentials: Self { .init(SOL_SOCKET, HINIX_SO_PASSCRED, "SO_PASSCRED") }
+  public static var passCredentials: Self { .init(SOL_SOCKET, Sys.passCredentialsOption, "SO_PASSCRED") }
   /// Allow sending to broadcast addresses (`SO_BROADCAST`, UDP).
   public static var broadcast: Self { .init(SOL_SOCKET, SO_BROADCAST, "SO_BROADCAST") }
   /// Accept only IPv6 on an IPv6 socket, not IPv4-mapped addresses (`IPV6_V6ONLY`).
@@ -112,14 +111,14 @@ extension Socket {
   public func get<Value>(_ option: SocketOption<Value>) throws(HinixError) -> Value {
     switch option.read(fd, option.level, option.name) {
     case .success(let value): return value
-    case .failure(let errno): throw HinixError.system(errno, "getsockopt(\(option.label))", subject: subject)
+    case .failure(let error): throw HinixError.system(error, "getsockopt(\(option.label))", subject: subject)
     }
   }
 
   /// Sets a socket option. The corresponding C function is `setsockopt`.
   public func set<Value>(_ option: SocketOption<Value>, _ value: Value) throws(HinixError) {
-    if case .failure(let errno) = option.write(fd, option.level, option.name, value) {
-      throw HinixError.system(errno, "setsockopt(\(option.label))", subject: subject)
+    if case .failure(let error) = option.write(fd, option.level, option.name, value) {
+      throw HinixError.system(error, "setsockopt(\(option.label))", subject: subject)
     }
   }
 }

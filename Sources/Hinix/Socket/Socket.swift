@@ -1,4 +1,3 @@
-import CHinix
 import Glibc
 import Synchronization
 import SystemPackage
@@ -92,8 +91,8 @@ public final class Socket: Sendable {
     switch Sys.socket(domain.rawValue, kind.rawValue, nonBlocking: nonBlocking) {
     case .success(let fd):
       self.init(adopting: FileDescriptor(rawValue: fd), domain: domain, kind: kind)
-    case .failure(let errno):
-      throw HinixError.system(errno, "socket")
+    case .failure(let error):
+      throw HinixError.system(error, "socket")
     }
   }
 
@@ -124,8 +123,8 @@ public final class Socket: Sendable {
         Socket(adopting: FileDescriptor(rawValue: first), domain: .unix, kind: kind),
         Socket(adopting: FileDescriptor(rawValue: second), domain: .unix, kind: kind)
       )
-    case .failure(let errno):
-      throw HinixError.system(errno, "socketpair")
+    case .failure(let error):
+      throw HinixError.system(error, "socketpair")
     }
   }
 
@@ -176,8 +175,8 @@ public final class Socket: Sendable {
     let result = withUnsafeMutableBytes(of: &storage) { raw in
       Sys.socketName(fd, peer: peer, raw.baseAddress!, &length)
     }
-    if case .failure(let errno) = result {
-      throw HinixError.system(errno, peer ? "getpeername" : "getsockname", subject: "socket \(fd)")
+    if case .failure(let error) = result {
+      throw HinixError.system(error, peer ? "getpeername" : "getsockname", subject: "socket \(fd)")
     }
     return withUnsafeBytes(of: &storage) { SocketAddress(decoding: $0, length: length) }
   }
@@ -189,23 +188,23 @@ public final class Socket: Sendable {
   /// The corresponding C function is `bind`.
   public func bind(to address: SocketAddress) throws(HinixError) {
     let result = try address.withSockaddr(operation: "bind") { Sys.bind(fd, $0, $1) }
-    if case .failure(let errno) = result {
-      throw Socket.bindError(errno, address)
+    if case .failure(let error) = result {
+      throw Socket.bindError(error, address)
     }
   }
 
-  static func bindError(_ errno: Errno, _ address: SocketAddress) -> HinixError {
-    switch errno {
+  static func bindError(_ error: Errno, _ address: SocketAddress) -> HinixError {
+    switch error {
     case .addressInUse:
       return HinixError(
-        .alreadyExists, operation: "bind", subject: address.description, errno: errno,
+        .alreadyExists, operation: "bind", subject: address.description, errno: error,
         detail: "the address is in use")
     case .noSuchFileOrDirectory:
       return HinixError(
-        .notFound, operation: "bind", subject: address.description, errno: errno,
+        .notFound, operation: "bind", subject: address.description, errno: error,
         detail: "a folder on the path does not exist")
     default:
-      return HinixError.system(errno, "bind", subject: address.description)
+      return HinixError.system(error, "bind", subject: address.description)
     }
   }
 
@@ -216,8 +215,8 @@ public final class Socket: Sendable {
   /// another thread takes the connection first; the blocking `accept` still waits, in `poll`.
   /// The corresponding C function is `listen`.
   public func listen(backlog: Int32 = SOMAXCONN) throws(HinixError) {
-    if case .failure(let errno) = Sys.listen(fd, backlog) {
-      throw HinixError.system(errno, "listen", subject: subject)
+    if case .failure(let error) = Sys.listen(fd, backlog) {
+      throw HinixError.system(error, "listen", subject: subject)
     }
     try setNonBlocking(true)
   }
@@ -231,8 +230,8 @@ public final class Socket: Sendable {
     case .write: how = Int32(SHUT_WR)
     case .both: how = Int32(SHUT_RDWR)
     }
-    if case .failure(let errno) = Sys.shutdown(fd, how) {
-      throw HinixError.system(errno, "shutdown", subject: subject)
+    if case .failure(let error) = Sys.shutdown(fd, how) {
+      throw HinixError.system(error, "shutdown", subject: subject)
     }
   }
 
@@ -241,7 +240,7 @@ public final class Socket: Sendable {
   public func isNonBlocking() throws(HinixError) -> Bool {
     switch descriptor.isNonBlocking() {
     case .success(let value): return value
-    case .failure(let errno): throw HinixError.system(errno, "fcntl(F_GETFL)", subject: subject)
+    case .failure(let error): throw HinixError.system(error, "fcntl(F_GETFL)", subject: subject)
     }
   }
 
@@ -279,7 +278,7 @@ public final class Socket: Sendable {
     while true {
       let blocking: Bool
       if case .forever = waiting { blocking = true } else { blocking = false }
-      switch call(blocking ? 0 : HINIX_MSG_DONTWAIT) {
+      switch call(blocking ? 0 : Sys.dontWait) {
       case .success(let count):
         return count
       case .failure(.resourceTemporarilyUnavailable):
@@ -290,8 +289,8 @@ public final class Socket: Sendable {
             detail: "the socket's \(events == Int16(POLLIN) ? "receive" : "send") timeout passed")
         }
         guard try waiting.poll(fd, for: events, operation: operation, subject: subject) else { return nil }
-      case .failure(let errno):
-        throw transferError(errno, operation)
+      case .failure(let error):
+        throw transferError(error, operation)
       }
     }
   }
@@ -338,34 +337,34 @@ public final class Socket: Sendable {
   private func attempt(
     _ operation: String, _ call: (Int32) -> Result<Int, Errno>
   ) throws(HinixError) -> Int? {
-    switch call(HINIX_MSG_DONTWAIT) {
+    switch call(Sys.dontWait) {
     case .success(let count): count
     case .failure(.resourceTemporarilyUnavailable): nil
-    case .failure(let errno): throw transferError(errno, operation)
+    case .failure(let error): throw transferError(error, operation)
     }
   }
 
-  func transferError(_ errno: Errno, _ operation: String) -> HinixError {
-    switch errno {
+  func transferError(_ error: Errno, _ operation: String) -> HinixError {
+    switch error {
     case .brokenPipe:
       return HinixError(
-        .brokenPipe, operation: operation, subject: subject, errno: errno,
+        .brokenPipe, operation: operation, subject: subject, errno: error,
         detail: "the peer closed its end or shut down this direction")
     case .connectionReset:
       return HinixError(
-        .connectionReset, operation: operation, subject: subject, errno: errno,
+        .connectionReset, operation: operation, subject: subject, errno: error,
         detail: "the peer closed the connection with data unread")
     case .socketNotConnected:
       return HinixError(
-        .notConnected, operation: operation, subject: subject, errno: errno,
+        .notConnected, operation: operation, subject: subject, errno: error,
         detail: "the socket is not connected")
     case .messageTooLong:
       let buffer = (try? get(.sendBufferSize)).map { " (its send buffer is \($0) bytes)" } ?? ""
       return HinixError(
-        .messageTooLarge, operation: operation, subject: subject, errno: errno,
+        .messageTooLarge, operation: operation, subject: subject, errno: error,
         detail: "the message is larger than the socket can send at once\(buffer)")
     default:
-      return HinixError.system(errno, operation, subject: subject)
+      return HinixError.system(error, operation, subject: subject)
     }
   }
 
@@ -510,11 +509,11 @@ extension FileDescriptor {
     let flags: Int32
     switch Sys.fcntl(rawValue, F_GETFL) {
     case .success(let value): flags = value
-    case .failure(let errno): throw HinixError.system(errno, "fcntl(F_GETFL)", subject: subject)
+    case .failure(let error): throw HinixError.system(error, "fcntl(F_GETFL)", subject: subject)
     }
     let updated = nonBlocking ? flags | O_NONBLOCK : flags & ~O_NONBLOCK
-    if updated != flags, case .failure(let errno) = Sys.fcntl(rawValue, F_SETFL, updated) {
-      throw HinixError.system(errno, "fcntl(F_SETFL)", subject: subject)
+    if updated != flags, case .failure(let error) = Sys.fcntl(rawValue, F_SETFL, updated) {
+      throw HinixError.system(error, "fcntl(F_SETFL)", subject: subject)
     }
   }
 }

@@ -99,7 +99,7 @@ extension Socket {
     let raw: Int32
     switch Sys.socket(AF_UNIX, kind.rawValue, nonBlocking: false) {
     case .success(let fd): raw = fd
-    case .failure(let errno): throw HinixError.system(errno, "socket", subject: address.description)
+    case .failure(let error): throw HinixError.system(error, "socket", subject: address.description)
     }
     let handle = OwnedDescriptor(adopting: FileDescriptor(rawValue: raw))
     let boundPath = try BoundPath.bind(raw, path, kind: kind, options: options)
@@ -123,16 +123,10 @@ final class BoundPath: Sendable {
   }
 
   deinit {
-    guard removeOnClose, let status = BoundPath.status(path), status.st_mode & S_IFMT == S_IFSOCK,
-      UInt64(status.st_dev) == device, UInt64(status.st_ino) == inode
+    guard removeOnClose, case .success(let status) = Sys.status(path, followingLinks: false),
+      status.isSocket, status.device == device, status.inode == inode
     else { return }
-    _ = path.withPlatformString { unlink($0) }
-  }
-
-  static func status(_ path: FilePath) -> stat? {
-    var status = stat()
-    let result = path.withPlatformString { lstat($0, &status) }
-    return result == 0 ? status : nil
+    _ = Sys.unlink(path)
   }
 
   /// Binds `fd` at `path` with the hygiene described in ``SocketListener``.
@@ -151,35 +145,31 @@ final class BoundPath: Sendable {
         try removeStale(resolved, kind: kind, replace: options.replaceStale)
         replaced = true
         continue
-      case .failure(let errno):
-        throw Socket.bindError(errno, address)
+      case .failure(let error):
+        throw Socket.bindError(error, address)
       }
       break
     }
-    if let mode = options.mode {
-      let status = resolved.withPlatformString { chmod($0, mode.rawValue) }
-      if status != 0 {
-        let errno = Errno(rawValue: Glibc.errno)
-        _ = resolved.withPlatformString { unlink($0) }
-        throw HinixError.system(errno, "chmod", subject: resolved.string)
-      }
+    if let mode = options.mode, case .failure(let error) = Sys.changeMode(resolved, mode.rawValue) {
+      _ = Sys.unlink(resolved)
+      throw HinixError.system(error, "chmod", subject: resolved.printable)
     }
-    guard let status = status(resolved) else {
+    guard case .success(let status) = Sys.status(resolved, followingLinks: false) else {
       throw HinixError(
-        .notFound, operation: "bind", subject: resolved.string, detail: "the socket file vanished")
+        .notFound, operation: "bind", subject: resolved.printable, detail: "the socket file vanished")
     }
     return BoundPath(
-      path: resolved, device: UInt64(status.st_dev), inode: UInt64(status.st_ino),
-      removeOnClose: options.removeOnClose)
+      path: resolved, device: status.device, inode: status.inode, removeOnClose: options.removeOnClose)
   }
 
   /// Removes the file at `path` if it is a socket nobody listens on; otherwise explains why not.
   private static func removeStale(_ path: FilePath, kind: Socket.Kind, replace: Bool) throws(HinixError) {
-    guard let status = status(path) else { return }  // Gone meanwhile: bind again.
-    guard status.st_mode & S_IFMT == S_IFSOCK else {
+    // Gone meanwhile: bind again.
+    guard case .success(let status) = Sys.status(path, followingLinks: false) else { return }
+    guard status.isSocket else {
       throw HinixError(
-        .alreadyExists, operation: "bind", subject: path.string, errno: .addressInUse,
-        detail: "a file that is not a socket is in the way; Hinix leaves it alone")
+        .alreadyExists, operation: "bind", subject: path.printable, errno: .addressInUse,
+        detail: "\(status.typeName), not a socket, is in the way; Hinix leaves it alone")
     }
     let probe = try Socket(.unix, kind, nonBlocking: true)
     let refused: Bool
@@ -187,54 +177,58 @@ final class BoundPath: Sendable {
     {
     case .failure(.connectionRefused): refused = true
     case .success, .failure(.resourceTemporarilyUnavailable), .failure(.nowInProgress): refused = false
-    case .failure(let errno): throw HinixError.system(errno, "connect", subject: path.string)
+    case .failure(.protocolWrongTypeForSocket):
+      // Only a bound socket has a type: a live listener of another kind is there.
+      throw HinixError(
+        .alreadyExists, operation: "bind", subject: path.printable, errno: .addressInUse,
+        detail: "another listener, of a different socket type, is running there")
+    case .failure(let error): throw HinixError.system(error, "connect", subject: path.printable)
     }
     guard refused else {
       throw HinixError(
-        .alreadyExists, operation: "bind", subject: path.string, errno: .addressInUse,
+        .alreadyExists, operation: "bind", subject: path.printable, errno: .addressInUse,
         detail: "another listener is running there")
     }
     guard replace else {
       throw HinixError(
-        .alreadyExists, operation: "bind", subject: path.string, errno: .addressInUse,
+        .alreadyExists, operation: "bind", subject: path.printable, errno: .addressInUse,
         detail: "a stale socket file is there (nobody listens) and replaceStale is off")
     }
-    if path.withPlatformString({ unlink($0) }) != 0 && Glibc.errno != ENOENT {
-      throw HinixError.system(Errno(rawValue: Glibc.errno), "unlink", subject: path.string)
+    switch Sys.unlink(path) {
+    case .success, .failure(.noSuchFileOrDirectory): break
+    case .failure(let error): throw HinixError.system(error, "unlink", subject: path.printable)
     }
   }
 
   /// The absolute path `path` names, its parent folders created (mode 0700) when asked, and
   /// symbolic links in the parent resolved.
   static func resolve(_ path: FilePath, createParents: Bool) throws(HinixError) -> FilePath {
-    let text = path.string
-    if text.isEmpty || text.utf8.contains(0) {
-      throw HinixError(
-        .invalidName, operation: "bind", subject: text,
-        detail: text.isEmpty ? "the path is empty" : "the path contains a NUL byte")
+    let bytes = path.bytes
+    if bytes.isEmpty {
+      throw HinixError(.invalidName, operation: "bind", subject: "", detail: "the path is empty")
     }
     var absolute = path
     if !path.isAbsolute {
-      guard let cwd = getcwd(nil, 0) else {
-        throw HinixError.system(Errno(rawValue: Glibc.errno), "getcwd", subject: text)
+      switch Sys.currentDirectory() {
+      case .success(let folder): absolute = folder.pushing(path)
+      case .failure(let error): throw HinixError.system(error, "getcwd", subject: path.printable)
       }
-      absolute = FilePath(String(cString: cwd)).pushing(path)
-      free(cwd)
     }
     absolute = absolute.lexicallyNormalized()
     guard let name = absolute.lastComponent, absolute.removingLastComponent() != absolute else {
-      throw HinixError(.invalidName, operation: "bind", subject: text, detail: "the path names no file")
+      throw HinixError(
+        .invalidName, operation: "bind", subject: path.printable, detail: "the path names no file")
     }
     let parent = absolute.removingLastComponent()
     if createParents { try createFolders(parent) }
-    guard let real = parent.withPlatformString({ realpath($0, nil) }) else {
-      let errno = Errno(rawValue: Glibc.errno)
+    switch Sys.realPath(parent) {
+    case .success(let real):
+      return real.appending(name)
+    case .failure(let error):
       throw HinixError(
-        errno == .noSuchFileOrDirectory ? .notFound : .system, operation: "bind", subject: text, errno: errno,
-        detail: "its folder \(parent) is not usable: \(errno)")
+        error == .noSuchFileOrDirectory ? .notFound : .system, operation: "bind", subject: path.printable,
+        errno: error, detail: "its folder \(parent.printable) is not usable: \(error)")
     }
-    defer { free(real) }
-    return FilePath(String(cString: real)).appending(name)
   }
 
   /// Creates each missing folder of `folder` with mode exactly 0700; existing ones are left as
@@ -243,21 +237,21 @@ final class BoundPath: Sendable {
     var current = FilePath(root: folder.root)
     for component in folder.components {
       current.append(component)
-      if let status = status(current) {
-        guard status.st_mode & S_IFMT == S_IFDIR || status.st_mode & S_IFMT == S_IFLNK else {
+      if case .success(let status) = Sys.status(current, followingLinks: false) {
+        guard status.isDirectory || status.mode & UInt32(S_IFMT) == UInt32(S_IFLNK) else {
           throw HinixError(
-            .invalidName, operation: "mkdir", subject: current.string, errno: .notDirectory,
+            .invalidName, operation: "mkdir", subject: current.printable, errno: .notDirectory,
             detail: "a file that is not a folder is in the path")
         }
         continue
       }
-      if current.withPlatformString({ mkdir($0, 0o700) }) != 0 {
-        let errno = Errno(rawValue: Glibc.errno)
-        if errno == .fileExists { continue }
-        throw HinixError.system(errno, "mkdir", subject: current.string)
+      switch Sys.makeDirectory(current, mode: 0o700) {
+      case .success: break
+      case .failure(.fileExists): continue
+      case .failure(let error): throw HinixError.system(error, "mkdir", subject: current.printable)
       }
       // The umask may have taken bits away from 0700; set exactly 0700 on what we created.
-      _ = current.withPlatformString { chmod($0, 0o700) }
+      _ = Sys.changeMode(current, 0o700)
     }
   }
 }

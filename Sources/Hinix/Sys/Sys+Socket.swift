@@ -100,4 +100,22 @@ extension Sys {
         &received, flags)
     }
   }
+
+  // MARK: Constants and records the Glibc module lacks
+
+  /// `struct ucred`: a process's pid, uid and gid.
+  typealias RawCredentials = hinix_ucred
+  /// What `recvmsg` brought besides the payload (see the shim's `hinix_recvmsg`).
+  typealias ReceivedInfo = hinix_received
+  static let dontWait = HINIX_MSG_DONTWAIT
+  static let peek = HINIX_MSG_PEEK
+  static let truncated = HINIX_MSG_TRUNC
+  static let controlTruncated = HINIX_MSG_CTRUNC
+  static let peerCredentialsOption = HINIX_SO_PEERCRED
+  static let peerPidfdOption = HINIX_SO_PEERPIDFD
+  static let passCredentialsOption = HINIX_SO_PASSCRED
+  /// The most descriptors one message may carry (the kernel's `SCM_MAX_FD`).
+  static let maximumDescriptorsPerMessage = HINIX_SCM_MAX_FD
+  /// The most buffers one gathering write may pass (`IOV_MAX`).
+  static let maximumBuffersPerCall = HINIX_IOV_MAX
 }

@@ -1,0 +1,79 @@
+import CHinix
+import Glibc
+import SystemPackage
+
+/// Descriptors of any kind: read, write, close, flags, poll (see ``Sys``).
+extension Sys {
+  // MARK: Descriptors
+
+  package static func close(_ fd: Int32) -> Result<Void, Errno> {
+    let value = hinix_close(fd)
+    // EINTR from close still released the descriptor on Linux; retrying could close another's.
+    if value == -EINTR { return .success(()) }
+    return result(value).map { _ in () }
+  }
+
+  package static func read(
+    _ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, retryOnInterrupt: Bool = true
+  ) -> Result<Int, Errno> {
+    retrying(retryOnInterrupt) { Int(hinix_read(fd, buffer.baseAddress, buffer.count)) }
+  }
+
+  package static func write(
+    _ fd: Int32, _ buffer: UnsafeRawBufferPointer, retryOnInterrupt: Bool = true
+  ) -> Result<Int, Errno> {
+    retrying(retryOnInterrupt) { Int(hinix_write(fd, buffer.baseAddress, buffer.count)) }
+  }
+
+  /// Reads without blocking even from a blocking descriptor; falls back to poll-then-read where
+  /// the kernel does not support `RWF_NOWAIT` for this kind of file.
+  static func readNoWait(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer) -> Result<Int, Errno> {
+    switch retrying(true, { Int(hinix_read_nowait(fd, buffer.baseAddress, buffer.count)) }) {
+    case .failure(.notSupported), .failure(.notSupportedOnSocket):
+      switch poll(fd, events: Int16(POLLIN), timeoutMilliseconds: 0) {
+      case .success(0): return .failure(.resourceTemporarilyUnavailable)
+      case .success: return read(fd, buffer)
+      case .failure(let errno): return .failure(errno)
+      }
+    case let other:
+      return other
+    }
+  }
+
+  /// Writes without blocking even to a blocking descriptor; falls back to poll-then-write where
+  /// the kernel does not support `RWF_NOWAIT` for this kind of file.
+  static func writeNoWait(_ fd: Int32, _ buffer: UnsafeRawBufferPointer) -> Result<Int, Errno> {
+    switch retrying(true, { Int(hinix_write_nowait(fd, buffer.baseAddress, buffer.count)) }) {
+    case .failure(.notSupported), .failure(.notSupportedOnSocket):
+      switch poll(fd, events: Int16(POLLOUT), timeoutMilliseconds: 0) {
+      case .success(0): return .failure(.resourceTemporarilyUnavailable)
+      case .success: return write(fd, buffer)
+      case .failure(let errno): return .failure(errno)
+      }
+    case let other:
+      return other
+    }
+  }
+
+  /// A close-on-exec pipe: (read end, write end).
+  package static func pipe(nonBlocking: Bool = false) -> Result<(read: Int32, write: Int32), Errno> {
+    var fds: (Int32, Int32) = (-1, -1)
+    return withUnsafeMutableBytes(of: &fds) { raw in
+      result(hinix_pipe(raw.baseAddress!.assumingMemoryBound(to: Int32.self), nonBlocking ? 1 : 0))
+    }.map { _ in (fds.0, fds.1) }
+  }
+
+  static func fcntl(_ fd: Int32, _ command: Int32, _ argument: Int32 = 0) -> Result<Int32, Errno> {
+    retrying(true) { hinix_fcntl(fd, command, argument) }
+  }
+
+  /// Waits for `events` on one descriptor; returns the revents, or 0 on timeout.
+  static func poll(_ fd: Int32, events: Int16, timeoutMilliseconds: Int32) -> Result<Int16, Errno> {
+    var revents: Int16 = 0
+    return result(hinix_poll_one(fd, events, timeoutMilliseconds, &revents)).map { _ in revents }
+  }
+
+  /// `fcntl` commands for a pipe's capacity.
+  static let getPipeSize = HINIX_F_GETPIPE_SZ
+  static let setPipeSize = HINIX_F_SETPIPE_SZ
+}
