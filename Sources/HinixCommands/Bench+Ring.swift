@@ -273,19 +273,21 @@ extension BenchLoops {
     var sent = 0
     while sent < source.count {
       var filled = sent
-      let written = try sender.trySend(maxCount: source.count - sent) { slots in
-        // Called twice when the free part wraps: each part continues where the last ended.
-        _ = slots.initialize(
-          fromContentsOf: UnsafeBufferPointer(rebasing: source[filled..<filled + slots.count]))
-        filled += slots.count
-        return slots.count
-      }
+      let written =
+        try sender.trySend(maxCount: source.count - sent) { slots in
+          // Called twice when the free part wraps: each part continues where the last ended.
+          _ = slots.initialize(
+            fromContentsOf: UnsafeBufferPointer(rebasing: source[filled..<filled + slots.count]))
+          filled += slots.count
+          return slots.count
+        }.value ?? 0
       var received = 0
       while received < written {
-        received += try receiver.tryReceive { elements in
-          sum &+= hinix_c_sum(elements.baseAddress, elements.count)
-          return elements.count
-        }
+        received +=
+          try receiver.tryReceive { elements in
+            sum &+= hinix_c_sum(elements.baseAddress, elements.count)
+            return elements.count
+          }.value ?? 0
       }
       sent += written
     }

@@ -405,7 +405,7 @@ extension Runner {
         let listener = try SocketListener(.path(path))
         let peer = try spawnPeer(arguments + [kind.rawValue, path.string])
         defer { peer.end() }
-        guard let connection = try listener.accept(timeout: .seconds(30)) else {
+        guard let connection = try listener.accept(timeout: .seconds(30)).value else {
           throw ToolError(status: .failure, description: "the benchmark peer did not connect to \(path)")
         }
         let result = try body(.socket(connection))

@@ -74,11 +74,11 @@ public struct SendOptions: ParsableArguments {
     }
     let bytes = try message.map { Array($0.utf8) } ?? readStandardInput()
     if nonblock {
-      guard try queue.trySend(bytes, priority: priority) else {
+      guard try queue.trySend(bytes, priority: priority).isCompleted else {
         throw ToolError.timedOut("mq_send(\"\(name)\"): the queue is full (--nonblock)")
       }
     } else if let timeout {
-      guard try queue.send(bytes, priority: priority, timeout: timeout.duration) else {
+      guard try queue.send(bytes, priority: priority, timeout: timeout.duration).isCompleted else {
         throw ToolError.timedOut("mq_send(\"\(name)\"): the queue stayed full for the --timeout")
       }
     } else {
@@ -143,12 +143,12 @@ public struct ReceiveOptions: ParsableArguments {
     while follow || received < count {
       let message: MessageQueue.Received
       if nonblock {
-        guard let next = try queue.tryReceive(into: buffer) else {
+        guard let next = try queue.tryReceive(into: buffer).value else {
           throw ToolError.timedOut("mq_receive(\"\(name)\"): the queue is empty (--nonblock)")
         }
         message = next
       } else if let timeout {
-        guard let next = try queue.receive(into: buffer, timeout: timeout.duration) else {
+        guard let next = try queue.receive(into: buffer, timeout: timeout.duration).value else {
           throw ToolError.timedOut("mq_receive(\"\(name)\"): no message within the --timeout")
         }
         message = next

@@ -3,6 +3,7 @@
 // succeeded; anything else is printed on standard error and exits 1.
 import Glibc
 import Hinix
+import Synchronization
 import SystemPackage
 
 func fail(_ message: String) -> Never {
@@ -30,7 +31,9 @@ func number(_ index: Int) -> Int {
   return value
 }
 
-do {
+/// Runs the command. Synchronous on purpose: the blocking forms it uses are unavailable in
+/// async code, and the one async command bridges with ``runAsync(_:)``.
+func run() throws {
   switch command {
   case "mq-echo":
     // mq-echo IN OUT COUNT: returns COUNT messages from IN to OUT with their priorities.
@@ -252,20 +255,22 @@ do {
     case "blocking":
       while try input.receive({ message in try output.send(message) }) != nil {}
     case "timed":
-      while !input.isFinished {
-        _ = try input.receive(timeout: .milliseconds(1)) { message in
-          while try !output.send(message, timeout: .milliseconds(1)) {}
+      var outcome: Outcome<Void> = .timedOut
+      repeat {
+        outcome = try input.receive(timeout: .milliseconds(1)) { message in
+          while try !output.send(message, timeout: .milliseconds(1)).isCompleted {}
         }
-      }
+      } while !outcome.isEnded
     case "async":
-      let forwarded = Task { [input = consume input, output = consume output] in
+      try runAsync { [input = consume input, output = consume output] in
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: input.maximumMessageSize, alignment: 8)
         defer { buffer.deallocate() }
         while let count = try await input.receive(into: buffer) {
           try await output.send(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
         }
+        // Closed here, not when the task's closure goes: that may be after this process exits.
+        output.close()
       }
-      try await forwarded.value
     default:
       fail("msg-forward: unknown mode \(argument(0))")
     }
@@ -277,6 +282,22 @@ do {
   default:
     fail("unknown command \(command)")
   }
+}
+
+/// Runs `body` in a task and blocks this (main, synchronous) thread until it ends.
+func runAsync(_ body: @escaping @Sendable () async throws -> Void) throws {
+  let done = try EventFD()
+  let failure = Mutex<(any Error)?>(nil)
+  Task {
+    do { try await body() } catch { failure.withLock { $0 = error } }
+    _ = try? done.tryAdd(1)
+  }
+  _ = try done.read()
+  if let error = failure.withLock({ $0 }) { throw error }
+}
+
+do {
+  try run()
 } catch {
   fail("\(command): \(error)")
 }

@@ -43,7 +43,7 @@ struct FIFOTests {
       let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 1)
       defer { buffer.deallocate() }
       let writer = try #require(try FIFO.openForWriting(path, nonBlocking: true))
-      #expect(try reader.tryRead(into: buffer) == nil)
+      #expect(try reader.tryRead(into: buffer) == .wouldBlock)
       try writer.write("through the fifo")
       #expect(try reader.read(into: buffer) == 16)
       #expect(String(decoding: buffer[..<16], as: UTF8.self) == "through the fifo")

@@ -44,7 +44,7 @@ struct GatherTests {
     let (left, right) = try Socket.pair(.seqpacket)
     try await withBuffers([[1, 2], [], [3]]) { buffers in try writeBlocking(left, buffers) }
     var message: [UInt8] = []
-    _ = try right.receive(into: &message)
+    _ = try await right.receive(into: &message)
     #expect(message == [1, 2, 3])
 
     let many = [[UInt8]](repeating: [7], count: Socket.maximumBuffersPerCall + 1)

@@ -39,7 +39,7 @@ struct MessageQueueTests {
     }
     var order: [UInt32] = []
     var texts: [String] = []
-    while let message = try queue.tryReceive() {
+    while let message = try queue.tryReceive().value {
       order.append(message.priority)
       texts.append(String(decoding: message.bytes, as: UTF8.self))
     }
@@ -56,7 +56,7 @@ struct MessageQueueTests {
     let received = try queue.receive(into: buffer)
     #expect(received == MessageQueue.Received(count: 4, priority: 9))
     #expect(Array(buffer[0..<4]) == [1, 2, 3, 4])
-    #expect(try queue.tryReceive(into: buffer) == nil)
+    #expect(try queue.tryReceive(into: buffer) == .wouldBlock)
   }
 
   @Test func emptyMessagesAndFullSizeMessagesArriveIntact() throws {
@@ -72,10 +72,10 @@ struct MessageQueueTests {
   @Test func tryFormsReportWouldBlockAsAValue() throws {
     let queue = try makeQueue(capacity: .init(maxMessages: 2, maxMessageSize: 16))
     defer { try? queue.unlink() }
-    #expect(try queue.tryReceive() == nil)
-    #expect(try queue.trySend("a"))
-    #expect(try queue.trySend("b"))
-    #expect(try !queue.trySend("c"))
+    #expect(try queue.tryReceive() == .wouldBlock)
+    #expect(try queue.trySend("a") == .completed)
+    #expect(try queue.trySend("b") == .completed)
+    #expect(try queue.trySend("c") == .wouldBlock)
     #expect(try queue.messageCount == 2)
   }
 
@@ -84,15 +84,15 @@ struct MessageQueueTests {
     defer { try? queue.unlink() }
     let clock = ContinuousClock()
     let start = clock.now
-    #expect(try queue.receive(timeout: .milliseconds(60)) == nil)
+    #expect(try queue.receive(timeout: .milliseconds(60)) == .timedOut)
     #expect(clock.now - start >= .milliseconds(60))
     try queue.send("x")
     let start2 = clock.now
-    #expect(try !queue.send("y", timeout: .milliseconds(60)))
+    #expect(try queue.send("y", timeout: .milliseconds(60)) == .timedOut)
     #expect(clock.now - start2 >= .milliseconds(60))
-    #expect(try !queue.send("y", deadline: .now + .milliseconds(20)))
-    #expect(try queue.receive(deadline: .now + .seconds(5))?.bytes == Array("x".utf8))
-    #expect(try queue.send("z", timeout: .seconds(5)))
+    #expect(try queue.send("y", deadline: .now + .milliseconds(20)) == .timedOut)
+    #expect(try queue.receive(deadline: .now + .seconds(5)).value?.bytes == Array("x".utf8))
+    #expect(try queue.send("z", timeout: .seconds(5)) == .completed)
   }
 
   @Test func timedReceiveGetsAMessageFromAnotherProcess() throws {
@@ -100,7 +100,7 @@ struct MessageQueueTests {
     defer { try? queue.unlink() }
     let peer = try spawnPeer(["mq-send-after", queue.name!, "100", "1"])
     let message = try queue.receive(timeout: .seconds(10))
-    #expect(message.map { String(decoding: $0.bytes, as: UTF8.self) } == "0")
+    #expect(message.map { String(decoding: $0.bytes, as: UTF8.self) } == .completed("0"))
     #expect(try peer.wait() == .exited(0))
   }
 
@@ -109,15 +109,15 @@ struct MessageQueueTests {
     defer { try? queue.unlink() }
     try queue.setNonBlocking(true)
     #expect(try queue.attributes().isNonBlocking)
-    #expect(try queue.tryReceive() == nil)
-    #expect(try queue.receive(timeout: .milliseconds(30)) == nil)
+    #expect(try queue.tryReceive() == .wouldBlock)
+    #expect(try queue.receive(timeout: .milliseconds(30)) == .timedOut)
     // A blocking receive on a non-blocking description still waits for the peer's message.
     let peer = try spawnPeer(["mq-send-after", queue.name!, "100", "1"])
     #expect(try queue.receive().bytes == Array("0".utf8))
     #expect(try peer.wait() == .exited(0))
     try queue.send("a")
-    #expect(try !queue.trySend("b"))
-    #expect(try !queue.send("b", timeout: .milliseconds(30)))
+    #expect(try queue.trySend("b") == .wouldBlock)
+    #expect(try queue.send("b", timeout: .milliseconds(30)) == .timedOut)
     try queue.setNonBlocking(false)
     #expect(try !queue.attributes().isNonBlocking)
   }
@@ -199,7 +199,7 @@ struct MessageQueueTests {
       ["mq-send-wake", queue.name!, "2,9,0,5"], passing: [wake.descriptor: 3])
     #expect(try await wake.read() == 1)
     var messages: [MessageQueue.Message] = []
-    while let message = try queue.tryReceive() { messages.append(message) }
+    while let message = try queue.tryReceive().value { messages.append(message) }
     #expect(messages.map(\.priority) == [9, 5, 2, 0])
     #expect(
       messages.map { String(decoding: $0.bytes, as: UTF8.self) } == [
@@ -218,7 +218,7 @@ struct MessageQueueTests {
     let peer = try spawnPeer(["mq-echo", outbound, inbound, "100"])
     for index in 0..<100 {
       try toPeer.send("echo \(index)", priority: UInt32(index % 32))
-      let reply = try #require(try fromPeer.receive(timeout: .seconds(10)))
+      let reply = try #require(try fromPeer.receive(timeout: .seconds(10)).value)
       #expect(reply.priority == UInt32(index % 32))
       #expect(String(decoding: reply.bytes, as: UTF8.self) == "echo \(index)")
     }

@@ -53,11 +53,11 @@ struct MessageRingTests {
     for index in 0..<500 {
       let length = index % 25
       let bytes = (0..<length).map { UInt8(truncatingIfNeeded: index &+ $0) }
-      #expect(try bytes.withUnsafeBytes { try sender.trySend($0) })
+      #expect(try sender.trySend(bytes) == .completed)
       let received = try receiver.tryReceive { Array($0) }
-      #expect(received == bytes)
+      #expect(received == .completed(bytes))
     }
-    #expect(try receiver.tryReceive { $0.count } == nil)
+    #expect(try receiver.tryReceive { $0.count } == .wouldBlock)
   }
 
   @Test("a message larger than the ring's limit is an error naming the limit, never a wait")
@@ -118,8 +118,8 @@ struct MessageRingTests {
     #expect(sent == 7)
     struct Refused: Error {}
     #expect(throws: Refused.self) { try sender.send(upTo: 10) { _ in throw Refused() } }
-    #expect(try receiver.tryReceive { Array($0) } == [0, 1, 2, 3, 4, 5, 6])
-    #expect(try receiver.tryReceive { $0.count } == nil)
+    #expect(try receiver.tryReceive { Array($0) } == .completed([0, 1, 2, 3, 4, 5, 6]))
+    #expect(try receiver.tryReceive { $0.count } == .wouldBlock)
   }
 
   @Test("full and empty in one process: try, timed, blocking and async forms")
@@ -127,13 +127,17 @@ struct MessageRingTests {
     let pair = try MessageSender.makeRing(capacity: 64)
     let sender = pair.sender
     let receiver = pair.receiver
-    #expect(try receiver.receive(timeout: .milliseconds(10)) { $0.count } == nil)
     let message = [UInt8](repeating: 9, count: 24)
-    // 32-byte frames: two fill the ring.
-    #expect(try message.withUnsafeBytes { try sender.trySend($0) })
-    #expect(try message.withUnsafeBytes { try sender.trySend($0) })
-    #expect(try !message.withUnsafeBytes { try sender.trySend($0) })
-    #expect(try !message.withUnsafeBytes { try sender.send($0, timeout: .milliseconds(10)) })
+    func tryAndTimedForms(_ sender: borrowing MessageSender, _ receiver: borrowing MessageReceiver) throws {
+      #expect(try receiver.receive(timeout: .milliseconds(10)) { $0.count } == .timedOut)
+      #expect(try receiver.tryReceive() == .wouldBlock)
+      // 32-byte frames: two fill the ring.
+      #expect(try sender.trySend(message) == .completed)
+      #expect(try sender.trySend(message) == .completed)
+      #expect(try message.withUnsafeBytes { try sender.trySend($0) } == .wouldBlock)
+      #expect(try sender.send(message, timeout: .milliseconds(10)) == .timedOut)
+    }
+    try tryAndTimedForms(sender, receiver)
     let consumer = Task { [receiver = consume receiver] in
       var lengths: [Int] = []
       while let bytes = try await receiver.receive() { lengths.append(bytes.count) }
@@ -171,23 +175,23 @@ struct MessageRingTests {
           if random(3) < 2 {
             let length = random(sender.maximumMessageSize + 1)
             let bytes = (0..<length).map { UInt8(truncatingIfNeeded: step &+ $0) }
-            if try bytes.withUnsafeBytes({ try sender.trySend($0) }) {
+            if try sender.trySend(bytes) == .completed {
               queue.append(bytes)
             } else {
               #expect(!queue.isEmpty, "an empty ring refused \(length) bytes")
             }
           } else {
             let received = try receiver.tryReceive { Array($0) }
-            #expect(received == queue.first)
+            #expect(received == (queue.first.map { .completed($0) } ?? .wouldBlock))
             if !queue.isEmpty { queue.removeFirst() }
           }
         }
-        while let received = try receiver.tryReceive({ Array($0) }) {
+        while let received = try receiver.tryReceive({ Array($0) }).value {
           #expect(received == queue.removeFirst())
         }
         #expect(queue.isEmpty)
         let largest = [UInt8](repeating: 7, count: sender.maximumMessageSize)
-        #expect(try largest.withUnsafeBytes { try sender.trySend($0) })
+        #expect(try sender.trySend(largest) == .completed)
       }
     }
   }
@@ -239,7 +243,7 @@ struct MessageRingProcessTests {
       for index in 0..<count {
         try pattern.withMessage(index) { message in
           if mode == "timed" {
-            while try !sender.send(message, timeout: .milliseconds(1)) {}
+            while try !sender.send(message, timeout: .milliseconds(1)).isCompleted {}
           } else {
             try sender.send(message)
           }
@@ -292,8 +296,8 @@ struct MessageRingProcessTests {
     defer { message.deallocate() }
     message.initializeMemory(as: UInt8.self, repeating: 7)
     func blockingForms(_ sender: borrowing MessageSender) throws {
-      #expect(try sender.trySend(UnsafeRawBufferPointer(message)))
-      #expect(try sender.send(UnsafeRawBufferPointer(message), timeout: .milliseconds(200)))
+      #expect(try sender.trySend(UnsafeRawBufferPointer(message)) == .completed)
+      #expect(try sender.send(UnsafeRawBufferPointer(message), timeout: .milliseconds(200)) == .completed)
       try sender.send(UnsafeRawBufferPointer(message))
     }
     try blockingForms(sender)
@@ -305,7 +309,7 @@ struct MessageRingProcessTests {
       }
       #expect(gone?.code == .peerGone)
     } else {
-      #expect(try sender.send(UnsafeRawBufferPointer(message), timeout: .milliseconds(10)))
+      #expect(try sender.trySend(UnsafeRawBufferPointer(message)) == .completed)
       try child.kill(SIGKILL)
       _ = try await child.wait()
     }
@@ -320,7 +324,7 @@ struct MessageRingProcessTests {
     var received = 0
     while ContinuousClock.now < end, failure == nil {
       do {
-        if try receiver.receive(timeout: .milliseconds(1), { $0.count }) != nil { received += 1 }
+        if try receiver.receive(timeout: .milliseconds(1), { $0.count }).isCompleted { received += 1 }
       } catch let error as HinixError {
         failure = error
       }

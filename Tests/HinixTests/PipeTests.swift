@@ -39,8 +39,8 @@ struct PipeTests {
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 16, alignment: 1)
     defer { buffer.deallocate() }
     // The timed form on a non-blocking pipe waits in poll; pipes are blocking by default.
-    #expect(try reader.read(into: buffer, timeout: .milliseconds(20)) == nil)
-    #expect(try writer.tryWrite([1, 2]) == 2)
+    #expect(try reader.read(into: buffer, timeout: .milliseconds(20)) == .timedOut)
+    #expect(try writer.tryWrite([1, 2]) == .completed(2))
     #expect(try reader.read(into: buffer) == 2)
     let (blockingReader, _) = try Pipe.create()
     #expect(try !blockingReader.descriptor.isNonBlocking().get())
@@ -50,17 +50,17 @@ struct PipeTests {
     let (reader, writer) = try Pipe.create()
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 1)
     defer { buffer.deallocate() }
-    #expect(try reader.tryRead(into: buffer) == nil)
+    #expect(try reader.tryRead(into: buffer) == .wouldBlock)
     let start = ContinuousClock.now
-    #expect(try reader.read(into: buffer, timeout: .milliseconds(40)) == nil)
+    #expect(try reader.read(into: buffer, timeout: .milliseconds(40)) == .timedOut)
     #expect(ContinuousClock.now - start >= .milliseconds(40))
-    // Fill the pipe: tryWrite takes what fits and then reports 0.
+    // Fill the pipe: tryWrite takes what fits and then reports that it would block.
     let capacity = try writer.capacity()
     let big = [UInt8](repeating: 7, count: capacity + 4096)
-    #expect(try writer.tryWrite(big) == capacity)
-    #expect(try writer.tryWrite([1]) == 0)
-    #expect(try writer.write([1], timeout: .milliseconds(20)) == 0)
-    #expect(try reader.tryRead(into: buffer) == capacity)
+    #expect(try writer.tryWrite(big) == .completed(capacity))
+    #expect(try writer.tryWrite([1]) == .wouldBlock)
+    #expect(try writer.write([1], timeout: .milliseconds(20)) == .timedOut)
+    #expect(try reader.tryRead(into: buffer) == .completed(capacity))
   }
 
   @Test func capacityCanBeReadAndSetWithinTheSystemMaximum() throws {

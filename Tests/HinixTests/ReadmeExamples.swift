@@ -7,40 +7,47 @@ import Testing
 /// The README's examples, compiled and run: if these change, change the README with them.
 @Suite("README examples", .timeLimit(.minutes(1)))
 struct ReadmeExamples {
-  @Test func messageQueueExample() async throws {
+  @Test func messageQueueExample() throws {
     let name = uniqueQueueName()
     let queue = try MessageQueue(
       creating: name, capacity: .init(maxMessages: 8, maxMessageSize: 1024))
     defer { try? queue.unlink() }
 
-    let first = try synchronousPart(queue)
+    try queue.send("low", priority: 1)
+    try queue.send("urgent", priority: 9)
+    let first = try queue.receive()  // "urgent", priority 9: highest first
+    switch try queue.trySend("x") {
+    case .completed: break
+    case .wouldBlock: Issue.record("the queue should have room")
+    case .timedOut, .ended: Issue.record("a try form on a queue reports neither")
+    }
+    let later = try queue.receive(timeout: .milliseconds(100))  // .completed(message) or .timedOut
     #expect(first.priority == 9)
     #expect(first.bytes == Array("urgent".utf8))
+    #expect(later.value?.bytes == Array("low".utf8))
+
+    let buffer = UnsafeMutableRawBufferPointer.allocate(
+      byteCount: queue.capacity.maxMessageSize, alignment: 8)
+    defer { buffer.deallocate() }
+    let received = try queue.receive(into: buffer)  // (count, priority)
+    #expect(received.count == 1)
+  }
+
+  @Test func asyncMessageQueueExample() async throws {
+    let name = uniqueQueueName()
+    let queue = try MessageQueue(
+      creating: name, capacity: .init(maxMessages: 8, maxMessageSize: 1024))
+    defer { try? queue.unlink() }
 
     try await queue.send("tail", priority: 3)
+    try await queue.send("x")
     var seen: [UInt32] = []
     for try await message in queue.messages {
       seen.append(message.priority)
       if message.bytes == Array("x".utf8) { break }
     }
     #expect(seen == [3, 0])
-
-    let buffer = UnsafeMutableRawBufferPointer.allocate(
-      byteCount: queue.capacity.maxMessageSize, alignment: 8)
-    defer { buffer.deallocate() }
-    #expect(try queue.trySend("again"))
-    let received = try queue.tryReceive(into: buffer)
-    #expect(received?.count == 5)
-  }
-
-  private func synchronousPart(_ queue: MessageQueue) throws -> MessageQueue.Message {
-    try queue.send("low", priority: 1)
-    try queue.send("urgent", priority: 9)
-    let first = try queue.receive()
-    if try !queue.trySend("x") { Issue.record("the queue should have room") }
-    let later = try queue.receive(timeout: .milliseconds(100))
-    #expect(later?.bytes == Array("low".utf8))
-    return first
+    #expect(try queue.tryReceive() == .wouldBlock)
   }
 
   @Test func eventFDExample() async throws {
@@ -61,14 +68,14 @@ struct ReadmeExamples {
       let listener = try SocketListener(.path(path), kind: .seqpacket, options: options)
       #expect(listener.address == .path(path))
 
-      let client = try Socket.connect(to: listener.address, kind: .seqpacket, timeout: .seconds(1))
+      let client = try await Socket.connect(to: listener.address, kind: .seqpacket)
       let server = try await listener.accept()
       #expect(try server.peerCredentials() == .current)
 
       let wake = try EventFD()
-      try client.send("take this", descriptors: [wake.descriptor])
+      try await client.send("take this", descriptors: [wake.descriptor])
       var bytes: [UInt8] = []
-      let message = try server.receive(into: &bytes, maxDescriptors: 4)
+      let message = try await server.receive(into: &bytes, maxDescriptors: 4)  // never truncates
       #expect(bytes == Array("take this".utf8))
       guard let received = message.descriptors.takeNext() else {
         Issue.record("no descriptor came")

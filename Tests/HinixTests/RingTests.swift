@@ -25,7 +25,7 @@ struct RingTests {
         }
         return slots.count
       }
-      #expect(written == batch)
+      #expect(written == .completed(batch))
       #expect(calls <= 2)
       var readCalls = 0
       let read = try receiver.tryReceive { elements in
@@ -36,10 +36,10 @@ struct RingTests {
         }
         return elements.count
       }
-      #expect(read == batch)
+      #expect(read == .completed(batch))
       #expect(readCalls <= 2)
     }
-    #expect(try receiver.tryReceive() == nil)
+    #expect(try receiver.tryReceive() == .wouldBlock)
   }
 
   @Test("full and empty: try forms report them, timed forms wait and give up, blocking forms resume")
@@ -47,11 +47,11 @@ struct RingTests {
     let pair = try RingSender<UInt64>.makeRing(capacity: 4)
     let sender = pair.sender
     let receiver = pair.receiver
-    #expect(try receiver.tryReceive() == nil)
-    #expect(try receiver.receive(timeout: .milliseconds(20)) == nil)
-    for value in 0..<4 { #expect(try sender.trySend(UInt64(value))) }
-    #expect(try !sender.trySend(99))
-    #expect(try !sender.send(99, timeout: .milliseconds(20)))
+    #expect(try receiver.tryReceive() == .wouldBlock)
+    #expect(try receiver.receive(timeout: .milliseconds(20)) == .timedOut)
+    for value in 0..<4 { #expect(try sender.trySend(UInt64(value)) == .completed) }
+    #expect(try sender.trySend(99) == .wouldBlock)
+    #expect(try sender.send(99, timeout: .milliseconds(20)) == .timedOut)
     // A blocked sender resumes when the receiver makes room from another thread.
     let reader = Thread {
       usleep(20_000)

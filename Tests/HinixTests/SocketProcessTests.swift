@@ -31,7 +31,7 @@ struct SocketProcessTests {
       let path = folder.appending("fds.sock")
       let listener = try SocketListener(.path(path))
       let child = try spawnPeer(["socket-use-fds", path.string])
-      let connection = try #require(try listener.accept(timeout: .seconds(20)))
+      let connection = try #require(try listener.accept(timeout: .seconds(20)).value)
       let event = try EventFD()
       let memory = OwnedDescriptor(
         adopting: FileDescriptor(
@@ -65,7 +65,7 @@ struct SocketProcessTests {
       let listener = try SocketListener(.path(path), kind: .seqpacket, options: options)
       let dropping = getuid() == 0
       let child = try spawnPeer(["socket-credentials", path.string, dropping ? "1" : "0"])
-      let connection = try #require(try listener.accept(timeout: .seconds(20)))
+      let connection = try #require(try listener.accept(timeout: .seconds(20)).value)
       let expected = Credentials(
         pid: child.pid, uid: dropping ? 65534 : getuid(), gid: dropping ? 65534 : getgid())
       #expect(try connection.peerCredentials() == expected)

@@ -75,13 +75,14 @@ struct SocketTests {
   func tryAndTimed() throws {
     let (left, right) = try Socket.pair()
     var buffer = [UInt8](repeating: 0, count: 8)
-    #expect(try buffer.withUnsafeMutableBytes { try right.tryRead(into: $0) } == nil)
+    #expect(try buffer.withUnsafeMutableBytes { try right.tryRead(into: $0) } == .wouldBlock)
     let start = ContinuousClock.now
-    #expect(try buffer.withUnsafeMutableBytes { try right.read(into: $0, timeout: .milliseconds(50)) } == nil)
+    #expect(
+      try buffer.withUnsafeMutableBytes { try right.read(into: $0, timeout: .milliseconds(50)) } == .timedOut)
     #expect(ContinuousClock.now - start >= .milliseconds(45))
-    #expect(try left.tryWrite("x") == 1)
-    #expect(try buffer.withUnsafeMutableBytes { try right.tryRead(into: $0) } == 1)
-    #expect(try right.tryReceive(into: UnsafeMutableRawBufferPointer(start: nil, count: 0)) == nil)
+    #expect(try left.tryWrite("x") == .completed(1))
+    #expect(try buffer.withUnsafeMutableBytes { try right.tryRead(into: $0) } == .completed(1))
+    #expect(try right.tryReceive(into: UnsafeMutableRawBufferPointer(start: nil, count: 0)).isWouldBlock)
   }
 
   @Test("a full socket makes tryWrite return what fit and the timed write give up")
@@ -91,14 +92,13 @@ struct SocketTests {
     try left.set(.sendBufferSize, 4096)
     let chunk = [UInt8](repeating: 7, count: 65536)
     var total = 0
-    while true {
-      let count = try left.tryWrite(chunk)
-      if count == 0 { break }
+    while case .completed(let count) = try left.tryWrite(chunk) {
       total += count
     }
     #expect(total > 0)
-    #expect(try left.write(chunk, timeout: .milliseconds(20)) == 0)
-    #expect(try left.trySend(chunk) == false)
+    #expect(try left.tryWrite(chunk) == .wouldBlock)
+    #expect(try left.write(chunk, timeout: .milliseconds(20)) == .timedOut)
+    #expect(try left.trySend(chunk) == .wouldBlock)
   }
 
   @Test("SO_RCVTIMEO makes a blocking read throw timedOut")

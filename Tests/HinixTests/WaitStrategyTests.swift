@@ -61,7 +61,7 @@ struct WaitStrategyTests {
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 8, alignment: 8)
     defer { buffer.deallocate() }
     let start = ContinuousClock.now
-    #expect(try left.read(into: buffer, timeout: .milliseconds(30)) == nil)
+    #expect(try left.read(into: buffer, timeout: .milliseconds(30)) == .timedOut)
     let elapsed = ContinuousClock.now - start
     #expect(elapsed >= .milliseconds(30))
     #expect(elapsed < .seconds(5))

@@ -116,13 +116,13 @@ func ringBenchmarks() {
               fromContentsOf: UnsafeBufferPointer(rebasing: source[filled..<filled + slots.count]))
             filled += slots.count
             return slots.count
-          }
+          }.value ?? 0
           var received = 0
           while received < written {
             received += try receiver.tryReceive { elements in
               sum &+= hinix_c_sum(elements.baseAddress, elements.count)
               return elements.count
-            }
+            }.value ?? 0
           }
           sent += written
         }

@@ -49,6 +49,16 @@ nonisolated func hinixEcho(spin: Duration) async throws {
   }
 }
 
+/// Echoes messages from one inherited message ring to another, blocking (as the C peer does).
+func ringEcho(input inputArgument: String, output outputArgument: String, spin: Int64) throws {
+  let input = try MessageReceiver.inherited(from: inputArgument)
+  let output = try MessageSender.inherited(from: outputArgument)
+  let strategy = spin < 0 ? WaitStrategy.busySpin : .spinThenSleep(.nanoseconds(spin))
+  input.waitStrategy = strategy
+  output.waitStrategy = strategy
+  while try input.receive({ message in try output.send(message) }) != nil {}
+}
+
 let arguments = CommandLine.arguments
 guard arguments.count >= 2 else {
   fail("usage: HinixBenchmarkPeer hinix <spin-nanoseconds> | nio")
@@ -62,12 +72,7 @@ case "ring":
   guard arguments.count == 5, let spin = Int64(arguments[4]) else {
     fail("usage: HinixBenchmarkPeer ring <in> <out> <spin-nanoseconds>")
   }
-  let input = try MessageReceiver.inherited(from: arguments[2])
-  let output = try MessageSender.inherited(from: arguments[3])
-  let strategy = spin < 0 ? WaitStrategy.busySpin : .spinThenSleep(.nanoseconds(spin))
-  input.waitStrategy = strategy
-  output.waitStrategy = strategy
-  while try input.receive({ message in try output.send(message) }) != nil {}
+  try ringEcho(input: arguments[2], output: arguments[3], spin: spin)
 case "nio":
   let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
   let channel = try await ClientBootstrap(group: group)

@@ -6,9 +6,21 @@ import SystemPackage
 enum ByteStream {
   /// Reads once: the count (0 at end of stream), or `nil` when the form gave up waiting.
   static func read(
-    _ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, waiting: Waiting,
-    subject: @autoclosure () -> String
+    _ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, waiting: Waiting, strategy: WaitStrategy,
+    subject: @autoclosure () -> String = ""
   ) throws(HinixError) -> Int? {
+    func name() -> String {
+      let given = subject()
+      return given.isEmpty ? "descriptor \(fd)" : given
+    }
+    if let count = try strategy.spinFirst(
+      waiting,
+      { () throws(HinixError) in
+        try read(fd, into: buffer, waiting: .never, strategy: .sleep, subject: name())
+      })
+    {
+      return count
+    }
     while true {
       let result: Result<Int, Errno>
       if case .forever = waiting {
@@ -20,11 +32,11 @@ enum ByteStream {
       case .success(let count):
         return count
       case .failure(.resourceTemporarilyUnavailable):
-        guard try waiting.poll(fd, for: Int16(POLLIN), operation: "read", subject: subject()) else {
+        guard try waiting.poll(fd, for: Int16(POLLIN), operation: "read", subject: name()) else {
           return nil
         }
       case .failure(let error):
-        throw HinixError.system(error, "read", subject: subject())
+        throw HinixError.system(error, "read", subject: name())
       }
     }
   }
@@ -34,8 +46,23 @@ enum ByteStream {
   /// A reader that has gone is `.brokenPipe`; Hinix never lets SIGPIPE end the process
   /// (see ``Pipe``).
   static func write(
-    _ fd: Int32, _ bytes: UnsafeRawBufferPointer, waiting: Waiting, subject: @autoclosure () -> String
+    _ fd: Int32, _ bytes: UnsafeRawBufferPointer, waiting: Waiting, strategy: WaitStrategy,
+    subject: @autoclosure () -> String = ""
   ) throws(HinixError) -> Int? {
+    // Any descriptor may be a pipe (an adopted OwnedDescriptor too): EPIPE, never SIGPIPE.
+    Pipe.sigpipePolicy
+    func name() -> String {
+      let given = subject()
+      return given.isEmpty ? "descriptor \(fd)" : given
+    }
+    if let count = try strategy.spinFirst(
+      waiting,
+      { () throws(HinixError) in
+        try write(fd, bytes, waiting: .never, strategy: .sleep, subject: name())
+      })
+    {
+      return count
+    }
     while true {
       let result: Result<Int, Errno>
       if case .forever = waiting {
@@ -47,30 +74,182 @@ enum ByteStream {
       case .success(let count):
         return count
       case .failure(.resourceTemporarilyUnavailable):
-        guard try waiting.poll(fd, for: Int16(POLLOUT), operation: "write", subject: subject()) else {
+        guard try waiting.poll(fd, for: Int16(POLLOUT), operation: "write", subject: name()) else {
           return nil
         }
       case .failure(.brokenPipe):
         throw HinixError(
-          .brokenPipe, operation: "write", subject: subject(), errno: .brokenPipe,
+          .brokenPipe, operation: "write", subject: name(), errno: .brokenPipe,
           detail: "the reading end is closed")
       case .failure(let error):
-        throw HinixError.system(error, "write", subject: subject())
+        throw HinixError.system(error, "write", subject: name())
       }
     }
+  }
+
+  /// A read's outcome: 0 is the end of the stream, `nil` a form that gave up.
+  static func outcome(_ count: Int?, _ waiting: Waiting) -> Outcome<Int> {
+    count == 0 ? .ended : waiting.outcome(count)
   }
 
   /// Writes all of `bytes`, waiting as the form allows; returns how many were written (fewer
   /// than all only when a try or timed form gave up).
   static func writeAll(
-    _ fd: Int32, _ bytes: UnsafeRawBufferPointer, waiting: Waiting, subject: @autoclosure () -> String
+    _ fd: Int32, _ bytes: UnsafeRawBufferPointer, waiting: Waiting, strategy: WaitStrategy,
+    subject: @autoclosure () -> String = ""
   ) throws(HinixError) -> Int {
     var written = 0
     while written < bytes.count {
       let rest = UnsafeRawBufferPointer(rebasing: bytes[written...])
-      guard let count = try write(fd, rest, waiting: waiting, subject: subject()) else { break }
+      guard let count = try write(fd, rest, waiting: waiting, strategy: strategy, subject: subject())
+      else { break }
       written += count
     }
     return written
+  }
+}
+
+/// A descriptor that bytes are read from: a pipe's or FIFO's reading end, standard input, or
+/// any descriptor held by an ``OwnedDescriptor`` (one received from another process, say).
+///
+/// Every reader has the same forms, from this protocol's extension: blocking (`read(into:)`,
+/// unavailable in async code), `tryRead(into:)`, timed and async, each waiting as its
+/// ``waitStrategy`` says. A count of 0 from a blocking or async read, and ``Outcome/ended``
+/// from a try or timed one, mean the end of the stream (every writer closed).
+public protocol ByteReader: ~Copyable {
+  /// The descriptor read from; the conforming value owns it.
+  var descriptor: FileDescriptor { get }
+  /// What the reads do while there is nothing to read.
+  var waitStrategy: WaitStrategy { get }
+}
+
+/// A descriptor that bytes are written to: a pipe's or FIFO's writing end, standard output, or
+/// any descriptor held by an ``OwnedDescriptor``.
+///
+/// Every writer has the same forms, from this protocol's extension: blocking `write(_:)`
+/// (unavailable in async code), `tryWrite(_:)`, timed and async, each waiting as its
+/// ``waitStrategy`` says. A write whose reader has gone throws `.brokenPipe`; Hinix never lets
+/// SIGPIPE end the process (see ``Pipe``).
+public protocol ByteWriter: ~Copyable {
+  /// The descriptor written to; the conforming value owns it.
+  var descriptor: FileDescriptor { get }
+  /// What the writes do while there is no room.
+  var waitStrategy: WaitStrategy { get }
+}
+
+extension ByteReader where Self: ~Copyable {
+  /// Reads what is available into `buffer`, blocking the thread while there is nothing; 0 means
+  /// the end of the stream.
+  ///
+  /// The corresponding C function is `read`.
+  @available(*, noasync, message: "blocks its thread; use `await read(into:)` in async code")
+  public func read(into buffer: UnsafeMutableRawBufferPointer) throws(HinixError) -> Int {
+    try ByteStream.read(descriptor.rawValue, into: buffer, waiting: .forever, strategy: waitStrategy)!
+  }
+
+  /// Reads what is available now: ``Outcome/wouldBlock`` if there is nothing yet,
+  /// ``Outcome/ended`` at the end of the stream.
+  ///
+  /// Never waits, even on a blocking descriptor (`preadv2` with `RWF_NOWAIT`).
+  public func tryRead(into buffer: UnsafeMutableRawBufferPointer) throws(HinixError) -> Outcome<Int> {
+    ByteStream.outcome(
+      try ByteStream.read(descriptor.rawValue, into: buffer, waiting: .never, strategy: waitStrategy), .never)
+  }
+
+  /// Reads what is available, blocking the thread at most `timeout`: ``Outcome/timedOut`` if
+  /// nothing came, ``Outcome/ended`` at the end of the stream.
+  @available(*, noasync, message: "blocks its thread; use `await read(into:)` in async code")
+  public func read(into buffer: UnsafeMutableRawBufferPointer, timeout: Duration) throws(HinixError)
+    -> Outcome<Int>
+  {
+    let waiting = Waiting.until(.after(timeout))
+    return ByteStream.outcome(
+      try ByteStream.read(descriptor.rawValue, into: buffer, waiting: waiting, strategy: waitStrategy),
+      waiting)
+  }
+
+  /// Reads what is available into `buffer`, suspending the task (not its thread) while there is
+  /// nothing; 0 means the end of the stream. The buffer must stay valid until the call returns.
+  public func read(into buffer: UnsafeMutableRawBufferPointer, reactor: Reactor = .shared) async throws -> Int
+  {
+    let fd = descriptor.rawValue
+    return try await reactor.perform(.readable, on: descriptor, strategy: waitStrategy) {
+      () throws(HinixError) in
+      try ByteStream.read(fd, into: buffer, waiting: .never, strategy: .sleep)
+    }
+  }
+
+  /// Reads up to `maxCount` bytes, suspending the task (not its thread) while there is
+  /// nothing; an empty result means the end of the stream.
+  public func read(upTo maxCount: Int, reactor: Reactor = .shared) async throws -> [UInt8] {
+    var bytes = [UInt8](repeating: 0, count: max(maxCount, 1))
+    let fd = descriptor.rawValue
+    let count = try await reactor.perform(.readable, on: descriptor, strategy: waitStrategy) {
+      () throws(HinixError) in
+      try bytes.withUnsafeMutableBytes { buffer in
+        Result { () throws(HinixError) in
+          try ByteStream.read(fd, into: buffer, waiting: .never, strategy: .sleep)
+        }
+      }.get()
+    }
+    bytes.removeLast(bytes.count - count)
+    return bytes
+  }
+}
+
+extension ByteWriter where Self: ~Copyable {
+  /// Writes all of `bytes`, blocking the thread while there is no room.
+  ///
+  /// The corresponding C function is `write`.
+  @available(*, noasync, message: "blocks its thread; use `await write(_:)` in async code")
+  public func write(_ bytes: some MessageBytes) throws(HinixError) {
+    _ = try writeAll(bytes, waiting: .forever)
+  }
+
+  /// Writes what fits now: ``Outcome/completed(_:)`` with the count written (perhaps fewer than
+  /// all), or ``Outcome/wouldBlock`` if nothing fit.
+  public func tryWrite(_ bytes: some MessageBytes) throws(HinixError) -> Outcome<Int> {
+    Waiting.never.outcome(try writeAll(bytes, waiting: .never))
+  }
+
+  /// Writes, blocking the thread at most `timeout` for room: ``Outcome/completed(_:)`` with the
+  /// count written (fewer than all when the time ran out midway), or ``Outcome/timedOut`` if
+  /// nothing fit in time.
+  @available(*, noasync, message: "blocks its thread; use `await write(_:)` in async code")
+  public func write(_ bytes: some MessageBytes, timeout: Duration) throws(HinixError) -> Outcome<Int> {
+    let waiting = Waiting.until(.after(timeout))
+    return waiting.outcome(try writeAll(bytes, waiting: waiting))
+  }
+
+  /// Writes all of `bytes`, suspending the task (not its thread) while there is no room.
+  public func write(_ bytes: some MessageBytes, reactor: Reactor = .shared) async throws {
+    let fd = descriptor.rawValue
+    let total = bytes.withMessageBytes { $0.count }
+    var written = 0
+    while written < total {
+      written += try await reactor.perform(.writable, on: descriptor, strategy: waitStrategy) {
+        () throws(HinixError) -> Int? in
+        let count = try bytes.withMessageBytes { all in
+          Result { () throws(HinixError) in
+            try ByteStream.writeAll(
+              fd, UnsafeRawBufferPointer(rebasing: all[written...]), waiting: .never, strategy: .sleep)
+          }
+        }.get()
+        return count > 0 ? count : nil
+      }
+    }
+  }
+
+  /// Writes all it can as `waiting` allows; `nil` when nothing was written because the form
+  /// gave up.
+  private func writeAll(_ bytes: some MessageBytes, waiting: Waiting) throws(HinixError) -> Int? {
+    let fd = descriptor.rawValue
+    let strategy = waitStrategy
+    return try bytes.withMessageBytes { buffer in
+      Result { () throws(HinixError) -> Int? in
+        let count = try ByteStream.writeAll(fd, buffer, waiting: waiting, strategy: strategy)
+        return count > 0 || buffer.isEmpty ? count : nil
+      }
+    }.get()
   }
 }

@@ -7,9 +7,16 @@ import SystemPackage
 /// Because it is `~Copyable`, no two values can own the same descriptor, so Hinix has neither leaks
 /// nor double closes. Types whose descriptor is naturally shared between tasks (a queue one task
 /// sends on while another receives) hold an `OwnedDescriptor` inside a `Sendable` final class.
-public struct OwnedDescriptor: ~Copyable, Sendable {
+///
+/// Any descriptor can be read and written through it directly, with every form of
+/// ``ByteReader`` and ``ByteWriter``: a descriptor received from another process needs no
+/// knowledge of which wrapper to adopt it with.
+public struct OwnedDescriptor: ~Copyable, Sendable, ByteReader, ByteWriter {
   /// The descriptor, to pass to swift-system or to a system call. It stays owned by this value.
   public let descriptor: FileDescriptor
+
+  /// What reads and writes do while they cannot go on (``WaitStrategy/sleep`` unless changed).
+  public var waitStrategy: WaitStrategy = .sleep
 
   /// Takes ownership of `descriptor`; it will be closed when this value ends.
   public init(adopting descriptor: FileDescriptor) {

@@ -75,6 +75,22 @@ public struct WaitStrategy: Sendable, Hashable, CustomStringConvertible {
     }
   }
 
+  /// The spin a blocking or timed form makes before it parks its thread: retries `attempt`
+  /// (which never waits) for the spin time, never past a timed form's deadline; `nil` when the
+  /// spin ran out, or at once when the strategy sleeps or the form is a try form.
+  @inline(__always)
+  func spinFirst<T>(_ waiting: Waiting, _ attempt: () throws(HinixError) -> T?) throws(HinixError) -> T? {
+    guard spins else { return nil }
+    let now = Deadline.Instant.now.nanoseconds
+    let end: Int64
+    switch waiting {
+    case .never: return nil
+    case .forever: end = spinEnd(from: now)
+    case .until(let deadline): end = spinEnd(from: now, limit: deadline)
+    }
+    return try WaitStrategy.spin(until: end, attempt)
+  }
+
   /// A hint to the processor that this thread is spinning (x86 `pause`, Arm `yield`).
   @inline(__always)
   static func relax() {

@@ -11,6 +11,12 @@ enum Waiting {
   /// Block at most until the deadline.
   case until(Deadline.Instant)
 
+  /// Whether the form may wait at all (every form but a try form).
+  var mayWait: Bool {
+    if case .never = self { return false }
+    return true
+  }
+
   /// Waits in `poll` for `events` on a non-blocking descriptor; `false` when the wait ran out.
   func poll(
     _ fd: Int32, for events: Int16, operation: String, subject: @autoclosure () -> String

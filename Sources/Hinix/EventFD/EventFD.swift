@@ -15,9 +15,18 @@ public final class EventFD: Sendable {
   public static let maximumValue: UInt64 = 0xffff_ffff_ffff_fffe
 
   private let handle: OwnedDescriptor
+  private let strategy = WaitStrategySetting()
 
   /// The eventfd's descriptor, still owned by this value.
   public var descriptor: FileDescriptor { handle.descriptor }
+
+  /// What reads and adds do while they cannot go on (``WaitStrategy/sleep`` unless changed):
+  /// a spinning strategy retries the non-blocking call before the blocking, timed or async
+  /// form parks. Any task may change it at any time.
+  public var waitStrategy: WaitStrategy {
+    get { strategy.value }
+    set { strategy.set(newValue) }
+  }
 
   /// Creates an eventfd, close-on-exec.
   ///
@@ -44,64 +53,76 @@ public final class EventFD: Sendable {
 
   // MARK: Reading
 
-  /// Reads the counter, waiting while it is zero.
+  /// Reads the counter, blocking the thread while it is zero.
   ///
   /// The corresponding C function is `read`.
+  @available(*, noasync, message: "blocks its thread; use `await read()` in async code")
   public func read() throws(HinixError) -> UInt64 {
     try read(waiting: .forever)!
   }
 
-  /// Reads the counter if it is not zero; `nil` if a read would wait.
+  /// Reads the counter if it is not zero: ``Outcome/wouldBlock`` if a read would wait.
   ///
   /// Works on a blocking descriptor too (`preadv2` with `RWF_NOWAIT`).
-  public func tryRead() throws(HinixError) -> UInt64? {
-    try read(waiting: .never)
+  public func tryRead() throws(HinixError) -> Outcome<UInt64> {
+    Waiting.never.outcome(try read(waiting: .never))
   }
 
-  /// Reads the counter, waiting at most `timeout`; `nil` if it stayed zero.
-  public func read(timeout: Duration) throws(HinixError) -> UInt64? {
-    try read(waiting: .until(.after(timeout)))
+  /// Reads the counter, blocking the thread at most `timeout`: ``Outcome/timedOut`` if it
+  /// stayed zero.
+  @available(*, noasync, message: "blocks its thread; use `await read()` in async code")
+  public func read(timeout: Duration) throws(HinixError) -> Outcome<UInt64> {
+    let waiting = Waiting.until(.after(timeout))
+    return waiting.outcome(try read(waiting: waiting))
   }
 
   /// Reads the counter, suspending the task (not its thread) while it is zero.
   ///
   /// Throws `CancellationError` if the task is cancelled while it waits.
-  public func read() async throws -> UInt64 {
-    while true {
-      if let value = try tryRead() { return value }
-      _ = try await Reactor.shared.wait(for: .readable, on: descriptor)
+  public func read(reactor: Reactor = .shared) async throws -> UInt64 {
+    try await reactor.perform(.readable, on: descriptor, strategy: waitStrategy) { () throws(HinixError) in
+      try read(waiting: .never)
     }
   }
 
   // MARK: Adding
 
-  /// Adds `value` to the counter, waiting while the sum would pass ``maximumValue``.
+  /// Adds `value` to the counter, blocking the thread while the sum would pass
+  /// ``maximumValue``.
   ///
   /// - Throws: `.invalidArgument` for `0xffffffffffffffff`, which no counter can ever hold.
   /// The corresponding C function is `write`.
+  @available(*, noasync, message: "blocks its thread; use `await add(_:)` in async code")
   public func add(_ value: UInt64 = 1) throws(HinixError) {
     _ = try add(value, waiting: .forever)
   }
 
-  /// Adds `value` if the counter has room now; `false` if the add would wait for a reader.
-  public func tryAdd(_ value: UInt64 = 1) throws(HinixError) -> Bool {
-    try add(value, waiting: .never)
+  /// Adds `value` if the counter has room now: ``Outcome/wouldBlock`` if the add would wait for
+  /// a reader.
+  public func tryAdd(_ value: UInt64 = 1) throws(HinixError) -> Outcome<Void> {
+    Waiting.never.outcome(try add(value, waiting: .never) ? () : nil)
   }
 
-  /// Adds `value`, waiting at most `timeout` for room; `false` if the time ran out.
-  public func add(_ value: UInt64, timeout: Duration) throws(HinixError) -> Bool {
-    try add(value, waiting: .until(.after(timeout)))
+  /// Adds `value`, blocking the thread at most `timeout` for room: ``Outcome/timedOut`` if the
+  /// time ran out.
+  @available(*, noasync, message: "blocks its thread; use `await add(_:)` in async code")
+  public func add(_ value: UInt64, timeout: Duration) throws(HinixError) -> Outcome<Void> {
+    let waiting = Waiting.until(.after(timeout))
+    return waiting.outcome(try add(value, waiting: waiting) ? () : nil)
   }
 
   /// Adds `value`, suspending the task (not its thread) while the counter has no room.
-  public func add(_ value: UInt64 = 1) async throws {
-    while try !tryAdd(value) {
-      if value > 1, try hasRoomForOne() {
-        // Writable means 1 fits; a larger value that does not fit yet rechecks every millisecond.
-        try await Task.sleep(for: .milliseconds(1))
-      } else {
-        _ = try await Reactor.shared.wait(for: .writable, on: descriptor)
+  public func add(_ value: UInt64 = 1, reactor: Reactor = .shared) async throws {
+    while true {
+      let added = try await reactor.perform(.writable, on: descriptor, strategy: waitStrategy) {
+        () throws(HinixError) -> Bool? in
+        if try add(value, waiting: .never) { return true }
+        // Writable means 1 fits: a larger value that does not fit yet rechecks every millisecond.
+        if value > 1, try hasRoomForOne() { return false }
+        return nil
       }
+      if added { return }
+      try await Task.sleep(for: .milliseconds(1))
     }
   }
 
@@ -118,10 +139,15 @@ public final class EventFD: Sendable {
   private var subject: String { "eventfd \(descriptor.rawValue)" }
 
   private func read(waiting: Waiting) throws(HinixError) -> UInt64? {
+    if let value = try waitStrategy.spinFirst(waiting, { () throws(HinixError) in try read(waiting: .never) })
+    {
+      return value
+    }
     var value: UInt64 = 0
     let count = try withUnsafeMutableBytes(of: &value) { buffer in
       Result { () throws(HinixError) in
-        try ByteStream.read(descriptor.rawValue, into: buffer, waiting: waiting, subject: subject)
+        try ByteStream.read(
+          descriptor.rawValue, into: buffer, waiting: waiting, strategy: .sleep, subject: subject)
       }
     }.get()
     switch count {
@@ -167,6 +193,12 @@ public final class EventFD: Sendable {
       throw HinixError(
         .invalidArgument, operation: "write", subject: subject,
         detail: "\(value) is above the counter's maximum 0xfffffffffffffffe")
+    }
+    if try waitStrategy.spinFirst(
+      waiting, { () throws(HinixError) in try add(value, waiting: .never) ? true : nil })
+      != nil
+    {
+      return true
     }
     let fd = descriptor.rawValue
     var copy = value

@@ -4,55 +4,70 @@ import SystemPackage
 extension MessageQueue {
   // MARK: Sending
 
-  /// Sends a message, waiting while the queue is full.
+  /// Sends a message, blocking the thread while the queue is full.
   ///
   /// - Throws: `.messageTooLarge` when the message is longer than ``capacity``'s message size,
   ///   `.invalidArgument` for a priority outside `0 ..< priorityLimit`.
   /// The corresponding C function is `mq_send`.
+  @available(*, noasync, message: "blocks its thread; use `await send(_:priority:)` in async code")
   public func send(_ message: some MessageBytes, priority: UInt32 = 0) throws(HinixError) {
     _ = try send(message, priority: priority, waiting: .forever)
   }
 
-  /// Sends the bytes of `buffer` as one message, waiting while the queue is full: the
-  /// non-generic form of ``send(_:priority:)-(some MessageBytes,_)`` for hot paths.
+  /// Sends the bytes of `buffer` as one message, blocking the thread while the queue is full:
+  /// the non-generic form of ``send(_:priority:)-(some MessageBytes,_)`` for hot paths.
   ///
   /// The corresponding C function is `mq_send`.
+  @available(*, noasync, message: "blocks its thread; use `await send(_:priority:)` in async code")
   public func send(_ buffer: UnsafeRawBufferPointer, priority: UInt32 = 0) throws(HinixError) {
     _ = try send(buffer, priority: priority, waiting: .forever)
   }
 
-  /// Sends a message if the queue has room now; returns `false` if it would have to wait.
+  /// Sends a message if the queue has room now: ``Outcome/wouldBlock`` if it would have to wait.
   ///
   /// The corresponding C function is `mq_timedsend` with a deadline already passed.
-  public func trySend(_ message: some MessageBytes, priority: UInt32 = 0) throws(HinixError) -> Bool {
-    try send(message, priority: priority, waiting: .never)
+  public func trySend(_ message: some MessageBytes, priority: UInt32 = 0) throws(HinixError) -> Outcome<Void>
+  {
+    Waiting.never.outcome(try send(message, priority: priority, waiting: .never) ? () : nil)
   }
 
-  /// Sends a message, waiting at most `timeout` for room; returns `false` if the time ran out.
+  /// Sends a message, blocking the thread at most `timeout` for room: ``Outcome/timedOut`` if
+  /// the time ran out.
   ///
   /// The corresponding C function is `mq_timedsend`.
+  @available(*, noasync, message: "blocks its thread; use `await send(_:priority:)` in async code")
   public func send(
     _ message: some MessageBytes, priority: UInt32 = 0, timeout: Duration
-  ) throws(HinixError) -> Bool {
-    try send(message, priority: priority, waiting: .until(.after(timeout)))
+  ) throws(HinixError) -> Outcome<Void> {
+    try send(message, priority: priority, timed: .until(.after(timeout)))
   }
 
-  /// Sends a message, waiting until `deadline` at most; returns `false` if it passed.
+  /// Sends a message, blocking the thread until `deadline` at most: ``Outcome/timedOut`` if it
+  /// passed.
   ///
   /// The corresponding C function is `mq_timedsend`.
+  @available(*, noasync, message: "blocks its thread; use `await send(_:priority:)` in async code")
   public func send(
     _ message: some MessageBytes, priority: UInt32 = 0, deadline: ContinuousClock.Instant
-  ) throws(HinixError) -> Bool {
-    try send(message, priority: priority, waiting: .until(Deadline.Instant(deadline)))
+  ) throws(HinixError) -> Outcome<Void> {
+    try send(message, priority: priority, timed: .until(Deadline.Instant(deadline)))
   }
 
   /// Sends a message, suspending the task (not its thread) while the queue is full.
   ///
   /// Throws `CancellationError` if the task is cancelled while it waits; the message is then not sent.
-  public func send(_ message: some MessageBytes, priority: UInt32 = 0) async throws {
-    while try !trySend(message, priority: priority) {
-      _ = try await Reactor.shared.wait(for: .writable, on: descriptor)
+  public func send(_ message: some MessageBytes, priority: UInt32 = 0, reactor: Reactor = .shared)
+    async throws
+  {
+    try await reactor.perform(.writable, on: descriptor, strategy: waitStrategy) { () throws(HinixError) in
+      try send(message, priority: priority, waiting: .never) ? () : nil
     }
+  }
+
+  private func send(
+    _ message: some MessageBytes, priority: UInt32, timed waiting: Waiting
+  ) throws(HinixError) -> Outcome<Void> {
+    waiting.outcome(try send(message, priority: priority, waiting: waiting) ? () : nil)
   }
 
   func send(
@@ -91,6 +106,14 @@ extension MessageQueue {
     _ waiting: Waiting, for events: Int16, operation: String, priority: UInt32 = 0,
     _ call: (UnsafePointer<timespec>?) -> Result<T, Errno>
   ) throws(HinixError) -> T? {
+    if let value = try waitStrategy.spinFirst(
+      waiting,
+      { () throws(HinixError) in
+        try transfer(.never, for: events, operation: operation, priority: priority, call)
+      })
+    {
+      return value
+    }
     while true {
       let result: Result<T, Errno>
       switch waiting {
@@ -120,92 +143,101 @@ extension MessageQueue {
 
   // MARK: Receiving
 
-  /// Receives the highest-priority message, waiting while the queue is empty.
+  /// Receives the highest-priority message, blocking the thread while the queue is empty.
   ///
   /// The corresponding C function is `mq_receive`.
+  @available(*, noasync, message: "blocks its thread; use `await receive()` in async code")
   public func receive() throws(HinixError) -> Message {
     try receiveMessage(waiting: .forever)!
   }
 
-  /// Receives the highest-priority message into `buffer` without allocating, waiting while the
-  /// queue is empty.
+  /// Receives the highest-priority message into `buffer` without allocating, blocking the
+  /// thread while the queue is empty.
   ///
   /// - Throws: `.messageTooLarge` if `buffer` is smaller than ``capacity``'s message size (the
   ///   kernel requires room for the largest message the queue can hold).
   /// The corresponding C function is `mq_receive`.
+  @available(*, noasync, message: "blocks its thread; use `await receive(into:)` in async code")
   public func receive(into buffer: UnsafeMutableRawBufferPointer) throws(HinixError) -> Received {
     try receive(into: buffer, waiting: .forever)!
   }
 
-  /// Receives a message if one is waiting; `nil` if the queue is empty.
+  /// Receives a message if one is waiting: ``Outcome/wouldBlock`` if the queue is empty.
   ///
   /// The corresponding C function is `mq_timedreceive` with a deadline already passed.
-  public func tryReceive() throws(HinixError) -> Message? {
-    try receiveMessage(waiting: .never)
+  public func tryReceive() throws(HinixError) -> Outcome<Message> {
+    Waiting.never.outcome(try receiveMessage(waiting: .never))
   }
 
-  /// Receives a message into `buffer` if one is waiting; `nil` if the queue is empty.
+  /// Receives a message into `buffer` if one is waiting: ``Outcome/wouldBlock`` if the queue is
+  /// empty.
   ///
   /// The corresponding C function is `mq_timedreceive` with a deadline already passed.
-  public func tryReceive(into buffer: UnsafeMutableRawBufferPointer) throws(HinixError) -> Received? {
-    try receive(into: buffer, waiting: .never)
+  public func tryReceive(into buffer: UnsafeMutableRawBufferPointer) throws(HinixError) -> Outcome<Received> {
+    Waiting.never.outcome(try receive(into: buffer, waiting: .never))
   }
 
-  /// Receives a message, waiting at most `timeout`; `nil` if none came in time.
+  /// Receives a message, blocking the thread at most `timeout`: ``Outcome/timedOut`` if none
+  /// came in time.
   ///
   /// The corresponding C function is `mq_timedreceive`.
-  public func receive(timeout: Duration) throws(HinixError) -> Message? {
-    try receiveMessage(waiting: .until(.after(timeout)))
+  @available(*, noasync, message: "blocks its thread; use `await receive()` in async code")
+  public func receive(timeout: Duration) throws(HinixError) -> Outcome<Message> {
+    let waiting = Waiting.until(.after(timeout))
+    return waiting.outcome(try receiveMessage(waiting: waiting))
   }
 
-  /// Receives a message into `buffer`, waiting at most `timeout`; `nil` if none came in time.
+  /// Receives a message into `buffer`, blocking the thread at most `timeout`:
+  /// ``Outcome/timedOut`` if none came in time.
   ///
   /// The corresponding C function is `mq_timedreceive`.
+  @available(*, noasync, message: "blocks its thread; use `await receive(into:)` in async code")
   public func receive(
     into buffer: UnsafeMutableRawBufferPointer, timeout: Duration
-  ) throws(HinixError) -> Received? {
-    try receive(into: buffer, waiting: .until(.after(timeout)))
+  ) throws(HinixError) -> Outcome<Received> {
+    let waiting = Waiting.until(.after(timeout))
+    return waiting.outcome(try receive(into: buffer, waiting: waiting))
   }
 
-  /// Receives a message, waiting until `deadline` at most; `nil` if none came by then.
+  /// Receives a message, blocking the thread until `deadline` at most: ``Outcome/timedOut`` if
+  /// none came by then.
   ///
   /// The corresponding C function is `mq_timedreceive`.
-  public func receive(deadline: ContinuousClock.Instant) throws(HinixError) -> Message? {
-    try receiveMessage(waiting: .until(Deadline.Instant(deadline)))
+  @available(*, noasync, message: "blocks its thread; use `await receive()` in async code")
+  public func receive(deadline: ContinuousClock.Instant) throws(HinixError) -> Outcome<Message> {
+    let waiting = Waiting.until(Deadline.Instant(deadline))
+    return waiting.outcome(try receiveMessage(waiting: waiting))
   }
 
   /// Receives a message, suspending the task (not its thread) while the queue is empty.
   ///
   /// Throws `CancellationError` if the task is cancelled while it waits; no message is lost.
-  public func receive() async throws -> Message {
-    while true {
-      if let message = try tryReceive() { return message }
-      _ = try await Reactor.shared.wait(for: .readable, on: descriptor)
+  public func receive(reactor: Reactor = .shared) async throws -> Message {
+    try await reactor.perform(.readable, on: descriptor, strategy: waitStrategy) { () throws(HinixError) in
+      try receiveMessage(waiting: .never)
     }
   }
 
-  /// The messages of this queue as they arrive, for `for try await message in queue.messages`.
-  public var messages: Messages { Messages(queue: self) }
-
-  /// An endless asynchronous sequence of received messages; it ends by throwing
-  /// `CancellationError` when its task is cancelled, or a ``HinixError``.
-  public struct Messages: AsyncSequence, Sendable {
-    /// Each element is one received message.
-    public typealias Element = Message
-    let queue: MessageQueue
-
-    /// Creates the iterator.
-    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(queue: queue) }
-
-    /// Receives one message per call to `next()`.
-    public struct AsyncIterator: AsyncIteratorProtocol {
-      let queue: MessageQueue
-
-      /// Waits for and returns the next message.
-      public mutating func next() async throws -> Message? {
-        try await queue.receive()
-      }
+  /// Receives a message into `buffer` without allocating, suspending the task (not its
+  /// thread) while the queue is empty. The buffer must stay valid until the call returns.
+  public func receive(
+    into buffer: UnsafeMutableRawBufferPointer, reactor: Reactor = .shared
+  ) async throws -> Received {
+    try await reactor.perform(.readable, on: descriptor, strategy: waitStrategy) { () throws(HinixError) in
+      try receive(into: buffer, waiting: .never)
     }
+  }
+
+  /// The messages of this queue as they arrive, for `for try await message in queue.messages`:
+  /// an endless sequence that ends by throwing (`CancellationError` when its task is
+  /// cancelled, or a ``HinixError``).
+  public var messages: DescriptorSequence<Message> { messages() }
+
+  /// ``messages`` waiting through `reactor`.
+  public func messages(reactor: Reactor = .shared) -> DescriptorSequence<Message> {
+    DescriptorSequence(
+      owner: self, descriptor: descriptor, events: .readable, reactor: reactor,
+      strategy: { [self] in waitStrategy }, attempt: { [self] () throws(HinixError) in try tryReceive() })
   }
 
   private func receiveMessage(waiting: Waiting) throws(HinixError) -> Message? {

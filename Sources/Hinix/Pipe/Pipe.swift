@@ -80,12 +80,21 @@ extension FileDescriptor {
   }
 }
 
-/// The reading end of a pipe or FIFO (or standard input): a `Sendable` owner of its descriptor.
-public final class PipeReader: Sendable {
+/// The reading end of a pipe or FIFO (or standard input): a `Sendable` owner of its descriptor,
+/// with every form of ``ByteReader`` (blocking, try, timed and async reads).
+public final class PipeReader: ByteReader, Sendable {
   private let handle: OwnedDescriptor
+  private let strategy = WaitStrategySetting()
 
   /// The end's descriptor, still owned by this value.
   public var descriptor: FileDescriptor { handle.descriptor }
+
+  /// What reads do while the pipe is empty (``WaitStrategy/sleep`` unless changed); any task
+  /// may change it at any time.
+  public var waitStrategy: WaitStrategy {
+    get { strategy.value }
+    set { strategy.set(newValue) }
+  }
 
   private var subject: String { "pipe \(descriptor.rawValue)" }
 
@@ -104,39 +113,6 @@ public final class PipeReader: Sendable {
     }
   }
 
-  /// Reads what is available, waiting while the pipe is empty; 0 means every writer closed.
-  ///
-  /// The corresponding C function is `read`.
-  public func read(into buffer: UnsafeMutableRawBufferPointer) throws(HinixError) -> Int {
-    try ByteStream.read(descriptor.rawValue, into: buffer, waiting: .forever, subject: subject)!
-  }
-
-  /// Reads what is available without waiting; `nil` if the pipe is empty, 0 at end of stream.
-  public func tryRead(into buffer: UnsafeMutableRawBufferPointer) throws(HinixError) -> Int? {
-    try ByteStream.read(descriptor.rawValue, into: buffer, waiting: .never, subject: subject)
-  }
-
-  /// Reads what is available, waiting at most `timeout`; `nil` if nothing came.
-  public func read(into buffer: UnsafeMutableRawBufferPointer, timeout: Duration) throws(HinixError) -> Int? {
-    try ByteStream.read(descriptor.rawValue, into: buffer, waiting: .until(.after(timeout)), subject: subject)
-  }
-
-  /// Reads up to `maxCount` bytes, suspending the task (not its thread) while the pipe is empty;
-  /// an empty result means every writer closed.
-  public func read(upTo maxCount: Int) async throws -> [UInt8] {
-    var bytes = [UInt8](repeating: 0, count: max(maxCount, 1))
-    while true {
-      let count = try bytes.withUnsafeMutableBytes { buffer in
-        try ByteStream.read(descriptor.rawValue, into: buffer, waiting: .never, subject: subject)
-      }
-      if let count {
-        bytes.removeLast(bytes.count - count)
-        return bytes
-      }
-      _ = try await Reactor.shared.wait(for: .readable, on: descriptor)
-    }
-  }
-
   /// The pipe's capacity in bytes. The corresponding C function is `fcntl` with `F_GETPIPE_SZ`.
   public func capacity() throws(HinixError) -> Int {
     try descriptor.pipeCapacity(subject: subject)
@@ -150,12 +126,21 @@ public final class PipeReader: Sendable {
 }
 
 /// The writing end of a pipe or FIFO (or standard output or error): a `Sendable` owner of its
-/// descriptor. A write whose reader is gone throws `.brokenPipe`; it never kills the process.
-public final class PipeWriter: Sendable {
+/// descriptor, with every form of ``ByteWriter``. A write whose reader is gone throws
+/// `.brokenPipe`; it never kills the process.
+public final class PipeWriter: ByteWriter, Sendable {
   private let handle: OwnedDescriptor
+  private let strategy = WaitStrategySetting()
 
   /// The end's descriptor, still owned by this value.
   public var descriptor: FileDescriptor { handle.descriptor }
+
+  /// What writes do while the pipe is full (``WaitStrategy/sleep`` unless changed); any task
+  /// may change it at any time.
+  public var waitStrategy: WaitStrategy {
+    get { strategy.value }
+    set { strategy.set(newValue) }
+  }
 
   private var subject: String { "pipe \(descriptor.rawValue)" }
 
@@ -174,42 +159,12 @@ public final class PipeWriter: Sendable {
     }
   }
 
-  /// Writes all of `bytes`, waiting while the pipe is full.
-  ///
-  /// The corresponding C function is `write`.
-  public func write(_ bytes: some MessageBytes) throws(HinixError) {
-    _ = try writeAll(bytes, waiting: .forever)
-  }
-
-  /// Writes all of a raw buffer, waiting while the pipe is full (no generic indirection: the
-  /// form for hot loops).
+  /// Writes all of a raw buffer, blocking the thread while the pipe is full (no generic
+  /// indirection: the form for hot loops).
+  @available(*, noasync, message: "blocks its thread; use `await write(_:)` in async code")
   public func write(_ bytes: UnsafeRawBufferPointer) throws(HinixError) {
-    _ = try ByteStream.writeAll(descriptor.rawValue, bytes, waiting: .forever, subject: subject)
-  }
-
-  /// Writes what fits now; returns how many bytes were written (0 if the pipe is full).
-  public func tryWrite(_ bytes: some MessageBytes) throws(HinixError) -> Int {
-    try writeAll(bytes, waiting: .never)
-  }
-
-  /// Writes, waiting at most `timeout` for room; returns how many bytes were written.
-  public func write(_ bytes: some MessageBytes, timeout: Duration) throws(HinixError) -> Int {
-    try writeAll(bytes, waiting: .until(.after(timeout)))
-  }
-
-  /// Writes all of `bytes`, suspending the task (not its thread) while the pipe is full.
-  public func write(_ bytes: [UInt8]) async throws {
-    var written = 0
-    while written < bytes.count {
-      written += try bytes[written...].withMessageBytes { rest in
-        Result { () throws(HinixError) in
-          try ByteStream.writeAll(descriptor.rawValue, rest, waiting: .never, subject: subject)
-        }
-      }.get()
-      if written < bytes.count {
-        _ = try await Reactor.shared.wait(for: .writable, on: descriptor)
-      }
-    }
+    _ = try ByteStream.writeAll(
+      descriptor.rawValue, bytes, waiting: .forever, strategy: waitStrategy, subject: subject)
   }
 
   /// The pipe's capacity in bytes. The corresponding C function is `fcntl` with `F_GETPIPE_SZ`.
@@ -220,13 +175,5 @@ public final class PipeWriter: Sendable {
   /// Sets the pipe's capacity and returns the capacity set (see ``PipeReader/setCapacity(_:)``).
   public func setCapacity(_ bytes: Int) throws(HinixError) -> Int {
     try descriptor.setPipeCapacity(bytes, subject: subject)
-  }
-
-  private func writeAll(_ bytes: some MessageBytes, waiting: Waiting) throws(HinixError) -> Int {
-    try bytes.withMessageBytes { buffer in
-      Result { () throws(HinixError) in
-        try ByteStream.writeAll(descriptor.rawValue, buffer, waiting: waiting, subject: subject)
-      }
-    }.get()
   }
 }

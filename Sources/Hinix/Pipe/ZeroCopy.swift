@@ -156,12 +156,11 @@ public enum ZeroCopy {
     var copied = 0
     while copied < limit {
       let want = UnsafeMutableRawBufferPointer(rebasing: buffer[..<min(buffer.count, limit - copied)])
-      let count = try ByteStream.read(
-        source.rawValue, into: want, waiting: .forever, subject: "descriptor \(source.rawValue)")!
+      let count = try ByteStream.read(source.rawValue, into: want, waiting: .forever, strategy: .sleep)!
       if count == 0 { break }
       _ = try ByteStream.writeAll(
         destination.rawValue, UnsafeRawBufferPointer(rebasing: buffer[..<count]), waiting: .forever,
-        subject: "descriptor \(destination.rawValue)")
+        strategy: .sleep)
       copied += count
     }
     return copied

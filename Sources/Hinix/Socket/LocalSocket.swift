@@ -115,7 +115,9 @@ public enum LocalSocket {
     try SocketListener(try name.resolve(), kind: kind, options: options)
   }
 
-  /// Connects to the server at `name`, waiting for it as `wait` says.
+  /// Connects to the server at `name`, blocking the thread while it waits for it as `wait`
+  /// says.
+  @available(*, noasync, message: "blocks its thread; use `await connect(_:kind:wait:)` in async code")
   public static func connect(
     _ name: LocalSocketName, kind: Socket.Kind = .stream, wait: ConnectWait = .immediately
   ) throws(HinixError) -> Socket {
@@ -145,7 +147,8 @@ public enum LocalSocket {
 
   /// Connects to the server at `name`, suspending the task while it waits as `wait` says.
   public static func connect(
-    _ name: LocalSocketName, kind: Socket.Kind = .stream, wait: ConnectWait = .immediately
+    _ name: LocalSocketName, kind: Socket.Kind = .stream, wait: ConnectWait = .immediately,
+    reactor: Reactor = .shared
   ) async throws -> Socket {
     let address = try name.resolve()
     let deadline: ContinuousClock.Instant? =
@@ -157,7 +160,7 @@ public enum LocalSocket {
     var interval = Duration.milliseconds(1)
     while true {
       do {
-        return try await Socket.connect(to: address, kind: kind)
+        return try await Socket.connect(to: address, kind: kind, reactor: reactor)
       } catch let error as HinixError where error.code == .connectionRefused || error.code == .notFound {
         if let deadline, ContinuousClock.now >= deadline {
           if case .immediately = wait { throw error }

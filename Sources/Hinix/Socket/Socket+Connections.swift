@@ -2,17 +2,19 @@ import Glibc
 import SystemPackage
 
 extension Socket {
-  /// Connects a new socket of `kind` to `address`, waiting at most `timeout` (or for as long as
-  /// the kernel takes, when nil).
+  /// Connects a new socket of `kind` to `address`, blocking the thread at most `timeout` (or
+  /// for as long as the kernel takes, when nil).
   ///
   /// Errors name the address: `.connectionRefused` when nobody listens there, `.notFound` when
   /// no socket file exists at a path, `.permissionDenied` when its mode forbids us, `.timedOut`
   /// when the timeout passed. A Unix listener whose backlog is full is retried until the timeout.
-  /// The corresponding C function is `connect`.
+  /// A Unix datagram client is first bound to a fresh abstract name (autobind), so that the
+  /// peer can reply to it. The corresponding C function is `connect`.
+  @available(*, noasync, message: "blocks its thread; use `await connect(to:kind:)` in async code")
   public static func connect(
     to address: SocketAddress, kind: Kind = .stream, timeout: Duration? = nil
   ) throws(HinixError) -> Socket {
-    let socket = try Socket(Domain(address), kind, nonBlocking: true)
+    let socket = try client(for: address, kind: kind)
     try socket.connect(to: address, waiting: timeout.map { .until(.after($0)) } ?? .forever)
     try socket.setNonBlocking(false)
     return socket
@@ -20,33 +22,51 @@ extension Socket {
 
   /// Connects a new socket of `kind` to `address`, suspending the task (not its thread) until
   /// the connection is made. Cancelling the task abandons the connection attempt.
-  public static func connect(to address: SocketAddress, kind: Kind = .stream) async throws -> Socket {
+  public static func connect(
+    to address: SocketAddress, kind: Kind = .stream, reactor: Reactor = .shared
+  ) async throws -> Socket {
+    let socket = try client(for: address, kind: kind)
+    try await socket.connect(to: address, reactor: reactor)
+    try socket.setNonBlocking(false)
+    return socket
+  }
+
+  /// A new non-blocking socket to connect to `address`; a Unix datagram one autobound.
+  private static func client(for address: SocketAddress, kind: Kind) throws(HinixError) -> Socket {
     let socket = try Socket(Domain(address), kind, nonBlocking: true)
+    if kind == .datagram && socket.domain == .unix {
+      try socket.bind(to: .unnamed)
+    }
+    return socket
+  }
+
+  /// Connects this socket (a datagram socket's default destination, or a socket bound first),
+  /// blocking the thread until the kernel has done so.
+  ///
+  /// The corresponding C function is `connect`.
+  @available(*, noasync, message: "blocks its thread; use `await connect(to:)` in async code")
+  public func connect(to address: SocketAddress) throws(HinixError) {
+    try connect(to: address, waiting: .forever)
+  }
+
+  /// Connects this socket, suspending the task (not its thread) while the connection is made.
+  public func connect(to address: SocketAddress, reactor: Reactor = .shared) async throws {
     while true {
-      let result = try address.withSockaddr(operation: "connect") { Sys.connect(socket.fd, $0, $1) }
+      let result = try address.withSockaddr(operation: "connect") { Sys.connect(fd, $0, $1) }
       switch result {
       case .success:
-        break
+        return
       case .failure(.nowInProgress), .failure(.interrupted), .failure(.alreadyInProcess):
-        _ = try await Reactor.shared.wait(for: .writable, on: socket.descriptor)
-        try socket.finishConnecting(to: address)
+        _ = try await reactor.wait(for: .writable, on: descriptor)
+        try finishConnecting(to: address)
+        return
       case .failure(.resourceTemporarilyUnavailable):
         // A Unix listener's backlog is full: nothing to poll for, so retry shortly.
         try await Task.sleep(for: .milliseconds(1))
-        continue
       case .failure(let error):
-        throw connectError(error, address)
+        throw Socket.connectError(error, address)
       }
-      try socket.setNonBlocking(false)
-      return socket
     }
-  }
-
-  /// Connects this socket (a datagram socket's default destination, or a socket bound first).
-  ///
-  /// The corresponding C function is `connect`.
-  public func connect(to address: SocketAddress) throws(HinixError) {
-    try connect(to: address, waiting: .forever)
   }
 
   func connect(to address: SocketAddress, waiting: Waiting) throws(HinixError) {
@@ -100,26 +120,44 @@ extension Socket {
 
   // MARK: Accepting
 
-  /// Waits for and accepts the next connection; the new socket is close-on-exec and blocking.
+  /// Accepts the next connection, blocking the thread until one comes; the new socket is
+  /// close-on-exec and blocking.
   ///
   /// The corresponding C function is `accept4`.
+  @available(*, noasync, message: "blocks its thread; use `await accept()` in async code")
   public func accept() throws(HinixError) -> Socket {
     try accept(waiting: .forever)!
   }
 
-  /// Accepts a pending connection without waiting; `nil` if none is pending.
-  public func tryAccept() throws(HinixError) -> Socket? {
-    try accept(waiting: .never)
+  /// Accepts a pending connection without waiting: ``Outcome/wouldBlock`` if none is pending.
+  public func tryAccept() throws(HinixError) -> Outcome<Socket> {
+    Waiting.never.outcome(try accept(waiting: .never))
   }
 
-  /// Accepts the next connection, waiting at most `timeout`; `nil` if none came.
-  public func accept(timeout: Duration) throws(HinixError) -> Socket? {
-    try accept(waiting: .until(.after(timeout)))
+  /// Accepts the next connection, blocking the thread at most `timeout`:
+  /// ``Outcome/timedOut`` if none came.
+  @available(*, noasync, message: "blocks its thread; use `await accept()` in async code")
+  public func accept(timeout: Duration) throws(HinixError) -> Outcome<Socket> {
+    let waiting = Waiting.until(.after(timeout))
+    return waiting.outcome(try accept(waiting: waiting))
   }
 
   /// Accepts the next connection, suspending the task (not its thread) until one comes.
-  public func accept() async throws -> Socket {
-    try await retrying(.readable) { () throws(HinixError) -> Socket? in try accept(waiting: .never) }
+  public func accept(reactor: Reactor = .shared) async throws -> Socket {
+    try await perform(.readable, reactor: reactor) { () throws(HinixError) -> Socket? in
+      try accept(waiting: .never)
+    }
+  }
+
+  /// The connections arriving at this listening socket, accepted one by one as the sequence is
+  /// iterated; iteration ends only with an error or cancellation.
+  public var connections: DescriptorSequence<Socket> { connections() }
+
+  /// ``connections`` waiting through `reactor`.
+  public func connections(reactor: Reactor = .shared) -> DescriptorSequence<Socket> {
+    DescriptorSequence(
+      owner: self, descriptor: descriptor, events: .readable, reactor: reactor,
+      strategy: { [self] in waitStrategy }, attempt: { [self] () throws(HinixError) in try tryAccept() })
   }
 
   private func accept(waiting: Waiting) throws(HinixError) -> Socket? {
@@ -141,28 +179,6 @@ extension Socket {
           detail: "the socket is not listening")
       case .failure(let error):
         throw HinixError.system(error, "accept4", subject: subject)
-      }
-    }
-  }
-
-  /// The connections arriving at this listening socket, accepted one by one as the sequence is
-  /// iterated; iteration ends only with an error or cancellation.
-  public var connections: Connections { Connections(listener: self) }
-
-  /// An `AsyncSequence` of accepted connections (see ``connections``).
-  public struct Connections: AsyncSequence, Sendable {
-    let listener: Socket
-
-    /// Creates the iterator.
-    public func makeAsyncIterator() -> Iterator { Iterator(listener: listener) }
-
-    /// Accepts the next connection on each call.
-    public struct Iterator: AsyncIteratorProtocol {
-      let listener: Socket
-
-      /// The next accepted connection.
-      public mutating func next() async throws -> Socket? {
-        try await listener.accept()
       }
     }
   }

@@ -16,6 +16,7 @@ extension Socket {
   /// buffers form one message, which goes whole or throws (`.messageTooLarge`, `.shortWrite`,
   /// or `.limitExceeded` for more than ``maximumBuffersPerCall`` parts). Passing an array the
   /// caller keeps and refills makes the call allocation-free.
+  @available(*, noasync, message: "blocks its thread; use `await write(gathering:)` in async code")
   public func write(gathering buffers: [UnsafeRawBufferPointer]) throws(HinixError) {
     try checkGather(buffers)
     var cursor = GatherCursor()
@@ -30,11 +31,11 @@ extension Socket {
 
   /// The async form of ``write(gathering:)``: suspends the task, not its thread, while the
   /// socket's buffer is full. The buffers must stay valid until the call returns.
-  public func write(gathering buffers: [UnsafeRawBufferPointer]) async throws {
+  public func write(gathering buffers: [UnsafeRawBufferPointer], reactor: Reactor = .shared) async throws {
     try checkGather(buffers)
     var cursor = GatherCursor()
     repeat {
-      let count = try await transfer("sendmsg", events: .writable) { flags in
+      let count = try await transfer("sendmsg", events: .writable, reactor: reactor) { flags in
         sendGathered(buffers, from: cursor, flags: flags)
       }
       try advance(&cursor, by: count, in: buffers)

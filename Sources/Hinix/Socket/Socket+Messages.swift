@@ -99,73 +99,66 @@ extension Socket {
 
   /// Sends one message: `bytes`, optionally with descriptors (`SCM_RIGHTS`, at most
   /// ``maximumDescriptorsPerMessage``), credentials (`SCM_CREDENTIALS`) and, for an unconnected
-  /// datagram socket, a destination.
+  /// datagram socket, a destination; blocks the thread while the socket's buffer is full.
   ///
   /// On a stream socket all of `bytes` go, the descriptors with the first of them (so at least
   /// one byte is needed to carry descriptors). On seqpacket and datagram sockets the message
   /// goes whole or throws: `.messageTooLarge` above the socket's limit, `.shortWrite` if the
   /// kernel took only part. The descriptors stay owned by the caller; the receiver gets
   /// duplicates. The corresponding C function is `sendmsg` (with `MSG_NOSIGNAL`).
+  @available(
+    *, noasync, message: "blocks its thread; use `await send(_:descriptors:credentials:to:)` in async code"
+  )
   public func send(
     _ bytes: some MessageBytes, descriptors: [FileDescriptor] = [], credentials: Credentials? = nil,
     to address: SocketAddress? = nil
   ) throws(HinixError) {
-    _ = try bytes.withMessageBytes { buffer in
-      Result { () throws(HinixError) in
-        try sendMessage(buffer, descriptors, credentials, address, waiting: .forever)
-      }
-    }.get()
+    _ = try sendMessage(bytes, descriptors, credentials, address, waiting: .forever)
   }
 
-  /// Sends one message without waiting; false if the socket's buffer has no room now.
+  /// Sends one message without waiting: ``Outcome/wouldBlock`` if the socket's buffer has no
+  /// room now.
   public func trySend(
     _ bytes: some MessageBytes, descriptors: [FileDescriptor] = [], credentials: Credentials? = nil,
     to address: SocketAddress? = nil
-  ) throws(HinixError) -> Bool {
-    try bytes.withMessageBytes { buffer in
-      Result { () throws(HinixError) in
-        try sendMessage(buffer, descriptors, credentials, address, waiting: .never)
-      }
-    }.get()
+  ) throws(HinixError) -> Outcome<Void> {
+    Waiting.never.outcome(
+      try sendMessage(bytes, descriptors, credentials, address, waiting: .never) ? () : nil)
   }
 
-  /// Sends one message, waiting at most `timeout` for room; false if none came in time.
+  /// Sends one message, blocking the thread at most `timeout` for room: ``Outcome/timedOut`` if
+  /// none came in time.
+  @available(
+    *, noasync, message: "blocks its thread; use `await send(_:descriptors:credentials:to:)` in async code"
+  )
   public func send(
     _ bytes: some MessageBytes, descriptors: [FileDescriptor] = [], credentials: Credentials? = nil,
     to address: SocketAddress? = nil, timeout: Duration
-  ) throws(HinixError) -> Bool {
-    let deadline = Deadline.Instant.after(timeout)
-    return try bytes.withMessageBytes { buffer in
-      Result { () throws(HinixError) in
-        try sendMessage(buffer, descriptors, credentials, address, waiting: .until(deadline))
-      }
-    }.get()
+  ) throws(HinixError) -> Outcome<Void> {
+    let waiting = Waiting.until(.after(timeout))
+    return waiting.outcome(
+      try sendMessage(bytes, descriptors, credentials, address, waiting: waiting) ? () : nil)
   }
 
-  /// Sends one message, suspending the task while the socket's buffer is full.
-  ///
-  /// The buffer must stay valid until the call returns.
+  /// Sends one message, suspending the task (not its thread) while the socket's buffer is full.
   public func send(
-    _ bytes: UnsafeRawBufferPointer, descriptors: [FileDescriptor] = [], credentials: Credentials? = nil,
-    to address: SocketAddress? = nil
+    _ bytes: some MessageBytes, descriptors: [FileDescriptor] = [], credentials: Credentials? = nil,
+    to address: SocketAddress? = nil, reactor: Reactor = .shared
   ) async throws {
-    try await retrying(.writable) { () throws(HinixError) -> Bool? in
+    try await perform(.writable, reactor: reactor) { () throws(HinixError) -> Bool? in
       try sendMessage(bytes, descriptors, credentials, address, waiting: .never) ? true : nil
     }
   }
 
-  /// Sends one message, suspending the task while the socket's buffer is full.
-  public func send(
-    _ bytes: [UInt8], descriptors: [FileDescriptor] = [], credentials: Credentials? = nil,
-    to address: SocketAddress? = nil
-  ) async throws {
-    try await retrying(.writable) { () throws(HinixError) -> Bool? in
-      try bytes.withUnsafeBytes { buffer in
-        Result { () throws(HinixError) in
-          try sendMessage(buffer, descriptors, credentials, address, waiting: .never) ? true : nil
-        }
-      }.get()
-    }
+  private func sendMessage(
+    _ bytes: some MessageBytes, _ descriptors: [FileDescriptor], _ credentials: Credentials?,
+    _ address: SocketAddress?, waiting: Waiting
+  ) throws(HinixError) -> Bool {
+    try bytes.withMessageBytes { buffer in
+      Result { () throws(HinixError) in
+        try sendMessage(buffer, descriptors, credentials, address, waiting: waiting)
+      }
+    }.get()
   }
 
   /// The most descriptors one message can carry (the kernel's `SCM_MAX_FD`).
@@ -245,55 +238,117 @@ extension Socket {
 
   // MARK: Receiving messages
 
-  /// Receives one message into `buffer`, waiting while there is none, accepting at most
-  /// `maxDescriptors` descriptors (those beyond are closed and counted).
+  /// Receives one message into `buffer`, blocking the thread while there is none, accepting at
+  /// most `maxDescriptors` descriptors (those beyond are closed and counted).
   ///
   /// On seqpacket and datagram sockets a message larger than `buffer` throws
   /// `.messageTruncated` naming both sizes (the kernel discards the rest, and Hinix closes any
   /// descriptors it brought); use ``receive(into:maxDescriptors:)-(inout [UInt8],_)`` or
-  /// ``nextMessageSize()`` to never truncate. The corresponding C function is `recvmsg` (with
-  /// `MSG_CMSG_CLOEXEC`).
+  /// ``nextMessageSize()`` to never truncate. On a stream socket a message of 0 bytes is the
+  /// end of the stream. The corresponding C function is `recvmsg` (with `MSG_CMSG_CLOEXEC`).
+  @available(
+    *, noasync, message: "blocks its thread; use `await receive(into:maxDescriptors:)` in async code"
+  )
   public func receive(
     into buffer: UnsafeMutableRawBufferPointer, maxDescriptors: Int = 0
   ) throws(HinixError) -> ReceivedMessage {
     try receiveMessage(buffer, maxDescriptors, waiting: .forever)!
   }
 
-  /// Receives one message without waiting; nil if none is there.
+  /// Receives one message without waiting: ``Outcome/wouldBlock`` if none is there,
+  /// ``Outcome/ended`` once a stream's peer closed its writing side.
   public func tryReceive(
     into buffer: UnsafeMutableRawBufferPointer, maxDescriptors: Int = 0
-  ) throws(HinixError) -> ReceivedMessage? {
-    try receiveMessage(buffer, maxDescriptors, waiting: .never)
+  ) throws(HinixError) -> Outcome<ReceivedMessage> {
+    messageOutcome(try receiveMessage(buffer, maxDescriptors, waiting: .never), .never)
   }
 
-  /// Receives one message, waiting at most `timeout`; nil if none came.
+  /// Receives one message, blocking the thread at most `timeout`: ``Outcome/timedOut`` if none
+  /// came, ``Outcome/ended`` once a stream's peer closed its writing side.
+  @available(
+    *, noasync, message: "blocks its thread; use `await receive(into:maxDescriptors:)` in async code"
+  )
   public func receive(
     into buffer: UnsafeMutableRawBufferPointer, maxDescriptors: Int = 0, timeout: Duration
-  ) throws(HinixError) -> ReceivedMessage? {
-    try receiveMessage(buffer, maxDescriptors, waiting: .until(.after(timeout)))
+  ) throws(HinixError) -> Outcome<ReceivedMessage> {
+    let waiting = Waiting.until(.after(timeout))
+    return messageOutcome(try receiveMessage(buffer, maxDescriptors, waiting: waiting), waiting)
   }
 
   /// Receives one message, suspending the task (not its thread) while there is none.
   ///
   /// The buffer must stay valid until the call returns.
   public func receive(
-    into buffer: UnsafeMutableRawBufferPointer, maxDescriptors: Int = 0
+    into buffer: UnsafeMutableRawBufferPointer, maxDescriptors: Int = 0, reactor: Reactor = .shared
   ) async throws -> ReceivedMessage {
-    try await retrying(.readable) { () throws(HinixError) -> ReceivedMessage? in
+    try await perform(.readable, reactor: reactor) { () throws(HinixError) -> ReceivedMessage? in
       try receiveMessage(buffer, maxDescriptors, waiting: .never)
     }
   }
 
-  /// Receives one whole message into `bytes`, resized to the message's exact length: Hinix
-  /// peeks the size first (`MSG_PEEK | MSG_TRUNC`), so nothing is ever truncated. Reusing one
-  /// array keeps its storage across calls.
+  /// A received message's outcome: an empty one on a stream is its end.
+  private func messageOutcome(_ message: ReceivedMessage?, _ waiting: Waiting) -> Outcome<ReceivedMessage> {
+    if let message, message.count == 0, kind == .stream, message.descriptors.count == 0 { return .ended }
+    return waiting.outcome(message)
+  }
+
+  /// Receives one whole message into `bytes`, resized to the message's exact length, blocking
+  /// the thread while there is none: Hinix peeks the size first (`MSG_PEEK | MSG_TRUNC`), so
+  /// nothing is ever truncated. Reusing one array keeps its storage across calls.
   ///
   /// For seqpacket and datagram sockets; on a stream socket it reads what is available.
+  @available(
+    *, noasync, message: "blocks its thread; use `await receive(into:maxDescriptors:)` in async code"
+  )
   public func receive(
     into bytes: inout [UInt8], maxDescriptors: Int = 0
   ) throws(HinixError) -> ReceivedMessage {
+    try receiveWhole(into: &bytes, maxDescriptors, waiting: .forever)!
+  }
+
+  /// ``receive(into:maxDescriptors:)-(inout [UInt8],_)`` without waiting:
+  /// ``Outcome/wouldBlock`` if no message is there.
+  public func tryReceive(
+    into bytes: inout [UInt8], maxDescriptors: Int = 0
+  ) throws(HinixError) -> Outcome<ReceivedMessage> {
+    messageOutcome(try receiveWhole(into: &bytes, maxDescriptors, waiting: .never), .never)
+  }
+
+  /// ``receive(into:maxDescriptors:)-(inout [UInt8],_)`` blocking the thread at most `timeout`:
+  /// ``Outcome/timedOut`` if no message came.
+  @available(
+    *, noasync, message: "blocks its thread; use `await receive(into:maxDescriptors:)` in async code"
+  )
+  public func receive(
+    into bytes: inout [UInt8], maxDescriptors: Int = 0, timeout: Duration
+  ) throws(HinixError) -> Outcome<ReceivedMessage> {
+    let waiting = Waiting.until(.after(timeout))
+    return messageOutcome(try receiveWhole(into: &bytes, maxDescriptors, waiting: waiting), waiting)
+  }
+
+  /// ``receive(into:maxDescriptors:)-(inout [UInt8],_)`` suspending the task (not its thread)
+  /// while there is no message.
+  public func receive(
+    into bytes: inout [UInt8], maxDescriptors: Int = 0, reactor: Reactor = .shared
+  ) async throws -> ReceivedMessage {
+    try await perform(.readable, reactor: reactor) { () throws(HinixError) -> ReceivedMessage? in
+      try receiveWhole(into: &bytes, maxDescriptors, waiting: .never)
+    }
+  }
+
+  /// Peeks the next message's size, sizes `bytes` to it and receives the message, waiting as
+  /// `waiting` allows; `nil` when the form gave up.
+  private func receiveWhole(
+    into bytes: inout [UInt8], _ maxDescriptors: Int, waiting: Waiting
+  ) throws(HinixError) -> ReceivedMessage? {
     while true {
-      let size = kind == .stream ? max(bytes.count, 65536) : try nextMessageSize(waiting: .forever)!
+      let size: Int
+      if kind == .stream {
+        size = max(bytes.count, 65536)
+      } else {
+        guard let next = try nextMessageSize(waiting: waiting) else { return nil }
+        size = next
+      }
       if bytes.count != size {
         // Keeps the array's storage when it is large enough.
         bytes.removeAll(keepingCapacity: true)
@@ -301,27 +356,40 @@ extension Socket {
       }
       let received = try bytes.withUnsafeMutableBytes { buffer in
         Result { () throws(HinixError) in
-          try receiveMessage(buffer, maxDescriptors, waiting: kind == .stream ? .forever : .never)
+          try receiveMessage(buffer, maxDescriptors, waiting: kind == .stream ? waiting : .never)
         }
       }.get()
-      // nil only when another reader took the message between the peek and the receive.
       if let received {
         if received.count < bytes.count { bytes.removeLast(bytes.count - received.count) }
         return received
       }
+      // A stream whose form gave up, or another reader that took the message between the peek
+      // and the receive: for a try form that is "nothing now".
+      if kind == .stream || !waiting.mayWait { return nil }
     }
   }
 
-  /// The size of the next message on a seqpacket or datagram socket, waiting for one to come;
-  /// the message stays queued. The corresponding C function is `recv` with
+  /// The size of the next message on a seqpacket or datagram socket, blocking the thread while
+  /// none has come; the message stays queued. The corresponding C function is `recv` with
   /// `MSG_PEEK | MSG_TRUNC`.
+  @available(*, noasync, message: "blocks its thread; use `await nextMessageSize()` in async code")
   public func nextMessageSize() throws(HinixError) -> Int {
     try nextMessageSize(waiting: .forever)!
   }
 
-  /// The size of the next message, waiting at most `timeout`; nil if none came.
-  public func nextMessageSize(timeout: Duration) throws(HinixError) -> Int? {
-    try nextMessageSize(waiting: .until(.after(timeout)))
+  /// The size of the next message, blocking the thread at most `timeout`: ``Outcome/timedOut``
+  /// if none came.
+  @available(*, noasync, message: "blocks its thread; use `await nextMessageSize()` in async code")
+  public func nextMessageSize(timeout: Duration) throws(HinixError) -> Outcome<Int> {
+    let waiting = Waiting.until(.after(timeout))
+    return waiting.outcome(try nextMessageSize(waiting: waiting))
+  }
+
+  /// The size of the next message, suspending the task (not its thread) while none has come.
+  public func nextMessageSize(reactor: Reactor = .shared) async throws -> Int {
+    try await perform(.readable, reactor: reactor) { () throws(HinixError) -> Int? in
+      try nextMessageSize(waiting: .never)
+    }
   }
 
   private func nextMessageSize(waiting: Waiting) throws(HinixError) -> Int? {

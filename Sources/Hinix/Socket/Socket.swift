@@ -76,8 +76,7 @@ public final class Socket: Sendable {
   public let kind: Kind
   /// The socket file this socket owns and removes when it closes (see ``SocketListener``).
   let boundPath: BoundPath?
-  /// The spin time of ``waitStrategy``, in nanoseconds.
-  private let spinNanoseconds = Atomic<Int64>(0)
+  private let strategy = WaitStrategySetting()
 
   /// The socket's descriptor, still owned by this value.
   public var descriptor: FileDescriptor { handle.descriptor }
@@ -138,8 +137,8 @@ public final class Socket: Sendable {
   /// never spin past their deadline, and try forms never spin. Any task may change it at any
   /// time; operations already waiting keep the strategy they started with.
   public var waitStrategy: WaitStrategy {
-    get { WaitStrategy(spinNanoseconds: spinNanoseconds.load(ordering: .relaxed)) }
-    set { spinNanoseconds.store(newValue.spinNanoseconds, ordering: .relaxed) }
+    get { strategy.value }
+    set { strategy.set(newValue) }
   }
 
   /// What error messages call this socket: its name, its peer's name, or its descriptor.
@@ -259,21 +258,10 @@ public final class Socket: Sendable {
   func transfer(
     _ operation: String, events: Int16, waiting: Waiting, _ call: (Int32) -> Result<Int, Errno>
   ) throws(HinixError) -> Int? {
-    let strategy = waitStrategy
-    if strategy.spins {
-      let now = Deadline.Instant.now.nanoseconds
-      let end: Int64? =
-        switch waiting {
-        case .never: nil
-        case .forever: strategy.spinEnd(from: now)
-        case .until(let deadline): strategy.spinEnd(from: now, limit: deadline)
-        }
-      if let end {
-        let count = try WaitStrategy.spin(until: end) { () throws(HinixError) -> Int? in
-          try attempt(operation, call)
-        }
-        if let count { return count }
-      }
+    if let count = try waitStrategy.spinFirst(
+      waiting, { () throws(HinixError) -> Int? in try attempt(operation, call) })
+    {
+      return count
     }
     while true {
       let blocking: Bool
@@ -298,43 +286,26 @@ public final class Socket: Sendable {
   /// The async form of ``transfer(_:events:waiting:_:)``.
   @inline(__always)
   func transfer(
-    _ operation: String, events: IOEvents, _ call: (Int32) -> Result<Int, Errno>
+    _ operation: String, events: IOEvents, reactor: Reactor, _ call: (Int32) -> Result<Int, Errno>
   ) async throws -> Int {
-    try await retrying(events) { () throws(HinixError) -> Int? in try attempt(operation, call) }
+    try await perform(events, reactor: reactor) { () throws(HinixError) -> Int? in
+      try attempt(operation, call)
+    }
   }
 
-  /// The async core of every operation: runs `attempt` (which must not wait) until it returns a
-  /// value, spinning as the ``waitStrategy`` says (yielding to other tasks between spin slices)
-  /// and then suspending in the reactor until the socket is ready for `events`.
+  /// Runs `attempt` (which must not wait) through the reactor's async core, with this socket's
+  /// ``waitStrategy``.
   @inline(__always)
   @discardableResult
-  func retrying<T>(_ events: IOEvents, _ attempt: () throws(HinixError) -> T?) async throws -> T {
-    let strategy = waitStrategy
-    // Set at the first "not ready": the spin covers the whole operation, not each wake-up.
-    var spinEnd: Int64?
-    while true {
-      if let value = try attempt() { return value }
-      if strategy.spins {
-        let now = Deadline.Instant.now.nanoseconds
-        let end = spinEnd ?? strategy.spinEnd(from: now)
-        spinEnd = end
-        if now < end {
-          let slice = min(end, now &+ WaitStrategy.sliceNanoseconds)
-          if let value = try WaitStrategy.spin(until: slice, attempt) { return value }
-          if slice < end {
-            try Task.checkCancellation()
-            await Task.yield()
-            continue
-          }
-        }
-      }
-      _ = try await Reactor.shared.wait(for: events, on: descriptor)
-    }
+  func perform<T>(
+    _ events: IOEvents, reactor: Reactor, _ attempt: () throws(HinixError) -> T?
+  ) async throws -> T {
+    try await reactor.perform(events, on: descriptor, strategy: waitStrategy, attempt)
   }
 
   /// One non-blocking try of `call`: the count, or `nil` when the kernel is not ready.
   @inline(__always)
-  private func attempt(
+  func attempt(
     _ operation: String, _ call: (Int32) -> Result<Int, Errno>
   ) throws(HinixError) -> Int? {
     switch call(Sys.dontWait) {
@@ -370,47 +341,65 @@ public final class Socket: Sendable {
 
   // MARK: Byte streams
 
-  /// Reads what is available, waiting while there is nothing; 0 means the peer closed or shut
-  /// down its writing side. On seqpacket and datagram sockets prefer ``receive(into:maxDescriptors:)``,
-  /// which reports truncation. The corresponding C function is `recv`.
+  /// Reads what is available, blocking the thread while there is nothing; 0 means the peer
+  /// closed or shut down its writing side. On seqpacket and datagram sockets prefer
+  /// ``receive(into:maxDescriptors:)``, which reports truncation. The corresponding C function
+  /// is `recv`.
+  @available(*, noasync, message: "blocks its thread; use `await read(into:)` in async code")
   public func read(into buffer: UnsafeMutableRawBufferPointer) throws(HinixError) -> Int {
     try transfer("recv", events: Int16(POLLIN), waiting: .forever) { Sys.receive(fd, buffer, flags: $0) }!
   }
 
-  /// Reads what is available without waiting; `nil` if there is nothing yet.
-  public func tryRead(into buffer: UnsafeMutableRawBufferPointer) throws(HinixError) -> Int? {
-    try transfer("recv", events: Int16(POLLIN), waiting: .never) { Sys.receive(fd, buffer, flags: $0) }
+  /// Reads what is available without waiting: ``Outcome/wouldBlock`` if there is nothing yet,
+  /// ``Outcome/ended`` once a stream's peer closed or shut down its writing side.
+  public func tryRead(into buffer: UnsafeMutableRawBufferPointer) throws(HinixError) -> Outcome<Int> {
+    readOutcome(
+      try transfer("recv", events: Int16(POLLIN), waiting: .never) { Sys.receive(fd, buffer, flags: $0) },
+      .never)
   }
 
-  /// Reads what is available, waiting at most `timeout`; `nil` if nothing came.
-  public func read(into buffer: UnsafeMutableRawBufferPointer, timeout: Duration) throws(HinixError) -> Int? {
-    try transfer("recv", events: Int16(POLLIN), waiting: .until(.after(timeout))) {
-      Sys.receive(fd, buffer, flags: $0)
-    }
+  /// Reads what is available, blocking the thread at most `timeout`: ``Outcome/timedOut`` if
+  /// nothing came, ``Outcome/ended`` once a stream's peer closed its writing side.
+  @available(*, noasync, message: "blocks its thread; use `await read(into:)` in async code")
+  public func read(into buffer: UnsafeMutableRawBufferPointer, timeout: Duration) throws(HinixError)
+    -> Outcome<Int>
+  {
+    let waiting = Waiting.until(.after(timeout))
+    return readOutcome(
+      try transfer("recv", events: Int16(POLLIN), waiting: waiting) { Sys.receive(fd, buffer, flags: $0) },
+      waiting)
   }
 
-  /// Reads what is available into `buffer`, suspending the task while there is nothing.
+  /// A read's outcome: 0 on a stream is its end (a datagram may be empty).
+  private func readOutcome(_ count: Int?, _ waiting: Waiting) -> Outcome<Int> {
+    count == 0 && kind != .datagram ? .ended : waiting.outcome(count)
+  }
+
+  /// Reads what is available into `buffer`, suspending the task while there is nothing; 0
+  /// means the peer closed or shut down its writing side.
   ///
   /// The buffer must stay valid until the call returns.
-  public func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
-    try await transfer("recv", events: .readable) { Sys.receive(fd, buffer, flags: $0) }
+  public func read(into buffer: UnsafeMutableRawBufferPointer, reactor: Reactor = .shared) async throws -> Int
+  {
+    try await transfer("recv", events: .readable, reactor: reactor) { Sys.receive(fd, buffer, flags: $0) }
   }
 
   /// Reads up to `maxCount` bytes, suspending the task while there is nothing; an empty result
   /// means end of stream.
-  public func read(upTo maxCount: Int) async throws -> [UInt8] {
+  public func read(upTo maxCount: Int, reactor: Reactor = .shared) async throws -> [UInt8] {
     var bytes = [UInt8](repeating: 0, count: max(maxCount, 1))
-    let count = try await retrying(.readable) { () throws(HinixError) -> Int? in
+    let count = try await perform(.readable, reactor: reactor) { () throws(HinixError) -> Int? in
       try bytes.withUnsafeMutableBytes { buffer in
-        Result { () throws(HinixError) in try tryRead(into: buffer) }
+        Result { () throws(HinixError) in try attempt("recv") { Sys.receive(fd, buffer, flags: $0) } }
       }.get()
     }
     bytes.removeLast(bytes.count - count)
     return bytes
   }
 
-  /// Reads exactly `buffer.count` bytes; an end of stream before that throws `.brokenPipe`
-  /// naming how many bytes were missing.
+  /// Reads exactly `buffer.count` bytes, blocking the thread; an end of stream before that
+  /// throws `.brokenPipe` naming how many bytes were missing.
+  @available(*, noasync, message: "blocks its thread; use `await readExactly(into:)` in async code")
   public func readExactly(into buffer: UnsafeMutableRawBufferPointer) throws(HinixError) {
     var done = 0
     while done < buffer.count {
@@ -421,10 +410,12 @@ public final class Socket: Sendable {
   }
 
   /// The async form of ``readExactly(into:)``.
-  public func readExactly(into buffer: UnsafeMutableRawBufferPointer) async throws {
+  public func readExactly(into buffer: UnsafeMutableRawBufferPointer, reactor: Reactor = .shared) async throws
+  {
     var done = 0
     while done < buffer.count {
-      let count = try await read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]))
+      let count = try await read(
+        into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]), reactor: reactor)
       if count == 0 { throw endOfStream(missing: buffer.count - done, of: buffer.count) }
       done += count
     }
@@ -436,57 +427,62 @@ public final class Socket: Sendable {
       detail: "the peer ended the stream \(missing) bytes short of \(total)")
   }
 
-  /// Writes all of `bytes`, waiting while the socket's buffer is full. The corresponding C
-  /// function is `send` (with `MSG_NOSIGNAL`).
+  /// Writes all of `bytes`, blocking the thread while the socket's buffer is full. The
+  /// corresponding C function is `send` (with `MSG_NOSIGNAL`).
+  @available(*, noasync, message: "blocks its thread; use `await write(_:)` in async code")
   public func write(_ bytes: some MessageBytes) throws(HinixError) {
     _ = try bytes.withMessageBytes { buffer in
       Result { () throws(HinixError) in try writeAll(buffer, waiting: .forever) }
     }.get()
   }
 
-  /// Writes all of a raw buffer, waiting while the socket's buffer is full (no generic
-  /// indirection: the form for hot loops).
+  /// Writes all of a raw buffer, blocking the thread while the socket's buffer is full (no
+  /// generic indirection: the form for hot loops).
+  @available(*, noasync, message: "blocks its thread; use `await write(_:)` in async code")
   public func write(_ bytes: UnsafeRawBufferPointer) throws(HinixError) {
     _ = try writeAll(bytes, waiting: .forever)
   }
 
-  /// Writes what fits now; returns how many bytes went (0 if the buffer is full).
-  public func tryWrite(_ bytes: some MessageBytes) throws(HinixError) -> Int {
+  /// Writes what fits now: ``Outcome/completed(_:)`` with the count written (perhaps fewer than
+  /// all), or ``Outcome/wouldBlock`` if nothing fit.
+  public func tryWrite(_ bytes: some MessageBytes) throws(HinixError) -> Outcome<Int> {
     try bytes.withMessageBytes { buffer in
-      Result { () throws(HinixError) in try writeAll(buffer, waiting: .never) }
+      Result { () throws(HinixError) in try writeOutcome(buffer, waiting: .never) }
     }.get()
   }
 
-  /// Writes, waiting at most `timeout` for room; returns how many bytes went.
-  public func write(_ bytes: some MessageBytes, timeout: Duration) throws(HinixError) -> Int {
+  /// Writes, blocking the thread at most `timeout` for room: ``Outcome/completed(_:)`` with the
+  /// count written (fewer than all when the time ran out midway), or ``Outcome/timedOut`` if
+  /// nothing fit in time.
+  @available(*, noasync, message: "blocks its thread; use `await write(_:)` in async code")
+  public func write(_ bytes: some MessageBytes, timeout: Duration) throws(HinixError) -> Outcome<Int> {
     let deadline = Deadline.Instant.after(timeout)
     return try bytes.withMessageBytes { buffer in
-      Result { () throws(HinixError) in try writeAll(buffer, waiting: .until(deadline)) }
+      Result { () throws(HinixError) in try writeOutcome(buffer, waiting: .until(deadline)) }
     }.get()
   }
 
   /// Writes all of `bytes`, suspending the task while the socket's buffer is full.
-  ///
-  /// The buffer must stay valid until the call returns.
-  public func write(_ bytes: UnsafeRawBufferPointer) async throws {
+  public func write(_ bytes: some MessageBytes, reactor: Reactor = .shared) async throws {
+    let total = bytes.withMessageBytes { $0.count }
     var written = 0
-    while written < bytes.count {
-      let rest = UnsafeRawBufferPointer(rebasing: bytes[written...])
-      written += try await transfer("send", events: .writable) { Sys.send(fd, rest, flags: $0) }
+    while written < total {
+      written += try await perform(.writable, reactor: reactor) { () throws(HinixError) -> Int? in
+        try bytes.withMessageBytes { all in
+          Result { () throws(HinixError) in
+            let rest = UnsafeRawBufferPointer(rebasing: all[written...])
+            return try attempt("send") { Sys.send(fd, rest, flags: $0) }
+          }
+        }.get()
+      }
     }
   }
 
-  /// Writes all of `bytes`, suspending the task while the socket's buffer is full.
-  public func write(_ bytes: [UInt8]) async throws {
-    var written = 0
-    while written < bytes.count {
-      written += try await retrying(.writable) { () throws(HinixError) -> Int? in
-        let count = try bytes[written...].withUnsafeBytes { rest in
-          Result { () throws(HinixError) in try writeAll(rest, waiting: .never) }
-        }.get()
-        return count > 0 ? count : nil
-      }
-    }
+  private func writeOutcome(_ bytes: UnsafeRawBufferPointer, waiting: Waiting) throws(HinixError) -> Outcome<
+    Int
+  > {
+    let count = try writeAll(bytes, waiting: waiting)
+    return waiting.outcome(count > 0 || bytes.isEmpty ? count : nil)
   }
 
   private func writeAll(_ bytes: UnsafeRawBufferPointer, waiting: Waiting) throws(HinixError) -> Int {

@@ -60,20 +60,33 @@ public final class SocketListener: Sendable {
     self.address = try socket.localAddress()
   }
 
-  /// Accepts the next connection, waiting for one. The corresponding C function is `accept4`.
+  /// Accepts the next connection, blocking the thread until one comes. The corresponding C
+  /// function is `accept4`.
+  @available(*, noasync, message: "blocks its thread; use `await accept()` in async code")
   public func accept() throws(HinixError) -> Socket { try socket.accept() }
 
-  /// Accepts a pending connection without waiting; nil if none is pending.
-  public func tryAccept() throws(HinixError) -> Socket? { try socket.tryAccept() }
+  /// Accepts a pending connection without waiting: ``Outcome/wouldBlock`` if none is pending.
+  public func tryAccept() throws(HinixError) -> Outcome<Socket> { try socket.tryAccept() }
 
-  /// Accepts the next connection, waiting at most `timeout`; nil if none came.
-  public func accept(timeout: Duration) throws(HinixError) -> Socket? { try socket.accept(timeout: timeout) }
+  /// Accepts the next connection, blocking the thread at most `timeout`: ``Outcome/timedOut``
+  /// if none came.
+  @available(*, noasync, message: "blocks its thread; use `await accept()` in async code")
+  public func accept(timeout: Duration) throws(HinixError) -> Outcome<Socket> {
+    try socket.accept(timeout: timeout)
+  }
 
   /// Accepts the next connection, suspending the task (not its thread) until one comes.
-  public func accept() async throws -> Socket { try await socket.accept() }
+  public func accept(reactor: Reactor = .shared) async throws -> Socket {
+    try await socket.accept(reactor: reactor)
+  }
 
   /// The incoming connections as an `AsyncSequence`.
-  public var connections: Socket.Connections { socket.connections }
+  public var connections: DescriptorSequence<Socket> { socket.connections }
+
+  /// ``connections`` waiting through `reactor`.
+  public func connections(reactor: Reactor) -> DescriptorSequence<Socket> {
+    socket.connections(reactor: reactor)
+  }
 }
 
 extension Socket {

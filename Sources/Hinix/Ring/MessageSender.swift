@@ -9,38 +9,40 @@ import SystemPackage
 /// only be moved), no system call is made while the receiver keeps up, and a receiver that lies
 /// about its position (`.corrupt`) or dies (`.peerGone`) is an error, never a crash.
 public struct MessageSender: ~Copyable, Sendable {
-  let side: RingSide
+  let end: RingEnd
 
-  init(_ side: RingSide) {
-    self.side = side
+  var side: RingSide { end.side }
+
+  init(_ end: consuming RingEnd) {
+    self.end = end
   }
 
-  deinit {
-    side.close()
+  init(_ side: RingSide) {
+    end = RingEnd(side)
   }
 
   /// Ends the stream now, as letting this end go does: the receiver gets what was sent, then
   /// the end of the stream. For an end stored where it cannot be consumed (a class property);
   /// every later send throws `.closed`. Calling it again does nothing.
-  public func close() {
-    side.close()
-  }
+  public func close() { end.close() }
 
   /// The ring's size in bytes.
-  public var capacity: Int { side.capacity }
+  public var capacity: Int { end.capacity }
 
   /// The largest message this ring carries: `capacity / 2 - 8`.
-  public var maximumMessageSize: Int { MessageFrame.maximumMessageSize(capacity: side.capacity) }
+  public var maximumMessageSize: Int { MessageFrame.maximumMessageSize(capacity: end.capacity) }
 
   /// What the sender does while the ring is full (``WaitStrategy/sleep`` unless changed).
   public var waitStrategy: WaitStrategy {
-    get { side.strategy }
-    nonmutating set { side.strategy = newValue }
+    get { end.waitStrategy }
+    nonmutating set { end.waitStrategy = newValue }
   }
 
   /// The descriptor that becomes readable when the ring may have room again (or the receiver is
   /// gone): for serving many rings from one thread with `poll` or epoll.
-  public var waitDescriptor: FileDescriptor { side.waitDescriptor }
+  public var waitDescriptor: FileDescriptor { end.waitDescriptor }
+
+  private static let shape = RingShape.messages(.producer)
 
   /// Creates a message ring of `capacity` bytes (a power of two from 64 to 2^32) in this
   /// process, for two threads or tasks: take its ``MessageRingPair/sender`` and
@@ -48,13 +50,8 @@ public struct MessageSender: ~Copyable, Sendable {
   public static func makeRing(
     capacity: Int, options: RingOptions = RingOptions()
   ) throws(HinixError) -> MessageRingPair {
-    try MessageFrame.checkCapacity(capacity, operation: "create ring")
-    let parts = try RingSetup.make(
-      capacity: capacity, elementSize: 1, elementAlignment: 8, flags: RingLayout.messageFlag, options: options
-    )
-    return MessageRingPair(
-      sender: MessageSender(try RingSetup.side(parts, .producer, link: nil)),
-      receiver: MessageReceiver(try RingSetup.side(parts, .consumer, link: nil)))
+    let sides = try RingEnd.pair(shape, capacity: capacity, options: options)
+    return MessageRingPair(sender: MessageSender(sides.producer), receiver: MessageReceiver(sides.consumer))
   }
 
   /// Creates a message ring of `capacity` bytes, offers it to the peer of `socket` (which calls
@@ -64,11 +61,8 @@ public struct MessageSender: ~Copyable, Sendable {
     over socket: Socket, capacity: Int, policy: RingPeerPolicy = .sameUser,
     options: RingOptions = RingOptions()
   ) throws(HinixError) -> MessageSender {
-    try MessageFrame.checkCapacity(capacity, operation: "create ring")
-    return MessageSender(
-      try RingSetup.create(
-        over: socket, role: .producer, capacity: capacity, elementSize: 1, elementAlignment: 8,
-        flags: RingLayout.messageFlag, policy: policy, options: options))
+    MessageSender(
+      try RingEnd.create(shape, over: socket, capacity: capacity, policy: policy, options: options))
   }
 
   /// Accepts the message ring the peer of `socket` created with
@@ -77,11 +71,7 @@ public struct MessageSender: ~Copyable, Sendable {
   public static func accept(over socket: Socket, policy: RingPeerPolicy = .sameUser) throws(HinixError)
     -> MessageSender
   {
-    let side = try RingSetup.accept(
-      over: socket, role: .producer, elementSize: 1, elementAlignment: 8, flags: RingLayout.messageFlag,
-      policy: policy)
-    try MessageFrame.checkOpened(side)
-    return MessageSender(side)
+    MessageSender(try RingEnd.accept(shape, over: socket, policy: policy))
   }
 
   /// Creates a ring of `capacity` bytes for a child process this process is about to start
@@ -89,43 +79,35 @@ public struct MessageSender: ~Copyable, Sendable {
   public static func createForChild(
     capacity: Int, options: RingOptions = RingOptions()
   ) throws(HinixError) -> RingForChild<MessageSender> {
-    try MessageFrame.checkCapacity(capacity, operation: "create ring")
-    let (side, child) = try RingSetup.createForChild(
-      role: .producer, capacity: capacity, elementSize: 1, elementAlignment: 8, flags: RingLayout.messageFlag,
-      options: options)
-    return RingForChild(end: MessageSender(side), child: child)
+    let made = try RingEnd.createForChild(shape, capacity: capacity, options: options)
+    return RingForChild(end: MessageSender(made.side), child: made.child)
   }
 
   /// Opens the end of a ring that this process's parent made with
   /// ``MessageReceiver/createForChild(capacity:options:)`` and handed down, from the text of
   /// ``RingInheritance/argument(from:)``. Checks the descriptors like ``accept(over:policy:)``.
   public static func inherited(from argument: String) throws(HinixError) -> MessageSender {
-    let side = try RingSetup.inherited(
-      from: argument, role: .producer, elementSize: 1, elementAlignment: 8, flags: RingLayout.messageFlag)
-    try MessageFrame.checkOpened(side)
-    return MessageSender(side)
+    MessageSender(try RingEnd.inherited(shape, from: argument))
   }
 
   // MARK: Zero-copy
 
   /// Lets `body` write a message of up to `maxCount` bytes in place, if there is room for that
   /// many now: it gets `maxCount` uninitialized bytes (in one piece) and returns the message's
-  /// length. Returns that length, or nil when the ring lacks room (nothing is sent). If `body`
-  /// throws, nothing is sent.
+  /// length. Returns ``Outcome/completed(_:)`` with that length, or ``Outcome/wouldBlock`` when
+  /// the ring lacks room (nothing is sent). If `body` throws, nothing is sent.
   public func trySend(
     upTo maxCount: Int, _ body: (UnsafeMutableRawBufferPointer) throws -> Int
-  ) throws -> Int? {
+  ) throws -> Outcome<Int> {
     let place = try placement(maxCount, operation: "ring send")
-    guard try side.available(atLeast: place.needed) >= place.needed else {
-      if side.peerClosed { throw closedError() }
-      return nil
-    }
-    return try write(place, maxCount, body)
+    guard try side.available(atLeast: place.needed) >= place.needed else { return try full() }
+    return .completed(try write(place, maxCount, body))
   }
 
   /// The blocking form of ``trySend(upTo:_:)``: waits (as the ``waitStrategy`` says) for room
   /// for `maxCount` bytes, then lets `body` write the message.
   @discardableResult
+  @available(*, noasync, message: "blocks its thread; use `await send(upTo:_:)` in async code")
   public func send(upTo maxCount: Int, _ body: (UnsafeMutableRawBufferPointer) throws -> Int) throws -> Int {
     let place = try placement(maxCount, operation: "ring send")
     try ready(try side.wait(for: place.needed, waiting: .forever))
@@ -135,63 +117,68 @@ public struct MessageSender: ~Copyable, Sendable {
   /// The async form of ``send(upTo:_:)``: suspends the task, not its thread.
   @discardableResult
   public func send(
-    upTo maxCount: Int, _ body: (UnsafeMutableRawBufferPointer) throws -> Int
+    upTo maxCount: Int, reactor: Reactor = .shared, _ body: (UnsafeMutableRawBufferPointer) throws -> Int
   ) async throws -> Int {
     let place = try placement(maxCount, operation: "ring send")
-    try ready(try await side.wait(for: place.needed))
+    try ready(try await side.wait(for: place.needed, reactor: reactor))
     return try write(place, maxCount, body)
   }
 
   // MARK: Copying
 
-  /// Sends a copy of `bytes` if there is room now; false if the ring lacks room.
-  public func trySend(_ bytes: UnsafeRawBufferPointer) throws(HinixError) -> Bool {
-    let place = try placement(bytes.count, operation: "ring send")
-    guard try side.available(atLeast: place.needed) >= place.needed else {
-      if side.peerClosed { throw closedError() }
-      return false
-    }
-    copy(place, bytes)
-    return true
+  /// Sends a copy of `bytes` if there is room now: ``Outcome/wouldBlock`` if the ring lacks
+  /// room.
+  public func trySend(_ bytes: some MessageBytes) throws(HinixError) -> Outcome<Void> {
+    try bytes.withMessageBytes { bytes in Result { () throws(HinixError) in try trySend(bytes) } }.get()
   }
 
-  /// Sends a copy of `bytes`, waiting while the ring lacks room.
+  /// ``trySend(_:)-(some MessageBytes)`` for a raw buffer, without generic indirection: the form
+  /// for hot loops.
+  public func trySend(_ bytes: UnsafeRawBufferPointer) throws(HinixError) -> Outcome<Void> {
+    let place = try placement(bytes.count, operation: "ring send")
+    guard try side.available(atLeast: place.needed) >= place.needed else { return try full() }
+    copy(place, bytes)
+    return .completed
+  }
+
+  /// Sends a copy of `bytes`, blocking the thread while the ring lacks room.
+  @available(*, noasync, message: "blocks its thread; use `await send(_:)` in async code")
+  public func send(_ bytes: some MessageBytes) throws(HinixError) {
+    try bytes.withMessageBytes { bytes in Result { () throws(HinixError) in try send(bytes) } }.get()
+  }
+
+  /// ``send(_:)-(some MessageBytes)`` for a raw buffer, without generic indirection: the form
+  /// for hot loops.
+  @available(*, noasync, message: "blocks its thread; use `await send(_:)` in async code")
   public func send(_ bytes: UnsafeRawBufferPointer) throws(HinixError) {
     let place = try placement(bytes.count, operation: "ring send")
     try ready(try side.wait(for: place.needed, waiting: .forever))
     copy(place, bytes)
   }
 
-  /// Sends a copy of `bytes`, waiting at most `timeout` for room; false if none came in time.
-  public func send(_ bytes: UnsafeRawBufferPointer, timeout: Duration) throws(HinixError) -> Bool {
-    let place = try placement(bytes.count, operation: "ring send")
-    switch try side.wait(for: place.needed, waiting: .until(.after(timeout))) {
-    case .ready: copy(place, bytes)
-    case .timedOut: return false
-    case .closed: throw closedError()
-    }
-    return true
+  /// Sends a copy of `bytes`, blocking the thread at most `timeout` for room:
+  /// ``Outcome/timedOut`` if none came in time.
+  @available(*, noasync, message: "blocks its thread; use `await send(_:)` in async code")
+  public func send(_ bytes: some MessageBytes, timeout: Duration) throws(HinixError) -> Outcome<Void> {
+    let deadline = Deadline.Instant.after(timeout)
+    return try bytes.withMessageBytes { bytes in
+      Result { () throws(HinixError) -> Outcome<Void> in
+        let place = try placement(bytes.count, operation: "ring send")
+        switch try side.wait(for: place.needed, waiting: .until(deadline)) {
+        case .ready: copy(place, bytes)
+        case .timedOut: return .timedOut
+        case .closed: throw closedError()
+        }
+        return .completed
+      }
+    }.get()
   }
 
   /// Sends a copy of `bytes`, suspending the task while the ring lacks room.
-  public func send(_ bytes: UnsafeRawBufferPointer) async throws {
-    let place = try placement(bytes.count, operation: "ring send")
-    try ready(try await side.wait(for: place.needed))
-    copy(place, bytes)
-  }
-
-  /// Sends a copy of `bytes`, waiting while the ring lacks room.
-  public func send(_ bytes: [UInt8]) throws(HinixError) {
-    let place = try placement(bytes.count, operation: "ring send")
-    try ready(try side.wait(for: place.needed, waiting: .forever))
-    bytes.withUnsafeBytes { copy(place, $0) }
-  }
-
-  /// Sends a copy of `bytes`, suspending the task while the ring lacks room.
-  public func send(_ bytes: [UInt8]) async throws {
-    let place = try placement(bytes.count, operation: "ring send")
-    try ready(try await side.wait(for: place.needed))
-    bytes.withUnsafeBytes { copy(place, $0) }
+  public func send(_ bytes: some MessageBytes, reactor: Reactor = .shared) async throws {
+    let place = try placement(bytes.withMessageBytes { $0.count }, operation: "ring send")
+    try ready(try await side.wait(for: place.needed, reactor: reactor))
+    bytes.withMessageBytes { copy(place, $0) }
   }
 
   // MARK: Internals
@@ -242,6 +229,12 @@ public struct MessageSender: ~Copyable, Sendable {
   @inline(__always)
   private func ready(_ result: RingSide.WaitResult) throws(HinixError) {
     if case .closed = result { throw closedError() }
+  }
+
+  /// The outcome of a try form that found no room: would block, unless the receiver closed.
+  private func full<T>() throws(HinixError) -> Outcome<T> {
+    if side.peerClosed { throw closedError() }
+    return .wouldBlock
   }
 
   @inline(never)

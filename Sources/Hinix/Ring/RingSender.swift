@@ -7,48 +7,45 @@ import SystemPackage
 /// A `RingSender` is the one producer of its ring: it cannot be copied, only moved, to another
 /// task or thread. Closing it (letting it go) tells the receiver that the stream ended.
 public struct RingSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
-  @usableFromInline let side: RingSide
+  @usableFromInline let end: RingEnd
 
-  @usableFromInline
-  init(_ side: RingSide) {
-    self.side = side
+  @inlinable var side: RingSide { end.side }
+
+  init(_ end: consuming RingEnd) {
+    self.end = end
   }
 
-  deinit {
-    side.close()
+  init(_ side: RingSide) {
+    end = RingEnd(side)
   }
 
   /// Ends the stream now, as letting this end go does: the receiver gets what was sent, then
   /// the end of the stream. For an end stored where it cannot be consumed (a class property);
   /// every later send throws `.closed`. Calling it again does nothing.
-  public func close() {
-    side.close()
-  }
+  public func close() { end.close() }
 
   /// How many elements the ring holds.
-  public var capacity: Int { side.capacity }
+  public var capacity: Int { end.capacity }
 
   /// What the sender does while the ring is full (``WaitStrategy/sleep`` unless changed).
   public var waitStrategy: WaitStrategy {
-    get { side.strategy }
-    nonmutating set { side.strategy = newValue }
+    get { end.waitStrategy }
+    nonmutating set { end.waitStrategy = newValue }
   }
 
   /// The descriptor that becomes readable when the ring may have room again (or the receiver
   /// is gone): for serving many rings from one thread with `poll` or epoll, then ``trySend(_:)``.
-  public var waitDescriptor: FileDescriptor { side.waitDescriptor }
+  public var waitDescriptor: FileDescriptor { end.waitDescriptor }
+
+  private static var shape: RingShape { .elements(Element.self, .producer) }
 
   /// Creates a ring in this process, for two threads or tasks: take its ``RingPair/sender``
   /// and ``RingPair/receiver`` apart (`let sender = pair.sender`).
   public static func makeRing(
     capacity: Int, options: RingOptions = RingOptions()
   ) throws(HinixError) -> RingPair<Element> {
-    let parts = try RingSetup.make(
-      capacity: capacity, elementSize: MemoryLayout<Element>.stride,
-      elementAlignment: MemoryLayout<Element>.alignment, flags: 0, options: options)
-    return RingPair(
-      sender: RingSender(try RingSetup.side(parts, .producer, link: nil)),
-      receiver: RingReceiver(try RingSetup.side(parts, .consumer, link: nil)))
+    let sides = try RingEnd.pair(shape, capacity: capacity, options: options)
+    return RingPair(sender: RingSender(sides.producer), receiver: RingReceiver(sides.consumer))
   }
 
   /// Creates a ring of `capacity` elements (a power of two), offers it to the peer of `socket`
@@ -58,10 +55,7 @@ public struct RingSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
     over socket: Socket, capacity: Int, policy: RingPeerPolicy = .sameUser,
     options: RingOptions = RingOptions()
   ) throws(HinixError) -> RingSender<Element> {
-    RingSender(
-      try RingSetup.create(
-        over: socket, role: .producer, capacity: capacity, elementSize: MemoryLayout<Element>.stride,
-        elementAlignment: MemoryLayout<Element>.alignment, flags: 0, policy: policy, options: options))
+    RingSender(try RingEnd.create(shape, over: socket, capacity: capacity, policy: policy, options: options))
   }
 
   /// Accepts the ring the peer of `socket` created with ``RingReceiver/create(over:capacity:policy:options:)``,
@@ -70,10 +64,7 @@ public struct RingSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
   public static func accept(
     over socket: Socket, policy: RingPeerPolicy = .sameUser
   ) throws(HinixError) -> RingSender<Element> {
-    RingSender(
-      try RingSetup.accept(
-        over: socket, role: .producer, elementSize: MemoryLayout<Element>.stride,
-        elementAlignment: MemoryLayout<Element>.alignment, flags: 0, policy: policy))
+    RingSender(try RingEnd.accept(shape, over: socket, policy: policy))
   }
 
   /// Creates a ring of `capacity` elements for a child process this process is about to start
@@ -81,34 +72,32 @@ public struct RingSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
   public static func createForChild(
     capacity: Int, options: RingOptions = RingOptions()
   ) throws(HinixError) -> RingForChild<RingSender<Element>> {
-    let (side, child) = try RingSetup.createForChild(
-      role: .producer, capacity: capacity, elementSize: MemoryLayout<Element>.stride,
-      elementAlignment: MemoryLayout<Element>.alignment, flags: 0, options: options)
-    return RingForChild(end: RingSender(side), child: child)
+    let made = try RingEnd.createForChild(shape, capacity: capacity, options: options)
+    return RingForChild(end: RingSender(made.side), child: made.child)
   }
 
   /// Opens the end of a ring that this process's parent made with
   /// ``RingReceiver/createForChild(capacity:options:)`` and handed down, from the text of
   /// ``RingInheritance/argument(from:)``. Checks the descriptors like ``accept(over:policy:)``.
   public static func inherited(from argument: String) throws(HinixError) -> RingSender<Element> {
-    let side = try RingSetup.inherited(
-      from: argument, role: .producer, elementSize: MemoryLayout<Element>.stride,
-      elementAlignment: MemoryLayout<Element>.alignment, flags: 0)
-    return RingSender(side)
+    RingSender(try RingEnd.inherited(shape, from: argument))
   }
 
   // MARK: Zero-copy
 
   /// Lets `body` write elements in place into the free part of the ring: it gets up to
   /// `maxCount` uninitialized slots and returns how many it filled (a prefix). Called at most
-  /// twice, when the free part wraps around the end. Returns the total written, published to
-  /// the receiver once; 0 when the ring is full. Never waits.
+  /// twice, when the free part wraps around the end. Returns ``Outcome/completed(_:)`` with the
+  /// total written, published to the receiver once, or ``Outcome/wouldBlock`` when the ring is
+  /// full. Never waits.
   @inlinable
   @discardableResult
   public func trySend(
     maxCount: Int = .max, _ body: (UnsafeMutableBufferPointer<Element>) throws -> Int
-  ) throws -> Int {
-    try write(free: min(try side.available(atLeast: min(maxCount, side.capacity)), maxCount), body)
+  ) throws -> Outcome<Int> {
+    let free = min(try side.available(atLeast: min(maxCount, side.capacity)), maxCount)
+    guard free > 0 else { return try full() }
+    return .completed(try write(free: free, body))
   }
 
   /// The blocking form of ``trySend(maxCount:_:)``: waits (as the ``waitStrategy`` says) until
@@ -116,6 +105,9 @@ public struct RingSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
   /// above the capacity is `.invalidArgument`; a receiver that closed is `.peerGone`.
   @inlinable
   @discardableResult
+  @available(
+    *, noasync, message: "blocks its thread; use `await send(minimumCount:maxCount:_:)` in async code"
+  )
   public func send(
     minimumCount: Int = 1, maxCount: Int = .max, _ body: (UnsafeMutableBufferPointer<Element>) throws -> Int
   ) throws -> Int {
@@ -127,52 +119,54 @@ public struct RingSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
   /// The async form of ``send(minimumCount:maxCount:_:)``: suspends the task, not its thread.
   @discardableResult
   public func send(
-    minimumCount: Int = 1, maxCount: Int = .max, _ body: (UnsafeMutableBufferPointer<Element>) throws -> Int
+    minimumCount: Int = 1, maxCount: Int = .max, reactor: Reactor = .shared,
+    _ body: (UnsafeMutableBufferPointer<Element>) throws -> Int
   ) async throws -> Int {
     try check(minimumCount)
-    try ready(try await side.wait(for: minimumCount))
+    try ready(try await side.wait(for: minimumCount, reactor: reactor))
     return try write(free: min(try side.available(atLeast: min(maxCount, side.capacity)), maxCount), body)
   }
 
   // MARK: Elements
 
-  /// Sends one element if there is room; false if the ring is full.
+  /// Sends one element if there is room: ``Outcome/wouldBlock`` if the ring is full.
   @inlinable
-  public func trySend(_ element: Element) throws(HinixError) -> Bool {
-    guard try side.available(atLeast: 1) >= 1 else {
-      if side.peerClosed { throw closedError() }
-      return false
-    }
+  public func trySend(_ element: Element) throws(HinixError) -> Outcome<Void> {
+    guard try side.available(atLeast: 1) >= 1 else { return try full() }
     put(element)
-    return true
+    return .completed
   }
 
-  /// Sends one element, waiting while the ring is full.
+  /// Sends one element, blocking the thread while the ring is full.
   @inlinable
+  @available(*, noasync, message: "blocks its thread; use `await send(_:)` in async code")
   public func send(_ element: Element) throws(HinixError) {
     try ready(try side.wait(for: 1, waiting: .forever))
     put(element)
   }
 
-  /// Sends one element, waiting at most `timeout` for room; false if none came in time.
-  public func send(_ element: Element, timeout: Duration) throws(HinixError) -> Bool {
+  /// Sends one element, blocking the thread at most `timeout` for room: ``Outcome/timedOut``
+  /// if none came in time.
+  @available(*, noasync, message: "blocks its thread; use `await send(_:)` in async code")
+  public func send(_ element: Element, timeout: Duration) throws(HinixError) -> Outcome<Void> {
     switch try side.wait(for: 1, waiting: .until(.after(timeout))) {
     case .ready: put(element)
-    case .timedOut: return false
+    case .timedOut: return .timedOut
     case .closed: throw closedError()
     }
-    return true
+    return .completed
   }
 
   /// Sends one element, suspending the task while the ring is full.
-  public func send(_ element: Element) async throws {
-    try ready(try await side.wait(for: 1))
+  public func send(_ element: Element, reactor: Reactor = .shared) async throws {
+    try ready(try await side.wait(for: 1, reactor: reactor))
     put(element)
   }
 
   /// Sends all of `elements`, in order, as room appears (in pieces when they outnumber the
-  /// capacity).
+  /// capacity), blocking the thread while the ring is full.
   @inlinable
+  @available(*, noasync, message: "blocks its thread; use `await send(contentsOf:)` in async code")
   public func send(contentsOf elements: UnsafeBufferPointer<Element>) throws(HinixError) {
     var sent = 0
     while sent < elements.count {
@@ -182,10 +176,11 @@ public struct RingSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
   }
 
   /// The async form of ``send(contentsOf:)``.
-  public func send(contentsOf elements: UnsafeBufferPointer<Element>) async throws {
+  public func send(contentsOf elements: UnsafeBufferPointer<Element>, reactor: Reactor = .shared) async throws
+  {
     var sent = 0
     while sent < elements.count {
-      try ready(try await side.wait(for: 1))
+      try ready(try await side.wait(for: 1, reactor: reactor))
       sent += try copy(from: elements, at: sent)
     }
   }
@@ -228,6 +223,14 @@ public struct RingSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
   @inlinable
   func ready(_ result: RingSide.WaitResult) throws(HinixError) {
     if case .closed = result { throw closedError() }
+  }
+
+  /// The outcome of a try form that found the ring full: would block, unless the receiver
+  /// closed (then nothing it sends will ever be read).
+  @usableFromInline
+  func full<T>() throws(HinixError) -> Outcome<T> {
+    if side.peerClosed { throw closedError() }
+    return .wouldBlock
   }
 
   @usableFromInline

@@ -22,7 +22,7 @@ import SystemPackage
 @usableFromInline
 final class RingSide: @unchecked Sendable {
   @usableFromInline
-  enum Role {
+  enum Role: Sendable {
     case producer
     case consumer
   }
@@ -276,35 +276,26 @@ final class RingSide: @unchecked Sendable {
     }
   }
 
-  /// The async form of ``wait(for:waiting:)``: spins in slices, then suspends in the reactor on
-  /// ``waitDescriptor``.
-  func wait(for needed: Int) async throws -> WaitResult {
-    if try available(atLeast: needed) >= needed { return .ready }
-    if strategy.spins {
-      let end = strategy.spinEnd(from: Deadline.Instant.now.nanoseconds)
-      while true {
-        let now = Deadline.Instant.now.nanoseconds
-        if now >= end { break }
-        let slice = min(end, now &+ WaitStrategy.sliceNanoseconds)
-        if let ready = try spin(for: needed, until: .until(Deadline.Instant(nanoseconds: slice))) {
-          return ready
-        }
-        try Task.checkCancellation()
-        await Task.yield()
-      }
-    }
-    while true {
-      if let settled = try announceSleep(for: needed) { return settled }
-      do {
-        _ = try await Reactor.shared.wait(for: .readable, on: waitSet.descriptor)
-      } catch {
+  /// The async form of ``wait(for:waiting:)``: the reactor's core spins in slices, then
+  /// suspends on ``waitDescriptor`` with the same sleep announcement as the blocking form.
+  func wait(for needed: Int, reactor: Reactor) async throws -> WaitResult {
+    try await reactor.perform(
+      .readable, on: waitSet.descriptor, strategy: strategy,
+      attempt: { () throws(HinixError) -> WaitResult? in
+        try available(atLeast: needed) >= needed ? .ready : nil
+      },
+      spin: { end throws(HinixError) -> WaitResult? in
+        try spin(for: needed, until: .until(Deadline.Instant(nanoseconds: end)))
+      },
+      beforeSuspending: { () throws(HinixError) -> WaitResult? in try announceSleep(for: needed) },
+      afterSuspending: { woke throws(HinixError) -> WaitResult? in
+        // Drain the wake-up, withdraw the announcement, then look: as the blocking form does.
+        let peerGone =
+          woke ? Result { () throws(HinixError) in try block(timeoutMilliseconds: 0) } : .success(false)
         Sys.storeRelaxed(sleeping, 0)
-        throw error
-      }
-      let peerGone = try block(timeoutMilliseconds: 0)
-      Sys.storeRelaxed(sleeping, 0)
-      if let settled = try settle(for: needed, peerGone: peerGone) { return settled }
-    }
+        guard woke else { return nil }
+        return try settle(for: needed, peerGone: try peerGone.get())
+      })
   }
 
   /// Spins on the shared position until `needed` elements are there or the spin (bounded by

@@ -7,45 +7,46 @@ import SystemPackage
 /// hostile sender: positions are validated on every read (`.corrupt` for one that no honest
 /// sender writes), but the element bytes themselves are the sender's to choose, and a hostile
 /// sender can change them while they are read; copy before validating what matters.
-/// A receiving call returns `nil` (or 0) at the end: once the sender has closed the ring and
-/// everything it sent has been read.
+/// A blocking or async receive returns `nil` (or 0) at the end, and a try or timed one
+/// ``Outcome/ended``: once the sender has closed the ring and everything it sent has been read.
 public struct RingReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
-  @usableFromInline let side: RingSide
+  @usableFromInline let end: RingEnd
 
-  @usableFromInline
-  init(_ side: RingSide) {
-    self.side = side
+  @inlinable var side: RingSide { end.side }
+
+  init(_ end: consuming RingEnd) {
+    self.end = end
   }
 
-  deinit {
-    side.close()
+  init(_ side: RingSide) {
+    end = RingEnd(side)
   }
 
   /// Closes this end now, as letting it go does: the sender throws `.peerGone` once it has to
   /// wait for room (what it sent into the room left is not read). For an end stored where it
   /// cannot be consumed (a class property); every later receive throws `.closed`.
   /// Calling it again does nothing.
-  public func close() {
-    side.close()
-  }
+  public func close() { end.close() }
 
   /// How many elements the ring holds.
-  public var capacity: Int { side.capacity }
+  public var capacity: Int { end.capacity }
 
   /// What the receiver does while the ring is empty (``WaitStrategy/sleep`` unless changed).
   public var waitStrategy: WaitStrategy {
-    get { side.strategy }
-    nonmutating set { side.strategy = newValue }
+    get { end.waitStrategy }
+    nonmutating set { end.waitStrategy = newValue }
   }
 
   /// The descriptor that becomes readable when the ring may have data again (or the sender is
   /// gone): for serving many rings from one thread with `poll` or epoll, then ``tryReceive()``.
-  public var waitDescriptor: FileDescriptor { side.waitDescriptor }
+  public var waitDescriptor: FileDescriptor { end.waitDescriptor }
 
   /// Whether the sender has closed the ring and every element it sent has been read.
   public var isFinished: Bool {
     (try? side.check(1)) == .closed
   }
+
+  private static var shape: RingShape { .elements(Element.self, .consumer) }
 
   /// Creates a ring of `capacity` elements (a power of two), offers it to the peer of
   /// `socket` (which calls ``RingSender/accept(over:policy:)``), and returns its receiving end.
@@ -54,9 +55,7 @@ public struct RingReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
     options: RingOptions = RingOptions()
   ) throws(HinixError) -> RingReceiver<Element> {
     RingReceiver(
-      try RingSetup.create(
-        over: socket, role: .consumer, capacity: capacity, elementSize: MemoryLayout<Element>.stride,
-        elementAlignment: MemoryLayout<Element>.alignment, flags: 0, policy: policy, options: options))
+      try RingEnd.create(shape, over: socket, capacity: capacity, policy: policy, options: options))
   }
 
   /// Accepts the ring the peer of `socket` created with ``RingSender/create(over:capacity:policy:options:)``,
@@ -64,10 +63,7 @@ public struct RingReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
   public static func accept(
     over socket: Socket, policy: RingPeerPolicy = .sameUser
   ) throws(HinixError) -> RingReceiver<Element> {
-    RingReceiver(
-      try RingSetup.accept(
-        over: socket, role: .consumer, elementSize: MemoryLayout<Element>.stride,
-        elementAlignment: MemoryLayout<Element>.alignment, flags: 0, policy: policy))
+    RingReceiver(try RingEnd.accept(shape, over: socket, policy: policy))
   }
 
   /// Creates a ring of `capacity` elements for a child process this process is about to start
@@ -75,33 +71,32 @@ public struct RingReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
   public static func createForChild(
     capacity: Int, options: RingOptions = RingOptions()
   ) throws(HinixError) -> RingForChild<RingReceiver<Element>> {
-    let (side, child) = try RingSetup.createForChild(
-      role: .consumer, capacity: capacity, elementSize: MemoryLayout<Element>.stride,
-      elementAlignment: MemoryLayout<Element>.alignment, flags: 0, options: options)
-    return RingForChild(end: RingReceiver(side), child: child)
+    let made = try RingEnd.createForChild(shape, capacity: capacity, options: options)
+    return RingForChild(end: RingReceiver(made.side), child: made.child)
   }
 
   /// Opens the end of a ring that this process's parent made with
   /// ``RingSender/createForChild(capacity:options:)`` and handed down, from the text of
   /// ``RingInheritance/argument(from:)``. Checks the descriptors like ``accept(over:policy:)``.
   public static func inherited(from argument: String) throws(HinixError) -> RingReceiver<Element> {
-    let side = try RingSetup.inherited(
-      from: argument, role: .consumer, elementSize: MemoryLayout<Element>.stride,
-      elementAlignment: MemoryLayout<Element>.alignment, flags: 0)
-    return RingReceiver(side)
+    RingReceiver(try RingEnd.inherited(shape, from: argument))
   }
 
   // MARK: Zero-copy
 
   /// Lets `body` read elements in place: it gets up to `maxCount` of them and returns how many
   /// it consumed (a prefix). Called at most twice, when the data wraps around the end. Returns
-  /// the total consumed, released to the sender once; 0 when the ring is empty. Never waits.
+  /// ``Outcome/completed(_:)`` with the total consumed, released to the sender once;
+  /// ``Outcome/wouldBlock`` when the ring is empty, ``Outcome/ended`` at the end of the stream.
+  /// Never waits.
   @inlinable
   @discardableResult
   public func tryReceive(maxCount: Int = .max, _ body: (UnsafeBufferPointer<Element>) throws -> Int) throws
-    -> Int
+    -> Outcome<Int>
   {
-    try read(count: min(try side.available(atLeast: min(maxCount, side.capacity)), maxCount), body)
+    let count = min(try side.available(atLeast: min(maxCount, side.capacity)), maxCount)
+    guard count > 0 else { return try empty() }
+    return .completed(try read(count: count, body))
   }
 
   /// The blocking form of ``tryReceive(maxCount:_:)``: waits (as the ``waitStrategy`` says)
@@ -109,6 +104,9 @@ public struct RingReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
   /// then lets `body` read them. Returns 0 at the end.
   @inlinable
   @discardableResult
+  @available(
+    *, noasync, message: "blocks its thread; use `await receive(minimumCount:maxCount:_:)` in async code"
+  )
   public func receive(
     minimumCount: Int = 1, maxCount: Int = .max, _ body: (UnsafeBufferPointer<Element>) throws -> Int
   ) throws -> Int {
@@ -120,24 +118,28 @@ public struct RingReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
   /// The async form of ``receive(minimumCount:maxCount:_:)``: suspends the task, not its thread.
   @discardableResult
   public func receive(
-    minimumCount: Int = 1, maxCount: Int = .max, _ body: (UnsafeBufferPointer<Element>) throws -> Int
+    minimumCount: Int = 1, maxCount: Int = .max, reactor: Reactor = .shared,
+    _ body: (UnsafeBufferPointer<Element>) throws -> Int
   ) async throws -> Int {
     try check(minimumCount)
-    _ = try await side.wait(for: minimumCount)
+    _ = try await side.wait(for: minimumCount, reactor: reactor)
     return try read(count: min(try side.available(atLeast: min(maxCount, side.capacity)), maxCount), body)
   }
 
   // MARK: Elements
 
-  /// The next element if there is one now.
+  /// The next element if there is one now: ``Outcome/wouldBlock`` if the ring is empty,
+  /// ``Outcome/ended`` at the end of the stream.
   @inlinable
-  public func tryReceive() throws(HinixError) -> Element? {
-    guard try side.available(atLeast: 1) >= 1 else { return nil }
-    return take()
+  public func tryReceive() throws(HinixError) -> Outcome<Element> {
+    guard try side.available(atLeast: 1) >= 1 else { return try empty() }
+    return .completed(take())
   }
 
-  /// The next element, waiting while the ring is empty; nil at the end of the stream.
+  /// The next element, blocking the thread while the ring is empty; nil at the end of the
+  /// stream.
   @inlinable
+  @available(*, noasync, message: "blocks its thread; use `await receive()` in async code")
   public func receive() throws(HinixError) -> Element? {
     switch try side.wait(for: 1, waiting: .forever) {
     case .ready: take()
@@ -145,36 +147,50 @@ public struct RingReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
     }
   }
 
-  /// The next element, waiting at most `timeout`; nil if none came in time or the stream
-  /// ended (``isFinished`` tells which).
-  public func receive(timeout: Duration) throws(HinixError) -> Element? {
+  /// The next element, blocking the thread at most `timeout`: ``Outcome/timedOut`` if none
+  /// came in time, ``Outcome/ended`` at the end of the stream.
+  @available(*, noasync, message: "blocks its thread; use `await receive()` in async code")
+  public func receive(timeout: Duration) throws(HinixError) -> Outcome<Element> {
     switch try side.wait(for: 1, waiting: .until(.after(timeout))) {
-    case .ready: take()
-    case .closed, .timedOut: nil
+    case .ready: .completed(take())
+    case .closed: .ended
+    case .timedOut: .timedOut
     }
   }
 
   /// The next element, suspending the task while the ring is empty; nil at the end.
-  public func receive() async throws -> Element? {
-    switch try await side.wait(for: 1) {
+  public func receive(reactor: Reactor = .shared) async throws -> Element? {
+    switch try await side.wait(for: 1, reactor: reactor) {
     case .ready: take()
     case .closed, .timedOut: nil
     }
   }
 
-  /// Copies elements into `buffer`, waiting until at least one is there; returns how many
-  /// (0 at the end of the stream).
+  /// Copies elements into `buffer`, blocking the thread until at least one is there; returns
+  /// how many (0 at the end of the stream).
   @inlinable
+  @available(*, noasync, message: "blocks its thread; use `await receive(into:)` in async code")
   public func receive(into buffer: UnsafeMutableBufferPointer<Element>) throws(HinixError) -> Int {
     guard !buffer.isEmpty else { return 0 }
     _ = try side.wait(for: 1, waiting: .forever)
     return try copy(into: buffer)
   }
 
+  /// Copies the elements there are now into `buffer`: ``Outcome/wouldBlock`` if the ring is
+  /// empty, ``Outcome/ended`` at the end of the stream.
+  @inlinable
+  public func tryReceive(into buffer: UnsafeMutableBufferPointer<Element>) throws(HinixError) -> Outcome<Int>
+  {
+    guard try side.available(atLeast: 1) >= 1 else { return try empty() }
+    return .completed(try copy(into: buffer))
+  }
+
   /// The async form of ``receive(into:)``.
-  public func receive(into buffer: UnsafeMutableBufferPointer<Element>) async throws -> Int {
+  public func receive(into buffer: UnsafeMutableBufferPointer<Element>, reactor: Reactor = .shared)
+    async throws -> Int
+  {
     guard !buffer.isEmpty else { return 0 }
-    _ = try await side.wait(for: 1)
+    _ = try await side.wait(for: 1, reactor: reactor)
     return try copy(into: buffer)
   }
 
@@ -199,6 +215,13 @@ public struct RingReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
       filled += elements.count
       return elements.count
     }
+  }
+
+  /// The outcome of a try form that found the ring empty: the end of the stream once the
+  /// sender closed it, else "would block". Off the hot path: the closed flag is read only here.
+  @usableFromInline
+  func empty<T>() throws(HinixError) -> Outcome<T> {
+    try side.check(1) == .closed ? .ended : .wouldBlock
   }
 
   @inlinable

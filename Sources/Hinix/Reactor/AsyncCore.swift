@@ -1,0 +1,139 @@
+import Synchronization
+import SystemPackage
+
+/// The one async core: every async form of every mechanism runs through ``Reactor/perform(_:on:strategy:_:)``
+/// or its hooked form, so the loop "try, spin in slices, yield, check cancellation, then wait in
+/// the reactor" exists once.
+extension Reactor {
+  /// Runs `attempt` (which must never wait) until it returns a value: spinning as `strategy`
+  /// says, in slices of ``WaitStrategy/sliceNanoseconds`` between which the task yields and
+  /// checks cancellation, and then suspending until `descriptor` reports `events`.
+  ///
+  /// Readiness is a hint: `attempt` runs again after every wake-up.
+  @inline(__always)
+  func perform<T>(
+    _ events: IOEvents, on descriptor: FileDescriptor, strategy: WaitStrategy,
+    _ attempt: () throws(HinixError) -> T?
+  ) async throws -> T {
+    try await perform(
+      events, on: descriptor, strategy: strategy, attempt: attempt,
+      spin: { end throws(HinixError) in try WaitStrategy.spin(until: end, attempt) },
+      beforeSuspending: { nil }, afterSuspending: { _ in nil })
+  }
+
+  /// ``perform(_:on:strategy:_:)`` for operations with a protocol of their own around a
+  /// suspension (the ring's sleep announcement):
+  /// - `spin(end)` spins until the monotonic instant `end` (nanoseconds); `nil` if it ran out;
+  /// - `beforeSuspending` runs just before the task suspends and may settle the operation;
+  /// - `afterSuspending(woke)` runs after every suspension, also one that threw (`woke` false,
+  ///   the error is thrown after it), and may settle the operation.
+  @inline(__always)
+  func perform<T>(
+    _ events: IOEvents, on descriptor: FileDescriptor, strategy: WaitStrategy,
+    attempt: () throws(HinixError) -> T?,
+    spin: (_ end: Int64) throws(HinixError) -> T?,
+    beforeSuspending: () throws(HinixError) -> T?,
+    afterSuspending: (_ woke: Bool) throws(HinixError) -> T?
+  ) async throws -> T {
+    // Set at the first "not ready": the spin covers the whole operation, not each wake-up.
+    var spinEnd: Int64?
+    while true {
+      if let value = try attempt() { return value }
+      if strategy.spins {
+        let now = Deadline.Instant.now.nanoseconds
+        let end = spinEnd ?? strategy.spinEnd(from: now)
+        spinEnd = end
+        if now < end {
+          let slice = min(end, now &+ WaitStrategy.sliceNanoseconds)
+          if let value = try spin(slice) { return value }
+          if slice < end {
+            try Task.checkCancellation()
+            await Task.yield()
+            continue
+          }
+        }
+      }
+      if let value = try beforeSuspending() { return value }
+      do {
+        _ = try await wait(for: events, on: descriptor)
+      } catch {
+        _ = try afterSuspending(false)
+        throw error
+      }
+      if let value = try afterSuspending(true) { return value }
+    }
+  }
+}
+
+/// An asynchronous sequence driven by a descriptor's readiness: each `next()` runs one
+/// operation through the reactor's core (``Reactor/perform(_:on:strategy:_:)``). Queue
+/// messages, accepted connections and later event sources are all this one type.
+///
+/// The sequence keeps the object that owns the descriptor alive. It ends (returns `nil`) when
+/// the operation reports ``Outcome/ended``, and ends by throwing: `CancellationError` when its
+/// task is cancelled, or a ``HinixError``.
+public struct DescriptorSequence<Element: Sendable>: AsyncSequence, Sendable {
+  /// The failure type: a ``HinixError`` or `CancellationError`.
+  public typealias Failure = any Error
+
+  let owner: any Sendable
+  let descriptor: FileDescriptor
+  let events: IOEvents
+  let reactor: Reactor
+  let strategy: @Sendable () -> WaitStrategy
+  let attempt: @Sendable () throws(HinixError) -> Outcome<Element>
+
+  /// A sequence of what `attempt` yields each time `descriptor` is ready for `events`.
+  init(
+    owner: any Sendable, descriptor: FileDescriptor, events: IOEvents, reactor: Reactor,
+    strategy: @escaping @Sendable () -> WaitStrategy,
+    attempt: @escaping @Sendable () throws(HinixError) -> Outcome<Element>
+  ) {
+    self.owner = owner
+    self.descriptor = descriptor
+    self.events = events
+    self.reactor = reactor
+    self.strategy = strategy
+    self.attempt = attempt
+  }
+
+  /// Creates the iterator.
+  public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(sequence: self) }
+
+  /// Runs one operation per call to ``next()``.
+  public struct AsyncIterator: AsyncIteratorProtocol {
+    let sequence: DescriptorSequence
+
+    /// Waits for and returns the next element; `nil` once the stream ended.
+    public mutating func next() async throws -> Element? {
+      let sequence = self.sequence
+      let next = try await sequence.reactor.perform(
+        sequence.events, on: sequence.descriptor, strategy: sequence.strategy()
+      ) { () throws(HinixError) -> Element?? in
+        switch try sequence.attempt() {
+        case .completed(let element): .some(element)
+        case .ended: .some(nil)
+        case .wouldBlock, .timedOut: nil
+        }
+      }
+      return next
+    }
+  }
+}
+
+/// A ``WaitStrategy`` that any task may change at any time: the setting of the `Sendable`
+/// classes (sockets, queues, pipes, eventfds). Operations already waiting keep the strategy they
+/// started with.
+struct WaitStrategySetting: ~Copyable, Sendable {
+  private let spinNanoseconds = Atomic<Int64>(0)
+
+  init() {}
+
+  var value: WaitStrategy {
+    WaitStrategy(spinNanoseconds: spinNanoseconds.load(ordering: .relaxed))
+  }
+
+  func set(_ strategy: WaitStrategy) {
+    spinNanoseconds.store(strategy.spinNanoseconds, ordering: .relaxed)
+  }
+}
