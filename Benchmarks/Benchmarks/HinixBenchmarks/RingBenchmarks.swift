@@ -111,18 +111,20 @@ func ringBenchmarks() {
         var sent = 0
         while sent < count {
           var filled = sent
-          let written = try sender.trySend(maxCount: count - sent) { slots in
-            _ = slots.initialize(
-              fromContentsOf: UnsafeBufferPointer(rebasing: source[filled..<filled + slots.count]))
-            filled += slots.count
-            return slots.count
-          }.value ?? 0
+          let written =
+            try sender.trySend(maxCount: count - sent) { slots in
+              _ = slots.initialize(
+                fromContentsOf: UnsafeBufferPointer(rebasing: source[filled..<filled + slots.count]))
+              filled += slots.count
+              return slots.count
+            }.value ?? 0
           var received = 0
           while received < written {
-            received += try receiver.tryReceive { elements in
-              sum &+= hinix_c_sum(elements.baseAddress, elements.count)
-              return elements.count
-            }.value ?? 0
+            received +=
+              try receiver.tryReceive { elements in
+                sum &+= hinix_c_sum(elements.baseAddress, elements.count)
+                return elements.count
+              }.value ?? 0
           }
           sent += written
         }
