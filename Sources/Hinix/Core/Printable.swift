@@ -9,6 +9,13 @@ extension FilePath {
     }
   }
 
+  /// The path whose bytes are `bytes` (up to a NUL, which no path holds), whatever they are.
+  init(bytes: some Collection<UInt8>) {
+    var terminated = bytes.prefix { $0 != 0 }.map { CChar(bitPattern: $0) }
+    terminated.append(0)
+    self = terminated.withUnsafeBufferPointer { FilePath(platformString: $0.baseAddress!) }
+  }
+
   /// The path for an error message: its bytes as text where they are valid UTF-8, and every
   /// other byte, control character and backslash escaped (`\xff`, `\x0a`, `\\`), so a name that
   /// is not UTF-8 is shown as it is instead of being rewritten with U+FFFD.

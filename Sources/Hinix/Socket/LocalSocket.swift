@@ -43,15 +43,19 @@ public struct LocalSocketName: Sendable, Hashable, CustomStringConvertible {
     switch storage {
     case .namespaced(let name):
       try Self.checkPlain(name)
-      let address = SocketAddress.abstract(name)
-      _ = try address.withSockaddr(operation: "local socket name") { _, _ in () }
-      return address
+      return try Self.checked(.abstract(name))
     case .filesystem(let name):
       try Self.checkPlain(name)
-      return try SocketAddress(path: try Self.runtimeFolder().appending(name).string)
+      return try Self.checked(.path(try Self.runtimeFolder().appending(name)))
     case .path(let path):
-      return try SocketAddress(path: path.string)
+      return try Self.checked(.path(path))
     }
+  }
+
+  /// `address`, once it is known to fit `sun_path`.
+  private static func checked(_ address: SocketAddress) throws(HinixError) -> SocketAddress {
+    _ = try address.withSockaddr(operation: "local socket name") { _, _ in () }
+    return address
   }
 
   private static func checkPlain(_ name: String) throws(HinixError) {

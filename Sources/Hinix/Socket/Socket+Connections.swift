@@ -106,7 +106,14 @@ extension Socket {
   static func connectError(_ error: Errno, _ address: SocketAddress) -> HinixError {
     let detail: String
     switch error {
-    case .connectionRefused: detail = "nobody is listening there"
+    case .connectionRefused:
+      // A path that names something other than a socket refuses too: say what it is.
+      if case .path(let path) = address, case .success(let status) = Sys.status(path), !status.isSocket {
+        return HinixError(
+          .invalidArgument, operation: "connect", subject: address.description, errno: error,
+          detail: "not a socket: \(status.typeName) is at the path")
+      }
+      detail = "nobody is listening there"
     case .noSuchFileOrDirectory: detail = "no socket file exists at the path"
     case .permissionDenied: detail = "the socket file's mode does not let this process connect"
     case .protocolWrongTypeForSocket: detail = "the socket there is of another type"

@@ -6,11 +6,16 @@ import SystemPackage
 /// Unix-domain names come in three kinds on Linux: a filesystem path, a name in the abstract
 /// namespace (no file, no permissions, gone when the last socket bound to it closes), and no
 /// name at all. Binding ``unnamed`` asks the kernel to *autobind* a fresh abstract name.
+///
+/// Linux names are bytes, not text: a path is a `FilePath` and an abstract name a byte array,
+/// carried to the kernel and back unchanged, so a name that is not valid UTF-8 works as it does
+/// with socat or Python. Error messages show such bytes escaped (`\xff`).
 public enum SocketAddress: Sendable, Hashable, CustomStringConvertible {
   /// A socket file at a path (at most 107 bytes, without NUL bytes).
   case path(FilePath)
-  /// A name in Linux's abstract namespace, given without the leading NUL (at most 107 bytes).
-  case abstract(String)
+  /// A name in Linux's abstract namespace, as bytes without the leading NUL (at most 107;
+  /// they may include NUL and need not be UTF-8).
+  case abstract([UInt8])
   /// No name: the peer of a socketpair or an unbound client. Binding it autobinds.
   case unnamed
   /// An IPv4 address in dotted form and a port.
@@ -36,6 +41,9 @@ public enum SocketAddress: Sendable, Hashable, CustomStringConvertible {
     _ = try withSockaddr(operation: "sockaddr_un") { _, _ in () }
   }
 
+  /// A name in Linux's abstract namespace, given as text (its UTF-8 bytes).
+  public static func abstract(_ name: String) -> SocketAddress { .abstract(Array(name.utf8)) }
+
   /// The IPv4 loopback address with `port` (0 lets the kernel choose at bind).
   public static func loopback(port: UInt16) -> SocketAddress { .ipv4("127.0.0.1", port: port) }
 
@@ -51,8 +59,8 @@ public enum SocketAddress: Sendable, Hashable, CustomStringConvertible {
   /// The path or name as written; the form used in error messages.
   public var description: String {
     switch self {
-    case .path(let path): path.string
-    case .abstract(let name): "@" + name
+    case .path(let path): path.printable
+    case .abstract(let name): "@" + Printable.escaping(name)
     case .unnamed: "(unnamed)"
     case .ipv4(let host, let port): "\(host):\(port)"
     case .ipv6(let host, let port): "[\(host)]:\(port)"
@@ -107,9 +115,9 @@ public enum SocketAddress: Sendable, Hashable, CustomStringConvertible {
     }
     switch self {
     case .path(let path):
-      return try unixName(Array(path.string.utf8), abstract: false)
+      return try unixName(path.bytes, abstract: false)
     case .abstract(let name):
-      return try unixName(Array(name.utf8), abstract: true)
+      return try unixName(name, abstract: true)
     case .unnamed:
       withUnsafeMutableBytes(of: &storage) { $0.storeBytes(of: sa_family_t(AF_UNIX), as: sa_family_t.self) }
       return UInt32(MemoryLayout<sa_family_t>.size)
@@ -169,10 +177,9 @@ public enum SocketAddress: Sendable, Hashable, CustomStringConvertible {
       }
       let name = storage[pathOffset..<length]
       if name.first == 0 {
-        self = .abstract(String(decoding: name.dropFirst(), as: UTF8.self))
+        self = .abstract(Array(name.dropFirst()))
       } else {
-        let bytes = name.prefix { $0 != 0 }
-        self = .path(FilePath(String(decoding: bytes, as: UTF8.self)))
+        self = .path(FilePath(bytes: name.prefix { $0 != 0 }))
       }
     default:
       self = .unnamed

@@ -11,6 +11,11 @@ import SystemPackage
 /// ``address``, and removes the file when the listener closes, only if it is still the file this
 /// listener created. Sockets it accepts never remove anything.
 ///
+/// A relative path is resolved against the working folder and bound absolute, unless the
+/// absolute path is longer than `sun_path` allows (107 bytes) while the relative one fits: then
+/// it is bound as given, relative, and ``address`` is that relative path, which clients in the
+/// same working folder connect to (the file is still removed by its absolute path).
+///
 /// ```swift
 /// let listener = try SocketListener(.path("/run/user/1000/app/control.sock"))
 /// for try await connection in listener.connections { … }
@@ -40,8 +45,9 @@ public final class SocketListener: Sendable {
 
   /// The listening socket (non-blocking; every form of accept still works).
   public let socket: Socket
-  /// Where clients connect: the resolved absolute path, the abstract name the kernel gave
-  /// an autobound listener, or the port chosen for port 0.
+  /// Where clients connect: the resolved absolute path (or the relative one it was bound at, see
+  /// above), the abstract name the kernel gave an autobound listener, or the port chosen for
+  /// port 0.
   public let address: SocketAddress
 
   /// Binds a listener of `kind` (stream or seqpacket) at `address` and starts listening.
@@ -147,7 +153,10 @@ final class BoundPath: Sendable {
     _ fd: Int32, _ path: FilePath, kind: Socket.Kind, options: SocketListener.Options
   ) throws(HinixError) -> BoundPath {
     let resolved = try resolve(path, createParents: options.createParents)
-    let address = SocketAddress.path(resolved)
+    // The resolved path is bound when it fits sun_path. A relative path whose absolute form is
+    // too long (a deep working folder) is bound as given, relative, as socat and Python do.
+    let fits = resolved.bytes.count <= SocketAddress.maximumUnixNameLength
+    let address = SocketAddress.path(fits || path.isAbsolute ? resolved : path)
     var replaced = false
     while true {
       let result = try address.withSockaddr(operation: "bind") { Sys.bind(fd, $0, $1) }
@@ -155,7 +164,7 @@ final class BoundPath: Sendable {
       case .success:
         break
       case .failure(.addressInUse) where !replaced:
-        try removeStale(resolved, kind: kind, replace: options.replaceStale)
+        try removeStale(resolved, at: address, kind: kind, replace: options.replaceStale)
         replaced = true
         continue
       case .failure(let error):
@@ -176,7 +185,9 @@ final class BoundPath: Sendable {
   }
 
   /// Removes the file at `path` if it is a socket nobody listens on; otherwise explains why not.
-  private static func removeStale(_ path: FilePath, kind: Socket.Kind, replace: Bool) throws(HinixError) {
+  private static func removeStale(
+    _ path: FilePath, at address: SocketAddress, kind: Socket.Kind, replace: Bool
+  ) throws(HinixError) {
     // Gone meanwhile: bind again.
     guard case .success(let status) = Sys.status(path, followingLinks: false) else { return }
     guard status.isSocket else {
@@ -186,8 +197,7 @@ final class BoundPath: Sendable {
     }
     let probe = try Socket(.unix, kind, nonBlocking: true)
     let refused: Bool
-    switch try SocketAddress.path(path).withSockaddr(operation: "connect", { Sys.connect(probe.fd, $0, $1) })
-    {
+    switch try address.withSockaddr(operation: "connect", { Sys.connect(probe.fd, $0, $1) }) {
     case .failure(.connectionRefused): refused = true
     case .success, .failure(.resourceTemporarilyUnavailable), .failure(.nowInProgress): refused = false
     case .failure(.protocolWrongTypeForSocket):
