@@ -56,6 +56,7 @@ public final class EventFD: Sendable {
   /// Reads the counter, blocking the thread while it is zero.
   ///
   /// The corresponding C function is `read`.
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await read()` in async code")
   public func read() throws(HinixError) -> UInt64 {
     try read(waiting: .forever)!
@@ -70,6 +71,7 @@ public final class EventFD: Sendable {
 
   /// Reads the counter, blocking the thread at most `timeout`: ``Outcome/timedOut`` if it
   /// stayed zero.
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await read()` in async code")
   public func read(timeout: Duration) throws(HinixError) -> Outcome<UInt64> {
     let waiting = Waiting.until(.after(timeout))
@@ -92,6 +94,7 @@ public final class EventFD: Sendable {
   ///
   /// - Throws: `.invalidArgument` for `0xffffffffffffffff`, which no counter can ever hold.
   /// The corresponding C function is `write`.
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await add(_:)` in async code")
   public func add(_ value: UInt64 = 1) throws(HinixError) {
     _ = try add(value, waiting: .forever)
@@ -105,6 +108,7 @@ public final class EventFD: Sendable {
 
   /// Adds `value`, blocking the thread at most `timeout` for room: ``Outcome/timedOut`` if the
   /// time ran out.
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await add(_:)` in async code")
   public func add(_ value: UInt64, timeout: Duration) throws(HinixError) -> Outcome<Void> {
     let waiting = Waiting.until(.after(timeout))

@@ -9,6 +9,7 @@ extension MessageQueue {
   /// - Throws: `.messageTooLarge` when the message is longer than ``capacity``'s message size,
   ///   `.invalidArgument` for a priority outside `0 ..< priorityLimit`.
   /// The corresponding C function is `mq_send`.
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await send(_:priority:)` in async code")
   public func send(_ message: some MessageBytes, priority: UInt32 = 0) throws(HinixError) {
     _ = try send(message, priority: priority, waiting: .forever)
@@ -18,6 +19,7 @@ extension MessageQueue {
   /// the non-generic form of ``send(_:priority:)-(some MessageBytes,_)`` for hot paths.
   ///
   /// The corresponding C function is `mq_send`.
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await send(_:priority:)` in async code")
   public func send(_ buffer: UnsafeRawBufferPointer, priority: UInt32 = 0) throws(HinixError) {
     _ = try send(buffer, priority: priority, waiting: .forever)
@@ -35,6 +37,7 @@ extension MessageQueue {
   /// the time ran out.
   ///
   /// The corresponding C function is `mq_timedsend`.
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await send(_:priority:)` in async code")
   public func send(
     _ message: some MessageBytes, priority: UInt32 = 0, timeout: Duration
@@ -46,6 +49,7 @@ extension MessageQueue {
   /// passed.
   ///
   /// The corresponding C function is `mq_timedsend`.
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await send(_:priority:)` in async code")
   public func send(
     _ message: some MessageBytes, priority: UInt32 = 0, deadline: ContinuousClock.Instant
@@ -146,6 +150,7 @@ extension MessageQueue {
   /// Receives the highest-priority message, blocking the thread while the queue is empty.
   ///
   /// The corresponding C function is `mq_receive`.
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await receive()` in async code")
   public func receive() throws(HinixError) -> Message {
     try receiveMessage(waiting: .forever)!
@@ -157,6 +162,7 @@ extension MessageQueue {
   /// - Throws: `.messageTooLarge` if `buffer` is smaller than ``capacity``'s message size (the
   ///   kernel requires room for the largest message the queue can hold).
   /// The corresponding C function is `mq_receive`.
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await receive(into:)` in async code")
   public func receive(into buffer: UnsafeMutableRawBufferPointer) throws(HinixError) -> Received {
     try receive(into: buffer, waiting: .forever)!
@@ -181,6 +187,7 @@ extension MessageQueue {
   /// came in time.
   ///
   /// The corresponding C function is `mq_timedreceive`.
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await receive()` in async code")
   public func receive(timeout: Duration) throws(HinixError) -> Outcome<Message> {
     let waiting = Waiting.until(.after(timeout))
@@ -191,6 +198,7 @@ extension MessageQueue {
   /// ``Outcome/timedOut`` if none came in time.
   ///
   /// The corresponding C function is `mq_timedreceive`.
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await receive(into:)` in async code")
   public func receive(
     into buffer: UnsafeMutableRawBufferPointer, timeout: Duration
@@ -203,6 +211,7 @@ extension MessageQueue {
   /// none came by then.
   ///
   /// The corresponding C function is `mq_timedreceive`.
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await receive()` in async code")
   public func receive(deadline: ContinuousClock.Instant) throws(HinixError) -> Outcome<Message> {
     let waiting = Waiting.until(Deadline.Instant(deadline))

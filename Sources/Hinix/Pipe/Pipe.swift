@@ -161,6 +161,7 @@ public final class PipeWriter: ByteWriter, Sendable {
 
   /// Writes all of a raw buffer, blocking the thread while the pipe is full (no generic
   /// indirection: the form for hot loops).
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await write(_:)` in async code")
   public func write(_ bytes: UnsafeRawBufferPointer) throws(HinixError) {
     _ = try ByteStream.writeAll(

@@ -76,6 +76,7 @@ public struct ChildProcess: Sendable, Hashable {
   /// Waits for the child to end and reaps it, blocking the calling thread.
   ///
   /// The corresponding C function is `waitpid`.
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await wait()` in async code")
   public func wait() throws(HinixError) -> Termination {
     try reap(block: true)!

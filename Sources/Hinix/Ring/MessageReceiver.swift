@@ -99,6 +99,7 @@ public struct MessageReceiver: ~Copyable, Sendable {
 
   /// The blocking form of ``tryReceive(_:)``: waits (as the ``waitStrategy`` says) for a
   /// message; nil at the end of the stream.
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await receive(_:)` in async code")
   public func receive<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) throws -> Result? {
     try next(waiting: .forever).value.map { found in try read(found, body) }
@@ -106,6 +107,7 @@ public struct MessageReceiver: ~Copyable, Sendable {
 
   /// ``receive(_:)`` blocking the thread at most `timeout`: ``Outcome/timedOut`` if no message
   /// came in time, ``Outcome/ended`` at the end of the stream.
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await receive(_:)` in async code")
   public func receive<Result>(
     timeout: Duration, _ body: (UnsafeRawBufferPointer) throws -> Result
@@ -126,6 +128,7 @@ public struct MessageReceiver: ~Copyable, Sendable {
   /// Copies the next message into `buffer`, blocking the thread while there is none; returns
   /// its length, or nil at the end of the stream. A message longer than `buffer` is
   /// `.messageTooLarge` and stays in the ring (never truncated): receive it with a larger buffer.
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await receive(into:)` in async code")
   public func receive(into buffer: UnsafeMutableRawBufferPointer) throws(HinixError) -> Int? {
     try next(waiting: .forever).value.map { found throws(HinixError) in try copy(found, into: buffer) }
@@ -139,6 +142,7 @@ public struct MessageReceiver: ~Copyable, Sendable {
 
   /// ``receive(into:)`` blocking the thread at most `timeout`: ``Outcome/timedOut`` if no
   /// message came in time.
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await receive(into:)` in async code")
   public func receive(into buffer: UnsafeMutableRawBufferPointer, timeout: Duration) throws(HinixError)
     -> Outcome<Int>
@@ -157,6 +161,7 @@ public struct MessageReceiver: ~Copyable, Sendable {
 
   /// The next message as a new array, blocking the thread while there is none; nil at the end
   /// of the stream.
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await receive()` in async code")
   public func receive() throws(HinixError) -> [UInt8]? {
     try next(waiting: .forever).value.map { found in array(found) }
@@ -170,6 +175,7 @@ public struct MessageReceiver: ~Copyable, Sendable {
 
   /// The next message as a new array, blocking the thread at most `timeout`:
   /// ``Outcome/timedOut`` if none came in time.
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await receive()` in async code")
   public func receive(timeout: Duration) throws(HinixError) -> Outcome<[UInt8]> {
     try next(waiting: .until(.after(timeout))).map { found in array(found) }

@@ -107,6 +107,7 @@ public struct MessageSender: ~Copyable, Sendable {
   /// The blocking form of ``trySend(upTo:_:)``: waits (as the ``waitStrategy`` says) for room
   /// for `maxCount` bytes, then lets `body` write the message.
   @discardableResult
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await send(upTo:_:)` in async code")
   public func send(upTo maxCount: Int, _ body: (UnsafeMutableRawBufferPointer) throws -> Int) throws -> Int {
     let place = try placement(maxCount, operation: "ring send")
@@ -142,6 +143,7 @@ public struct MessageSender: ~Copyable, Sendable {
   }
 
   /// Sends a copy of `bytes`, blocking the thread while the ring lacks room.
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await send(_:)` in async code")
   public func send(_ bytes: some MessageBytes) throws(HinixError) {
     try bytes.withMessageBytes { bytes in Result { () throws(HinixError) in try send(bytes) } }.get()
@@ -149,6 +151,7 @@ public struct MessageSender: ~Copyable, Sendable {
 
   /// ``send(_:)-(some MessageBytes)`` for a raw buffer, without generic indirection: the form
   /// for hot loops.
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await send(_:)` in async code")
   public func send(_ bytes: UnsafeRawBufferPointer) throws(HinixError) {
     let place = try placement(bytes.count, operation: "ring send")
@@ -158,6 +161,7 @@ public struct MessageSender: ~Copyable, Sendable {
 
   /// Sends a copy of `bytes`, blocking the thread at most `timeout` for room:
   /// ``Outcome/timedOut`` if none came in time.
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await send(_:)` in async code")
   public func send(_ bytes: some MessageBytes, timeout: Duration) throws(HinixError) -> Outcome<Void> {
     let deadline = Deadline.Instant.after(timeout)

@@ -139,6 +139,7 @@ public struct RingReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
   /// The next element, blocking the thread while the ring is empty; nil at the end of the
   /// stream.
   @inlinable
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await receive()` in async code")
   public func receive() throws(HinixError) -> Element? {
     switch try side.wait(for: 1, waiting: .forever) {
@@ -149,6 +150,7 @@ public struct RingReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
 
   /// The next element, blocking the thread at most `timeout`: ``Outcome/timedOut`` if none
   /// came in time, ``Outcome/ended`` at the end of the stream.
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await receive()` in async code")
   public func receive(timeout: Duration) throws(HinixError) -> Outcome<Element> {
     switch try side.wait(for: 1, waiting: .until(.after(timeout))) {
@@ -169,6 +171,7 @@ public struct RingReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
   /// Copies elements into `buffer`, blocking the thread until at least one is there; returns
   /// how many (0 at the end of the stream).
   @inlinable
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await receive(into:)` in async code")
   public func receive(into buffer: UnsafeMutableBufferPointer<Element>) throws(HinixError) -> Int {
     guard !buffer.isEmpty else { return 0 }

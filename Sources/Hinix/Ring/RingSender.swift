@@ -139,6 +139,7 @@ public struct RingSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
 
   /// Sends one element, blocking the thread while the ring is full.
   @inlinable
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await send(_:)` in async code")
   public func send(_ element: Element) throws(HinixError) {
     try ready(try side.wait(for: 1, waiting: .forever))
@@ -147,6 +148,7 @@ public struct RingSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
 
   /// Sends one element, blocking the thread at most `timeout` for room: ``Outcome/timedOut``
   /// if none came in time.
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await send(_:)` in async code")
   public func send(_ element: Element, timeout: Duration) throws(HinixError) -> Outcome<Void> {
     switch try side.wait(for: 1, waiting: .until(.after(timeout))) {
@@ -166,6 +168,7 @@ public struct RingSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
   /// Sends all of `elements`, in order, as room appears (in pieces when they outnumber the
   /// capacity), blocking the thread while the ring is full.
   @inlinable
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await send(contentsOf:)` in async code")
   public func send(contentsOf elements: UnsafeBufferPointer<Element>) throws(HinixError) {
     var sent = 0

@@ -121,6 +121,7 @@ public enum LocalSocket {
 
   /// Connects to the server at `name`, blocking the thread while it waits for it as `wait`
   /// says.
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await connect(_:kind:wait:)` in async code")
   public static func connect(
     _ name: LocalSocketName, kind: Socket.Kind = .stream, wait: ConnectWait = .immediately

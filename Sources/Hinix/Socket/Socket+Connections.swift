@@ -10,6 +10,7 @@ extension Socket {
   /// when the timeout passed. A Unix listener whose backlog is full is retried until the timeout.
   /// A Unix datagram client is first bound to a fresh abstract name (autobind), so that the
   /// peer can reply to it. The corresponding C function is `connect`.
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await connect(to:kind:)` in async code")
   public static func connect(
     to address: SocketAddress, kind: Kind = .stream, timeout: Duration? = nil
@@ -44,6 +45,7 @@ extension Socket {
   /// blocking the thread until the kernel has done so.
   ///
   /// The corresponding C function is `connect`.
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await connect(to:)` in async code")
   public func connect(to address: SocketAddress) throws(HinixError) {
     try connect(to: address, waiting: .forever)
@@ -131,6 +133,7 @@ extension Socket {
   /// close-on-exec and blocking.
   ///
   /// The corresponding C function is `accept4`.
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await accept()` in async code")
   public func accept() throws(HinixError) -> Socket {
     try accept(waiting: .forever)!
@@ -143,6 +146,7 @@ extension Socket {
 
   /// Accepts the next connection, blocking the thread at most `timeout`:
   /// ``Outcome/timedOut`` if none came.
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await accept()` in async code")
   public func accept(timeout: Duration) throws(HinixError) -> Outcome<Socket> {
     let waiting = Waiting.until(.after(timeout))

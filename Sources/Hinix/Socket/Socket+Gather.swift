@@ -16,6 +16,7 @@ extension Socket {
   /// buffers form one message, which goes whole or throws (`.messageTooLarge`, `.shortWrite`,
   /// or `.limitExceeded` for more than ``maximumBuffersPerCall`` parts). Passing an array the
   /// caller keeps and refills makes the call allocation-free.
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await write(gathering:)` in async code")
   public func write(gathering buffers: [UnsafeRawBufferPointer]) throws(HinixError) {
     try checkGather(buffers)

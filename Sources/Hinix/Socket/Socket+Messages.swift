@@ -372,6 +372,7 @@ extension Socket {
   /// The size of the next message on a seqpacket or datagram socket, blocking the thread while
   /// none has come; the message stays queued. The corresponding C function is `recv` with
   /// `MSG_PEEK | MSG_TRUNC`.
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await nextMessageSize()` in async code")
   public func nextMessageSize() throws(HinixError) -> Int {
     try nextMessageSize(waiting: .forever)!
@@ -379,6 +380,7 @@ extension Socket {
 
   /// The size of the next message, blocking the thread at most `timeout`: ``Outcome/timedOut``
   /// if none came.
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await nextMessageSize()` in async code")
   public func nextMessageSize(timeout: Duration) throws(HinixError) -> Outcome<Int> {
     let waiting = Waiting.until(.after(timeout))

@@ -345,6 +345,7 @@ public final class Socket: Sendable {
   /// closed or shut down its writing side. On seqpacket and datagram sockets prefer
   /// ``receive(into:maxDescriptors:)``, which reports truncation. The corresponding C function
   /// is `recv`.
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await read(into:)` in async code")
   public func read(into buffer: UnsafeMutableRawBufferPointer) throws(HinixError) -> Int {
     try transfer("recv", events: Int16(POLLIN), waiting: .forever) { Sys.receive(fd, buffer, flags: $0) }!
@@ -360,6 +361,7 @@ public final class Socket: Sendable {
 
   /// Reads what is available, blocking the thread at most `timeout`: ``Outcome/timedOut`` if
   /// nothing came, ``Outcome/ended`` once a stream's peer closed its writing side.
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await read(into:)` in async code")
   public func read(into buffer: UnsafeMutableRawBufferPointer, timeout: Duration) throws(HinixError)
     -> Outcome<Int>
@@ -399,6 +401,7 @@ public final class Socket: Sendable {
 
   /// Reads exactly `buffer.count` bytes, blocking the thread; an end of stream before that
   /// throws `.brokenPipe` naming how many bytes were missing.
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await readExactly(into:)` in async code")
   public func readExactly(into buffer: UnsafeMutableRawBufferPointer) throws(HinixError) {
     var done = 0
@@ -429,6 +432,7 @@ public final class Socket: Sendable {
 
   /// Writes all of `bytes`, blocking the thread while the socket's buffer is full. The
   /// corresponding C function is `send` (with `MSG_NOSIGNAL`).
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await write(_:)` in async code")
   public func write(_ bytes: some MessageBytes) throws(HinixError) {
     _ = try bytes.withMessageBytes { buffer in
@@ -438,6 +442,7 @@ public final class Socket: Sendable {
 
   /// Writes all of a raw buffer, blocking the thread while the socket's buffer is full (no
   /// generic indirection: the form for hot loops).
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await write(_:)` in async code")
   public func write(_ bytes: UnsafeRawBufferPointer) throws(HinixError) {
     _ = try writeAll(bytes, waiting: .forever)
@@ -454,6 +459,7 @@ public final class Socket: Sendable {
   /// Writes, blocking the thread at most `timeout` for room: ``Outcome/completed(_:)`` with the
   /// count written (fewer than all when the time ran out midway), or ``Outcome/timedOut`` if
   /// nothing fit in time.
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await write(_:)` in async code")
   public func write(_ bytes: some MessageBytes, timeout: Duration) throws(HinixError) -> Outcome<Int> {
     let deadline = Deadline.Instant.after(timeout)

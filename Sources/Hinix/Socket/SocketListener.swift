@@ -68,6 +68,7 @@ public final class SocketListener: Sendable {
 
   /// Accepts the next connection, blocking the thread until one comes. The corresponding C
   /// function is `accept4`.
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await accept()` in async code")
   public func accept() throws(HinixError) -> Socket { try socket.accept() }
 
@@ -76,6 +77,7 @@ public final class SocketListener: Sendable {
 
   /// Accepts the next connection, blocking the thread at most `timeout`: ``Outcome/timedOut``
   /// if none came.
+  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await accept()` in async code")
   public func accept(timeout: Duration) throws(HinixError) -> Outcome<Socket> {
     try socket.accept(timeout: timeout)
