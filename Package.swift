@@ -10,6 +10,8 @@ let package = Package(
     .executable(name: "mqrecv", targets: ["mqrecv"]),
     // Raw C loops doing the same syscalls as Hinix: the baselines of the Benchmarks package.
     .library(name: "HinixBaseline", targets: ["CHinixBaseline"]),
+    // The measurements of `hinix bench`, which the Benchmarks package shares.
+    .library(name: "HinixBenchKit", targets: ["HinixBenchKit"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
@@ -29,12 +31,17 @@ let package = Package(
     ),
     // Raw C doing the same syscalls as Hinix, the baseline of `hinix bench`.
     .target(name: "CHinixBaseline"),
+    // The measurements, peer, statistics and report of `hinix bench`, without its command line.
+    .target(
+      name: "HinixBenchKit",
+      dependencies: ["Hinix", "CHinixBaseline", .product(name: "SystemPackage", package: "swift-system")]
+    ),
     // Command-line front ends shared by `hinix`, `mqsend` and `mqrecv`.
     .target(
       name: "HinixCommands",
       dependencies: [
         "Hinix",
-        "CHinixBaseline",
+        "HinixBenchKit",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "SystemPackage", package: "swift-system"),
       ]
@@ -52,14 +59,7 @@ let package = Package(
       path: "Sources/HinixTestPeer"
     ),
     // The shared-memory ring example the README shows: `swift run ring-example`.
-    .executableTarget(
-      name: "ring-example",
-      dependencies: [
-        "Hinix",
-        .product(name: "SystemPackage", package: "swift-system"),
-      ],
-      path: "Examples/RingExample"
-    ),
+    .executableTarget(name: "ring-example", dependencies: ["Hinix"], path: "Examples/RingExample"),
     .testTarget(
       name: "HinixTests",
       dependencies: [

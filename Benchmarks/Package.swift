@@ -19,6 +19,7 @@ let package = Package(
         .product(name: "Benchmark", package: "benchmark"),
         .product(name: "Hinix", package: "Hinix"),
         .product(name: "HinixBaseline", package: "Hinix"),
+        .product(name: "HinixBenchKit", package: "Hinix"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
         // Built with the benchmarks, which spawn it from their own folder.
@@ -33,6 +34,7 @@ let package = Package(
       name: "HinixBenchmarkPeer",
       dependencies: [
         .product(name: "Hinix", package: "Hinix"),
+        .product(name: "HinixBenchKit", package: "Hinix"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
       ],

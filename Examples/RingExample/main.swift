@@ -7,7 +7,6 @@
 // system call per block while the other keeps up. If either dies, the other gets `.peerGone`.
 import Glibc
 import Hinix
-import SystemPackage
 
 let blocks = 10_000
 let blockSize = 256

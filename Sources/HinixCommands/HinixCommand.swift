@@ -72,7 +72,7 @@ struct MQ: ParsableCommand {
 
     func run() throws {
       let name = queueName(self.name)
-      let queue = try MessageQueue(opening: name, access: .readOnly)
+      let queue = try openQueue(name, .readOnly, advice: "hinix mq create makes one")
       let attributes = try queue.attributes()
       let info: Sys.FileStatus
       switch Sys.status(queue.descriptor.rawValue) {

@@ -70,7 +70,7 @@ public struct SendOptions: ParsableArguments {
         creating: name, access: .writeOnly, permissions: FilePermissions(rawValue: CModeT(mode.value)),
         capacity: .init(maxMessages: maxMessages ?? 4, maxMessageSize: maxMessageSize ?? 512))
     } else {
-      queue = try MessageQueue(opening: name, access: .writeOnly)
+      queue = try openQueue(name, .writeOnly, advice: "add -c to create it")
     }
     let bytes = try message.map { Array($0.utf8) } ?? readStandardInput()
     if nonblock {
@@ -132,7 +132,7 @@ public struct ReceiveOptions: ParsableArguments {
   /// Receives and prints the messages.
   func run() throws {
     let name = queueName(self.name)
-    let queue = try MessageQueue(opening: name, access: .readOnly)
+    let queue = try openQueue(name, .readOnly, advice: "nothing has created it (mqsend -c does)")
     defer {
       if unlink { try? MessageQueue.unlink(name) }
     }

@@ -91,14 +91,28 @@ func readStandardInput() throws -> [UInt8] {
   }
 }
 
+/// Opens the queue `name` for `access`; a queue that does not exist is named with what to do:
+/// `advice`, such as "add -c to create it".
+func openQueue(_ name: String, _ access: MessageQueue.Access, advice: String) throws -> MessageQueue {
+  let opened = Result { () throws(HinixError) in try MessageQueue(opening: name, access: access) }
+  if case .failure(let error) = opened, error.code == .notFound {
+    throw ToolError(status: .failure, description: "\(error); \(advice)")
+  }
+  return try opened.get()
+}
+
 /// A queue name as the tools take it: a missing leading `/` is added.
 func queueName(_ name: String) -> String {
   name.hasPrefix("/") ? name : "/" + name
 }
 
-/// File permissions given in octal, such as `644` or `0600`.
-struct OctalMode: ExpressibleByArgument {
+/// File permissions given in octal, such as `644` or `0600`; `--help` shows them so.
+struct OctalMode: ExpressibleByArgument, CustomStringConvertible {
   var value: UInt16
+
+  var description: String { String(value, radix: 8) }
+
+  var defaultValueDescription: String { description }
 
   init?(argument: String) {
     guard !argument.isEmpty, argument.count <= 4, let value = UInt16(argument, radix: 8), value <= 0o7777

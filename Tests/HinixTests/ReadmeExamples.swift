@@ -1,5 +1,4 @@
 import Glibc
-import SystemPackage
 import Testing
 
 @testable import Hinix

@@ -95,7 +95,12 @@ struct ToolTests {
     #expect(missing.termination == .exited(1))
     #expect(
       missing.standardError
-        == "mqrecv: mq_open(\"\(name)\"): no such queue (create it first, or open with creating:)\n")
+        == "mqrecv: mq_open(\"\(name)\"): no such queue; nothing has created it (mqsend -c does)\n")
+    let unsent = try run("mqsend", [name, "x"])
+    #expect(unsent.termination == .exited(1))
+    #expect(unsent.standardError == "mqsend: mq_open(\"\(name)\"): no such queue; add -c to create it\n")
+    let help = try run("mqsend", ["--help"])
+    #expect(help.standardOutput.contains("(default: 644)"), "\(help.standardOutput)")
     let tooBig = try run("mqsend", ["-c", "-n", "1000", name, "x"])
     #expect(tooBig.termination == .exited(1))
     #expect(tooBig.standardError.contains("/proc/sys/fs/mqueue/msg_max"))

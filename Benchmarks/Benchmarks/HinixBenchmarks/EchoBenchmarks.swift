@@ -8,6 +8,7 @@
 import Benchmark
 import Glibc
 import Hinix
+import HinixBenchKit
 import NIOCore
 import NIOPosix
 import SystemPackage
@@ -66,11 +67,7 @@ final class EchoFixture: @unchecked Sendable {
   }
 
   static func peerExecutable() throws -> FilePath {
-    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-    let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-    guard count > 0 else { throw HinixError(.system, operation: "readlink", detail: "/proc/self/exe") }
-    let executable = FilePath(String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self))
-    return executable.removingLastComponent().appending("HinixBenchmarkPeer")
+    try ownExecutable().removingLastComponent().appending("HinixBenchmarkPeer")
   }
 
   func end() async throws {

@@ -7,9 +7,9 @@
 // C ring of the same design are measured by `hinix bench --only ring`, which runs both in one
 // process with the same peer placement.
 import Benchmark
-import CHinixBaseline
 import Glibc
 import Hinix
+import HinixBenchKit
 import SystemPackage
 
 /// Two rings to an echo peer, made by inheritance when the peer is spawned.
@@ -107,27 +107,7 @@ func ringBenchmarks() {
       let expected = source.reduce(0, &+)
       benchmark.startMeasurement()
       for _ in benchmark.scaledIterations {
-        var sum: UInt64 = 0
-        var sent = 0
-        while sent < count {
-          var filled = sent
-          let written =
-            try sender.trySend(maxCount: count - sent) { slots in
-              _ = slots.initialize(
-                fromContentsOf: UnsafeBufferPointer(rebasing: source[filled..<filled + slots.count]))
-              filled += slots.count
-              return slots.count
-            }.value ?? 0
-          var received = 0
-          while received < written {
-            received +=
-              try receiver.tryReceive { elements in
-                sum &+= hinix_c_sum(elements.baseAddress, elements.count)
-                return elements.count
-              }.value ?? 0
-          }
-          sent += written
-        }
+        let sum = try BenchLoops.ringSliceThrough(sender, receiver, UnsafeBufferPointer(source))
         guard sum == expected else {
           throw HinixError(.corrupt, operation: "ring receive", detail: "summed \(sum), not \(expected)")
         }

@@ -10,6 +10,7 @@
 //                                                 spinThenSleep(spin), busy-spin if negative
 import Glibc
 import Hinix
+import HinixBenchKit
 import NIOCore
 import NIOPosix
 import SystemPackage
@@ -49,16 +50,6 @@ nonisolated func hinixEcho(spin: Duration) async throws {
   }
 }
 
-/// Echoes messages from one inherited message ring to another, blocking (as the C peer does).
-func ringEcho(input inputArgument: String, output outputArgument: String, spin: Int64) throws {
-  let input = try MessageReceiver.inherited(from: inputArgument)
-  let output = try MessageSender.inherited(from: outputArgument)
-  let strategy = spin < 0 ? WaitStrategy.busySpin : .spinThenSleep(.nanoseconds(spin))
-  input.waitStrategy = strategy
-  output.waitStrategy = strategy
-  while try input.receive({ message in try output.send(message) }) != nil {}
-}
-
 let arguments = CommandLine.arguments
 guard arguments.count >= 2 else {
   fail("usage: HinixBenchmarkPeer hinix <spin-nanoseconds> | nio")
@@ -72,7 +63,15 @@ case "ring":
   guard arguments.count == 5, let spin = Int64(arguments[4]) else {
     fail("usage: HinixBenchmarkPeer ring <in> <out> <spin-nanoseconds>")
   }
-  try ringEcho(input: arguments[2], output: arguments[3], spin: spin)
+  // The echo loop of `hinix bench`, blocking as the C peer does, until the ring ends: the
+  // benchmarks close their end or kill this process, so no count ends it first.
+  do {
+    try BenchLoops.ringEcho(
+      from: arguments[2], to: arguments[3],
+      strategy: spin < 0 ? .busySpin : .spinThenSleep(.nanoseconds(spin)), count: .max)
+  } catch is BenchError {
+    // The ring ended.
+  }
 case "nio":
   let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
   let channel = try await ClientBootstrap(group: group)

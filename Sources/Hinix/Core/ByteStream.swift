@@ -9,36 +9,7 @@ enum ByteStream {
     _ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, waiting: Waiting, strategy: WaitStrategy,
     subject: @autoclosure () -> String = ""
   ) throws(HinixError) -> Int? {
-    func name() -> String {
-      let given = subject()
-      return given.isEmpty ? "descriptor \(fd)" : given
-    }
-    if let count = try strategy.spinFirst(
-      waiting,
-      { () throws(HinixError) in
-        try read(fd, into: buffer, waiting: .never, strategy: .sleep, subject: name())
-      })
-    {
-      return count
-    }
-    while true {
-      let result: Result<Int, Errno>
-      if case .forever = waiting {
-        result = Sys.read(fd, buffer)
-      } else {
-        result = Sys.readNoWait(fd, buffer)
-      }
-      switch result {
-      case .success(let count):
-        return count
-      case .failure(.resourceTemporarilyUnavailable):
-        guard try waiting.poll(fd, for: Int16(POLLIN), operation: "read", subject: name()) else {
-          return nil
-        }
-      case .failure(let error):
-        throw HinixError.system(error, "read", subject: name())
-      }
-    }
+    try transfer(fd, buffer, writing: false, waiting: waiting, strategy: strategy, subject: subject())
   }
 
   /// Writes once: how many bytes the kernel took, or `nil` when the form gave up waiting.
@@ -51,6 +22,16 @@ enum ByteStream {
   ) throws(HinixError) -> Int? {
     // Any descriptor may be a pipe (an adopted OwnedDescriptor too): EPIPE, never SIGPIPE.
     Pipe.sigpipePolicy
+    return try transfer(
+      fd, UnsafeMutableRawBufferPointer(mutating: bytes), writing: true, waiting: waiting, strategy: strategy,
+      subject: subject())
+  }
+
+  /// One read or write in the form `waiting` names, after the spin `strategy` asks for.
+  private static func transfer(
+    _ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, writing: Bool, waiting: Waiting,
+    strategy: WaitStrategy, subject: @autoclosure () -> String
+  ) throws(HinixError) -> Int? {
     func name() -> String {
       let given = subject()
       return given.isEmpty ? "descriptor \(fd)" : given
@@ -58,31 +39,32 @@ enum ByteStream {
     if let count = try strategy.spinFirst(
       waiting,
       { () throws(HinixError) in
-        try write(fd, bytes, waiting: .never, strategy: .sleep, subject: name())
+        try transfer(fd, buffer, writing: writing, waiting: .never, strategy: .sleep, subject: name())
       })
     {
       return count
     }
+    let operation = writing ? "write" : "read"
     while true {
       let result: Result<Int, Errno>
-      if case .forever = waiting {
-        result = Sys.write(fd, bytes)
-      } else {
-        result = Sys.writeNoWait(fd, bytes)
+      switch (writing, waiting) {
+      case (false, .forever): result = Sys.read(fd, buffer)
+      case (false, _): result = Sys.readNoWait(fd, buffer)
+      case (true, .forever): result = Sys.write(fd, UnsafeRawBufferPointer(buffer))
+      case (true, _): result = Sys.writeNoWait(fd, UnsafeRawBufferPointer(buffer))
       }
       switch result {
       case .success(let count):
         return count
       case .failure(.resourceTemporarilyUnavailable):
-        guard try waiting.poll(fd, for: Int16(POLLOUT), operation: "write", subject: name()) else {
-          return nil
-        }
-      case .failure(.brokenPipe):
+        let events = Int16(writing ? POLLOUT : POLLIN)
+        guard try waiting.poll(fd, for: events, operation: operation, subject: name()) else { return nil }
+      case .failure(.brokenPipe) where writing:
         throw HinixError(
-          .brokenPipe, operation: "write", subject: name(), errno: .brokenPipe,
+          .brokenPipe, operation: operation, subject: name(), errno: .brokenPipe,
           detail: "the reading end is closed")
       case .failure(let error):
-        throw HinixError.system(error, "write", subject: name())
+        throw HinixError.system(error, operation, subject: name())
       }
     }
   }

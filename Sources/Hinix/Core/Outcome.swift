@@ -35,32 +35,16 @@ public enum Outcome<Value> {
   }
 
   /// Whether the operation completed.
-  @inlinable
-  public var isCompleted: Bool {
-    if case .completed = self { return true }
-    return false
-  }
+  @inlinable public var isCompleted: Bool { value != nil }
 
   /// Whether a try form found nothing to do without waiting.
-  @inlinable
-  public var isWouldBlock: Bool {
-    if case .wouldBlock = self { return true }
-    return false
-  }
+  @inlinable public var isWouldBlock: Bool { map { _ in () } == .wouldBlock }
 
   /// Whether a timed form reached its deadline.
-  @inlinable
-  public var isTimedOut: Bool {
-    if case .timedOut = self { return true }
-    return false
-  }
+  @inlinable public var isTimedOut: Bool { map { _ in () } == .timedOut }
 
   /// Whether the other side ended the stream.
-  @inlinable
-  public var isEnded: Bool {
-    if case .ended = self { return true }
-    return false
-  }
+  @inlinable public var isEnded: Bool { map { _ in () } == .ended }
 
   /// The outcome with its value transformed.
   @inlinable
@@ -79,6 +63,7 @@ extension Outcome where Value == Void {
   public static var completed: Outcome<Void> { .completed(()) }
 
   /// Whether two outcomes of sends or adds are the same case (`Void` is not `Equatable`).
+  @inlinable
   public static func == (lhs: Outcome<Void>, rhs: Outcome<Void>) -> Bool {
     switch (lhs, rhs) {
     case (.completed, .completed), (.wouldBlock, .wouldBlock), (.timedOut, .timedOut), (.ended, .ended): true

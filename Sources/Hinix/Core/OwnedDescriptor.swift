@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 import SystemPackage
 
 /// The unique owner of one open file descriptor: it closes the descriptor exactly once, when it is
@@ -15,8 +16,18 @@ public struct OwnedDescriptor: ~Copyable, Sendable, ByteReader, ByteWriter {
   /// The descriptor, to pass to swift-system or to a system call. It stays owned by this value.
   public let descriptor: FileDescriptor
 
+  private let spinNanoseconds = Atomic<Int64>(0)
+  /// Set by ``release()`` and ``close()``, whose descriptor `deinit` must not close (again).
+  private var released = false
+
   /// What reads and writes do while they cannot go on (``WaitStrategy/sleep`` unless changed).
-  public var waitStrategy: WaitStrategy = .sleep
+  /// An atomic setting: any task may change it at any time, and operations already waiting keep
+  /// the strategy they started with. The `Sendable` classes that hold an `OwnedDescriptor`
+  /// (queues, eventfds, pipe ends, sockets) keep their setting here.
+  public var waitStrategy: WaitStrategy {
+    get { WaitStrategy(spinNanoseconds: spinNanoseconds.load(ordering: .relaxed)) }
+    nonmutating set { spinNanoseconds.store(newValue.spinNanoseconds, ordering: .relaxed) }
+  }
 
   /// Takes ownership of `descriptor`; it will be closed when this value ends.
   public init(adopting descriptor: FileDescriptor) {
@@ -24,13 +35,12 @@ public struct OwnedDescriptor: ~Copyable, Sendable, ByteReader, ByteWriter {
   }
 
   deinit {
-    _ = Sys.close(descriptor.rawValue)
+    if !released { _ = Sys.close(descriptor.rawValue) }
   }
 
   /// Gives up ownership without closing; the caller must close the returned descriptor.
   public consuming func release() -> FileDescriptor {
-    let descriptor = self.descriptor
-    discard self
+    released = true
     return descriptor
   }
 
@@ -38,8 +48,7 @@ public struct OwnedDescriptor: ~Copyable, Sendable, ByteReader, ByteWriter {
   ///
   /// The corresponding C function is `close`.
   public consuming func close() throws(HinixError) {
-    let descriptor = self.descriptor
-    discard self
+    released = true
     if case .failure(let error) = Sys.close(descriptor.rawValue) {
       throw HinixError.system(error, "close")
     }

@@ -15,7 +15,6 @@ public final class EventFD: Sendable {
   public static let maximumValue: UInt64 = 0xffff_ffff_ffff_fffe
 
   private let handle: OwnedDescriptor
-  private let strategy = WaitStrategySetting()
 
   /// The eventfd's descriptor, still owned by this value.
   public var descriptor: FileDescriptor { handle.descriptor }
@@ -24,8 +23,8 @@ public final class EventFD: Sendable {
   /// a spinning strategy retries the non-blocking call before the blocking, timed or async
   /// form parks. Any task may change it at any time.
   public var waitStrategy: WaitStrategy {
-    get { strategy.value }
-    set { strategy.set(newValue) }
+    get { handle.waitStrategy }
+    set { handle.waitStrategy = newValue }
   }
 
   /// Creates an eventfd, close-on-exec.

@@ -70,7 +70,7 @@ extension MessageQueue {
     case .fileExists:
       return failure(.alreadyExists, "the queue already exists (exclusive create)")
     case .noSuchFileOrDirectory:
-      return failure(.notFound, "no such queue (create it first, or open with creating:)")
+      return failure(.notFound, "no such queue")
     case .invalidArgument:
       if let capacity {
         return failure(

@@ -74,14 +74,13 @@ public final class MessageQueue: Sendable {
   /// capacity when the queue already exists).
   public let capacity: Capacity
   private let handle: OwnedDescriptor
-  private let strategy = WaitStrategySetting()
 
   /// What sends and receives do while the queue is full or empty (``WaitStrategy/sleep``
   /// unless changed): a spinning strategy retries the non-blocking call before the blocking,
   /// timed or async form parks. Any task may change it at any time.
   public var waitStrategy: WaitStrategy {
-    get { strategy.value }
-    set { strategy.set(newValue) }
+    get { handle.waitStrategy }
+    set { handle.waitStrategy = newValue }
   }
 
   /// The queue's descriptor, still owned by the queue.

@@ -47,22 +47,32 @@ public enum Pipe {
   static let sigpipePolicy: Void = { _ = Sys.ignoreBrokenPipeUnlessHandled() }()
 }
 
-/// Capacity control shared by both ends.
-extension FileDescriptor {
-  func pipeCapacity(subject: String) throws(HinixError) -> Int {
-    switch Sys.fcntl(rawValue, Sys.getPipeSize) {
+/// A pipe's or FIFO's end: ``PipeReader`` or ``PipeWriter``, which share the pipe's capacity.
+public protocol PipeEnd {
+  /// The end's descriptor, owned by the conforming value.
+  var descriptor: FileDescriptor { get }
+}
+
+extension PipeEnd {
+  private var subject: String { "pipe \(descriptor.rawValue)" }
+
+  /// The pipe's capacity in bytes. The corresponding C function is `fcntl` with `F_GETPIPE_SZ`.
+  public func capacity() throws(HinixError) -> Int {
+    switch Sys.fcntl(descriptor.rawValue, Sys.getPipeSize) {
     case .success(let size): return Int(size)
     case .failure(let error): throw HinixError.system(error, "fcntl(F_GETPIPE_SZ)", subject: subject)
     }
   }
 
-  func setPipeCapacity(_ bytes: Int, subject: String) throws(HinixError) -> Int {
+  /// Sets the pipe's capacity (rounded up by the kernel to a power-of-two number of pages) and
+  /// returns the capacity set. The corresponding C function is `fcntl` with `F_SETPIPE_SZ`.
+  public func setCapacity(_ bytes: Int) throws(HinixError) -> Int {
     guard bytes > 0, let requested = Int32(exactly: bytes) else {
       throw HinixError(
         .invalidArgument, operation: "fcntl(F_SETPIPE_SZ)", subject: subject,
         detail: "capacity \(bytes) bytes is not a positive 32-bit size")
     }
-    switch Sys.fcntl(rawValue, Sys.setPipeSize, requested) {
+    switch Sys.fcntl(descriptor.rawValue, Sys.setPipeSize, requested) {
     case .success(let size):
       return Int(size)
     case .failure(.notPermitted):
@@ -82,9 +92,13 @@ extension FileDescriptor {
 
 /// The reading end of a pipe or FIFO (or standard input): a `Sendable` owner of its descriptor,
 /// with every form of ``ByteReader`` (blocking, try, timed and async reads).
-public final class PipeReader: ByteReader, Sendable {
+public final class PipeReader: PipeEnd, ByteReader, Sendable {
   private let handle: OwnedDescriptor
-  private let strategy = WaitStrategySetting()
+
+  /// Takes ownership of a pipe's reading end.
+  public init(adopting descriptor: FileDescriptor) {
+    handle = OwnedDescriptor(adopting: descriptor)
+  }
 
   /// The end's descriptor, still owned by this value.
   public var descriptor: FileDescriptor { handle.descriptor }
@@ -92,57 +106,25 @@ public final class PipeReader: ByteReader, Sendable {
   /// What reads do while the pipe is empty (``WaitStrategy/sleep`` unless changed); any task
   /// may change it at any time.
   public var waitStrategy: WaitStrategy {
-    get { strategy.value }
-    set { strategy.set(newValue) }
-  }
-
-  private var subject: String { "pipe \(descriptor.rawValue)" }
-
-  /// Takes ownership of a pipe's reading end.
-  public init(adopting descriptor: FileDescriptor) {
-    handle = OwnedDescriptor(adopting: descriptor)
+    get { handle.waitStrategy }
+    set { handle.waitStrategy = newValue }
   }
 
   /// A close-on-exec duplicate of standard input, usable with every form here (closing it leaves
   /// descriptor 0 open). The corresponding C function is `fcntl` with `F_DUPFD_CLOEXEC`.
   public static func standardInput() throws(HinixError) -> PipeReader {
-    switch Sys.fcntl(0, F_DUPFD_CLOEXEC, 3) {
-    case .success(let fd): return PipeReader(adopting: FileDescriptor(rawValue: fd))
-    case .failure(let error):
-      throw HinixError.system(error, "fcntl(F_DUPFD_CLOEXEC)", subject: "standard input")
-    }
-  }
-
-  /// The pipe's capacity in bytes. The corresponding C function is `fcntl` with `F_GETPIPE_SZ`.
-  public func capacity() throws(HinixError) -> Int {
-    try descriptor.pipeCapacity(subject: subject)
-  }
-
-  /// Sets the pipe's capacity (rounded up by the kernel to a power-of-two number of pages) and
-  /// returns the capacity set. The corresponding C function is `fcntl` with `F_SETPIPE_SZ`.
-  public func setCapacity(_ bytes: Int) throws(HinixError) -> Int {
-    try descriptor.setPipeCapacity(bytes, subject: subject)
+    PipeReader(adopting: try duplicate(0, "standard input"))
   }
 }
 
 /// The writing end of a pipe or FIFO (or standard output or error): a `Sendable` owner of its
 /// descriptor, with every form of ``ByteWriter``. A write whose reader is gone throws
 /// `.brokenPipe`; it never kills the process.
-public final class PipeWriter: ByteWriter, Sendable {
+public final class PipeWriter: PipeEnd, ByteWriter, Sendable {
   private let handle: OwnedDescriptor
-  private let strategy = WaitStrategySetting()
 
   /// The end's descriptor, still owned by this value.
   public var descriptor: FileDescriptor { handle.descriptor }
-
-  /// What writes do while the pipe is full (``WaitStrategy/sleep`` unless changed); any task
-  /// may change it at any time.
-  public var waitStrategy: WaitStrategy {
-    get { strategy.value }
-    set { strategy.set(newValue) }
-  }
-
-  private var subject: String { "pipe \(descriptor.rawValue)" }
 
   /// Takes ownership of a pipe's writing end (and applies Hinix's SIGPIPE policy, see ``Pipe``).
   public init(adopting descriptor: FileDescriptor) {
@@ -150,13 +132,16 @@ public final class PipeWriter: ByteWriter, Sendable {
     handle = OwnedDescriptor(adopting: descriptor)
   }
 
+  /// What writes do while the pipe is full (``WaitStrategy/sleep`` unless changed); any task
+  /// may change it at any time.
+  public var waitStrategy: WaitStrategy {
+    get { handle.waitStrategy }
+    set { handle.waitStrategy = newValue }
+  }
+
   /// A close-on-exec duplicate of standard output (descriptor 1) or standard error (2).
   public static func standardOutput(_ stream: Int32 = 1) throws(HinixError) -> PipeWriter {
-    switch Sys.fcntl(stream, F_DUPFD_CLOEXEC, 3) {
-    case .success(let fd): return PipeWriter(adopting: FileDescriptor(rawValue: fd))
-    case .failure(let error):
-      throw HinixError.system(error, "fcntl(F_DUPFD_CLOEXEC)", subject: "descriptor \(stream)")
-    }
+    PipeWriter(adopting: try duplicate(stream, "descriptor \(stream)"))
   }
 
   /// Writes all of a raw buffer, blocking the thread while the pipe is full (no generic
@@ -164,17 +149,14 @@ public final class PipeWriter: ByteWriter, Sendable {
   @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await write(_:)` in async code")
   public func write(_ bytes: UnsafeRawBufferPointer) throws(HinixError) {
-    _ = try ByteStream.writeAll(
-      descriptor.rawValue, bytes, waiting: .forever, strategy: waitStrategy, subject: subject)
+    _ = try ByteStream.writeAll(descriptor.rawValue, bytes, waiting: .forever, strategy: waitStrategy)
   }
+}
 
-  /// The pipe's capacity in bytes. The corresponding C function is `fcntl` with `F_GETPIPE_SZ`.
-  public func capacity() throws(HinixError) -> Int {
-    try descriptor.pipeCapacity(subject: subject)
-  }
-
-  /// Sets the pipe's capacity and returns the capacity set (see ``PipeReader/setCapacity(_:)``).
-  public func setCapacity(_ bytes: Int) throws(HinixError) -> Int {
-    try descriptor.setPipeCapacity(bytes, subject: subject)
+/// A close-on-exec duplicate of descriptor `fd` (a standard stream), numbered 3 or above.
+private func duplicate(_ fd: Int32, _ name: String) throws(HinixError) -> FileDescriptor {
+  switch Sys.fcntl(fd, F_DUPFD_CLOEXEC, 3) {
+  case .success(let copy): return FileDescriptor(rawValue: copy)
+  case .failure(let error): throw HinixError.system(error, "fcntl(F_DUPFD_CLOEXEC)", subject: name)
   }
 }

@@ -1,4 +1,3 @@
-import Synchronization
 import SystemPackage
 
 /// The one async core: every async form of every mechanism runs through ``Reactor/perform(_:on:strategy:_:)``
@@ -118,22 +117,5 @@ public struct DescriptorSequence<Element: Sendable>: AsyncSequence, Sendable {
       }
       return next
     }
-  }
-}
-
-/// A ``WaitStrategy`` that any task may change at any time: the setting of the `Sendable`
-/// classes (sockets, queues, pipes, eventfds). Operations already waiting keep the strategy they
-/// started with.
-struct WaitStrategySetting: ~Copyable, Sendable {
-  private let spinNanoseconds = Atomic<Int64>(0)
-
-  init() {}
-
-  var value: WaitStrategy {
-    WaitStrategy(spinNanoseconds: spinNanoseconds.load(ordering: .relaxed))
-  }
-
-  func set(_ strategy: WaitStrategy) {
-    spinNanoseconds.store(strategy.spinNanoseconds, ordering: .relaxed)
   }
 }

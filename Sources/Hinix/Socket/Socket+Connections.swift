@@ -54,41 +54,51 @@ extension Socket {
   /// Connects this socket, suspending the task (not its thread) while the connection is made.
   public func connect(to address: SocketAddress, reactor: Reactor = .shared) async throws {
     while true {
-      let result = try address.withSockaddr(operation: "connect") { Sys.connect(fd, $0, $1) }
-      switch result {
-      case .success:
+      switch try startConnecting(to: address) {
+      case .connected:
         return
-      case .failure(.nowInProgress), .failure(.interrupted), .failure(.alreadyInProcess):
+      case .inProgress:
         _ = try await reactor.wait(for: .writable, on: descriptor)
         try finishConnecting(to: address)
         return
-      case .failure(.resourceTemporarilyUnavailable):
-        // A Unix listener's backlog is full: nothing to poll for, so retry shortly.
+      case .backlogFull:
         try await Task.sleep(for: .milliseconds(1))
-      case .failure(let error):
-        throw Socket.connectError(error, address)
       }
     }
   }
 
   func connect(to address: SocketAddress, waiting: Waiting) throws(HinixError) {
     while true {
-      let result = try address.withSockaddr(operation: "connect") { Sys.connect(fd, $0, $1) }
-      switch result {
-      case .success:
+      switch try startConnecting(to: address) {
+      case .connected:
         return
-      case .failure(.nowInProgress), .failure(.interrupted), .failure(.alreadyInProcess):
-        // The connection goes on in the kernel; its outcome comes back as SO_ERROR.
+      case .inProgress:
         guard try waiting.poll(fd, for: Int16(POLLOUT), operation: "connect", subject: address.description)
         else { throw connectTimedOut(address) }
         try finishConnecting(to: address)
         return
-      case .failure(.resourceTemporarilyUnavailable):
-        // A Unix listener's backlog is full: nothing to poll for, so retry shortly.
+      case .backlogFull:
         guard waiting.pause(.milliseconds(1)) else { throw connectTimedOut(address) }
-      case .failure(let error):
-        throw Socket.connectError(error, address)
       }
+    }
+  }
+
+  /// Where one `connect` call left the connection.
+  private enum ConnectStep {
+    case connected
+    /// The connection goes on in the kernel; its outcome comes back as `SO_ERROR` once the
+    /// socket is writable.
+    case inProgress
+    /// A Unix listener's backlog is full: nothing to wait for, so retry shortly.
+    case backlogFull
+  }
+
+  private func startConnecting(to address: SocketAddress) throws(HinixError) -> ConnectStep {
+    switch try address.withSockaddr(operation: "connect", { Sys.connect(fd, $0, $1) }) {
+    case .success: .connected
+    case .failure(.nowInProgress), .failure(.interrupted), .failure(.alreadyInProcess): .inProgress
+    case .failure(.resourceTemporarilyUnavailable): .backlogFull
+    case .failure(let error): throw Socket.connectError(error, address)
     }
   }
 

@@ -76,7 +76,6 @@ public final class Socket: Sendable {
   public let kind: Kind
   /// The socket file this socket owns and removes when it closes (see ``SocketListener``).
   let boundPath: BoundPath?
-  private let strategy = WaitStrategySetting()
 
   /// The socket's descriptor, still owned by this value.
   public var descriptor: FileDescriptor { handle.descriptor }
@@ -137,8 +136,8 @@ public final class Socket: Sendable {
   /// never spin past their deadline, and try forms never spin. Any task may change it at any
   /// time; operations already waiting keep the strategy they started with.
   public var waitStrategy: WaitStrategy {
-    get { strategy.value }
-    set { strategy.set(newValue) }
+    get { handle.waitStrategy }
+    set { handle.waitStrategy = newValue }
   }
 
   /// What error messages call this socket: its name, its peer's name, or its descriptor.

@@ -125,25 +125,38 @@ public enum SocketAddress: Sendable, Hashable, CustomStringConvertible {
       var address = sockaddr_in()
       address.sin_family = sa_family_t(AF_INET)
       address.sin_port = port.bigEndian
-      guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else {
-        throw HinixError(
-          .invalidName, operation: operation, subject: description,
-          detail: "\"\(host)\" is not an IPv4 address in dotted form")
-      }
+      try parse(
+        host, AF_INET, into: &address.sin_addr, operation: operation,
+        expected: "an IPv4 address in dotted form")
       withUnsafeMutableBytes(of: &storage) { $0.storeBytes(of: address, as: sockaddr_in.self) }
       return UInt32(MemoryLayout<sockaddr_in>.size)
     case .ipv6(let host, let port):
       var address = sockaddr_in6()
       address.sin6_family = sa_family_t(AF_INET6)
       address.sin6_port = port.bigEndian
-      guard inet_pton(AF_INET6, host, &address.sin6_addr) == 1 else {
-        throw HinixError(
-          .invalidName, operation: operation, subject: description,
-          detail: "\"\(host)\" is not an IPv6 address")
-      }
+      try parse(host, AF_INET6, into: &address.sin6_addr, operation: operation, expected: "an IPv6 address")
       withUnsafeMutableBytes(of: &storage) { $0.storeBytes(of: address, as: sockaddr_in6.self) }
       return UInt32(MemoryLayout<sockaddr_in6>.size)
     }
+  }
+
+  /// Parses the text form of an IP address of `family` into `address` (`inet_pton`).
+  private func parse<Address>(
+    _ host: String, _ family: Int32, into address: inout Address, operation: String, expected: String
+  ) throws(HinixError) {
+    guard withUnsafeMutableBytes(of: &address, { inet_pton(family, host, $0.baseAddress) }) == 1 else {
+      throw HinixError(
+        .invalidName, operation: operation, subject: description, detail: "\"\(host)\" is not \(expected)")
+    }
+  }
+
+  /// The text form of the IP address at `address` of `family` (`inet_ntop`).
+  private static func text<Address>(
+    _ family: Int32, _ address: inout Address, length: Int32
+  ) -> String {
+    var text = [CChar](repeating: 0, count: Int(length))
+    _ = withUnsafeBytes(of: &address) { inet_ntop(family, $0.baseAddress, &text, socklen_t(text.count)) }
+    return text.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
   }
 
   /// Decodes what the kernel wrote into a `sockaddr_storage` (getsockname, accept, recvmsg).
@@ -157,17 +170,13 @@ public enum SocketAddress: Sendable, Hashable, CustomStringConvertible {
     switch family {
     case AF_INET where length >= MemoryLayout<sockaddr_in>.size:
       var address = storage.load(as: sockaddr_in.self)
-      var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
-      inet_ntop(AF_INET, &address.sin_addr, &text, socklen_t(text.count))
       self = .ipv4(
-        text.withUnsafeBufferPointer { String(cString: $0.baseAddress!) },
+        Self.text(AF_INET, &address.sin_addr, length: INET_ADDRSTRLEN),
         port: UInt16(bigEndian: address.sin_port))
     case AF_INET6 where length >= MemoryLayout<sockaddr_in6>.size:
       var address = storage.load(fromByteOffset: 0, as: sockaddr_in6.self)
-      var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-      inet_ntop(AF_INET6, &address.sin6_addr, &text, socklen_t(text.count))
       self = .ipv6(
-        text.withUnsafeBufferPointer { String(cString: $0.baseAddress!) },
+        Self.text(AF_INET6, &address.sin6_addr, length: INET6_ADDRSTRLEN),
         port: UInt16(bigEndian: address.sin6_port))
     case AF_UNIX:
       let pathOffset = MemoryLayout<sockaddr_un>.offset(of: \sockaddr_un.sun_path)!

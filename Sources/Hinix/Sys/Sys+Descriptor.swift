@@ -28,26 +28,29 @@ extension Sys {
   /// Reads without blocking even from a blocking descriptor; falls back to poll-then-read where
   /// the kernel does not support `RWF_NOWAIT` for this kind of file.
   static func readNoWait(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer) -> Result<Int, Errno> {
-    switch retrying(true, { Int(hinix_read_nowait(fd, buffer.baseAddress, buffer.count)) }) {
-    case .failure(.notSupported), .failure(.notSupportedOnSocket):
-      switch poll(fd, events: Int16(POLLIN), timeoutMilliseconds: 0) {
-      case .success(0): return .failure(.resourceTemporarilyUnavailable)
-      case .success: return read(fd, buffer)
-      case .failure(let errno): return .failure(errno)
-      }
-    case let other:
-      return other
+    noWait(fd, events: Int16(POLLIN), { Int(hinix_read_nowait(fd, buffer.baseAddress, buffer.count)) }) {
+      read(fd, buffer)
     }
   }
 
   /// Writes without blocking even to a blocking descriptor; falls back to poll-then-write where
   /// the kernel does not support `RWF_NOWAIT` for this kind of file.
   static func writeNoWait(_ fd: Int32, _ buffer: UnsafeRawBufferPointer) -> Result<Int, Errno> {
-    switch retrying(true, { Int(hinix_write_nowait(fd, buffer.baseAddress, buffer.count)) }) {
+    noWait(fd, events: Int16(POLLOUT), { Int(hinix_write_nowait(fd, buffer.baseAddress, buffer.count)) }) {
+      write(fd, buffer)
+    }
+  }
+
+  /// `call` (an `RWF_NOWAIT` transfer); where the kernel refuses the flag for this kind of file,
+  /// a zero-timeout poll for `events` and then `fallback` (the plain call).
+  private static func noWait(
+    _ fd: Int32, events: Int16, _ call: () -> Int, fallback: () -> Result<Int, Errno>
+  ) -> Result<Int, Errno> {
+    switch retrying(true, call) {
     case .failure(.notSupported), .failure(.notSupportedOnSocket):
-      switch poll(fd, events: Int16(POLLOUT), timeoutMilliseconds: 0) {
+      switch poll(fd, events: events, timeoutMilliseconds: 0) {
       case .success(0): return .failure(.resourceTemporarilyUnavailable)
-      case .success: return write(fd, buffer)
+      case .success: return fallback()
       case .failure(let errno): return .failure(errno)
       }
     case let other:

@@ -1,8 +1,5 @@
-import ArgumentParser
 import CHinixBaseline
-import Glibc
 import Hinix
-import SystemPackage
 
 /// How a ring measurement waits, as a spin time in nanoseconds shared with the C baseline:
 /// negative spins forever, 0 sleeps at once.
@@ -31,7 +28,7 @@ enum RingWait: Int64, CaseIterable {
   /// option).
   static func named(_ name: String) throws -> RingWait {
     guard let wait = allCases.first(where: { $0.transport == name }) else {
-      throw ValidationError("unknown ring wait \(name)")
+      throw BenchError.usage("unknown ring wait \(name)")
     }
     return wait
   }
@@ -152,7 +149,7 @@ extension Runner {
       figures += latency
     }
     guard pingPong.count == plan.roundTrips * plan.rounds else {
-      throw ToolError(status: .failure, description: "the one-line ping-pong failed")
+      throw BenchError.failure("the one-line ping-pong failed")
     }
     let floor = Report.latency(transport: "", size: 8, [.c: pingPong])[0].baseline
     figures.append(
@@ -197,10 +194,8 @@ extension Runner {
         elapsed = hinix_c_now_ns() - start
       }
       guard sum == expected else {
-        throw ToolError(
-          status: .failure,
-          description:
-            "the \(implementation) ring summed \(sum) over \(warmUp + iterations) slices, not \(expected)")
+        throw BenchError.failure(
+          "the \(implementation) ring summed \(sum) over \(warmUp + iterations) slices, not \(expected)")
       }
       return Double(elapsed) / Double(iterations)
     }
@@ -208,120 +203,5 @@ extension Runner {
       transport: "ring-1thread", size: size, metric: "op_ns",
       hinix: nanoseconds[.hinix]! / Double(plan.rounds),
       baseline: nanoseconds[.c]! / Double(plan.rounds))
-  }
-}
-
-extension BenchLoops {
-  static func ringSend(
-    _ sender: borrowing MessageSender, _ message: UnsafeRawBufferPointer, count: Int, done: EventFD
-  ) throws -> Int64 {
-    // The peer adds 1 once it has opened its end (so its start-up is not timed), and 1 after
-    // the last message.
-    _ = try done.read()
-    let start = hinix_c_now_ns()
-    for _ in 0..<count { try sender.send(message) }
-    _ = try done.read()
-    return hinix_c_now_ns() - start
-  }
-
-  static func ringSink(_ receiver: borrowing MessageReceiver, count: Int, done: EventFD) throws {
-    let buffer = MessageBuffer(size: receiver.maximumMessageSize)
-    defer { buffer.free() }
-    try done.add(1)
-    for index in 0..<count {
-      guard try receiver.receive(into: buffer.bytes) != nil else {
-        throw ValidationError("the ring ended after \(index) of \(count) messages")
-      }
-    }
-    try done.add(1)
-  }
-
-  static func ringRoundTrips(
-    _ sender: borrowing MessageSender, _ receiver: borrowing MessageReceiver,
-    buffer: UnsafeMutableRawBufferPointer, size: Int, samples: UnsafeMutableBufferPointer<Int64>
-  ) throws {
-    let message = UnsafeRawBufferPointer(rebasing: buffer[..<size])
-    for index in samples.indices {
-      let start = hinix_c_now_ns()
-      try sender.send(message)
-      _ = try receiver.receive(into: buffer)
-      samples[index] = hinix_c_now_ns() - start
-    }
-  }
-
-  static func ringEcho(
-    _ input: borrowing MessageReceiver, _ output: borrowing MessageSender, count: Int
-  ) throws {
-    let buffer = MessageBuffer(size: input.maximumMessageSize)
-    defer { buffer.free() }
-    for index in 0..<count {
-      guard let length = try input.receive(into: buffer.bytes) else {
-        throw ValidationError("the ring ended after \(index) of \(count) messages")
-      }
-      try output.send(UnsafeRawBufferPointer(rebasing: buffer.bytes[..<length]))
-    }
-  }
-
-  /// One slice of shmem-ipc's benchmark: copies `source` into the ring in place and sums it
-  /// in place on the receiving side, in as many parts as the ring's free space allows.
-  @inline(__always)
-  static func ringSliceThrough(
-    _ sender: borrowing RingSender<UInt64>, _ receiver: borrowing RingReceiver<UInt64>,
-    _ source: UnsafeBufferPointer<UInt64>
-  ) throws -> UInt64 {
-    var sum: UInt64 = 0
-    var sent = 0
-    while sent < source.count {
-      var filled = sent
-      let written =
-        try sender.trySend(maxCount: source.count - sent) { slots in
-          // Called twice when the free part wraps: each part continues where the last ended.
-          _ = slots.initialize(
-            fromContentsOf: UnsafeBufferPointer(rebasing: source[filled..<filled + slots.count]))
-          filled += slots.count
-          return slots.count
-        }.value ?? 0
-      var received = 0
-      while received < written {
-        received +=
-          try receiver.tryReceive { elements in
-            sum &+= hinix_c_sum(elements.baseAddress, elements.count)
-            return elements.count
-          }.value ?? 0
-      }
-      sent += written
-    }
-    return sum
-  }
-}
-
-extension BenchPeer {
-  /// The Hinix ends of the ring measurements: "ring-sink RING COUNT SPIN" and
-  /// "ring-echo IN OUT COUNT SPIN", the rings inherited from the bench.
-  func runRing() throws {
-    func parameter(_ index: Int) throws -> String {
-      guard index < parameters.count else { throw ValidationError("\(kind): missing parameter \(index + 1)") }
-      return parameters[index]
-    }
-    func number(_ index: Int) throws -> Int {
-      guard let value = Int(try parameter(index)) else { throw ValidationError("\(kind): not a number") }
-      return value
-    }
-    switch kind {
-    case "ring-sink":
-      let receiver = try MessageReceiver.inherited(from: try parameter(0))
-      receiver.waitStrategy = try RingWait.named(try parameter(2)).strategy
-      try BenchLoops.ringSink(
-        receiver, count: try number(1), done: EventFD(adopting: FileDescriptor(rawValue: 7)))
-    case "ring-echo":
-      let input = try MessageReceiver.inherited(from: try parameter(0))
-      let output = try MessageSender.inherited(from: try parameter(1))
-      let strategy = try RingWait.named(try parameter(3)).strategy
-      input.waitStrategy = strategy
-      output.waitStrategy = strategy
-      try BenchLoops.ringEcho(input, output, count: try number(2))
-    default:
-      throw ValidationError("unknown benchmark peer \(kind)")
-    }
   }
 }

@@ -1,0 +1,188 @@
+import CHinixBaseline
+import Hinix
+import SystemPackage
+
+/// The Hinix side of each measurement: the same work as the C baseline, through Hinix's API.
+public enum BenchLoops {
+  static func messageQueueRoundTrips(
+    out: MessageQueue, back: MessageQueue, buffer: UnsafeMutableRawBufferPointer, size: Int,
+    samples: UnsafeMutableBufferPointer<Int64>
+  ) throws {
+    let message = UnsafeRawBufferPointer(rebasing: buffer[..<size])
+    for index in samples.indices {
+      let start = hinix_c_now_ns()
+      try out.send(message)
+      _ = try back.receive(into: buffer)
+      samples[index] = hinix_c_now_ns() - start
+    }
+  }
+
+  static func messageQueueEcho(input: MessageQueue, output: MessageQueue, count: Int) throws {
+    let buffer = UnsafeMutableRawBufferPointer.allocate(
+      byteCount: input.capacity.maxMessageSize, alignment: 16)
+    defer { buffer.deallocate() }
+    for _ in 0..<count {
+      let received = try input.receive(into: buffer)
+      try output.send(UnsafeRawBufferPointer(rebasing: buffer[..<received.count]))
+    }
+  }
+
+  static func messageQueueStream(
+    out: MessageQueue, ack: MessageQueue, buffer: UnsafeMutableRawBufferPointer, size: Int, count: Int
+  ) throws -> Int64 {
+    let message = UnsafeRawBufferPointer(rebasing: buffer[..<size])
+    let start = hinix_c_now_ns()
+    for _ in 0..<count {
+      try out.send(message)
+    }
+    _ = try ack.receive(into: buffer)
+    return hinix_c_now_ns() - start
+  }
+
+  static func messageQueueSink(input: MessageQueue, ack: MessageQueue, count: Int) throws {
+    let buffer = UnsafeMutableRawBufferPointer.allocate(
+      byteCount: input.capacity.maxMessageSize, alignment: 16)
+    defer { buffer.deallocate() }
+    for _ in 0..<count {
+      _ = try input.receive(into: buffer)
+    }
+    try ack.send(UnsafeRawBufferPointer(rebasing: buffer[..<1]))
+  }
+
+  static func eventFDRoundTrips(ping: EventFD, pong: EventFD, samples: UnsafeMutableBufferPointer<Int64>)
+    throws
+  {
+    for index in samples.indices {
+      let start = hinix_c_now_ns()
+      try ping.add(1)
+      _ = try pong.read()
+      samples[index] = hinix_c_now_ns() - start
+    }
+  }
+
+  static func eventFDEcho(ping: EventFD, pong: EventFD, count: Int) throws {
+    for _ in 0..<count {
+      try pong.add(try ping.read())
+    }
+  }
+}
+
+/// One side of a byte transport as the Hinix loops use it: a message socket sends and
+/// receives whole messages through Hinix's message API, the others write and read bytes.
+protocol BenchWriter {
+  func benchWrite(_ bytes: UnsafeRawBufferPointer) throws
+}
+
+/// The reading side of a byte transport (see ``BenchWriter``).
+protocol BenchReader {
+  func benchRead(into buffer: UnsafeMutableRawBufferPointer) throws -> Int
+}
+
+extension PipeWriter: BenchWriter {
+  func benchWrite(_ bytes: UnsafeRawBufferPointer) throws { try write(bytes) }
+}
+
+extension PipeReader: BenchReader {
+  func benchRead(into buffer: UnsafeMutableRawBufferPointer) throws -> Int { try read(into: buffer) }
+}
+
+extension Socket: BenchWriter, BenchReader {
+  func benchWrite(_ bytes: UnsafeRawBufferPointer) throws {
+    if kind == .stream {
+      try write(bytes)
+    } else {
+      try send(bytes)
+    }
+  }
+
+  func benchRead(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+    kind == .stream ? try read(into: buffer) : try receive(into: buffer).count
+  }
+}
+
+extension BenchLoops {
+  static func readExactly(_ reader: some BenchReader, _ buffer: UnsafeMutableRawBufferPointer) throws {
+    var done = 0
+    while done < buffer.count {
+      let count = try reader.benchRead(into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]))
+      if count == 0 { throw BenchError.failure("the stream closed early") }
+      done += count
+    }
+  }
+
+  static func streamRoundTrips(
+    writer: some BenchWriter, reader: some BenchReader, buffer: UnsafeMutableRawBufferPointer,
+    samples: UnsafeMutableBufferPointer<Int64>
+  ) throws {
+    for index in samples.indices {
+      let start = hinix_c_now_ns()
+      try writer.benchWrite(UnsafeRawBufferPointer(buffer))
+      try readExactly(reader, buffer)
+      samples[index] = hinix_c_now_ns() - start
+    }
+  }
+
+  static func streamEcho(
+    reader: some BenchReader, writer: some BenchWriter, buffer: UnsafeMutableRawBufferPointer, count: Int
+  ) throws {
+    for _ in 0..<count {
+      try readExactly(reader, buffer)
+      try writer.benchWrite(UnsafeRawBufferPointer(buffer))
+    }
+  }
+
+  static func streamSend(
+    writer: some BenchWriter, ack: some BenchReader, buffer: UnsafeMutableRawBufferPointer, count: Int
+  ) throws -> Int64 {
+    let start = hinix_c_now_ns()
+    for _ in 0..<count {
+      try writer.benchWrite(UnsafeRawBufferPointer(buffer))
+    }
+    try readExactly(ack, UnsafeMutableRawBufferPointer(rebasing: buffer[..<1]))
+    return hinix_c_now_ns() - start
+  }
+
+  static func streamSink(
+    reader: some BenchReader, ack: some BenchWriter, buffer: UnsafeMutableRawBufferPointer, total: Int
+  ) throws {
+    var done = 0
+    while done < total {
+      let want = UnsafeMutableRawBufferPointer(rebasing: buffer[..<min(buffer.count, total - done)])
+      let count = try reader.benchRead(into: want)
+      if count == 0 { throw BenchError.failure("the stream closed early") }
+      done += count
+    }
+    try ack.benchWrite(UnsafeRawBufferPointer(rebasing: buffer[..<1]))
+  }
+
+  static func descriptorRoundTrips(
+    socket: Socket, passing descriptor: FileDescriptor, samples: UnsafeMutableBufferPointer<Int64>
+  ) throws {
+    let descriptors = [descriptor]
+    let byte = UnsafeMutableRawBufferPointer.allocate(byteCount: 1, alignment: 1)
+    defer { byte.deallocate() }
+    byte[0] = 120
+    for index in samples.indices {
+      let start = hinix_c_now_ns()
+      try socket.send(UnsafeRawBufferPointer(byte), descriptors: descriptors)
+      let message = try socket.receive(into: byte, maxDescriptors: 1)
+      guard let received = message.descriptors.takeNext() else {
+        throw BenchError.failure("the echo came back without a descriptor")
+      }
+      try received.close()
+      samples[index] = hinix_c_now_ns() - start
+    }
+  }
+
+  static func descriptorEcho(socket: Socket, count: Int) throws {
+    let byte = UnsafeMutableRawBufferPointer.allocate(byteCount: 1, alignment: 1)
+    defer { byte.deallocate() }
+    for _ in 0..<count {
+      let message = try socket.receive(into: byte, maxDescriptors: 1)
+      guard let received = message.descriptors.takeNext() else {
+        throw BenchError.failure("a message came without a descriptor")
+      }
+      try socket.send(UnsafeRawBufferPointer(byte), descriptors: [received.descriptor])
+    }
+  }
+}

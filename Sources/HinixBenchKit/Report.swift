@@ -1,0 +1,67 @@
+/// Turns samples into figures, and figures into a table or JSON.
+public enum Report {
+  static func rounded(_ value: Double, _ places: Double) -> Double {
+    let scale = places == 1 ? 10.0 : 100.0
+    return (value * scale).rounded() / scale
+  }
+
+  /// One JSON array of `figures`, one object a line, values rounded to 0.1 and ratios to 0.01.
+  public static func json(_ figures: [Figure]) -> String {
+    let objects = figures.map { figure in
+      "{\"transport\": \"\(figure.transport)\", \"size\": \(figure.size), \"metric\": \"\(figure.metric)\", "
+        + "\"hinix\": \(rounded(figure.hinix, 1)), \"baseline\": \(rounded(figure.baseline, 1)), "
+        + "\"ratio\": \(rounded(figure.ratio, 2))}"
+    }
+    return "[\n  " + objects.joined(separator: ",\n  ") + "\n]\n"
+  }
+
+  /// The shared-memory ring's 64 KiB throughput beside the best kernel transport of the same
+  /// run (either column), as issue 4 asks; empty when `figures` lack either.
+  public static func ringSummary(_ figures: [Figure]) -> String {
+    let throughput = figures.filter { $0.metric.hasPrefix("throughput") && $0.size == 65536 }
+    guard let ring = throughput.first(where: { $0.transport == "shm-ring" }),
+      let best = throughput.filter({ $0.transport != "shm-ring" }).max(by: {
+        max($0.hinix, $0.baseline) < max($1.hinix, $1.baseline)
+      })
+    else { return "" }
+    let kernel = max(best.hinix, best.baseline)
+    return
+      "shm-ring at 64 KiB: \(rounded(ring.hinix / kernel, 2))x the best kernel transport of this run (\(best.transport), \(rounded(kernel / 1e6, 1)) MB/s).\n"
+  }
+
+  /// `figures` as a table with units, one figure a line, and the legend of its columns.
+  public static func table(_ figures: [Figure]) -> String {
+    func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
+      let padding = String(repeating: " ", count: max(0, width - text.count))
+      return left ? text + padding : padding + text
+    }
+    func value(_ figure: Figure, _ number: Double) -> String {
+      if figure.metric.hasPrefix("throughput") {
+        return "\(rounded(number / 1e6, 1)) MB/s"
+      }
+      return number < 1000 ? "\(rounded(number, 1)) ns" : "\(rounded(number / 1000, 2)) µs"
+    }
+    var lines = [
+      pad("transport", 12, left: true) + pad("size", 6) + "  " + pad("metric", 12, left: true)
+        + pad("hinix", 14) + pad("C baseline", 14) + pad("ratio", 8)
+    ]
+    for figure in figures {
+      let metric =
+        switch figure.metric {
+        case "rtt_median_ns": "rtt median"
+        case "rtt_p99_ns": "rtt p99"
+        case "rtt_mean_ns": "rtt mean"
+        case "op_ns": "per message"
+        default: "throughput"
+        }
+      lines.append(
+        pad(figure.transport, 12, left: true) + pad("\(figure.size)", 6) + "  " + pad(metric, 12, left: true)
+          + pad(value(figure, figure.hinix), 14) + pad(value(figure, figure.baseline), 14)
+          + pad("\(rounded(figure.ratio, 2))", 8))
+    }
+    lines.append("")
+    lines.append("ratio: times worse than the C baseline (hinix/C for times, C/hinix for throughput).")
+    lines.append("rtt mean: the mean of the fastest 99%, not quantized by the clock's tick as a median is.")
+    return lines.joined(separator: "\n") + "\n"
+  }
+}

@@ -1,0 +1,178 @@
+import CHinixBaseline
+import Hinix
+
+/// The kernel transports: message queues, eventfds, byte streams and descriptor passing.
+extension Runner {
+  func messageQueueRoundTrips(size: Int) throws -> [Figure] {
+    let samples = try alternating([Int64](), +) { implementation in
+      return try withQueues { out, back in
+        let count = plan.warmUp + plan.roundTrips
+        let peer = try spawnPeer(
+          ["mq-echo", implementation.rawValue, out.name!, back.name!, "\(count)"],
+          queues: [out.name!, back.name!])
+        defer { peer.end() }
+        var recorded = [Int64](repeating: 0, count: count)
+        let message = MessageBuffer(size: back.capacity.maxMessageSize)
+        defer { message.free() }
+        try recorded.withUnsafeMutableBufferPointer { buffer in
+          switch implementation {
+          case .c:
+            try check(
+              hinix_c_mq_rtt(
+                out.descriptor.rawValue, back.descriptor.rawValue, message.bytes.baseAddress,
+                message.bytes.count,
+                size, count, buffer.baseAddress))
+          case .hinix:
+            try BenchLoops.messageQueueRoundTrips(
+              out: out, back: back, buffer: message.bytes, size: size, samples: buffer)
+          }
+        }
+        try finish(peer)
+        return Array(recorded[plan.warmUp...])
+      }
+    }
+    return Report.latency(transport: "mq", size: size, samples)
+  }
+
+  func messageQueueThroughput(size: Int) throws -> Figure {
+    let seconds = try alternating(0.0, +) { implementation in
+      return try withQueues { out, back in
+        let peer = try spawnPeer(
+          ["mq-sink", implementation.rawValue, out.name!, back.name!, "\(plan.streamed)"],
+          queues: [out.name!, back.name!])
+        defer { peer.end() }
+        var elapsed: Int64 = 0
+        let message = MessageBuffer(size: back.capacity.maxMessageSize)
+        defer { message.free() }
+        switch implementation {
+        case .c:
+          try check(
+            hinix_c_mq_stream_send(
+              out.descriptor.rawValue, back.descriptor.rawValue, message.bytes.baseAddress,
+              message.bytes.count,
+              size, plan.streamed, &elapsed))
+        case .hinix:
+          elapsed = try BenchLoops.messageQueueStream(
+            out: out, ack: back, buffer: message.bytes, size: size, count: plan.streamed)
+        }
+        try finish(peer)
+        return Double(elapsed) / 1e9
+      }
+    }
+    let bytes = Double(size * plan.streamed * plan.rounds)
+    return Figure(
+      transport: "mq", size: size, metric: "throughput_bytes_per_s", hinix: bytes / seconds[.hinix]!,
+      baseline: bytes / seconds[.c]!)
+  }
+
+  func eventFDRoundTrips() throws -> [Figure] {
+    let samples = try alternating([Int64](), +) { implementation in
+      let ping = try EventFD()
+      let pong = try EventFD()
+      let count = plan.warmUp + plan.roundTrips
+      let peer = try spawnPeer(
+        ["eventfd-echo", implementation.rawValue, "\(count)"],
+        passing: [ping.descriptor: 3, pong.descriptor: 4])
+      defer { peer.end() }
+      var recorded = [Int64](repeating: 0, count: count)
+      try recorded.withUnsafeMutableBufferPointer { buffer in
+        switch implementation {
+        case .c:
+          try check(
+            hinix_c_eventfd_rtt(
+              ping.descriptor.rawValue, pong.descriptor.rawValue, count, buffer.baseAddress))
+        case .hinix:
+          try BenchLoops.eventFDRoundTrips(ping: ping, pong: pong, samples: buffer)
+        }
+      }
+      try finish(peer)
+      return Array(recorded[plan.warmUp...])
+    }
+    return Report.latency(transport: "eventfd", size: 8, samples)
+  }
+
+  func streamRoundTrips(_ kind: StreamKind, size: Int) throws -> [Figure] {
+    let count = plan.warmUp + plan.roundTrips
+    let samples = try alternating([Int64](), +) { implementation in
+      return try withStreamPeer(kind, ["stream-echo", implementation.rawValue, "\(size)", "\(count)"]) {
+        ends in
+        let message = MessageBuffer(size: size)
+        defer { message.free() }
+        var recorded = [Int64](repeating: 0, count: count)
+        try recorded.withUnsafeMutableBufferPointer { buffer in
+          switch (implementation, ends) {
+          case (.c, _):
+            try check(
+              hinix_c_stream_rtt(
+                ends.descriptors.write, ends.descriptors.read, message.bytes.baseAddress, size, count,
+                buffer.baseAddress))
+          case (.hinix, .pipe(let writer, let reader)):
+            try BenchLoops.streamRoundTrips(
+              writer: writer, reader: reader, buffer: message.bytes, samples: buffer)
+          case (.hinix, .socket(let socket)):
+            try BenchLoops.streamRoundTrips(
+              writer: socket, reader: socket, buffer: message.bytes, samples: buffer)
+          }
+        }
+        return Array(recorded[plan.warmUp...])
+      }
+    }
+    return Report.latency(transport: kind.rawValue, size: size, samples)
+  }
+
+  func streamThroughput(_ kind: StreamKind, size: Int) throws -> Figure {
+    let count = max(1, min(plan.streamed, plan.streamedBytes / size))
+    let seconds = try alternating(0.0, +) { implementation in
+      return try withStreamPeer(
+        kind, ["stream-sink", implementation.rawValue, "\(size)", "\(count * size)"]
+      ) { ends in
+        let message = MessageBuffer(size: size)
+        defer { message.free() }
+        var elapsed: Int64 = 0
+        switch (implementation, ends) {
+        case (.c, _):
+          try check(
+            hinix_c_stream_send(
+              ends.descriptors.write, ends.descriptors.read, message.bytes.baseAddress, size, count, &elapsed)
+          )
+        case (.hinix, .pipe(let writer, let reader)):
+          elapsed = try BenchLoops.streamSend(
+            writer: writer, ack: reader, buffer: message.bytes, count: count)
+        case (.hinix, .socket(let socket)):
+          elapsed = try BenchLoops.streamSend(
+            writer: socket, ack: socket, buffer: message.bytes, count: count)
+        }
+        return Double(elapsed) / 1e9
+      }
+    }
+    let bytes = Double(size * count * plan.rounds)
+    return Figure(
+      transport: kind.rawValue, size: size, metric: "throughput_bytes_per_s", hinix: bytes / seconds[.hinix]!,
+      baseline: bytes / seconds[.c]!)
+  }
+
+  /// Descriptor passing: one byte with a descriptor attached, sent and echoed back with it.
+  func descriptorPassingRoundTrips() throws -> [Figure] {
+    let count = plan.warmUp + plan.roundTrips
+    let samples = try alternating([Int64](), +) { implementation in
+      return try withStreamPeer(.seqpacket, ["fdpass-echo", implementation.rawValue, "1", "\(count)"]) {
+        ends in
+        guard case .socket(let socket) = ends else { return [] }
+        let passed = try EventFD()
+        var recorded = [Int64](repeating: 0, count: count)
+        try recorded.withUnsafeMutableBufferPointer { buffer in
+          switch implementation {
+          case .c:
+            try check(
+              hinix_c_fdpass_rtt(
+                socket.descriptor.rawValue, passed.descriptor.rawValue, count, buffer.baseAddress))
+          case .hinix:
+            try BenchLoops.descriptorRoundTrips(socket: socket, passing: passed.descriptor, samples: buffer)
+          }
+        }
+        return Array(recorded[plan.warmUp...])
+      }
+    }
+    return Report.latency(transport: "fd-pass", size: 1, samples)
+  }
+}

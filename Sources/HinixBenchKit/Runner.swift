@@ -1,0 +1,216 @@
+import Glibc
+import Hinix
+import Synchronization
+import SystemPackage
+
+/// How many iterations a run makes.
+public struct Plan: Sendable {
+  /// Round trips timed per measurement and round, after `warmUp` untimed ones.
+  public var roundTrips: Int
+  /// Messages sent one way per throughput measurement and round (at most).
+  public var streamed: Int
+  /// Bytes sent one way per throughput measurement and round (at most).
+  public var streamedBytes: Int
+  /// How many times each measurement alternates C and Hinix.
+  public var rounds: Int
+  var warmUp: Int { max(roundTrips / 10, 100) }
+
+  /// A plan of `rounds` rounds of these sizes.
+  public init(roundTrips: Int, streamed: Int, streamedBytes: Int, rounds: Int) {
+    self.roundTrips = roundTrips
+    self.streamed = streamed
+    self.streamedBytes = streamedBytes
+    self.rounds = rounds
+  }
+
+  /// `hinix bench --quick`: a few seconds.
+  public static let quick = Plan(roundTrips: 1_000, streamed: 4_000, streamedBytes: 16 << 20, rounds: 2)
+
+  /// `hinix bench`: about a minute and a half.
+  public static let full = Plan(roundTrips: 6_000, streamed: 30_000, streamedBytes: 256 << 20, rounds: 5)
+}
+
+/// The groups of measurements a run can be limited to, in the order they run.
+public enum BenchGroup: String, CaseIterable, Sendable {
+  /// POSIX message queues: round trips and throughput.
+  case mq
+  /// eventfd round trips.
+  case eventfd
+  /// Pipes, FIFOs and Unix sockets: round trips and throughput.
+  case stream
+  /// Descriptor passing round trips.
+  case fdpass
+  /// The shared-memory rings: throughput, round trips with each wait, and one-thread slices.
+  case ring
+}
+
+/// The CPUs of a run: this process's first allowed CPU, and the peer's (the second allowed one
+/// unless both share a core).
+public struct Placement: Sendable, CustomStringConvertible {
+  /// The CPU this thread is pinned to.
+  public var parentCPU: Int
+  /// The CPU the peer is pinned to.
+  public var peerCPU: Int
+  /// Whether only one CPU is allowed.
+  var onlyOneCPU: Bool
+
+  /// Pins this thread to the first allowed CPU and places the peer on the second, or on the
+  /// same one with `sameCore` or when only one is allowed.
+  public static func pinned(sameCore: Bool) throws -> Placement {
+    let cpus = ChildProcess.allowedCPUs()
+    let parentCPU = cpus.first ?? 0
+    let peerCPU = sameCore || cpus.count < 2 ? parentCPU : cpus[1]
+    try ChildProcess.pinCurrentThread(toCPU: parentCPU)
+    return Placement(parentCPU: parentCPU, peerCPU: peerCPU, onlyOneCPU: cpus.count < 2)
+  }
+
+  /// Where the two processes run, as the report's first line says.
+  public var description: String {
+    parentCPU == peerCPU
+      ? "both processes on CPU \(parentCPU) (same core\(onlyOneCPU ? ": only one CPU allowed" : ""))"
+      : "this process on CPU \(parentCPU), the peer on CPU \(peerCPU) (different cores)"
+  }
+}
+
+/// This process's executable, from /proc/self/exe: `hinix bench` spawns itself as its peer, and
+/// the benchmarks find their peer beside it.
+public func ownExecutable() throws -> FilePath {
+  switch Sys.executablePath() {
+  case .success(let path): return path
+  case .failure(let error):
+    throw BenchError.failure("readlink(/proc/self/exe): \(error)")
+  }
+}
+
+/// Runs each measurement against a freshly spawned peer, alternating Hinix and C in rounds.
+public struct Runner: Sendable {
+  var executable: FilePath
+  var peerCPU: Int
+  var plan: Plan
+  /// Says on standard error that a peer died (the tool's way of reporting a problem).
+  var report: @Sendable (String) -> Void
+
+  /// A runner that spawns `executable` with `bench-peer` and the peer's arguments on `peerCPU`,
+  /// measures as `plan` says, and tells `report` when a peer dies (before it exits with
+  /// status 1).
+  public init(executable: FilePath, peerCPU: Int, plan: Plan, report: @escaping @Sendable (String) -> Void) {
+    self.executable = executable
+    self.peerCPU = peerCPU
+    self.plan = plan
+    self.report = report
+  }
+
+  /// The figures of `groups`, measured in the order of ``BenchGroup/allCases``.
+  public func measure(_ groups: [BenchGroup]) throws -> [Figure] {
+    func measures(_ group: BenchGroup) -> Bool { groups.contains(group) }
+    var figures: [Figure] = []
+    let limits = try MessageQueue.Limits.current()
+    for size in [64, 1024, 8192] where size <= limits.maxMessageSize && measures(.mq) {
+      figures += try messageQueueRoundTrips(size: size)
+      figures.append(try messageQueueThroughput(size: size))
+    }
+    if measures(.eventfd) {
+      figures += try eventFDRoundTrips()
+    }
+    for kind in StreamKind.allCases where measures(.stream) {
+      for size in [64, 4096, 65536] {
+        figures += try streamRoundTrips(kind, size: size)
+        figures.append(try streamThroughput(kind, size: size))
+      }
+    }
+    if measures(.fdpass) {
+      figures += try descriptorPassingRoundTrips()
+    }
+    if measures(.ring) {
+      for size in [64, 4096, 65536] {
+        figures.append(try ringThroughput(size: size))
+      }
+      figures += try ringLatencies()
+      for size in [64, 4096, 65536, 1 << 20] {
+        figures.append(try ringSameThread(size: size))
+      }
+    }
+    return figures
+  }
+
+  /// Runs `measure` for C and then Hinix, `plan.rounds` times, so that drift over the run hits
+  /// both alike, and adds up each side's results with `add`.
+  func alternating<T>(
+    _ zero: T, _ add: (T, T) -> T, _ measure: (Implementation) throws -> T
+  ) rethrows -> [Implementation: T] {
+    var results: [Implementation: T] = [:]
+    for _ in 0..<plan.rounds {
+      for implementation in [Implementation.c, .hinix] {
+        results[implementation] = add(results[implementation] ?? zero, try measure(implementation))
+      }
+    }
+    return results
+  }
+
+  func spawnPeer(
+    _ arguments: [String], passing: [FileDescriptor: Int32] = [:], queues: [String] = []
+  ) throws -> PeerWatch {
+    let peer = try ChildProcess.spawn(
+      executable, arguments: ["bench-peer"] + arguments, passing: passing, cpu: peerCPU)
+    return try PeerWatch(peer, queues: queues, report: report)
+  }
+
+  func finish(_ peer: PeerWatch) throws {
+    let termination = peer.join()
+    guard termination == .exited(0) else {
+      throw BenchError.failure("the benchmark peer ended with \(termination)")
+    }
+  }
+}
+
+/// Watches a benchmark peer from a thread of its own: if the peer dies while this process waits
+/// for it in a blocking call, the bench reports it, removes its queues and exits with status 1
+/// instead of waiting forever.
+final class PeerWatch: @unchecked Sendable {
+  private let peer: ChildProcess
+  private let queues: [String]
+  private let report: @Sendable (String) -> Void
+  private var termination: ChildProcess.Termination = .exited(0)
+  private var joined = false
+  private let stopping = Atomic<Bool>(false)
+  /// Counts 1 once the watching thread has reaped the peer.
+  private let done: EventFD
+
+  init(_ peer: ChildProcess, queues: [String], report: @escaping @Sendable (String) -> Void) throws {
+    self.peer = peer
+    self.queues = queues
+    self.report = report
+    done = try EventFD()
+    if case .failure(let error) = Sys.startThread({ self.watch() }) {
+      throw BenchError.failure("pthread_create: \(error)")
+    }
+  }
+
+  private func watch() {
+    termination = (try? peer.wait()) ?? .exited(-1)
+    defer { try? done.add(1) }
+    if termination != .exited(0) && !stopping.load(ordering: .acquiring) {
+      report("the benchmark peer (pid \(peer.pid)) ended with \(termination)")
+      for name in queues { try? MessageQueue.unlink(name) }
+      exit(1)
+    }
+  }
+
+  /// Waits for the peer to end and returns how it ended.
+  func join() -> ChildProcess.Termination {
+    if !joined {
+      _ = try? done.read()
+      joined = true
+    }
+    return termination
+  }
+
+  /// Stops a peer that is still running (after an error on this side) and reaps it.
+  func end() {
+    if !joined {
+      stopping.store(true, ordering: .releasing)
+      try? peer.kill(SIGKILL)
+      _ = join()
+    }
+  }
+}
