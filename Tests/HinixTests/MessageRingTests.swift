@@ -2,7 +2,7 @@ import Glibc
 import SystemPackage
 import Testing
 
-@testable import Hinix
+@_spi(RingInternals) @testable import Hinix
 
 /// Deterministic message contents: message `index` is `length(index)` bytes of `source`
 /// starting at `offset(index)`, so any byte out of place is found by comparison.
@@ -168,8 +168,8 @@ struct MessageRingTests {
         for offset in [RingLayout.producerPosition, RingLayout.consumerPosition] {
           parts.memory.baseAddress.storeBytes(of: aligned, toByteOffset: offset, as: UInt64.self)
         }
-        let sender = MessageSender(try RingSetup.side(parts, .producer, link: nil))
-        let receiver = MessageReceiver(try RingSetup.side(parts, .consumer, link: nil))
+        let sender = MessageSender(core: RingEndCore(try RingSetup.side(parts, .producer, link: nil)))
+        let receiver = MessageReceiver(core: RingEndCore(try RingSetup.side(parts, .consumer, link: nil)))
         var queue: [[UInt8]] = []
         for step in 0..<2000 {
           if random(3) < 2 {

@@ -9,81 +9,21 @@ import SystemPackage
 /// hostile sender can change them while they are read, so copy before validating what matters.
 /// Blocking and async receives return nil at the end, try and timed ones ``Outcome/ended``:
 /// once the sender closed the ring and every message it sent has been read.
-public struct MessageReceiver: ~Copyable, Sendable {
-  let end: RingEnd
-
-  var side: RingSide { end.side }
-
-  init(_ end: consuming RingEnd) {
-    self.end = end
-  }
-
-  init(_ side: RingSide) {
-    end = RingEnd(side)
-  }
-
-  /// Closes this end now, as letting it go does: the sender throws `.peerGone` once it has to
-  /// wait for room (what it sent into the room left is not read). For an end stored where it
-  /// cannot be consumed (a class property); every later receive throws `.closed`.
-  /// Calling it again does nothing.
-  public func close() { end.close() }
-
-  /// The ring's size in bytes.
-  public var capacity: Int { end.capacity }
+public struct MessageReceiver: ~Copyable, RingEndpoint {
+  /// The end's core (``RingEndpoint``). Hinix's own.
+  @_spi(RingInternals) public let core: RingEndCore
+  @usableFromInline let side: RingSide
+  /// An end owning `core`. Hinix's own.
+  @_spi(RingInternals) public init(core: RingEndCore) { (self.core, side) = (core, core.side) }
+  /// The kind of ring and side this end is. Hinix's own.
+  @_spi(RingInternals) public static var shape: RingShape { .messages(.consumer) }
 
   /// The largest message this ring carries: `capacity / 2 - 8`.
-  public var maximumMessageSize: Int { MessageFrame.maximumMessageSize(capacity: end.capacity) }
-
-  /// What the receiver does while the ring is empty (``WaitStrategy/sleep`` unless changed).
-  public var waitStrategy: WaitStrategy {
-    get { end.waitStrategy }
-    nonmutating set { end.waitStrategy = newValue }
-  }
-
-  /// The descriptor that becomes readable when a message may have arrived (or the sender is
-  /// gone): for serving many rings from one thread with `poll` or epoll, then ``tryReceive(_:)``.
-  public var waitDescriptor: FileDescriptor { end.waitDescriptor }
+  public var maximumMessageSize: Int { MessageFrame.maximumMessageSize(capacity: side.capacity) }
 
   /// Whether the sender has closed the ring and every message it sent has been read.
   public var isFinished: Bool {
     (try? side.check(MessageFrame.headerSize)) == .closed
-  }
-
-  private static let shape = RingShape.messages(.consumer)
-
-  /// Creates a message ring of `capacity` bytes, offers it to the peer of `socket` (which calls
-  /// ``MessageSender/accept(over:policy:)``), and returns its receiving end.
-  public static func create(
-    over socket: Socket, capacity: Int, policy: RingPeerPolicy = .sameUser,
-    options: RingOptions = RingOptions()
-  ) throws(HinixError) -> MessageReceiver {
-    MessageReceiver(
-      try RingEnd.create(shape, over: socket, capacity: capacity, policy: policy, options: options))
-  }
-
-  /// Accepts the message ring the peer of `socket` created with
-  /// ``MessageSender/create(over:capacity:policy:options:)``, after checking its credentials, the
-  /// memory file's seals and size, and the header.
-  public static func accept(over socket: Socket, policy: RingPeerPolicy = .sameUser) throws(HinixError)
-    -> MessageReceiver
-  {
-    MessageReceiver(try RingEnd.accept(shape, over: socket, policy: policy))
-  }
-
-  /// Creates a ring of `capacity` bytes for a child process this process is about to start
-  /// (see ``RingForChild``); the child opens its end with ``MessageSender/inherited(from:)``.
-  public static func createForChild(
-    capacity: Int, options: RingOptions = RingOptions()
-  ) throws(HinixError) -> RingForChild<MessageReceiver> {
-    let made = try RingEnd.createForChild(shape, capacity: capacity, options: options)
-    return RingForChild(end: MessageReceiver(made.side), child: made.child)
-  }
-
-  /// Opens the end of a ring that this process's parent made with
-  /// ``MessageSender/createForChild(capacity:options:)`` and handed down, from the text of
-  /// ``RingInheritance/argument(from:)``. Checks the descriptors like ``accept(over:policy:)``.
-  public static func inherited(from argument: String) throws(HinixError) -> MessageReceiver {
-    MessageReceiver(try RingEnd.inherited(shape, from: argument))
   }
 
   // MARK: Zero-copy

@@ -8,41 +8,17 @@ import SystemPackage
 /// could never end. As with ``RingSender``, the sender is the one producer of its ring (it can
 /// only be moved), no system call is made while the receiver keeps up, and a receiver that lies
 /// about its position (`.corrupt`) or dies (`.peerGone`) is an error, never a crash.
-public struct MessageSender: ~Copyable, Sendable {
-  let end: RingEnd
-
-  var side: RingSide { end.side }
-
-  init(_ end: consuming RingEnd) {
-    self.end = end
-  }
-
-  init(_ side: RingSide) {
-    end = RingEnd(side)
-  }
-
-  /// Ends the stream now, as letting this end go does: the receiver gets what was sent, then
-  /// the end of the stream. For an end stored where it cannot be consumed (a class property);
-  /// every later send throws `.closed`. Calling it again does nothing.
-  public func close() { end.close() }
-
-  /// The ring's size in bytes.
-  public var capacity: Int { end.capacity }
+public struct MessageSender: ~Copyable, RingEndpoint {
+  /// The end's core (``RingEndpoint``). Hinix's own.
+  @_spi(RingInternals) public let core: RingEndCore
+  @usableFromInline let side: RingSide
+  /// An end owning `core`. Hinix's own.
+  @_spi(RingInternals) public init(core: RingEndCore) { (self.core, side) = (core, core.side) }
+  /// The kind of ring and side this end is. Hinix's own.
+  @_spi(RingInternals) public static var shape: RingShape { .messages(.producer) }
 
   /// The largest message this ring carries: `capacity / 2 - 8`.
-  public var maximumMessageSize: Int { MessageFrame.maximumMessageSize(capacity: end.capacity) }
-
-  /// What the sender does while the ring is full (``WaitStrategy/sleep`` unless changed).
-  public var waitStrategy: WaitStrategy {
-    get { end.waitStrategy }
-    nonmutating set { end.waitStrategy = newValue }
-  }
-
-  /// The descriptor that becomes readable when the ring may have room again (or the receiver is
-  /// gone): for serving many rings from one thread with `poll` or epoll.
-  public var waitDescriptor: FileDescriptor { end.waitDescriptor }
-
-  private static let shape = RingShape.messages(.producer)
+  public var maximumMessageSize: Int { MessageFrame.maximumMessageSize(capacity: side.capacity) }
 
   /// Creates a message ring of `capacity` bytes (a power of two from 64 to 2^32) in this
   /// process, for two threads or tasks: take its ``MessageRingPair/sender`` and
@@ -50,44 +26,9 @@ public struct MessageSender: ~Copyable, Sendable {
   public static func makeRing(
     capacity: Int, options: RingOptions = RingOptions()
   ) throws(HinixError) -> MessageRingPair {
-    let sides = try RingEnd.pair(shape, capacity: capacity, options: options)
-    return MessageRingPair(sender: MessageSender(sides.producer), receiver: MessageReceiver(sides.consumer))
-  }
-
-  /// Creates a message ring of `capacity` bytes, offers it to the peer of `socket` (which calls
-  /// ``MessageReceiver/accept(over:policy:)``), and returns its sending end. The peer's
-  /// credentials are checked against `policy` first.
-  public static func create(
-    over socket: Socket, capacity: Int, policy: RingPeerPolicy = .sameUser,
-    options: RingOptions = RingOptions()
-  ) throws(HinixError) -> MessageSender {
-    MessageSender(
-      try RingEnd.create(shape, over: socket, capacity: capacity, policy: policy, options: options))
-  }
-
-  /// Accepts the message ring the peer of `socket` created with
-  /// ``MessageReceiver/create(over:capacity:policy:options:)``, after checking its credentials,
-  /// the memory file's seals and size, and the header.
-  public static func accept(over socket: Socket, policy: RingPeerPolicy = .sameUser) throws(HinixError)
-    -> MessageSender
-  {
-    MessageSender(try RingEnd.accept(shape, over: socket, policy: policy))
-  }
-
-  /// Creates a ring of `capacity` bytes for a child process this process is about to start
-  /// (see ``RingForChild``); the child opens its end with ``MessageReceiver/inherited(from:)``.
-  public static func createForChild(
-    capacity: Int, options: RingOptions = RingOptions()
-  ) throws(HinixError) -> RingForChild<MessageSender> {
-    let made = try RingEnd.createForChild(shape, capacity: capacity, options: options)
-    return RingForChild(end: MessageSender(made.side), child: made.child)
-  }
-
-  /// Opens the end of a ring that this process's parent made with
-  /// ``MessageReceiver/createForChild(capacity:options:)`` and handed down, from the text of
-  /// ``RingInheritance/argument(from:)``. Checks the descriptors like ``accept(over:policy:)``.
-  public static func inherited(from argument: String) throws(HinixError) -> MessageSender {
-    MessageSender(try RingEnd.inherited(shape, from: argument))
+    let sides = try RingEndCore.pair(shape, capacity: capacity, options: options)
+    return MessageRingPair(
+      sender: MessageSender(core: sides.producer), receiver: MessageReceiver(core: sides.consumer))
   }
 
   // MARK: Zero-copy

@@ -1,9 +1,9 @@
 import SystemPackage
 
 /// What kind of ring an end belongs to: which side it is, the element layout and the header
-/// flags, so that one set of factories serves all four public ends.
-@usableFromInline
-struct RingShape: Sendable {
+/// flags, so that one set of factories serves all four public ends. Hinix's own (SPI).
+@_spi(RingInternals)
+public struct RingShape: Sendable {
   let role: RingSide.Role
   let elementSize: Int
   let elementAlignment: Int
@@ -36,13 +36,11 @@ struct RingShape: Sendable {
   }
 }
 
-/// What the four public ends (``RingSender``, ``RingReceiver``, ``MessageSender``,
-/// ``MessageReceiver``) share: the one owner of a ring side, which closes it when it goes, and
-/// the factories that make, offer, accept and inherit rings. Each public end holds one and keeps
-/// only what is its own: its sending or receiving forms.
-@usableFromInline
-struct RingEnd: ~Copyable, Sendable {
-  @usableFromInline let side: RingSide
+/// The part of a ring end that is Hinix's own (SPI): the one owner of the ring side, which
+/// closes it when the end goes.
+@_spi(RingInternals)
+public final class RingEndCore: Sendable {
+  let side: RingSide
 
   init(_ side: RingSide) {
     self.side = side
@@ -52,70 +50,107 @@ struct RingEnd: ~Copyable, Sendable {
     side.close()
   }
 
-  func close() {
-    side.close()
-  }
-
-  var capacity: Int { side.capacity }
-
-  var waitStrategy: WaitStrategy {
-    get { side.strategy }
-    nonmutating set { side.strategy = newValue }
-  }
-
-  var waitDescriptor: FileDescriptor { side.waitDescriptor }
-
-  // MARK: Factories
-
   /// Both sides of a new ring in this process; `shape` is the producer's.
   static func pair(
     _ shape: RingShape, capacity: Int, options: RingOptions
-  ) throws(HinixError) -> (producer: RingSide, consumer: RingSide) {
+  ) throws(HinixError) -> (producer: RingEndCore, consumer: RingEndCore) {
     try shape.checkCapacity(capacity)
     let parts = try RingSetup.make(
       capacity: capacity, elementSize: shape.elementSize, elementAlignment: shape.elementAlignment,
       flags: shape.flags, options: options)
-    return (try RingSetup.side(parts, .producer, link: nil), try RingSetup.side(parts, .consumer, link: nil))
+    return (
+      RingEndCore(try RingSetup.side(parts, .producer, link: nil)),
+      RingEndCore(try RingSetup.side(parts, .consumer, link: nil))
+    )
+  }
+}
+
+/// What the four ends of a shared-memory ring have in common: ``RingSender`` and
+/// ``RingReceiver`` (typed elements), ``MessageSender`` and ``MessageReceiver`` (framed byte
+/// messages).
+///
+/// An end is the one owner of its side of the ring: it cannot be copied, only moved, and letting
+/// it go (or ``close()``) closes that side. The factories here make a ring and offer it over a
+/// Unix socket (``create(over:capacity:policy:options:)``, the peer calls
+/// ``accept(over:policy:)``), or make it for a child process (``createForChild(capacity:options:)``,
+/// the child calls ``inherited(from:)``). Only Hinix's four ends conform.
+public protocol RingEndpoint: ~Copyable, Sendable {
+  /// The end's core. Hinix's own.
+  @_spi(RingInternals) var core: RingEndCore { get }
+  /// An end owning `core`. Hinix's own.
+  @_spi(RingInternals) init(core: RingEndCore)
+  /// The kind of ring and the side this type of end is. Hinix's own.
+  @_spi(RingInternals) static var shape: RingShape { get }
+}
+
+extension RingEndpoint where Self: ~Copyable {
+  /// Closes this end now, as letting it go does. A sender's receiver then gets what was sent and
+  /// the end of the stream; a receiver's sender throws `.peerGone` once it has to wait for room.
+  /// For an end stored where it cannot be consumed (a class property); every later call on it
+  /// throws `.closed`. Calling it again does nothing.
+  public func close() { core.side.close() }
+
+  /// The ring's size: elements for a typed ring, bytes for a message ring.
+  public var capacity: Int { core.side.capacity }
+
+  /// What this end does while it cannot go on (a sender while the ring is full, a receiver
+  /// while it is empty): ``WaitStrategy/sleep`` unless changed.
+  public var waitStrategy: WaitStrategy {
+    get { core.side.strategy }
+    nonmutating set { core.side.strategy = newValue }
   }
 
-  /// Makes a ring, offers it to the peer of `socket` and returns this side.
-  static func create(
-    _ shape: RingShape, over socket: Socket, capacity: Int, policy: RingPeerPolicy, options: RingOptions
-  ) throws(HinixError) -> RingEnd {
+  /// The descriptor that becomes readable when this end may go on again (or the other end is
+  /// gone): for serving many rings from one thread with `poll` or epoll, then a try form.
+  public var waitDescriptor: FileDescriptor { core.side.waitDescriptor }
+
+  /// Creates a ring of `capacity` (a power of two: elements, or bytes for a message ring),
+  /// offers it to the peer of `socket` (a connected Unix socket; the peer accepts it with the
+  /// other end's ``accept(over:policy:)``), and returns this end. The peer's credentials are
+  /// checked against `policy` first.
+  public static func create(
+    over socket: Socket, capacity: Int, policy: RingPeerPolicy = .sameUser,
+    options: RingOptions = RingOptions()
+  ) throws(HinixError) -> Self {
     try shape.checkCapacity(capacity)
-    return RingEnd(
-      try RingSetup.create(
-        over: socket, role: shape.role, capacity: capacity, elementSize: shape.elementSize,
-        elementAlignment: shape.elementAlignment, flags: shape.flags, policy: policy, options: options))
+    let side = try RingSetup.create(
+      over: socket, role: shape.role, capacity: capacity, elementSize: shape.elementSize,
+      elementAlignment: shape.elementAlignment, flags: shape.flags, policy: policy, options: options)
+    return Self(core: RingEndCore(side))
   }
 
-  /// Accepts the ring the peer of `socket` offers, validated, as this side.
-  static func accept(_ shape: RingShape, over socket: Socket, policy: RingPeerPolicy) throws(HinixError)
-    -> RingEnd
+  /// Accepts the ring the peer of `socket` created with the other end's
+  /// ``create(over:capacity:policy:options:)``, after checking the peer's credentials, the
+  /// memory file's seals and size, and the header (element size, alignment, version, kind).
+  public static func accept(over socket: Socket, policy: RingPeerPolicy = .sameUser) throws(HinixError)
+    -> Self
   {
-    RingEnd(
-      try shape.checkOpened(
-        try RingSetup.accept(
-          over: socket, role: shape.role, elementSize: shape.elementSize,
-          elementAlignment: shape.elementAlignment, flags: shape.flags, policy: policy)))
+    let side = try RingSetup.accept(
+      over: socket, role: shape.role, elementSize: shape.elementSize,
+      elementAlignment: shape.elementAlignment,
+      flags: shape.flags, policy: policy)
+    return Self(core: RingEndCore(try shape.checkOpened(side)))
   }
 
-  /// Makes a ring for a child about to start: this side and what the child inherits.
-  static func createForChild(
-    _ shape: RingShape, capacity: Int, options: RingOptions
-  ) throws(HinixError) -> (side: RingSide, child: RingInheritance) {
+  /// Creates a ring of `capacity` for a child process this process is about to start (see
+  /// ``RingForChild``); the child opens the other end with its ``inherited(from:)``.
+  public static func createForChild(
+    capacity: Int, options: RingOptions = RingOptions()
+  ) throws(HinixError) -> RingForChild<Self> {
     try shape.checkCapacity(capacity)
-    return try RingSetup.createForChild(
+    let (side, child) = try RingSetup.createForChild(
       role: shape.role, capacity: capacity, elementSize: shape.elementSize,
       elementAlignment: shape.elementAlignment, flags: shape.flags, options: options)
+    return RingForChild(end: Self(core: RingEndCore(side)), child: child)
   }
 
-  /// Opens this side of a ring the parent process handed down.
-  static func inherited(_ shape: RingShape, from argument: String) throws(HinixError) -> RingEnd {
-    RingEnd(
-      try shape.checkOpened(
-        try RingSetup.inherited(
-          from: argument, role: shape.role, elementSize: shape.elementSize,
-          elementAlignment: shape.elementAlignment, flags: shape.flags)))
+  /// Opens the end of a ring that this process's parent made with the other end's
+  /// ``createForChild(capacity:options:)`` and handed down, from the text of
+  /// ``RingInheritance/argument(from:)``. Checks the descriptors like ``accept(over:policy:)``.
+  public static func inherited(from argument: String) throws(HinixError) -> Self {
+    let side = try RingSetup.inherited(
+      from: argument, role: shape.role, elementSize: shape.elementSize,
+      elementAlignment: shape.elementAlignment, flags: shape.flags)
+    return Self(core: RingEndCore(try shape.checkOpened(side)))
   }
 }

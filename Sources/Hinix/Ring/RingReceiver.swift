@@ -9,77 +9,18 @@ import SystemPackage
 /// sender can change them while they are read; copy before validating what matters.
 /// A blocking or async receive returns `nil` (or 0) at the end, and a try or timed one
 /// ``Outcome/ended``: once the sender has closed the ring and everything it sent has been read.
-public struct RingReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
-  @usableFromInline let end: RingEnd
-
-  @inlinable var side: RingSide { end.side }
-
-  init(_ end: consuming RingEnd) {
-    self.end = end
-  }
-
-  init(_ side: RingSide) {
-    end = RingEnd(side)
-  }
-
-  /// Closes this end now, as letting it go does: the sender throws `.peerGone` once it has to
-  /// wait for room (what it sent into the room left is not read). For an end stored where it
-  /// cannot be consumed (a class property); every later receive throws `.closed`.
-  /// Calling it again does nothing.
-  public func close() { end.close() }
-
-  /// How many elements the ring holds.
-  public var capacity: Int { end.capacity }
-
-  /// What the receiver does while the ring is empty (``WaitStrategy/sleep`` unless changed).
-  public var waitStrategy: WaitStrategy {
-    get { end.waitStrategy }
-    nonmutating set { end.waitStrategy = newValue }
-  }
-
-  /// The descriptor that becomes readable when the ring may have data again (or the sender is
-  /// gone): for serving many rings from one thread with `poll` or epoll, then ``tryReceive()``.
-  public var waitDescriptor: FileDescriptor { end.waitDescriptor }
+public struct RingReceiver<Element: BitwiseCopyable>: ~Copyable, RingEndpoint {
+  /// The end's core (``RingEndpoint``). Hinix's own.
+  @_spi(RingInternals) public let core: RingEndCore
+  @usableFromInline let side: RingSide
+  /// An end owning `core`. Hinix's own.
+  @_spi(RingInternals) public init(core: RingEndCore) { (self.core, side) = (core, core.side) }
+  /// The kind of ring and side this end is. Hinix's own.
+  @_spi(RingInternals) public static var shape: RingShape { .elements(Element.self, .consumer) }
 
   /// Whether the sender has closed the ring and every element it sent has been read.
   public var isFinished: Bool {
     (try? side.check(1)) == .closed
-  }
-
-  private static var shape: RingShape { .elements(Element.self, .consumer) }
-
-  /// Creates a ring of `capacity` elements (a power of two), offers it to the peer of
-  /// `socket` (which calls ``RingSender/accept(over:policy:)``), and returns its receiving end.
-  public static func create(
-    over socket: Socket, capacity: Int, policy: RingPeerPolicy = .sameUser,
-    options: RingOptions = RingOptions()
-  ) throws(HinixError) -> RingReceiver<Element> {
-    RingReceiver(
-      try RingEnd.create(shape, over: socket, capacity: capacity, policy: policy, options: options))
-  }
-
-  /// Accepts the ring the peer of `socket` created with ``RingSender/create(over:capacity:policy:options:)``,
-  /// after checking the peer's credentials, the memory file's seals and size, and the header.
-  public static func accept(
-    over socket: Socket, policy: RingPeerPolicy = .sameUser
-  ) throws(HinixError) -> RingReceiver<Element> {
-    RingReceiver(try RingEnd.accept(shape, over: socket, policy: policy))
-  }
-
-  /// Creates a ring of `capacity` elements for a child process this process is about to start
-  /// (see ``RingForChild``); the child opens its end with ``RingSender/inherited(from:)``.
-  public static func createForChild(
-    capacity: Int, options: RingOptions = RingOptions()
-  ) throws(HinixError) -> RingForChild<RingReceiver<Element>> {
-    let made = try RingEnd.createForChild(shape, capacity: capacity, options: options)
-    return RingForChild(end: RingReceiver(made.side), child: made.child)
-  }
-
-  /// Opens the end of a ring that this process's parent made with
-  /// ``RingSender/createForChild(capacity:options:)`` and handed down, from the text of
-  /// ``RingInheritance/argument(from:)``. Checks the descriptors like ``accept(over:policy:)``.
-  public static func inherited(from argument: String) throws(HinixError) -> RingReceiver<Element> {
-    RingReceiver(try RingEnd.inherited(shape, from: argument))
   }
 
   // MARK: Zero-copy
@@ -94,7 +35,7 @@ public struct RingReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
   public func tryReceive(maxCount: Int = .max, _ body: (UnsafeBufferPointer<Element>) throws -> Int) throws
     -> Outcome<Int>
   {
-    let count = min(try side.available(atLeast: min(maxCount, side.capacity)), maxCount)
+    let count = try side.available(upTo: maxCount)
     guard count > 0 else { return try empty() }
     return .completed(try read(count: count, body))
   }
@@ -104,15 +45,16 @@ public struct RingReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
   /// then lets `body` read them. Returns 0 at the end.
   @inlinable
   @discardableResult
+  @_disfavoredOverload
   @available(
     *, noasync, message: "blocks its thread; use `await receive(minimumCount:maxCount:_:)` in async code"
   )
   public func receive(
     minimumCount: Int = 1, maxCount: Int = .max, _ body: (UnsafeBufferPointer<Element>) throws -> Int
   ) throws -> Int {
-    try check(minimumCount)
+    try side.checkMinimum(minimumCount)
     _ = try side.wait(for: minimumCount, waiting: .forever)
-    return try read(count: min(try side.available(atLeast: min(maxCount, side.capacity)), maxCount), body)
+    return try read(count: try side.available(upTo: maxCount), body)
   }
 
   /// The async form of ``receive(minimumCount:maxCount:_:)``: suspends the task, not its thread.
@@ -121,9 +63,9 @@ public struct RingReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
     minimumCount: Int = 1, maxCount: Int = .max, reactor: Reactor = .shared,
     _ body: (UnsafeBufferPointer<Element>) throws -> Int
   ) async throws -> Int {
-    try check(minimumCount)
+    try side.checkMinimum(minimumCount)
     _ = try await side.wait(for: minimumCount, reactor: reactor)
-    return try read(count: min(try side.available(atLeast: min(maxCount, side.capacity)), maxCount), body)
+    return try read(count: try side.available(upTo: maxCount), body)
   }
 
   // MARK: Elements
@@ -211,7 +153,7 @@ public struct RingReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
   @inlinable
   func copy(into buffer: UnsafeMutableBufferPointer<Element>) throws(HinixError) -> Int {
     var filled = 0
-    let count = min(try side.available(atLeast: min(buffer.count, side.capacity)), buffer.count)
+    let count = try side.available(upTo: buffer.count)
     return read(count: count) { elements in
       UnsafeMutableRawPointer(buffer.baseAddress! + filled).copyMemory(
         from: elements.baseAddress!, byteCount: elements.count * MemoryLayout<Element>.stride)
@@ -225,19 +167,6 @@ public struct RingReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
   @usableFromInline
   func empty<T>() throws(HinixError) -> Outcome<T> {
     try side.check(1) == .closed ? .ended : .wouldBlock
-  }
-
-  @inlinable
-  func check(_ minimumCount: Int) throws(HinixError) {
-    guard minimumCount >= 1, minimumCount <= side.capacity else { throw countError(minimumCount) }
-  }
-
-  /// The error for a count no wait can satisfy, built out of line (off the inlined path).
-  @usableFromInline
-  func countError(_ minimumCount: Int) -> HinixError {
-    HinixError(
-      .invalidArgument, operation: "ring receive", subject: "shared ring",
-      detail: "cannot wait for \(minimumCount) elements in a ring of \(side.capacity)")
   }
 
   @inlinable

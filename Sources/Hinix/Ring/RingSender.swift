@@ -6,81 +6,22 @@ import SystemPackage
 ///
 /// A `RingSender` is the one producer of its ring: it cannot be copied, only moved, to another
 /// task or thread. Closing it (letting it go) tells the receiver that the stream ended.
-public struct RingSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
-  @usableFromInline let end: RingEnd
-
-  @inlinable var side: RingSide { end.side }
-
-  init(_ end: consuming RingEnd) {
-    self.end = end
-  }
-
-  init(_ side: RingSide) {
-    end = RingEnd(side)
-  }
-
-  /// Ends the stream now, as letting this end go does: the receiver gets what was sent, then
-  /// the end of the stream. For an end stored where it cannot be consumed (a class property);
-  /// every later send throws `.closed`. Calling it again does nothing.
-  public func close() { end.close() }
-
-  /// How many elements the ring holds.
-  public var capacity: Int { end.capacity }
-
-  /// What the sender does while the ring is full (``WaitStrategy/sleep`` unless changed).
-  public var waitStrategy: WaitStrategy {
-    get { end.waitStrategy }
-    nonmutating set { end.waitStrategy = newValue }
-  }
-
-  /// The descriptor that becomes readable when the ring may have room again (or the receiver
-  /// is gone): for serving many rings from one thread with `poll` or epoll, then ``trySend(_:)``.
-  public var waitDescriptor: FileDescriptor { end.waitDescriptor }
-
-  private static var shape: RingShape { .elements(Element.self, .producer) }
+public struct RingSender<Element: BitwiseCopyable>: ~Copyable, RingEndpoint {
+  /// The end's core (``RingEndpoint``). Hinix's own.
+  @_spi(RingInternals) public let core: RingEndCore
+  @usableFromInline let side: RingSide
+  /// An end owning `core`. Hinix's own.
+  @_spi(RingInternals) public init(core: RingEndCore) { (self.core, side) = (core, core.side) }
+  /// The kind of ring and side this end is. Hinix's own.
+  @_spi(RingInternals) public static var shape: RingShape { .elements(Element.self, .producer) }
 
   /// Creates a ring in this process, for two threads or tasks: take its ``RingPair/sender``
   /// and ``RingPair/receiver`` apart (`let sender = pair.sender`).
   public static func makeRing(
     capacity: Int, options: RingOptions = RingOptions()
   ) throws(HinixError) -> RingPair<Element> {
-    let sides = try RingEnd.pair(shape, capacity: capacity, options: options)
-    return RingPair(sender: RingSender(sides.producer), receiver: RingReceiver(sides.consumer))
-  }
-
-  /// Creates a ring of `capacity` elements (a power of two), offers it to the peer of `socket`
-  /// (a connected Unix socket; the peer calls ``RingReceiver/accept(over:policy:)``), and
-  /// returns its sending end. The peer's credentials are checked against `policy` first.
-  public static func create(
-    over socket: Socket, capacity: Int, policy: RingPeerPolicy = .sameUser,
-    options: RingOptions = RingOptions()
-  ) throws(HinixError) -> RingSender<Element> {
-    RingSender(try RingEnd.create(shape, over: socket, capacity: capacity, policy: policy, options: options))
-  }
-
-  /// Accepts the ring the peer of `socket` created with ``RingReceiver/create(over:capacity:policy:options:)``,
-  /// after checking the peer's credentials, the memory file's seals and size, and the header
-  /// (element size, alignment, version).
-  public static func accept(
-    over socket: Socket, policy: RingPeerPolicy = .sameUser
-  ) throws(HinixError) -> RingSender<Element> {
-    RingSender(try RingEnd.accept(shape, over: socket, policy: policy))
-  }
-
-  /// Creates a ring of `capacity` elements for a child process this process is about to start
-  /// (see ``RingForChild``); the child opens its end with ``RingReceiver/inherited(from:)``.
-  public static func createForChild(
-    capacity: Int, options: RingOptions = RingOptions()
-  ) throws(HinixError) -> RingForChild<RingSender<Element>> {
-    let made = try RingEnd.createForChild(shape, capacity: capacity, options: options)
-    return RingForChild(end: RingSender(made.side), child: made.child)
-  }
-
-  /// Opens the end of a ring that this process's parent made with
-  /// ``RingReceiver/createForChild(capacity:options:)`` and handed down, from the text of
-  /// ``RingInheritance/argument(from:)``. Checks the descriptors like ``accept(over:policy:)``.
-  public static func inherited(from argument: String) throws(HinixError) -> RingSender<Element> {
-    RingSender(try RingEnd.inherited(shape, from: argument))
+    let sides = try RingEndCore.pair(shape, capacity: capacity, options: options)
+    return RingPair(sender: RingSender(core: sides.producer), receiver: RingReceiver(core: sides.consumer))
   }
 
   // MARK: Zero-copy
@@ -95,7 +36,7 @@ public struct RingSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
   public func trySend(
     maxCount: Int = .max, _ body: (UnsafeMutableBufferPointer<Element>) throws -> Int
   ) throws -> Outcome<Int> {
-    let free = min(try side.available(atLeast: min(maxCount, side.capacity)), maxCount)
+    let free = try side.available(upTo: maxCount)
     guard free > 0 else { return try full() }
     return .completed(try write(free: free, body))
   }
@@ -105,15 +46,16 @@ public struct RingSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
   /// above the capacity is `.invalidArgument`; a receiver that closed is `.peerGone`.
   @inlinable
   @discardableResult
+  @_disfavoredOverload
   @available(
     *, noasync, message: "blocks its thread; use `await send(minimumCount:maxCount:_:)` in async code"
   )
   public func send(
     minimumCount: Int = 1, maxCount: Int = .max, _ body: (UnsafeMutableBufferPointer<Element>) throws -> Int
   ) throws -> Int {
-    try check(minimumCount)
+    try side.checkMinimum(minimumCount)
     try ready(try side.wait(for: minimumCount, waiting: .forever))
-    return try write(free: min(try side.available(atLeast: min(maxCount, side.capacity)), maxCount), body)
+    return try write(free: try side.available(upTo: maxCount), body)
   }
 
   /// The async form of ``send(minimumCount:maxCount:_:)``: suspends the task, not its thread.
@@ -122,9 +64,9 @@ public struct RingSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
     minimumCount: Int = 1, maxCount: Int = .max, reactor: Reactor = .shared,
     _ body: (UnsafeMutableBufferPointer<Element>) throws -> Int
   ) async throws -> Int {
-    try check(minimumCount)
+    try side.checkMinimum(minimumCount)
     try ready(try await side.wait(for: minimumCount, reactor: reactor))
-    return try write(free: min(try side.available(atLeast: min(maxCount, side.capacity)), maxCount), body)
+    return try write(free: try side.available(upTo: maxCount), body)
   }
 
   // MARK: Elements
@@ -201,26 +143,13 @@ public struct RingSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
   func copy(from elements: UnsafeBufferPointer<Element>, at offset: Int) throws(HinixError) -> Int {
     let rest = UnsafeBufferPointer(rebasing: elements[offset...])
     var taken = 0
-    let free = min(try side.available(atLeast: min(rest.count, side.capacity)), rest.count)
+    let free = try side.available(upTo: rest.count)
     return write(free: free) { slots in
       let count = slots.count
       _ = slots.initialize(from: UnsafeBufferPointer(rebasing: rest[taken..<(taken + count)]))
       taken += count
       return count
     }
-  }
-
-  @inlinable
-  func check(_ minimumCount: Int) throws(HinixError) {
-    guard minimumCount >= 1, minimumCount <= side.capacity else { throw countError(minimumCount) }
-  }
-
-  /// The error for a count no wait can satisfy, built out of line (off the inlined path).
-  @usableFromInline
-  func countError(_ minimumCount: Int) -> HinixError {
-    HinixError(
-      .invalidArgument, operation: "ring send", subject: "shared ring",
-      detail: "cannot wait for \(minimumCount) free slots in a ring of \(side.capacity)")
   }
 
   @inlinable

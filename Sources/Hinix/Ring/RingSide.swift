@@ -176,6 +176,29 @@ final class RingSide: @unchecked Sendable {
     return cached >= needed ? cached : try refresh()
   }
 
+  /// The count available now, at most `maxCount`: the cached one if it is enough, else a fresh
+  /// one.
+  @inlinable @inline(__always)
+  func available(upTo maxCount: Int) throws(HinixError) -> Int {
+    min(try available(atLeast: min(maxCount, capacity)), maxCount)
+  }
+
+  /// Checks that a wait for `minimumCount` elements (or free slots) can ever end.
+  @inlinable @inline(__always)
+  func checkMinimum(_ minimumCount: Int) throws(HinixError) {
+    guard minimumCount >= 1, minimumCount <= capacity else { throw minimumError(minimumCount) }
+  }
+
+  /// The error for a count no wait can satisfy, built out of line (off the inlined paths).
+  @usableFromInline @inline(never)
+  func minimumError(_ minimumCount: Int) -> HinixError {
+    HinixError(
+      .invalidArgument, operation: role == .producer ? "ring send" : "ring receive", subject: "shared ring",
+      detail:
+        "cannot wait for \(minimumCount) \(role == .producer ? "free slots" : "elements") in a ring of \(capacity)"
+    )
+  }
+
   @usableFromInline
   func checkDistance(_ distance: UInt64) throws(HinixError) {
     guard distance <= UInt64(capacity) else {

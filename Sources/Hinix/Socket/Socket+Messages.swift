@@ -106,6 +106,7 @@ extension Socket {
   /// goes whole or throws: `.messageTooLarge` above the socket's limit, `.shortWrite` if the
   /// kernel took only part. The descriptors stay owned by the caller; the receiver gets
   /// duplicates. The corresponding C function is `sendmsg` (with `MSG_NOSIGNAL`).
+  @_disfavoredOverload
   @available(
     *, noasync, message: "blocks its thread; use `await send(_:descriptors:credentials:to:)` in async code"
   )
@@ -128,6 +129,7 @@ extension Socket {
 
   /// Sends one message, blocking the thread at most `timeout` for room: ``Outcome/timedOut`` if
   /// none came in time.
+  @_disfavoredOverload
   @available(
     *, noasync, message: "blocks its thread; use `await send(_:descriptors:credentials:to:)` in async code"
   )
@@ -246,6 +248,7 @@ extension Socket {
   /// descriptors it brought); use ``receive(into:maxDescriptors:)-(inout [UInt8],_)`` or
   /// ``nextMessageSize()`` to never truncate. On a stream socket a message of 0 bytes is the
   /// end of the stream. The corresponding C function is `recvmsg` (with `MSG_CMSG_CLOEXEC`).
+  @_disfavoredOverload
   @available(
     *, noasync, message: "blocks its thread; use `await receive(into:maxDescriptors:)` in async code"
   )
@@ -265,6 +268,7 @@ extension Socket {
 
   /// Receives one message, blocking the thread at most `timeout`: ``Outcome/timedOut`` if none
   /// came, ``Outcome/ended`` once a stream's peer closed its writing side.
+  @_disfavoredOverload
   @available(
     *, noasync, message: "blocks its thread; use `await receive(into:maxDescriptors:)` in async code"
   )
@@ -297,6 +301,7 @@ extension Socket {
   /// nothing is ever truncated. Reusing one array keeps its storage across calls.
   ///
   /// For seqpacket and datagram sockets; on a stream socket it reads what is available.
+  @_disfavoredOverload
   @available(
     *, noasync, message: "blocks its thread; use `await receive(into:maxDescriptors:)` in async code"
   )
@@ -316,6 +321,7 @@ extension Socket {
 
   /// ``receive(into:maxDescriptors:)-(inout [UInt8],_)`` blocking the thread at most `timeout`:
   /// ``Outcome/timedOut`` if no message came.
+  @_disfavoredOverload
   @available(
     *, noasync, message: "blocks its thread; use `await receive(into:maxDescriptors:)` in async code"
   )
