@@ -68,6 +68,25 @@ struct PathBytesTests {
     }
   }
 
+  @Test("a Unix datagram client that Socket.connect makes is autobound, so the server can reply")
+  func datagramClientIsRepliable() throws {
+    try withTemporaryFolder { folder in
+      let path = folder.appending("dgram.sock")
+      let server = try Socket.bound(to: .path(path), kind: .datagram)
+      let client = try Socket.connect(to: .path(path), kind: .datagram, timeout: .seconds(1))
+      guard case .abstract(let name) = try client.localAddress(), !name.isEmpty else {
+        Issue.record("the client has no name to reply to")
+        return
+      }
+      try client.send("ping")
+      var bytes = [UInt8](repeating: 0, count: 16)
+      let request = try bytes.withUnsafeMutableBytes { try server.receive(into: $0) }
+      #expect(request.sender == .abstract(name))
+      try server.send("pong", to: request.sender!)
+      #expect(try client.receiveBytes().bytes == Array("pong".utf8))
+    }
+  }
+
   @Test("an abstract name is bytes: invalid UTF-8 and inner NULs round-trip, and print escaped")
   func abstractNameBytes() throws {
     let name: [UInt8] = Array("hinix-\(getpid())-".utf8) + [0xFF, 0x00, 0x41]

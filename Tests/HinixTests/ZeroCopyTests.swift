@@ -65,11 +65,11 @@ struct ZeroCopyTests {
     #expect(error?.description.contains("one must be a pipe") == true)
   }
 
-  @Test func nonBlockingSpliceFromAnEmptyPipeIsAValue() throws {
+  @Test func trySpliceSaysWouldBlockOnAnEmptyPipeAndEndedOnceItsWritersAreGone() throws {
     var (reader, writer): (PipeReader, PipeWriter?) = try Pipe.create()
     let target = try temporaryFile()
     defer { try? target.close() }
-    #expect(try ZeroCopy.splice(from: reader.descriptor, to: target, count: 10, nonBlocking: true) == nil)
+    #expect(try ZeroCopy.trySplice(from: reader.descriptor, to: target, count: 10) == .wouldBlock)
     // With every writer gone the same call reports end of input. A child that another test
     // forks meanwhile holds a copy of the write end until it execs, so wait (up to 5 s) for
     // the hang-up before asking.
@@ -77,7 +77,24 @@ struct ZeroCopyTests {
     writer = nil
     var hangUp = pollfd(fd: reader.descriptor.rawValue, events: Int16(POLLIN), revents: 0)
     #expect(poll(&hangUp, 1, 5_000) == 1 && hangUp.revents & Int16(POLLHUP) != 0)
-    #expect(try ZeroCopy.splice(from: reader.descriptor, to: target, count: 10, nonBlocking: true) == 0)
+    #expect(try ZeroCopy.trySplice(from: reader.descriptor, to: target, count: 10) == .ended)
+  }
+
+  @Test func tryTeeAndTryVmspliceNeverWait() throws {
+    let (reader, writer) = try Pipe.create()
+    let (copyReader, copyWriter) = try Pipe.create()
+    #expect(try ZeroCopy.tryTee(from: reader, to: copyWriter, count: 10) == .wouldBlock)
+    let page = [UInt8](repeating: 1, count: 4096)
+    var filled = 0
+    while case .completed(let count) = try page.withUnsafeBytes({ try ZeroCopy.tryVmsplice($0, to: writer) })
+    {
+      filled += count
+    }
+    // The loop ended because the full pipe made the try form say so, not by an error.
+    #expect(filled > 0)
+    #expect(try page.withUnsafeBytes { try ZeroCopy.tryVmsplice($0, to: writer) } == .wouldBlock)
+    #expect(try ZeroCopy.tryTee(from: reader, to: copyWriter, count: 10) == .completed(10))
+    _ = copyReader
   }
 
   @Test func teeDuplicatesWithoutConsuming() throws {

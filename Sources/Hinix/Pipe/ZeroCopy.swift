@@ -4,22 +4,49 @@ import SystemPackage
 /// Moving bytes between descriptors inside the kernel: splice, tee, vmsplice and sendfile, and a
 /// ``copy(from:to:count:)`` that uses them where the kernel allows and falls back where it does not.
 ///
-/// The blocking forms wait as the descriptors do; with `nonBlocking: true` a transfer that would
-/// wait returns `nil`. A destination pipe or socket whose reader is gone throws `.brokenPipe`.
+/// The blocking forms wait as the descriptors do, so they are unavailable in async code; the try
+/// forms (`trySplice`, `tryTee`, `tryVmsplice`) never wait on the pipe (`SPLICE_F_NONBLOCK`) and
+/// return an ``Outcome``: ``Outcome/wouldBlock`` when the pipe is empty or full,
+/// ``Outcome/ended`` at the end of the input. In async code, await the pipe's readiness with
+/// ``Reactor/wait(for:on:)`` between try forms. A destination pipe or socket whose reader is
+/// gone throws `.brokenPipe`.
 public enum ZeroCopy {
-  /// Moves up to `count` bytes from `source` to `destination`, one of which must be a pipe.
+  /// Moves up to `count` bytes from `source` to `destination`, one of which must be a pipe,
+  /// blocking the thread while the pipe is empty or full.
   ///
   /// - Parameters:
   ///   - sourceOffset, destinationOffset: a position to read or write at (advanced by the call),
   ///     or `nil` to use and advance the file position; must be `nil` for a pipe.
   ///   - more: more data will follow (`SPLICE_F_MORE`, a hint for sockets).
-  ///   - nonBlocking: do not wait on the pipe (`SPLICE_F_NONBLOCK`); `nil` if it would.
   /// - Returns: the bytes moved; 0 at end of input.
   /// The corresponding C function is `splice`.
+  @_disfavoredOverload
+  @available(
+    *, noasync, message: "blocks its thread; in async code use the try form and `Reactor.wait(for:on:)`"
+  )
   public static func splice(
     from source: FileDescriptor, offset sourceOffset: UnsafeMutablePointer<Int64>? = nil,
     to destination: FileDescriptor, offset destinationOffset: UnsafeMutablePointer<Int64>? = nil,
-    count: Int, more: Bool = false, nonBlocking: Bool = false
+    count: Int, more: Bool = false
+  ) throws(HinixError) -> Int {
+    try splice(source, sourceOffset, destination, destinationOffset, count, more: more, nonBlocking: false)
+      ?? 0
+  }
+
+  /// ``splice(from:offset:to:offset:count:more:)`` without waiting on the pipe:
+  /// ``Outcome/wouldBlock`` if it is empty or full, ``Outcome/ended`` at the end of the input.
+  public static func trySplice(
+    from source: FileDescriptor, offset sourceOffset: UnsafeMutablePointer<Int64>? = nil,
+    to destination: FileDescriptor, offset destinationOffset: UnsafeMutablePointer<Int64>? = nil,
+    count: Int, more: Bool = false
+  ) throws(HinixError) -> Outcome<Int> {
+    transferred(
+      try splice(source, sourceOffset, destination, destinationOffset, count, more: more, nonBlocking: true))
+  }
+
+  private static func splice(
+    _ source: FileDescriptor, _ sourceOffset: UnsafeMutablePointer<Int64>?, _ destination: FileDescriptor,
+    _ destinationOffset: UnsafeMutablePointer<Int64>?, _ count: Int, more: Bool, nonBlocking: Bool
   ) throws(HinixError) -> Int? {
     var flags = Sys.spliceMove
     if more { flags |= Sys.spliceMore }
@@ -29,11 +56,31 @@ public enum ZeroCopy {
     return try outcome(result, "splice", source, destination, nonBlocking: nonBlocking)
   }
 
-  /// Copies up to `count` bytes from one pipe to another without consuming them from `source`.
+  /// Copies up to `count` bytes from one pipe to another without consuming them from `source`,
+  /// blocking the thread while `source` is empty or `destination` full; 0 at end of input.
   ///
   /// The corresponding C function is `tee`.
-  public static func tee(
-    from source: PipeReader, to destination: PipeWriter, count: Int, nonBlocking: Bool = false
+  @_disfavoredOverload
+  @available(
+    *, noasync, message: "blocks its thread; in async code use the try form and `Reactor.wait(for:on:)`"
+  )
+  public static func tee(from source: PipeReader, to destination: PipeWriter, count: Int) throws(HinixError)
+    -> Int
+  {
+    try tee(source, destination, count, nonBlocking: false) ?? 0
+  }
+
+  /// ``tee(from:to:count:)`` without waiting: ``Outcome/wouldBlock`` if a pipe is empty or full,
+  /// ``Outcome/ended`` at the end of the input.
+  public static func tryTee(from source: PipeReader, to destination: PipeWriter, count: Int)
+    throws(HinixError)
+    -> Outcome<Int>
+  {
+    transferred(try tee(source, destination, count, nonBlocking: true))
+  }
+
+  private static func tee(
+    _ source: PipeReader, _ destination: PipeWriter, _ count: Int, nonBlocking: Bool
   ) throws(HinixError) -> Int? {
     let result = Sys.tee(
       source.descriptor.rawValue, destination.descriptor.rawValue, count,
@@ -41,12 +88,30 @@ public enum ZeroCopy {
     return try outcome(result, "tee", source.descriptor, destination.descriptor, nonBlocking: nonBlocking)
   }
 
-  /// Maps or copies `bytes` into a pipe. With `gift: true` the pages are given to the kernel
-  /// (`SPLICE_F_GIFT`) and the caller must not touch the memory again.
+  /// Maps or copies `bytes` into a pipe, blocking the thread while it is full. With
+  /// `gift: true` the pages are given to the kernel (`SPLICE_F_GIFT`) and the caller must not
+  /// touch the memory again.
   ///
   /// The corresponding C function is `vmsplice`.
+  @_disfavoredOverload
+  @available(
+    *, noasync, message: "blocks its thread; in async code use the try form and `Reactor.wait(for:on:)`"
+  )
   public static func vmsplice(
-    _ bytes: UnsafeRawBufferPointer, to destination: PipeWriter, gift: Bool = false, nonBlocking: Bool = false
+    _ bytes: UnsafeRawBufferPointer, to destination: PipeWriter, gift: Bool = false
+  ) throws(HinixError) -> Int {
+    try vmsplice(bytes, destination, gift: gift, nonBlocking: false) ?? 0
+  }
+
+  /// ``vmsplice(_:to:gift:)`` without waiting: ``Outcome/wouldBlock`` if the pipe is full.
+  public static func tryVmsplice(
+    _ bytes: UnsafeRawBufferPointer, to destination: PipeWriter, gift: Bool = false
+  ) throws(HinixError) -> Outcome<Int> {
+    Waiting.never.outcome(try vmsplice(bytes, destination, gift: gift, nonBlocking: true))
+  }
+
+  private static func vmsplice(
+    _ bytes: UnsafeRawBufferPointer, _ destination: PipeWriter, gift: Bool, nonBlocking: Bool
   ) throws(HinixError) -> Int? {
     var flags: UInt32 = gift ? Sys.spliceGift : 0
     if nonBlocking { flags |= Sys.spliceNonBlocking }
@@ -54,10 +119,20 @@ public enum ZeroCopy {
     return try outcome(result, "vmsplice", nil, destination.descriptor, nonBlocking: nonBlocking)
   }
 
+  /// A try form's outcome: 0 bytes is the end of the input, `nil` "would block".
+  private static func transferred(_ count: Int?) -> Outcome<Int> {
+    count == 0 ? .ended : Waiting.never.outcome(count)
+  }
+
   /// Sends up to `count` bytes of a file (or anything that supports splice reads) to any
-  /// descriptor, from `offset` (advanced) or from the file position when `offset` is `nil`.
+  /// descriptor, from `offset` (advanced) or from the file position when `offset` is `nil`,
+  /// blocking the thread while the destination is full.
   ///
   /// The corresponding C function is `sendfile`.
+  @_disfavoredOverload
+  @available(
+    *, noasync, message: "blocks its thread; in async code use the try form and `Reactor.wait(for:on:)`"
+  )
   public static func sendfile(
     from source: FileDescriptor, offset: UnsafeMutablePointer<Int64>? = nil, to destination: FileDescriptor,
     count: Int
@@ -80,6 +155,9 @@ public enum ZeroCopy {
   /// `destination`, using the first method the kernel accepts for this pair: `sendfile`, then
   /// `splice` (through an intermediate pipe when neither side is one), then `read`/`write`.
   /// Returns the bytes copied, fewer than `count` only at end of input, and the method used.
+  /// It blocks its thread for as long as the copy takes.
+  @_disfavoredOverload
+  @available(*, noasync, message: "blocks its thread for the whole copy; run it off the cooperative pool")
   public static func copy(
     from source: FileDescriptor, to destination: FileDescriptor, count: Int? = nil
   ) throws(HinixError) -> (bytes: Int, method: Method) {
@@ -111,17 +189,17 @@ public enum ZeroCopy {
   {
     if isPipe(source) || isPipe(destination) {
       return try pump(limit) { (count) throws(HinixError) in
-        try splice(from: source, to: destination, count: count) ?? 0
+        try splice(from: source, to: destination, count: count)
       }
     }
     // Neither side is a pipe: splice into an intermediate pipe and from it to the destination.
     let (reader, writer) = try Pipe.create()
     return try pump(limit) { (count) throws(HinixError) in
-      try splice(from: source, to: writer.descriptor, count: count) ?? 0
+      try splice(from: source, to: writer.descriptor, count: count)
     } settle: { (moved) throws(HinixError) in
       var drained = 0
       while drained < moved {
-        drained += try splice(from: reader.descriptor, to: destination, count: moved - drained) ?? 0
+        drained += try splice(from: reader.descriptor, to: destination, count: moved - drained)
       }
     }
   }
