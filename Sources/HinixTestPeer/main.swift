@@ -230,6 +230,8 @@ func run() throws {
     for fd in 0..<Int32(256) where descriptorKind(fd) == "anon_inode:[eventfd]" {
       let counter = EventFD(adopting: FileDescriptor(rawValue: dup(fd)))
       _ = try counter.tryAdd(EventFD.maximumValue)
+      // Full whatever it held before: one more could not be added.
+      guard try counter.counter() == EventFD.maximumValue else { fail("eventfd \(fd) is not full") }
       filled += 1
     }
     guard filled == 2 else { fail("found \(filled) eventfds, not the ring's 2") }

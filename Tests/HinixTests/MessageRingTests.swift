@@ -286,7 +286,7 @@ struct MessageRingProcessTests {
     arguments: ["stay", "die"])
   func wakeFlood(mode: String) async throws {
     let (child, mine) = try spawnWithSocket(["ring-wake-flood", String(RingLayout.consumerSleeping), mode])
-    let sender = try MessageSender.create(over: mine, capacity: 4096)
+    let sender = try blockingSetup { try MessageSender.create(over: mine, capacity: 4096) }
     var ready = [UInt8](repeating: 0, count: 5)
     try ready.withUnsafeMutableBytes { try mine.readExactly(into: $0) }
     #expect(String(decoding: ready, as: UTF8.self) == "ready")

@@ -120,4 +120,24 @@ struct SocketAsyncTests {
     _ = try await server.accept()
     _ = client
   }
+
+  @Test(
+    "an async stream send larger than the socket's buffer holds no thread: its reader runs on the same one")
+  func largeAsyncSendSharesItsThread() async throws {
+    let reactor = Reactor()
+    defer { reactor.shutdown() }
+    let (left, right) = try Socket.pair()
+    let payload = [UInt8](repeating: 3, count: 4 << 20)
+    // Both tasks run on the reactor's one thread: a send that waited in the kernel for room
+    // would keep the reader from ever running.
+    try await withTaskExecutorPreference(reactor) {
+      async let received: Int = {
+        var total = 0
+        while total < payload.count { total += try await right.read(upTo: 1 << 16, reactor: reactor).count }
+        return total
+      }()
+      try await left.send(payload, reactor: reactor)
+      #expect(try await received == payload.count)
+    }
+  }
 }

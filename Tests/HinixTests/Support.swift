@@ -109,3 +109,9 @@ func expectError<R>(
     return nil
   }
 }
+
+/// Runs a blocking setup call (a ring handshake whose peer answers at once) from async test
+/// code: the call is `noasync`, and a synchronous closure is where it may be made on purpose.
+func blockingSetup<T: ~Copyable>(_ body: () throws -> T) rethrows -> T {
+  try body()
+}

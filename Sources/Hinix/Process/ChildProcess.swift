@@ -50,14 +50,14 @@ public struct ChildProcess: Sendable, Hashable {
     _ executable: FilePath, arguments: [String] = [], environment: [String]? = nil,
     passing descriptors: [FileDescriptor: Int32] = [:], cpu: Int? = nil
   ) throws(HinixError) -> ChildProcess {
-    let path = executable.string
-    let argv = [path] + arguments
+    // The executable's bytes go to execve as they are; argv[0] is its text.
+    let argv = [executable.string] + arguments
     let envp = environment ?? ChildProcess.currentEnvironment()
     let sources = descriptors.keys.map(\.rawValue)
     let targets = descriptors.keys.map { descriptors[$0]! }
     let result = withCStrings(argv) { argvPointer in
       withCStrings(envp) { envpPointer in
-        path.withCString { pathPointer in
+        executable.withPlatformString { pathPointer in
           Sys.spawn(
             pathPointer, argvPointer, envpPointer, sources: sources, targets: targets,
             cpu: Int32(cpu ?? -1))
@@ -68,7 +68,8 @@ public struct ChildProcess: Sendable, Hashable {
     case .success(let pid): return ChildProcess(pid: pid)
     case .failure(let error):
       throw HinixError(
-        error == .noSuchFileOrDirectory ? .notFound : .system, operation: "spawn", subject: path,
+        error == .noSuchFileOrDirectory ? .notFound : .system, operation: "spawn",
+        subject: executable.printable,
         errno: error, detail: "could not start the process: \(error)")
     }
   }
@@ -82,11 +83,11 @@ public struct ChildProcess: Sendable, Hashable {
     try reap(block: true)!
   }
 
-  /// Reaps the child if it has ended; `nil` if it is still running.
+  /// Reaps the child if it has ended: ``Outcome/wouldBlock`` while it still runs.
   ///
   /// The corresponding C function is `waitpid` with `WNOHANG`.
-  public func tryWait() throws(HinixError) -> Termination? {
-    try reap(block: false)
+  public func tryWait() throws(HinixError) -> Outcome<Termination> {
+    Waiting.never.outcome(try reap(block: false))
   }
 
   /// Waits for the child to end and reaps it, suspending the task (not its thread): the
@@ -95,15 +96,14 @@ public struct ChildProcess: Sendable, Hashable {
   /// Cancelling the task throws `CancellationError` and leaves the child unreaped.
   /// The corresponding C functions are `pidfd_open` and `waitpid`.
   public func wait(reactor: Reactor = .shared) async throws -> Termination {
-    if let ended = try tryWait() { return ended }
+    if let ended = try reap(block: false) { return ended }
     let pidfd: OwnedDescriptor
     switch Sys.pidfdOpen(pid) {
     case .success(let fd): pidfd = OwnedDescriptor(adopting: FileDescriptor(rawValue: fd))
     case .failure(let error): throw HinixError.system(error, "pidfd_open", subject: "pid \(pid)")
     }
-    while true {
-      if let ended = try tryWait() { return ended }
-      _ = try await reactor.wait(for: .readable, on: pidfd.descriptor)
+    return try await reactor.perform(.readable, on: pidfd.descriptor, strategy: .sleep) {
+      () throws(HinixError) in try reap(block: false)
     }
   }
 

@@ -107,7 +107,8 @@ extension RingEndpoint where Self: ~Copyable {
   /// Creates a ring of `capacity` (a power of two: elements, or bytes for a message ring),
   /// offers it to the peer of `socket` (a connected Unix socket; the peer accepts it with the
   /// other end's ``accept(over:policy:)``), and returns this end. The peer's credentials are
-  /// checked against `policy` first.
+  /// checked against `policy` first. It blocks its thread while the socket's buffer is full.
+  @available(*, noasync, message: "blocks its thread in the handshake; run it off the cooperative pool")
   public static func create(
     over socket: Socket, capacity: Int, policy: RingPeerPolicy = .sameUser,
     options: RingOptions = RingOptions()
@@ -121,7 +122,9 @@ extension RingEndpoint where Self: ~Copyable {
 
   /// Accepts the ring the peer of `socket` created with the other end's
   /// ``create(over:capacity:policy:options:)``, after checking the peer's credentials, the
-  /// memory file's seals and size, and the header (element size, alignment, version, kind).
+  /// memory file's seals and size, and the header (element size, alignment, version, kind). It
+  /// blocks its thread until the peer's offer comes.
+  @available(*, noasync, message: "blocks its thread until the offer comes; run it off the cooperative pool")
   public static func accept(over socket: Socket, policy: RingPeerPolicy = .sameUser) throws(HinixError)
     -> Self
   {

@@ -30,7 +30,7 @@ public struct RingReceiver<Element: BitwiseCopyable>: ~Copyable, RingEndpoint {
   /// ``Outcome/completed(_:)`` with the total consumed, released to the sender once;
   /// ``Outcome/wouldBlock`` when the ring is empty, ``Outcome/ended`` at the end of the stream.
   /// Never waits.
-  @inlinable
+  @inlinable @inline(__always)
   @discardableResult
   public func tryReceive(maxCount: Int = .max, _ body: (UnsafeBufferPointer<Element>) throws -> Int) throws
     -> Outcome<Int>

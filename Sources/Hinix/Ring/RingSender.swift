@@ -31,7 +31,7 @@ public struct RingSender<Element: BitwiseCopyable>: ~Copyable, RingEndpoint {
   /// twice, when the free part wraps around the end. Returns ``Outcome/completed(_:)`` with the
   /// total written, published to the receiver once, or ``Outcome/wouldBlock`` when the ring is
   /// full. Never waits.
-  @inlinable
+  @inlinable @inline(__always)
   @discardableResult
   public func trySend(
     maxCount: Int = .max, _ body: (UnsafeMutableBufferPointer<Element>) throws -> Int

@@ -34,7 +34,7 @@ public struct LocalSocketName: Sendable, Hashable, CustomStringConvertible {
     switch storage {
     case .namespaced(let name): name
     case .filesystem(let name): name
-    case .path(let path): path.string
+    case .path(let path): path.printable
     }
   }
 

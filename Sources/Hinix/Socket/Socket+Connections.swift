@@ -53,6 +53,10 @@ extension Socket {
 
   /// Connects this socket, suspending the task (not its thread) while the connection is made.
   public func connect(to address: SocketAddress, reactor: Reactor = .shared) async throws {
+    // connect on a blocking socket would wait in the kernel, on a thread of the pool.
+    let wasBlocking = (try? isNonBlocking()) == false
+    if wasBlocking { try setNonBlocking(true) }
+    defer { if wasBlocking { try? setNonBlocking(false) } }
     while true {
       switch try startConnecting(to: address) {
       case .connected:
@@ -182,8 +186,10 @@ extension Socket {
   }
 
   private func accept(waiting: Waiting) throws(HinixError) -> Socket? {
+    // Every form polls for itself, so accept4 itself must never block: a listener adopted in
+    // blocking mode (socket activation) or switched back to it becomes non-blocking again.
+    if case .success(false) = descriptor.isNonBlocking() { try setNonBlocking(true) }
     while true {
-      // A listening socket is non-blocking (see `listen`), so every form polls itself.
       switch Sys.accept(fd, nil, nil, nonBlocking: false) {
       case .success(let accepted):
         return Socket(adopting: FileDescriptor(rawValue: accepted), domain: domain, kind: kind)

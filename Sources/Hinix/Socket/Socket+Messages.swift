@@ -147,18 +147,31 @@ extension Socket {
     _ bytes: some MessageBytes, descriptors: [FileDescriptor] = [], credentials: Credentials? = nil,
     to address: SocketAddress? = nil, reactor: Reactor = .shared
   ) async throws {
-    try await perform(.writable, reactor: reactor) { () throws(HinixError) -> Bool? in
-      try sendMessage(bytes, descriptors, credentials, address, waiting: .never) ? true : nil
+    let first = try await perform(.writable, reactor: reactor) { () throws(HinixError) -> Int? in
+      try sendMessage(bytes, descriptors, credentials, address, waiting: .never, finishing: false)
+    }
+    // A stream may take only the first part now: the rest follows as the task awaits room, never
+    // in a wait that would hold a thread of the pool.
+    if kind == .stream, first < bytes.withMessageBytes({ $0.count }) {
+      try await write(bytes.withMessageBytes { Array($0[first...]) }, reactor: reactor)
     }
   }
 
+  /// Sends one message; `false` when a try or timed form gave up before any byte went.
   private func sendMessage(
     _ bytes: some MessageBytes, _ descriptors: [FileDescriptor], _ credentials: Credentials?,
     _ address: SocketAddress?, waiting: Waiting
   ) throws(HinixError) -> Bool {
+    try sendMessage(bytes, descriptors, credentials, address, waiting: waiting, finishing: true) != nil
+  }
+
+  private func sendMessage(
+    _ bytes: some MessageBytes, _ descriptors: [FileDescriptor], _ credentials: Credentials?,
+    _ address: SocketAddress?, waiting: Waiting, finishing: Bool
+  ) throws(HinixError) -> Int? {
     try bytes.withMessageBytes { buffer in
       Result { () throws(HinixError) in
-        try sendMessage(buffer, descriptors, credentials, address, waiting: waiting)
+        try sendMessage(buffer, descriptors, credentials, address, waiting: waiting, finishing: finishing)
       }
     }.get()
   }
@@ -166,11 +179,13 @@ extension Socket {
   /// The most descriptors one message can carry (the kernel's `SCM_MAX_FD`).
   public static var maximumDescriptorsPerMessage: Int { Int(Sys.maximumDescriptorsPerMessage) }
 
-  /// Sends one message; false only when a try or timed form gave up before any byte went.
+  /// Sends one message: the bytes sent, `nil` only when a try or timed form gave up before any
+  /// byte went. On a stream, `finishing` sends the rest after the first part (in a blocking wait,
+  /// even for a try form, so that no half message stays); without it only the first part goes.
   func sendMessage(
     _ bytes: UnsafeRawBufferPointer, _ descriptors: [FileDescriptor], _ credentials: Credentials?,
-    _ address: SocketAddress?, waiting: Waiting
-  ) throws(HinixError) -> Bool {
+    _ address: SocketAddress?, waiting: Waiting, finishing: Bool = true
+  ) throws(HinixError) -> Int? {
     let operation = "sendmsg"
     if descriptors.count > Socket.maximumDescriptorsPerMessage {
       throw HinixError(
@@ -186,7 +201,9 @@ extension Socket {
     }
     if descriptors.isEmpty && credentials == nil && address == nil {
       // The common case, without control data: plain send.
-      return try sendChecked(bytes, waiting: waiting) { flags in Sys.send(fd, bytes, flags: flags) }
+      return try sendChecked(bytes, waiting: waiting, finishing: finishing) { flags in
+        Sys.send(fd, bytes, flags: flags)
+      }
     }
     var raw = credentials?.raw ?? Sys.RawCredentials()
     let hasCredentials = credentials != nil
@@ -204,22 +221,25 @@ extension Socket {
     if let address {
       return try address.withSockaddr(operation: operation) { pointer, length in
         Result { () throws(HinixError) in
-          try sendChecked(bytes, waiting: waiting) { flags in sendmsg(flags, pointer, length) }
+          try sendChecked(bytes, waiting: waiting, finishing: finishing) { flags in
+            sendmsg(flags, pointer, length)
+          }
         }
       }.get()
     }
-    return try sendChecked(bytes, waiting: waiting) { flags in sendmsg(flags, nil, 0) }
+    return try sendChecked(bytes, waiting: waiting, finishing: finishing) { flags in sendmsg(flags, nil, 0) }
   }
 
   /// Sends the first part with `call`, then the rest of a stream with plain sends; checks that
   /// a message went whole.
   private func sendChecked(
-    _ bytes: UnsafeRawBufferPointer, waiting: Waiting, _ call: (Int32) -> Result<Int, Errno>
-  ) throws(HinixError) -> Bool {
+    _ bytes: UnsafeRawBufferPointer, waiting: Waiting, finishing: Bool, _ call: (Int32) -> Result<Int, Errno>
+  ) throws(HinixError) -> Int? {
     guard let first = try transfer("sendmsg", events: Int16(POLLOUT), waiting: waiting, call) else {
-      return false
+      return nil
     }
     if kind == .stream {
+      guard finishing else { return first }
       var written = first
       while written < bytes.count {
         let rest = UnsafeRawBufferPointer(rebasing: bytes[written...])
@@ -230,12 +250,13 @@ extension Socket {
         else { break }
         written += count
       }
+      return written
     } else if first < bytes.count {
       throw HinixError(
         .shortWrite, operation: "sendmsg", subject: subject,
         detail: "the kernel took \(first) of the message's \(bytes.count) bytes")
     }
-    return true
+    return first
   }
 
   // MARK: Receiving messages
