@@ -153,9 +153,7 @@ extension Runner {
       let peer = try spawnPeer(arguments + [kind.rawValue, to, from])
       defer { peer.end() }
       // Both sides open "to-peer" first, so the blocking opens pair up without a deadlock.
-      guard let writer = try FIFO.openForWriting(FilePath(to)) else {
-        throw BenchError.failure("open(\(to)): no reader")
-      }
+      let writer = try FIFO.openForWriting(FilePath(to))
       let reader = try FIFO.openForReading(FilePath(from))
       let result = try body(.pipe(writer, reader))
       try finish(peer)

@@ -38,9 +38,7 @@ public struct Peer {
     case .fifo:
       guard parameters.count >= 5 else { throw BenchError.usage("missing FIFO paths") }
       let input = try FIFO.openForReading(FilePath(parameters[3]))
-      guard let output = try FIFO.openForWriting(FilePath(parameters[4])) else {
-        throw BenchError.usage("no reader on \(parameters[4])")
-      }
+      let output = try FIFO.openForWriting(FilePath(parameters[4]))
       return .pipe(output, input)
     }
   }

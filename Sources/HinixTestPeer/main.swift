@@ -112,7 +112,7 @@ func run() throws {
   case "fifo-write":
     // fifo-write PATH MILLISECONDS TEXT: waits, opens the FIFO for writing (blocking), writes TEXT.
     usleep(UInt32(number(1) * 1000))
-    let writer = try FIFO.openForWriting(FilePath(argument(0)))!
+    let writer = try FIFO.openForWriting(FilePath(argument(0)))
     try writer.write(argument(2))
 
   case "socket-use-fds":

@@ -38,11 +38,11 @@ struct FIFOTests {
   @Test func nonBlockingOpenForWritingWithNoReaderIsAValue() throws {
     try withTemporaryPath { path in
       try FIFO.create(at: path)
-      #expect(try FIFO.openForWriting(path, nonBlocking: true) == nil)
-      let reader = try FIFO.openForReading(path, nonBlocking: true)
+      #expect(try FIFO.tryOpenForWriting(path).isWouldBlock)
+      let reader = try FIFO.tryOpenForReading(path)
       let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 1)
       defer { buffer.deallocate() }
-      let writer = try #require(try FIFO.openForWriting(path, nonBlocking: true))
+      let writer = try #require(try FIFO.tryOpenForWriting(path).value)
       #expect(try reader.tryRead(into: buffer) == .wouldBlock)
       try writer.write("through the fifo")
       #expect(try reader.read(into: buffer) == 16)
@@ -88,10 +88,10 @@ struct FIFOTests {
       try file.close()
       let error = expectError(.invalidArgument) { try FIFO.remove(path) }
       #expect(error?.description.contains("not a FIFO") == true)
-      expectError(.invalidArgument) { try FIFO.openForReading(path, nonBlocking: true) }
+      expectError(.invalidArgument) { try FIFO.tryOpenForReading(path) }
       unlink(path.string)
       expectError(.notFound) { try FIFO.remove(path) }
-      expectError(.notFound) { try FIFO.openForReading(path, nonBlocking: true) }
+      expectError(.notFound) { try FIFO.tryOpenForReading(path) }
       try FIFO.create(at: path)
       try FIFO.remove(path)
       var info = stat()

@@ -3,10 +3,11 @@ import SystemPackage
 
 /// Named pipes (FIFOs): a pipe with a path, so that unrelated processes can open it.
 ///
-/// Opening has the kernel's real semantics: a blocking open for reading waits until a writer
-/// opens, and a blocking open for writing waits for a reader. A non-blocking open for reading
-/// succeeds at once; a non-blocking open for writing with no reader is reported as `nil`
-/// (`ENXIO`), not as an error. ``openReadWrite(_:)`` (Linux-specific) never waits.
+/// Opening has the kernel's real semantics. The blocking opens wait for the other end: for
+/// reading until a writer opens, for writing until a reader does; they are unavailable in async
+/// code. The try opens never wait: ``tryOpenForReading(_:)`` always succeeds at once, and
+/// ``tryOpenForWriting(_:)`` says ``Outcome/wouldBlock`` while no process has the FIFO open for
+/// reading (`ENXIO`). ``openReadWrite(_:)`` (Linux-specific) never waits.
 public enum FIFO {
   /// Creates a FIFO at `path` with exactly `permissions` (the umask is undone with `chmod`).
   ///
@@ -29,24 +30,39 @@ public enum FIFO {
     }
   }
 
-  /// Opens the FIFO for reading. Blocking, it waits until a writer opens the FIFO; non-blocking,
-  /// it returns at once (and reads report "would block" until a writer writes).
+  /// Opens the FIFO for reading, blocking the thread until a writer opens it.
   ///
   /// The corresponding C function is `open` with `O_RDONLY`.
-  public static func openForReading(_ path: FilePath, nonBlocking: Bool = false) throws(HinixError)
-    -> PipeReader
-  {
-    PipeReader(adopting: try open(path, .readOnly, nonBlocking: nonBlocking)!)
+  @_disfavoredOverload
+  @available(*, noasync, message: "waits for a writer; use tryOpenForReading(_:) in async code")
+  public static func openForReading(_ path: FilePath) throws(HinixError) -> PipeReader {
+    PipeReader(adopting: try open(path, .readOnly, nonBlocking: false)!)
   }
 
-  /// Opens the FIFO for writing. Blocking, it waits until a reader opens the FIFO;
-  /// non-blocking, it returns `nil` when no process has the FIFO open for reading.
+  /// Opens the FIFO for reading at once, whether or not a writer has it open; the description
+  /// is non-blocking (reads report ``Outcome/wouldBlock`` until a writer writes, and every form
+  /// keeps its meaning).
+  ///
+  /// The corresponding C function is `open` with `O_RDONLY | O_NONBLOCK`.
+  public static func tryOpenForReading(_ path: FilePath) throws(HinixError) -> PipeReader {
+    PipeReader(adopting: try open(path, .readOnly, nonBlocking: true)!)
+  }
+
+  /// Opens the FIFO for writing, blocking the thread until a reader opens it.
   ///
   /// The corresponding C function is `open` with `O_WRONLY`.
-  public static func openForWriting(_ path: FilePath, nonBlocking: Bool = false) throws(HinixError)
-    -> PipeWriter?
-  {
-    try open(path, .writeOnly, nonBlocking: nonBlocking).map(PipeWriter.init(adopting:))
+  @_disfavoredOverload
+  @available(*, noasync, message: "waits for a reader; use tryOpenForWriting(_:) in async code")
+  public static func openForWriting(_ path: FilePath) throws(HinixError) -> PipeWriter {
+    PipeWriter(adopting: try open(path, .writeOnly, nonBlocking: false)!)
+  }
+
+  /// Opens the FIFO for writing if a process has it open for reading: ``Outcome/wouldBlock``
+  /// if none has (`ENXIO`). The description is non-blocking.
+  ///
+  /// The corresponding C function is `open` with `O_WRONLY | O_NONBLOCK`.
+  public static func tryOpenForWriting(_ path: FilePath) throws(HinixError) -> Outcome<PipeWriter> {
+    Waiting.never.outcome(try open(path, .writeOnly, nonBlocking: true).map(PipeWriter.init(adopting:)))
   }
 
   /// Opens the FIFO for reading and writing at once, which never waits (Linux keeps the FIFO open
