@@ -1,7 +1,9 @@
 // The raw C baseline of Hinix's shared-memory message ring: the same design (single producer,
 // single consumer, free-running positions on their own cache lines, cached peer positions,
 // 8-byte frame headers with a padding frame at the wrap, a sleeping flag announced before
-// blocking on an eventfd and checked by the other side after a full fence), written the way a
+// blocking on the ring's doorbell (a Unix stream socket pair: the waker sends one byte with
+// MSG_DONTWAIT, the sleeper reads what came) and checked by the other side after a full
+// fence), written the way a
 // C programmer would, with no validation of the peer. Each function creates its rings, forks a
 // pinned peer, measures, and reaps the peer.
 #define _GNU_SOURCE
@@ -15,6 +17,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,8 +26,8 @@ enum { PRODUCER = 128, CONSUMER = 256, CONSUMER_SLEEPING = 384, PRODUCER_SLEEPIN
 struct ring {
   uint8_t *base;
   size_t capacity;
-  int data_ready;
-  int space_ready;
+  int producer_bell;
+  int consumer_bell;
 };
 
 struct side {
@@ -36,8 +39,7 @@ struct side {
   _Atomic uint64_t *peer_published;
   _Atomic uint64_t *sleeping;
   _Atomic uint64_t *peer_sleeping;
-  int wake_me;
-  int wake_peer;
+  int bell;
   int64_t spin_ns;
 };
 
@@ -53,16 +55,17 @@ static int ring_make(struct ring *ring, size_t capacity) {
   if (base == MAP_FAILED) return -errno;
   ring->base = base;
   ring->capacity = capacity;
-  ring->data_ready = eventfd(0, EFD_CLOEXEC);
-  ring->space_ready = eventfd(0, EFD_CLOEXEC);
-  if (ring->data_ready < 0 || ring->space_ready < 0) return -errno;
+  int bells[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, bells) < 0) return -errno;
+  ring->producer_bell = bells[0];
+  ring->consumer_bell = bells[1];
   return 0;
 }
 
 static void ring_free(struct ring *ring) {
   munmap(ring->base, DATA + ring->capacity);
-  close(ring->data_ready);
-  close(ring->space_ready);
+  close(ring->producer_bell);
+  close(ring->consumer_bell);
 }
 
 static struct side side_of(struct ring *ring, int producer, int64_t spin_ns) {
@@ -75,8 +78,7 @@ static struct side side_of(struct ring *ring, int producer, int64_t spin_ns) {
   s.peer_published = (_Atomic uint64_t *)(ring->base + (producer ? CONSUMER : PRODUCER));
   s.sleeping = (_Atomic uint64_t *)(ring->base + (producer ? PRODUCER_SLEEPING : CONSUMER_SLEEPING));
   s.peer_sleeping = (_Atomic uint64_t *)(ring->base + (producer ? CONSUMER_SLEEPING : PRODUCER_SLEEPING));
-  s.wake_me = producer ? ring->space_ready : ring->data_ready;
-  s.wake_peer = producer ? ring->data_ready : ring->space_ready;
+  s.bell = producer ? ring->producer_bell : ring->consumer_bell;
   s.spin_ns = spin_ns;
   return s;
 }
@@ -91,7 +93,7 @@ static inline uint64_t cached(struct side *s, int producer) {
 }
 
 /// Waits until `needed` bytes are available: spins for spin_ns (forever if negative), then
-/// announces the sleep, checks again, and blocks on its eventfd. The clock is first read after
+/// announces the sleep, checks again, and blocks on its doorbell. The clock is first read after
 /// 64 rounds, as Hinix does, so a wait that ends sooner reads no clock.
 static int wait_for(struct side *s, int producer, uint64_t needed) {
   if (cached(s, producer) >= needed || available(s, producer) >= needed) return 0;
@@ -117,8 +119,10 @@ static int wait_for(struct side *s, int producer, uint64_t needed) {
       atomic_store_explicit(s->sleeping, 0, memory_order_relaxed);
       return 0;
     }
-    uint64_t value;
-    if (read(s->wake_me, &value, sizeof value) < 0 && errno != EINTR) return -errno;
+    uint8_t rung[64];
+    ssize_t got = recv(s->bell, rung, sizeof rung, 0);
+    if (got == 0) return -EPIPE;
+    if (got < 0 && errno != EINTR) return -errno;
     atomic_store_explicit(s->sleeping, 0, memory_order_relaxed);
     if (available(s, producer) >= needed) return 0;
   }
@@ -130,8 +134,8 @@ static inline void commit(struct side *s, uint64_t count) {
   atomic_thread_fence(memory_order_seq_cst);
   if (atomic_load_explicit(s->peer_sleeping, memory_order_relaxed) &&
       atomic_exchange_explicit(s->peer_sleeping, 0, memory_order_seq_cst)) {
-    uint64_t one = 1;
-    if (write(s->wake_peer, &one, sizeof one) < 0) {
+    uint8_t ring = 1;
+    if (send(s->bell, &ring, 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
     }
   }
 }

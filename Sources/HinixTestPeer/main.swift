@@ -219,31 +219,34 @@ func run() throws {
     }
 
   case "ring-wake-flood":
-    // ring-wake-flood OFFSET stay|die: accepts a message ring as its receiver over descriptor
-    // 3, fills both of the ring's eventfds to their maximum count, stores 1 in the receiver's
-    // sleeping flag at byte OFFSET of the shared memory (so every send wants to wake it), and
-    // writes "ready" on the socket. With "stay" it keeps the flag set until killed; with "die"
-    // it exits at once.
+    // ring-wake-flood PRODUCED CONSUMED SLEEPING stay|die: accepts a message ring as its
+    // receiver over descriptor 3, clears O_NONBLOCK on every descriptor it holds, and then, as a
+    // hostile receiver, keeps its sleeping flag (at byte SLEEPING of the shared memory) set and
+    // its position (at CONSUMED) equal to the sender's (at PRODUCED), consuming everything
+    // without reading it or ever draining its doorbell, so that every send rings a doorbell
+    // nobody empties. It writes "ready" on the socket first. With "stay" it goes on until killed;
+    // with "die" it exits after one round.
     let socket = Socket(adopting: FileDescriptor(rawValue: 3), domain: .unix, kind: .stream)
     let receiver = try MessageReceiver.accept(over: socket)
-    var filled = 0
-    for fd in 0..<Int32(256) where descriptorKind(fd) == "anon_inode:[eventfd]" {
-      let counter = EventFD(adopting: FileDescriptor(rawValue: dup(fd)))
-      _ = try counter.tryAdd(EventFD.maximumValue)
-      // Full whatever it held before: one more could not be added.
-      guard try counter.counter() == EventFD.maximumValue else { fail("eventfd \(fd) is not full") }
-      filled += 1
+    for fd in 0..<Int32(256) where !descriptorKind(fd).isEmpty {
+      _ = fcntl(fd, F_SETFL, 0)
     }
-    guard filled == 2 else { fail("found \(filled) eventfds, not the ring's 2") }
     let memory = try ringMemory()
-    let flag = (memory.baseAddress + number(0)).assumingMemoryBound(to: UInt64.self)
-    flag.pointee = 1
+    func word(_ index: Int) -> UnsafeMutablePointer<UInt64> {
+      (memory.baseAddress + number(index)).assumingMemoryBound(to: UInt64.self)
+    }
+    let (produced, consumed, sleeping) = (word(0), word(1), word(2))
+    func round() {
+      sleeping.pointee = 1
+      consumed.pointee = produced.pointee
+    }
+    round()
     try socket.write("ready")
-    if argument(1) == "die" { exit(0) }
+    if argument(3) == "die" { exit(0) }
     let end = ContinuousClock.now + .seconds(60)
     while ContinuousClock.now < end {
-      flag.pointee = 1
-      usleep(100)
+      round()
+      usleep(50)
     }
     receiver.waitStrategy = .sleep
 

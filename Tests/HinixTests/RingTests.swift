@@ -162,8 +162,11 @@ struct RingTests {
       #expect(error?.detail.contains("sender too") == true)
       _ = sender
     }
-    // Hand-made offers: an unsealed memfd, a sealed one that is too small, a bad version.
-    for (seal, size, version) in [(false, 8192, 1), (true, 100, 1), (true, 8192, 9)] {
+    // Hand-made offers: an unsealed memfd, a sealed one that is too small, a bad version, and a
+    // doorbell that is not a connected Unix stream socket.
+    for (seal, size, version, badBell) in [
+      (false, 8192, 1, false), (true, 100, 1, false), (true, 8192, 9, false), (true, 8192, 1, true),
+    ] {
       let (left, right) = try Socket.pair()
       let fd = try Sys.memfdCreate("hostile", allowSealing: true, hugePages: false).get()
       let file = FileDescriptor(rawValue: fd)
@@ -171,12 +174,15 @@ struct RingTests {
       try Sys.truncate(fd, size: Int64(size)).get()
       if seal { try Sys.addSeals(fd, SharedMemory.creatorSeals).get() }
       var greeting: [UInt8] = [0x48, 0x4e, 0x58, 0x52, UInt8(version), 1, 0, 0]
-      let events = (try EventFD(), try EventFD())
-      try left.send(greeting, descriptors: [file, events.0.descriptor, events.1.descriptor])
+      let bell = try Socket.pair()
+      let notABell = try EventFD()
+      try left.send(greeting, descriptors: [file, badBell ? notABell.descriptor : bell.0.descriptor])
       greeting.removeAll()
       let error = expectError(.incompatible) { _ = try RingReceiver<UInt64>.accept(over: right) }
       let detail = error?.detail ?? ""
-      if !seal {
+      if badBell {
+        #expect(detail.contains("doorbell is anon_inode:[eventfd], not a connected Unix stream socket"))
+      } else if !seal {
         #expect(detail.contains("not sealed"))
       } else if size < RingLayout.dataOffset {
         #expect(detail.contains("100 bytes"))

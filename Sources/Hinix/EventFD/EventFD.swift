@@ -129,14 +129,6 @@ public final class EventFD: Sendable {
     }
   }
 
-  /// Adds 1 with exactly one `write`, never waiting: `false` when the counter is full (or the
-  /// write failed). For wake-ups on a non-blocking description that another, possibly hostile,
-  /// process shares: a full counter means the reader has a wake-up pending already.
-  func post() -> Bool {
-    var one: UInt64 = 1
-    return withUnsafeBytes(of: &one) { Sys.write(descriptor.rawValue, $0) }.map { $0 == 8 } == .success(true)
-  }
-
   // MARK: Implementation
 
   private var subject: String { "eventfd \(descriptor.rawValue)" }

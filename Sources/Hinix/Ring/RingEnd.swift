@@ -59,8 +59,8 @@ public final class RingEndCore: Sendable {
       capacity: capacity, elementSize: shape.elementSize, elementAlignment: shape.elementAlignment,
       flags: shape.flags, options: options)
     return (
-      RingEndCore(try RingSetup.side(parts, .producer, link: nil)),
-      RingEndCore(try RingSetup.side(parts, .consumer, link: nil))
+      RingEndCore(try RingSetup.side(parts, .producer)),
+      RingEndCore(try RingSetup.side(parts, .consumer))
     )
   }
 }

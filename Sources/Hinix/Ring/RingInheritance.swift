@@ -10,7 +10,7 @@ import SystemPackage
 /// let child = ring.child
 /// _ = try ChildProcess.spawn(
 ///   "/usr/local/bin/worker", arguments: [child.argument()], passing: child.passing())
-/// child.close()  // so that the child's exit hangs up the ring's link
+/// child.close()  // so that the child's exit hangs up the ring's doorbell
 /// let sender = ring.end
 /// // in the worker: let receiver = try RingReceiver<Float>.inherited(from: CommandLine.arguments[1])
 /// ```
@@ -22,15 +22,16 @@ public struct RingForChild<End: ~Copyable>: ~Copyable {
   public let child: RingInheritance
 }
 
-/// The descriptors of a ring that a child process inherits: the sealed memory file, the two
-/// eventfds and the child's end of a socket pair whose hang-up tells each side the other died.
+/// The descriptors of a ring that a child process inherits: the sealed memory file and the
+/// child's end of the ring's doorbell, a socket pair that wakes each side and whose hang-up tells
+/// each side the other died.
 ///
 /// This object owns close-on-exec copies of them. Pass them with ``passing(from:)`` to
 /// ``ChildProcess/spawn(_:arguments:environment:passing:cpu:)`` and the text of ``argument(from:)``
 /// to the child, which opens its end with `inherited(from:)`; then ``close()`` this process's
 /// copies (or let the object go). Until then, the parent's end cannot notice the child's death.
 public final class RingInheritance: Sendable {
-  /// The memory file, the data-ready and space-ready eventfds, and the child's end of the link,
+  /// The memory file and the child's end of the doorbell,
   /// in the order ``argument(from:)`` names them.
   public let descriptors: [FileDescriptor]
   /// What the child's end is: "sender" or "receiver".
@@ -56,7 +57,7 @@ public final class RingInheritance: Sendable {
     return map
   }
 
-  /// The text the child passes to `inherited(from:)`, such as `receiver:3,4,5,6`: its role and
+  /// The text the child passes to `inherited(from:)`, such as `receiver:3,4`: its role and
   /// the numbers it sees the descriptors under.
   public func argument(from first: Int32 = 3) -> String {
     "\(childRole):" + (0..<descriptors.count).map { String(first + Int32($0)) }.joined(separator: ",")
@@ -76,7 +77,7 @@ public final class RingInheritance: Sendable {
 }
 
 extension RingSetup {
-  /// Makes a ring and a link for a child; this process takes `role`.
+  /// Makes a ring for a child; this process takes `role`.
   static func createForChild(
     role: RingSide.Role, capacity: Int, elementSize: Int, elementAlignment: Int, flags: UInt32,
     options: RingOptions
@@ -84,18 +85,15 @@ extension RingSetup {
     let parts = try make(
       capacity: capacity, elementSize: elementSize, elementAlignment: elementAlignment, flags: flags,
       options: options)
-    let (mine, theirs) = try Socket.pair(.stream)
     var copies: [FileDescriptor] = []
     do throws(HinixError) {
-      for original in [parts.memory.descriptor, parts.dataReady.descriptor, parts.spaceReady.descriptor] {
+      for original in [
+        parts.memory.descriptor, parts.bell(role == .producer ? .consumer : .producer).descriptor,
+      ] {
         switch Sys.fcntl(original.rawValue, F_DUPFD_CLOEXEC, 3) {
         case .success(let copy): copies.append(FileDescriptor(rawValue: copy))
         case .failure(let error): throw HinixError.system(error, "fcntl(F_DUPFD_CLOEXEC)", subject: "ring")
         }
-      }
-      switch Sys.fcntl(theirs.descriptor.rawValue, F_DUPFD_CLOEXEC, 3) {
-      case .success(let copy): copies.append(FileDescriptor(rawValue: copy))
-      case .failure(let error): throw HinixError.system(error, "fcntl(F_DUPFD_CLOEXEC)", subject: "ring link")
       }
     } catch {
       for copy in copies { _ = Sys.close(copy.rawValue) }
@@ -103,7 +101,7 @@ extension RingSetup {
     }
     let inheritance = RingInheritance(
       descriptors: copies, childRole: role == .producer ? "receiver" : "sender")
-    return (try side(parts, role, link: mine), inheritance)
+    return (try side(parts, role), inheritance)
   }
 
   /// Opens the child's end of a ring from the descriptors named by `argument` (see
@@ -118,35 +116,25 @@ extension RingSetup {
     }
     let parts = argument.split(separator: ":", omittingEmptySubsequences: false)
     guard parts.count == 2 else {
-      throw refuse(
-        "expected \"\(expected):M,D,S,L\" (four descriptor numbers), as RingInheritance.argument makes")
+      throw refuse("expected \"\(expected):M,B\" (two descriptor numbers), as RingInheritance.argument makes")
     }
     guard parts[0] == expected else {
       throw refuse("the ring was made for a \(parts[0]) in this process, but a \(expected) opens it")
     }
     let numbers = parts[1].split(separator: ",", omittingEmptySubsequences: false).map { Int32($0) }
-    guard numbers.count == 4, let memory = numbers[0], let data = numbers[1], let space = numbers[2],
-      let link = numbers[3], [memory, data, space, link].allSatisfy({ $0 >= 0 }),
-      Set([memory, data, space, link]).count == 4
+    guard numbers.count == 2, let memory = numbers[0], let bell = numbers[1], memory >= 0, bell >= 0,
+      memory != bell
     else {
-      throw refuse("expected four different descriptor numbers after \"\(expected):\"")
+      throw refuse("expected two different descriptor numbers after \"\(expected):\"")
     }
     // Inherited descriptors are open across exec; close them on exec again, so that a
-    // grandchild does not keep the link open (and this process's death unnoticed).
-    for number in [memory, data, space, link] {
+    // grandchild does not keep the doorbell open (and this process's death unnoticed).
+    for number in [memory, bell] {
       try FileDescriptor(rawValue: number).setInheritable(false)
     }
-    let linkKind = descriptorKind(FileDescriptor(rawValue: link))
-    guard linkKind.hasPrefix("socket:") else {
-      throw HinixError(
-        .incompatible, operation: operation, subject: "descriptor \(link)",
-        detail: "the ring's link descriptor is \(linkKind), not a socket")
-    }
-    let socket = Socket(adopting: FileDescriptor(rawValue: link), domain: .unix, kind: .stream)
     return try open(
       memory: OwnedDescriptor(adopting: FileDescriptor(rawValue: memory)),
-      dataReady: OwnedDescriptor(adopting: FileDescriptor(rawValue: data)),
-      spaceReady: OwnedDescriptor(adopting: FileDescriptor(rawValue: space)), link: socket, role: role,
-      elementSize: elementSize, elementAlignment: elementAlignment, flags: flags, operation: operation)
+      bell: OwnedDescriptor(adopting: FileDescriptor(rawValue: bell)), role: role, elementSize: elementSize,
+      elementAlignment: elementAlignment, flags: flags, operation: operation)
   }
 }

@@ -36,12 +36,14 @@ public typealias RingOptions = SharedMemory.Options
 /// Making rings: in one process, or between two processes over a Unix socket.
 ///
 /// Over a socket, one side creates the ring (``RingSender/create(over:capacity:policy:options:)``
-/// or ``RingReceiver/create(over:capacity:policy:options:)``) and sends its sealed memfd and two
-/// eventfds with `SCM_RIGHTS`; the other side accepts it (``RingReceiver/accept(over:policy:)``
-/// or ``RingSender/accept(over:policy:)``), checks the seals, the size and the header, and maps
-/// it. Both check the peer's credentials first. The socket stays with the ring: its hang-up is
-/// how a waiting side learns, within one wake-up, that the other process died. For a child
-/// process, pass it one end of ``Socket/pair(_:nonBlocking:)`` when spawning it.
+/// or ``RingReceiver/create(over:capacity:policy:options:)``) and sends its sealed memfd and the
+/// other side's end of the ring's doorbell with `SCM_RIGHTS`; the other side accepts it
+/// (``RingReceiver/accept(over:policy:)`` or ``RingSender/accept(over:policy:)``), checks the
+/// doorbell, the seals, the size and the header, and maps it. Both check the peer's credentials
+/// first. The socket is then free for the application: the doorbell, a socket pair of the
+/// ring's own, carries the wake-ups and, by its hang-up, tells a waiting side within one wake-up
+/// that the other process died. A child process inherits the same two descriptors instead
+/// (``RingInheritance``).
 enum RingSetup {
   static let greetingMagic: UInt32 = 0x5258_4E48  // "HNXR"
   static let roleSender: UInt8 = 1
@@ -51,13 +53,15 @@ enum RingSetup {
   struct Parts {
     let memory: SharedMemory
     let header: RingLayout.Header
-    /// Woken when data arrives (the consumer sleeps on it).
-    let dataReady: EventFD
-    /// Woken when room appears (the producer sleeps on it).
-    let spaceReady: EventFD
+    /// The producer's and the consumer's ends of the doorbell (see ``RingSide/bell``).
+    let producerBell: Socket
+    let consumerBell: Socket
+
+    /// The end of the doorbell that `role` holds.
+    func bell(_ role: RingSide.Role) -> Socket { role == .producer ? producerBell : consumerBell }
   }
 
-  /// Creates a ring's memory and eventfds in this process.
+  /// Creates a ring's memory and doorbell in this process.
   static func make(
     capacity: Int, elementSize: Int, elementAlignment: Int, flags: UInt32, options: RingOptions
   ) throws(HinixError) -> Parts {
@@ -66,16 +70,12 @@ enum RingSetup {
       capacity: capacity, elementSize: elementSize, elementAlignment: elementAlignment, flags: flags)
     let memory = try SharedMemory(creatingAnonymous: "hinix-ring", size: header.fileSize, options: options)
     RingLayout.initialize(memory.baseAddress, header)
-    return Parts(
-      memory: memory, header: header, dataReady: try EventFD(nonBlocking: true),
-      spaceReady: try EventFD(nonBlocking: true))
+    let (producerBell, consumerBell) = try Socket.pair(.stream, nonBlocking: true)
+    return Parts(memory: memory, header: header, producerBell: producerBell, consumerBell: consumerBell)
   }
 
-  static func side(_ parts: Parts, _ role: RingSide.Role, link: Socket?) throws(HinixError) -> RingSide {
-    try RingSide(
-      role: role, memory: parts.memory, header: parts.header,
-      wakeMe: role == .producer ? parts.spaceReady : parts.dataReady,
-      wakePeer: role == .producer ? parts.dataReady : parts.spaceReady, link: link)
+  static func side(_ parts: Parts, _ role: RingSide.Role) throws(HinixError) -> RingSide {
+    try RingSide(role: role, memory: parts.memory, header: parts.header, bell: parts.bell(role))
   }
 
   /// Creates a ring and sends it over `socket`; this side takes `role`.
@@ -93,8 +93,10 @@ enum RingSetup {
     greeting[5] = role == .producer ? roleSender : roleReceiver
     try socket.send(
       greeting,
-      descriptors: [parts.memory.descriptor, parts.dataReady.descriptor, parts.spaceReady.descriptor])
-    return try side(parts, role, link: socket)
+      descriptors: [
+        parts.memory.descriptor, parts.bell(role == .producer ? .consumer : .producer).descriptor,
+      ])
+    return try side(parts, role)
   }
 
   /// Receives a ring over `socket`, validates everything about it, and returns this side.
@@ -106,7 +108,7 @@ enum RingSetup {
     try policy.check(socket, operation: operation)
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 8, alignment: 8)
     defer { buffer.deallocate() }
-    let message = try socket.receive(into: buffer, maxDescriptors: 3)
+    let message = try socket.receive(into: buffer, maxDescriptors: 2)
     func refuse(_ detail: String) -> HinixError {
       HinixError(.incompatible, operation: operation, subject: socket.subject, detail: detail)
     }
@@ -125,52 +127,54 @@ enum RingSetup {
         "the peer offers to be the \(buffer[5] == roleSender ? "sender" : "receiver") too; one side must send and one receive"
       )
     }
-    guard message.descriptors.count == 3, !message.controlTruncated else {
-      throw refuse("the offer carried \(message.descriptors.count) descriptors, not the 3 a ring needs")
+    guard message.descriptors.count == 2, !message.controlTruncated else {
+      throw refuse("the offer carried \(message.descriptors.count) descriptors, not the 2 a ring needs")
     }
-    guard let memoryFile = message.descriptors.takeNext(), let data = message.descriptors.takeNext(),
-      let space = message.descriptors.takeNext()
-    else { throw refuse("the offer's descriptors went missing") }
+    guard let memoryFile = message.descriptors.takeNext(), let bell = message.descriptors.takeNext() else {
+      throw refuse("the offer's descriptors went missing")
+    }
     return try open(
-      memory: memoryFile, dataReady: data, spaceReady: space, link: socket, role: role,
-      elementSize: elementSize, elementAlignment: elementAlignment, flags: flags, operation: operation)
+      memory: memoryFile, bell: bell, role: role, elementSize: elementSize,
+      elementAlignment: elementAlignment,
+      flags: flags, operation: operation)
   }
 
-  /// Opens this side of a ring from descriptors another process made: checks that both wake-up
-  /// descriptors are eventfds, the memory file's seals and size, and the header, then maps it.
+  /// Opens this side of a ring from descriptors another process made: checks that the doorbell
+  /// is a connected Unix stream socket, the memory file's seals and size, and the header, then
+  /// maps it.
   static func open(
-    memory memoryFile: consuming OwnedDescriptor, dataReady data: consuming OwnedDescriptor,
-    spaceReady space: consuming OwnedDescriptor, link: Socket, role: RingSide.Role, elementSize: Int,
-    elementAlignment: Int, flags: UInt32, operation: String
+    memory memoryFile: consuming OwnedDescriptor, bell: consuming OwnedDescriptor, role: RingSide.Role,
+    elementSize: Int, elementAlignment: Int, flags: UInt32, operation: String
   ) throws(HinixError) -> RingSide {
-    for event in [data.descriptor, space.descriptor] {
-      try checkEventFD(event, operation: operation)
-    }
+    let doorbell = try checkBell(bell.release(), operation: operation)
     let memory = try SharedMemory(adoptingSealed: memoryFile, minimumSize: RingLayout.dataOffset)
     let header = try RingLayout.validate(
       memory.baseAddress, mappedSize: memory.count, elementSize: elementSize,
       elementAlignment: elementAlignment, flags: flags)
-    let parts = Parts(
-      memory: memory, header: header, dataReady: EventFD(adopting: data.release()),
-      spaceReady: EventFD(adopting: space.release()))
-    return try side(parts, role, link: link)
+    return try RingSide(role: role, memory: memory, header: header, bell: doorbell)
   }
 
-  /// What `/proc/self/fd` says a descriptor is: `anon_inode:[eventfd]`, `socket:[…]`, a path,
+  /// What `/proc/self/fd` says a descriptor is: `socket:[…]`, `anon_inode:[eventfd]`, a path,
   /// or "?" when it is not open.
   static func descriptorKind(_ descriptor: FileDescriptor) -> String {
     (try? Sys.descriptorTarget(descriptor.rawValue).get())?.printable ?? "?"
   }
 
-  /// Refuses a descriptor that is not an eventfd, and makes it non-blocking so that a peer
-  /// that fills its counter can never make a wake-up block this process.
-  static func checkEventFD(_ descriptor: FileDescriptor, operation: String) throws(HinixError) {
+  /// The doorbell end another process handed over, as a socket this side owns; refused (and
+  /// closed) unless it is a connected Unix stream socket.
+  static func checkBell(_ descriptor: FileDescriptor, operation: String) throws(HinixError) -> Socket {
+    let socket = Socket(adopting: descriptor, domain: .unix, kind: .stream)
+    let fd = descriptor.rawValue
     let kind = descriptorKind(descriptor)
-    guard kind == "anon_inode:[eventfd]" else {
+    let domain = try? Sys.getOption(fd, SOL_SOCKET, SO_DOMAIN, as: Int32.self).get()
+    let type = try? Sys.getOption(fd, SOL_SOCKET, SO_TYPE, as: Int32.self).get()
+    guard kind.hasPrefix("socket:"), domain == AF_UNIX, type == Int32(SOCK_STREAM.rawValue),
+      (try? socket.peerAddress()) != nil
+    else {
       throw HinixError(
-        .incompatible, operation: operation, subject: "descriptor \(descriptor.rawValue)",
-        detail: "the ring's wake-up descriptor is \(kind), not an eventfd")
+        .incompatible, operation: operation, subject: "descriptor \(fd)",
+        detail: "the ring's doorbell is \(kind), not a connected Unix stream socket")
     }
-    try descriptor.setNonBlocking(true, subject: "ring eventfd")
+    return socket
   }
 }

@@ -11,12 +11,12 @@ import SystemPackage
 ///
 /// A side that finds nothing to do spins for its strategy's time, then announces that it will
 /// sleep: it stores 1 in its sleeping flag, issues a full fence, and checks the ring once more
-/// before it blocks in `epoll_wait` on its eventfd. The other side, after it publishes a
-/// position with a release store, issues a full fence and then loads that flag; only if it is
-/// 1 does it swap it to 0 and write the eventfd. The two fences order each side's store before
-/// its load (the store-buffer pattern), so at least one of them sees the other's store: either
-/// the sleeper's last check sees the new position, or the publisher sees the flag and signals.
-/// The eventfd keeps its count until read, so a signal that comes between the last check and
+/// before it blocks in `epoll_wait` on its end of the doorbell. The other side, after it
+/// publishes a position with a release store, issues a full fence and then loads that flag; only
+/// if it is 1 does it swap it to 0 and ring (send a byte). The two fences order each side's
+/// store before its load (the store-buffer pattern), so at least one of them sees the other's
+/// store: either the sleeper's last check sees the new position, or the publisher sees the flag
+/// and rings. The byte stays queued until read, so a ring that comes between the last check and
 /// the block is not lost. While the consumer keeps up (or spins), the producer's per-message
 /// cost is one release store, one fence and one load of a line nobody writes: no system call.
 @usableFromInline
@@ -57,9 +57,9 @@ final class RingSide: @unchecked Sendable {
   /// Whether ``failure`` is set: the one word the hot paths test, without copying the error.
   @usableFromInline @exclusivity(unchecked) private(set) var failed = false
   private var isClosed = false
-  /// When a spin next polls the link for a hang-up (CLOCK_MONOTONIC nanoseconds).
+  /// When a spin next polls the doorbell for a hang-up (CLOCK_MONOTONIC nanoseconds).
   private var nextLinkCheck: Int64 = 0
-  /// How often a long spin polls the link: a dead peer is noticed within this time.
+  /// How often a long spin polls the doorbell: a dead peer is noticed within this time.
   static let linkCheckNanoseconds: Int64 = 10_000_000
 
   @usableFromInline let published: UnsafeMutablePointer<UInt64>
@@ -68,18 +68,16 @@ final class RingSide: @unchecked Sendable {
   @usableFromInline let peerSleeping: UnsafeMutablePointer<UInt64>
   private let closedFlag: UnsafeMutablePointer<UInt64>
   private let peerClosedFlag: UnsafeMutablePointer<UInt64>
-  /// The eventfd this side sleeps on, and the one it writes to wake the other side.
-  let wakeMe: EventFD
-  let wakePeer: EventFD
-  /// The connection to the other process, whose hang-up means that process is gone.
-  let link: Socket?
-  /// An epoll instance holding `wakeMe` (readable) and `link` (hang-up).
+  /// This side's end of the ring's doorbell, a connected Unix stream pair whose other end only
+  /// the other side holds. A byte sent on it wakes the other side; a byte arriving wakes this
+  /// one; its hang-up means the other side is gone (closed or dead). Every call on it is
+  /// non-blocking by its own flag (`MSG_DONTWAIT`), so nothing the other process does to its
+  /// end, or to a shared file description, can make a wake-up or a drain wait.
+  let bell: Socket
+  /// An epoll instance holding `bell` (readable, hang-up).
   private let waitSet: OwnedDescriptor
 
-  init(
-    role: Role, memory: SharedMemory, header: RingLayout.Header, wakeMe: EventFD, wakePeer: EventFD,
-    link: Socket?
-  ) throws(HinixError) {
+  init(role: Role, memory: SharedMemory, header: RingLayout.Header, bell: Socket) throws(HinixError) {
     self.role = role
     self.memory = memory
     self.capacity = header.capacity
@@ -96,9 +94,7 @@ final class RingSide: @unchecked Sendable {
     peerSleeping = word(producer ? RingLayout.consumerSleeping : RingLayout.producerSleeping)
     closedFlag = word(producer ? RingLayout.producerClosed : RingLayout.consumerClosed)
     peerClosedFlag = word(producer ? RingLayout.consumerClosed : RingLayout.producerClosed)
-    self.wakeMe = wakeMe
-    self.wakePeer = wakePeer
-    self.link = link
+    self.bell = bell
     let epoll: Int32
     switch Sys.epollCreate() {
     case .success(let fd): epoll = fd
@@ -106,15 +102,9 @@ final class RingSide: @unchecked Sendable {
     }
     waitSet = OwnedDescriptor(adopting: FileDescriptor(rawValue: epoll))
     if case .failure(let error) = Sys.epollControl(
-      epoll, Sys.epollAdd, wakeMe.descriptor.rawValue, Sys.epollIn, 0)
+      epoll, Sys.epollAdd, bell.descriptor.rawValue, Sys.epollIn | Sys.epollReadHangUp, 0)
     {
-      throw HinixError.system(error, "epoll_ctl", subject: "ring eventfd")
-    }
-    if let link,
-      case .failure(let error) = Sys.epollControl(
-        epoll, Sys.epollAdd, link.descriptor.rawValue, Sys.epollReadHangUp, 1)
-    {
-      throw HinixError.system(error, "epoll_ctl", subject: "ring link socket")
+      throw HinixError.system(error, "epoll_ctl", subject: "ring doorbell")
     }
     // A ring opened after the other side already moved: start from the published positions.
     // Both are validated against each other; the other side's is re-read on every refresh.
@@ -238,12 +228,13 @@ final class RingSide: @unchecked Sendable {
     }
   }
 
-  /// Wakes the other side with one write that never waits. The eventfd is shared with the
-  /// other process, which can fill its counter: a full counter (`EAGAIN`) means a wake-up is
-  /// pending already, and any other failure is the other side's to report (its hang-up).
+  /// Rings the other side's doorbell: one byte, sent with `MSG_DONTWAIT`, so it never waits. A
+  /// full queue (`EAGAIN`: the other side has not drained its earlier wake-ups) means a wake-up
+  /// is pending already; any other failure is the other side's to report (its hang-up).
   @usableFromInline
   func wake() {
-    _ = wakePeer.post()
+    var ring: UInt8 = 1
+    _ = withUnsafeBytes(of: &ring) { Sys.send(bell.fd, $0, flags: Sys.dontWait) }
   }
 
   /// Tells the other side that this side is done, and wakes it whatever it is doing; every
@@ -358,7 +349,7 @@ final class RingSide: @unchecked Sendable {
   }
 
   /// What a spin looks at every 64 rounds: the closed flag, the clock, and every
-  /// ``linkCheckNanoseconds`` the link's hang-up. The clock is first read at round 64, not
+  /// ``linkCheckNanoseconds`` the doorbell's hang-up. The clock is first read at round 64, not
   /// before the first look, so a wait that ends sooner (every wait while messages flow) reads
   /// no clock; the spin then lasts the strategy's time from that reading.
   @inline(never)
@@ -405,30 +396,31 @@ final class RingSide: @unchecked Sendable {
     return nil
   }
 
-  /// Blocks in `epoll_wait` on the eventfd and the link; drains the eventfd; true when the
-  /// link hung up.
+  /// Blocks in `epoll_wait` on the doorbell, then drains it; true when the other side hung up.
   private func block(timeoutMilliseconds: Int32) throws(HinixError) -> Bool {
-    var tokens = (UInt64(0), UInt64(0))
-    var events = (UInt32(0), UInt32(0))
-    let count = withUnsafeMutableBytes(of: &tokens) { tokenBytes in
-      withUnsafeMutableBytes(of: &events) { eventBytes in
-        Sys.epollWait(
-          waitSet.descriptor.rawValue, tokenBytes.baseAddress!.assumingMemoryBound(to: UInt64.self),
-          eventBytes.baseAddress!.assumingMemoryBound(to: UInt32.self), capacity: 2,
-          timeoutMilliseconds: timeoutMilliseconds)
-      }
-    }
-    let ready: Int32
-    switch count {
-    case .success(let value): ready = value
+    var token: UInt64 = 0
+    var events: UInt32 = 0
+    switch Sys.epollWait(
+      waitSet.descriptor.rawValue, &token, &events, capacity: 1, timeoutMilliseconds: timeoutMilliseconds)
+    {
+    case .success: break
     case .failure(let error): throw HinixError.system(error, "epoll_wait", subject: "shared ring")
     }
-    var peerGone = false
-    for index in 0..<Int(ready) {
-      let token = index == 0 ? tokens.0 : tokens.1
-      if token == 1 { peerGone = true }
+    return drainBell() || events & (Sys.epollReadHangUp | Sys.epollHangUp | Sys.epollError) != 0
+  }
+
+  /// Takes what arrived on the doorbell, never waiting, at most 1 KiB a call (a peer that
+  /// floods it costs a spurious wake-up, not a loop); true when the other side hung up.
+  private func drainBell() -> Bool {
+    var bytes = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+    for _ in 0..<16 {
+      switch withUnsafeMutableBytes(of: &bytes, { Sys.receive(bell.fd, $0, flags: Sys.dontWait) }) {
+      case .success(0): return true
+      case .success: continue
+      case .failure(.resourceTemporarilyUnavailable): return false
+      case .failure: return true
+      }
     }
-    _ = try? wakeMe.tryRead()
-    return peerGone
+    return false
   }
 }
