@@ -416,6 +416,8 @@ final class RingSide: @unchecked Sendable {
     for _ in 0..<16 {
       switch withUnsafeMutableBytes(of: &bytes, { Sys.receive(bell.fd, $0, flags: Sys.dontWait) }) {
       case .success(0): return true
+      // Less than a full buffer: nothing more is queued (no second call to learn it).
+      case .success(let count) where count < MemoryLayout.size(ofValue: bytes): return false
       case .success: continue
       case .failure(.resourceTemporarilyUnavailable): return false
       case .failure: return true
