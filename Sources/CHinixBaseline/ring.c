@@ -64,8 +64,16 @@ static int ring_make(struct ring *ring, size_t capacity) {
 
 static void ring_free(struct ring *ring) {
   munmap(ring->base, DATA + ring->capacity);
-  close(ring->producer_bell);
-  close(ring->consumer_bell);
+  if (ring->producer_bell >= 0) close(ring->producer_bell);
+  if (ring->consumer_bell >= 0) close(ring->consumer_bell);
+}
+
+/// After fork, each process keeps only its side's end of the doorbell, so that the other
+/// process's exit hangs it up (a recv returns 0) instead of leaving a sleeper waiting.
+static void keep_bell(struct ring *ring, int producer) {
+  int *other = producer ? &ring->consumer_bell : &ring->producer_bell;
+  close(*other);
+  *other = -1;
 }
 
 static struct side side_of(struct ring *ring, int producer, int64_t spin_ns) {
@@ -202,6 +210,7 @@ int hinix_c_ring_throughput(size_t capacity, size_t size, long count, int64_t sp
   memset(buffer, 7, size);
   pid_t pid = fork_on(cpu);
   if (pid == 0) {
+    keep_bell(&ring, 0);
     struct side s = side_of(&ring, 0, spin_ns);
     for (long i = 0; i < count; i++) {
       if (receive_message(&s, buffer) != (ssize_t)size) _exit(1);
@@ -209,6 +218,7 @@ int hinix_c_ring_throughput(size_t capacity, size_t size, long count, int64_t sp
     uint64_t one = 1;
     _exit(write(done, &one, sizeof one) == sizeof one ? 0 : 1);
   }
+  keep_bell(&ring, 1);
   struct side s = side_of(&ring, 1, spin_ns);
   int64_t start = hinix_c_now_ns();
   for (long i = 0; i < count && rc == 0; i++) rc = send_message(&s, buffer, size);
@@ -233,6 +243,8 @@ int hinix_c_ring_rtt(size_t capacity, size_t size, long iterations, int64_t spin
   memset(buffer, 7, size);
   pid_t pid = fork_on(cpu);
   if (pid == 0) {
+    keep_bell(&out, 0);
+    keep_bell(&back, 1);
     struct side in = side_of(&out, 0, spin_ns);
     struct side reply = side_of(&back, 1, spin_ns);
     for (long i = 0; i < iterations; i++) {
@@ -241,6 +253,8 @@ int hinix_c_ring_rtt(size_t capacity, size_t size, long iterations, int64_t spin
     }
     _exit(0);
   }
+  keep_bell(&out, 1);
+  keep_bell(&back, 0);
   struct side request = side_of(&out, 1, spin_ns);
   struct side in = side_of(&back, 0, spin_ns);
   for (long i = 0; i < iterations && rc == 0; i++) {

@@ -129,12 +129,13 @@ extension RingSetup {
     }
     // Inherited descriptors are open across exec; close them on exec again, so that a
     // grandchild does not keep the doorbell open (and this process's death unnoticed).
-    for number in [memory, bell] {
-      try FileDescriptor(rawValue: number).setInheritable(false)
-    }
+    // Owned first, so that a failure below closes both.
+    let memoryFile = OwnedDescriptor(adopting: FileDescriptor(rawValue: memory))
+    let doorbell = OwnedDescriptor(adopting: FileDescriptor(rawValue: bell))
+    try memoryFile.descriptor.setInheritable(false)
+    try doorbell.descriptor.setInheritable(false)
     return try open(
-      memory: OwnedDescriptor(adopting: FileDescriptor(rawValue: memory)),
-      bell: OwnedDescriptor(adopting: FileDescriptor(rawValue: bell)), role: role, elementSize: elementSize,
+      memory: memoryFile, bell: doorbell, role: role, elementSize: elementSize,
       elementAlignment: elementAlignment, flags: flags, operation: operation)
   }
 }
