@@ -58,9 +58,9 @@ final class RingSide: @unchecked Sendable {
   @usableFromInline @exclusivity(unchecked) private(set) var failed = false
   private var isClosed = false
   /// When a spin next polls the doorbell for a hang-up (CLOCK_MONOTONIC nanoseconds).
-  private var nextLinkCheck: Int64 = 0
+  private var nextHangUpCheck: Int64 = 0
   /// How often a long spin polls the doorbell: a dead peer is noticed within this time.
-  static let linkCheckNanoseconds: Int64 = 10_000_000
+  static let hangUpCheckNanoseconds: Int64 = 10_000_000
 
   @usableFromInline let published: UnsafeMutablePointer<UInt64>
   @usableFromInline let peerPublished: UnsafeMutablePointer<UInt64>
@@ -349,7 +349,7 @@ final class RingSide: @unchecked Sendable {
   }
 
   /// What a spin looks at every 64 rounds: the closed flag, the clock, and every
-  /// ``linkCheckNanoseconds`` the doorbell's hang-up. The clock is first read at round 64, not
+  /// ``hangUpCheckNanoseconds`` the doorbell's hang-up. The clock is first read at round 64, not
   /// before the first look, so a wait that ends sooner (every wait while messages flow) reads
   /// no clock; the spin then lasts the strategy's time from that reading.
   @inline(never)
@@ -365,8 +365,8 @@ final class RingSide: @unchecked Sendable {
     } else if now >= end {
       return .expired
     }
-    if now >= nextLinkCheck {
-      nextLinkCheck = now &+ Self.linkCheckNanoseconds
+    if now >= nextHangUpCheck {
+      nextHangUpCheck = now &+ Self.hangUpCheckNanoseconds
       if let settled = try settle(for: needed, peerGone: try block(timeoutMilliseconds: 0)) {
         return .settled(settled)
       }

@@ -31,7 +31,6 @@ extension Sys {
     package var isSocket: Bool { type == UInt32(S_IFSOCK) }
     package var isDirectory: Bool { type == UInt32(S_IFDIR) }
     package var isRegularFile: Bool { type == UInt32(S_IFREG) }
-    package var isCharacterDevice: Bool { type == UInt32(S_IFCHR) }
     /// A short name of the file's type, for error messages.
     package var typeName: String {
       switch type {
