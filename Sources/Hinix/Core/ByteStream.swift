@@ -203,8 +203,7 @@ extension ByteWriter where Self: ~Copyable {
   @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await write(_:)` in async code")
   public func write(_ bytes: some MessageBytes, timeout: Duration) throws(HinixError) -> Outcome<Int> {
-    let waiting = Waiting.until(.after(timeout))
-    return waiting.outcome(try writeAll(bytes, waiting: waiting))
+    try Waiting.timed(timeout) { (waiting) throws(HinixError) in try writeAll(bytes, waiting: waiting) }
   }
 
   /// Writes all of `bytes`, suspending the task (not its thread) while there is no room.

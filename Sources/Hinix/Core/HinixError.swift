@@ -118,4 +118,14 @@ extension HinixError {
       code, operation: operation, subject: subject, errno: error,
       detail: "\(error) (errno \(error.rawValue))")
   }
+
+  /// The error for `error` from `operation`: the code and detail `explain` gives for the errnos
+  /// a mechanism can say more about (it returns nil for the rest), else the general mapping of
+  /// ``system(_:_:subject:)``.
+  static func system(
+    _ error: Errno, _ operation: String, subject: String?, explaining explain: (Errno) -> (Code, String)?
+  ) -> HinixError {
+    guard let (code, detail) = explain(error) else { return system(error, operation, subject: subject) }
+    return HinixError(code, operation: operation, subject: subject, errno: error, detail: detail)
+  }
 }

@@ -96,4 +96,14 @@ extension Waiting {
     if case .never = self { return .wouldBlock }
     return .timedOut
   }
+
+  /// The timed form of a wait: runs `body` with a deadline `timeout` from now and returns
+  /// ``Outcome/completed(_:)`` with what it got, or ``Outcome/timedOut`` when it gave up (nil).
+  @inline(__always)
+  static func timed<Value>(
+    _ timeout: Duration, _ body: (Waiting) throws(HinixError) -> Value?
+  ) throws(HinixError) -> Outcome<Value> {
+    let waiting = Waiting.until(.after(timeout))
+    return waiting.outcome(try body(waiting))
+  }
 }

@@ -73,8 +73,7 @@ public final class EventFD: Sendable {
   @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await read()` in async code")
   public func read(timeout: Duration) throws(HinixError) -> Outcome<UInt64> {
-    let waiting = Waiting.until(.after(timeout))
-    return waiting.outcome(try read(waiting: waiting))
+    try Waiting.timed(timeout) { (waiting) throws(HinixError) in try read(waiting: waiting) }
   }
 
   /// Reads the counter, suspending the task (not its thread) while it is zero.
@@ -110,8 +109,7 @@ public final class EventFD: Sendable {
   @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await add(_:)` in async code")
   public func add(_ value: UInt64, timeout: Duration) throws(HinixError) -> Outcome<Void> {
-    let waiting = Waiting.until(.after(timeout))
-    return waiting.outcome(try add(value, waiting: waiting) ? () : nil)
+    try Waiting.timed(timeout) { (waiting) throws(HinixError) in try add(value, waiting: waiting) ? () : nil }
   }
 
   /// Adds `value`, suspending the task (not its thread) while the counter has no room.

@@ -99,22 +99,14 @@ extension MessageQueue {
 
   /// The error for a failed send or receive.
   func transferError(_ error: Errno, _ operation: String, priority: UInt32 = 0) -> HinixError {
-    switch error {
-    case .badFileDescriptor:
-      let direction = operation.contains("send") ? "writing" : "reading"
-      return HinixError(
-        .invalidArgument, operation: operation, subject: subject, errno: error,
-        detail: "the queue is not open for \(direction)")
-    case .messageTooLong:
-      return HinixError(
-        .messageTooLarge, operation: operation, subject: subject, errno: error,
-        detail: "the queue's message size is \(capacity.maxMessageSize) bytes")
-    case .invalidArgument:
-      return HinixError(
-        .invalidArgument, operation: operation, subject: subject, errno: error,
-        detail: "the kernel refused priority \(priority) or the deadline")
-    default:
-      return HinixError.system(error, operation, subject: subject)
+    HinixError.system(error, operation, subject: subject) { error in
+      switch error {
+      case .badFileDescriptor:
+        (.invalidArgument, "the queue is not open for \(operation.contains("send") ? "writing" : "reading")")
+      case .messageTooLong: (.messageTooLarge, "the queue's message size is \(capacity.maxMessageSize) bytes")
+      case .invalidArgument: (.invalidArgument, "the kernel refused priority \(priority) or the deadline")
+      default: nil
+      }
     }
   }
 }

@@ -190,8 +190,7 @@ extension MessageQueue {
   @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await receive()` in async code")
   public func receive(timeout: Duration) throws(HinixError) -> Outcome<Message> {
-    let waiting = Waiting.until(.after(timeout))
-    return waiting.outcome(try receiveMessage(waiting: waiting))
+    try Waiting.timed(timeout) { (waiting) throws(HinixError) in try receiveMessage(waiting: waiting) }
   }
 
   /// Receives a message into `buffer`, blocking the thread at most `timeout`:
@@ -203,8 +202,7 @@ extension MessageQueue {
   public func receive(
     into buffer: UnsafeMutableRawBufferPointer, timeout: Duration
   ) throws(HinixError) -> Outcome<Received> {
-    let waiting = Waiting.until(.after(timeout))
-    return waiting.outcome(try receive(into: buffer, waiting: waiting))
+    try Waiting.timed(timeout) { (waiting) throws(HinixError) in try receive(into: buffer, waiting: waiting) }
   }
 
   /// Receives a message, blocking the thread until `deadline` at most: ``Outcome/timedOut`` if

@@ -8,8 +8,9 @@ import SystemPackage
 /// `Sendable`: one task may send while another receives on the same queue. Every operation comes in
 /// the forms a caller needs:
 /// - blocking (`send`, `receive`), which waits in the kernel;
-/// - try (`trySend`, `tryReceive`), which never blocks and reports "would block" as `false` or `nil`;
-/// - timed (`timeout:` or `deadline:`), which reports the deadline passing as `false` or `nil`;
+/// - try (`trySend`, `tryReceive`), which never blocks and returns ``Outcome/wouldBlock`` when it
+///   would have to;
+/// - timed (`timeout:` or `deadline:`), which returns ``Outcome/timedOut`` when the deadline passes;
 /// - async, which suspends the task without blocking a thread and honours cancellation.
 ///
 /// The queue's descriptor is pollable (`.readable` when a message waits, `.writable` when there is
@@ -183,16 +184,16 @@ public final class MessageQueue: Sendable {
   public static func unlink(_ name: String) throws(HinixError) {
     try validate(name: name, operation: "mq_unlink")
     if case .failure(let error) = name.withCString({ Sys.mqUnlink($0) }) {
-      switch error {
-      case .noSuchFileOrDirectory:
-        throw HinixError(
-          .notFound, operation: "mq_unlink", subject: name, errno: error, detail: "no such queue")
-      case .permissionDenied:
-        throw HinixError(
-          .permissionDenied, operation: "mq_unlink", subject: name, errno: error,
-          detail: "permission denied: removing a queue needs write permission on the mqueue folder")
-      default:
-        throw HinixError.system(error, "mq_unlink", subject: name)
+      throw HinixError.system(error, "mq_unlink", subject: name) { error in
+        switch error {
+        case .noSuchFileOrDirectory: (.notFound, "no such queue")
+        case .permissionDenied:
+          (
+            .permissionDenied,
+            "permission denied: removing a queue needs write permission on the mqueue folder"
+          )
+        default: nil
+        }
       }
     }
   }

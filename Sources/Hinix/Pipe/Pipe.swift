@@ -75,17 +75,19 @@ extension PipeEnd {
     switch Sys.fcntl(descriptor.rawValue, Sys.setPipeSize, requested) {
     case .success(let size):
       return Int(size)
-    case .failure(.notPermitted):
-      let limit = (try? Pipe.maximumCapacity()).map(String.init) ?? "unknown"
-      throw HinixError(
-        .limitExceeded, operation: "fcntl(F_SETPIPE_SZ)", subject: subject, errno: .notPermitted,
-        detail: "capacity \(bytes) bytes is above the system maximum \(limit) (/proc/sys/fs/pipe-max-size)")
-    case .failure(.resourceBusy):
-      throw HinixError(
-        .invalidArgument, operation: "fcntl(F_SETPIPE_SZ)", subject: subject, errno: .resourceBusy,
-        detail: "capacity \(bytes) bytes is smaller than the data in the pipe now")
     case .failure(let error):
-      throw HinixError.system(error, "fcntl(F_SETPIPE_SZ)", subject: subject)
+      throw HinixError.system(error, "fcntl(F_SETPIPE_SZ)", subject: subject) { error in
+        switch error {
+        case .notPermitted:
+          (
+            .limitExceeded,
+            "capacity \(bytes) bytes is above the system maximum \(Pipe.maximumCapacityText) (/proc/sys/fs/pipe-max-size)"
+          )
+        case .resourceBusy:
+          (.invalidArgument, "capacity \(bytes) bytes is smaller than the data in the pipe now")
+        default: nil
+        }
+      }
     }
   }
 }
@@ -158,5 +160,12 @@ private func duplicate(_ fd: Int32, _ name: String) throws(HinixError) -> FileDe
   switch Sys.fcntl(fd, F_DUPFD_CLOEXEC, 3) {
   case .success(let copy): return FileDescriptor(rawValue: copy)
   case .failure(let error): throw HinixError.system(error, "fcntl(F_DUPFD_CLOEXEC)", subject: name)
+  }
+}
+
+extension Pipe {
+  /// The system's maximum capacity, for an error message ("unknown" if it cannot be read).
+  fileprivate static var maximumCapacityText: String {
+    (try? maximumCapacity()).map(String.init) ?? "unknown"
   }
 }

@@ -18,7 +18,8 @@ public struct MessageReceiver: ~Copyable, RingEndpoint {
   /// The kind of ring and side this end is. Hinix's own.
   @_spi(RingInternals) public static var shape: RingShape { .messages(.consumer) }
 
-  /// The largest message this ring carries: `capacity / 2 - 8`.
+  /// The largest message the sender can send (`capacity / 2 - 8`): a buffer this size holds
+  /// any message that arrives.
   public var maximumMessageSize: Int { MessageFrame.maximumMessageSize(capacity: side.capacity) }
 
   /// Whether the sender has closed the ring and every message it sent has been read.

@@ -17,7 +17,8 @@ public struct MessageSender: ~Copyable, RingEndpoint {
   /// The kind of ring and side this end is. Hinix's own.
   @_spi(RingInternals) public static var shape: RingShape { .messages(.producer) }
 
-  /// The largest message this ring carries: `capacity / 2 - 8`.
+  /// The largest message a send accepts (`capacity / 2 - 8`); a larger one is
+  /// `.messageTooLarge` at once.
   public var maximumMessageSize: Int { MessageFrame.maximumMessageSize(capacity: side.capacity) }
 
   /// Creates a message ring of `capacity` bytes (a power of two from 64 to 2^32) in this
@@ -141,7 +142,7 @@ public struct MessageSender: ~Copyable, RingEndpoint {
   @inline(__always)
   private func publish(_ place: MessageFrame.Placement, length: Int) {
     if place.padding > 0 {
-      let at = Int(side.position & UInt64(side.capacity - 1))
+      let at = side.slot
       Sys.storeRelaxed(
         (side.data + at).assumingMemoryBound(to: UInt64.self),
         MessageFrame.word(length: place.padding, kind: MessageFrame.paddingKind))

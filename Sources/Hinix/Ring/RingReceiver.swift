@@ -52,8 +52,7 @@ public struct RingReceiver<Element: BitwiseCopyable>: ~Copyable, RingEndpoint {
   public func receive(
     minimumCount: Int = 1, maxCount: Int = .max, _ body: (UnsafeBufferPointer<Element>) throws -> Int
   ) throws -> Int {
-    try side.checkMinimum(minimumCount)
-    _ = try side.wait(for: minimumCount, waiting: .forever)
+    _ = try side.wait(forMinimum: minimumCount, waiting: .forever)
     return try read(count: try side.available(upTo: maxCount), body)
   }
 
@@ -63,8 +62,7 @@ public struct RingReceiver<Element: BitwiseCopyable>: ~Copyable, RingEndpoint {
     minimumCount: Int = 1, maxCount: Int = .max, reactor: Reactor = .shared,
     _ body: (UnsafeBufferPointer<Element>) throws -> Int
   ) async throws -> Int {
-    try side.checkMinimum(minimumCount)
-    _ = try await side.wait(for: minimumCount, reactor: reactor)
+    _ = try await side.wait(forMinimum: minimumCount, reactor: reactor)
     return try read(count: try side.available(upTo: maxCount), body)
   }
 
@@ -143,8 +141,7 @@ public struct RingReceiver<Element: BitwiseCopyable>: ~Copyable, RingEndpoint {
 
   @inlinable
   func take() -> Element {
-    let slot = Int(side.position & UInt64(side.capacity - 1))
-    let element = (UnsafeRawPointer(side.data) + slot * MemoryLayout<Element>.stride).loadUnaligned(
+    let element = (UnsafeRawPointer(side.data) + side.slot * MemoryLayout<Element>.stride).loadUnaligned(
       as: Element.self)
     side.commit(1)
     return element
@@ -173,15 +170,9 @@ public struct RingReceiver<Element: BitwiseCopyable>: ~Copyable, RingEndpoint {
   func read<E: Error>(count: Int, _ body: (UnsafeBufferPointer<Element>) throws(E) -> Int) throws(E)
     -> Int
   {
-    guard count > 0 else { return 0 }
-    let start = Int(side.position & UInt64(side.capacity - 1))
-    let first = min(count, side.capacity - start)
     let base = UnsafePointer(side.data.assumingMemoryBound(to: Element.self))
-    var consumed = min(max(try body(UnsafeBufferPointer(start: base + start, count: first)), 0), first)
-    if consumed == first, count > first {
-      consumed += min(max(try body(UnsafeBufferPointer(start: base, count: count - first)), 0), count - first)
+    return try side.transfer(count: count) { (start, count) throws(E) in
+      try body(UnsafeBufferPointer(start: base + start, count: count))
     }
-    if consumed > 0 { side.commit(consumed) }
-    return consumed
   }
 }

@@ -53,8 +53,7 @@ public struct RingSender<Element: BitwiseCopyable>: ~Copyable, RingEndpoint {
   public func send(
     minimumCount: Int = 1, maxCount: Int = .max, _ body: (UnsafeMutableBufferPointer<Element>) throws -> Int
   ) throws -> Int {
-    try side.checkMinimum(minimumCount)
-    try ready(try side.wait(for: minimumCount, waiting: .forever))
+    try ready(try side.wait(forMinimum: minimumCount, waiting: .forever))
     return try write(free: try side.available(upTo: maxCount), body)
   }
 
@@ -64,8 +63,7 @@ public struct RingSender<Element: BitwiseCopyable>: ~Copyable, RingEndpoint {
     minimumCount: Int = 1, maxCount: Int = .max, reactor: Reactor = .shared,
     _ body: (UnsafeMutableBufferPointer<Element>) throws -> Int
   ) async throws -> Int {
-    try side.checkMinimum(minimumCount)
-    try ready(try await side.wait(for: minimumCount, reactor: reactor))
+    try ready(try await side.wait(forMinimum: minimumCount, reactor: reactor))
     return try write(free: try side.available(upTo: maxCount), body)
   }
 
@@ -134,8 +132,7 @@ public struct RingSender<Element: BitwiseCopyable>: ~Copyable, RingEndpoint {
 
   @inlinable
   func put(_ element: Element) {
-    let slot = Int(side.position & UInt64(side.capacity - 1))
-    (side.data.assumingMemoryBound(to: Element.self) + slot).initialize(to: element)
+    (side.data.assumingMemoryBound(to: Element.self) + side.slot).initialize(to: element)
     side.commit(1)
   }
 
@@ -175,17 +172,10 @@ public struct RingSender<Element: BitwiseCopyable>: ~Copyable, RingEndpoint {
   func write<E: Error>(
     free: Int, _ body: (UnsafeMutableBufferPointer<Element>) throws(E) -> Int
   ) throws(E) -> Int {
-    guard free > 0 else { return 0 }
-    let start = Int(side.position & UInt64(side.capacity - 1))
-    let first = min(free, side.capacity - start)
     let base = side.data.assumingMemoryBound(to: Element.self)
-    var written = min(max(try body(UnsafeMutableBufferPointer(start: base + start, count: first)), 0), first)
-    if written == first, free > first {
-      let more = try body(UnsafeMutableBufferPointer(start: base, count: free - first))
-      written += min(max(more, 0), free - first)
+    return try side.transfer(count: free) { (start, count) throws(E) in
+      try body(UnsafeMutableBufferPointer(start: base + start, count: count))
     }
-    if written > 0 { side.commit(written) }
-    return written
   }
 }
 

@@ -179,6 +179,42 @@ final class RingSide: @unchecked Sendable {
     guard minimumCount >= 1, minimumCount <= capacity else { throw minimumError(minimumCount) }
   }
 
+  /// The slot at this side's position: where its next element goes (or comes from).
+  @inlinable @inline(__always)
+  var slot: Int { Int(position & UInt64(capacity - 1)) }
+
+  /// Hands `count` slots from this side's position to `body` as at most two runs (`start`,
+  /// `count`): the second, from slot 0, only when the first ends at the ring's end and `body`
+  /// used all of it. Clamps what `body` reports to each run, commits the total once and
+  /// returns it.
+  @inlinable @inline(__always)
+  func transfer<E: Error>(count: Int, _ body: (_ start: Int, _ count: Int) throws(E) -> Int) throws(E) -> Int
+  {
+    guard count > 0 else { return 0 }
+    let start = slot
+    let first = min(count, capacity - start)
+    var done = min(max(try body(start, first), 0), first)
+    if done == first, count > first {
+      done += min(max(try body(0, count - first), 0), count - first)
+    }
+    if done > 0 { commit(done) }
+    return done
+  }
+
+  /// Waits, as `waiting` says, until `minimumCount` elements (or free slots) are there, after
+  /// checking that some wait can end.
+  @inlinable
+  func wait(forMinimum minimumCount: Int, waiting: Waiting) throws(HinixError) -> WaitResult {
+    try checkMinimum(minimumCount)
+    return try wait(for: minimumCount, waiting: waiting)
+  }
+
+  /// The async form of ``wait(forMinimum:waiting:)``.
+  func wait(forMinimum minimumCount: Int, reactor: Reactor) async throws -> WaitResult {
+    try checkMinimum(minimumCount)
+    return try await wait(for: minimumCount, reactor: reactor)
+  }
+
   /// The error for a count no wait can satisfy, built out of line (off the inlined paths).
   @usableFromInline @inline(never)
   func minimumError(_ minimumCount: Int) -> HinixError {

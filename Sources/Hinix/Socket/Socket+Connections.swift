@@ -163,8 +163,7 @@ extension Socket {
   @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await accept()` in async code")
   public func accept(timeout: Duration) throws(HinixError) -> Outcome<Socket> {
-    let waiting = Waiting.until(.after(timeout))
-    return waiting.outcome(try accept(waiting: waiting))
+    try Waiting.timed(timeout) { (waiting) throws(HinixError) in try accept(waiting: waiting) }
   }
 
   /// Accepts the next connection, suspending the task (not its thread) until one comes.

@@ -137,9 +137,9 @@ extension Socket {
     _ bytes: some MessageBytes, descriptors: [FileDescriptor] = [], credentials: Credentials? = nil,
     to address: SocketAddress? = nil, timeout: Duration
   ) throws(HinixError) -> Outcome<Void> {
-    let waiting = Waiting.until(.after(timeout))
-    return waiting.outcome(
-      try sendMessage(bytes, descriptors, credentials, address, waiting: waiting) ? () : nil)
+    try Waiting.timed(timeout) { (waiting) throws(HinixError) in
+      try sendMessage(bytes, descriptors, credentials, address, waiting: waiting) ? () : nil
+    }
   }
 
   /// Sends one message, suspending the task (not its thread) while the socket's buffer is full.
@@ -410,8 +410,7 @@ extension Socket {
   @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await nextMessageSize()` in async code")
   public func nextMessageSize(timeout: Duration) throws(HinixError) -> Outcome<Int> {
-    let waiting = Waiting.until(.after(timeout))
-    return waiting.outcome(try nextMessageSize(waiting: waiting))
+    try Waiting.timed(timeout) { (waiting) throws(HinixError) in try nextMessageSize(waiting: waiting) }
   }
 
   /// The size of the next message, suspending the task (not its thread) while none has come.

@@ -192,17 +192,12 @@ public final class Socket: Sendable {
   }
 
   static func bindError(_ error: Errno, _ address: SocketAddress) -> HinixError {
-    switch error {
-    case .addressInUse:
-      return HinixError(
-        .alreadyExists, operation: "bind", subject: address.description, errno: error,
-        detail: "the address is in use")
-    case .noSuchFileOrDirectory:
-      return HinixError(
-        .notFound, operation: "bind", subject: address.description, errno: error,
-        detail: "a folder on the path does not exist")
-    default:
-      return HinixError.system(error, "bind", subject: address.description)
+    HinixError.system(error, "bind", subject: address.description) { error in
+      switch error {
+      case .addressInUse: (.alreadyExists, "the address is in use")
+      case .noSuchFileOrDirectory: (.notFound, "a folder on the path does not exist")
+      default: nil
+      }
     }
   }
 
@@ -314,27 +309,21 @@ public final class Socket: Sendable {
     }
   }
 
+  /// " (its send buffer is N bytes)", for an error message; empty if it cannot be read.
+  private var sendBufferNote: String {
+    (try? get(.sendBufferSize)).map { " (its send buffer is \($0) bytes)" } ?? ""
+  }
+
   func transferError(_ error: Errno, _ operation: String) -> HinixError {
-    switch error {
-    case .brokenPipe:
-      return HinixError(
-        .brokenPipe, operation: operation, subject: subject, errno: error,
-        detail: "the peer closed its end or shut down this direction")
-    case .connectionReset:
-      return HinixError(
-        .connectionReset, operation: operation, subject: subject, errno: error,
-        detail: "the peer closed the connection with data unread")
-    case .socketNotConnected:
-      return HinixError(
-        .notConnected, operation: operation, subject: subject, errno: error,
-        detail: "the socket is not connected")
-    case .messageTooLong:
-      let buffer = (try? get(.sendBufferSize)).map { " (its send buffer is \($0) bytes)" } ?? ""
-      return HinixError(
-        .messageTooLarge, operation: operation, subject: subject, errno: error,
-        detail: "the message is larger than the socket can send at once\(buffer)")
-    default:
-      return HinixError.system(error, operation, subject: subject)
+    HinixError.system(error, operation, subject: subject) { error in
+      switch error {
+      case .brokenPipe: (.brokenPipe, "the peer closed its end or shut down this direction")
+      case .connectionReset: (.connectionReset, "the peer closed the connection with data unread")
+      case .socketNotConnected: (.notConnected, "the socket is not connected")
+      case .messageTooLong:
+        (.messageTooLarge, "the message is larger than the socket can send at once" + sendBufferNote)
+      default: nil
+      }
     }
   }
 
