@@ -142,6 +142,7 @@ int hinix_write_nowait(int fd, const void *buf, size_t len) {
 
 const int HINIX_F_GETPIPE_SZ = F_GETPIPE_SZ;
 const int HINIX_F_SETPIPE_SZ = F_SETPIPE_SZ;
+const int HINIX_O_PATH = O_PATH;
 
 int hinix_ignore_sigpipe_unless_handled(void) {
   struct sigaction current;

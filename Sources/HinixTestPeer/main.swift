@@ -115,6 +115,19 @@ func run() throws {
     let writer = try FIFO.openForWriting(FilePath(argument(0)))
     try writer.write(argument(2))
 
+  case "fifo-read":
+    // fifo-read PATH MILLISECONDS: waits, opens the FIFO for reading (blocking), and copies
+    // what it reads to the pipe at 3 until the writer closes.
+    usleep(UInt32(number(1) * 1000))
+    let reader = try FIFO.openForReading(FilePath(argument(0)))
+    let output = PipeWriter(adopting: FileDescriptor(rawValue: 3))
+    var buffer = [UInt8](repeating: 0, count: 256)
+    while true {
+      let count = try buffer.withUnsafeMutableBytes { try reader.read(into: $0) }
+      if count == 0 { break }
+      try output.write(buffer[..<count])
+    }
+
   case "socket-use-fds":
     // socket-use-fds PATH: connects to PATH, receives an eventfd, a memfd and a pipe's writing
     // end with one message, uses each, and answers "done".

@@ -112,6 +112,27 @@ struct AsyncFormsTests {
     #expect(try await child.wait() == .exited(0))
   }
 
+  @Test func ringsAreCreatedAndAcceptedOverASocket() async throws {
+    let (left, right) = try Socket.pair(.stream)
+    // The acceptor waits in the reactor for an offer that has not been sent yet.
+    let acceptor = Task {
+      let receiver = try await RingReceiver<UInt32>.accept(over: right)
+      return try await receiver.receive()
+    }
+    let sender = try await RingSender<UInt32>.create(over: left, capacity: 8)
+    try await sender.send(7)
+    #expect(try await acceptor.value == 7)
+
+    let (mine, theirs) = try Socket.pair(.stream)
+    let offerer = Task {
+      let messages = try await MessageSender.create(over: theirs, capacity: 256)
+      try await messages.send("ring")
+    }
+    let messages = try await MessageReceiver.accept(over: mine)
+    try await offerer.value
+    #expect(try await messages.receive() == Array("ring".utf8))
+  }
+
   @Test func ringsSendEveryInputTypeAndReceiveEveryWay() async throws {
     let typed = try RingSender<UInt32>.makeRing(capacity: 16)
     let sender = typed.sender

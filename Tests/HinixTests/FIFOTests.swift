@@ -70,6 +70,75 @@ struct FIFOTests {
     }
   }
 
+  /// A new FIFO in a new folder, both removed after `body`.
+  private func withTemporaryFIFO(_ body: (FilePath) async throws -> Void) async throws {
+    var template = Array("/tmp/hinix-fifo-XXXXXX".utf8CString)
+    let folder = String(
+      cString: try #require(template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }))
+    defer {
+      unlink(folder + "/fifo")
+      rmdir(folder)
+    }
+    let path = FilePath(folder + "/fifo")
+    try FIFO.create(at: path)
+    try await body(path)
+  }
+
+  @Test func asyncOpensWaitForTheOtherProcess() async throws {
+    try await withTemporaryFIFO { path in
+      let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 1)
+      defer { buffer.deallocate() }
+      // Reading: the writer process opens 80 ms later.
+      let writerChild = try spawnPeer(["fifo-write", path.string, "80", "async from another process"])
+      var start = ContinuousClock.now
+      var text: [UInt8] = []
+      do {
+        let reader = try await FIFO.openForReading(path)
+        #expect(ContinuousClock.now - start >= .milliseconds(60))
+        while case let count = try await reader.read(into: buffer), count > 0 { text += buffer[..<count] }
+      }
+      #expect(String(decoding: text, as: UTF8.self) == "async from another process")
+      #expect(try await writerChild.wait() == .exited(0))
+
+      // Writing: the reader process opens 80 ms later and copies what it reads into a pipe.
+      let (fromChild, readerChild) = try {
+        let (fromChild, toParent) = try Pipe.create()
+        return (
+          fromChild, try spawnPeer(["fifo-read", path.string, "80"], passing: [toParent.descriptor: 3])
+        )
+      }()
+      start = ContinuousClock.now
+      do {
+        let writer = try await FIFO.openForWriting(path)
+        #expect(ContinuousClock.now - start >= .milliseconds(60))
+        try await writer.write("into the reader process")
+      }
+      text = []
+      while case let count = try await fromChild.read(into: buffer), count > 0 { text += buffer[..<count] }
+      #expect(String(decoding: text, as: UTF8.self) == "into the reader process")
+      #expect(try await readerChild.wait() == .exited(0))
+    }
+  }
+
+  @Test(
+    "cancelling an async open ends its wait and leaves nothing open, even when the FIFO's path is gone",
+    arguments: [false, true])
+  func cancelledAsyncOpen(removingThePath: Bool) async throws {
+    try await withTemporaryFIFO { path in
+      let opening = Task { try await FIFO.openForReading(path) }
+      try await Task.sleep(for: .milliseconds(50))
+      if removingThePath { try FIFO.remove(path) }
+      opening.cancel()
+      await #expect(throws: CancellationError.self) { _ = try await opening.value }
+      if !removingThePath {
+        // No reader is left open: neither the cancelled open's nor the interrupting one.
+        #expect(try FIFO.tryOpenForWriting(path).isWouldBlock)
+      }
+      let missing = FilePath(path.string + "-missing")
+      await #expect(throws: HinixError.self) { _ = try await FIFO.openForWriting(missing) }
+    }
+  }
+
   @Test func readWriteOpenNeverWaits() throws {
     try withTemporaryPath { path in
       try FIFO.create(at: path)

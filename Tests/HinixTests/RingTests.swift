@@ -259,7 +259,7 @@ struct RingProcessTests {
     arguments: [WaitStrategy.sleep, .spinThenSleep(.microseconds(100)), .busySpin])
   func peerKilledWhileAwaiting(_ strategy: WaitStrategy) async throws {
     let (child, mine) = try spawnWithSocket(["ring-hold"])
-    let receiver = try blockingSetup { try RingReceiver<UInt64>.create(over: mine, capacity: 8) }
+    let receiver = try await RingReceiver<UInt64>.create(over: mine, capacity: 8)
     receiver.waitStrategy = strategy
     for value in 1...3 { #expect(try await receiver.receive() == UInt64(value)) }
     let killer = Thread {

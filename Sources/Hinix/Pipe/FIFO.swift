@@ -1,13 +1,15 @@
 import Glibc
+import Synchronization
 import SystemPackage
 
 /// Named pipes (FIFOs): a pipe with a path, so that unrelated processes can open it.
 ///
 /// Opening has the kernel's real semantics. The blocking opens wait for the other end: for
-/// reading until a writer opens, for writing until a reader does; they are unavailable in async
-/// code. The try opens never wait: ``tryOpenForReading(_:)`` always succeeds at once, and
-/// ``tryOpenForWriting(_:)`` says ``Outcome/wouldBlock`` while no process has the FIFO open for
-/// reading (`ENXIO`). ``openReadWrite(_:)`` (Linux-specific) never waits.
+/// reading until a writer opens, for writing until a reader does. Their async forms wait the
+/// same way without blocking a thread of the cooperative pool. The try opens never wait:
+/// ``tryOpenForReading(_:)`` always succeeds at once, and ``tryOpenForWriting(_:)`` says
+/// ``Outcome/wouldBlock`` while no process has the FIFO open for reading (`ENXIO`).
+/// ``openReadWrite(_:)`` (Linux-specific) never waits.
 public enum FIFO {
   /// Creates a FIFO at `path` with exactly `permissions` (the umask is undone with `chmod`).
   ///
@@ -34,9 +36,18 @@ public enum FIFO {
   ///
   /// The corresponding C function is `open` with `O_RDONLY`.
   @_disfavoredOverload
-  @available(*, noasync, message: "waits for a writer; use tryOpenForReading(_:) in async code")
+  @available(*, noasync, message: "waits for a writer; use `await openForReading(_:)` in async code")
   public static func openForReading(_ path: FilePath) throws(HinixError) -> PipeReader {
     PipeReader(adopting: try open(path, .readOnly, nonBlocking: false)!)
+  }
+
+  /// The async form of ``openForReading(_:)``: suspends the task until a writer opens the FIFO.
+  ///
+  /// The kernel has no readiness event for "the other end opened", so the blocking `open` runs on
+  /// a thread of its own, never one of the cooperative pool. Cancelling the task opens the FIFO
+  /// for a moment itself, which ends that wait, and throws `CancellationError`.
+  public static func openForReading(_ path: FilePath) async throws -> PipeReader {
+    try await openWaiting(path, .readOnly, PipeReader.init(adopting:))
   }
 
   /// Opens the FIFO for reading at once, whether or not a writer has it open; the description
@@ -52,9 +63,15 @@ public enum FIFO {
   ///
   /// The corresponding C function is `open` with `O_WRONLY`.
   @_disfavoredOverload
-  @available(*, noasync, message: "waits for a reader; use tryOpenForWriting(_:) in async code")
+  @available(*, noasync, message: "waits for a reader; use `await openForWriting(_:)` in async code")
   public static func openForWriting(_ path: FilePath) throws(HinixError) -> PipeWriter {
     PipeWriter(adopting: try open(path, .writeOnly, nonBlocking: false)!)
+  }
+
+  /// The async form of ``openForWriting(_:)``: suspends the task until a reader opens the FIFO,
+  /// waiting as ``openForReading(_:)`` does.
+  public static func openForWriting(_ path: FilePath) async throws -> PipeWriter {
+    try await openWaiting(path, .writeOnly, PipeWriter.init(adopting:))
   }
 
   /// Opens the FIFO for writing if a process has it open for reading: ``Outcome/wouldBlock``
@@ -100,14 +117,72 @@ public enum FIFO {
     }
   }
 
-  private static func open(
-    _ path: FilePath, _ mode: FileDescriptor.AccessMode, nonBlocking: Bool
-  ) throws(HinixError) -> FileDescriptor? {
+  /// Opens the FIFO blocking, on a thread of its own (see ``Offload``). The FIFO is first held
+  /// by an `O_PATH` descriptor and opened through `/proc/self/fd`, so that an interrupt reaches
+  /// the same FIFO even if its path is removed or replaced while the open waits.
+  private static func openWaiting<End: Sendable>(
+    _ path: FilePath, _ mode: FileDescriptor.AccessMode, _ adopt: @escaping @Sendable (FileDescriptor) -> End
+  ) async throws -> End {
+    try check(path)
+    let anchor: OwnedDescriptor
+    switch Sys.open(path, Sys.pathOnly) {
+    case .success(let fd): anchor = OwnedDescriptor(adopting: FileDescriptor(rawValue: fd))
+    case .failure(let error): throw HinixError.system(error, "open", subject: path.printable)
+    }
+    let held = FilePath("/proc/self/fd/\(anchor.descriptor.rawValue)")
+    let partner = Partner(held)
+    let end = try await Offload.run(
+      "open", subject: path.printable,
+      { () throws(HinixError) -> End in
+        defer { partner.finish() }
+        switch Sys.open(held, mode.rawValue) {
+        case .success(let fd): return adopt(FileDescriptor(rawValue: fd))
+        case .failure(let error): throw HinixError.system(error, "open", subject: path.printable)
+        }
+      },
+      interrupt: { partner.interrupt() })
+    _ = consume anchor
+    return end
+  }
+
+  /// The other end an interrupted open finds: opened read-write (which is both ends, and never
+  /// waits) on cancellation, and kept until the waiting open has returned, so that the open
+  /// finds it whenever it reaches the kernel.
+  private final class Partner: Sendable {
+    let path: FilePath
+    let state = Mutex<(finished: Bool, descriptor: Int32?)>((false, nil))
+
+    init(_ path: FilePath) { self.path = path }
+
+    func interrupt() {
+      state.withLock { state in
+        guard !state.finished, state.descriptor == nil else { return }
+        if case .success(let fd) = Sys.open(path, O_RDWR | O_NONBLOCK) { state.descriptor = fd }
+      }
+    }
+
+    func finish() {
+      state.withLock { state in
+        state.finished = true
+        if let fd = state.descriptor { _ = Sys.close(fd) }
+        state.descriptor = nil
+      }
+    }
+  }
+
+  /// Refuses a path that exists and is not a FIFO (a missing one is the kernel's to report).
+  private static func check(_ path: FilePath) throws(HinixError) {
     if case .success(let status) = Sys.status(path), !status.isFIFO {
       throw HinixError(
         .invalidArgument, operation: "open", subject: path.printable, detail: "\(status.typeName), not a FIFO"
       )
     }
+  }
+
+  private static func open(
+    _ path: FilePath, _ mode: FileDescriptor.AccessMode, nonBlocking: Bool
+  ) throws(HinixError) -> FileDescriptor? {
+    try check(path)
     switch Sys.open(path, mode.rawValue | (nonBlocking ? O_NONBLOCK : 0)) {
     case .success(let fd):
       return FileDescriptor(rawValue: fd)

@@ -108,30 +108,73 @@ extension RingEndpoint where Self: ~Copyable {
   /// offers it to the peer of `socket` (a connected Unix socket; the peer accepts it with the
   /// other end's ``accept(over:policy:)``), and returns this end. The peer's credentials are
   /// checked against `policy` first. It blocks its thread while the socket's buffer is full.
-  @available(*, noasync, message: "blocks its thread in the handshake; run it off the cooperative pool")
+  @_disfavoredOverload
+  @available(
+    *, noasync,
+    message: "blocks its thread in the handshake; use `await create(over:capacity:policy:options:)`"
+  )
   public static func create(
     over socket: Socket, capacity: Int, policy: RingPeerPolicy = .sameUser,
     options: RingOptions = RingOptions()
   ) throws(HinixError) -> Self {
-    try shape.checkCapacity(capacity)
-    let side = try RingSetup.create(
-      over: socket, role: shape.role, capacity: capacity, elementSize: shape.elementSize,
-      elementAlignment: shape.elementAlignment, flags: shape.flags, policy: policy, options: options)
-    return Self(core: RingEndCore(side))
+    let offer = try offer(over: socket, capacity: capacity, policy: policy, options: options)
+    try socket.send(offer.greeting, descriptors: offer.descriptors)
+    return Self(core: RingEndCore(try RingSetup.side(offer.parts, shape.role)))
+  }
+
+  /// The async form of ``create(over:capacity:policy:options:)``: suspends the task, not its
+  /// thread, while the socket's buffer is full.
+  public static func create(
+    over socket: Socket, capacity: Int, policy: RingPeerPolicy = .sameUser,
+    options: RingOptions = RingOptions(), reactor: Reactor = .shared
+  ) async throws -> Self {
+    let offer = try offer(over: socket, capacity: capacity, policy: policy, options: options)
+    try await socket.send(offer.greeting, descriptors: offer.descriptors, reactor: reactor)
+    return Self(core: RingEndCore(try RingSetup.side(offer.parts, shape.role)))
   }
 
   /// Accepts the ring the peer of `socket` created with the other end's
   /// ``create(over:capacity:policy:options:)``, after checking the peer's credentials, the
   /// memory file's seals and size, and the header (element size, alignment, version, kind). It
   /// blocks its thread until the peer's offer comes.
-  @available(*, noasync, message: "blocks its thread until the offer comes; run it off the cooperative pool")
+  @_disfavoredOverload
+  @available(*, noasync, message: "blocks its thread until the offer comes; use `await accept(over:policy:)`")
   public static func accept(over socket: Socket, policy: RingPeerPolicy = .sameUser) throws(HinixError)
     -> Self
   {
+    try policy.check(socket, operation: "accept ring")
+    let buffer = RingSetup.offerBuffer()
+    defer { buffer.deallocate() }
+    return try accept(try socket.receive(into: buffer, maxDescriptors: 2), in: buffer, over: socket)
+  }
+
+  /// The async form of ``accept(over:policy:)``: suspends the task, not its thread, until the
+  /// offer comes.
+  public static func accept(
+    over socket: Socket, policy: RingPeerPolicy = .sameUser, reactor: Reactor = .shared
+  ) async throws -> Self {
+    try policy.check(socket, operation: "accept ring")
+    let buffer = RingSetup.offerBuffer()
+    defer { buffer.deallocate() }
+    let message = try await socket.receive(into: buffer, maxDescriptors: 2, reactor: reactor)
+    return try accept(message, in: buffer, over: socket)
+  }
+
+  private static func offer(
+    over socket: Socket, capacity: Int, policy: RingPeerPolicy, options: RingOptions
+  ) throws(HinixError) -> RingSetup.Offer {
+    try shape.checkCapacity(capacity)
+    return try RingSetup.offer(
+      over: socket, role: shape.role, capacity: capacity, elementSize: shape.elementSize,
+      elementAlignment: shape.elementAlignment, flags: shape.flags, policy: policy, options: options)
+  }
+
+  private static func accept(
+    _ message: ReceivedMessage, in buffer: UnsafeMutableRawBufferPointer, over socket: Socket
+  ) throws(HinixError) -> Self {
     let side = try RingSetup.accept(
-      over: socket, role: shape.role, elementSize: shape.elementSize,
-      elementAlignment: shape.elementAlignment,
-      flags: shape.flags, policy: policy)
+      message, in: buffer, over: socket, role: shape.role, elementSize: shape.elementSize,
+      elementAlignment: shape.elementAlignment, flags: shape.flags)
     return Self(core: RingEndCore(try shape.checkOpened(side)))
   }
 

@@ -78,11 +78,20 @@ enum RingSetup {
     try RingSide(role: role, memory: parts.memory, header: parts.header, bell: parts.bell(role))
   }
 
-  /// Creates a ring and sends it over `socket`; this side takes `role`.
-  static func create(
+  /// A ring made in this process, and the offer that hands its other side to a peer: the
+  /// greeting and the two descriptors (the memory file and the peer's doorbell end).
+  struct Offer {
+    let parts: Parts
+    let greeting: [UInt8]
+    let descriptors: [FileDescriptor]
+  }
+
+  /// Checks the peer of `socket` and makes a ring whose other side it will take; this side
+  /// takes `role`. The caller sends the offer, then opens its side with ``side(_:_:)``.
+  static func offer(
     over socket: Socket, role: RingSide.Role, capacity: Int, elementSize: Int, elementAlignment: Int,
     flags: UInt32, policy: RingPeerPolicy, options: RingOptions
-  ) throws(HinixError) -> RingSide {
+  ) throws(HinixError) -> Offer {
     try policy.check(socket, operation: "create ring")
     let parts = try make(
       capacity: capacity, elementSize: elementSize, elementAlignment: elementAlignment, flags: flags,
@@ -91,24 +100,23 @@ enum RingSetup {
     withUnsafeBytes(of: greetingMagic.littleEndian) { greeting.replaceSubrange(0..<4, with: $0) }
     greeting[4] = UInt8(RingLayout.version)
     greeting[5] = role == .producer ? roleSender : roleReceiver
-    try socket.send(
-      greeting,
-      descriptors: [
-        parts.memory.descriptor, parts.bell(role == .producer ? .consumer : .producer).descriptor,
-      ])
-    return try side(parts, role)
+    let peerBell = parts.bell(role == .producer ? .consumer : .producer)
+    return Offer(
+      parts: parts, greeting: greeting, descriptors: [parts.memory.descriptor, peerBell.descriptor])
   }
 
-  /// Receives a ring over `socket`, validates everything about it, and returns this side.
+  /// The room an offer needs: 8 bytes, aligned for the magic number.
+  static func offerBuffer() -> UnsafeMutableRawBufferPointer {
+    UnsafeMutableRawBufferPointer.allocate(byteCount: 8, alignment: 8)
+  }
+
+  /// Validates the offer the peer of `socket` sent (`message`, read into `buffer`) and opens
+  /// this side of its ring.
   static func accept(
-    over socket: Socket, role: RingSide.Role, elementSize: Int, elementAlignment: Int, flags: UInt32,
-    policy: RingPeerPolicy
+    _ message: ReceivedMessage, in buffer: UnsafeMutableRawBufferPointer, over socket: Socket,
+    role: RingSide.Role, elementSize: Int, elementAlignment: Int, flags: UInt32
   ) throws(HinixError) -> RingSide {
     let operation = "accept ring"
-    try policy.check(socket, operation: operation)
-    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 8, alignment: 8)
-    defer { buffer.deallocate() }
-    let message = try socket.receive(into: buffer, maxDescriptors: 2)
     func refuse(_ detail: String) -> HinixError {
       HinixError(.incompatible, operation: operation, subject: socket.subject, detail: detail)
     }
