@@ -117,18 +117,23 @@ extension Socket {
     _ = try sendMessage(bytes, descriptors, credentials, address, waiting: .forever)
   }
 
-  /// Sends one message without waiting: ``Outcome/wouldBlock`` if the socket's buffer has no
-  /// room now.
+  /// Sends one message without waiting: ``Outcome/completed(_:)`` with the count of bytes
+  /// sent, or ``Outcome/wouldBlock`` if the socket's buffer has no room now.
+  ///
+  /// On seqpacket and datagram sockets the count is always all of `bytes`. On a stream socket
+  /// it is the prefix that fit in the buffer (the descriptors and credentials went with its
+  /// first byte): a try form never waits for room, so send the rest with ``write(_:)``.
   public func trySend(
     _ bytes: some MessageBytes, descriptors: [FileDescriptor] = [], credentials: Credentials? = nil,
     to address: SocketAddress? = nil
-  ) throws(HinixError) -> Outcome<Void> {
-    Waiting.never.outcome(
-      try sendMessage(bytes, descriptors, credentials, address, waiting: .never) ? () : nil)
+  ) throws(HinixError) -> Outcome<Int> {
+    Waiting.never.outcome(try sendMessage(bytes, descriptors, credentials, address, waiting: .never))
   }
 
-  /// Sends one message, blocking the thread at most `timeout` for room: ``Outcome/timedOut`` if
-  /// none came in time.
+  /// Sends one message, blocking the thread at most `timeout` for room: ``Outcome/completed(_:)``
+  /// with the count of bytes sent, or ``Outcome/timedOut`` if no room came in time. As with
+  /// ``trySend(_:descriptors:credentials:to:)``, a stream socket may have sent only a prefix
+  /// when the deadline passed; the count says how much.
   @_disfavoredOverload
   @available(
     *, noasync, message: "blocks its thread; use `await send(_:descriptors:credentials:to:)` in async code"
@@ -136,9 +141,9 @@ extension Socket {
   public func send(
     _ bytes: some MessageBytes, descriptors: [FileDescriptor] = [], credentials: Credentials? = nil,
     to address: SocketAddress? = nil, timeout: Duration
-  ) throws(HinixError) -> Outcome<Void> {
+  ) throws(HinixError) -> Outcome<Int> {
     try Waiting.timed(timeout) { (waiting) throws(HinixError) in
-      try sendMessage(bytes, descriptors, credentials, address, waiting: waiting) ? () : nil
+      try sendMessage(bytes, descriptors, credentials, address, waiting: waiting)
     }
   }
 
@@ -157,17 +162,9 @@ extension Socket {
     }
   }
 
-  /// Sends one message; `false` when a try or timed form gave up before any byte went.
   private func sendMessage(
     _ bytes: some MessageBytes, _ descriptors: [FileDescriptor], _ credentials: Credentials?,
-    _ address: SocketAddress?, waiting: Waiting
-  ) throws(HinixError) -> Bool {
-    try sendMessage(bytes, descriptors, credentials, address, waiting: waiting, finishing: true) != nil
-  }
-
-  private func sendMessage(
-    _ bytes: some MessageBytes, _ descriptors: [FileDescriptor], _ credentials: Credentials?,
-    _ address: SocketAddress?, waiting: Waiting, finishing: Bool
+    _ address: SocketAddress?, waiting: Waiting, finishing: Bool = true
   ) throws(HinixError) -> Int? {
     try bytes.withMessageBytes { buffer in
       Result { () throws(HinixError) in
@@ -180,8 +177,9 @@ extension Socket {
   public static var maximumDescriptorsPerMessage: Int { Int(Sys.maximumDescriptorsPerMessage) }
 
   /// Sends one message: the bytes sent, `nil` only when a try or timed form gave up before any
-  /// byte went. On a stream, `finishing` sends the rest after the first part (in a blocking wait,
-  /// even for a try form, so that no half message stays); without it only the first part goes.
+  /// byte went. On a stream, `finishing` sends the rest after the first part, waiting as
+  /// `waiting` allows (a try or timed form may stop after a prefix); without it only the first
+  /// part goes.
   func sendMessage(
     _ bytes: UnsafeRawBufferPointer, _ descriptors: [FileDescriptor], _ credentials: Credentials?,
     _ address: SocketAddress?, waiting: Waiting, finishing: Bool = true
@@ -243,10 +241,9 @@ extension Socket {
       var written = first
       while written < bytes.count {
         let rest = UnsafeRawBufferPointer(rebasing: bytes[written...])
-        // The first bytes went: finish the message even in a try form, so no half message stays.
         guard
           let count = try transfer(
-            "send", events: Int16(POLLOUT), waiting: .forever, { Sys.send(fd, rest, flags: $0) })
+            "send", events: Int16(POLLOUT), waiting: waiting, { Sys.send(fd, rest, flags: $0) })
         else { break }
         written += count
       }
