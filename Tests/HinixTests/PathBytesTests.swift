@@ -154,15 +154,17 @@ struct PathBytesTests {
         deep.append("a-folder-name-of-some-length")
         try Sys.makeDirectory(deep, mode: 0o700).get()
       }
-      let saved = try Sys.currentDirectory().get()
-      defer { _ = saved.withPlatformString { chdir($0) } }
-      #expect(deep.withPlatformString { chdir($0) } == 0)
-      let listener = try SocketListener(.path("s.sock"))
-      #expect(listener.address == .path("s.sock"))
-      let client = try Socket.connect(to: .path("s.sock"), timeout: .seconds(1))
-      #expect(try listener.accept(timeout: .seconds(1)).isCompleted)
-      _ = client
-      _ = consume listener
+      try withProcessWideState {
+        let saved = try Sys.currentDirectory().get()
+        defer { _ = saved.withPlatformString { chdir($0) } }
+        #expect(deep.withPlatformString { chdir($0) } == 0)
+        let listener = try SocketListener(.path("s.sock"))
+        #expect(listener.address == .path("s.sock"))
+        let client = try Socket.connect(to: .path("s.sock"), timeout: .seconds(1))
+        #expect(try listener.accept(timeout: .seconds(1)).isCompleted)
+        _ = client
+        _ = consume listener
+      }
       #expect(throws: Errno.noSuchFileOrDirectory) {
         try Sys.status(deep.appending("s.sock"), followingLinks: false).get()
       }

@@ -86,6 +86,19 @@ struct PipeTests {
     #expect(error?.description.contains("reading end is closed") == true)
   }
 
+  @Test func readUpToZeroIsRefusedNotMistakenForTheEnd() async throws {
+    let (reader, writer) = try Pipe.create()
+    try await writer.write("x")
+    let (left, right) = try Socket.pair()
+    try await right.write("y")
+    for read in [{ try await reader.read(upTo: 0) }, { try await left.read(upTo: -1) }] {
+      let error = await #expect(throws: HinixError.self) { _ = try await read() }
+      #expect(error?.code == .invalidArgument)
+    }
+    #expect(try await reader.read(upTo: 8) == Array("x".utf8))
+    #expect(try await left.read(upTo: 8) == Array("y".utf8))
+  }
+
   @Test func asyncReadIsWokenByAChildProcess() async throws {
     var (reader, writer): (PipeReader, PipeWriter?) = try Pipe.create()
     let child = try spawnPeer(["pipe-write-after", "80", "from the child"], passing: [writer!.descriptor: 3])

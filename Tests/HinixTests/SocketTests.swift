@@ -307,12 +307,14 @@ struct SocketTests {
   @Test("a relative path resolves against the working folder")
   func relativePath() throws {
     try withTemporaryFolder { folder in
-      var saved = [CChar](repeating: 0, count: 4096)
-      _ = getcwd(&saved, saved.count)
-      defer { _ = chdir(saved) }
-      _ = folder.withPlatformString { chdir($0) }
-      let listener = try SocketListener(.path("rel.sock"))
-      #expect(listener.address == .path(folder.appending("rel.sock")))
+      try withProcessWideState {
+        var saved = [CChar](repeating: 0, count: 4096)
+        _ = getcwd(&saved, saved.count)
+        defer { _ = chdir(saved) }
+        _ = folder.withPlatformString { chdir($0) }
+        let listener = try SocketListener(.path("rel.sock"))
+        #expect(listener.address == .path(folder.appending("rel.sock")))
+      }
     }
   }
 
@@ -320,11 +322,13 @@ struct SocketTests {
   func modes() throws {
     try withTemporaryFolder { folder in
       _ = folder.withPlatformString { chmod($0, 0o755) }
-      let old = umask(0o077)
-      defer { umask(old) }
       var options = SocketListener.Options()
       options.mode = [.ownerReadWrite, .groupReadWrite, .otherReadWrite]
-      let listener = try SocketListener(.path(folder.appending("open.sock")), options: options)
+      let listener = try withProcessWideState {
+        let old = umask(0o077)
+        defer { umask(old) }
+        return try SocketListener(.path(folder.appending("open.sock")), options: options)
+      }
       #expect(fileMode(folder)! & 0o777 == 0o755)
       #expect(fileMode(folder.appending("open.sock"))! & 0o777 == 0o666)
       _ = listener

@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 import SystemPackage
 import Testing
 
@@ -6,6 +7,15 @@ import Testing
 
 /// The folder holding the package's built executables (beside the test bundle).
 let productsFolder: String = try! Sys.executablePath().get().removingLastComponent().string
+
+/// Held by the tests that change state the whole process shares (the working folder, the
+/// umask), so that two of them never run at once; no other test depends on that state.
+private let processWideState = Mutex(())
+
+/// Runs `body` while no other test changes the working folder or the umask.
+func withProcessWideState<R>(_ body: () throws -> R) rethrows -> R {
+  try processWideState.withLock { _ in try body() }
+}
 
 /// A unique queue name for one test, so tests running in parallel never meet.
 func uniqueQueueName(_ label: String = #function) -> String {

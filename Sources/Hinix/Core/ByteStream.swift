@@ -70,6 +70,15 @@ enum ByteStream {
   }
 
   /// A read's outcome: 0 is the end of the stream, `nil` a form that gave up.
+  /// Refuses a `read(upTo:)` count that could never read a byte (an empty result is the end).
+  static func checkReadCount(_ maxCount: Int) throws(HinixError) {
+    guard maxCount >= 1 else {
+      throw HinixError(
+        .invalidArgument, operation: "read(upTo:)",
+        detail: "\(maxCount) bytes: it must be at least 1, since an empty result means the end of the stream")
+    }
+  }
+
   static func outcome(_ count: Int?, _ waiting: Waiting) -> Outcome<Int> {
     count == 0 ? .ended : waiting.outcome(count)
   }
@@ -164,9 +173,11 @@ extension ByteReader where Self: ~Copyable {
   }
 
   /// Reads up to `maxCount` bytes, suspending the task (not its thread) while there is
-  /// nothing; an empty result means the end of the stream.
+  /// nothing; an empty result means the end of the stream. A `maxCount` below 1 is
+  /// `.invalidArgument`.
   public func read(upTo maxCount: Int, reactor: Reactor = .shared) async throws -> [UInt8] {
-    var bytes = [UInt8](repeating: 0, count: max(maxCount, 1))
+    try ByteStream.checkReadCount(maxCount)
+    var bytes = [UInt8](repeating: 0, count: maxCount)
     let fd = descriptor.rawValue
     let count = try await reactor.perform(.readable, on: descriptor, strategy: waitStrategy) {
       () throws(HinixError) in

@@ -100,6 +100,12 @@ public final class EventFD: Sendable {
 
   /// Adds `value` if the counter has room now: ``Outcome/wouldBlock`` if the add would wait for
   /// a reader.
+  ///
+  /// On a non-blocking description this is one `write`. The kernel has no non-blocking write
+  /// for a blocking eventfd description (`pwritev2` with `RWF_NOWAIT` is refused), so there the
+  /// room is checked first (`poll`, and the counter in fdinfo), then written: if another
+  /// process sharing the description adds in between and fills the counter, the write waits
+  /// for a reader. Create an eventfd that other processes add to with `nonBlocking: true`.
   public func tryAdd(_ value: UInt64 = 1) throws(HinixError) -> Outcome<Void> {
     Waiting.never.outcome(try add(value, waiting: .never) ? () : nil)
   }

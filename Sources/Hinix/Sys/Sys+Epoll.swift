@@ -26,11 +26,16 @@ extension Sys {
     result(hinix_epoll_ctl(epoll, operation, fd, events, data)).map { _ in () }
   }
 
+  /// `epoll_wait`. An interruption by a signal (`EINTR`) returns 0 events rather than waiting
+  /// again for the whole timeout: the caller's loop recomputes what is left of its deadline.
   static func epollWait(
     _ epoll: Int32, _ data: UnsafeMutablePointer<UInt64>, _ events: UnsafeMutablePointer<UInt32>,
     capacity: Int32, timeoutMilliseconds: Int32
   ) -> Result<Int32, Errno> {
-    retrying(true) { hinix_epoll_wait(epoll, data, events, capacity, timeoutMilliseconds) }
+    switch result(hinix_epoll_wait(epoll, data, events, capacity, timeoutMilliseconds)) {
+    case .failure(.interrupted): .success(0)
+    case let other: other
+    }
   }
 
   // MARK: Constants
