@@ -8,8 +8,8 @@ extension Runner {
       return try withQueues { out, back in
         let count = plan.warmUp + plan.roundTrips
         let peer = try spawnPeer(
-          ["mq-echo", implementation.rawValue, out.name!, back.name!, "\(count)"],
-          queues: [out.name!, back.name!])
+          ["mq-echo", implementation.rawValue, out.name!.description, back.name!.description, "\(count)"],
+          queues: [out.name!.description, back.name!.description])
         defer { peer.end() }
         var recorded = [Int64](repeating: 0, count: count)
         let message = MessageBuffer(size: back.capacity.maxMessageSize)
@@ -38,8 +38,11 @@ extension Runner {
     let seconds = try alternating(0.0, +) { implementation in
       return try withQueues { out, back in
         let peer = try spawnPeer(
-          ["mq-sink", implementation.rawValue, out.name!, back.name!, "\(plan.streamed)"],
-          queues: [out.name!, back.name!])
+          [
+            "mq-sink", implementation.rawValue, out.name!.description, back.name!.description,
+            "\(plan.streamed)",
+          ],
+          queues: [out.name!.description, back.name!.description])
         defer { peer.end() }
         var elapsed: Int64 = 0
         let message = MessageBuffer(size: back.capacity.maxMessageSize)

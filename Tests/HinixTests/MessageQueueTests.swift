@@ -19,9 +19,26 @@ struct MessageQueueTests {
     #expect(try queue.messageCount == 2)
     // Opening an existing queue with another capacity keeps the queue's own.
     let again = try MessageQueue(
-      creating: queue.name!, capacity: .init(maxMessages: 9, maxMessageSize: 900))
+      creating: queue.name!.description, capacity: .init(maxMessages: 9, maxMessageSize: 900))
     #expect(again.capacity == .init(maxMessages: 3, maxMessageSize: 100))
     #expect(try again.messageCount == 2)
+  }
+
+  @Test("a queue name that is not UTF-8 is used as the bytes it is, and shown escaped")
+  func nameBytes() throws {
+    let bytes = Array(uniqueQueueName().utf8) + [0xE9]
+    let name = MessageQueue.Name(bytes: bytes)
+    let queue = try MessageQueue(creating: name, exclusive: true)
+    // The kernel holds exactly these bytes, not a U+FFFD rewrite.
+    #expect(throws: Never.self) { try Sys.status(FilePath(bytes: Array("/dev/mqueue".utf8) + bytes)).get() }
+    try MessageQueue(opening: name).send("by bytes")
+    #expect(try queue.receive().bytes == Array("by bytes".utf8))
+    #expect(queue.name == name)
+    try MessageQueue.unlink(name)
+    let missing = expectError(.notFound) { _ = try MessageQueue(opening: name) }
+    #expect(missing?.description.hasSuffix("\\xe9\"): no such queue") == true, "\(missing!)")
+    let bad = expectError(.invalidName) { try MessageQueue.validate(name: .init(bytes: [0x2F, 0x61, 0x00])) }
+    #expect(bad?.description.contains("/a\\x00") == true, "\(bad!)")
   }
 
   @Test func defaultCapacityComesFromTheSystem() throws {
@@ -98,7 +115,7 @@ struct MessageQueueTests {
   @Test func timedReceiveGetsAMessageFromAnotherProcess() throws {
     let queue = try makeQueue()
     defer { try? queue.unlink() }
-    let peer = try spawnPeer(["mq-send-after", queue.name!, "100", "1"])
+    let peer = try spawnPeer(["mq-send-after", queue.name!.description, "100", "1"])
     let message = try queue.receive(timeout: .seconds(10))
     #expect(message.map { String(decoding: $0.bytes, as: UTF8.self) } == .completed("0"))
     #expect(try peer.wait() == .exited(0))
@@ -112,7 +129,7 @@ struct MessageQueueTests {
     #expect(try queue.tryReceive() == .wouldBlock)
     #expect(try queue.receive(timeout: .milliseconds(30)) == .timedOut)
     // A blocking receive on a non-blocking description still waits for the peer's message.
-    let peer = try spawnPeer(["mq-send-after", queue.name!, "100", "1"])
+    let peer = try spawnPeer(["mq-send-after", queue.name!.description, "100", "1"])
     #expect(try queue.receive().bytes == Array("0".utf8))
     #expect(try peer.wait() == .exited(0))
     try queue.send("a")
@@ -126,7 +143,7 @@ struct MessageQueueTests {
     let queue = try makeQueue(capacity: .init(maxMessages: 1, maxMessageSize: 16))
     defer { try? queue.unlink() }
     try queue.send("first")
-    let peer = try spawnPeer(["mq-drain-after", queue.name!, "100", "2"])
+    let peer = try spawnPeer(["mq-drain-after", queue.name!.description, "100", "2"])
     try queue.send("second")
     #expect(try peer.wait() == .exited(0))
     #expect(try queue.messageCount == 0)
@@ -135,7 +152,7 @@ struct MessageQueueTests {
   @Test func asyncReceiveSuspendsUntilAnotherProcessSends() async throws {
     let queue = try makeQueue()
     defer { try? queue.unlink() }
-    let peer = try spawnPeer(["mq-send-after", queue.name!, "100", "3"])
+    let peer = try spawnPeer(["mq-send-after", queue.name!.description, "100", "3"])
     var received: [String] = []
     for try await message in queue.messages {
       received.append(String(decoding: message.bytes, as: UTF8.self))
@@ -149,7 +166,7 @@ struct MessageQueueTests {
     let queue = try makeQueue(capacity: .init(maxMessages: 1, maxMessageSize: 16))
     defer { try? queue.unlink() }
     try await queue.send("first")
-    let peer = try spawnPeer(["mq-drain-after", queue.name!, "100", "3"])
+    let peer = try spawnPeer(["mq-drain-after", queue.name!.description, "100", "3"])
     try await queue.send("second")
     try await queue.send("third")
     #expect(try await peer.wait() == .exited(0))
@@ -196,7 +213,7 @@ struct MessageQueueTests {
     defer { try? queue.unlink() }
     let wake = try EventFD()
     let peer = try spawnPeer(
-      ["mq-send-wake", queue.name!, "2,9,0,5"], passing: [wake.descriptor: 3])
+      ["mq-send-wake", queue.name!.description, "2,9,0,5"], passing: [wake.descriptor: 3])
     #expect(try await wake.read() == 1)
     var messages: [MessageQueue.Message] = []
     while let message = try queue.tryReceive().value { messages.append(message) }
@@ -276,9 +293,9 @@ struct MessageQueueTests {
     let queue = try makeQueue()
     defer { try? queue.unlink() }
     let exists = expectError(.alreadyExists) {
-      try MessageQueue(creating: queue.name!, exclusive: true)
+      try MessageQueue(creating: queue.name!.description, exclusive: true)
     }
-    #expect(exists?.description.contains(queue.name!) == true)
+    #expect(exists?.description.contains(queue.name!.description) == true)
   }
 
   @Test func unlinkRemovesTheName() throws {
@@ -297,10 +314,10 @@ struct MessageQueueTests {
     let queue = try makeQueue()
     defer { try? queue.unlink() }
     // The queue is 0600 and owned by us; the peer drops to uid 65534 before opening it.
-    let output = try run("hinix-test-peer", ["mq-open-as-nobody", queue.name!])
+    let output = try run("hinix-test-peer", ["mq-open-as-nobody", queue.name!.description])
     #expect(output.termination == .exited(0), "\(output.standardError)")
     #expect(output.standardOutput.hasPrefix("permissionDenied"), "\(output.standardOutput)")
-    #expect(output.standardOutput.contains(queue.name!))
+    #expect(output.standardOutput.contains(queue.name!.description))
     #expect(output.standardOutput.contains("uid 65534"))
   }
 
@@ -330,10 +347,10 @@ struct MessageQueueTests {
   @Test func sendingOnAReadOnlyQueueIsAClearError() throws {
     let queue = try makeQueue()
     defer { try? queue.unlink() }
-    let reader = try MessageQueue(opening: queue.name!, access: .readOnly)
+    let reader = try MessageQueue(opening: queue.name!.description, access: .readOnly)
     let error = expectError(.invalidArgument) { try reader.send("x") }
     #expect(error?.description.contains("not open for writing") == true)
-    let writer = try MessageQueue(opening: queue.name!, access: .writeOnly)
+    let writer = try MessageQueue(opening: queue.name!.description, access: .writeOnly)
     let error2 = expectError(.invalidArgument) { try writer.tryReceive() }
     #expect(error2?.description.contains("not open for reading") == true)
   }

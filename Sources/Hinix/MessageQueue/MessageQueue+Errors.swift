@@ -8,11 +8,11 @@ extension MessageQueue {
   /// Checks a queue name the way the kernel will, so that a bad one gets a clear error.
   ///
   /// A name is one `/` followed by 1 to 255 bytes, none of them `/` or NUL.
-  public static func validate(name: String, operation: String = "mq_open") throws(HinixError) {
+  public static func validate(name: Name, operation: String = "mq_open") throws(HinixError) {
     func invalid(_ detail: String) -> HinixError {
-      HinixError(.invalidName, operation: operation, subject: name, detail: detail)
+      HinixError(.invalidName, operation: operation, subject: name.description, detail: detail)
     }
-    let bytes = name.utf8
+    let bytes = name.bytes
     guard bytes.first == UInt8(ascii: "/") else {
       throw invalid("a queue name must start with \"/\" (try \"/\(name)\")")
     }
@@ -27,30 +27,30 @@ extension MessageQueue {
     }
   }
 
-  static func validate(_ capacity: Capacity, name: String) throws(HinixError) {
+  static func validate(_ capacity: Capacity, name: Name) throws(HinixError) {
     if capacity.maxMessages < 1 || capacity.maxMessageSize < 1 {
       throw HinixError(
-        .invalidArgument, operation: "mq_open", subject: name,
+        .invalidArgument, operation: "mq_open", subject: name.description,
         detail: "capacity \(capacity) is invalid: both numbers must be at least 1")
     }
     let limits = try Limits.current()
     if capacity.maxMessages > limits.maxMessages {
       throw HinixError(
-        .limitExceeded, operation: "mq_open", subject: name,
+        .limitExceeded, operation: "mq_open", subject: name.description,
         detail: "max messages \(capacity.maxMessages) is above the system limit \(limits.maxMessages) "
           + "(\(Limits.folder)/msg_max)")
     }
     if capacity.maxMessageSize > limits.maxMessageSize {
       throw HinixError(
-        .limitExceeded, operation: "mq_open", subject: name,
+        .limitExceeded, operation: "mq_open", subject: name.description,
         detail: "max message size \(capacity.maxMessageSize) bytes is above the system limit "
           + "\(limits.maxMessageSize) (\(Limits.folder)/msgsize_max)")
     }
   }
 
-  static func openError(_ error: Errno, name: String, flags: Int32, capacity: Capacity?) -> HinixError {
+  static func openError(_ error: Errno, name: Name, flags: Int32, capacity: Capacity?) -> HinixError {
     func failure(_ code: HinixError.Code, _ detail: String) -> HinixError {
-      HinixError(code, operation: "mq_open", subject: name, errno: error, detail: detail)
+      HinixError(code, operation: "mq_open", subject: name.description, errno: error, detail: detail)
     }
     let limit = { (file: String) -> String in
       let value = (try? Limits.read(file)).map(String.init) ?? "unknown"
@@ -93,7 +93,7 @@ extension MessageQueue {
     case .noMemory:
       return failure(.limitExceeded, "the kernel is out of memory for a new queue")
     default:
-      return HinixError.system(error, "mq_open", subject: name)
+      return HinixError.system(error, "mq_open", subject: name.description)
     }
   }
 

@@ -70,7 +70,7 @@ public final class MessageQueue: Sendable {
   public static let priorityLimit: UInt32 = 32768
 
   /// The name the queue was opened by, or `nil` for an adopted descriptor.
-  public let name: String?
+  public let name: Name?
   /// The capacity the kernel reports for the queue (read back: `mq_open` ignores the requested
   /// capacity when the queue already exists).
   public let capacity: Capacity
@@ -87,7 +87,7 @@ public final class MessageQueue: Sendable {
   /// The queue's descriptor, still owned by the queue.
   public var descriptor: FileDescriptor { handle.descriptor }
 
-  var subject: String { name ?? "descriptor \(handle.descriptor.rawValue)" }
+  var subject: String { name?.description ?? "descriptor \(handle.descriptor.rawValue)" }
 
   // MARK: Opening
 
@@ -101,7 +101,7 @@ public final class MessageQueue: Sendable {
   /// - Throws: `.invalidName`, `.notFound`, `.permissionDenied`, `.limitExceeded`.
   /// The corresponding C function is `mq_open`.
   public convenience init(
-    opening name: String, access: Access = .readWrite, nonBlocking: Bool = false
+    opening name: Name, access: Access = .readWrite, nonBlocking: Bool = false
   ) throws(HinixError) {
     try self.init(name: name, flags: access.flags, nonBlocking: nonBlocking, create: nil)
   }
@@ -118,7 +118,7 @@ public final class MessageQueue: Sendable {
   ///   - nonBlocking: whether the description is non-blocking.
   /// The corresponding C function is `mq_open` with `O_CREAT`.
   public convenience init(
-    creating name: String, access: Access = .readWrite,
+    creating name: Name, access: Access = .readWrite,
     permissions: FilePermissions = [.ownerReadWrite], capacity: Capacity? = nil,
     exclusive: Bool = false, nonBlocking: Bool = false
   ) throws(HinixError) {
@@ -132,7 +132,7 @@ public final class MessageQueue: Sendable {
   ///
   /// The descriptor is closed when the queue goes, or at once if it is not a message queue.
   /// The corresponding C function is `mq_getattr`.
-  public init(adopting descriptor: FileDescriptor, name: String? = nil) throws(HinixError) {
+  public init(adopting descriptor: FileDescriptor, name: Name? = nil) throws(HinixError) {
     let handle = OwnedDescriptor(adopting: descriptor)
     switch Sys.mqGetAttributes(descriptor.rawValue) {
     case .success(let attributes):
@@ -140,7 +140,8 @@ public final class MessageQueue: Sendable {
         maxMessages: attributes.maxmsg, maxMessageSize: attributes.msgsize)
     case .failure(let error):
       throw HinixError(
-        .invalidArgument, operation: "mq_getattr", subject: name ?? "descriptor \(descriptor.rawValue)",
+        .invalidArgument, operation: "mq_getattr",
+        subject: name?.description ?? "descriptor \(descriptor.rawValue)",
         errno: error, detail: "not a message-queue descriptor (\(error))")
     }
     self.name = name
@@ -148,7 +149,7 @@ public final class MessageQueue: Sendable {
   }
 
   private init(
-    name: String, flags: Int32, nonBlocking: Bool,
+    name: Name, flags: Int32, nonBlocking: Bool,
     create: (permissions: FilePermissions, capacity: Capacity?)?
   ) throws(HinixError) {
     try MessageQueue.validate(name: name, operation: "mq_open")
@@ -172,7 +173,7 @@ public final class MessageQueue: Sendable {
     case .success(let attributes):
       self.capacity = Capacity(maxMessages: attributes.maxmsg, maxMessageSize: attributes.msgsize)
     case .failure(let error):
-      throw HinixError.system(error, "mq_getattr", subject: name)
+      throw HinixError.system(error, "mq_getattr", subject: name.description)
     }
     self.name = name
     self.handle = handle
@@ -181,10 +182,10 @@ public final class MessageQueue: Sendable {
   /// Removes the queue's name; the queue itself lives on until every descriptor to it is closed.
   ///
   /// The corresponding C function is `mq_unlink`.
-  public static func unlink(_ name: String) throws(HinixError) {
+  public static func unlink(_ name: Name) throws(HinixError) {
     try validate(name: name, operation: "mq_unlink")
     if case .failure(let error) = name.withCString({ Sys.mqUnlink($0) }) {
-      throw HinixError.system(error, "mq_unlink", subject: name) { error in
+      throw HinixError.system(error, "mq_unlink", subject: name.description) { error in
         switch error {
         case .noSuchFileOrDirectory: (.notFound, "no such queue")
         case .permissionDenied:
