@@ -8,8 +8,8 @@ extension Runner {
       return try withQueues { out, back in
         let count = plan.warmUp + plan.roundTrips
         let peer = try spawnPeer(
-          ["mq-echo", implementation.rawValue, out.name!.description, back.name!.description, "\(count)"],
-          queues: [out.name!.description, back.name!.description])
+          ["mq-echo", implementation.rawValue, out.name!.string!, back.name!.string!, "\(count)"],
+          queues: [out.name!.string!, back.name!.string!])
         defer { peer.end() }
         var recorded = [Int64](repeating: 0, count: count)
         let message = MessageBuffer(size: back.capacity.maxMessageSize)
@@ -39,10 +39,10 @@ extension Runner {
       return try withQueues { out, back in
         let peer = try spawnPeer(
           [
-            "mq-sink", implementation.rawValue, out.name!.description, back.name!.description,
+            "mq-sink", implementation.rawValue, out.name!.string!, back.name!.string!,
             "\(plan.streamed)",
           ],
-          queues: [out.name!.description, back.name!.description])
+          queues: [out.name!.string!, back.name!.string!])
         defer { peer.end() }
         var elapsed: Int64 = 0
         let message = MessageBuffer(size: back.capacity.maxMessageSize)

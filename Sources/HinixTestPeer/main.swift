@@ -110,9 +110,11 @@ func run() throws {
     try output.write(argument(1))
 
   case "fifo-write":
-    // fifo-write PATH MILLISECONDS TEXT: waits, opens the FIFO for writing (blocking), writes TEXT.
+    // fifo-write PATH MILLISECONDS TEXT [HOLD]: waits, opens the FIFO for writing (blocking),
+    // waits HOLD milliseconds more if given, and writes TEXT.
     usleep(UInt32(number(1) * 1000))
     let writer = try FIFO.openForWriting(FilePath(argument(0)))
+    if rest.count > 3 { usleep(UInt32(number(3) * 1000)) }
     try writer.write(argument(2))
 
   case "fifo-read":

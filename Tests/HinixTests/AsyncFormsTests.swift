@@ -112,6 +112,36 @@ struct AsyncFormsTests {
     #expect(try await child.wait() == .exited(0))
   }
 
+  @Test func zeroCopyMovesSuspendUntilTheirPipeIsReady() async throws {
+    let (source, sourceWriter) = try Pipe.create()
+    let (destination, destinationWriter) = try Pipe.create()
+    let later = Task {
+      try await Task.sleep(for: .milliseconds(30))
+      try await sourceWriter.write("spliced")
+    }
+    // Both wait for the data that comes 30 ms later: tee copies it, splice then moves it.
+    #expect(try await ZeroCopy.tee(from: source, to: destinationWriter, count: 64) == 7)
+    #expect(
+      try await ZeroCopy.splice(from: source.descriptor, to: destinationWriter.descriptor, count: 64) == 7)
+    try await later.value
+    #expect(try await destination.read(upTo: 64) == Array("splicedspliced".utf8))
+
+    // vmsplice into a full pipe waits until a reader makes room.
+    _ = try destinationWriter.setCapacity(4096)
+    let chunk = [UInt8](repeating: 1, count: 4096)
+    while try destinationWriter.tryWrite(chunk).isCompleted {}
+    let drain = Task {
+      try await Task.sleep(for: .milliseconds(30))
+      return try await destination.read(upTo: 8192).count
+    }
+    let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 4096)
+    defer { bytes.deallocate() }
+    bytes.initializeMemory(as: UInt8.self, repeating: 2)
+    let moved = try await ZeroCopy.vmsplice(UnsafeRawBufferPointer(bytes), to: destinationWriter)
+    #expect(moved > 0)
+    #expect(try await drain.value > 0)
+  }
+
   @Test func ringsAreCreatedAndAcceptedOverASocket() async throws {
     let (left, right) = try Socket.pair(.stream)
     // The acceptor waits in the reactor for an offer that has not been sent yet.

@@ -19,7 +19,7 @@ struct MessageQueueTests {
     #expect(try queue.messageCount == 2)
     // Opening an existing queue with another capacity keeps the queue's own.
     let again = try MessageQueue(
-      creating: queue.name!.description, capacity: .init(maxMessages: 9, maxMessageSize: 900))
+      creating: queue.name!.string!, capacity: .init(maxMessages: 9, maxMessageSize: 900))
     #expect(again.capacity == .init(maxMessages: 3, maxMessageSize: 100))
     #expect(try again.messageCount == 2)
   }
@@ -29,6 +29,7 @@ struct MessageQueueTests {
     let bytes = Array(uniqueQueueName().utf8) + [0xE9]
     let name = MessageQueue.Name(bytes: bytes)
     let queue = try MessageQueue(creating: name, exclusive: true)
+    defer { try? MessageQueue.unlink(name) }
     // The kernel holds exactly these bytes, not a U+FFFD rewrite.
     #expect(throws: Never.self) { try Sys.status(FilePath(bytes: Array("/dev/mqueue".utf8) + bytes)).get() }
     try MessageQueue(opening: name).send("by bytes")
@@ -36,9 +37,12 @@ struct MessageQueueTests {
     #expect(queue.name == name)
     try MessageQueue.unlink(name)
     let missing = expectError(.notFound) { _ = try MessageQueue(opening: name) }
-    #expect(missing?.description.hasSuffix("\\xe9\"): no such queue") == true, "\(missing!)")
+    #expect(
+      missing?.description.hasSuffix("\\xe9\"): no such queue") == true, "\(String(describing: missing))")
     let bad = expectError(.invalidName) { try MessageQueue.validate(name: .init(bytes: [0x2F, 0x61, 0x00])) }
-    #expect(bad?.description.contains("/a\\x00") == true, "\(bad!)")
+    #expect(bad?.description.contains("/a\\x00") == true, "\(String(describing: bad))")
+    #expect(name.string == nil)
+    #expect(MessageQueue.Name("/plain").string == "/plain")
   }
 
   @Test func defaultCapacityComesFromTheSystem() throws {
@@ -115,7 +119,7 @@ struct MessageQueueTests {
   @Test func timedReceiveGetsAMessageFromAnotherProcess() throws {
     let queue = try makeQueue()
     defer { try? queue.unlink() }
-    let peer = try spawnPeer(["mq-send-after", queue.name!.description, "100", "1"])
+    let peer = try spawnPeer(["mq-send-after", queue.name!.string!, "100", "1"])
     let message = try queue.receive(timeout: .seconds(10))
     #expect(message.map { String(decoding: $0.bytes, as: UTF8.self) } == .completed("0"))
     #expect(try peer.wait() == .exited(0))
@@ -129,7 +133,7 @@ struct MessageQueueTests {
     #expect(try queue.tryReceive() == .wouldBlock)
     #expect(try queue.receive(timeout: .milliseconds(30)) == .timedOut)
     // A blocking receive on a non-blocking description still waits for the peer's message.
-    let peer = try spawnPeer(["mq-send-after", queue.name!.description, "100", "1"])
+    let peer = try spawnPeer(["mq-send-after", queue.name!.string!, "100", "1"])
     #expect(try queue.receive().bytes == Array("0".utf8))
     #expect(try peer.wait() == .exited(0))
     try queue.send("a")
@@ -143,7 +147,7 @@ struct MessageQueueTests {
     let queue = try makeQueue(capacity: .init(maxMessages: 1, maxMessageSize: 16))
     defer { try? queue.unlink() }
     try queue.send("first")
-    let peer = try spawnPeer(["mq-drain-after", queue.name!.description, "100", "2"])
+    let peer = try spawnPeer(["mq-drain-after", queue.name!.string!, "100", "2"])
     try queue.send("second")
     #expect(try peer.wait() == .exited(0))
     #expect(try queue.messageCount == 0)
@@ -152,7 +156,7 @@ struct MessageQueueTests {
   @Test func asyncReceiveSuspendsUntilAnotherProcessSends() async throws {
     let queue = try makeQueue()
     defer { try? queue.unlink() }
-    let peer = try spawnPeer(["mq-send-after", queue.name!.description, "100", "3"])
+    let peer = try spawnPeer(["mq-send-after", queue.name!.string!, "100", "3"])
     var received: [String] = []
     for try await message in queue.messages {
       received.append(String(decoding: message.bytes, as: UTF8.self))
@@ -166,7 +170,7 @@ struct MessageQueueTests {
     let queue = try makeQueue(capacity: .init(maxMessages: 1, maxMessageSize: 16))
     defer { try? queue.unlink() }
     try await queue.send("first")
-    let peer = try spawnPeer(["mq-drain-after", queue.name!.description, "100", "3"])
+    let peer = try spawnPeer(["mq-drain-after", queue.name!.string!, "100", "3"])
     try await queue.send("second")
     try await queue.send("third")
     #expect(try await peer.wait() == .exited(0))
@@ -213,7 +217,7 @@ struct MessageQueueTests {
     defer { try? queue.unlink() }
     let wake = try EventFD()
     let peer = try spawnPeer(
-      ["mq-send-wake", queue.name!.description, "2,9,0,5"], passing: [wake.descriptor: 3])
+      ["mq-send-wake", queue.name!.string!, "2,9,0,5"], passing: [wake.descriptor: 3])
     #expect(try await wake.read() == 1)
     var messages: [MessageQueue.Message] = []
     while let message = try queue.tryReceive().value { messages.append(message) }
@@ -293,9 +297,9 @@ struct MessageQueueTests {
     let queue = try makeQueue()
     defer { try? queue.unlink() }
     let exists = expectError(.alreadyExists) {
-      try MessageQueue(creating: queue.name!.description, exclusive: true)
+      try MessageQueue(creating: queue.name!.string!, exclusive: true)
     }
-    #expect(exists?.description.contains(queue.name!.description) == true)
+    #expect(exists?.description.contains(queue.name!.string!) == true)
   }
 
   @Test func unlinkRemovesTheName() throws {
@@ -314,10 +318,10 @@ struct MessageQueueTests {
     let queue = try makeQueue()
     defer { try? queue.unlink() }
     // The queue is 0600 and owned by us; the peer drops to uid 65534 before opening it.
-    let output = try run("hinix-test-peer", ["mq-open-as-nobody", queue.name!.description])
+    let output = try run("hinix-test-peer", ["mq-open-as-nobody", queue.name!.string!])
     #expect(output.termination == .exited(0), "\(output.standardError)")
     #expect(output.standardOutput.hasPrefix("permissionDenied"), "\(output.standardOutput)")
-    #expect(output.standardOutput.contains(queue.name!.description))
+    #expect(output.standardOutput.contains(queue.name!.string!))
     #expect(output.standardOutput.contains("uid 65534"))
   }
 
@@ -347,10 +351,10 @@ struct MessageQueueTests {
   @Test func sendingOnAReadOnlyQueueIsAClearError() throws {
     let queue = try makeQueue()
     defer { try? queue.unlink() }
-    let reader = try MessageQueue(opening: queue.name!.description, access: .readOnly)
+    let reader = try MessageQueue(opening: queue.name!.string!, access: .readOnly)
     let error = expectError(.invalidArgument) { try reader.send("x") }
     #expect(error?.description.contains("not open for writing") == true)
-    let writer = try MessageQueue(opening: queue.name!.description, access: .writeOnly)
+    let writer = try MessageQueue(opening: queue.name!.string!, access: .writeOnly)
     let error2 = expectError(.invalidArgument) { try writer.tryReceive() }
     #expect(error2?.description.contains("not open for reading") == true)
   }

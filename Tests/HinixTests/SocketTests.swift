@@ -479,7 +479,6 @@ struct SocketTests {
   }
 }
 
-/// How many descriptors this process has open (entries of /proc/self/fd).
 /// The kernel's id of the eventfd behind `descriptor` (`eventfd-id` in its fdinfo).
 func eventFDID(_ descriptor: FileDescriptor) throws -> Int {
   let info = try readProcFile(FilePath("/proc/self/fdinfo/\(descriptor.rawValue)"))

@@ -69,16 +69,16 @@ enum ByteStream {
     }
   }
 
-  /// A read's outcome: 0 is the end of the stream, `nil` a form that gave up.
   /// Refuses a `read(upTo:)` count that could never read a byte (an empty result is the end).
-  static func checkReadCount(_ maxCount: Int) throws(HinixError) {
+  static func checkReadCount(_ maxCount: Int, subject: @autoclosure () -> String) throws(HinixError) {
     guard maxCount >= 1 else {
       throw HinixError(
-        .invalidArgument, operation: "read(upTo:)",
+        .invalidArgument, operation: "read(upTo:)", subject: subject(),
         detail: "\(maxCount) bytes: it must be at least 1, since an empty result means the end of the stream")
     }
   }
 
+  /// A read's outcome: 0 is the end of the stream, `nil` a form that gave up.
   static func outcome(_ count: Int?, _ waiting: Waiting) -> Outcome<Int> {
     count == 0 ? .ended : waiting.outcome(count)
   }
@@ -176,7 +176,7 @@ extension ByteReader where Self: ~Copyable {
   /// nothing; an empty result means the end of the stream. A `maxCount` below 1 is
   /// `.invalidArgument`.
   public func read(upTo maxCount: Int, reactor: Reactor = .shared) async throws -> [UInt8] {
-    try ByteStream.checkReadCount(maxCount)
+    try ByteStream.checkReadCount(maxCount, subject: "descriptor \(descriptor.rawValue)")
     var bytes = [UInt8](repeating: 0, count: maxCount)
     let fd = descriptor.rawValue
     let count = try await reactor.perform(.readable, on: descriptor, strategy: waitStrategy) {

@@ -26,8 +26,13 @@ extension MessageQueue {
       self.init(value)
     }
 
-    /// The name as text, with bytes that are not printable UTF-8 escaped (`\xe9`).
+    /// The name as text, with bytes that are not printable UTF-8 escaped (`\xe9`): for
+    /// messages, not for opening the queue again.
     public var description: String { Printable.escaping(bytes) }
+
+    /// The name as a `String` when its bytes are valid UTF-8 (so that it names the same queue,
+    /// for example as another process's argument); `nil` when they are not.
+    public var string: String? { String(validating: bytes, as: UTF8.self) }
 
     /// Calls `body` with the name as a NUL-terminated C string.
     func withCString<R>(_ body: (UnsafePointer<CChar>) -> R) -> R {
@@ -56,6 +61,19 @@ extension MessageQueue {
       creating: Name(name), access: access, permissions: permissions, capacity: capacity,
       exclusive: exclusive,
       nonBlocking: nonBlocking)
+  }
+
+  /// Takes ownership of a message-queue descriptor opened by a `String` name (see
+  /// ``init(adopting:name:)-(FileDescriptor,Name?)``).
+  @_disfavoredOverload
+  public convenience init(adopting descriptor: FileDescriptor, name: String?) throws(HinixError) {
+    try self.init(adopting: descriptor, name: name.map { Name($0) })
+  }
+
+  /// Checks a queue name given as a `String` (see ``validate(name:operation:)-(Name,String)``).
+  @_disfavoredOverload
+  public static func validate(name: String, operation: String = "mq_open") throws(HinixError) {
+    try validate(name: Name(name), operation: operation)
   }
 
   /// Removes the queue named by a `String` (see ``unlink(_:)-swift.type.method``).

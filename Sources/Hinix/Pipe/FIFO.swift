@@ -1,5 +1,4 @@
 import Glibc
-import Synchronization
 import SystemPackage
 
 /// Named pipes (FIFOs): a pipe with a path, so that unrelated processes can open it.
@@ -43,11 +42,20 @@ public enum FIFO {
 
   /// The async form of ``openForReading(_:)``: suspends the task until a writer opens the FIFO.
   ///
-  /// The kernel has no readiness event for "the other end opened", so the blocking `open` runs on
-  /// a thread of its own, never one of the cooperative pool. Cancelling the task opens the FIFO
-  /// for a moment itself, which ends that wait, and throws `CancellationError`.
+  /// The kernel has no readiness event for "the other end opened", and a blocking `open` would
+  /// hold a thread. So this opens the FIFO for reading at once, non-blocking (which lets writers'
+  /// opens go on, as a waiting reader does), and looks for a writer every few milliseconds
+  /// (1 ms, doubling to at most 10 ms): written data, a writer that came and went, or one that is
+  /// connected (a non-consuming `tee` probe says `EAGAIN`). The description it returns is
+  /// non-blocking; every form of ``PipeReader`` keeps its meaning. Cancelling the task throws
+  /// `CancellationError` and closes what it opened; no other process sees a difference.
   public static func openForReading(_ path: FilePath) async throws -> PipeReader {
-    try await openWaiting(path, .readOnly, PipeReader.init(adopting:))
+    let reader = try tryOpenForReading(path)
+    let probe = try Pipe.create(nonBlocking: true)
+    try await waitForTheOtherEnd { () throws(HinixError) in
+      try hasWriter(reader.descriptor, probe: probe.writer.descriptor, path: path)
+    }
+    return reader
   }
 
   /// Opens the FIFO for reading at once, whether or not a writer has it open; the description
@@ -68,10 +76,18 @@ public enum FIFO {
     PipeWriter(adopting: try open(path, .writeOnly, nonBlocking: false)!)
   }
 
-  /// The async form of ``openForWriting(_:)``: suspends the task until a reader opens the FIFO,
-  /// waiting as ``openForReading(_:)`` does.
+  /// The async form of ``openForWriting(_:)``: suspends the task until a reader opens the FIFO.
+  ///
+  /// As with ``openForReading(_:)-(FilePath)``, no event says when a reader opens, so the task
+  /// retries the non-blocking open every few milliseconds (1 ms, doubling to at most 10 ms)
+  /// while it fails with `ENXIO`. The description it returns is non-blocking.
   public static func openForWriting(_ path: FilePath) async throws -> PipeWriter {
-    try await openWaiting(path, .writeOnly, PipeWriter.init(adopting:))
+    var writer: PipeWriter?
+    try await waitForTheOtherEnd { () throws(HinixError) in
+      writer = try tryOpenForWriting(path).value
+      return writer != nil
+    }
+    return writer!
   }
 
   /// Opens the FIFO for writing if a process has it open for reading: ``Outcome/wouldBlock``
@@ -117,56 +133,32 @@ public enum FIFO {
     }
   }
 
-  /// Opens the FIFO blocking, on a thread of its own (see ``Offload``). The FIFO is first held
-  /// by an `O_PATH` descriptor and opened through `/proc/self/fd`, so that an interrupt reaches
-  /// the same FIFO even if its path is removed or replaced while the open waits.
-  private static func openWaiting<End: Sendable>(
-    _ path: FilePath, _ mode: FileDescriptor.AccessMode, _ adopt: @escaping @Sendable (FileDescriptor) -> End
-  ) async throws -> End {
-    try check(path)
-    let anchor: OwnedDescriptor
-    switch Sys.open(path, Sys.pathOnly) {
-    case .success(let fd): anchor = OwnedDescriptor(adopting: FileDescriptor(rawValue: fd))
-    case .failure(let error): throw HinixError.system(error, "open", subject: path.printable)
+  /// Sleeps the task (1 ms, doubling to at most 10 ms) until `found` says the other end is
+  /// there; a cancelled task throws `CancellationError` from the sleep.
+  private static func waitForTheOtherEnd(_ found: () throws(HinixError) -> Bool) async throws {
+    var pause = Duration.milliseconds(1)
+    while try !found() {
+      try await Task.sleep(for: pause)
+      pause = min(pause * 2, .milliseconds(10))
     }
-    let held = FilePath("/proc/self/fd/\(anchor.descriptor.rawValue)")
-    let partner = Partner(held)
-    let end = try await Offload.run(
-      "open", subject: path.printable,
-      { () throws(HinixError) -> End in
-        defer { partner.finish() }
-        switch Sys.open(held, mode.rawValue) {
-        case .success(let fd): return adopt(FileDescriptor(rawValue: fd))
-        case .failure(let error): throw HinixError.system(error, "open", subject: path.printable)
-        }
-      },
-      interrupt: { partner.interrupt() })
-    _ = consume anchor
-    return end
   }
 
-  /// The other end an interrupted open finds: opened read-write (which is both ends, and never
-  /// waits) on cancellation, and kept until the waiting open has returned, so that the open
-  /// finds it whenever it reaches the kernel.
-  private final class Partner: Sendable {
-    let path: FilePath
-    let state = Mutex<(finished: Bool, descriptor: Int32?)>((false, nil))
-
-    init(_ path: FilePath) { self.path = path }
-
-    func interrupt() {
-      state.withLock { state in
-        guard !state.finished, state.descriptor == nil else { return }
-        if case .success(let fd) = Sys.open(path, O_RDWR | O_NONBLOCK) { state.descriptor = fd }
-      }
+  /// Whether a writer has opened the FIFO that `reader` reads (non-blocking): data is there, or a
+  /// writer came and went (`POLLHUP`), or one is connected: `tee` of one byte into `probe` (which
+  /// copies without consuming) fails with `EAGAIN` only while a writer is connected, and returns
+  /// 0 while there is none.
+  private static func hasWriter(
+    _ reader: FileDescriptor, probe: FileDescriptor, path: FilePath
+  ) throws(HinixError) -> Bool {
+    switch Sys.poll(reader.rawValue, events: Int16(POLLIN), timeoutMilliseconds: 0) {
+    case .success(let events) where events != 0: return true
+    case .success: break
+    case .failure(let error): throw HinixError.system(error, "poll", subject: path.printable)
     }
-
-    func finish() {
-      state.withLock { state in
-        state.finished = true
-        if let fd = state.descriptor { _ = Sys.close(fd) }
-        state.descriptor = nil
-      }
+    switch Sys.tee(reader.rawValue, probe.rawValue, 1, Sys.spliceNonBlocking) {
+    case .success(let count): return count > 0
+    case .failure(.resourceTemporarilyUnavailable): return true
+    case .failure(let error): throw HinixError.system(error, "tee", subject: path.printable)
     }
   }
 

@@ -7,9 +7,12 @@ import SystemPackage
 /// The blocking forms wait as the descriptors do, so they are unavailable in async code; the try
 /// forms (`trySplice`, `tryTee`, `tryVmsplice`) never wait on the pipe (`SPLICE_F_NONBLOCK`) and
 /// return an ``Outcome``: ``Outcome/wouldBlock`` when the pipe is empty or full,
-/// ``Outcome/ended`` at the end of the input. In async code, await the pipe's readiness with
-/// ``Reactor/wait(for:on:)`` between try forms. A destination pipe or socket whose reader is
-/// gone throws `.brokenPipe`.
+/// ``Outcome/ended`` at the end of the input. The async forms retry the try form and suspend the
+/// task in the reactor between tries, on whichever side is not ready. A destination pipe or
+/// socket whose reader is gone throws `.brokenPipe`.
+///
+/// `SPLICE_F_NONBLOCK` makes only the pipe side non-blocking: a socket or file on the other side
+/// keeps its own mode. Give the try and async forms a non-blocking socket, or they may wait on it.
 public enum ZeroCopy {
   /// Moves up to `count` bytes from `source` to `destination`, one of which must be a pipe,
   /// blocking the thread while the pipe is empty or full.
@@ -22,7 +25,8 @@ public enum ZeroCopy {
   /// The corresponding C function is `splice`.
   @_disfavoredOverload
   @available(
-    *, noasync, message: "blocks its thread; in async code use the try form and `Reactor.wait(for:on:)`"
+    *, noasync,
+    message: "blocks its thread; use `await splice(from:offset:to:offset:count:more:reactor:)` in async code"
   )
   public static func splice(
     from source: FileDescriptor, offset sourceOffset: UnsafeMutablePointer<Int64>? = nil,
@@ -44,6 +48,20 @@ public enum ZeroCopy {
       try splice(source, sourceOffset, destination, destinationOffset, count, more: more, nonBlocking: true))
   }
 
+  /// The async form of ``splice(from:offset:to:offset:count:more:)``: suspends the task (not
+  /// its thread) while the pipe is empty or full. Returns the bytes moved; 0 at end of input.
+  public static func splice(
+    from source: FileDescriptor, offset sourceOffset: UnsafeMutablePointer<Int64>? = nil,
+    to destination: FileDescriptor, offset destinationOffset: UnsafeMutablePointer<Int64>? = nil,
+    count: Int, more: Bool = false, reactor: Reactor = .shared
+  ) async throws -> Int {
+    try await retrying(source, destination, reactor) { () throws(HinixError) in
+      try trySplice(
+        from: source, offset: sourceOffset, to: destination, offset: destinationOffset, count: count,
+        more: more)
+    }
+  }
+
   private static func splice(
     _ source: FileDescriptor, _ sourceOffset: UnsafeMutablePointer<Int64>?, _ destination: FileDescriptor,
     _ destinationOffset: UnsafeMutablePointer<Int64>?, _ count: Int, more: Bool, nonBlocking: Bool
@@ -62,7 +80,7 @@ public enum ZeroCopy {
   /// The corresponding C function is `tee`.
   @_disfavoredOverload
   @available(
-    *, noasync, message: "blocks its thread; in async code use the try form and `Reactor.wait(for:on:)`"
+    *, noasync, message: "blocks its thread; use `await tee(from:to:count:reactor:)` in async code"
   )
   public static func tee(from source: PipeReader, to destination: PipeWriter, count: Int) throws(HinixError)
     -> Int
@@ -77,6 +95,16 @@ public enum ZeroCopy {
     -> Outcome<Int>
   {
     transferred(try tee(source, destination, count, nonBlocking: true))
+  }
+
+  /// The async form of ``tee(from:to:count:)``: suspends the task while `source` is empty or
+  /// `destination` full; 0 at end of input.
+  public static func tee(
+    from source: PipeReader, to destination: PipeWriter, count: Int, reactor: Reactor = .shared
+  ) async throws -> Int {
+    try await retrying(source.descriptor, destination.descriptor, reactor) { () throws(HinixError) in
+      try tryTee(from: source, to: destination, count: count)
+    }
   }
 
   private static func tee(
@@ -95,7 +123,7 @@ public enum ZeroCopy {
   /// The corresponding C function is `vmsplice`.
   @_disfavoredOverload
   @available(
-    *, noasync, message: "blocks its thread; in async code use the try form and `Reactor.wait(for:on:)`"
+    *, noasync, message: "blocks its thread; use `await vmsplice(_:to:gift:reactor:)` in async code"
   )
   public static func vmsplice(
     _ bytes: UnsafeRawBufferPointer, to destination: PipeWriter, gift: Bool = false
@@ -110,6 +138,16 @@ public enum ZeroCopy {
     Waiting.never.outcome(try vmsplice(bytes, destination, gift: gift, nonBlocking: true))
   }
 
+  /// The async form of ``vmsplice(_:to:gift:)``: suspends the task while the pipe is full.
+  public static func vmsplice(
+    _ bytes: UnsafeRawBufferPointer, to destination: PipeWriter, gift: Bool = false,
+    reactor: Reactor = .shared
+  ) async throws -> Int {
+    try await retrying(nil, destination.descriptor, reactor) { () throws(HinixError) in
+      try tryVmsplice(bytes, to: destination, gift: gift)
+    }
+  }
+
   private static func vmsplice(
     _ bytes: UnsafeRawBufferPointer, _ destination: PipeWriter, gift: Bool, nonBlocking: Bool
   ) throws(HinixError) -> Int? {
@@ -117,6 +155,29 @@ public enum ZeroCopy {
     if nonBlocking { flags |= Sys.spliceNonBlocking }
     let result = Sys.vmsplice(destination.descriptor.rawValue, bytes, flags)
     return try outcome(result, "vmsplice", nil, destination.descriptor, nonBlocking: nonBlocking)
+  }
+
+  /// Runs a try form until it completes (its count) or the input ends (0), suspending the task
+  /// in `reactor` in between: on `source` while it has nothing to read, else on `destination`
+  /// until it has room (which side made the try form wait, the kernel does not say).
+  private static func retrying(
+    _ source: FileDescriptor?, _ destination: FileDescriptor, _ reactor: Reactor,
+    _ attempt: () throws(HinixError) -> Outcome<Int>
+  ) async throws -> Int {
+    while true {
+      switch try attempt() {
+      case .completed(let count): return count
+      case .ended: return 0
+      case .wouldBlock, .timedOut:
+        if let source,
+          case .success(0) = Sys.poll(source.rawValue, events: Int16(POLLIN), timeoutMilliseconds: 0)
+        {
+          _ = try await reactor.wait(for: .readable, on: source)
+        } else {
+          _ = try await reactor.wait(for: .writable, on: destination)
+        }
+      }
+    }
   }
 
   /// A try form's outcome: 0 bytes is the end of the input, `nil` "would block".

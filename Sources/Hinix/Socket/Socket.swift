@@ -377,7 +377,7 @@ public final class Socket: Sendable {
   /// Reads up to `maxCount` bytes, suspending the task while there is nothing; an empty result
   /// means end of stream. A `maxCount` below 1 is `.invalidArgument`.
   public func read(upTo maxCount: Int, reactor: Reactor = .shared) async throws -> [UInt8] {
-    try ByteStream.checkReadCount(maxCount)
+    try ByteStream.checkReadCount(maxCount, subject: subject)
     var bytes = [UInt8](repeating: 0, count: maxCount)
     let count = try await perform(.readable, reactor: reactor) { () throws(HinixError) -> Int? in
       try bytes.withUnsafeMutableBytes { buffer in
