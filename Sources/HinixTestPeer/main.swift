@@ -117,6 +117,12 @@ func run() throws {
     if rest.count > 3 { usleep(UInt32(number(3) * 1000)) }
     try writer.write(argument(2))
 
+  case "shm-write":
+    // shm-write NAME TEXT: opens the shared-memory object NAME and writes TEXT at its start.
+    let memory = try SharedMemory(named: argument(0))
+    let text = Array(argument(1).utf8)
+    memory.bytes.copyBytes(from: text)
+
   case "fifo-read":
     // fifo-read PATH MILLISECONDS: waits, opens the FIFO for reading (blocking), and copies
     // what it reads to the pipe at 3 until the writer closes.

@@ -178,3 +178,18 @@ struct AsyncCoreTests {
     #expect(try fewestSleeps(.busySpin) == 0)
   }
 }
+
+@Suite("Outcome")
+struct OutcomeTests {
+  @Test("each case says what it is, in its predicates and its description")
+  func casesDescribeThemselves() {
+    let all: [Outcome<Int>] = [.completed(3), .wouldBlock, .timedOut, .ended]
+    #expect(all.map(\.description) == ["completed(3)", "wouldBlock", "timedOut", "ended"])
+    #expect(all.map(\.isCompleted) == [true, false, false, false])
+    #expect(all.map(\.isWouldBlock) == [false, true, false, false])
+    #expect(all.map(\.isTimedOut) == [false, false, true, false])
+    #expect(all.map(\.isEnded) == [false, false, false, true])
+    #expect(all.map(\.value) == [3, nil, nil, nil])
+    #expect(Outcome<Int>.completed(2).map { $0 * 2 } == .completed(4))
+  }
+}

@@ -45,6 +45,28 @@ struct MessageQueueTests {
     #expect(MessageQueue.Name("/plain").string == "/plain")
   }
 
+  @Test("each errno mq_open can report becomes a code and a detail that names the limit")
+  func openErrorsExplainTheirLimit() {
+    let name: MessageQueue.Name = "/jobs"
+    let capacity = MessageQueue.Capacity(maxMessages: 10, maxMessageSize: 64)
+    func error(_ errno: Errno, flags: Int32 = O_RDWR, capacity: MessageQueue.Capacity? = nil) -> HinixError {
+      MessageQueue.openError(errno, name: name, flags: flags, capacity: capacity)
+    }
+    #expect(error(.permissionDenied, flags: O_WRONLY).detail.contains("writing by uid"))
+    #expect(error(.permissionDenied, flags: O_RDONLY).detail.contains("reading by uid"))
+    #expect(error(.permissionDenied).detail.contains("reading and writing"))
+    #expect(error(.fileExists).code == .alreadyExists)
+    #expect(error(.invalidArgument, capacity: capacity).detail.contains("/proc/sys/fs/mqueue/msg_max"))
+    #expect(error(.invalidArgument).code == .invalidName)
+    #expect(error(.fileNameTooLong).detail.contains("NAME_MAX 255"))
+    #expect(error(.tooManyOpenFiles, capacity: capacity).detail.contains("RLIMIT_MSGQUEUE"))
+    #expect(error(.tooManyOpenFilesInSystem).detail.contains("file-max"))
+    #expect(error(.noSpace).detail.contains("queues_max"))
+    #expect(error(.noMemory).code == .limitExceeded)
+    let other = error(.ioError)
+    #expect(other.code == .system && other.errno == .ioError && other.subject == "/jobs")
+  }
+
   @Test func defaultCapacityComesFromTheSystem() throws {
     let name = uniqueQueueName()
     let queue = try MessageQueue(creating: name)

@@ -86,18 +86,44 @@ struct SocketAsyncTests {
     #expect(try accepted.peerCredentials() == .current)
     _ = client
     try withTemporaryFolder { folder in
-      let saved = getenv("XDG_RUNTIME_DIR").map { String(cString: $0) }
-      setenv("XDG_RUNTIME_DIR", folder.string, 1)
-      defer {
-        if let saved { setenv("XDG_RUNTIME_DIR", saved, 1) } else { unsetenv("XDG_RUNTIME_DIR") }
+      try withRuntimeFolder(folder.string) {
+        let fileServer = try LocalSocket.listen(.filesystem("app.sock"))
+        #expect(fileServer.address == .path(folder.appending("app.sock")))
+        _ = try LocalSocket.connect(.filesystem("app.sock"))
       }
-      let fileServer = try LocalSocket.listen(.filesystem("app.sock"))
-      #expect(fileServer.address == .path(folder.appending("app.sock")))
-      _ = try LocalSocket.connect(.filesystem("app.sock"))
     }
     expectError(.invalidName) { try LocalSocket.listen(.namespaced("")) }
     expectError(.invalidName) { try LocalSocket.listen(.filesystem("a/b")) }
     expectError(.invalidName) { try LocalSocket.listen(.namespaced("nul\u{0}name")) }
+  }
+
+  @Test(
+    "without XDG_RUNTIME_DIR a filesystem name lives in a private folder; an explicit path is used as given")
+  func fallbackFolderAndPaths() async throws {
+    try withRuntimeFolder(nil) {
+      let folder = try LocalSocketName.runtimeFolder()
+      #expect(folder == FilePath("/tmp/hinix-\(getuid())"))
+      // A folder left open to others is made private again.
+      _ = folder.withPlatformString { chmod($0, 0o755) }
+      #expect(try LocalSocketName.runtimeFolder() == folder)
+      var info = stat()
+      #expect(folder.withPlatformString { stat($0, &info) } == 0 && info.st_mode & 0o777 == 0o700)
+    }
+    try await withTemporaryFolderAsync { folder in
+      let name = LocalSocketName.path(folder.appending("explicit.sock"))
+      #expect(name.description == folder.appending("explicit.sock").string)
+      #expect(LocalSocketName.namespaced("n").description == "n")
+      #expect(LocalSocketName.filesystem("f").description == "f")
+      let server = try LocalSocket.listen(name)
+      let client = try await LocalSocket.connect(name)
+      _ = (server, client)
+      let missing = LocalSocketName.path(folder.appending("missing.sock"))
+      let start = ContinuousClock.now
+      await #expect(throws: HinixError.self) {
+        _ = try await LocalSocket.connect(missing, wait: .timeout(.milliseconds(40)))
+      }
+      #expect(ContinuousClock.now - start >= .milliseconds(35))
+    }
   }
 
   @Test("connect wait modes: fail at once, time out, or wait for the server to appear")
@@ -139,5 +165,18 @@ struct SocketAsyncTests {
       try await left.send(payload, reactor: reactor)
       #expect(try await received == payload.count)
     }
+  }
+}
+
+/// Runs `body` with `XDG_RUNTIME_DIR` set to `folder` (unset for nil), then restores it; holds
+/// the process-wide state lock, since the environment is the whole process's.
+private func withRuntimeFolder<R>(_ folder: String?, _ body: () throws -> R) throws -> R {
+  try withProcessWideState {
+    let saved = getenv("XDG_RUNTIME_DIR").map { String(cString: $0) }
+    if let folder { setenv("XDG_RUNTIME_DIR", folder, 1) } else { unsetenv("XDG_RUNTIME_DIR") }
+    defer {
+      if let saved { setenv("XDG_RUNTIME_DIR", saved, 1) } else { unsetenv("XDG_RUNTIME_DIR") }
+    }
+    return try body()
   }
 }
