@@ -110,11 +110,16 @@ func run() throws {
     try output.write(argument(1))
 
   case "fifo-write":
-    // fifo-write PATH MILLISECONDS TEXT [HOLD]: waits, opens the FIFO for writing (blocking),
-    // waits HOLD milliseconds more if given, and writes TEXT.
+    // fifo-write PATH MILLISECONDS TEXT [go]: waits, opens the FIFO for writing (blocking),
+    // with "go" waits for a byte on the pipe at 3, and writes TEXT.
     usleep(UInt32(number(1) * 1000))
     let writer = try FIFO.openForWriting(FilePath(argument(0)))
-    if rest.count > 3 { usleep(UInt32(number(3) * 1000)) }
+    if rest.count > 3 {
+      var go: UInt8 = 0
+      _ = try withUnsafeMutableBytes(of: &go) {
+        try PipeReader(adopting: FileDescriptor(rawValue: 3)).read(into: $0)
+      }
+    }
     try writer.write(argument(2))
 
   case "shm-write":
