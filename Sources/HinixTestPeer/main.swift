@@ -128,6 +128,40 @@ func run() throws {
     let text = Array(argument(1).utf8)
     memory.bytes.copyBytes(from: text)
 
+  case "signal-queue":
+    // signal-queue PID SIGNAL FIRST COUNT: sends SIGNAL to PID COUNT times with sigqueue, the
+    // values FIRST, FIRST + 1, …
+    guard let signal = Signal(parsing: argument(1)) else { fail("no signal \(argument(1))") }
+    for value in number(2)..<(number(2) + number(3)) {
+      try signal.send(to: pid_t(number(0)), value: value)
+    }
+
+  case "signal-kill":
+    // signal-kill PID SIGNAL COUNT: sends SIGNAL to PID COUNT times with kill.
+    guard let signal = Signal(parsing: argument(1)) else { fail("no signal \(argument(1))") }
+    for _ in 0..<number(2) { try signal.send(to: pid_t(number(0))) }
+
+  case "signal-watch-once":
+    // signal-watch-once SIGNAL [ESCALATION_MS]: watches SIGNAL, says "ready", and prints the
+    // first delivery. With an escalation it then hangs (a stuck program); without, it stops
+    // watching, says "restored", and waits for the next one, which the default action takes.
+    guard let signal = Signal(parsing: argument(0)) else { fail("no signal \(argument(0))") }
+    let escalation = rest.count > 1 ? Duration.milliseconds(number(1)) : nil
+    try runAsync {
+      let watcher = try SignalWatcher([signal], escalation: escalation)
+      say("ready")
+      for await delivery in watcher {
+        say("got \(delivery.signal) from \(delivery.senderPID)")
+        break
+      }
+      if escalation != nil {
+        while true { try await Task.sleep(for: .seconds(1)) }
+      }
+      watcher.cancel()
+      say("restored \(try SignalWatcher.previousDisposition(of: signal))")
+      while true { try await Task.sleep(for: .seconds(1)) }
+    }
+
   case "fifo-read":
     // fifo-read PATH MILLISECONDS: waits, opens the FIFO for reading (blocking), and copies
     // what it reads to the pipe at 3 until the writer closes.

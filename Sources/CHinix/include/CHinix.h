@@ -282,4 +282,63 @@ static inline void hinix_cpu_relax(void) {
 #endif
 }
 
+
+// MARK: Signals (signals.c)
+
+/// One past the highest signal number (Linux has 1...64).
+#define HINIX_SIGNAL_LIMIT 65
+/// Words of a signal set as Hinix passes it: 64 bits, signal N at bit N - 1.
+#define HINIX_SIGSET_WORDS 1
+
+/// What the kernel told about one delivery (from a siginfo_t or a signalfd_siginfo).
+typedef struct hinix_signal_record {
+  int32_t signal;
+  int32_t code;
+  int32_t error;
+  int32_t pid;
+  uint32_t uid;
+  int32_t status;
+  int64_t value;
+  uint64_t address;
+} hinix_signal_record;
+
+/// Sets the non-blocking pipe the handler writes records to (once, before any install).
+void hinix_signal_set_pipe(int fd);
+/// Installs Hinix's handler for `signo` (SA_SIGINFO | SA_RESTART), saving the disposition it
+/// replaces; does nothing if it is installed. 0 or -errno.
+int hinix_signal_install(int signo);
+/// Restores exactly the disposition saved by the install; does nothing if none is installed.
+int hinix_signal_restore(int signo);
+/// The disposition before Hinix's handler (or the current one when none is installed): 0 the
+/// default action, 1 ignored, 2 a handler of the program's own; or -errno.
+int hinix_signal_previous_kind(int signo);
+/// Makes a second delivery of `signo` within `window_ns` of the one before restore the default
+/// action and raise the signal again (0 turns it off).
+void hinix_signal_escalate(int signo, int64_t window_ns);
+/// The deliveries of `signo` the handler could not write since the last call (and resets it).
+uint64_t hinix_signal_take_dropped(int signo);
+int hinix_signal_min_realtime(void);
+int hinix_signal_max_realtime(void);
+
+/// sigqueue with a pointer-sized value.
+int hinix_sigqueue(pid_t pid, int signo, int64_t value);
+/// Sends `signo` to the calling thread (tgkill).
+int hinix_tgkill_self(int signo);
+/// pidfd_send_signal (Linux 5.1); with `with` set, as from sigqueue with its value.
+int hinix_pidfd_send_signal(int pidfd, int signo, const hinix_signal_record *with);
+/// pthread_sigmask: `how` 0 blocks, 1 unblocks, 2 sets `bits` (NULL only reads); the mask
+/// before goes to `old` when it is not NULL.
+int hinix_thread_mask(int how, const uint64_t *bits, uint64_t *old);
+/// sigpending into `bits`.
+int hinix_pending(uint64_t *bits);
+/// signalfd (with SFD_CLOEXEC) for the signals in `bits`; `fd` -1 for a new one.
+int hinix_signalfd(int fd, const uint64_t *bits, int nonblocking);
+/// Reads up to `capacity` (at most 16) records from a signalfd: the count, or -errno.
+int hinix_signalfd_read(int fd, hinix_signal_record *records, int capacity);
+/// pidfd_getfd (Linux 5.6): a duplicate of descriptor `target` of the process.
+int hinix_pidfd_getfd(int pidfd, int target);
+/// waitid(P_PIDFD) (Linux 5.4) with `options` (WEXITED, WNOHANG, ...): 1 with `child` filled,
+/// 0 when WNOHANG found nothing, or -errno.
+int hinix_waitid_pidfd(int pidfd, int options, hinix_signal_record *child);
+
 #endif

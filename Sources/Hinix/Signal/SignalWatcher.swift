@@ -1,0 +1,255 @@
+import Synchronization
+import SystemPackage
+
+/// Delivered signals as an async sequence, in an ordinary multi-threaded Swift program.
+///
+/// ```swift
+/// let signals = try SignalWatcher([.interrupt, .terminate], escalation: .seconds(3))
+/// for await delivery in signals {
+///   print("\(delivery.signal) from pid \(delivery.senderPID)")
+///   break  // start shutting down
+/// }
+/// ```
+///
+/// **How it works.** Creating a watcher installs Hinix's handler for its signals (written in C,
+/// async-signal-safe: it takes no lock and allocates nothing), which writes what the kernel
+/// told (``SignalInfo``) whole into a non-blocking pipe; the reactor reads the pipe and hands
+/// each delivery to every watcher of that signal. No thread has to block the signal, so it
+/// works whichever thread the kernel picks. Watching starts when the watcher is created, not
+/// when iteration starts, so nothing is missed in between.
+///
+/// **Ending.** A watcher ends when it is cancelled (``cancel()``), released, or its iterating
+/// task is cancelled. When the last watcher of a signal ends, the disposition the program had
+/// before — the default action, ignored, or its own handler — is restored exactly: a second
+/// Ctrl-C after that ends the program as usual.
+///
+/// **What can be lost, and what is reported.** The kernel keeps one pending instance of a
+/// standard signal: several `SIGCHLD` or `SIGUSR1` sent close together may arrive as one
+/// (real-time signals queue, each with its value). Beyond that nothing is lost silently: a
+/// delivery the handler could not write (the pipe full) or a watcher could not buffer (it fell
+/// 4,096 behind) is counted and reported in the next delivery's ``SignalInfo/lostBefore``.
+///
+/// **Escalation.** With `escalation` set, a second delivery of a signal within that time of the
+/// first restores the default action and delivers the signal again, in the handler itself: a
+/// program stuck in its shutdown can always be stopped with a second Ctrl-C.
+public final class SignalWatcher: AsyncSequence, Sendable {
+  /// Each delivery, in the order the handler saw them.
+  public typealias Element = SignalInfo
+
+  /// The signals watched.
+  public let signals: SignalSet
+  private let id: Int
+  private let stream: AsyncStream<SignalInfo>
+
+  /// Starts watching `signals`.
+  ///
+  /// - Parameter escalation: if set, a second delivery of one of the signals within this time
+  ///   of the one before ends the process with the signal's default action.
+  /// - Throws: `.invalidArgument` for an empty set or for `SIGKILL` or `SIGSTOP`, which no
+  ///   process can catch; the error of `sigaction` or `pipe2` otherwise.
+  public init(_ signals: SignalSet, escalation: Duration? = nil) throws(HinixError) {
+    if signals.isEmpty {
+      throw HinixError(
+        .invalidArgument, operation: "watch signals", detail: "the set of signals to watch is empty")
+    }
+    if let uncatchable = signals.first(where: { !$0.isCatchable }) {
+      throw HinixError(
+        .invalidArgument, operation: "sigaction", subject: "\(uncatchable)",
+        detail: "\(uncatchable) cannot be caught, blocked or ignored")
+    }
+    self.signals = signals
+    let (stream, continuation) = AsyncStream.makeStream(
+      of: SignalInfo.self, bufferingPolicy: .bufferingOldest(SignalHub.bufferLimit))
+    self.stream = stream
+    id = try SignalHub.shared.subscribe(signals, escalation: escalation, continuation)
+    let id = id
+    continuation.onTermination = { _ in SignalHub.shared.unsubscribe(id) }
+  }
+
+  deinit {
+    SignalHub.shared.unsubscribe(id)
+  }
+
+  /// Stops watching: the sequence ends, and signals no other watcher watches get back the
+  /// disposition they had before.
+  public func cancel() {
+    SignalHub.shared.unsubscribe(id)
+  }
+
+  /// The disposition `signal` had before Hinix's handler (or has now, when none is installed).
+  public static func previousDisposition(of signal: Signal) throws(HinixError) -> Disposition {
+    switch Sys.previousDisposition(signal.rawValue) {
+    case .success(0): .defaultAction
+    case .success(1): .ignored
+    case .success: .handler
+    case .failure(let error): throw HinixError.system(error, "sigaction", subject: "\(signal)")
+    }
+  }
+
+  /// What a process does with a signal when Hinix is not watching it.
+  public enum Disposition: Sendable, Hashable {
+    /// The default action (`SIG_DFL`): for most signals, end the process.
+    case defaultAction
+    /// Ignored (`SIG_IGN`).
+    case ignored
+    /// A handler of the program's own.
+    case handler
+  }
+
+  /// Iterates the deliveries; it keeps the watcher alive while iteration lasts.
+  public struct AsyncIterator: AsyncIteratorProtocol {
+    let watcher: SignalWatcher
+    var deliveries: AsyncStream<SignalInfo>.Iterator
+
+    /// The next delivery; nil once the watcher is cancelled or the task is.
+    public mutating func next() async -> SignalInfo? {
+      await deliveries.next()
+    }
+
+    /// The next delivery (the form with an isolation parameter, which Swift prefers).
+    public mutating func next(isolation actor: isolated (any Actor)?) async -> SignalInfo? {
+      await deliveries.next(isolation: actor)
+    }
+  }
+
+  /// An iterator of the deliveries.
+  public func makeAsyncIterator() -> AsyncIterator {
+    AsyncIterator(watcher: self, deliveries: stream.makeAsyncIterator())
+  }
+}
+
+/// The one reader of the handler's pipe, and the registry of watchers: it installs the
+/// handler for a signal when its first watcher comes and restores the old disposition when
+/// the last one goes.
+final class SignalHub: Sendable {
+  static let shared = SignalHub()
+
+  /// How many deliveries a watcher may fall behind before they are counted as lost.
+  static let bufferLimit = 4096
+
+  private struct Watcher {
+    let signals: SignalSet
+    let escalation: Duration?
+    let continuation: AsyncStream<SignalInfo>.Continuation
+    /// Per signal number: deliveries lost since the last one this watcher got.
+    var lost: [Int32: Int] = [:]
+  }
+
+  private struct State {
+    var watchers: [Int: Watcher] = [:]
+    var nextID = 0
+    var pipe: (read: Int32, write: Int32)?
+  }
+
+  private let state = Mutex(State())
+
+  /// Registers a watcher (first), then installs the handler for each signal not yet watched.
+  func subscribe(
+    _ signals: SignalSet, escalation: Duration?, _ continuation: AsyncStream<SignalInfo>.Continuation
+  ) throws(HinixError) -> Int {
+    let outcome = state.withLock { state -> Result<Int, HinixError> in
+      if state.pipe == nil {
+        switch Sys.pipe(nonBlocking: true) {
+        case .success(let ends):
+          // Room for a burst while the reactor is busy: 1 MiB holds 26,000 records, where
+          // the default 64 KiB holds 1,600 (best effort: pipe-max-size may be lower).
+          _ = Sys.fcntl(ends.write, Sys.setPipeSize, 1 << 20)
+          state.pipe = ends
+          Sys.setSignalPipe(ends.write)
+          startReading(ends.read)
+        case .failure(let error):
+          return .failure(HinixError.system(error, "pipe2", subject: "signal watcher"))
+        }
+      }
+      state.nextID += 1
+      let id = state.nextID
+      let watched = watchedSignals(state)
+      state.watchers[id] = Watcher(signals: signals, escalation: escalation, continuation: continuation)
+      for signal in signals where !watched.contains(signal) {
+        if case .failure(let error) = Sys.installSignalHandler(signal.rawValue) {
+          state.watchers[id] = nil
+          restoreUnwatched(state, from: signals)
+          return .failure(HinixError.system(error, "sigaction", subject: "\(signal)"))
+        }
+      }
+      updateEscalation(state, for: signals)
+      return .success(id)
+    }
+    return try outcome.get()
+  }
+
+  /// Removes a watcher and ends its sequence; restores the disposition of each signal no
+  /// other watcher watches. Does nothing for an id already removed.
+  func unsubscribe(_ id: Int) {
+    let ended = state.withLock { state -> Watcher? in
+      guard let watcher = state.watchers.removeValue(forKey: id) else { return nil }
+      restoreUnwatched(state, from: watcher.signals)
+      updateEscalation(state, for: watcher.signals)
+      return watcher
+    }
+    ended?.continuation.finish()
+  }
+
+  private func watchedSignals(_ state: State) -> SignalSet {
+    state.watchers.values.reduce(into: SignalSet()) { $0.formUnion($1.signals) }
+  }
+
+  private func restoreUnwatched(_ state: State, from signals: SignalSet) {
+    let watched = watchedSignals(state)
+    for signal in signals where !watched.contains(signal) {
+      _ = Sys.restoreSignalHandler(signal.rawValue)
+    }
+  }
+
+  /// Sets each signal's escalation window to the shortest any of its watchers asked for.
+  private func updateEscalation(_ state: State, for signals: SignalSet) {
+    for signal in signals {
+      let window = state.watchers.values.filter { $0.signals.contains(signal) }.compactMap(\.escalation).min()
+      let nanoseconds = window.map {
+        $0.components.seconds * 1_000_000_000 + $0.components.attoseconds / 1_000_000_000
+      }
+      Sys.escalate(signal.rawValue, windowNanoseconds: max(nanoseconds ?? 0, 0))
+    }
+  }
+
+  /// Reads the pipe forever on the reactor's thread, which hands each record to the watchers.
+  private func startReading(_ fd: Int32) {
+    Task(executorPreference: Reactor.shared) { [self] in
+      let records = UnsafeMutableBufferPointer<Sys.SignalRecord>.allocate(capacity: 64)
+      defer { records.deallocate() }
+      while true {
+        let bytes = UnsafeMutableRawBufferPointer(records)
+        switch Sys.read(fd, bytes) {
+        case .success(let count):
+          let whole = count / MemoryLayout<Sys.SignalRecord>.stride
+          deliver(UnsafeBufferPointer(rebasing: records[..<whole]))
+        case .failure(.resourceTemporarilyUnavailable):
+          _ = try? await Reactor.shared.wait(for: .readable, on: FileDescriptor(rawValue: fd))
+        case .failure(.interrupted):
+          continue
+        case .failure:
+          return
+        }
+      }
+    }
+  }
+
+  /// Hands each record to the watchers of its signal, with what was lost before it.
+  private func deliver(_ records: UnsafeBufferPointer<Sys.SignalRecord>) {
+    state.withLock { state in
+      for record in records {
+        guard var info = SignalInfo(record) else { continue }
+        let dropped = Int(Sys.takeDroppedSignals(record.signal))
+        for id in state.watchers.keys where state.watchers[id]!.signals.contains(info.signal) {
+          var watcher = state.watchers[id]!
+          info.lostBefore = watcher.lost[record.signal, default: 0] + dropped
+          switch watcher.continuation.yield(info) {
+          case .dropped: watcher.lost[record.signal] = info.lostBefore + 1
+          default: watcher.lost[record.signal] = 0
+          }
+          state.watchers[id] = watcher
+        }
+      }
+    }
+  }
+}

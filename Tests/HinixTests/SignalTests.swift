@@ -1,0 +1,163 @@
+import Glibc
+import SystemPackage
+import Testing
+
+@testable import Hinix
+
+/// Lines a child process writes to the pipe it got as standard output.
+final class ChildLines {
+  private let reader: PipeReader
+  private var pending: [UInt8] = []
+
+  init(_ reader: PipeReader) {
+    self.reader = reader
+  }
+
+  /// The next line, without its newline; nil at the end of the output.
+  func next() async throws -> String? {
+    while true {
+      if let end = pending.firstIndex(of: UInt8(ascii: "\n")) {
+        defer { pending.removeSubrange(...end) }
+        return String(decoding: pending[..<end], as: UTF8.self)
+      }
+      let chunk = try await reader.read(upTo: 256)
+      if chunk.isEmpty { return nil }
+      pending += chunk
+    }
+  }
+}
+
+/// Spawns the test peer with its standard output on a pipe this process reads by lines.
+func spawnPeerWithLines(_ arguments: [String]) throws -> (ChildProcess, ChildLines) {
+  let (reader, writer) = try Pipe.create()
+  let child = try spawnPeer(arguments, passing: [writer.descriptor: 1])
+  return (child, ChildLines(reader))
+}
+
+/// Signals watched in this multi-threaded test process, and in peers whose dispositions the
+/// tests check. Serialized: the watched signals' dispositions are the whole process's.
+@Suite("Signals", .serialized, .timeLimit(.minutes(1)))
+struct SignalTests {
+  @Test("a child's sigqueue arrives with its pid, uid, code and value")
+  func sigqueueFromAChild() async throws {
+    let watcher = try SignalWatcher([.user1])
+    let child = try spawnPeer(["signal-queue", "\(getpid())", "USR1", "42", "1"])
+    var deliveries = watcher.makeAsyncIterator()
+    let delivery = try #require(await deliveries.next())
+    #expect(delivery.signal == .user1)
+    #expect(delivery.code == .queue)
+    #expect(delivery.senderPID == child.pid)
+    #expect(delivery.senderUID == getuid())
+    #expect(delivery.value == 42)
+    #expect(delivery.lostBefore == 0)
+    #expect(delivery.description.contains("SIGUSR1 from pid \(child.pid)"))
+    #expect(try await child.wait() == .exited(0))
+  }
+
+  @Test("10,000 real-time signals from another process arrive complete and in order")
+  func realtimeBurst() async throws {
+    let signal = try #require(Signal.realtime(1))
+    let watcher = try SignalWatcher([signal])
+    let child = try spawnPeer(["signal-queue", "\(getpid())", signal.name, "0", "10000"])
+    var values: [Int] = []
+    var lost = 0
+    for await delivery in watcher {
+      values.append(delivery.value)
+      lost += delivery.lostBefore
+      if values.count + lost == 10_000 { break }
+    }
+    #expect(lost == 0)
+    #expect(values == Array(0..<10_000))
+    #expect(try await child.wait() == .exited(0))
+  }
+
+  @Test("a burst of a standard signal coalesces in the kernel; what arrives is counted, none is invented")
+  func standardBurstCoalesces() async throws {
+    let sentinel = try #require(Signal.realtime(2))
+    let watcher = try SignalWatcher([.user2, sentinel])
+    let child = try spawnPeer(["signal-kill", "\(getpid())", "USR2", "1000"])
+    #expect(try await child.wait() == .exited(0))
+    // Standard signals are delivered before real-time ones: once the sentinel is here, every
+    // SIGUSR2 the kernel kept has been too.
+    try sentinel.send(to: getpid(), value: 1)
+    var arrived = 0
+    var lost = 0
+    for await delivery in watcher {
+      if delivery.signal == sentinel { break }
+      arrived += 1
+      lost += delivery.lostBefore
+    }
+    #expect(arrived >= 1 && arrived + lost <= 1000, "\(arrived) arrived, \(lost) reported lost")
+  }
+
+  @Test("when the last watcher ends, the disposition before is restored exactly")
+  func dispositionRestoredInThisProcess() throws {
+    let old = signal(SIGUSR2, SIG_IGN)
+    defer { signal(SIGUSR2, old) }
+    #expect(try SignalWatcher.previousDisposition(of: .user2) == .ignored)
+    let first = try SignalWatcher([.user2])
+    let second = try SignalWatcher([.user2, .user1])
+    var current = sigaction()
+    sigaction(SIGUSR2, nil, &current)
+    #expect(current.sa_flags & SA_SIGINFO != 0, "Hinix's handler is installed")
+    #expect(try SignalWatcher.previousDisposition(of: .user2) == .ignored)
+    first.cancel()
+    sigaction(SIGUSR2, nil, &current)
+    #expect(current.sa_flags & SA_SIGINFO != 0, "one watcher remains")
+    second.cancel()
+    sigaction(SIGUSR2, nil, &current)
+    #expect(current.sa_flags & SA_SIGINFO == 0)
+    // With no handler of Hinix's installed, this reads the disposition in force now.
+    #expect(try SignalWatcher.previousDisposition(of: .user2) == .ignored)
+    #expect(try SignalWatcher.previousDisposition(of: .user1) == .defaultAction)
+  }
+
+  @Test("after a watcher ends, a second Ctrl-C kills the process again")
+  func secondInterruptKillsAfterTheWatcherEnds() async throws {
+    let (child, lines) = try spawnPeerWithLines(["signal-watch-once", "INT"])
+    #expect(try await lines.next() == "ready")
+    try Signal.interrupt.send(to: child.pid)
+    #expect(try await lines.next() == "got SIGINT from \(getpid())")
+    #expect(try await lines.next() == "restored defaultAction")
+    try Signal.interrupt.send(to: child.pid)
+    #expect(try await child.wait() == .signalled(SIGINT))
+  }
+
+  @Test("with escalation, a second Ctrl-C ends a stuck program")
+  func escalationEndsAStuckProgram() async throws {
+    let (child, lines) = try spawnPeerWithLines(["signal-watch-once", "INT", "5000"])
+    #expect(try await lines.next() == "ready")
+    try Signal.interrupt.send(to: child.pid)
+    #expect(try await lines.next() == "got SIGINT from \(getpid())")
+    try Signal.interrupt.send(to: child.pid)
+    #expect(try await child.wait() == .signalled(SIGINT))
+  }
+
+  @Test("names parse as kill -l spells them; bad ones and uncatchable signals are refused")
+  func namesAndRefusals() throws {
+    #expect(Signal(parsing: "INT") == .interrupt)
+    #expect(Signal(parsing: "sigterm") == .terminate)
+    #expect(Signal(parsing: "9") == .kill)
+    #expect(Signal(parsing: "RTMIN+3") == Signal.realtime(3))
+    #expect(Signal(parsing: "RTMAX") == Signal(rawValue: Sys.highestRealtimeSignal))
+    #expect(Signal(parsing: "RTMAX-1")?.isRealtime == true)
+    #expect(Signal(parsing: "NOPE") == nil)
+    #expect(Signal(parsing: "65") == nil)
+    #expect(Signal.realtime(1)?.description == "SIGRTMIN+1")
+    #expect(Signal.interrupt.description == "SIGINT")
+    #expect(SignalSet([.terminate, .interrupt]).description == "[SIGINT, SIGTERM]")
+    expectError(.invalidArgument) { _ = try SignalWatcher([]) }
+    let kill = expectError(.invalidArgument) { _ = try SignalWatcher([.interrupt, .kill]) }
+    #expect(kill?.detail.contains("SIGKILL cannot be caught") == true)
+  }
+
+  @Test("sending names the target and says why it failed")
+  func sendingErrors() throws {
+    // A pid that is very unlikely to exist: past the default pid_max.
+    let missing = expectError(.notFound) { try Signal.terminate.send(to: 4_000_000) }
+    #expect(missing?.description == "kill(\"pid 4000000\"): no such process for SIGTERM")
+    expectError(.invalidArgument) { try Signal.terminate.send(to: 0) }
+    expectError(.notFound) { try Signal.user1.send(to: 4_000_000, value: 1) }
+    expectError(.invalidArgument) { try Signal.terminate.send(toGroup: -3) }
+  }
+}
