@@ -49,8 +49,8 @@ struct MessageQueueTests {
   func openErrorsExplainTheirLimit() {
     let name: MessageQueue.Name = "/jobs"
     let capacity = MessageQueue.Capacity(maxMessages: 10, maxMessageSize: 64)
-    func error(_ errno: Errno, flags: Int32 = O_RDWR, capacity: MessageQueue.Capacity? = nil) -> HinixError {
-      MessageQueue.openError(errno, name: name, flags: flags, capacity: capacity)
+    func error(_ code: Errno, flags: Int32 = O_RDWR, capacity: MessageQueue.Capacity? = nil) -> HinixError {
+      MessageQueue.openError(code, name: name, flags: flags, capacity: capacity)
     }
     #expect(error(.permissionDenied, flags: O_WRONLY).detail.contains("writing by uid"))
     #expect(error(.permissionDenied, flags: O_RDONLY).detail.contains("reading by uid"))

@@ -238,16 +238,7 @@ extension Socket {
     }
     if kind == .stream {
       guard finishing else { return first }
-      var written = first
-      while written < bytes.count {
-        let rest = UnsafeRawBufferPointer(rebasing: bytes[written...])
-        guard
-          let count = try transfer(
-            "send", events: Int16(POLLOUT), waiting: waiting, { Sys.send(fd, rest, flags: $0) })
-        else { break }
-        written += count
-      }
-      return written
+      return first + (try writeAll(UnsafeRawBufferPointer(rebasing: bytes[first...]), waiting: waiting))
     } else if first < bytes.count {
       throw HinixError(
         .shortWrite, operation: "sendmsg", subject: subject,

@@ -480,7 +480,9 @@ public final class Socket: Sendable {
     return waiting.outcome(count > 0 || bytes.isEmpty ? count : nil)
   }
 
-  private func writeAll(_ bytes: UnsafeRawBufferPointer, waiting: Waiting) throws(HinixError) -> Int {
+  /// Writes all of `bytes` with plain sends, waiting as `waiting` allows; returns how many
+  /// went (fewer only when a try or timed form gave up).
+  func writeAll(_ bytes: UnsafeRawBufferPointer, waiting: Waiting) throws(HinixError) -> Int {
     var written = 0
     while written < bytes.count {
       let rest = UnsafeRawBufferPointer(rebasing: bytes[written...])
