@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <mqueue.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -212,7 +213,8 @@ static void child_fail(int report, int err) {
 }
 
 int hinix_spawn(const char *path, char *const argv[], char *const envp[], const int *sources,
-                const int *targets, int count, int cpu) {
+                const int *targets, int count, int cpu, int *pidfd) {
+  *pidfd = -1;
   int report[2];
   if (pipe2(report, O_CLOEXEC) < 0) return -errno;
   // The child needs copies of every source above every target, so that no dup2 onto a target
@@ -222,18 +224,30 @@ int hinix_spawn(const char *path, char *const argv[], char *const envp[], const 
     if (targets[i] > highest) highest = targets[i];
     if (sources[i] > highest) highest = sources[i];
   }
+  // Every signal stays blocked across fork, so that no handler of this process (Hinix's own
+  // writes to a pipe the child shares) runs in the child before its dispositions are reset.
+  sigset_t all, before;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &before);
   pid_t pid = fork();
   if (pid < 0) {
     int err = errno;
+    pthread_sigmask(SIG_SETMASK, &before, NULL);
     close(report[0]);
     close(report[1]);
     return -err;
   }
   if (pid == 0) {
-    sigset_t all;
-    sigemptyset(&all);
-    sigprocmask(SIG_SETMASK, &all, NULL);
-    signal(SIGPIPE, SIG_DFL);
+    // A clean start: every caught or ignored signal back to its default action (execve would
+    // keep an ignored one ignored), then nothing blocked.
+    for (int signo = 1; signo < NSIG; signo++) {
+      struct sigaction current;
+      if (sigaction(signo, NULL, &current) < 0) continue;
+      if ((current.sa_flags & SA_SIGINFO) || current.sa_handler != SIG_DFL) signal(signo, SIG_DFL);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
     if (cpu >= 0) {
       cpu_set_t set;
       CPU_ZERO(&set);
@@ -252,6 +266,11 @@ int hinix_spawn(const char *path, char *const argv[], char *const envp[], const 
     execve(path, argv, envp);
     child_fail(report[1], errno);
   }
+  // The child is unreaped (nothing here waits for it), so its pidfd names it for sure; only a
+  // SIGCHLD set to SIG_IGN (which reaps children at once) could take it first.
+  int opened = (int)syscall(SYS_pidfd_open, pid, 0);
+  int pidfd_error = opened < 0 ? errno : 0;
+  pthread_sigmask(SIG_SETMASK, &before, NULL);
   close(report[1]);
   int err = 0;
   ssize_t n;
@@ -263,8 +282,19 @@ int hinix_spawn(const char *path, char *const argv[], char *const envp[], const 
     int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
+    if (opened >= 0) close(opened);
     return -err;
   }
+  if (opened < 0) {
+    // Without a pidfd Hinix cannot wait for the child safely: report it, and leave the child
+    // to run (its pid is lost to the caller, so end it rather than leak it).
+    kill(pid, SIGKILL);
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return -pidfd_error;
+  }
+  *pidfd = opened;
   return pid;
 }
 
@@ -526,9 +556,7 @@ ssize_t hinix_getdents(int fd, void *buffer, size_t capacity) {
 
 // MARK: processes, threads and time
 
-const int HINIX_WNOHANG = WNOHANG;
 
-int hinix_waitpid(pid_t pid, int *status, int options) { RETURN_OR_ERRNO(waitpid(pid, status, options)); }
 int hinix_kill(pid_t pid, int signal) { RETURN_OR_ERRNO(kill(pid, signal)); }
 
 int hinix_block_all_signals(void) {

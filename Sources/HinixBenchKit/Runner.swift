@@ -209,7 +209,7 @@ final class PeerWatch: @unchecked Sendable {
   func end() {
     if !joined {
       stopping.store(true, ordering: .releasing)
-      try? peer.kill(SIGKILL)
+      try? peer.kill(.kill)
       _ = join()
     }
   }

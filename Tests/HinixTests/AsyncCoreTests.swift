@@ -78,7 +78,7 @@ struct AsyncCoreTests {
         #expect(error.code == .reactorShutDown, "\(error)")
       }
     }
-    try child.kill(SIGKILL)
+    try child.kill(.kill)
     _ = try await child.wait()
     _ = (writer, right)
   }

@@ -331,7 +331,7 @@ struct MessageRingProcessTests {
         return sent
       }
       #expect(try flood(sender) == 3_000)
-      try child.kill(SIGKILL)
+      try child.kill(.kill)
       _ = try await child.wait()
     }
   }

@@ -242,7 +242,7 @@ struct RingProcessTests {
     for value in 1...3 { #expect(try receiver.receive() == UInt64(value)) }
     let killer = Thread {
       usleep(50_000)
-      try child.kill(SIGKILL)
+      try child.kill(.kill)
     }
     let start = ContinuousClock.now
     let error = expectError(.peerGone) { _ = try receiver.receive() }
@@ -264,7 +264,7 @@ struct RingProcessTests {
     for value in 1...3 { #expect(try await receiver.receive() == UInt64(value)) }
     let killer = Thread {
       usleep(50_000)
-      try child.kill(SIGKILL)
+      try child.kill(.kill)
     }
     let start = ContinuousClock.now
     var failure: HinixError?
@@ -286,7 +286,7 @@ struct RingProcessTests {
     for value in 0..<8 { try sender.send(UInt64(value)) }
     let killer = Thread {
       usleep(50_000)
-      try child.kill(SIGKILL)
+      try child.kill(.kill)
     }
     let start = ContinuousClock.now
     let error = expectError(.peerGone) { try sender.send(8) }

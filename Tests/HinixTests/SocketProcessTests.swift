@@ -69,8 +69,9 @@ struct SocketProcessTests {
       let expected = Credentials(
         pid: child.pid, uid: dropping ? 65534 : getuid(), gid: dropping ? 65534 : getgid())
       #expect(try connection.peerCredentials() == expected)
-      if let pidfd = try connection.peerProcessDescriptor() {
-        #expect(try pidOfPidfd(pidfd.descriptor) == child.pid)
+      if let peer = try connection.peerProcessDescriptor() {
+        #expect(try pidOfPidfd(peer.descriptor) == child.pid)
+        #expect(peer.pid == child.pid)
       }
       try connection.set(.passCredentials, true)
       try connection.send("go")
@@ -93,7 +94,7 @@ struct SocketProcessTests {
       #expect(try readLine(reader) == "ready")
       let live = expectError(.alreadyExists) { try SocketListener(.path(path)) }
       #expect(live?.detail.contains("another listener") == true)
-      try child.kill(SIGKILL)
+      try child.kill(.kill)
       #expect(try child.wait() == .signalled(SIGKILL))
       #expect(fileMode(path)! & S_IFMT == S_IFSOCK)
       expectError(.connectionRefused) { try Socket.connect(to: .path(path)) }

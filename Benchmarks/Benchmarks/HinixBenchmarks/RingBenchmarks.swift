@@ -42,7 +42,7 @@ final class RingEchoFixture: @unchecked Sendable {
   }
 
   func end() {
-    try? process.kill(SIGKILL)
+    try? process.kill(.kill)
     _ = try? process.wait()
     buffer.deallocate()
   }

@@ -209,11 +209,13 @@ static inline uint64_t hinix_exchange(uint64_t *address, uint64_t value) {
 static inline void hinix_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 
 /// Spawns `path` with `argv` and `envp` in a child process. Before exec the child duplicates
-/// `sources[i]` onto `targets[i]` (clearing close-on-exec on the copy only), resets the signal
-/// mask and SIGPIPE's disposition, and pins itself to `cpu` when `cpu >= 0`. Returns the pid,
-/// or the negated errno of fork, of a dup2 or of execve.
+/// `sources[i]` onto `targets[i]` (clearing close-on-exec on the copy only), resets every
+/// caught or ignored signal to its default action and unblocks all, and pins itself to `cpu`
+/// when `cpu >= 0`. Signals stay blocked in the parent's thread across fork. Returns the pid
+/// with the child's pidfd (Linux 5.3) in `*pidfd`, or the negated errno of fork, of a dup2, of
+/// execve or of pidfd_open.
 int hinix_spawn(const char *path, char *const argv[], char *const envp[], const int *sources,
-                const int *targets, int count, int cpu);
+                const int *targets, int count, int cpu, int *pidfd);
 
 /// Pins the process `pid` (0 for the caller's thread) to one CPU.
 int hinix_pin_to_cpu(pid_t pid, int cpu);
@@ -259,9 +261,6 @@ ssize_t hinix_getdents(int fd, void *buffer, size_t capacity);
 
 // MARK: processes, threads and time
 
-/// waitpid; the status goes to `*status`. Returns the pid, 0 (WNOHANG, still running) or -errno.
-int hinix_waitpid(pid_t pid, int *status, int options);
-extern const int HINIX_WNOHANG;
 int hinix_kill(pid_t pid, int signal);
 /// pidfd_open (Linux 5.3): a descriptor that becomes readable when the process exits.
 int hinix_pidfd_open(pid_t pid);

@@ -1,20 +1,31 @@
 import Glibc
 import SystemPackage
 
-/// A child process started with an explicit set of inherited descriptors.
+/// A child process started with an explicit set of inherited descriptors, held by a pidfd.
 ///
 /// Hinix opens every descriptor close-on-exec, so a child inherits nothing by accident. To hand
 /// one down, name it in `passing:` with the number it should have in the child: the child gets a
 /// copy at that number, open across `execve`, while the parent's descriptor keeps its flags.
+/// The child also starts clean: every signal at its default action and none blocked, whatever
+/// this process caught, ignored or blocked.
+///
+/// Every wait and signal goes through the child's pidfd (``process``), opened right after
+/// `fork` while nothing can have reaped the child: a `ChildProcess` never reaps or signals any
+/// other process, even one that later gets the same pid. Needs Linux 5.3 (`pidfd_open`) and,
+/// to reap, 5.4 (`waitid` with `P_PIDFD`).
 ///
 /// ```swift
 /// let wake = try EventFD()
 /// let child = try ChildProcess.spawn(
 ///   "/usr/local/bin/worker", arguments: ["--wake-fd", "3"], passing: [wake.descriptor: 3])
+/// let ended = try await child.wait()
 /// ```
 public struct ChildProcess: Sendable, Hashable {
   /// The child's process id.
   public let pid: pid_t
+  /// The child's pidfd: await its exit, or signal it, without any risk of reaching a process
+  /// that reused the pid.
+  public let process: ProcessDescriptor
 
   /// How a child ended.
   public enum Termination: Sendable, Hashable, CustomStringConvertible {
@@ -23,19 +34,50 @@ public struct ChildProcess: Sendable, Hashable {
     /// A signal with this number ended it.
     case signalled(Int32)
 
-    /// "exit status N" or "signal N".
+    /// The signal that ended it, if one did.
+    public var signal: Signal? {
+      if case .signalled(let number) = self { return Signal(rawValue: number) }
+      return nil
+    }
+
+    /// "exit status N" or "signal SIGNAME".
     public var description: String {
       switch self {
       case .exited(let status): "exit status \(status)"
-      case .signalled(let signal): "signal \(signal)"
+      case .signalled(let number): "signal \(Signal(rawValue: number)?.description ?? "\(number)")"
       }
     }
   }
 
-  /// Wraps an existing child's process id (one this process may wait for).
-  public init(pid: pid_t) {
-    self.pid = pid
+  /// What an async ``wait(onCancellation:reactor:)`` does when its task is cancelled.
+  public enum CancellationAction: Sendable, Hashable {
+    /// Leave the child running (and unreaped): it can be waited for again.
+    case leaveRunning
+    /// Send the child this signal, and reap it once it ends (in a task of its own), so that
+    /// no zombie is left.
+    case send(Signal)
   }
+
+  /// Wraps a child of this process by its pid, opening its pidfd.
+  ///
+  /// Only race-free while the child is not reaped: a pid that was already reaped may name a
+  /// new, unrelated process by now. Prefer ``spawn(_:arguments:environment:passing:cpu:)``,
+  /// which opens the pidfd before anything can reap.
+  public init(pid: pid_t) throws(HinixError) {
+    self.pid = pid
+    process = try ProcessDescriptor(opening: pid)
+  }
+
+  private init(pid: pid_t, pidfd: Int32) {
+    self.pid = pid
+    process = ProcessDescriptor(adoptingOpened: FileDescriptor(rawValue: pidfd), pid: pid)
+  }
+
+  /// Children are the same when their pids are.
+  public static func == (left: ChildProcess, right: ChildProcess) -> Bool { left.pid == right.pid }
+
+  /// Hashes the pid.
+  public func hash(into hasher: inout Hasher) { hasher.combine(pid) }
 
   /// Starts `executable` with `arguments` (not including argv[0], which is the executable's path).
   ///
@@ -44,8 +86,9 @@ public struct ChildProcess: Sendable, Hashable {
   ///   - passing: descriptors to hand to the child, keyed by the parent's descriptor, valued by
   ///     the number the child sees (3 and up keeps the standard streams; 0, 1 and 2 replace them).
   ///   - cpu: a CPU to pin the child to before it runs, or `nil` to leave it unpinned.
-  /// - Throws: the errno of `fork`, `dup2`, `sched_setaffinity` or `execve`, naming the executable.
-  /// The corresponding C functions are `fork`, `dup2` and `execve`.
+  /// - Throws: the errno of `fork`, `dup2`, `sched_setaffinity`, `execve` or `pidfd_open`,
+  ///   naming the executable.
+  /// The corresponding C functions are `fork`, `pidfd_open`, `dup2` and `execve`.
   public static func spawn(
     _ executable: FilePath, arguments: [String] = [], environment: [String]? = nil,
     passing descriptors: [FileDescriptor: Int32] = [:], cpu: Int? = nil
@@ -65,62 +108,81 @@ public struct ChildProcess: Sendable, Hashable {
       }
     }
     switch result {
-    case .success(let pid): return ChildProcess(pid: pid)
+    case .success(let child): return ChildProcess(pid: child.pid, pidfd: child.pidfd)
     case .failure(let error):
       throw HinixError(
         error == .noSuchFileOrDirectory ? .notFound : .system, operation: "spawn",
         subject: executable.printable,
-        errno: error, detail: "could not start the process: \(error)")
+        errno: error,
+        detail: error == .noFunction
+          ? "this kernel has no pidfd_open (Linux 5.3 or later needed)"
+          : "could not start the process: \(error)")
     }
   }
 
+  // MARK: Waiting
+
   /// Waits for the child to end and reaps it, blocking the calling thread.
   ///
-  /// The corresponding C function is `waitpid`.
+  /// The corresponding C function is `waitid` with `P_PIDFD`.
   @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await wait()` in async code")
   public func wait() throws(HinixError) -> Termination {
-    try reap(block: true)!
+    guard let ended = try process.reap(block: true) else {
+      throw HinixError(.system, operation: "waitid", subject: "pid \(pid)", detail: "returned no child")
+    }
+    return ended
   }
 
   /// Reaps the child if it has ended: ``Outcome/wouldBlock`` while it still runs.
   ///
-  /// The corresponding C function is `waitpid` with `WNOHANG`.
+  /// The corresponding C function is `waitid` with `P_PIDFD` and `WNOHANG`.
   public func tryWait() throws(HinixError) -> Outcome<Termination> {
-    Waiting.never.outcome(try reap(block: false))
+    Waiting.never.outcome(try process.reap(block: false))
+  }
+
+  /// Waits at most `timeout` for the child to end, and reaps it if it did:
+  /// ``Outcome/timedOut`` while it still runs.
+  @_disfavoredOverload
+  @available(*, noasync, message: "blocks its thread; use `await wait()` in async code")
+  public func wait(timeout: Duration) throws(HinixError) -> Outcome<Termination> {
+    guard try process.waitForExit(timeout: timeout).isCompleted else { return .timedOut }
+    return try tryWait()
   }
 
   /// Waits for the child to end and reaps it, suspending the task (not its thread): the
-  /// reactor waits on a pidfd of the child, which becomes readable when it exits.
+  /// reactor waits on the child's pidfd, which becomes readable when it exits.
   ///
-  /// Cancelling the task throws `CancellationError` and leaves the child unreaped.
-  /// The corresponding C functions are `pidfd_open` and `waitpid`.
-  public func wait(reactor: Reactor = .shared) async throws -> Termination {
-    if let ended = try reap(block: false) { return ended }
-    let pidfd: OwnedDescriptor
-    switch Sys.pidfdOpen(pid) {
-    case .success(let fd): pidfd = OwnedDescriptor(adopting: FileDescriptor(rawValue: fd))
-    case .failure(let error): throw HinixError.system(error, "pidfd_open", subject: "pid \(pid)")
-    }
-    return try await reactor.perform(.readable, on: pidfd.descriptor, strategy: .sleep) {
-      () throws(HinixError) in try reap(block: false)
+  /// - Parameter onCancellation: what to do with the child when the task is cancelled
+  ///   (`CancellationError` is thrown either way): leave it running (the default), or send it
+  ///   a signal and reap it when it ends.
+  public func wait(
+    onCancellation: CancellationAction = .leaveRunning, reactor: Reactor = .shared
+  ) async throws -> Termination {
+    do {
+      return try await reactor.perform(.readable, on: process.descriptor, strategy: .sleep) {
+        () throws(HinixError) in try process.reap(block: false)
+      }
+    } catch is CancellationError {
+      if case .send(let signal) = onCancellation {
+        try? process.send(signal)
+        let process = process
+        Task.detached {
+          try? await process.waitForExit()
+          _ = try? process.reap(block: false)
+        }
+      }
+      throw CancellationError()
     }
   }
 
-  private func reap(block: Bool) throws(HinixError) -> Termination? {
-    switch Sys.wait(pid, block: block) {
-    case .success(let status): return status.map(ChildProcess.termination)
-    case .failure(let error): throw HinixError.system(error, "waitpid", subject: "pid \(pid)")
-    }
-  }
+  // MARK: Signals
 
-  /// Sends `signal` (SIGTERM by default) to the child.
+  /// Sends `signal` (`SIGTERM` by default) to the child, through its pidfd.
   ///
-  /// The corresponding C function is `kill`.
-  public func kill(_ signal: Int32 = SIGTERM) throws(HinixError) {
-    if case .failure(let error) = Sys.kill(pid, signal) {
-      throw HinixError.system(error, "kill", subject: "pid \(pid)")
-    }
+  /// The corresponding C function is `pidfd_send_signal`.
+  public func kill(_ signal: Signal = .terminate) throws(HinixError) {
+    try process.send(signal)
   }
 
   /// Pins the calling thread to one CPU; `hinix bench` uses it to place the two processes.
@@ -135,11 +197,6 @@ public struct ChildProcess: Sendable, Hashable {
   /// The CPUs this process may run on, in ascending order.
   public static func allowedCPUs() -> [Int] {
     Sys.allowedCPUs()
-  }
-
-  private static func termination(_ status: Int32) -> Termination {
-    let signal = status & 0x7f
-    return signal == 0 ? .exited((status >> 8) & 0xff) : .signalled(signal)
   }
 
   private static func currentEnvironment() -> [String] {

@@ -27,7 +27,7 @@ import SystemPackage
 /// standard signal: several `SIGCHLD` or `SIGUSR1` sent close together may arrive as one
 /// (real-time signals queue, each with its value). Beyond that nothing is lost silently: a
 /// delivery the handler could not write (the pipe full) or a watcher could not buffer (it fell
-/// 4,096 behind) is counted and reported in the next delivery's ``SignalInfo/lostBefore``.
+/// 65,536 behind) is counted and reported in the next delivery's ``SignalInfo/lostBefore``.
 ///
 /// **Escalation.** With `escalation` set, a second delivery of a signal within that time of the
 /// first restores the default action and delivers the signal again, in the handler itself: a
@@ -125,7 +125,7 @@ final class SignalHub: Sendable {
   static let shared = SignalHub()
 
   /// How many deliveries a watcher may fall behind before they are counted as lost.
-  static let bufferLimit = 4096
+  static let bufferLimit = 65536
 
   private struct Watcher {
     let signals: SignalSet

@@ -496,12 +496,13 @@ extension Socket {
     }
   }
 
-  /// A pidfd for the peer process (close-on-exec), which stays valid, unlike a pid, even if the
-  /// peer exits and its pid is reused; nil where the kernel lacks `SO_PEERPIDFD` (before 6.5).
+  /// The peer process, held by a pidfd (close-on-exec) that stays valid, unlike a pid, even if
+  /// the peer exits and its pid is reused: await its exit or signal it. Nil where the kernel
+  /// lacks `SO_PEERPIDFD` (before 6.5).
   /// The corresponding C function is `getsockopt` with `SO_PEERPIDFD`.
-  public func peerProcessDescriptor() throws(HinixError) -> OwnedDescriptor? {
+  public func peerProcessDescriptor() throws(HinixError) -> ProcessDescriptor? {
     switch Sys.getOption(fd, SOL_SOCKET, Sys.peerPidfdOption, as: Int32.self) {
-    case .success(let pidfd): return OwnedDescriptor(adopting: FileDescriptor(rawValue: pidfd))
+    case .success(let pidfd): return try ProcessDescriptor(adopting: FileDescriptor(rawValue: pidfd))
     case .failure(.protocolNotAvailable): return nil
     case .failure(let error): throw HinixError.system(error, "getsockopt(SO_PEERPIDFD)", subject: subject)
     }

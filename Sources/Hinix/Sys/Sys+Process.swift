@@ -10,16 +10,10 @@ extension Sys {
     _ path: UnsafePointer<CChar>, _ argv: UnsafePointer<UnsafeMutablePointer<CChar>?>,
     _ envp: UnsafePointer<UnsafeMutablePointer<CChar>?>, sources: [Int32], targets: [Int32],
     cpu: Int32
-  ) -> Result<pid_t, Errno> {
-    result(hinix_spawn(path, argv, envp, sources, targets, Int32(sources.count), cpu))
-  }
-
-  /// Waits for the child `pid` to end and returns its wait status; with `block` false, `nil`
-  /// while it still runs. Retries `EINTR`.
-  static func wait(_ pid: pid_t, block: Bool) -> Result<Int32?, Errno> {
-    var status: Int32 = 0
-    return retrying(true) { hinix_waitpid(pid, &status, block ? 0 : HINIX_WNOHANG) }.map {
-      $0 == 0 ? nil : status
+  ) -> Result<(pid: pid_t, pidfd: Int32), Errno> {
+    var pidfd: Int32 = -1
+    return result(hinix_spawn(path, argv, envp, sources, targets, Int32(sources.count), cpu, &pidfd)).map {
+      ($0, pidfd)
     }
   }
 

@@ -1,0 +1,130 @@
+import Glibc
+import SystemPackage
+import Testing
+
+@testable import Hinix
+
+/// The signal mask and ignored set of process `pid`, from `/proc/PID/status`.
+private func signalMasks(of pid: pid_t) throws -> (blocked: UInt64, ignored: UInt64) {
+  let status = try readProcFile(FilePath("/proc/\(pid)/status"))
+  func field(_ name: String) -> UInt64 {
+    let line = status.split(separator: "\n").first { $0.hasPrefix(name + ":") } ?? ""
+    return UInt64(line.dropFirst(name.count + 1).trimmingWhitespace(), radix: 16) ?? .max
+  }
+  return (field("SigBlk"), field("SigIgn"))
+}
+
+/// Child processes and pidfds, across real processes.
+@Suite("Processes and pidfds", .timeLimit(.minutes(1)))
+struct ProcessTests {
+  @Test("a child starts with no signal blocked and none ignored, whatever its parent does")
+  func childStartsClean() throws {
+    let (child, masks) = try withProcessWideState {
+      let old = signal(SIGUSR1, SIG_IGN)
+      defer { signal(SIGUSR1, old) }
+      var block = sigset_t()
+      sigemptyset(&block)
+      sigaddset(&block, SIGUSR2)
+      var before = sigset_t()
+      pthread_sigmask(SIG_BLOCK, &block, &before)
+      defer { pthread_sigmask(SIG_SETMASK, &before, nil) }
+      #expect(try signalMasks(of: getpid()).ignored & (1 << UInt64(SIGUSR1 - 1)) != 0)
+      let child = try spawnPeer(["sleep", "30"])
+      return (child, try waitForExec(child))
+    }
+    #expect(masks.blocked == 0)
+    #expect(masks.ignored & (1 << UInt64(SIGUSR1 - 1)) == 0)
+    try child.kill()
+    #expect(try child.wait() == .signalled(SIGTERM))
+  }
+
+  /// The masks of `child` once it runs the test peer (before exec they are the parent's).
+  private func waitForExec(_ child: ChildProcess) throws -> (blocked: UInt64, ignored: UInt64) {
+    for _ in 0..<200 {
+      let command = (try? readProcFile(FilePath("/proc/\(child.pid)/comm"))) ?? ""
+      if command.hasPrefix("hinix-test-pee") { return try signalMasks(of: child.pid) }
+      usleep(5_000)
+    }
+    throw HinixError(.timedOut, operation: "exec", subject: "pid \(child.pid)", detail: "never ran the peer")
+  }
+
+  @Test("waiting: timed out while it runs, then its termination; cancelling can kill and reap it")
+  func waitForms() async throws {
+    let child = try spawnPeer(["sleep", "30"])
+    #expect(try blockingSetup { try child.wait(timeout: .milliseconds(30)) } == .timedOut)
+    #expect(try child.tryWait() == .wouldBlock)
+    #expect(try child.process.tryWaitForExit() == .wouldBlock)
+    try child.kill()
+    try await child.process.waitForExit()
+    #expect(try child.tryWait() == .completed(.signalled(SIGTERM)))
+
+    // Cancelled with .send(.kill): the child gets SIGKILL and is reaped, so its pid is gone.
+    let sleeper = try spawnPeer(["sleep", "30"])
+    let waiting = Task { try await sleeper.wait(onCancellation: .send(.kill)) }
+    try await Task.sleep(for: .milliseconds(20))
+    waiting.cancel()
+    await #expect(throws: CancellationError.self) { _ = try await waiting.value }
+    var reaped = false
+    for _ in 0..<400 where !reaped {
+      reaped = kill(sleeper.pid, 0) != 0
+      if !reaped { try await Task.sleep(for: .milliseconds(5)) }
+    }
+    #expect(reaped, "the killed child was reaped")
+  }
+
+  @Test("a child's wait never reaps another child")
+  func waitReapsOnlyItsOwnChild() async throws {
+    let long = try spawnPeer(["sleep", "30"])
+    let short = try spawnPeer(["sleep", "0"])
+    try await short.process.waitForExit()
+    // The other child has exited and is unreaped; waiting on the long one must not take it.
+    #expect(try long.tryWait() == .wouldBlock)
+    #expect(try short.tryWait() == .completed(.exited(0)))
+    try long.kill(.kill)
+    #expect(try await long.wait() == .signalled(SIGKILL))
+  }
+
+  @Test("a pidfd signals with a value, and lends a duplicate of the process's descriptor")
+  func pidfdSignalsAndDuplicates() async throws {
+    let (child, lines) = try spawnPeerWithLines(["signal-watch-once", "USR1"])
+    #expect(try await lines.next() == "ready")
+    let process = try ProcessDescriptor(opening: child.pid)
+    #expect(process.pid == child.pid)
+    try process.send(.user1, value: 5)
+    #expect(try await lines.next() == "got SIGUSR1 from \(getpid())")
+    #expect(try await lines.next() == "restored defaultAction")
+    try process.send(.terminate)
+    #expect(try await child.wait() == .signalled(SIGTERM))
+    let gone = expectError(.notFound) { try process.send(.terminate) }
+    #expect(gone?.description == "pidfd_send_signal(\"pid \(child.pid)\"): no such process for SIGTERM")
+
+    // The child's descriptor 3 is the writing end of this pipe: a duplicate of it writes into it.
+    let (reader, writer) = try Pipe.create()
+    let holder = try spawnPeer(
+      ["pipe-write-after", "300", "from the child"], passing: [writer.descriptor: 3])
+    let borrowed = try holder.process.duplicateDescriptor(3)
+    try await PipeWriter(adopting: borrowed.release()).write("borrowed ")
+    let missing = expectError(.notFound) { _ = try holder.process.duplicateDescriptor(999) }
+    #expect(missing?.detail == "the process has no descriptor 999")
+    _ = consume writer
+    #expect(try await holder.wait() == .exited(0))
+    var text: [UInt8] = []
+    while case let chunk = try await reader.read(upTo: 64), !chunk.isEmpty { text += chunk }
+    #expect(String(decoding: text, as: UTF8.self) == "borrowed from the child")
+  }
+
+  @Test("opening and adopting refuse what is not a process")
+  func refusals() throws {
+    expectError(.notFound) { _ = try ProcessDescriptor(opening: 4_000_000) }
+    expectError(.invalidArgument) { _ = try ProcessDescriptor(opening: 0) }
+    let (reader, _) = try Pipe.create()
+    let error = expectError(.incompatible) {
+      _ = try ProcessDescriptor(adopting: try reader.descriptor.duplicate())
+    }
+    #expect(error?.detail.contains("not a pidfd") == true)
+    let own = try ProcessDescriptor(opening: getpid())
+    let adopted = try ProcessDescriptor(adopting: try own.descriptor.duplicate())
+    #expect(adopted.pid == getpid())
+    #expect(try !adopted.hasExited)
+  }
+}
