@@ -136,6 +136,18 @@ func run() throws {
       try signal.send(to: pid_t(number(0)), value: value)
     }
 
+  case "signalfd-read":
+    // signalfd-read SIGNAL COUNT: blocks SIGNAL in this (only) thread, reads COUNT deliveries
+    // from a signalfd, blocking, and prints each as "got SIGNAL from PID value V".
+    guard let signal = Signal(parsing: argument(0)) else { fail("no signal \(argument(0))") }
+    try ThreadSignalMask.block([signal])
+    let reader = try SignalFD([signal])
+    say("ready")
+    for _ in 0..<number(1) {
+      let info = try reader.read()
+      say("got \(info.signal) from \(info.senderPID) value \(info.value)")
+    }
+
   case "signal-kill":
     // signal-kill PID SIGNAL COUNT: sends SIGNAL to PID COUNT times with kill.
     guard let signal = Signal(parsing: argument(1)) else { fail("no signal \(argument(1))") }

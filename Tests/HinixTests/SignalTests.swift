@@ -135,6 +135,40 @@ struct SignalTests {
     #expect(try await child.wait() == .signalled(SIGINT))
   }
 
+  @Test("a signalfd in a process that blocks the signal reads each delivery with its sender and value")
+  func signalFDInAProcessThatBlocks() async throws {
+    let (child, lines) = try spawnPeerWithLines(["signalfd-read", "USR2", "2"])
+    #expect(try await lines.next() == "ready")
+    try Signal.user2.send(to: child.pid, value: 7)
+    #expect(try await lines.next() == "got SIGUSR2 from \(getpid()) value 7")
+    try Signal.user2.send(to: child.pid, value: 8)
+    #expect(try await lines.next() == "got SIGUSR2 from \(getpid()) value 8")
+    #expect(try await child.wait() == .exited(0))
+  }
+
+  @Test("a signalfd in this process, whose pool threads take signals, is refused with the threads named")
+  func signalFDRefusedWhereThreadsTakeTheSignal() async throws {
+    let open = try SignalFD.threadsNotBlocking([.user2])
+    #expect(!open.isEmpty)
+    let error = expectError(.invalidArgument) { _ = try SignalFD([.user2]) }
+    #expect(error?.detail.contains("do not block these signals") == true)
+    #expect(error?.detail.contains("\(open[0].id)") == true)
+    // Created anyway, it sees a signal pending for this thread only while blocked here. A
+    // watcher catches the signal should it ever be unblocked unread, so it cannot kill the run.
+    let safety = try SignalWatcher([.user2])
+    defer { safety.cancel() }
+    let reader = try SignalFD([.user2], requireBlocked: false)
+    let before = try blockingSetup { try ThreadSignalMask.block([.user2]) }
+    defer { _ = try? ThreadSignalMask.set(before) }
+    #expect(try ThreadSignalMask.current.contains(.user2))
+    #expect(try reader.tryRead() == .wouldBlock)
+    try Signal.user2.raise()
+    #expect(try ThreadSignalMask.pending.contains(.user2))
+    let info = try #require(try reader.tryRead().value)
+    #expect(info.signal == .user2 && info.code == .threadKill && info.senderPID == getpid())
+    expectError(.invalidArgument) { _ = try SignalFD([]) }
+  }
+
   @Test("names parse as kill -l spells them; bad ones and uncatchable signals are refused")
   func namesAndRefusals() throws {
     #expect(Signal(parsing: "INT") == .interrupt)
