@@ -174,6 +174,20 @@ int hinix_poll_one(int fd, short events, int timeout_ms, short *revents) {
   return n;
 }
 
+int hinix_poll_many(const int *fds, short events, short *revents, int count, int timeout_ms) {
+  struct pollfd list[256];
+  if (count > 256) return -EINVAL;
+  for (int i = 0; i < count; i++) {
+    list[i].fd = fds[i];
+    list[i].events = events;
+    list[i].revents = 0;
+  }
+  int n = poll(list, (nfds_t)count, timeout_ms);
+  if (n < 0) return -errno;
+  for (int i = 0; i < count; i++) revents[i] = list[i].revents;
+  return n;
+}
+
 // MARK: zero-copy transfers
 
 const unsigned int HINIX_SPLICE_F_MOVE = SPLICE_F_MOVE;

@@ -207,3 +207,72 @@ struct ToolTests {
     }
   }
 }
+
+/// `hinix signal` and `hinix process`, run as a user runs them.
+@Suite("Signal and process tools", .timeLimit(.minutes(1)))
+struct SignalToolTests {
+  /// Waits until process `pid` blocks `signal` (the watch tool's first step).
+  private func waitUntilBlocked(_ pid: pid_t, _ signal: Signal) async throws {
+    for _ in 0..<400 {
+      let status = (try? readProcFile(FilePath("/proc/\(pid)/status"))) ?? ""
+      let line = status.split(separator: "\n").first { $0.hasPrefix("SigBlk:") } ?? ""
+      if let mask = UInt64(line.dropFirst(7).trimmingWhitespace(), radix: 16),
+        mask & (1 << UInt64(signal.rawValue - 1)) != 0
+      {
+        return
+      }
+      try await Task.sleep(for: .milliseconds(5))
+    }
+    Issue.record("pid \(pid) never blocked \(signal)")
+  }
+
+  @Test("signal watch prints what signal send and send -q deliver, one line each")
+  func watchAndSend() async throws {
+    let (reader, writer) = try Pipe.create()
+    let watch = try ChildProcess.spawn(
+      FilePath("\(productsFolder)/hinix"), arguments: ["signal", "watch", "-c", "2", "USR1"],
+      passing: [writer.descriptor: 1])
+    _ = consume writer
+    let lines = ChildLines(reader)
+    try await waitUntilBlocked(watch.pid, .user1)
+    let queued = try run("hinix", ["signal", "send", "-q", "9", "USR1", "\(watch.pid)"])
+    #expect(queued.termination == .exited(0), "\(queued.standardError)")
+    let first = try await lines.next() ?? ""
+    #expect(first.hasPrefix("SIGUSR1 from pid ") && first.hasSuffix(", queue, value 9"), "\(first)")
+    #expect(try run("hinix", ["signal", "send", "SIGUSR1", "\(watch.pid)"]).termination == .exited(0))
+    let second = try await lines.next() ?? ""
+    #expect(second.hasSuffix("(uid \(getuid())), user"), "\(second)")
+    #expect(try await watch.wait() == .exited(0))
+  }
+
+  @Test("signal send and list: errors and usage as kill reports them")
+  func sendErrorsAndList() throws {
+    let missing = try run("hinix", ["signal", "send", "TERM", "4000000"])
+    #expect(missing.termination == .exited(1))
+    #expect(missing.standardError.contains("no such process for SIGTERM"))
+    #expect(try run("hinix", ["signal", "send", "NOPE", "1"]).termination == .exited(2))
+    #expect(try run("hinix", ["signal", "send", "-q", "1", "USR1", "-5"]).termination == .exited(2))
+    #expect(try run("hinix", ["signal", "watch", "KILL"]).termination == .exited(2))
+    let list = try run("hinix", ["signal", "list"])
+    #expect(list.standardOutput.hasPrefix("1\tHUP\n2\tINT\n"))
+    #expect(list.standardOutput.contains("\t\(Signal.realtime(0)!.name)\n"))
+  }
+
+  @Test("process wait: 3 on timeout, 0 with each pid as it ends, 1 for no such process")
+  func processWait() throws {
+    let quick = try spawnPeer(["sleep", "0"])
+    let slow = try spawnPeer(["sleep", "30"])
+    let timedOut = try run("hinix", ["process", "wait", "-t", "0.2", "\(quick.pid)", "\(slow.pid)"])
+    #expect(timedOut.termination == .exited(3))
+    #expect(timedOut.standardError.contains("timed out with 1 process(es) running"))
+    try slow.kill()
+    let waited = try run("hinix", ["process", "wait", "-v", "\(quick.pid)", "\(slow.pid)"])
+    #expect(waited.termination == .exited(0), "\(waited.standardError)")
+    #expect(Set(waited.standardOutput.split(separator: "\n")) == ["\(quick.pid) ended", "\(slow.pid) ended"])
+    #expect(try quick.wait() == .exited(0))
+    #expect(try slow.wait() == .signalled(SIGTERM))
+    let missing = try run("hinix", ["process", "wait", "4000000"])
+    #expect(missing.termination == .exited(1))
+    #expect(missing.standardError.contains("pidfd_open(\"pid 4000000\"): no such process"))
+  }
+}

@@ -79,6 +79,8 @@ int hinix_fcntl(int fd, int cmd, int arg);
 /// pipe2 with O_CLOEXEC, plus O_NONBLOCK on both ends when `nonblocking` is set.
 int hinix_pipe(int fds[2], int nonblocking);
 int hinix_poll_one(int fd, short events, int timeout_ms, short *revents);
+/// poll for `events` on up to 256 descriptors; each one's revents go to `revents[i]`.
+int hinix_poll_many(const int *fds, short events, short *revents, int count, int timeout_ms);
 
 // MARK: Zero-copy transfers
 

@@ -76,6 +76,31 @@ extension Sys {
     return result(hinix_poll_one(fd, events, timeoutMilliseconds, &revents)).map { _ in revents }
   }
 
+  /// Waits until some of `fds` (at most 256) are readable or hung up, or `timeout` passes
+  /// (nil: no limit); returns the indices of those that are ([] when the time ran out).
+  /// Retries `EINTR` with the time left.
+  package static func pollReadable(_ fds: [Int32], timeout: Duration?) throws(HinixError) -> [Int] {
+    let deadline = timeout.map { Deadline.Instant.after($0) }
+    guard fds.count <= 256 else {
+      throw HinixError(
+        .limitExceeded, operation: "poll",
+        detail: "\(fds.count) descriptors are more than the 256 one wait takes")
+    }
+    var revents = [Int16](repeating: 0, count: fds.count)
+    while true {
+      let milliseconds = deadline?.pollMilliseconds ?? -1
+      let status = revents.withUnsafeMutableBufferPointer {
+        hinix_poll_many(fds, Int16(POLLIN), $0.baseAddress, Int32(fds.count), milliseconds)
+      }
+      switch result(status) {
+      case .success(0): return []
+      case .success: return revents.indices.filter { revents[$0] != 0 }
+      case .failure(.interrupted): continue
+      case .failure(let error): throw HinixError.system(error, "poll")
+      }
+    }
+  }
+
   /// `fcntl` commands for a pipe's capacity.
   static let getPipeSize = HINIX_F_GETPIPE_SZ
   static let setPipeSize = HINIX_F_SETPIPE_SZ
