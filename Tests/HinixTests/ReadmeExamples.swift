@@ -84,4 +84,6 @@ struct ReadmeExamples {
       #expect(try await wake.read() == 2)
     }
   }
+
+  // The signals example runs in SignalTests (serialized with the other tests that take signals).
 }

@@ -196,4 +196,24 @@ struct SignalTests {
     expectError(.notFound) { try Signal.user1.send(to: 4_000_000, value: 1) }
     expectError(.invalidArgument) { try Signal.terminate.send(toGroup: -3) }
   }
+
+  /// The README's signals and processes example, compiled and run here, where no other test
+  /// takes the same signals meanwhile.
+  @Test func readmeExample() async throws {
+    let signals = try SignalWatcher([.interrupt, .terminate], escalation: .seconds(3))
+    let someProcess = getpid()
+    try Signal.terminate.send(to: someProcess)
+    for await delivery in signals {
+      #expect(delivery.signal == .terminate && delivery.senderPID == getpid())
+      break
+    }
+    let child = try ChildProcess.spawn("/usr/bin/sleep", arguments: ["30"])
+    try child.kill(.terminate)
+    let ended = try await child.wait()
+    #expect(ended == .signalled(SIGTERM))
+    let queued = try SignalWatcher([.user1])
+    try Signal.user1.send(to: someProcess, value: 42)
+    var deliveries = queued.makeAsyncIterator()
+    #expect(await deliveries.next()?.value == 42)
+  }
 }
