@@ -107,6 +107,14 @@ public struct Peer {
       }
     case ("ring-sink", .hinix), ("ring-echo", .hinix):
       try runRing()
+    case ("signal-echo", _):
+      guard let signal = Signal.realtime(1) else { throw BenchError.failure("no real-time signals") }
+      if implementation == .c {
+        try check(hinix_c_signal_echo(signal.rawValue, try count(0)))
+      } else {
+        try BenchLoops.signalEcho(
+          signal: signal, count: try count(0), onReactor: parameters.last == "reactor")
+      }
     case ("eventfd-echo", .c):
       try check(hinix_c_eventfd_echo(3, 4, try count(0)))
     case ("eventfd-echo", .hinix):

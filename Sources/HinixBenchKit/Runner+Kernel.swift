@@ -68,6 +68,41 @@ extension Runner {
       baseline: bytes / seconds[.c]!)
   }
 
+  /// Signal round trips: this process sends a real-time signal to the peer, which answers with
+  /// the same signal; each side receives through a handler that writes into a pipe (C) or a
+  /// `SignalWatcher` (Hinix), the Hinix loop on the default pool or on the reactor's executor.
+  func signalRoundTrips(onReactor: Bool) throws -> [Figure] {
+    guard let signal = Signal.realtime(1) else { throw BenchError.failure("no real-time signals") }
+    let count = plan.warmUp + plan.roundTrips
+    let samples = try alternating([Int64](), +) { implementation in
+      var recorded = [Int64](repeating: 0, count: count)
+      let arguments = ["signal-echo", implementation.rawValue, "\(count)", onReactor ? "reactor" : "pool"]
+      switch implementation {
+      case .c:
+        try check(hinix_c_signal_listen(signal.rawValue))
+        defer { _ = hinix_c_signal_unlisten(signal.rawValue) }
+        let peer = try spawnPeer(arguments)
+        defer { peer.end() }
+        try recorded.withUnsafeMutableBufferPointer { buffer in
+          try check(hinix_c_signal_rtt(peer.pid, signal.rawValue, count, buffer.baseAddress))
+        }
+        try finish(peer)
+      case .hinix:
+        let watcher = try SignalWatcher([signal])
+        defer { watcher.cancel() }
+        let peer = try spawnPeer(arguments)
+        defer { peer.end() }
+        try recorded.withUnsafeMutableBufferPointer { buffer in
+          try BenchLoops.signalRoundTrips(
+            peer: peer.pid, signal: signal, watcher: watcher, onReactor: onReactor, samples: buffer)
+        }
+        try finish(peer)
+      }
+      return Array(recorded[plan.warmUp...])
+    }
+    return Report.latency(transport: onReactor ? "signal-reactor" : "signal", size: 0, samples)
+  }
+
   func eventFDRoundTrips() throws -> [Figure] {
     let samples = try alternating([Int64](), +) { implementation in
       let ping = try EventFD()

@@ -40,6 +40,8 @@ public enum BenchGroup: String, CaseIterable, Sendable {
   case stream
   /// Descriptor passing round trips.
   case fdpass
+  /// Signal delivery round trips (kill, a watcher's sequence, a kill back).
+  case signal
   /// The shared-memory rings: throughput, round trips with each wait, and one-thread slices.
   case ring
 }
@@ -121,6 +123,10 @@ public struct Runner: Sendable {
     if measures(.fdpass) {
       figures += try descriptorPassingRoundTrips()
     }
+    if measures(.signal) {
+      figures += try signalRoundTrips(onReactor: false)
+      figures += try signalRoundTrips(onReactor: true)
+    }
     if measures(.ring) {
       for size in [64, 4096, 65536] {
         figures.append(try ringThroughput(size: size))
@@ -195,6 +201,9 @@ final class PeerWatch: @unchecked Sendable {
       exit(1)
     }
   }
+
+  /// The peer's process id.
+  var pid: pid_t { peer.pid }
 
   /// Waits for the peer to end and returns how it ended.
   func join() -> ChildProcess.Termination {

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /// CLOCK_MONOTONIC in nanoseconds: the one clock both sides of every benchmark use.
 int64_t hinix_c_now_ns(void);
@@ -27,6 +28,17 @@ int hinix_c_mq_stream_receive(int in, int ack, size_t buffer_size, long count);
 int hinix_c_eventfd_rtt(int ping, int pong, long iterations, int64_t *samples);
 /// Reads `ping` and adds what it read to `pong`, `iterations` times.
 int hinix_c_eventfd_echo(int ping, int pong, long iterations);
+
+/// Installs the baseline's signal handler (SA_SIGINFO, writing each siginfo into a pipe).
+int hinix_c_signal_listen(int signo);
+/// Restores the disposition `hinix_c_signal_listen` replaced.
+int hinix_c_signal_unlisten(int signo);
+/// Waits for the peer's first signal (it is ready), then times `iterations` round trips: kill
+/// the peer, read the reply the handler wrote. The handler must be installed.
+int hinix_c_signal_rtt(pid_t peer, int signo, long iterations, int64_t *samples);
+/// The peer: installs the handler, signals its parent that it is ready, then answers each
+/// delivery with a kill to its sender.
+int hinix_c_signal_echo(int signo, long iterations);
 
 /// Byte streams (pipes, FIFOs, stream sockets): writes `size` bytes from `buffer` on `out`, then
 /// reads exactly `size` bytes back from `in`, `iterations` times, recording each round trip.

@@ -1,0 +1,84 @@
+// The C baseline for signal delivery: what a C program does to receive signals whatever its
+// threads do — a SA_SIGINFO handler that writes the siginfo into a pipe, read by a blocking
+// read — and to answer them with kill.
+#define _GNU_SOURCE
+#include "CHinixBaseline.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct {
+  int32_t signo;
+  int32_t code;
+  int32_t pid;
+  uint32_t uid;
+  int64_t value;
+} c_record;
+
+static int record_pipe[2] = {-1, -1};
+static struct sigaction previous;
+
+static void handler(int signo, siginfo_t *info, void *context) {
+  (void)context;
+  int saved = errno;
+  c_record record = {signo, info->si_code, info->si_pid, info->si_uid, (int64_t)(intptr_t)info->si_value.sival_ptr};
+  ssize_t n = write(record_pipe[1], &record, sizeof record);
+  (void)n;
+  errno = saved;
+}
+
+int hinix_c_signal_listen(int signo) {
+  if (record_pipe[0] < 0 && pipe2(record_pipe, O_CLOEXEC) < 0) return -errno;
+  struct sigaction action;
+  memset(&action, 0, sizeof action);
+  action.sa_sigaction = handler;
+  action.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&action.sa_mask);
+  return sigaction(signo, &action, &previous) < 0 ? -errno : 0;
+}
+
+int hinix_c_signal_unlisten(int signo) { return sigaction(signo, &previous, NULL) < 0 ? -errno : 0; }
+
+/// The sender of the next delivery, or -errno.
+static int take(void) {
+  c_record record;
+  size_t got = 0;
+  while (got < sizeof record) {
+    ssize_t n = read(record_pipe[0], (char *)&record + got, sizeof record - got);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    if (n == 0) return -EPIPE;
+    got += (size_t)n;
+  }
+  return record.pid;
+}
+
+int hinix_c_signal_rtt(pid_t peer, int signo, long iterations, int64_t *samples) {
+  int ready = take();
+  if (ready < 0) return ready;
+  for (long i = 0; i < iterations; i++) {
+    int64_t start = hinix_c_now_ns();
+    if (kill(peer, signo) < 0) return -errno;
+    int sender = take();
+    if (sender < 0) return sender;
+    samples[i] = hinix_c_now_ns() - start;
+  }
+  return 0;
+}
+
+int hinix_c_signal_echo(int signo, long iterations) {
+  int rc = hinix_c_signal_listen(signo);
+  if (rc < 0) return rc;
+  if (kill(getppid(), signo) < 0) return -errno;
+  for (long i = 0; i < iterations; i++) {
+    int sender = take();
+    if (sender < 0) return sender;
+    if (kill(sender, signo) < 0) return -errno;
+  }
+  return 0;
+}
