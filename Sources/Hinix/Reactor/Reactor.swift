@@ -31,6 +31,9 @@ public final class Reactor: Sendable {
 
   private struct State {
     var registrations: [Int32: Registration] = [:]
+    /// Descriptors served on the reactor's thread for as long as the process runs (see
+    /// ``serve(_:_:)``), by descriptor.
+    var sources: [Int32: @Sendable () -> Void] = [:]
     var nextID: UInt64 = 0
     var isShutDown = false
   }
@@ -49,6 +52,8 @@ public final class Reactor: Sendable {
   }
 
   private static let wakeToken = UInt64.max
+  /// Tokens of served sources: this bit and the descriptor.
+  private static let sourceBit: UInt64 = 1 << 40
   private let epoll: Int32
   private let wakeup: Int32
   private let startError: HinixError?
@@ -100,6 +105,21 @@ public final class Reactor: Sendable {
       break
     case .failure:
       state.withLock { $0.isShutDown = true }
+    }
+  }
+
+  /// Calls `onReadable` on the reactor's thread each time `fd` is readable (level-triggered),
+  /// for as long as the process runs: for Hinix's own always-open sources (the signal pipe),
+  /// which then need no task, no re-arming and no wake-up of another thread. `onReadable` must
+  /// never block, and must read until the descriptor is drained or it is called again at once.
+  func serve(_ fd: Int32, _ onReadable: @escaping @Sendable () -> Void) throws(HinixError) {
+    if let startError { throw startError }
+    state.withLock { $0.sources[fd] = onReadable }
+    if case .failure(let error) = Sys.epollControl(
+      epoll, Sys.epollAdd, fd, Sys.epollIn, Reactor.sourceBit | UInt64(fd))
+    {
+      state.withLock { _ = $0.sources.removeValue(forKey: fd) }
+      throw HinixError.system(error, "epoll_ctl(EPOLL_CTL_ADD)")
     }
   }
 
@@ -233,6 +253,11 @@ public final class Reactor: Sendable {
               HinixError(.reactorShutDown, operation: "epoll_wait", detail: "the reactor was shut down"))
             return
           }
+          continue
+        }
+        if data[index] & Reactor.sourceBit != 0 {
+          let fd = Int32(truncatingIfNeeded: data[index] & ~Reactor.sourceBit)
+          if let serve = state.withLock({ $0.sources[fd] }) { serve() }
           continue
         }
         collect(fd: Int32(truncatingIfNeeded: data[index]), events: events[index], into: &ready)

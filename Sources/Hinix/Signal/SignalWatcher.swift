@@ -155,8 +155,12 @@ final class SignalHub: Sendable {
           // the default 64 KiB holds 1,600 (best effort: pipe-max-size may be lower).
           _ = Sys.fcntl(ends.write, Sys.setPipeSize, 1 << 20)
           state.pipe = ends
+          do throws(HinixError) {
+            try startReading(ends.read)
+          } catch {
+            return .failure(error)
+          }
           Sys.setSignalPipe(ends.write)
-          startReading(ends.read)
         case .failure(let error):
           return .failure(HinixError.system(error, "pipe2", subject: "signal watcher"))
         }
@@ -212,23 +216,22 @@ final class SignalHub: Sendable {
     }
   }
 
-  /// Reads the pipe forever on the reactor's thread, which hands each record to the watchers.
-  private func startReading(_ fd: Int32) {
-    Task(executorPreference: Reactor.shared) { [self] in
-      let records = UnsafeMutableBufferPointer<Sys.SignalRecord>.allocate(capacity: 64)
-      defer { records.deallocate() }
-      while true {
-        let bytes = UnsafeMutableRawBufferPointer(records)
-        switch Sys.read(fd, bytes) {
-        case .success(let count):
-          let whole = count / MemoryLayout<Sys.SignalRecord>.stride
-          deliver(UnsafeBufferPointer(rebasing: records[..<whole]))
-        case .failure(.resourceTemporarilyUnavailable):
-          _ = try? await Reactor.shared.wait(for: .readable, on: FileDescriptor(rawValue: fd))
-        case .failure(.interrupted):
-          continue
-        case .failure:
-          return
+  /// Serves the pipe on the reactor's thread: each time it is readable, the reactor drains it
+  /// and hands the records to the watchers, with no task, re-arming or thread hand-off of its
+  /// own (a watcher's task that prefers the reactor's executor then runs on that thread too).
+  private func startReading(_ fd: Int32) throws(HinixError) {
+    try Reactor.shared.serve(fd) { [self] in
+      withUnsafeTemporaryAllocation(of: Sys.SignalRecord.self, capacity: 64) { records in
+        while true {
+          switch Sys.read(fd, UnsafeMutableRawBufferPointer(records)) {
+          case .success(let count):
+            let whole = count / MemoryLayout<Sys.SignalRecord>.stride
+            deliver(UnsafeBufferPointer(rebasing: records[..<whole]))
+            // A short read took everything there was; the next record makes it readable again.
+            if whole < records.count { return }
+          case .failure(.interrupted): continue
+          case .failure: return
+          }
         }
       }
     }
