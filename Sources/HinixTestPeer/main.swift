@@ -352,6 +352,10 @@ func run() throws {
       fail("msg-forward: unknown mode \(argument(0))")
     }
 
+  case "exit-with":
+    // exit-with STATUS: ends at once with STATUS.
+    exit(Int32(number(0)))
+
   case "sleep":
     // sleep SECONDS: stays alive until killed or the time runs out.
     sleep(UInt32(number(0)))

@@ -113,6 +113,24 @@ struct ProcessTests {
     #expect(String(decoding: text, as: UTF8.self) == "borrowed from the child")
   }
 
+  @Test("the SIGCHLD reaper reports every one of 50 children that exit at once, though signals coalesce")
+  func reaperReapsEveryChild() async throws {
+    let reaper = try ChildReaper()
+    var expected: [pid_t: ChildProcess.Termination] = [:]
+    for index in 0..<50 {
+      let child = try reaper.spawn(
+        FilePath("\(productsFolder)/hinix-test-peer"), arguments: ["exit-with", "\(index % 7)"])
+      expected[child.pid] = .exited(Int32(index % 7))
+    }
+    var ended: [pid_t: ChildProcess.Termination] = [:]
+    for try await (child, termination) in reaper {
+      #expect(ended[child.pid] == nil, "reported twice")
+      ended[child.pid] = termination
+    }
+    #expect(ended == expected)
+    #expect(reaper.running.isEmpty)
+  }
+
   @Test("opening and adopting refuse what is not a process")
   func refusals() throws {
     expectError(.notFound) { _ = try ProcessDescriptor(opening: 4_000_000) }
