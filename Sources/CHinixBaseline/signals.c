@@ -6,8 +6,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 typedef struct {
@@ -81,4 +83,24 @@ int hinix_c_signal_echo(int signo, long iterations) {
     if (kill(sender, signo) < 0) return -errno;
   }
   return 0;
+}
+
+int hinix_c_pidfd_wait(int pidfd, int64_t *ended) {
+  struct pollfd ready = {.fd = pidfd, .events = POLLIN, .revents = 0};
+  while (poll(&ready, 1, -1) < 0) {
+    if (errno != EINTR) return -errno;
+  }
+  siginfo_t info;
+  memset(&info, 0, sizeof info);
+  while (waitid(P_PIDFD, (id_t)pidfd, &info, WEXITED) < 0) {
+    if (errno != EINTR) return -errno;
+  }
+  *ended = hinix_c_now_ns();
+  return 0;
+}
+
+int hinix_c_exit_stamped(int fd) {
+  int64_t now = hinix_c_now_ns();
+  if (write(fd, &now, sizeof now) != (ssize_t)sizeof now) return -errno;
+  _exit(0);
 }

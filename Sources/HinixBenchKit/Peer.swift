@@ -107,6 +107,8 @@ public struct Peer {
       }
     case ("ring-sink", .hinix), ("ring-echo", .hinix):
       try runRing()
+    case ("exit-stamped", _):
+      try check(hinix_c_exit_stamped(3))
     case ("signal-echo", _):
       guard let signal = Signal.realtime(1) else { throw BenchError.failure("no real-time signals") }
       if implementation == .c {

@@ -103,6 +103,36 @@ extension Runner {
     return Report.latency(transport: onReactor ? "signal-reactor" : "signal", size: 0, samples)
   }
 
+  /// Exit-wait latency: from a child's last moment (it writes the time to a pipe, then exits)
+  /// to the return of the parent's wait for it through its pidfd: C polls the pidfd and calls
+  /// `waitid`, Hinix awaits `ChildProcess.wait()` in the reactor. One child per sample.
+  func exitWaitLatency() throws -> [Figure] {
+    let count = 20 + max(plan.roundTrips / 20, 50)
+    let samples = try alternating([Int64](), +) { implementation in
+      var recorded = [Int64](repeating: 0, count: count)
+      for index in 0..<count {
+        let (reader, writer) = try Pipe.create()
+        let child = try ChildProcess.spawn(
+          executable, arguments: ["bench-peer", "exit-stamped", implementation.rawValue],
+          passing: [writer.descriptor: 3], cpu: peerCPU)
+        var ended: Int64 = 0
+        switch implementation {
+        case .c:
+          try check(hinix_c_pidfd_wait(child.process.descriptor.rawValue, &ended))
+        case .hinix:
+          ended = try BenchLoops.awaitExit(child)
+        }
+        var stamp: Int64 = 0
+        let got = try withUnsafeMutableBytes(of: &stamp) { try reader.read(into: $0) }
+        guard got == 8 else { throw BenchError.failure("the exiting peer wrote no time") }
+        recorded[index] = ended - stamp
+        _ = writer
+      }
+      return Array(recorded[20...])
+    }
+    return Report.latency(transport: "pidfd-exit", size: 0, samples)
+  }
+
   func eventFDRoundTrips() throws -> [Figure] {
     let samples = try alternating([Int64](), +) { implementation in
       let ping = try EventFD()

@@ -40,7 +40,8 @@ public enum BenchGroup: String, CaseIterable, Sendable {
   case stream
   /// Descriptor passing round trips.
   case fdpass
-  /// Signal delivery round trips (kill, a watcher's sequence, a kill back).
+  /// Signal delivery round trips (kill, a watcher's sequence, a kill back), and the latency
+  /// of waiting for a child's exit through its pidfd.
   case signal
   /// The shared-memory rings: throughput, round trips with each wait, and one-thread slices.
   case ring
@@ -126,6 +127,7 @@ public struct Runner: Sendable {
     if measures(.signal) {
       figures += try signalRoundTrips(onReactor: false)
       figures += try signalRoundTrips(onReactor: true)
+      figures += try exitWaitLatency()
     }
     if measures(.ring) {
       for size in [64, 4096, 65536] {

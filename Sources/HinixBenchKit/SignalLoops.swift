@@ -47,6 +47,20 @@ extension BenchLoops {
     }
   }
 
+  /// Awaits `child`'s exit (the async form, through the reactor) and returns when it returned.
+  static func awaitExit(_ child: ChildProcess) throws -> Int64 {
+    let ended = Mutex<Int64>(0)
+    try waitForAsync(onReactor: false) {
+      let termination = try await child.wait()
+      let now = hinix_c_now_ns()
+      guard termination == .exited(0) else {
+        throw BenchError.failure("the exiting peer ended with \(termination)")
+      }
+      ended.withLock { $0 = now }
+    }
+    return ended.withLock { $0 }
+  }
+
   /// Runs `body` in a task (preferring the reactor's executor with `onReactor`) and blocks this
   /// thread, which is not one of the pool's, until it ends; rethrows its error.
   static func waitForAsync(onReactor: Bool, _ body: @escaping @Sendable () async throws -> Void) throws {

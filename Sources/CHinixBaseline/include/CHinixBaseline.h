@@ -39,6 +39,11 @@ int hinix_c_signal_rtt(pid_t peer, int signo, long iterations, int64_t *samples)
 /// The peer: installs the handler, signals its parent that it is ready, then answers each
 /// delivery with a kill to its sender.
 int hinix_c_signal_echo(int signo, long iterations);
+/// Waits for the process of `pidfd` (a child) to exit, as a C program does (poll on the pidfd,
+/// then waitid P_PIDFD), and stores when the wait returned.
+int hinix_c_pidfd_wait(int pidfd, int64_t *ended);
+/// Writes the time now to `fd` and exits with status 0 (the exit-wait peer).
+int hinix_c_exit_stamped(int fd);
 
 /// Byte streams (pipes, FIFOs, stream sockets): writes `size` bytes from `buffer` on `out`, then
 /// reads exactly `size` bytes back from `in`, `iterations` times, recording each round trip.
