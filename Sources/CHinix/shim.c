@@ -252,12 +252,17 @@ int hinix_spawn(const char *path, char *const argv[], char *const envp[], const 
     return -err;
   }
   if (pid == 0) {
-    // A clean start: every caught or ignored signal back to its default action (execve would
-    // keep an ignored one ignored), then nothing blocked.
+    // A clean start: every signal back to its default action (execve would keep an ignored one
+    // ignored), then nothing blocked. The raw call reaches the two signals glibc keeps for
+    // itself (32 and 33), which its sigaction refuses; KILL and STOP refuse, harmlessly.
+    struct {
+      void *handler;
+      unsigned long flags;
+      void *restorer;
+      uint64_t mask;
+    } default_action = {SIG_DFL, 0, NULL, 0};
     for (int signo = 1; signo < NSIG; signo++) {
-      struct sigaction current;
-      if (sigaction(signo, NULL, &current) < 0) continue;
-      if ((current.sa_flags & SA_SIGINFO) || current.sa_handler != SIG_DFL) signal(signo, SIG_DFL);
+      syscall(SYS_rt_sigaction, signo, &default_action, NULL, sizeof default_action.mask);
     }
     sigset_t none;
     sigemptyset(&none);

@@ -352,6 +352,20 @@ func run() throws {
       fail("msg-forward: unknown mode \(argument(0))")
     }
 
+  case "as-nobody-signal-and-borrow":
+    // as-nobody-signal-and-borrow PID: drops to uid/gid 65534, then tries to signal PID and to
+    // borrow its descriptor 0, and prints each error's code and detail, a line each.
+    guard setgid(65534) == 0, setuid(65534) == 0 else { fail("cannot drop privileges") }
+    let target = pid_t(number(0))
+    do {
+      try Signal.user1.send(to: target)
+      say("sent")
+    } catch { say("\(error.code): \(error.detail)") }
+    do {
+      _ = try ProcessDescriptor(opening: target).duplicateDescriptor(0)
+      say("borrowed")
+    } catch { say("\(error.code): \(error.detail)") }
+
   case "exit-with":
     // exit-with STATUS: ends at once with STATUS.
     exit(Int32(number(0)))

@@ -33,7 +33,8 @@ struct ProcessTests {
       return (child, try waitForExec(child))
     }
     #expect(masks.blocked == 0)
-    #expect(masks.ignored & (1 << UInt64(SIGUSR1 - 1)) == 0)
+    // Nothing ignored: not the parent's SIGUSR1, nor the SIGPIPE Hinix ignores in this process.
+    #expect(masks.ignored == 0)
     try child.kill()
     #expect(try child.wait() == .signalled(SIGTERM))
   }
@@ -129,6 +130,20 @@ struct ProcessTests {
     }
     #expect(ended == expected)
     #expect(reaper.running.isEmpty)
+  }
+
+  @Test("without permission, signalling and borrowing fail with errors that name the uid and ptrace")
+  func permissionErrors() async throws {
+    let target = try spawnPeer(["sleep", "30"])
+    let (child, lines) = try spawnPeerWithLines(["as-nobody-signal-and-borrow", "\(target.pid)"])
+    #expect(
+      try await lines.next()
+        == "permissionDenied: uid 65534 may not send SIGUSR1 there (not its owner, no CAP_KILL)")
+    let borrow = try await lines.next() ?? ""
+    #expect(borrow.hasPrefix("permissionDenied: uid 65534 may not ptrace the process"), "\(borrow)")
+    #expect(try await child.wait() == .exited(0))
+    try target.kill()
+    #expect(try await target.wait() == .signalled(SIGTERM))
   }
 
   @Test("opening and adopting refuse what is not a process")
