@@ -116,23 +116,26 @@ struct SignalTests {
 
   @Test("after a watcher ends, a second Ctrl-C kills the process again")
   func secondInterruptKillsAfterTheWatcherEnds() async throws {
-    let (child, lines) = try spawnPeerWithLines(["signal-watch-once", "INT"])
-    #expect(try await lines.next() == "ready")
-    try Signal.interrupt.send(to: child.pid)
-    #expect(try await lines.next() == "got SIGINT from \(getpid())")
-    #expect(try await lines.next() == "restored defaultAction")
-    try Signal.interrupt.send(to: child.pid)
-    #expect(try await child.wait() == .signalled(SIGINT))
+    #expect(try await interruptTwice(["INT"], between: ["restored defaultAction"]) == .signalled(SIGINT))
   }
 
   @Test("with escalation, a second Ctrl-C ends a stuck program")
   func escalationEndsAStuckProgram() async throws {
-    let (child, lines) = try spawnPeerWithLines(["signal-watch-once", "INT", "5000"])
+    #expect(try await interruptTwice(["INT", "5000"], between: []) == .signalled(SIGINT))
+  }
+
+  /// Starts the watch-once peer with `arguments`, interrupts it, checks that it reports the
+  /// delivery and then the lines `between`, interrupts it again, and returns how it ended.
+  private func interruptTwice(_ arguments: [String], between: [String]) async throws
+    -> ChildProcess.Termination
+  {
+    let (child, lines) = try spawnPeerWithLines(["signal-watch-once"] + arguments)
     #expect(try await lines.next() == "ready")
     try Signal.interrupt.send(to: child.pid)
     #expect(try await lines.next() == "got SIGINT from \(getpid())")
+    for line in between { #expect(try await lines.next() == line) }
     try Signal.interrupt.send(to: child.pid)
-    #expect(try await child.wait() == .signalled(SIGINT))
+    return try await child.wait()
   }
 
   @Test("a signalfd in a process that blocks the signal reads each delivery with its sender and value")
