@@ -146,6 +146,9 @@ const int HINIX_F_SETPIPE_SZ = F_SETPIPE_SZ;
 const int HINIX_O_PATH = O_PATH;
 
 int hinix_ignore_sigpipe_unless_handled(void) {
+  // While Hinix's own handler watches SIGPIPE, the policy applies to what it will restore.
+  int saved = hinix_signal_ignore_saved_default(SIGPIPE);
+  if (saved != -EAGAIN) return saved;
   struct sigaction current;
   if (sigaction(SIGPIPE, NULL, &current) < 0) return -errno;
   if (current.sa_handler != SIG_DFL) return 0;
@@ -176,7 +179,7 @@ int hinix_poll_one(int fd, short events, int timeout_ms, short *revents) {
 
 int hinix_poll_many(const int *fds, short events, short *revents, int count, int timeout_ms) {
   struct pollfd list[256];
-  if (count > 256) return -EINVAL;
+  if (count < 0 || count > 256) return -EINVAL;
   for (int i = 0; i < count; i++) {
     list[i].fd = fds[i];
     list[i].events = events;
@@ -298,20 +301,21 @@ int hinix_spawn(const char *path, char *const argv[], char *const envp[], const 
   } while (n < 0 && errno == EINTR);
   close(report[0]);
   if (n == (ssize_t)sizeof err) {
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    // execve failed and the child exited: reap it through its pidfd, which cannot name another
+    // process; without one, it was reaped already (SIGCHLD ignored, or another waiter).
+    if (opened >= 0) {
+      siginfo_t info;
+      while (waitid(P_PIDFD, (id_t)opened, &info, WEXITED) < 0 && errno == EINTR) {
+      }
+      close(opened);
     }
-    if (opened >= 0) close(opened);
     return -err;
   }
   if (opened < 0) {
-    // Without a pidfd Hinix cannot wait for the child safely: report it, and leave the child
-    // to run (its pid is lost to the caller, so end it rather than leak it).
-    kill(pid, SIGKILL);
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    return -pidfd_error;
+    // ESRCH: something reaped the child before its pidfd was opened (SIGCHLD set to SIG_IGN or
+    // SA_NOCLDWAIT, or another thread's waitpid(-1)); its pid may name another process now, so
+    // nothing is sent to it. ENOSYS: a kernel before 5.3; the child runs on unwatched.
+    return pidfd_error == ESRCH ? -ECHILD : -pidfd_error;
   }
   *pidfd = opened;
   return pid;

@@ -23,6 +23,7 @@
 
 _Static_assert(sizeof(hinix_signal_record) <= PIPE_BUF, "a record is written atomically");
 _Static_assert(HINIX_SIGNAL_LIMIT > __SIGRTMAX, "every signal number has a slot");
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2, "the handler's atomics take no lock");
 
 /// The pipe's writing end; -1 until the Swift side sets it (once, before any install).
 static _Atomic int record_pipe = -1;
@@ -60,7 +61,7 @@ static void handler(int signo, siginfo_t *info, void *context) {
         sigset_t just;
         sigemptyset(&just);
         sigaddset(&just, signo);
-        sigprocmask(SIG_UNBLOCK, &just, NULL);
+        pthread_sigmask(SIG_UNBLOCK, &just, NULL);
         raise(signo);
         errno = saved_errno;
         return;
@@ -108,6 +109,14 @@ int hinix_signal_restore(int signo) {
   if (sigaction(signo, &previous[signo], NULL) < 0) return -errno;
   atomic_store(&installed[signo], 0);
   return 0;
+}
+
+int hinix_signal_ignore_saved_default(int signo) {
+  if (signo <= 0 || signo >= HINIX_SIGNAL_LIMIT) return -EINVAL;
+  if (!atomic_load(&installed[signo])) return -EAGAIN;
+  if ((previous[signo].sa_flags & SA_SIGINFO) || previous[signo].sa_handler != SIG_DFL) return 0;
+  previous[signo].sa_handler = SIG_IGN;
+  return 1;
 }
 
 int hinix_signal_previous_kind(int signo) {
@@ -167,7 +176,7 @@ int hinix_pidfd_send_signal(int pidfd, int signo, const hinix_signal_record *wit
 
 // MARK: Masks
 
-/// `sigset_t` as 1024 bits, indexed by signal number - 1 (glibc's layout).
+/// A signal set as Hinix passes it (64 bits, signal N at bit N - 1) to and from a `sigset_t`.
 static void to_set(const uint64_t bits[HINIX_SIGSET_WORDS], sigset_t *set) {
   sigemptyset(set);
   for (int signo = 1; signo < HINIX_SIGNAL_LIMIT; signo++) {

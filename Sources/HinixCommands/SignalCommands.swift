@@ -30,7 +30,8 @@ struct SignalCommand: ParsableCommand {
     @Argument(help: "The signal: a name (TERM, SIGTERM, RTMIN+3) or a number.")
     var signal: Signal
 
-    @Argument(help: "The processes: PID, -1 for all, or -PGID for a process group.")
+    @Argument(
+      parsing: .allUnrecognized, help: "The processes: PID, -1 for all, or -PGID for a process group.")
     var targets: [Int32] = []
 
     func validate() throws {

@@ -366,6 +366,12 @@ func run() throws {
       say("borrowed")
     } catch { say("\(error.code): \(error.detail)") }
 
+  case "own-group-sleep":
+    // own-group-sleep: leads a process group of its own, says "ready", and sleeps.
+    guard setpgid(0, 0) == 0 else { fail("setpgid failed") }
+    say("ready")
+    sleep(30)
+
   case "exit-with":
     // exit-with STATUS: ends at once with STATUS.
     exit(Int32(number(0)))

@@ -185,6 +185,13 @@ struct SignalTests {
     #expect(Signal.realtime(1)?.description == "SIGRTMIN+1")
     #expect(Signal.interrupt.description == "SIGINT")
     #expect(SignalSet([.terminate, .interrupt]).description == "[SIGINT, SIGTERM]")
+    #expect(Signal(parsing: "RTMIN+9223372036854775807") == nil)
+    #expect(Signal(parsing: "RTMAX--9223372036854775808") == nil)
+    #expect(Signal.realtime(Int.max) == nil)
+    #expect(Signal.realtime(-1) == nil)
+    let mild = expectError(.invalidArgument) { _ = try SignalWatcher([.child], escalation: .seconds(1)) }
+    #expect(mild?.detail.contains("does not end the process") == true)
+    expectError(.invalidArgument) { _ = try SignalWatcher([.interrupt], escalation: .zero) }
     expectError(.invalidArgument) { _ = try SignalWatcher([]) }
     let kill = expectError(.invalidArgument) { _ = try SignalWatcher([.interrupt, .kill]) }
     #expect(kill?.detail.contains("SIGKILL cannot be caught") == true)
@@ -193,10 +200,10 @@ struct SignalTests {
   @Test("sending names the target and says why it failed")
   func sendingErrors() throws {
     // A pid that is very unlikely to exist: past the default pid_max.
-    let missing = expectError(.notFound) { try Signal.terminate.send(to: 4_000_000) }
-    #expect(missing?.description == "kill(\"pid 4000000\"): no such process for SIGTERM")
+    let missing = expectError(.notFound) { try Signal.terminate.send(to: Int32.max) }
+    #expect(missing?.description == "kill(\"pid 2147483647\"): no such process for SIGTERM")
     expectError(.invalidArgument) { try Signal.terminate.send(to: 0) }
-    expectError(.notFound) { try Signal.user1.send(to: 4_000_000, value: 1) }
+    expectError(.notFound) { try Signal.user1.send(to: Int32.max, value: 1) }
     expectError(.invalidArgument) { try Signal.terminate.send(toGroup: -3) }
   }
 

@@ -248,15 +248,26 @@ struct SignalToolTests {
 
   @Test("signal send and list: errors and usage as kill reports them")
   func sendErrorsAndList() throws {
-    let missing = try run("hinix", ["signal", "send", "TERM", "4000000"])
+    let missing = try run("hinix", ["signal", "send", "TERM", "2147483647"])
     #expect(missing.termination == .exited(1))
     #expect(missing.standardError.contains("no such process for SIGTERM"))
     #expect(try run("hinix", ["signal", "send", "NOPE", "1"]).termination == .exited(2))
-    #expect(try run("hinix", ["signal", "send", "-q", "1", "USR1", "-5"]).termination == .exited(2))
+    let queuedToGroup = try run("hinix", ["signal", "send", "-q", "1", "USR1", "-5"])
+    #expect(queuedToGroup.termination == .exited(2))
+    #expect(queuedToGroup.standardError.contains("-q queues to one process at a time"))
     #expect(try run("hinix", ["signal", "watch", "KILL"]).termination == .exited(2))
     let list = try run("hinix", ["signal", "list"])
     #expect(list.standardOutput.hasPrefix("1\tHUP\n2\tINT\n"))
     #expect(list.standardOutput.contains("\t\(Signal.realtime(0)!.name)\n"))
+  }
+
+  @Test("signal send -PGID signals a whole process group")
+  func sendToAGroup() async throws {
+    let (child, lines) = try spawnPeerWithLines(["own-group-sleep"])
+    #expect(try await lines.next() == "ready")
+    let sent = try run("hinix", ["signal", "send", "TERM", "-\(child.pid)"])
+    #expect(sent.termination == .exited(0), "\(sent.standardError)")
+    #expect(try await child.wait() == .signalled(SIGTERM))
   }
 
   @Test("process wait: 3 on timeout, 0 with each pid as it ends, 1 for no such process")
@@ -272,8 +283,8 @@ struct SignalToolTests {
     #expect(Set(waited.standardOutput.split(separator: "\n")) == ["\(quick.pid) ended", "\(slow.pid) ended"])
     #expect(try quick.wait() == .exited(0))
     #expect(try slow.wait() == .signalled(SIGTERM))
-    let missing = try run("hinix", ["process", "wait", "4000000"])
+    let missing = try run("hinix", ["process", "wait", "2147483647"])
     #expect(missing.termination == .exited(1))
-    #expect(missing.standardError.contains("pidfd_open(\"pid 4000000\"): no such process"))
+    #expect(missing.standardError.contains("pidfd_open(\"pid 2147483647\"): no such process"))
   }
 }

@@ -310,6 +310,10 @@ void hinix_signal_set_pipe(int fd);
 int hinix_signal_install(int signo);
 /// Restores exactly the disposition saved by the install; does nothing if none is installed.
 int hinix_signal_restore(int signo);
+/// While Hinix's handler is installed for `signo`, makes a saved default action "ignored" (so
+/// that is what the last watcher restores): 1 if it did, 0 if the saved one was not the
+/// default; -EAGAIN when no handler of Hinix's is installed.
+int hinix_signal_ignore_saved_default(int signo);
 /// The disposition before Hinix's handler (or the current one when none is installed): 0 the
 /// default action, 1 ignored, 2 a handler of the program's own; or -errno.
 int hinix_signal_previous_kind(int signo);

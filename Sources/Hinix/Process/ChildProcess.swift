@@ -10,7 +10,8 @@ import SystemPackage
 /// this process caught, ignored or blocked.
 ///
 /// Every wait and signal goes through the child's pidfd (``process``), opened right after
-/// `fork` while nothing can have reaped the child: a `ChildProcess` never reaps or signals any
+/// `fork`, before this process reaps anything (only a `SIGCHLD` set to be ignored, or another
+/// thread waiting for any child, could take the child first; spawning then fails): a `ChildProcess` never reaps or signals any
 /// other process, even one that later gets the same pid. Needs Linux 5.3 (`pidfd_open`) and,
 /// to reap, 5.4 (`waitid` with `P_PIDFD`).
 ///
@@ -114,9 +115,18 @@ public struct ChildProcess: Sendable, Hashable {
         error == .noSuchFileOrDirectory ? .notFound : .system, operation: "spawn",
         subject: executable.printable,
         errno: error,
-        detail: error == .noFunction
-          ? "this kernel has no pidfd_open (Linux 5.3 or later needed)"
-          : "could not start the process: \(error)")
+        detail: ChildProcess.spawnFailure(error))
+    }
+  }
+
+  /// The detail of a failed spawn.
+  private static func spawnFailure(_ error: Errno) -> String {
+    switch error {
+    case .noFunction: "this kernel has no pidfd_open (Linux 5.3 or later needed)"
+    case .noChildProcess:
+      "the child was reaped before its pidfd could be opened (SIGCHLD ignored, or another thread "
+        + "waits for any child); it was started and may still run"
+    default: "could not start the process: \(error)"
     }
   }
 

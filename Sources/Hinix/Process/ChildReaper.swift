@@ -18,7 +18,8 @@ import SystemPackage
 /// ```
 ///
 /// For a single child, ``ChildProcess/wait(onCancellation:reactor:)`` is simpler: it waits on
-/// the child's pidfd and needs no signal at all.
+/// the child's pidfd and needs no signal at all. Iterate a reaper from one task at a time; a
+/// child reaped elsewhere (by its own `wait()`) is dropped without a report.
 public final class ChildReaper: AsyncSequence, Sendable {
   /// A child and how it ended.
   public typealias Element = (child: ChildProcess, termination: ChildProcess.Termination)
@@ -55,13 +56,25 @@ public final class ChildReaper: AsyncSequence, Sendable {
   func sweep() throws(HinixError) -> [Element] {
     let owned = children.withLock { $0 }
     var ended: [Element] = []
+    var gone: [ChildProcess] = []
+    var failure: HinixError?
     for child in owned {
-      if case .completed(let termination) = try child.tryWait() { ended.append((child, termination)) }
+      do {
+        if case .completed(let termination) = try child.tryWait() {
+          ended.append((child, termination))
+          gone.append(child)
+        }
+      } catch  where error.errno == .noChildProcess {
+        // Reaped elsewhere (its own wait() was called): nothing left to report for it.
+        gone.append(child)
+      } catch {
+        failure = failure ?? error
+      }
     }
-    if !ended.isEmpty {
-      let pids = Set(ended.map(\.child.pid))
-      children.withLock { $0.removeAll { pids.contains($0.pid) } }
+    if !gone.isEmpty {
+      children.withLock { $0.removeAll { child in gone.contains { $0.process === child.process } } }
     }
+    if let failure, ended.isEmpty { throw failure }
     return ended
   }
 

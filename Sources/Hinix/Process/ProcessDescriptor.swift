@@ -70,6 +70,13 @@ public final class ProcessDescriptor: Sendable {
         .incompatible, operation: "adopt pidfd", subject: "descriptor \(descriptor.rawValue)",
         detail: "not a pidfd (\(path) has no Pid line)")
     }
+    guard pid > 0 else {
+      throw HinixError(
+        .notFound, operation: "adopt pidfd", subject: "descriptor \(descriptor.rawValue)",
+        detail: pid == 0
+          ? "the process is in another pid namespace (fdinfo Pid 0)"
+          : "the process has exited and been reaped")
+    }
     self.pid = pid
     self.handle = handle
   }

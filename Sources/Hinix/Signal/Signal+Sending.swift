@@ -67,6 +67,7 @@ extension Signal {
       case .resourceTemporarilyUnavailable:
         (.limitExceeded, "the receiver's queue of pending signals is full (RLIMIT_SIGPENDING) for \(self)")
       case .invalidArgument: (.invalidArgument, "the kernel refused \(self)")
+      case .noFunction: (.system, "this kernel has no \(operation) (pidfd_send_signal needs Linux 5.1)")
       default: nil
       }
     }

@@ -56,9 +56,9 @@ public struct Signal: Sendable, Hashable, Comparable, CustomStringConvertible {
   /// kernel real-time signals for itself, so offsets run from 0 to `SIGRTMAX - SIGRTMIN`).
   /// Real-time signals queue: each `sigqueue` is delivered, in order, with its value.
   public static func realtime(_ offset: Int) -> Signal? {
-    let number = Int(Sys.lowestRealtimeSignal) + offset
-    guard offset >= 0, number <= Int(Sys.highestRealtimeSignal) else { return nil }
-    return Signal(Int32(number))
+    let low = Int(Sys.lowestRealtimeSignal)
+    guard offset >= 0, offset <= Int(Sys.highestRealtimeSignal) - low else { return nil }
+    return Signal(Int32(low + offset))
   }
 
   /// Whether this is a real-time signal (`SIGRTMIN` to `SIGRTMAX`), which queues.
@@ -68,6 +68,13 @@ public struct Signal: Sendable, Hashable, Comparable, CustomStringConvertible {
 
   /// Whether a process can catch, block or ignore this signal (all but `SIGKILL` and `SIGSTOP`).
   public var isCatchable: Bool { self != .kill && self != .stop }
+
+  /// Whether the default action ends the process (all but the signals whose default is to
+  /// ignore them, `SIGCHLD`, `SIGCONT`, `SIGURG` and `SIGWINCH`, or to stop it, `SIGSTOP`,
+  /// `SIGTSTP`, `SIGTTIN` and `SIGTTOU`).
+  public var defaultActionEnds: Bool {
+    ![SIGCHLD, SIGCONT, SIGURG, SIGWINCH, SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU].contains(rawValue)
+  }
 
   private static let names: [Int32: String] = [
     SIGHUP: "HUP", SIGINT: "INT", SIGQUIT: "QUIT", SIGILL: "ILL", SIGTRAP: "TRAP", SIGABRT: "ABRT",
@@ -113,9 +120,11 @@ public struct Signal: Sendable, Hashable, Comparable, CustomStringConvertible {
       number = low
     } else if name == "RTMAX" {
       number = high
-    } else if name.hasPrefix("RTMIN+"), let offset = Int(name.dropFirst(6)) {
+    } else if name.hasPrefix("RTMIN+"), let offset = Int(name.dropFirst(6)), offset >= 0, offset <= high - low
+    {
       number = low + offset
-    } else if name.hasPrefix("RTMAX-"), let offset = Int(name.dropFirst(6)) {
+    } else if name.hasPrefix("RTMAX-"), let offset = Int(name.dropFirst(6)), offset >= 0, offset <= high - low
+    {
       number = high - offset
     } else {
       number = nil

@@ -81,8 +81,8 @@ public struct SignalInfo: Sendable, Hashable, CustomStringConvertible {
   public let senderUID: uid_t
   /// The value a `sigqueue` (or a timer) carried: an integer or a pointer's bits.
   public let value: Int
-  /// For `SIGCHLD`: how the child changed (exited with a status, killed by a signal,
-  /// stopped, continued); nil for other signals.
+  /// For `SIGCHLD`: how the child ended (exited with a status, or killed by a signal); nil
+  /// for other signals and for a child that stopped or continued (see ``code``).
   public let child: ChildProcess.Termination?
   /// Deliveries of this signal that Hinix had to drop just before this one (its pipe or the
   /// watcher's buffer was full), so that a loss is always reported; 0 from a ``SignalFD``.

@@ -27,11 +27,14 @@ import SystemPackage
 /// standard signal: several `SIGCHLD` or `SIGUSR1` sent close together may arrive as one
 /// (real-time signals queue, each with its value). Beyond that nothing is lost silently: a
 /// delivery the handler could not write (the pipe full) or a watcher could not buffer (it fell
-/// 65,536 behind) is counted and reported in the next delivery's ``SignalInfo/lostBefore``.
+/// 65,536 behind) is counted and reported in the next delivery of that signal, as
+/// ``SignalInfo/lostBefore``; until then ``unreportedLosses`` shows it.
 ///
 /// **Escalation.** With `escalation` set, a second delivery of a signal within that time of the
 /// first restores the default action and delivers the signal again, in the handler itself: a
-/// program stuck in its shutdown can always be stopped with a second Ctrl-C.
+/// program stuck in its shutdown can always be stopped with a second Ctrl-C. Only for signals
+/// whose default action ends the process. Keep the watcher alive while it should apply (a
+/// `for await` loop over it does).
 public final class SignalWatcher: AsyncSequence, Sendable {
   /// Each delivery, in the order the handler saw them.
   public typealias Element = SignalInfo
@@ -51,6 +54,16 @@ public final class SignalWatcher: AsyncSequence, Sendable {
     if signals.isEmpty {
       throw HinixError(
         .invalidArgument, operation: "watch signals", detail: "the set of signals to watch is empty")
+    }
+    if let escalation, escalation <= .zero || escalation > .seconds(3600) {
+      throw HinixError(
+        .invalidArgument, operation: "watch signals",
+        detail: "an escalation window of \(escalation) is not above 0 s and at most an hour")
+    }
+    if escalation != nil, let mild = signals.first(where: { !$0.defaultActionEnds }) {
+      throw HinixError(
+        .invalidArgument, operation: "watch signals", subject: "\(mild)",
+        detail: "escalation re-raises with the default action, and \(mild)'s does not end the process")
     }
     if let uncatchable = signals.first(where: { !$0.isCatchable }) {
       throw HinixError(
@@ -75,6 +88,10 @@ public final class SignalWatcher: AsyncSequence, Sendable {
   public func cancel() {
     SignalHub.shared.unsubscribe(id)
   }
+
+  /// Deliveries lost (see "What can be lost") that no delivery has reported yet, by signal:
+  /// each is reported with the next delivery of its signal.
+  public var unreportedLosses: [Signal: Int] { SignalHub.shared.unreportedLosses(id) }
 
   /// The disposition `signal` had before Hinix's handler (or has now, when none is installed).
   public static func previousDisposition(of signal: Signal) throws(HinixError) -> Disposition {
@@ -158,6 +175,9 @@ final class SignalHub: Sendable {
           do throws(HinixError) {
             try startReading(ends.read)
           } catch {
+            state.pipe = nil
+            _ = Sys.close(ends.read)
+            _ = Sys.close(ends.write)
             return .failure(error)
           }
           Sys.setSignalPipe(ends.write)
@@ -208,7 +228,8 @@ final class SignalHub: Sendable {
   /// Sets each signal's escalation window to the shortest any of its watchers asked for.
   private func updateEscalation(_ state: State, for signals: SignalSet) {
     for signal in signals {
-      let window = state.watchers.values.filter { $0.signals.contains(signal) }.compactMap(\.escalation).min()
+      let window = state.watchers.values.filter { $0.signals.contains(signal) }.compactMap(\.escalation)
+        .filter { $0 > .zero }.min()
       let nanoseconds = window.map {
         $0.components.seconds * 1_000_000_000 + $0.components.attoseconds / 1_000_000_000
       }
@@ -237,22 +258,40 @@ final class SignalHub: Sendable {
     }
   }
 
-  /// Hands each record to the watchers of its signal, with what was lost before it.
+  /// Hands each record to the watchers of its signal, with what was lost before it; then
+  /// takes the handler's count of records it could not write, for every watched signal, to
+  /// report with each watcher's next delivery of that signal.
   private func deliver(_ records: UnsafeBufferPointer<Sys.SignalRecord>) {
     state.withLock { state in
+      let ids = Array(state.watchers.keys)
       for record in records {
         guard var info = SignalInfo(record) else { continue }
-        let dropped = Int(Sys.takeDroppedSignals(record.signal))
-        for id in state.watchers.keys where state.watchers[id]!.signals.contains(info.signal) {
-          var watcher = state.watchers[id]!
-          info.lostBefore = watcher.lost[record.signal, default: 0] + dropped
-          switch watcher.continuation.yield(info) {
-          case .dropped: watcher.lost[record.signal] = info.lostBefore + 1
-          default: watcher.lost[record.signal] = 0
+        for id in ids where state.watchers[id]!.signals.contains(info.signal) {
+          info.lostBefore = state.watchers[id]!.lost[record.signal, default: 0]
+          switch state.watchers[id]!.continuation.yield(info) {
+          case .dropped: state.watchers[id]!.lost[record.signal] = info.lostBefore + 1
+          default: state.watchers[id]!.lost[record.signal] = 0
           }
-          state.watchers[id] = watcher
         }
       }
+      for signal in watchedSignals(state) {
+        let dropped = Int(Sys.takeDroppedSignals(signal.rawValue))
+        guard dropped > 0 else { continue }
+        for id in ids where state.watchers[id]!.signals.contains(signal) {
+          state.watchers[id]!.lost[signal.rawValue, default: 0] += dropped
+        }
+      }
+    }
+  }
+
+  /// The losses of watcher `id` not reported yet, by signal.
+  func unreportedLosses(_ id: Int) -> [Signal: Int] {
+    state.withLock { state in
+      var losses: [Signal: Int] = [:]
+      for (number, count) in state.watchers[id]?.lost ?? [:] where count > 0 {
+        if let signal = Signal(rawValue: number) { losses[signal] = count }
+      }
+      return losses
     }
   }
 }
