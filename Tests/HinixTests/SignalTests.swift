@@ -162,7 +162,7 @@ struct SignalTests {
     defer { safety.cancel() }
     let reader = try SignalFD([.user2], requireBlocked: false)
     let before = try blockingSetup { try ThreadSignalMask.block([.user2]) }
-    defer { _ = try? ThreadSignalMask.set(before) }
+    defer { blockingSetup { _ = try? ThreadSignalMask.set(before) } }
     #expect(try ThreadSignalMask.current.contains(.user2))
     #expect(try reader.tryRead() == .wouldBlock)
     try Signal.user2.raise()

@@ -149,22 +149,36 @@ public final class SignalFD: Sendable {
 }
 
 /// The calling thread's signal mask (`pthread_sigmask`): which signals it blocks. A new thread
-/// starts with the mask of the thread that created it.
+/// starts with the mask of the thread that created it, so block at the top of `main`, before
+/// any thread starts. The changing calls are unavailable in async code, where the calling
+/// thread is whichever pool thread runs the task.
 public enum ThreadSignalMask {
   /// Blocks `signals` in the calling thread; returns the mask before.
   @discardableResult
+  @available(
+    *, noasync,
+    message: "changes the mask of whichever pool thread runs the task; call it in main before any task starts"
+  )
   public static func block(_ signals: SignalSet) throws(HinixError) -> SignalSet {
     try change(0, signals)
   }
 
   /// Unblocks `signals` in the calling thread; returns the mask before.
   @discardableResult
+  @available(
+    *, noasync,
+    message: "changes the mask of whichever pool thread runs the task; call it in main before any task starts"
+  )
   public static func unblock(_ signals: SignalSet) throws(HinixError) -> SignalSet {
     try change(1, signals)
   }
 
   /// Sets the calling thread's mask to exactly `signals`; returns the mask before.
   @discardableResult
+  @available(
+    *, noasync,
+    message: "changes the mask of whichever pool thread runs the task; call it in main before any task starts"
+  )
   public static func set(_ signals: SignalSet) throws(HinixError) -> SignalSet {
     try change(2, signals)
   }
