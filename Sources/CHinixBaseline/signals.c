@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -60,6 +61,39 @@ static int take(void) {
   return record.pid;
 }
 
+/// The thread that takes the signal in the hand-off variant: it sleeps with the signal
+/// unblocked while the reading thread blocks it, so the handler runs here and its write to the
+/// pipe wakes the reader, as in a program whose reading thread is not the one signalled.
+static void *taker(void *argument) {
+  int signo = (int)(intptr_t)argument;
+  sigset_t just;
+  sigemptyset(&just);
+  sigaddset(&just, signo);
+  pthread_sigmask(SIG_UNBLOCK, &just, NULL);
+  for (;;) pause();
+  return NULL;
+}
+
+/// With `handoff`, blocks `signo` in this thread and starts the thread that takes it.
+static int start_handoff(int signo, int handoff) {
+  if (!handoff) return 0;
+  sigset_t just;
+  sigemptyset(&just);
+  sigaddset(&just, signo);
+  int err = pthread_sigmask(SIG_BLOCK, &just, NULL);
+  if (err) return -err;
+  static int started;
+  if (started) return 0;
+  pthread_t thread;
+  err = pthread_create(&thread, NULL, taker, (void *)(intptr_t)signo);
+  if (err) return -err;
+  pthread_detach(thread);
+  started = 1;
+  return 0;
+}
+
+int hinix_c_signal_handoff(int signo) { return start_handoff(signo, 1); }
+
 int hinix_c_signal_rtt(pid_t peer, int signo, long iterations, int64_t *samples) {
   int ready = take();
   if (ready < 0) return ready;
@@ -73,8 +107,10 @@ int hinix_c_signal_rtt(pid_t peer, int signo, long iterations, int64_t *samples)
   return 0;
 }
 
-int hinix_c_signal_echo(int signo, long iterations) {
+int hinix_c_signal_echo(int signo, long iterations, int handoff) {
   int rc = hinix_c_signal_listen(signo);
+  if (rc < 0) return rc;
+  rc = start_handoff(signo, handoff);
   if (rc < 0) return rc;
   if (kill(getppid(), signo) < 0) return -errno;
   for (long i = 0; i < iterations; i++) {

@@ -112,10 +112,10 @@ public struct Peer {
     case ("signal-echo", _):
       guard let signal = Signal.realtime(1) else { throw BenchError.failure("no real-time signals") }
       if implementation == .c {
-        try check(hinix_c_signal_echo(signal.rawValue, try count(0)))
+        try check(hinix_c_signal_echo(signal.rawValue, try count(0), parameters.last == "handoff" ? 1 : 0))
       } else {
         try BenchLoops.signalEcho(
-          signal: signal, count: try count(0), onReactor: parameters.last == "reactor")
+          signal: signal, count: try count(0), onReactor: parameters.contains("reactor"))
       }
     case ("eventfd-echo", .c):
       try check(hinix_c_eventfd_echo(3, 4, try count(0)))

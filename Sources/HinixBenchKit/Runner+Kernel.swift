@@ -71,16 +71,26 @@ extension Runner {
   /// Signal round trips: this process sends a real-time signal to the peer, which answers with
   /// the same signal; each side receives through a handler that writes into a pipe (C) or a
   /// `SignalWatcher` (Hinix), the Hinix loop on the default pool or on the reactor's executor.
-  func signalRoundTrips(onReactor: Bool) throws -> [Figure] {
+  ///
+  /// With `handoff`, the C baseline takes each signal on a thread other than the one reading
+  /// the pipe (as any multi-threaded program does, and as Hinix's watchers always do), so the
+  /// handler's write wakes the reader: the same number of thread wake-ups as Hinix's.
+  func signalRoundTrips(onReactor: Bool, handoff: Bool = false) throws -> [Figure] {
     guard let signal = Signal.realtime(1) else { throw BenchError.failure("no real-time signals") }
     let count = plan.warmUp + plan.roundTrips
     let samples = try alternating([Int64](), +) { implementation in
       var recorded = [Int64](repeating: 0, count: count)
-      let arguments = ["signal-echo", implementation.rawValue, "\(count)", onReactor ? "reactor" : "pool"]
+      let arguments = [
+        "signal-echo", implementation.rawValue, "\(count)", onReactor ? "reactor" : "pool",
+        handoff ? "handoff" : "direct",
+      ]
       switch implementation {
       case .c:
         try check(hinix_c_signal_listen(signal.rawValue))
         defer { _ = hinix_c_signal_unlisten(signal.rawValue) }
+        let mask = handoff ? try ThreadSignalMask.current : nil
+        if handoff { try check(hinix_c_signal_handoff(signal.rawValue)) }
+        defer { if let mask { _ = try? ThreadSignalMask.set(mask) } }
         let peer = try spawnPeer(arguments)
         defer { peer.end() }
         try recorded.withUnsafeMutableBufferPointer { buffer in
@@ -100,7 +110,8 @@ extension Runner {
       }
       return Array(recorded[plan.warmUp...])
     }
-    return Report.latency(transport: onReactor ? "signal-reactor" : "signal", size: 0, samples)
+    let name = handoff ? "signal/C-2thr" : onReactor ? "signal-reactor" : "signal"
+    return Report.latency(transport: name, size: 0, samples)
   }
 
   /// Exit-wait latency: from a child's last moment (it writes the time to a pipe, then exits)

@@ -191,14 +191,14 @@ struct ToolTests {
     #expect(result.standardError.contains("placement:"))
     let lines = result.standardOutput.split(separator: "\n").filter { $0.contains("\"metric\"") }
     // mq, pipe, fifo and four socket transports: 3 sizes x (median, p99, throughput);
-    // eventfd, descriptor passing, the two signal loops and the exit wait: median and p99; the ring: 3
+    // eventfd, descriptor passing, the three signal figures and the exit wait: median and p99; the ring: 3
     // throughputs, 3 waits x (median, p99), the two spinning waits' means, 2 comparisons of
     // medians and 4 one-thread sizes.
-    #expect(lines.count == 90, "\(result.standardOutput)")
+    #expect(lines.count == 92, "\(result.standardOutput)")
     for transport in [
       "mq", "eventfd", "pipe", "fifo", "uds-stream", "uds-seqpkt", "uds-dgram", "uds-path", "fd-pass",
       "shm-ring", "ring-spin", "ring-spin200", "ring-sleep", "spin/ping-pong", "ring-1thread", "signal",
-      "signal-reactor", "pidfd-exit",
+      "signal-reactor", "signal/C-2thr", "pidfd-exit",
     ] {
       #expect(lines.contains { $0.contains("\"transport\": \"\(transport)\"") }, "\(transport)")
     }

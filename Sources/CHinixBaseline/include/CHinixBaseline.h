@@ -37,8 +37,13 @@ int hinix_c_signal_unlisten(int signo);
 /// the peer, read the reply the handler wrote. The handler must be installed.
 int hinix_c_signal_rtt(pid_t peer, int signo, long iterations, int64_t *samples);
 /// The peer: installs the handler, signals its parent that it is ready, then answers each
-/// delivery with a kill to its sender.
-int hinix_c_signal_echo(int signo, long iterations);
+/// delivery with a kill to its sender. With `handoff`, another thread takes the signal (see
+/// `hinix_c_signal_handoff`).
+int hinix_c_signal_echo(int signo, long iterations, int handoff);
+/// Blocks `signo` in the calling thread and starts a thread that takes it instead, so that the
+/// handler's write to the pipe must wake the reading thread: a C program shaped like a
+/// multi-threaded one. The thread lives until the process ends.
+int hinix_c_signal_handoff(int signo);
 /// Waits for the process of `pidfd` (a child) to exit, as a C program does (poll on the pidfd,
 /// then waitid P_PIDFD), and stores when the wait returned.
 int hinix_c_pidfd_wait(int pidfd, int64_t *ended);
