@@ -11,10 +11,9 @@ extension Runner {
           ["mq-echo", implementation.rawValue, out.name!.string!, back.name!.string!, "\(count)"],
           queues: [out.name!.string!, back.name!.string!])
         defer { peer.end() }
-        var recorded = [Int64](repeating: 0, count: count)
         let message = MessageBuffer(size: back.capacity.maxMessageSize)
         defer { message.free() }
-        try recorded.withUnsafeMutableBufferPointer { buffer in
+        let recorded = try timedSamples(count) { buffer in
           switch implementation {
           case .c:
             try check(
@@ -28,7 +27,7 @@ extension Runner {
           }
         }
         try finish(peer)
-        return Array(recorded[plan.warmUp...])
+        return recorded
       }
     }
     return Report.latency(transport: "mq", size: size, samples)
@@ -79,7 +78,7 @@ extension Runner {
     guard let signal = Signal.realtime(1) else { throw BenchError.failure("no real-time signals") }
     let count = plan.warmUp + plan.roundTrips
     let samples = try alternating([Int64](), +) { implementation in
-      var recorded = [Int64](repeating: 0, count: count)
+      let recorded: [Int64]
       let arguments = [
         "signal-echo", implementation.rawValue, "\(count)", onReactor ? "reactor" : "pool",
         handoff ? "handoff" : "direct",
@@ -93,7 +92,7 @@ extension Runner {
         defer { if let mask { _ = try? ThreadSignalMask.set(mask) } }
         let peer = try spawnPeer(arguments)
         defer { peer.end() }
-        try recorded.withUnsafeMutableBufferPointer { buffer in
+        recorded = try timedSamples(count) { buffer in
           try check(hinix_c_signal_rtt(peer.pid, signal.rawValue, count, buffer.baseAddress))
         }
         try finish(peer)
@@ -102,13 +101,13 @@ extension Runner {
         defer { watcher.cancel() }
         let peer = try spawnPeer(arguments)
         defer { peer.end() }
-        try recorded.withUnsafeMutableBufferPointer { buffer in
+        recorded = try timedSamples(count) { buffer in
           try BenchLoops.signalRoundTrips(
             peer: peer.pid, signal: signal, watcher: watcher, onReactor: onReactor, samples: buffer)
         }
         try finish(peer)
       }
-      return Array(recorded[plan.warmUp...])
+      return recorded
     }
     let name = handoff ? "signal/C-2thr" : onReactor ? "signal-reactor" : "signal"
     return Report.latency(transport: name, size: 0, samples)
@@ -153,8 +152,7 @@ extension Runner {
         ["eventfd-echo", implementation.rawValue, "\(count)"],
         passing: [ping.descriptor: 3, pong.descriptor: 4])
       defer { peer.end() }
-      var recorded = [Int64](repeating: 0, count: count)
-      try recorded.withUnsafeMutableBufferPointer { buffer in
+      let recorded = try timedSamples(count) { buffer in
         switch implementation {
         case .c:
           try check(
@@ -165,7 +163,7 @@ extension Runner {
         }
       }
       try finish(peer)
-      return Array(recorded[plan.warmUp...])
+      return recorded
     }
     return Report.latency(transport: "eventfd", size: 8, samples)
   }
@@ -177,8 +175,7 @@ extension Runner {
         ends in
         let message = MessageBuffer(size: size)
         defer { message.free() }
-        var recorded = [Int64](repeating: 0, count: count)
-        try recorded.withUnsafeMutableBufferPointer { buffer in
+        let recorded = try timedSamples(count) { buffer in
           switch (implementation, ends) {
           case (.c, _):
             try check(
@@ -193,7 +190,7 @@ extension Runner {
               writer: socket, reader: socket, buffer: message.bytes, samples: buffer)
           }
         }
-        return Array(recorded[plan.warmUp...])
+        return recorded
       }
     }
     return Report.latency(transport: kind.rawValue, size: size, samples)
@@ -238,8 +235,7 @@ extension Runner {
         ends in
         guard case .socket(let socket) = ends else { return [] }
         let passed = try EventFD()
-        var recorded = [Int64](repeating: 0, count: count)
-        try recorded.withUnsafeMutableBufferPointer { buffer in
+        let recorded = try timedSamples(count) { buffer in
           switch implementation {
           case .c:
             try check(
@@ -249,7 +245,7 @@ extension Runner {
             try BenchLoops.descriptorRoundTrips(socket: socket, passing: passed.descriptor, samples: buffer)
           }
         }
-        return Array(recorded[plan.warmUp...])
+        return recorded
       }
     }
     return Report.latency(transport: "fd-pass", size: 1, samples)

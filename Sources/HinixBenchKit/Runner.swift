@@ -156,6 +156,15 @@ public struct Runner: Sendable {
     return results
   }
 
+  /// Runs `measure` with room for `count` samples and returns those after the warm-up.
+  func timedSamples(_ count: Int, _ measure: (UnsafeMutableBufferPointer<Int64>) throws -> Void) rethrows
+    -> [Int64]
+  {
+    var recorded = [Int64](repeating: 0, count: count)
+    try recorded.withUnsafeMutableBufferPointer { try measure($0) }
+    return Array(recorded[plan.warmUp...])
+  }
+
   func spawnPeer(
     _ arguments: [String], passing: [FileDescriptor: Int32] = [:], queues: [String] = []
   ) throws -> PeerWatch {
