@@ -263,22 +263,24 @@ final class SignalHub: Sendable {
   /// report with each watcher's next delivery of that signal.
   private func deliver(_ records: UnsafeBufferPointer<Sys.SignalRecord>) {
     state.withLock { state in
-      let ids = Array(state.watchers.keys)
+      // In place, by index: no copy of the registry per record.
+      let watchers = state.watchers.values.indices
       for record in records {
         guard var info = SignalInfo(record) else { continue }
-        for id in ids where state.watchers[id]!.signals.contains(info.signal) {
-          info.lostBefore = state.watchers[id]!.lost[record.signal, default: 0]
-          switch state.watchers[id]!.continuation.yield(info) {
-          case .dropped: state.watchers[id]!.lost[record.signal] = info.lostBefore + 1
-          default: state.watchers[id]!.lost[record.signal] = 0
+        for index in watchers where state.watchers.values[index].signals.contains(info.signal) {
+          let lost = state.watchers.values[index].lost[record.signal] ?? 0
+          info.lostBefore = lost
+          switch state.watchers.values[index].continuation.yield(info) {
+          case .dropped: state.watchers.values[index].lost[record.signal] = lost + 1
+          default: if lost != 0 { state.watchers.values[index].lost[record.signal] = 0 }
           }
         }
       }
       for signal in watchedSignals(state) {
         let dropped = Int(Sys.takeDroppedSignals(signal.rawValue))
         guard dropped > 0 else { continue }
-        for id in ids where state.watchers[id]!.signals.contains(signal) {
-          state.watchers[id]!.lost[signal.rawValue, default: 0] += dropped
+        for index in watchers where state.watchers.values[index].signals.contains(signal) {
+          state.watchers.values[index].lost[signal.rawValue, default: 0] += dropped
         }
       }
     }
