@@ -143,7 +143,6 @@ int hinix_write_nowait(int fd, const void *buf, size_t len) {
 
 const int HINIX_F_GETPIPE_SZ = F_GETPIPE_SZ;
 const int HINIX_F_SETPIPE_SZ = F_SETPIPE_SZ;
-const int HINIX_O_PATH = O_PATH;
 
 int hinix_ignore_sigpipe_unless_handled(void) {
   // While Hinix's own handler watches SIGPIPE, the policy applies to what it will restore.

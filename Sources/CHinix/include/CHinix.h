@@ -69,8 +69,6 @@ int hinix_write_nowait(int fd, const void *buf, size_t len);
 
 extern const int HINIX_F_GETPIPE_SZ;
 extern const int HINIX_F_SETPIPE_SZ;
-/// Opens a path without opening the file (O_PATH): a handle to the inode, for reopening.
-extern const int HINIX_O_PATH;
 
 /// Sets SIGPIPE to ignored unless the process installed a handler of its own; returns 1 when it
 /// changed the disposition, 0 when it left it, or -errno.

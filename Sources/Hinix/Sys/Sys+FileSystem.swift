@@ -65,9 +65,6 @@ extension Sys {
     path.withPlatformString { name in retrying(true) { hinix_open(name, flags, mode) } }
   }
 
-  /// `O_PATH`: a descriptor that holds a file without opening it, for `/proc/self/fd` reopens.
-  static let pathOnly = HINIX_O_PATH
-
   static func makeFIFO(_ path: FilePath, mode: mode_t) -> Result<Void, Errno> {
     path.withPlatformString { result(hinix_mkfifo($0, mode)) }.map { _ in () }
   }
