@@ -69,6 +69,7 @@ let benchmarks: @Sendable () -> Void = {
   socketBenchmarks()
   echoBenchmarks()
   ringBenchmarks()
+  signalBenchmarks()
 
   let configuration = Benchmark.Configuration(
     metrics: [.wallClock, .mallocCountTotal, .readSyscalls, .writeSyscalls],
