@@ -84,15 +84,8 @@ final class EchoFixture: @unchecked Sendable {
 nonisolated(unsafe) var echoes: EchoFixture!
 
 func echoBenchmarks() {
-  let configuration = Benchmark.Configuration(
-    metrics: [.wallClock, .mallocCountTotal, .readSyscalls, .writeSyscalls],
-    warmupIterations: 2,
-    scalingFactor: .kilo,
-    maxDuration: .seconds(3),
-    maxIterations: 100,
-    setup: { echoes = try await EchoFixture() },
-    teardown: { try await echoes.end() }
-  )
+  let configuration = perMessage(
+    setup: { echoes = try await EchoFixture() }, teardown: { try await echoes.end() })
   let size = EchoFixture.messageSize
 
   /// Hinix async round trips on the reactor's executor through `peer`.

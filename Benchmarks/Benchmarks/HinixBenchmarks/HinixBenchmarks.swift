@@ -65,23 +65,30 @@ func endPeers(_ pids: [pid_t]) {
 
 nonisolated(unsafe) var fixture: Fixture!
 
+/// The configuration of the per-message benchmarks: each sample is 1,000 messages, so the
+/// harness's own few allocations per sample vanish in the per-message figures that are reported
+/// (marked *); `setup` and `teardown` make and end the benchmark's fixture.
+func perMessage(
+  setup: @escaping Benchmark.BenchmarkSetupHook, teardown: @escaping Benchmark.BenchmarkTeardownHook
+) -> Benchmark.Configuration {
+  Benchmark.Configuration(
+    metrics: [.wallClock, .mallocCountTotal, .readSyscalls, .writeSyscalls],
+    warmupIterations: 2,
+    scalingFactor: .kilo,
+    maxDuration: .seconds(3),
+    maxIterations: 100,
+    setup: setup,
+    teardown: teardown
+  )
+}
+
 let benchmarks: @Sendable () -> Void = {
   socketBenchmarks()
   echoBenchmarks()
   ringBenchmarks()
   signalBenchmarks()
 
-  let configuration = Benchmark.Configuration(
-    metrics: [.wallClock, .mallocCountTotal, .readSyscalls, .writeSyscalls],
-    // Each sample is 1,000 round trips, so the harness's own few allocations per sample vanish
-    // in the per-message figures that are reported (marked *).
-    warmupIterations: 2,
-    scalingFactor: .kilo,
-    maxDuration: .seconds(3),
-    maxIterations: 100,
-    setup: { fixture = try Fixture() },
-    teardown: { fixture.end() }
-  )
+  let configuration = perMessage(setup: { fixture = try Fixture() }, teardown: { fixture.end() })
 
   for size in [64, 1024, 8192] {
     Benchmark("mq round trip \(size) B: Hinix receive(into:)", configuration: configuration) { benchmark in

@@ -52,15 +52,7 @@ nonisolated(unsafe) var ringEcho: RingEchoFixture!
 
 func ringBenchmarks() {
   func configuration(_ strategy: WaitStrategy) -> Benchmark.Configuration {
-    Benchmark.Configuration(
-      metrics: [.wallClock, .mallocCountTotal, .readSyscalls, .writeSyscalls],
-      warmupIterations: 2,
-      scalingFactor: .kilo,
-      maxDuration: .seconds(3),
-      maxIterations: 100,
-      setup: { ringEcho = try RingEchoFixture(strategy: strategy) },
-      teardown: { ringEcho.end() }
-    )
+    perMessage(setup: { ringEcho = try RingEchoFixture(strategy: strategy) }, teardown: { ringEcho.end() })
   }
 
   for (name, strategy) in [

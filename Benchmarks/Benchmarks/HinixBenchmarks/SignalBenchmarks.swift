@@ -19,15 +19,8 @@ final class SignalFixture: @unchecked Sendable {
 nonisolated(unsafe) var signals: SignalFixture!
 
 func signalBenchmarks() {
-  let configuration = Benchmark.Configuration(
-    metrics: [.wallClock, .mallocCountTotal, .readSyscalls, .writeSyscalls],
-    warmupIterations: 2,
-    scalingFactor: .kilo,
-    maxDuration: .seconds(3),
-    maxIterations: 100,
-    setup: { signals = try SignalFixture() },
-    teardown: { signals.watcher.cancel() }
-  )
+  let configuration = perMessage(
+    setup: { signals = try SignalFixture() }, teardown: { signals.watcher.cancel() })
 
   Benchmark("signal to self, sigqueue then await: Hinix watcher", configuration: configuration) { benchmark in
     var deliveries = signals.watcher.makeAsyncIterator()

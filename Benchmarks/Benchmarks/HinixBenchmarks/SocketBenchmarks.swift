@@ -142,15 +142,8 @@ extension Channel {
 nonisolated(unsafe) var sockets: SocketFixture!
 
 func socketBenchmarks() {
-  let roundTrips = Benchmark.Configuration(
-    metrics: [.wallClock, .mallocCountTotal, .readSyscalls, .writeSyscalls],
-    warmupIterations: 2,
-    scalingFactor: .kilo,
-    maxDuration: .seconds(3),
-    maxIterations: 100,
-    setup: { sockets = try await SocketFixture() },
-    teardown: { try await sockets.end() }
-  )
+  let roundTrips = perMessage(
+    setup: { sockets = try await SocketFixture() }, teardown: { try await sockets.end() })
   let size = SocketFixture.messageSize
 
   Benchmark("uds stream round trip 64 B: Hinix", configuration: roundTrips) { benchmark in
