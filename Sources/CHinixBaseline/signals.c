@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,6 +24,8 @@ typedef struct {
 
 static int record_pipe[2] = {-1, -1};
 static struct sigaction previous;
+/// The epoll instance that watches the pipe's read end in the event-loop shape, once made.
+static int loop_epoll = -1;
 
 static void handler(int signo, siginfo_t *info, void *context) {
   (void)context;
@@ -45,8 +48,16 @@ int hinix_c_signal_listen(int signo) {
 
 int hinix_c_signal_unlisten(int signo) { return sigaction(signo, &previous, NULL) < 0 ? -errno : 0; }
 
-/// The sender of the next delivery, or -errno.
-static int take(void) {
+/// The sender of the next delivery, or -errno; with `loop`, waits in epoll_wait first.
+static int take(int loop) {
+  if (loop) {
+    struct epoll_event ready;
+    int n;
+    do {
+      n = epoll_wait(loop_epoll, &ready, 1, -1);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return -errno;
+  }
   c_record record;
   size_t got = 0;
   while (got < sizeof record) {
@@ -61,9 +72,9 @@ static int take(void) {
   return record.pid;
 }
 
-/// The thread that takes the signal in the hand-off variant: it sleeps with the signal
-/// unblocked while the reading thread blocks it, so the handler runs here and its write to the
-/// pipe wakes the reader, as in a program whose reading thread is not the one signalled.
+/// The thread that takes the signal in the event-loop shape: it sleeps with the signal
+/// unblocked while the loop's thread blocks it, so the handler runs here and its write to the
+/// pipe wakes the loop, as in a program whose loop thread is not the one signalled.
 static void *taker(void *argument) {
   int signo = (int)(intptr_t)argument;
   sigset_t just;
@@ -74,9 +85,21 @@ static void *taker(void *argument) {
   return NULL;
 }
 
-/// With `handoff`, blocks `signo` in this thread and starts the thread that takes it.
-static int start_handoff(int signo, int handoff) {
-  if (!handoff) return 0;
+/// With `loop`, blocks `signo` in this thread, starts the thread that takes it and watches
+/// the pipe with epoll.
+static int start_loop(int signo, int loop) {
+  if (!loop) return 0;
+  if (loop_epoll < 0) {
+    int epoll = epoll_create1(EPOLL_CLOEXEC);
+    if (epoll < 0) return -errno;
+    struct epoll_event interest = {.events = EPOLLIN, .data = {.fd = record_pipe[0]}};
+    if (epoll_ctl(epoll, EPOLL_CTL_ADD, record_pipe[0], &interest) < 0) {
+      int err = errno;
+      close(epoll);
+      return -err;
+    }
+    loop_epoll = epoll;
+  }
   sigset_t just;
   sigemptyset(&just);
   sigaddset(&just, signo);
@@ -92,29 +115,29 @@ static int start_handoff(int signo, int handoff) {
   return 0;
 }
 
-int hinix_c_signal_handoff(int signo) { return start_handoff(signo, 1); }
+int hinix_c_signal_loop(int signo) { return start_loop(signo, 1); }
 
-int hinix_c_signal_rtt(pid_t peer, int signo, long iterations, int64_t *samples) {
-  int ready = take();
+int hinix_c_signal_rtt(pid_t peer, int signo, int loop, long iterations, int64_t *samples) {
+  int ready = take(loop);
   if (ready < 0) return ready;
   for (long i = 0; i < iterations; i++) {
     int64_t start = hinix_c_now_ns();
     if (kill(peer, signo) < 0) return -errno;
-    int sender = take();
+    int sender = take(loop);
     if (sender < 0) return sender;
     samples[i] = hinix_c_now_ns() - start;
   }
   return 0;
 }
 
-int hinix_c_signal_echo(int signo, long iterations, int handoff) {
+int hinix_c_signal_echo(int signo, long iterations, int loop) {
   int rc = hinix_c_signal_listen(signo);
   if (rc < 0) return rc;
-  rc = start_handoff(signo, handoff);
+  rc = start_loop(signo, loop);
   if (rc < 0) return rc;
   if (kill(getppid(), signo) < 0) return -errno;
   for (long i = 0; i < iterations; i++) {
-    int sender = take();
+    int sender = take(loop);
     if (sender < 0) return sender;
     if (kill(sender, signo) < 0) return -errno;
   }

@@ -112,7 +112,7 @@ public struct Peer {
     case ("signal-echo", _):
       guard let signal = Signal.realtime(1) else { throw BenchError.failure("no real-time signals") }
       if implementation == .c {
-        try check(hinix_c_signal_echo(signal.rawValue, try count(0), parameters.last == "handoff" ? 1 : 0))
+        try check(hinix_c_signal_echo(signal.rawValue, try count(0), parameters.last == "loop" ? 1 : 0))
       } else {
         try BenchLoops.signalEcho(
           signal: signal, count: try count(0), onReactor: parameters.contains("reactor"))

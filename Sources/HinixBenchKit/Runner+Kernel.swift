@@ -71,29 +71,31 @@ extension Runner {
   /// the same signal; each side receives through a handler that writes into a pipe (C) or a
   /// `SignalWatcher` (Hinix), the Hinix loop on the default pool or on the reactor's executor.
   ///
-  /// With `handoff`, the C baseline takes each signal on a thread other than the one reading
-  /// the pipe (as any multi-threaded program does, and as Hinix's watchers always do), so the
-  /// handler's write wakes the reader: the same number of thread wake-ups as Hinix's.
-  func signalRoundTrips(onReactor: Bool, handoff: Bool = false) throws -> [Figure] {
+  /// Without `loop`, the C baseline is the least a program can do: the thread that reads the
+  /// pipe is the one the handler runs in. With `loop`, it does the work Hinix does, shaped as
+  /// libuv's and libevent's signal watchers are: the handler runs on another thread (as in any
+  /// multi-threaded program) and the reading thread is an event loop, which learns of the
+  /// handler's write from `epoll_wait` before it reads.
+  func signalRoundTrips(onReactor: Bool, loop: Bool = false) throws -> [Figure] {
     guard let signal = Signal.realtime(1) else { throw BenchError.failure("no real-time signals") }
     let count = plan.warmUp + plan.roundTrips
     let samples = try alternating([Int64](), +) { implementation in
       let recorded: [Int64]
       let arguments = [
         "signal-echo", implementation.rawValue, "\(count)", onReactor ? "reactor" : "pool",
-        handoff ? "handoff" : "direct",
+        loop ? "loop" : "direct",
       ]
       switch implementation {
       case .c:
         try check(hinix_c_signal_listen(signal.rawValue))
         defer { _ = hinix_c_signal_unlisten(signal.rawValue) }
-        let mask = handoff ? try ThreadSignalMask.current : nil
-        if handoff { try check(hinix_c_signal_handoff(signal.rawValue)) }
+        let mask = loop ? try ThreadSignalMask.current : nil
+        if loop { try check(hinix_c_signal_loop(signal.rawValue)) }
         defer { if let mask { _ = try? ThreadSignalMask.set(mask) } }
         let peer = try spawnPeer(arguments)
         defer { peer.end() }
         recorded = try timedSamples(count) { buffer in
-          try check(hinix_c_signal_rtt(peer.pid, signal.rawValue, count, buffer.baseAddress))
+          try check(hinix_c_signal_rtt(peer.pid, signal.rawValue, loop ? 1 : 0, count, buffer.baseAddress))
         }
         try finish(peer)
       case .hinix:
@@ -109,7 +111,7 @@ extension Runner {
       }
       return recorded
     }
-    let name = handoff ? "signal/C-2thr" : onReactor ? "signal-reactor" : "signal"
+    let name = loop ? "signal/C-loop" : onReactor ? "signal-reactor" : "signal"
     return Report.latency(transport: name, size: 0, samples)
   }
 

@@ -127,7 +127,7 @@ public struct Runner: Sendable {
     if measures(.signal) {
       figures += try signalRoundTrips(onReactor: false)
       figures += try signalRoundTrips(onReactor: true)
-      figures += try signalRoundTrips(onReactor: false, handoff: true)
+      figures += try signalRoundTrips(onReactor: true, loop: true)
       figures += try exitWaitLatency()
     }
     if measures(.ring) {

@@ -198,7 +198,7 @@ struct ToolTests {
     for transport in [
       "mq", "eventfd", "pipe", "fifo", "uds-stream", "uds-seqpkt", "uds-dgram", "uds-path", "fd-pass",
       "shm-ring", "ring-spin", "ring-spin200", "ring-sleep", "spin/ping-pong", "ring-1thread", "signal",
-      "signal-reactor", "signal/C-2thr", "pidfd-exit",
+      "signal-reactor", "signal/C-loop", "pidfd-exit",
     ] {
       #expect(lines.contains { $0.contains("\"transport\": \"\(transport)\"") }, "\(transport)")
     }

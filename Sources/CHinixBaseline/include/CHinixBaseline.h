@@ -34,16 +34,18 @@ int hinix_c_signal_listen(int signo);
 /// Restores the disposition `hinix_c_signal_listen` replaced.
 int hinix_c_signal_unlisten(int signo);
 /// Waits for the peer's first signal (it is ready), then times `iterations` round trips: kill
-/// the peer, read the reply the handler wrote. The handler must be installed.
-int hinix_c_signal_rtt(pid_t peer, int signo, long iterations, int64_t *samples);
+/// the peer, read the reply the handler wrote. The handler must be installed, and with `loop`
+/// the thread shaped by `hinix_c_signal_loop`.
+int hinix_c_signal_rtt(pid_t peer, int signo, int loop, long iterations, int64_t *samples);
 /// The peer: installs the handler, signals its parent that it is ready, then answers each
-/// delivery with a kill to its sender. With `handoff`, another thread takes the signal (see
-/// `hinix_c_signal_handoff`).
-int hinix_c_signal_echo(int signo, long iterations, int handoff);
-/// Blocks `signo` in the calling thread and starts a thread that takes it instead, so that the
-/// handler's write to the pipe must wake the reading thread: a C program shaped like a
-/// multi-threaded one. The thread lives until the process ends.
-int hinix_c_signal_handoff(int signo);
+/// delivery with a kill to its sender. With `loop`, it is shaped as `hinix_c_signal_loop`
+/// sets up.
+int hinix_c_signal_echo(int signo, long iterations, int loop);
+/// Shapes the calling thread as an event loop in a multi-threaded C program, the design of
+/// libuv's and libevent's signal watchers: it blocks `signo`, a thread started here takes the
+/// signal instead, and each wait for the handler's record is an `epoll_wait` on the pipe
+/// before the read. The thread lives until the process ends.
+int hinix_c_signal_loop(int signo);
 /// Waits for the process of `pidfd` (a child) to exit, as a C program does (poll on the pidfd,
 /// then waitid P_PIDFD), and stores when the wait returned.
 int hinix_c_pidfd_wait(int pidfd, int64_t *ended);

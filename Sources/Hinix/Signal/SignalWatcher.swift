@@ -42,7 +42,7 @@ public final class SignalWatcher: AsyncSequence, Sendable {
   /// The signals watched.
   public let signals: SignalSet
   private let id: Int
-  private let stream: AsyncStream<SignalInfo>
+  private let mailbox: Mailbox<SignalInfo>
 
   /// Starts watching `signals`.
   ///
@@ -71,12 +71,8 @@ public final class SignalWatcher: AsyncSequence, Sendable {
         detail: "\(uncatchable) cannot be caught, blocked or ignored")
     }
     self.signals = signals
-    let (stream, continuation) = AsyncStream.makeStream(
-      of: SignalInfo.self, bufferingPolicy: .bufferingOldest(SignalHub.bufferLimit))
-    self.stream = stream
-    id = try SignalHub.shared.subscribe(signals, escalation: escalation, continuation)
-    let id = id
-    continuation.onTermination = { _ in SignalHub.shared.unsubscribe(id) }
+    mailbox = Mailbox(limit: SignalHub.bufferLimit)
+    id = try SignalHub.shared.subscribe(signals, escalation: escalation, mailbox)
   }
 
   deinit {
@@ -116,22 +112,18 @@ public final class SignalWatcher: AsyncSequence, Sendable {
   /// Iterates the deliveries; it keeps the watcher alive while iteration lasts.
   public struct AsyncIterator: AsyncIteratorProtocol {
     let watcher: SignalWatcher
-    var deliveries: AsyncStream<SignalInfo>.Iterator
 
-    /// The next delivery; nil once the watcher is cancelled or the task is.
+    /// The next delivery; nil once the watcher is cancelled or the task is (which cancels
+    /// the watcher).
     public mutating func next() async -> SignalInfo? {
-      await deliveries.next()
-    }
-
-    /// The next delivery (the form with an isolation parameter, which Swift prefers).
-    public mutating func next(isolation actor: isolated (any Actor)?) async -> SignalInfo? {
-      await deliveries.next(isolation: actor)
+      let id = watcher.id
+      return await watcher.mailbox.next { SignalHub.shared.unsubscribe(id) }
     }
   }
 
   /// An iterator of the deliveries.
   public func makeAsyncIterator() -> AsyncIterator {
-    AsyncIterator(watcher: self, deliveries: stream.makeAsyncIterator())
+    AsyncIterator(watcher: self)
   }
 }
 
@@ -147,7 +139,7 @@ final class SignalHub: Sendable {
   private struct Watcher {
     let signals: SignalSet
     let escalation: Duration?
-    let continuation: AsyncStream<SignalInfo>.Continuation
+    let mailbox: Mailbox<SignalInfo>
     /// Per signal number: deliveries lost since the last one this watcher got.
     var lost: [Int32: Int] = [:]
   }
@@ -162,7 +154,7 @@ final class SignalHub: Sendable {
 
   /// Registers a watcher (first), then installs the handler for each signal not yet watched.
   func subscribe(
-    _ signals: SignalSet, escalation: Duration?, _ continuation: AsyncStream<SignalInfo>.Continuation
+    _ signals: SignalSet, escalation: Duration?, _ mailbox: Mailbox<SignalInfo>
   ) throws(HinixError) -> Int {
     let outcome = state.withLock { state -> Result<Int, HinixError> in
       if state.pipe == nil {
@@ -188,7 +180,7 @@ final class SignalHub: Sendable {
       state.nextID += 1
       let id = state.nextID
       let watched = watchedSignals(state)
-      state.watchers[id] = Watcher(signals: signals, escalation: escalation, continuation: continuation)
+      state.watchers[id] = Watcher(signals: signals, escalation: escalation, mailbox: mailbox)
       for signal in signals where !watched.contains(signal) {
         if case .failure(let error) = Sys.installSignalHandler(signal.rawValue) {
           state.watchers[id] = nil
@@ -211,7 +203,7 @@ final class SignalHub: Sendable {
       updateEscalation(state, for: watcher.signals)
       return watcher
     }
-    ended?.continuation.finish()
+    ended?.mailbox.finish()
   }
 
   private func watchedSignals(_ state: State) -> SignalSet {
@@ -241,18 +233,31 @@ final class SignalHub: Sendable {
   /// and hands the records to the watchers, with no task, re-arming or thread hand-off of its
   /// own (a watcher's task that prefers the reactor's executor then runs on that thread too).
   private func startReading(_ fd: Int32) throws(HinixError) {
+    // Allocated once and only used on the reactor's thread: a temporary allocation of this
+    // size would come from the heap on each drain. The hub lives as long as the process.
+    let records = UnsafeMutableBufferPointer<Sys.SignalRecord>.allocate(capacity: 64)
+    do throws(HinixError) {
+      try serve(fd, into: records)
+    } catch {
+      records.deallocate()
+      throw error
+    }
+  }
+
+  private func serve(_ fd: Int32, into records: UnsafeMutableBufferPointer<Sys.SignalRecord>)
+    throws(HinixError)
+  {
+    nonisolated(unsafe) let records = records
     try Reactor.shared.serve(fd) { [self] in
-      withUnsafeTemporaryAllocation(of: Sys.SignalRecord.self, capacity: 64) { records in
-        while true {
-          switch Sys.read(fd, UnsafeMutableRawBufferPointer(records)) {
-          case .success(let count):
-            let whole = count / MemoryLayout<Sys.SignalRecord>.stride
-            deliver(UnsafeBufferPointer(rebasing: records[..<whole]))
-            // A short read took everything there was; the next record makes it readable again.
-            if whole < records.count { return }
-          case .failure(.interrupted): continue
-          case .failure: return
-          }
+      while true {
+        switch Sys.read(fd, UnsafeMutableRawBufferPointer(records)) {
+        case .success(let count):
+          let whole = count / MemoryLayout<Sys.SignalRecord>.stride
+          deliver(UnsafeBufferPointer(rebasing: records[..<whole]))
+          // A short read took everything there was; the next record makes it readable again.
+          if whole < records.count { return }
+        case .failure(.interrupted): continue
+        case .failure: return
         }
       }
     }
@@ -270,9 +275,10 @@ final class SignalHub: Sendable {
         for index in watchers where state.watchers.values[index].signals.contains(info.signal) {
           let lost = state.watchers.values[index].lost[record.signal] ?? 0
           info.lostBefore = lost
-          switch state.watchers.values[index].continuation.yield(info) {
+          switch state.watchers.values[index].mailbox.post(info) {
           case .dropped: state.watchers.values[index].lost[record.signal] = lost + 1
-          default: if lost != 0 { state.watchers.values[index].lost[record.signal] = 0 }
+          case .accepted: if lost != 0 { state.watchers.values[index].lost[record.signal] = 0 }
+          case .finished: break
           }
         }
       }
