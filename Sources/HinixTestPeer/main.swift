@@ -78,6 +78,17 @@ func run() throws {
       say("\(error.code) \(error)")
     }
 
+  case "alarm-timer-as-nobody":
+    // alarm-timer-as-nobody: drops to uid/gid 65534 (and so every capability), then creates a
+    // timer on CLOCK_BOOTTIME_ALARM and prints the error's code and detail.
+    guard setgid(65534) == 0, setuid(65534) == 0 else { fail("cannot drop privileges") }
+    do {
+      _ = try TimerFD(clock: .boottimeAlarm)
+      say("created")
+    } catch {
+      say("\(error.code): \(error.detail)")
+    }
+
   case "eventfd-pong":
     // eventfd-pong COUNT: COUNT times, reads the eventfd at 3 and adds what it read to the one at 4.
     let ping = EventFD(adopting: FileDescriptor(rawValue: 3))

@@ -56,6 +56,28 @@ int hinix_epoll_create(void);
 int hinix_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data);
 /// Waits like epoll_wait and writes each event's data and mask to two parallel arrays.
 int hinix_epoll_wait(int epfd, uint64_t *data, uint32_t *events, int capacity, int timeout_ms);
+extern const uint32_t HINIX_EPOLLET;
+extern const uint32_t HINIX_EPOLLEXCLUSIVE;
+extern const uint32_t HINIX_EPOLLWAKEUP;
+
+// MARK: clocks and timerfd (events.c)
+
+extern const int HINIX_CLOCK_REALTIME;
+extern const int HINIX_CLOCK_MONOTONIC;
+extern const int HINIX_CLOCK_BOOTTIME;
+extern const int HINIX_CLOCK_REALTIME_ALARM;
+extern const int HINIX_CLOCK_BOOTTIME_ALARM;
+
+/// A timerfd on `clock`, close-on-exec and non-blocking.
+int hinix_timerfd_create(int clock);
+/// Arms (or with a zero value disarms) a timerfd; times in nanoseconds.
+int hinix_timerfd_settime(int fd, int64_t value_ns, int64_t interval_ns, int absolute, int cancel_on_set);
+/// The time left before the next expiration (0: disarmed) and the interval, in nanoseconds.
+int hinix_timerfd_gettime(int fd, int64_t *value_ns, int64_t *interval_ns);
+/// `clock`'s time in nanoseconds, or -errno.
+int64_t hinix_clock_now(int clock);
+/// Sets CLOCK_REALTIME (needs CAP_SYS_TIME).
+int hinix_clock_set_realtime(int64_t nanoseconds);
 
 // MARK: Descriptors and processes
 

@@ -1,0 +1,59 @@
+// Event sources: timerfd, and the epoll flags only the public poller uses.
+#define _GNU_SOURCE
+#include "CHinix.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <time.h>
+
+const uint32_t HINIX_EPOLLET = EPOLLET;
+const uint32_t HINIX_EPOLLEXCLUSIVE = EPOLLEXCLUSIVE;
+const uint32_t HINIX_EPOLLWAKEUP = EPOLLWAKEUP;
+
+const int HINIX_CLOCK_REALTIME = CLOCK_REALTIME;
+const int HINIX_CLOCK_MONOTONIC = CLOCK_MONOTONIC;
+const int HINIX_CLOCK_BOOTTIME = CLOCK_BOOTTIME;
+const int HINIX_CLOCK_REALTIME_ALARM = CLOCK_REALTIME_ALARM;
+const int HINIX_CLOCK_BOOTTIME_ALARM = CLOCK_BOOTTIME_ALARM;
+
+int hinix_timerfd_create(int clock) {
+  int fd = timerfd_create(clock, TFD_CLOEXEC | TFD_NONBLOCK);
+  return fd < 0 ? -errno : fd;
+}
+
+static struct timespec to_timespec(int64_t nanoseconds) {
+  struct timespec time = {.tv_sec = (time_t)(nanoseconds / 1000000000), .tv_nsec = (long)(nanoseconds % 1000000000)};
+  return time;
+}
+
+static int64_t from_timespec(struct timespec time) { return (int64_t)time.tv_sec * 1000000000 + time.tv_nsec; }
+
+int hinix_timerfd_settime(int fd, int64_t value_ns, int64_t interval_ns, int absolute, int cancel_on_set) {
+  struct itimerspec setting;
+  memset(&setting, 0, sizeof setting);
+  setting.it_value = to_timespec(value_ns);
+  setting.it_interval = to_timespec(interval_ns);
+  int flags = (absolute ? TFD_TIMER_ABSTIME : 0) | (cancel_on_set ? TFD_TIMER_CANCEL_ON_SET : 0);
+  return timerfd_settime(fd, flags, &setting, NULL) < 0 ? -errno : 0;
+}
+
+int hinix_timerfd_gettime(int fd, int64_t *value_ns, int64_t *interval_ns) {
+  struct itimerspec setting;
+  if (timerfd_gettime(fd, &setting) < 0) return -errno;
+  *value_ns = from_timespec(setting.it_value);
+  *interval_ns = from_timespec(setting.it_interval);
+  return 0;
+}
+
+int64_t hinix_clock_now(int clock) {
+  struct timespec now;
+  if (clock_gettime(clock, &now) < 0) return -errno;
+  return from_timespec(now);
+}
+
+int hinix_clock_set_realtime(int64_t nanoseconds) {
+  struct timespec time = to_timespec(nanoseconds);
+  return clock_settime(CLOCK_REALTIME, &time) < 0 ? -errno : 0;
+}
