@@ -3,6 +3,7 @@
 #include "CHinix.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
@@ -56,4 +57,12 @@ int64_t hinix_clock_now(int clock) {
 int hinix_clock_set_realtime(int64_t nanoseconds) {
   struct timespec time = to_timespec(nanoseconds);
   return clock_settime(CLOCK_REALTIME, &time) < 0 ? -errno : 0;
+}
+
+const int HINIX_EPOLL_EVENT_SIZE = (int)sizeof(struct epoll_event);
+const int HINIX_EPOLL_DATA_OFFSET = (int)offsetof(struct epoll_event, data);
+
+int hinix_epoll_wait_raw(int epfd, void *events, int capacity, int timeout_ms) {
+  int n = epoll_wait(epfd, (struct epoll_event *)events, capacity, timeout_ms);
+  return n < 0 ? -errno : n;
 }

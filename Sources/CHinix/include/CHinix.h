@@ -59,6 +59,12 @@ int hinix_epoll_wait(int epfd, uint64_t *data, uint32_t *events, int capacity, i
 extern const uint32_t HINIX_EPOLLET;
 extern const uint32_t HINIX_EPOLLEXCLUSIVE;
 extern const uint32_t HINIX_EPOLLWAKEUP;
+/// The size of `struct epoll_event` (packed on x86_64) and the offset of its `data` field: the
+/// public poller decodes a caller-owned buffer of them in Swift.
+extern const int HINIX_EPOLL_EVENT_SIZE;
+extern const int HINIX_EPOLL_DATA_OFFSET;
+/// epoll_wait into a buffer of `capacity` `struct epoll_event`s.
+int hinix_epoll_wait_raw(int epfd, void *events, int capacity, int timeout_ms);
 
 // MARK: clocks and timerfd (events.c)
 

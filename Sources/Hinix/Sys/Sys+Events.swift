@@ -45,3 +45,20 @@ extension Sys {
     return result(hinix_timerfd_gettime(fd, &value, &interval)).map { _ in (value, interval) }
   }
 }
+
+extension Sys {
+  /// The size of one `struct epoll_event` and the offset of its data.
+  static let epollEventSize = Int(HINIX_EPOLL_EVENT_SIZE)
+  static let epollDataOffset = Int(HINIX_EPOLL_DATA_OFFSET)
+
+  /// `epoll_wait` into a buffer of `capacity` raw events. An interruption by a signal returns
+  /// 0 events, as ``epollWait(_:_:_:capacity:timeoutMilliseconds:)`` does.
+  static func epollWait(
+    _ epoll: Int32, into events: UnsafeMutableRawPointer, capacity: Int32, timeoutMilliseconds: Int32
+  ) -> Result<Int32, Errno> {
+    switch result(hinix_epoll_wait_raw(epoll, events, capacity, timeoutMilliseconds)) {
+    case .failure(.interrupted): .success(0)
+    case let other: other
+    }
+  }
+}
