@@ -89,6 +89,34 @@ func run() throws {
       say("\(error.code): \(error.detail)")
     }
 
+  case "make-tree":
+    // make-tree FOLDER CHAINS DEPTH: CHAINS times, creates a chain of DEPTH nested folders in
+    // FOLDER one level after another (as mkdir -p does), then a file "f" in the deepest.
+    for chain in 0..<number(1) {
+      var path = "\(argument(0))/c\(chain)"
+      for level in 0..<number(2) {
+        if level > 0 { path += "/d\(level)" }
+        guard mkdir(path, 0o755) == 0 else { fail("mkdir \(path) failed") }
+      }
+      let fd = open(path + "/f", O_CREAT | O_WRONLY | O_CLOEXEC, 0o644)
+      guard fd >= 0 else { fail("create \(path)/f failed") }
+      close(fd)
+    }
+
+  case "inotify-watches-as-nobody":
+    // inotify-watches-as-nobody FOLDER COUNT: drops to uid/gid 65534, watches FOLDER/0 ...
+    // FOLDER/COUNT-1 and prints the first error's code and detail, or "watched".
+    guard setgid(65534) == 0, setuid(65534) == 0 else { fail("cannot drop privileges") }
+    do {
+      let watcher = try FileWatcher()
+      for index in 0..<number(1) {
+        try watcher.watch(FilePath("\(argument(0))/\(index)"), for: .created)
+      }
+      say("watched")
+    } catch {
+      say("\(error.code): \(error.detail)")
+    }
+
   case "eventfd-pong":
     // eventfd-pong COUNT: COUNT times, reads the eventfd at 3 and adds what it read to the one at 4.
     let ping = EventFD(adopting: FileDescriptor(rawValue: 3))

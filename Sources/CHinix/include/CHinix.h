@@ -85,6 +85,36 @@ int64_t hinix_clock_now(int clock);
 /// Sets CLOCK_REALTIME (needs CAP_SYS_TIME).
 int hinix_clock_set_realtime(int64_t nanoseconds);
 
+// MARK: inotify (events.c); events are read as raw bytes (struct inotify_event, 16-byte header).
+
+extern const uint32_t HINIX_IN_ACCESS;
+extern const uint32_t HINIX_IN_MODIFY;
+extern const uint32_t HINIX_IN_ATTRIB;
+extern const uint32_t HINIX_IN_CLOSE_WRITE;
+extern const uint32_t HINIX_IN_CLOSE_NOWRITE;
+extern const uint32_t HINIX_IN_OPEN;
+extern const uint32_t HINIX_IN_MOVED_FROM;
+extern const uint32_t HINIX_IN_MOVED_TO;
+extern const uint32_t HINIX_IN_CREATE;
+extern const uint32_t HINIX_IN_DELETE;
+extern const uint32_t HINIX_IN_DELETE_SELF;
+extern const uint32_t HINIX_IN_MOVE_SELF;
+extern const uint32_t HINIX_IN_UNMOUNT;
+extern const uint32_t HINIX_IN_Q_OVERFLOW;
+extern const uint32_t HINIX_IN_IGNORED;
+extern const uint32_t HINIX_IN_ONLYDIR;
+extern const uint32_t HINIX_IN_DONT_FOLLOW;
+extern const uint32_t HINIX_IN_EXCL_UNLINK;
+extern const uint32_t HINIX_IN_MASK_ADD;
+extern const uint32_t HINIX_IN_ISDIR;
+extern const uint32_t HINIX_IN_ONESHOT;
+
+/// An inotify instance, close-on-exec and non-blocking.
+int hinix_inotify_init(void);
+/// inotify_add_watch: the watch descriptor, or -errno.
+int hinix_inotify_add_watch(int fd, const char *path, uint32_t mask);
+int hinix_inotify_rm_watch(int fd, int wd);
+
 // MARK: Descriptors and processes
 
 int hinix_read(int fd, void *buf, size_t len);

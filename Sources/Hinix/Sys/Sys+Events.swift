@@ -62,3 +62,43 @@ extension Sys {
     }
   }
 }
+
+/// inotify (see ``Sys``).
+extension Sys {
+  static let inAccess = HINIX_IN_ACCESS
+  static let inModify = HINIX_IN_MODIFY
+  static let inAttrib = HINIX_IN_ATTRIB
+  static let inCloseWrite = HINIX_IN_CLOSE_WRITE
+  static let inCloseNoWrite = HINIX_IN_CLOSE_NOWRITE
+  static let inOpen = HINIX_IN_OPEN
+  static let inMovedFrom = HINIX_IN_MOVED_FROM
+  static let inMovedTo = HINIX_IN_MOVED_TO
+  static let inCreate = HINIX_IN_CREATE
+  static let inDelete = HINIX_IN_DELETE
+  static let inDeleteSelf = HINIX_IN_DELETE_SELF
+  static let inMoveSelf = HINIX_IN_MOVE_SELF
+  static let inUnmount = HINIX_IN_UNMOUNT
+  static let inOverflow = HINIX_IN_Q_OVERFLOW
+  static let inIgnored = HINIX_IN_IGNORED
+  static let inOnlyDirectory = HINIX_IN_ONLYDIR
+  static let inDontFollow = HINIX_IN_DONT_FOLLOW
+  static let inExcludeUnlinked = HINIX_IN_EXCL_UNLINK
+  static let inMaskAdd = HINIX_IN_MASK_ADD
+  static let inIsDirectory = HINIX_IN_ISDIR
+  static let inOneShot = HINIX_IN_ONESHOT
+
+  /// An inotify instance, close-on-exec and non-blocking.
+  static func inotify() -> Result<Int32, Errno> {
+    result(hinix_inotify_init())
+  }
+
+  /// `inotify_add_watch`: the watch descriptor.
+  static func addWatch(_ fd: Int32, _ path: FilePath, mask: UInt32) -> Result<Int32, Errno> {
+    path.withPlatformString { result(hinix_inotify_add_watch(fd, $0, mask)) }
+  }
+
+  /// `inotify_rm_watch`.
+  static func removeWatch(_ fd: Int32, _ wd: Int32) -> Result<Void, Errno> {
+    result(hinix_inotify_rm_watch(fd, wd)).map { _ in () }
+  }
+}

@@ -146,19 +146,37 @@ extension Sys {
 
   /// The names in a folder, without `.` and `..` (`getdents64`).
   package static func directoryEntries(_ path: FilePath) -> Result<[FilePath.Component], Errno> {
+    directoryListing(path).map { $0.map(\.name) }
+  }
+
+  /// One entry of a folder, as `getdents64` reports it.
+  package struct DirectoryEntry: Sendable, Hashable {
+    /// The entry's name.
+    package var name: FilePath.Component
+    /// The inode number.
+    package var inode: UInt64
+    /// The file type from `d_type` (`DT_DIR` is 4); 0 when the filesystem does not say.
+    package var type: UInt8
+
+    /// Whether the entry is a directory; nil when the filesystem did not say.
+    package var isDirectory: Bool? { type == 0 ? nil : type == 4 }
+  }
+
+  /// The entries of a folder with their inode and type, without `.` and `..` (`getdents64`).
+  package static func directoryListing(_ path: FilePath) -> Result<[DirectoryEntry], Errno> {
     let fd: Int32
     switch open(path, O_RDONLY | O_DIRECTORY) {
     case .success(let value): fd = value
     case .failure(let error): return .failure(error)
     }
     defer { _ = close(fd) }
-    var names: [FilePath.Component] = []
+    var entries: [DirectoryEntry] = []
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 32768, alignment: 8)
     defer { buffer.deallocate() }
     while true {
       let count: Int
       switch retrying(true, { hinix_getdents(fd, buffer.baseAddress, buffer.count) }) {
-      case .success(0): return .success(names)
+      case .success(0): return .success(entries)
       case .success(let value): count = value
       case .failure(let error): return .failure(error)
       }
@@ -168,7 +186,10 @@ extension Sys {
         let length = Int(buffer.loadUnaligned(fromByteOffset: offset + 16, as: UInt16.self))
         let name = (buffer.baseAddress! + offset + 19).assumingMemoryBound(to: CChar.self)
         if let component = FilePath.Component(platformString: name), component.kind == .regular {
-          names.append(component)
+          entries.append(
+            DirectoryEntry(
+              name: component, inode: buffer.loadUnaligned(fromByteOffset: offset, as: UInt64.self),
+              type: buffer.load(fromByteOffset: offset + 18, as: UInt8.self)))
         }
         guard length > 0 else { break }
         offset += length

@@ -1,0 +1,700 @@
+import Glibc
+import Synchronization
+import SystemPackage
+
+/// File and directory changes through inotify, decoded into events that name the file, with
+/// renames paired and recursive watching that loses nothing.
+///
+/// ```swift
+/// let watcher = try FileWatcher()
+/// try watcher.watchRecursively("/srv/data", for: [.created, .closedAfterWriting, .moved, .deleted])
+/// for try await event in watcher.events {
+///   print(event.path, event.kinds)          // /srv/data/a/b/f CREATE
+/// }
+/// ```
+///
+/// **Renames.** The kernel reports a rename inside the watched set as two events with one
+/// cookie. A watcher pairs them within the read that brought them (when a read ends between
+/// the two, it takes what is already queued, without waiting): the `MOVED_FROM` event carries
+/// ``Event/movedTo`` and the `MOVED_TO` event ``Event/movedFrom``. A move out of the watched
+/// set has no partner: ``Event/isMoveOut``; a move in: ``Event/isMoveIn``.
+///
+/// **Recursive watching** (``watchRecursively(_:for:excluding:)``) watches every directory
+/// of a tree. A directory that appears is watched *before* it is scanned, and what the scan
+/// finds is reported as created (``Event/isFromScan``), so `mkdir -p a/b/c && touch a/b/c/f`
+/// never loses `f`; an entry the scan reported is not reported again by the kernel's own
+/// event. Directories deleted or moved out drop their watches; renamed ones keep them under
+/// their new path.
+///
+/// **Overflow.** When the kernel's queue (`/proc/sys/fs/inotify/max_queued_events`) fills,
+/// events are lost and the kernel says so: the watcher reports an event with
+/// ``Kinds/overflow`` that no filter hides, and for recursive watches rescans the trees and
+/// reports what changed (created and deleted entries) as ordinary events.
+///
+/// **Watch descriptors.** The kernel reuses watch descriptors. Events queued for a watch that
+/// was removed keep the path that watch had, until the kernel confirms the removal
+/// (`IN_IGNORED`); they are never labelled with another watch's path.
+public final class FileWatcher: Sendable {
+  /// Kinds of change (inotify's event mask).
+  public struct Kinds: OptionSet, Sendable, Hashable, CustomStringConvertible {
+    /// The inotify mask.
+    public let rawValue: UInt32
+
+    /// Creates a set from an inotify mask.
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    /// A file was read (`IN_ACCESS`).
+    public static let accessed = Kinds(rawValue: Sys.inAccess)
+    /// A file was written (`IN_MODIFY`).
+    public static let modified = Kinds(rawValue: Sys.inModify)
+    /// Permissions, owner, timestamps or links changed (`IN_ATTRIB`).
+    public static let attributesChanged = Kinds(rawValue: Sys.inAttrib)
+    /// A file opened for writing was closed (`IN_CLOSE_WRITE`).
+    public static let closedAfterWriting = Kinds(rawValue: Sys.inCloseWrite)
+    /// A file not opened for writing was closed (`IN_CLOSE_NOWRITE`).
+    public static let closedWithoutWriting = Kinds(rawValue: Sys.inCloseNoWrite)
+    /// A file or directory was opened (`IN_OPEN`).
+    public static let opened = Kinds(rawValue: Sys.inOpen)
+    /// An entry was renamed away from the watched directory (`IN_MOVED_FROM`).
+    public static let movedFrom = Kinds(rawValue: Sys.inMovedFrom)
+    /// An entry was renamed into the watched directory (`IN_MOVED_TO`).
+    public static let movedTo = Kinds(rawValue: Sys.inMovedTo)
+    /// An entry was created in the watched directory (`IN_CREATE`).
+    public static let created = Kinds(rawValue: Sys.inCreate)
+    /// An entry was deleted from the watched directory (`IN_DELETE`).
+    public static let deleted = Kinds(rawValue: Sys.inDelete)
+    /// The watched file or directory itself was deleted (`IN_DELETE_SELF`).
+    public static let deletedSelf = Kinds(rawValue: Sys.inDeleteSelf)
+    /// The watched file or directory itself was moved (`IN_MOVE_SELF`).
+    public static let movedSelf = Kinds(rawValue: Sys.inMoveSelf)
+    /// The filesystem holding the watched object was unmounted (`IN_UNMOUNT`; always reported).
+    public static let unmounted = Kinds(rawValue: Sys.inUnmount)
+    /// The kernel's queue overflowed and events were lost (`IN_Q_OVERFLOW`; always reported).
+    public static let overflow = Kinds(rawValue: Sys.inOverflow)
+    /// The watch was removed, explicitly or because its object is gone (`IN_IGNORED`).
+    public static let ignored = Kinds(rawValue: Sys.inIgnored)
+    /// The subject of the event is a directory (`IN_ISDIR`).
+    public static let isDirectory = Kinds(rawValue: Sys.inIsDirectory)
+
+    /// Both kinds of close.
+    public static let closed: Kinds = [.closedAfterWriting, .closedWithoutWriting]
+    /// Both halves of a rename.
+    public static let moved: Kinds = [.movedFrom, .movedTo]
+    /// Every kind of change a watch can ask for.
+    public static let all: Kinds = [
+      .accessed, .modified, .attributesChanged, .closed, .opened, .moved, .created, .deleted, .deletedSelf,
+      .movedSelf,
+    ]
+
+    /// The names inotifywait uses, in its order.
+    static let names: [(Kinds, String)] = [
+      (.accessed, "ACCESS"), (.modified, "MODIFY"), (.attributesChanged, "ATTRIB"),
+      (.closedAfterWriting, "CLOSE_WRITE"), (.closedWithoutWriting, "CLOSE_NOWRITE"), (.opened, "OPEN"),
+      (.movedFrom, "MOVED_FROM"), (.movedTo, "MOVED_TO"), (.created, "CREATE"), (.deleted, "DELETE"),
+      (.deletedSelf, "DELETE_SELF"), (.movedSelf, "MOVE_SELF"), (.unmounted, "UNMOUNT"),
+      (.overflow, "Q_OVERFLOW"), (.ignored, "IGNORED"), (.isDirectory, "ISDIR"),
+    ]
+
+    /// The inotifywait names of the kinds in the set, comma-joined: `CREATE,ISDIR`.
+    public var description: String {
+      Kinds.names.filter { contains($0.0) }.map(\.1).joined(separator: ",")
+    }
+
+    /// The set an inotifywait event name (`CREATE`, `close_write`, `move`, `close`, `all_events`)
+    /// stands for; nil for an unknown name.
+    public init?(name: some StringProtocol) {
+      let upper = name.uppercased()
+      switch upper {
+      case "CLOSE": self = .closed
+      case "MOVE": self = .moved
+      case "ALL_EVENTS", "ALL": self = .all
+      case "MOVE_SELF", "MOVED_SELF": self = .movedSelf
+      default:
+        guard let match = Kinds.names.first(where: { $0.1 == upper }) else { return nil }
+        self = match.0
+      }
+    }
+  }
+
+  /// How a watch treats its path.
+  public struct Options: OptionSet, Sendable, Hashable {
+    /// The option bits (inotify's).
+    public let rawValue: UInt32
+
+    /// Creates a set from inotify's option bits.
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    /// Fail unless the path is a directory (`IN_ONLYDIR`).
+    public static let onlyDirectory = Options(rawValue: Sys.inOnlyDirectory)
+    /// Watch a symbolic link itself, not its target (`IN_DONT_FOLLOW`).
+    public static let doNotFollowLinks = Options(rawValue: Sys.inDontFollow)
+    /// No events for entries unlinked from the directory while still open (`IN_EXCL_UNLINK`).
+    public static let excludeUnlinked = Options(rawValue: Sys.inExcludeUnlinked)
+    /// Report one event, then remove the watch (`IN_ONESHOT`).
+    public static let oneShot = Options(rawValue: Sys.inOneShot)
+  }
+
+  /// One change.
+  public struct Event: Sendable, Hashable, CustomStringConvertible {
+    /// What happened; includes ``Kinds/isDirectory`` when the subject is a directory.
+    public var kinds: Kinds
+    /// The watched path the event came through (inotifywait's `%w`, without its trailing `/`).
+    public var directory: FilePath
+    /// The entry's name inside ``directory``; nil when the event is about the watched object
+    /// itself (inotifywait's `%f`).
+    public var name: FilePath.Component?
+    /// The kernel's cookie: the same for the two halves of one rename; 0 otherwise.
+    public var cookie: UInt32
+    /// For a `MOVED_TO` paired with its `MOVED_FROM`: where the entry was.
+    public var movedFrom: FilePath?
+    /// For a `MOVED_FROM` paired with its `MOVED_TO`: where the entry went.
+    public var movedTo: FilePath?
+    /// Whether a recursive watcher's scan found this entry (a creation the kernel could not
+    /// report, because the directory was not watched yet, or a change found after an overflow).
+    public var isFromScan: Bool
+
+    /// The path of the entry: ``directory`` and ``name``.
+    public var path: FilePath {
+      guard let name else { return directory }
+      return directory.appending(name)
+    }
+
+    /// Whether the subject is a directory.
+    public var isDirectory: Bool { kinds.contains(.isDirectory) }
+
+    /// A rename out of the watched set: a `MOVED_FROM` without its `MOVED_TO`.
+    public var isMoveOut: Bool { kinds.contains(.movedFrom) && movedTo == nil }
+
+    /// A rename into the watched set: a `MOVED_TO` without its `MOVED_FROM`.
+    public var isMoveIn: Bool { kinds.contains(.movedTo) && movedFrom == nil }
+
+    /// `PATH KINDS`, as `inotifywait --format '%w%f %e'` prints it.
+    public var description: String { "\(path.printable) \(kinds)" }
+  }
+
+  /// A watch, as ``watch(_:for:options:)`` made it.
+  public struct Watch: Sendable, Hashable {
+    /// The kernel's watch descriptor.
+    public let descriptor: Int32
+    /// The path watched.
+    public let path: FilePath
+  }
+
+  /// What one directory of a recursive tree knows.
+  private struct Tree {
+    let root: FilePath
+    let kinds: Kinds
+    let excluded: [String]
+  }
+
+  private struct Entry {
+    var path: FilePath
+    /// Set for the directories of a recursive watch.
+    var tree: Tree?
+    /// Kinds to report (a recursive watch asks the kernel for more than it reports).
+    var kinds: Kinds
+    /// The entries of a recursive tree's directory, and whether each is a directory.
+    var children: [FilePath.Component: Bool] = [:]
+    /// Removed by Hinix; events still queued for it keep its path until `IN_IGNORED`.
+    var removed = false
+    /// Whether the user asked for this watch (its `IN_IGNORED` is reported).
+    var explicit: Bool
+  }
+
+  private struct State {
+    var entries: [Int32: Entry] = [:]
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 8)
+  }
+
+  private let handle: OwnedDescriptor
+  private let state: Mutex<State>
+
+  /// The inotify descriptor, still owned by this watcher.
+  public var descriptor: FileDescriptor { handle.descriptor }
+
+  /// Creates an inotify instance (close-on-exec, non-blocking) with no watches.
+  ///
+  /// - Throws: `.limitExceeded` at the per-user limit of instances
+  ///   (`/proc/sys/fs/inotify/max_user_instances`, its value in the message).
+  /// The corresponding C function is `inotify_init1`.
+  public init() throws(HinixError) {
+    switch Sys.inotify() {
+    case .success(let fd):
+      handle = OwnedDescriptor(adopting: FileDescriptor(rawValue: fd))
+      state = Mutex(State())
+    case .failure(let error):
+      throw HinixError.system(error, "inotify_init1", subject: nil) { error in
+        switch error {
+        case .tooManyOpenFiles:
+          (
+            .limitExceeded,
+            "the per-user limit of inotify instances (\(FileWatcher.limit("max_user_instances"))) or of "
+              + "open descriptors is reached"
+          )
+        default: nil
+        }
+      }
+    }
+  }
+
+  deinit {
+    state.withLock { $0.buffer.deallocate() }
+  }
+
+  /// `/proc/sys/fs/inotify/NAME = VALUE`, for messages.
+  static func limit(_ name: String) -> String {
+    let path = "/proc/sys/fs/inotify/\(name)"
+    let value = (try? readProcFile(FilePath(path)))?.trimmingWhitespace() ?? "?"
+    return "\(path) = \(value)"
+  }
+
+  // MARK: Watching
+
+  /// Watches `path` (a file, or a directory and its entries) for `kinds`.
+  ///
+  /// Watching a path already watched replaces its kinds and returns the same watch (the
+  /// kernel keys watches by inode).
+  /// - Throws: `.notFound` for a missing path, `.permissionDenied` without read permission,
+  ///   `.invalidArgument` for an empty set of kinds or (with `.onlyDirectory`) a path that
+  ///   is not a directory, `.limitExceeded` at the per-user limit of watches
+  ///   (`/proc/sys/fs/inotify/max_user_watches`, its value in the message).
+  /// The corresponding C function is `inotify_add_watch`.
+  @discardableResult
+  public func watch(_ path: FilePath, for kinds: Kinds = .all, options: Options = []) throws(HinixError)
+    -> Watch
+  {
+    let wanted = kinds.intersection(.all)
+    if wanted.isEmpty {
+      throw HinixError(
+        .invalidArgument, operation: "inotify_add_watch", subject: path.printable,
+        detail: "the set of kinds to watch is empty")
+    }
+    let descriptor = try addWatch(path, mask: wanted.rawValue | options.rawValue)
+    state.withLock { state in
+      state.entries[descriptor] = Entry(path: path, tree: nil, kinds: wanted, explicit: true)
+    }
+    return Watch(descriptor: descriptor, path: path)
+  }
+
+  /// Watches the directory `root` and every directory below it for `kinds`, following new
+  /// directories as they appear (see "Recursive watching").
+  ///
+  /// - Parameter excluding: glob patterns (`fnmatch`) of paths not to watch or report: a
+  ///   pattern with a `/` is matched against the path relative to `root` (`build/*`), one
+  ///   without against each name (`.git`, `*.tmp`).
+  /// - Throws: as ``watch(_:for:options:)``; `.invalidArgument` when `root` is not a
+  ///   directory.
+  @discardableResult
+  public func watchRecursively(_ root: FilePath, for kinds: Kinds = .all, excluding: [String] = [])
+    throws(HinixError) -> Watch
+  {
+    let wanted = kinds.intersection(.all)
+    if wanted.isEmpty {
+      throw HinixError(
+        .invalidArgument, operation: "inotify_add_watch", subject: root.printable,
+        detail: "the set of kinds to watch is empty")
+    }
+    let tree = Tree(root: root, kinds: wanted, excluded: excluding)
+    return try state.withLock { (state) throws(HinixError) -> Watch in
+      var ignored: [Event] = []
+      guard
+        let descriptor = try add(
+          root, tree: tree, synthesize: false, explicit: true, strict: true, in: &state, reporting: &ignored)
+      else {
+        throw HinixError(
+          .notFound, operation: "inotify_add_watch", subject: root.printable, detail: "the directory vanished"
+        )
+      }
+      return Watch(descriptor: descriptor, path: root)
+    }
+  }
+
+  /// Stops watching; events already queued for the watch still arrive, with its path.
+  ///
+  /// The corresponding C function is `inotify_rm_watch`.
+  public func unwatch(_ watch: Watch) throws(HinixError) {
+    let descriptors = state.withLock { state -> [Int32] in
+      guard let entry = state.entries[watch.descriptor] else { return [] }
+      guard let tree = entry.tree, entry.path == tree.root else { return [watch.descriptor] }
+      // A recursive root: the whole tree.
+      return state.entries.filter { $0.value.tree?.root == tree.root }.map(\.key)
+    }
+    if descriptors.isEmpty {
+      throw HinixError(
+        .notFound, operation: "inotify_rm_watch", subject: watch.path.printable,
+        detail: "watch \(watch.descriptor) is not a watch of this watcher")
+    }
+    for descriptor in descriptors {
+      state.withLock { $0.entries[descriptor]?.removed = true }
+      switch Sys.removeWatch(self.descriptor.rawValue, descriptor) {
+      case .success, .failure(.invalidArgument):
+        break  // EINVAL: the kernel removed it already (its object is gone)
+      case .failure(let error):
+        throw HinixError.system(error, "inotify_rm_watch", subject: watch.path.printable)
+      }
+    }
+  }
+
+  /// The watches in force, by the path each watches.
+  public var watches: [Watch] {
+    state.withLock { state in
+      state.entries.filter { !$0.value.removed }.map { Watch(descriptor: $0.key, path: $0.value.path) }
+        .sorted { $0.descriptor < $1.descriptor }
+    }
+  }
+
+  private func addWatch(_ path: FilePath, mask: UInt32) throws(HinixError) -> Int32 {
+    switch Sys.addWatch(descriptor.rawValue, path, mask: mask) {
+    case .success(let descriptor): return descriptor
+    case .failure(let error):
+      throw HinixError.system(error, "inotify_add_watch", subject: path.printable) { error in
+        switch error {
+        case .noSpace:
+          (
+            .limitExceeded,
+            "the per-user limit of inotify watches (\(FileWatcher.limit("max_user_watches"))) is reached"
+          )
+        case .notDirectory:
+          (.invalidArgument, "not a directory")
+        case .noSuchFileOrDirectory:
+          (.notFound, "no such file or directory")
+        default: nil
+        }
+      }
+    }
+  }
+
+  /// The mask a recursive tree asks the kernel for: what the caller wants and what following
+  /// the tree needs.
+  private static func treeMask(_ kinds: Kinds) -> UInt32 {
+    kinds.rawValue | Sys.inCreate | Sys.inMovedFrom | Sys.inMovedTo | Sys.inDelete | Sys.inDeleteSelf
+      | Sys.inMoveSelf | Sys.inOnlyDirectory | Sys.inDontFollow
+  }
+
+  /// Watches `directory` and what is below it, each directory before its scan; with
+  /// `synthesize`, reports each entry the scans find as created. Returns the watch
+  /// descriptor of `directory`, or nil when it vanished (then it throws only with `strict`).
+  private func add(
+    _ directory: FilePath, tree: Tree, synthesize: Bool, explicit: Bool, strict: Bool, in state: inout State,
+    reporting events: inout [Event]
+  ) throws(HinixError) -> Int32? {
+    var first: Int32?
+    var pending = [directory]
+    while let path = pending.popLast() {
+      let descriptor: Int32
+      do {
+        descriptor = try addWatch(path, mask: FileWatcher.treeMask(tree.kinds))
+      } catch {
+        // A directory that vanished or stopped being one before it could be watched.
+        if !strict || path != directory, error.code == .notFound || error.code == .invalidArgument {
+          continue
+        }
+        throw error
+      }
+      if first == nil { first = descriptor }
+      var entry =
+        state.entries[descriptor] ?? Entry(path: path, tree: tree, kinds: tree.kinds, explicit: false)
+      entry.path = path
+      entry.removed = false
+      if path == directory && explicit { entry.explicit = true }
+      guard case .success(let listing) = Sys.directoryListing(path) else {
+        state.entries[descriptor] = entry
+        continue
+      }
+      for child in listing {
+        let childPath = path.appending(child.name)
+        if isExcluded(childPath, in: tree) { continue }
+        var isDirectory = child.isDirectory
+        if isDirectory == nil, case .success(let status) = Sys.status(childPath, followingLinks: false) {
+          isDirectory = status.isDirectory
+        }
+        let known = entry.children[child.name] != nil
+        entry.children[child.name] = isDirectory ?? false
+        if synthesize && !known {
+          events.append(
+            Event(
+              kinds: isDirectory == true ? [.created, .isDirectory] : .created, directory: path,
+              name: child.name,
+              cookie: 0, isFromScan: true))
+        }
+        if isDirectory == true { pending.append(childPath) }
+      }
+      state.entries[descriptor] = entry
+    }
+    return first
+  }
+
+  private func isExcluded(_ path: FilePath, in tree: Tree) -> Bool {
+    guard !tree.excluded.isEmpty, let name = path.lastComponent?.string else { return false }
+    var relative = path
+    _ = relative.removePrefix(tree.root)
+    let relativeText = relative.string
+    for pattern in tree.excluded {
+      let subject = pattern.contains("/") ? relativeText : name
+      if fnmatch(pattern, subject, 0) == 0 { return true }
+    }
+    return false
+  }
+
+  // MARK: Reading
+
+  /// Reads the events queued, blocking the thread until there is at least one.
+  ///
+  /// The corresponding C function is `read`.
+  @_disfavoredOverload
+  @available(*, noasync, message: "blocks its thread; use `await read()` in async code")
+  public func read() throws(HinixError) -> [Event] {
+    try read(waiting: .forever)!
+  }
+
+  /// Reads the events queued: ``Outcome/wouldBlock`` when there are none.
+  public func tryRead() throws(HinixError) -> Outcome<[Event]> {
+    Waiting.never.outcome(try read(waiting: .never))
+  }
+
+  /// Reads the events queued, blocking the thread at most `timeout`: ``Outcome/timedOut``
+  /// when none came.
+  @_disfavoredOverload
+  @available(*, noasync, message: "blocks its thread; use `await read()` in async code")
+  public func read(timeout: Duration) throws(HinixError) -> Outcome<[Event]> {
+    try Waiting.timed(timeout) { (waiting) throws(HinixError) in try read(waiting: waiting) }
+  }
+
+  /// Reads the events queued, suspending the task (not its thread) until there is one.
+  public func read(reactor: Reactor = .shared) async throws -> [Event] {
+    try await reactor.perform(.readable, on: descriptor, strategy: .sleep) { () throws(HinixError) in
+      try read(waiting: .never)
+    }
+  }
+
+  /// Every event, one at a time, as an async sequence through the shared reactor; it keeps the
+  /// watcher alive.
+  public var events: EventSequence { EventSequence(watcher: self) }
+
+  /// The events of a watcher, one at a time.
+  public struct EventSequence: AsyncSequence, Sendable {
+    /// The failure type: a ``HinixError`` or `CancellationError`.
+    public typealias Failure = any Error
+    let watcher: FileWatcher
+
+    /// Creates the iterator.
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(watcher: watcher) }
+
+    /// Reads a batch when the last one is used up.
+    public struct AsyncIterator: AsyncIteratorProtocol {
+      let watcher: FileWatcher
+      var batch: [Event] = []
+      var index = 0
+
+      /// The next event, waiting for one.
+      public mutating func next() async throws -> Event? {
+        while index == batch.count {
+          batch = try await watcher.read()
+          index = 0
+        }
+        defer { index += 1 }
+        return batch[index]
+      }
+    }
+  }
+
+  /// One read (and its decoding), waiting as `waiting` says; nil when the form gave up. An
+  /// empty batch is possible when every event was filtered out: the blocking forms then wait
+  /// again.
+  private func read(waiting: Waiting) throws(HinixError) -> [Event]? {
+    while true {
+      let batch = try state.withLock { (state) throws(HinixError) -> [Event]? in
+        var raw: [RawEvent] = []
+        guard try readRaw(into: &raw, state: state) else { return nil }
+        // A rename split across reads: take its second half if it is queued already.
+        while let last = raw.last, last.mask & Sys.inMovedFrom != 0, try readRaw(into: &raw, state: state) {}
+        return decode(raw, in: &state)
+      }
+      if let batch, !batch.isEmpty { return batch }
+      if batch != nil { continue }  // all filtered out: read again
+      let subject = "inotify \(descriptor.rawValue)"
+      guard try waiting.poll(descriptor.rawValue, for: Int16(POLLIN), operation: "read", subject: subject)
+      else {
+        return nil
+      }
+    }
+  }
+
+  private struct RawEvent {
+    var descriptor: Int32
+    var mask: UInt32
+    var cookie: UInt32
+    var name: FilePath.Component?
+  }
+
+  /// Reads once without waiting and appends what it read; false when nothing was queued.
+  private func readRaw(into raw: inout [RawEvent], state: borrowing State) throws(HinixError) -> Bool {
+    let buffer = state.buffer
+    let count: Int
+    switch Sys.read(descriptor.rawValue, buffer) {
+    case .success(let value): count = value
+    case .failure(.resourceTemporarilyUnavailable): return false
+    case .failure(let error):
+      throw HinixError.system(error, "read", subject: "inotify \(descriptor.rawValue)")
+    }
+    // struct inotify_event: wd (4), mask (4), cookie (4), len (4), name (len bytes, NUL-padded).
+    var offset = 0
+    while offset + 16 <= count {
+      let length = Int(buffer.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self))
+      var name: FilePath.Component?
+      if length > 0 {
+        let start = (buffer.baseAddress! + offset + 16).assumingMemoryBound(to: CChar.self)
+        name = FilePath.Component(platformString: start)
+      }
+      raw.append(
+        RawEvent(
+          descriptor: buffer.loadUnaligned(fromByteOffset: offset, as: Int32.self),
+          mask: buffer.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self),
+          cookie: buffer.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self), name: name))
+      offset += 16 + length
+    }
+    return true
+  }
+
+  /// Turns raw events into reported ones: labels, rename pairs, tree upkeep, filtering.
+  private func decode(_ raw: [RawEvent], in state: inout State) -> [Event] {
+    var events: [Event] = []
+    // MOVED_FROM events not paired yet, by cookie: the old path, whether it is a directory,
+    // and the event's index in `events` if it is reported.
+    var moves: [UInt32: (path: FilePath, isDirectory: Bool, index: Int?)] = [:]
+    var overflowed = false
+    for item in raw {
+      let kinds = Kinds(rawValue: item.mask)
+      if kinds.contains(.overflow) {
+        overflowed = true
+        events.append(Event(kinds: .overflow, directory: FilePath(), name: nil, cookie: 0, isFromScan: false))
+        continue
+      }
+      guard var entry = state.entries[item.descriptor] else { continue }
+      if kinds.contains(.ignored) {
+        state.entries[item.descriptor] = nil
+        if entry.explicit && !entry.removed && entry.tree == nil {
+          events.append(Event(kinds: kinds, directory: entry.path, name: nil, cookie: 0, isFromScan: false))
+        }
+        continue
+      }
+      var event = Event(
+        kinds: kinds, directory: entry.path, name: item.name, cookie: item.cookie, isFromScan: false)
+      // Pair the halves of a rename, whether or not each half is reported.
+      var pairedDirectory = false
+      if kinds.contains(.movedTo), let move = moves.removeValue(forKey: item.cookie) {
+        event.movedFrom = move.path
+        if let index = move.index { events[index].movedTo = event.path }
+        if move.isDirectory {
+          rename(move.path, to: event.path, in: &state)
+          pairedDirectory = true
+        }
+      }
+      var reported = !kinds.intersection(entry.kinds).isEmpty
+      if let tree = entry.tree {
+        if item.name != nil, isExcluded(event.path, in: tree) { continue }
+        if let name = item.name {
+          if kinds.contains(.created) {
+            // An entry a scan of this directory reported already.
+            if entry.children[name] != nil { reported = false }
+          }
+          if kinds.contains(.created) || kinds.contains(.movedTo) {
+            entry.children[name] = kinds.contains(.isDirectory)
+          }
+          if kinds.contains(.deleted) || kinds.contains(.movedFrom) { entry.children[name] = nil }
+          state.entries[item.descriptor] = entry
+        }
+        if kinds.contains(.deletedSelf) || kinds.contains(.movedSelf), entry.path != tree.root {
+          // A directory inside the tree: its parent's event reports it.
+          if kinds.contains(.deletedSelf) { state.entries[item.descriptor]?.removed = true }
+          continue
+        }
+        if kinds.contains(.isDirectory) && !pairedDirectory
+          && (kinds.contains(.created) || kinds.contains(.movedTo))
+        {
+          // A new directory in the tree: watched, then scanned; what the scan finds is created.
+          var found: [Event] = []
+          _ = try? add(
+            event.path, tree: tree, synthesize: true, explicit: false, strict: false, in: &state,
+            reporting: &found)
+          if reported { events.append(event) }
+          events += found.filter { !$0.kinds.intersection(tree.kinds).isEmpty }
+          continue
+        }
+      }
+      if kinds.contains(.movedFrom) {
+        moves[item.cookie] = (event.path, kinds.contains(.isDirectory), reported ? events.count : nil)
+      }
+      if reported { events.append(event) }
+    }
+    // Directories moved out of a tree: their watches go.
+    for move in moves.values where move.isDirectory {
+      dropTree(under: move.path, in: &state)
+    }
+    if overflowed { rescan(in: &state, reporting: &events) }
+    return events
+  }
+
+  /// A directory of a tree renamed inside the watched set: its watches (which follow the
+  /// inodes) take the new paths.
+  private func rename(_ old: FilePath, to new: FilePath, in state: inout State) {
+    for (descriptor, entry) in state.entries where entry.path.starts(with: old) {
+      var path = entry.path
+      _ = path.removePrefix(old)
+      state.entries[descriptor]?.path = new.pushing(path)
+    }
+  }
+
+  /// Removes the watches of `path` and the directories below it.
+  private func dropTree(under path: FilePath, in state: inout State) {
+    for (descriptor, entry) in state.entries where entry.tree != nil && entry.path.starts(with: path) {
+      state.entries[descriptor]?.removed = true
+      _ = Sys.removeWatch(self.descriptor.rawValue, descriptor)
+    }
+  }
+
+  /// After an overflow: scans every recursive tree again and reports what changed since the
+  /// watcher last knew it, as created and deleted entries.
+  private func rescan(in state: inout State, reporting events: inout [Event]) {
+    let roots = Set(state.entries.values.compactMap { $0.tree?.root })
+    for root in roots.sorted(by: { $0.string < $1.string }) {
+      let known = state.entries.filter { $0.value.tree?.root == root && !$0.value.removed }
+      guard let tree = known.first?.value.tree else { continue }
+      for (descriptor, entry) in known {
+        guard case .success(let listing) = Sys.directoryListing(entry.path) else { continue }
+        var now: [FilePath.Component: Bool] = [:]
+        for child in listing where !isExcluded(entry.path.appending(child.name), in: tree) {
+          var isDirectory = child.isDirectory
+          if isDirectory == nil,
+            case .success(let status) = Sys.status(entry.path.appending(child.name), followingLinks: false)
+          {
+            isDirectory = status.isDirectory
+          }
+          now[child.name] = isDirectory ?? false
+        }
+        for (name, wasDirectory) in entry.children where now[name] != wasDirectory {
+          let kinds: Kinds = wasDirectory ? [.deleted, .isDirectory] : .deleted
+          if !kinds.intersection(tree.kinds).isEmpty {
+            events.append(Event(kinds: kinds, directory: entry.path, name: name, cookie: 0, isFromScan: true))
+          }
+          if wasDirectory { dropTree(under: entry.path.appending(name), in: &state) }
+        }
+        state.entries[descriptor]?.children = now
+        for (name, isDirectory) in now where entry.children[name] != isDirectory {
+          let kinds: Kinds = isDirectory ? [.created, .isDirectory] : .created
+          if !kinds.intersection(tree.kinds).isEmpty {
+            events.append(Event(kinds: kinds, directory: entry.path, name: name, cookie: 0, isFromScan: true))
+          }
+          if isDirectory {
+            var found: [Event] = []
+            _ = try? add(
+              entry.path.appending(name), tree: tree, synthesize: true, explicit: false, strict: false,
+              in: &state,
+              reporting: &found)
+            events += found.filter { !$0.kinds.intersection(tree.kinds).isEmpty }
+          }
+        }
+      }
+    }
+  }
+}
