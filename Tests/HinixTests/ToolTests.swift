@@ -288,3 +288,87 @@ struct SignalToolTests {
     #expect(missing.standardError.contains("pidfd_open(\"pid 2147483647\"): no such process"))
   }
 }
+
+/// `hinix watch`, which stands in for `inotifywait -m`.
+@Suite("Watch tool")
+struct WatchToolTests {
+  /// Starts `hinix watch ARGUMENTS` and returns once it says its watches are established.
+  private func startWatch(_ arguments: [String]) async throws -> (ChildProcess, ChildLines) {
+    let (output, outputEnd) = try Pipe.create()
+    let (errors, errorsEnd) = try Pipe.create()
+    let watch = try ChildProcess.spawn(
+      FilePath("\(productsFolder)/hinix"), arguments: ["watch"] + arguments,
+      passing: [outputEnd.descriptor: 1, errorsEnd.descriptor: 2])
+    _ = (consume outputEnd, consume errorsEnd)
+    let status = ChildLines(errors)
+    let first = try await status.next()
+    #expect(first == "Watches established.")
+    return (watch, ChildLines(output))
+  }
+
+  @Test("-r --format '%w%f %e': mkdir -p and a file inside, each line as inotifywait prints it")
+  func recursiveFormat() async throws {
+    try await withTemporaryFolderAsync { folder in
+      let (watch, lines) = try await startWatch([
+        "-r", "-e", "create", "--format", "%w%f %e", "-c", "4", folder.string,
+      ])
+      #expect(mkdir(folder.appending("a").string, 0o755) == 0)
+      #expect(mkdir(folder.appending("a/b").string, 0o755) == 0)
+      #expect(mkdir(folder.appending("a/b/c").string, 0o755) == 0)
+      let fd = open(folder.appending("a/b/c/f").string, O_CREAT | O_WRONLY | O_CLOEXEC, 0o644)
+      close(fd)
+      var seen: [String] = []
+      while let line = try await lines.next() { seen.append(line) }
+      #expect(
+        seen == [
+          "\(folder.string)/a CREATE,ISDIR", "\(folder.string)/a/b CREATE,ISDIR",
+          "\(folder.string)/a/b/c CREATE,ISDIR",
+          "\(folder.string)/a/b/c/f CREATE",
+        ])
+      #expect(try await watch.wait() == .exited(0))
+    }
+  }
+
+  @Test("the default line, %Xe and --json")
+  func lineShapes() async throws {
+    try await withTemporaryFolderAsync { folder in
+      let (plain, plainLines) = try await startWatch(["-e", "create,delete", "-c", "2", folder.string])
+      let fd = open(folder.appending("x").string, O_CREAT | O_WRONLY | O_CLOEXEC, 0o644)
+      close(fd)
+      #expect(unlink(folder.appending("x").string) == 0)
+      #expect(try await plainLines.next() == "\(folder.string)/ CREATE x")
+      #expect(try await plainLines.next() == "\(folder.string)/ DELETE x")
+      #expect(try await plain.wait() == .exited(0))
+
+      let (json, jsonLines) = try await startWatch(["--json", "-e", "create", "-c", "1", folder.string])
+      #expect(mkdir(folder.appending("d").string, 0o755) == 0)
+      #expect(
+        try await jsonLines.next()
+          == "{\"path\":\"\(folder.string)/d\",\"watched\":\"\(folder.string)\",\"name\":\"d\",\"events\":[\"CREATE\",\"ISDIR\"],\"cookie\":0}"
+      )
+      #expect(try await json.wait() == .exited(0))
+
+      let (separated, separatedLines) = try await startWatch([
+        "--format", "%f:%|e", "-e", "delete", "-c", "1", folder.string,
+      ])
+      #expect(rmdir(folder.appending("d").string) == 0)
+      #expect(try await separatedLines.next() == "d:DELETE|ISDIR")
+      #expect(try await separated.wait() == .exited(0))
+    }
+  }
+
+  @Test("exit statuses: 3 on --timeout, 2 on usage, 1 with the path named on an error")
+  func statuses() throws {
+    try withTemporaryFolder { folder in
+      let quiet = try run("hinix", ["watch", "-t", "0.1", folder.string])
+      #expect(quiet.termination == .exited(3))
+      #expect(quiet.standardError.contains("no event within 0.1 s"))
+      #expect(try run("hinix", ["watch", "-e", "bogus", folder.string]).termination == .exited(2))
+      #expect(try run("hinix", ["watch"]).termination == .exited(2))
+      #expect(try run("hinix", ["watch", "--exclude", "*.o", folder.string]).termination == .exited(2))
+      let missing = try run("hinix", ["watch", folder.appending("nope").string])
+      #expect(missing.termination == .exited(1))
+      #expect(missing.standardError.contains("\(folder.string)/nope"), "\(missing.standardError)")
+    }
+  }
+}

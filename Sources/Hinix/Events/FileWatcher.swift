@@ -24,7 +24,8 @@ import SystemPackage
 /// finds is reported as created (``Event/isFromScan``), so `mkdir -p a/b/c && touch a/b/c/f`
 /// never loses `f`; an entry the scan reported is not reported again by the kernel's own
 /// event. Directories deleted or moved out drop their watches; renamed ones keep them under
-/// their new path.
+/// their new path. A recursive watch does not report folders being opened, read or closed
+/// (`OPEN`, `ACCESS`, `CLOSE_NOWRITE` with `ISDIR`): its own scans do that; files' are reported.
 ///
 /// **Overflow.** When the kernel's queue (`/proc/sys/fs/inotify/max_queued_events`) fills,
 /// events are lost and the kernel says so: the watcher reports an event with
@@ -179,6 +180,9 @@ public final class FileWatcher: Sendable {
     /// The path watched.
     public let path: FilePath
   }
+
+  /// Reading a folder: not reported by recursive watches, which read folders themselves.
+  private static let folderReads: Kinds = [.opened, .accessed, .closedWithoutWriting]
 
   /// What one directory of a recursive tree knows.
   private struct Tree {
@@ -593,6 +597,11 @@ public final class FileWatcher: Sendable {
       var reported = !kinds.intersection(entry.kinds).isEmpty
       if let tree = entry.tree {
         if item.name != nil, isExcluded(event.path, in: tree) { continue }
+        // A folder opened, read or closed: the tree's own scans do that, so not reported.
+        if kinds.contains(.isDirectory), kinds.subtracting(.isDirectory).isSubset(of: FileWatcher.folderReads)
+        {
+          continue
+        }
         if let name = item.name {
           if kinds.contains(.created) {
             // An entry a scan of this directory reported already.
