@@ -9,7 +9,9 @@ public struct HinixCommand: ParsableCommand {
   public static let configuration = CommandConfiguration(
     commandName: "hinix",
     abstract: "High-level *nix interprocess communication: tools and benchmarks.",
-    subcommands: [MQ.self, SignalCommand.self, ProcessCommand.self, WatchCommand.self, Bench.self, BenchPeer.self])
+    subcommands: [
+      MQ.self, SignalCommand.self, ProcessCommand.self, WatchCommand.self, Bench.self, BenchPeer.self,
+    ])
 
   /// Creates the command.
   public init() {}
