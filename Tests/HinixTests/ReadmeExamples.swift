@@ -87,3 +87,42 @@ struct ReadmeExamples {
 
   // The signals example runs in SignalTests (serialized with the other tests that take signals).
 }
+
+/// The README's timer, file-watching and poller example.
+@Suite("README events example", .timeLimit(.minutes(1)))
+struct ReadmeEventsExample {
+  @Test func eventsExample() async throws {
+    try await withTemporaryFolderAsync { folder in
+      let timer = try TimerFD(clock: .monotonic)
+      try timer.schedule(after: .milliseconds(10), repeating: .milliseconds(10))
+      guard case .expired(let count) = try await timer.read() else {
+        Issue.record("no expiration")
+        return
+      }
+      #expect(count >= 1)
+
+      let watcher = try FileWatcher()
+      try watcher.watchRecursively(folder, for: [.created, .closedAfterWriting], excluding: ["*.tmp"])
+      #expect(mkdir(folder.appending("a").string, 0o755) == 0)
+      for name in ["a/skip.tmp", "a/f"] {
+        close(open(folder.appending(name).string, O_CREAT | O_WRONLY | O_CLOEXEC, 0o644))
+      }
+      var created: FilePath?
+      for try await event in watcher.events where !event.isDirectory {
+        created = event.path
+        #expect(event.kinds == .created)
+        break
+      }
+      #expect(created == folder.appending("a/f"))
+
+      let (reader, writer) = try Pipe.create()
+      let poller = try Poller()
+      let input = try poller.register(reader, token: 1, events: .readable)
+      var events = Poller.Events(capacity: 64)
+      try await writer.write(Array("x".utf8))
+      let ready = try await poller.wait(into: &events)
+      #expect(ready == 1 && events[0].token == 1)
+      _ = consume input
+    }
+  }
+}

@@ -23,7 +23,8 @@ import SystemPackage
 /// of a tree. A directory that appears is watched *before* it is scanned, and what the scan
 /// finds is reported as created (``Event/isFromScan``), so `mkdir -p a/b/c && touch a/b/c/f`
 /// never loses `f`; an entry the scan reported is not reported again by the kernel's own
-/// event. Directories deleted or moved out drop their watches; renamed ones keep them under
+/// event. What happened to a file before its folder was watched is not known: a file already
+/// written and closed there is reported as created only. Directories deleted or moved out drop their watches; renamed ones keep them under
 /// their new path. A recursive watch does not report folders being opened, read or closed
 /// (`OPEN`, `ACCESS`, `CLOSE_NOWRITE` with `ISDIR`): its own scans do that; files' are reported.
 ///
