@@ -21,7 +21,7 @@ const int HINIX_CLOCK_REALTIME_ALARM = CLOCK_REALTIME_ALARM;
 const int HINIX_CLOCK_BOOTTIME_ALARM = CLOCK_BOOTTIME_ALARM;
 
 int hinix_timerfd_create(int clock) {
-  int fd = timerfd_create(clock, TFD_CLOEXEC | TFD_NONBLOCK);
+  int fd = timerfd_create(clock, TFD_CLOEXEC);
   return fd < 0 ? -errno : fd;
 }
 

@@ -45,6 +45,8 @@ public enum BenchGroup: String, CaseIterable, Sendable {
   case signal
   /// The shared-memory rings: throughput, round trips with each wait, and one-thread slices.
   case ring
+  /// Event sources: inotify decoding and latency, timer wake-ups, the poller's wait.
+  case events
 }
 
 /// The CPUs of a run: this process's first allowed CPU, and the peer's (the second allowed one
@@ -129,6 +131,12 @@ public struct Runner: Sendable {
       figures += try signalRoundTrips(onReactor: true)
       figures += try signalRoundTrips(onReactor: true, loop: true)
       figures += try exitWaitLatency()
+    }
+    if measures(.events) {
+      figures.append(try inotifyDecoding())
+      figures += try inotifyLatency()
+      figures += try timerLateness()
+      figures.append(try pollerWait())
     }
     if measures(.ring) {
       for size in [64, 4096, 65536] {

@@ -193,12 +193,14 @@ struct ToolTests {
     // mq, pipe, fifo and four socket transports: 3 sizes x (median, p99, throughput);
     // eventfd, descriptor passing, the three signal figures and the exit wait: median and p99; the ring: 3
     // throughputs, 3 waits x (median, p99), the two spinning waits' means, 2 comparisons of
-    // medians and 4 one-thread sizes.
-    #expect(lines.count == 92, "\(result.standardOutput)")
+    // medians and 4 one-thread sizes; the event sources: inotify decoding and the poller's wait
+    // (one time each), inotify latency and timer lateness (median and p99).
+    #expect(lines.count == 98, "\(result.standardOutput)")
     for transport in [
       "mq", "eventfd", "pipe", "fifo", "uds-stream", "uds-seqpkt", "uds-dgram", "uds-path", "fd-pass",
       "shm-ring", "ring-spin", "ring-spin200", "ring-sleep", "spin/ping-pong", "ring-1thread", "signal",
-      "signal-reactor", "signal/C-loop", "pidfd-exit",
+      "signal-reactor", "signal/C-loop", "pidfd-exit", "inotify-decode", "inotify-latency", "timer-late",
+      "poller-wait",
     ] {
       #expect(lines.contains { $0.contains("\"transport\": \"\(transport)\"") }, "\(transport)")
     }

@@ -109,4 +109,20 @@ int hinix_c_ring_same_thread(size_t count, long warm_up, long iterations, int64_
 /// independent accumulators, so that its speed does not hang on where the loop lands).
 uint64_t hinix_c_sum(const uint64_t *values, size_t count);
 
+/// Creates and deletes `count` files in `folder` (a create/delete storm for inotify).
+int hinix_c_file_storm(const char *folder, int count);
+/// An inotify instance (non-blocking) watching `folder` for `mask`: its descriptor, with the
+/// watch descriptor in `wd`.
+int hinix_c_inotify_watch(const char *folder, uint32_t mask, int *wd);
+/// Reads and decodes every queued event (the folder looked up, the path built); stores how
+/// many and how long it took.
+int hinix_c_inotify_drain(int fd, int wd, const char *folder, long *events, int64_t *elapsed);
+/// `iterations` times: creates a file in `folder` and times until its event is read.
+int hinix_c_inotify_latency(int fd, int wd, const char *folder, long iterations, int64_t *samples);
+/// A periodic CLOCK_MONOTONIC timerfd, read blocking `iterations` times: each sample is how
+/// long after its expiration the read returned.
+int hinix_c_timer_lateness(int64_t period_ns, long iterations, int64_t *samples);
+/// `iterations` epoll_wait calls with one ready eventfd registered; stores the time taken.
+int hinix_c_epoll_ready_wait(long iterations, int64_t *elapsed);
+
 #endif

@@ -22,7 +22,8 @@ import SystemPackage
 /// expirations not read yet. The timer stays armed for the same time on the changed clock.
 ///
 /// Reads come in the four Hinix forms, and ``ticks`` is their async sequence. The descriptor
-/// is close-on-exec and non-blocking (the blocking forms wait in `poll`).
+/// is close-on-exec and blocking: the blocking read waits in the kernel's read, the others
+/// never block (`RWF_NOWAIT`; a poll first on kernels whose timerfd refuses it).
 public final class TimerFD: Sendable {
   /// The clock a timer measures time on.
   public enum Clock: Sendable, Hashable, CustomStringConvertible {
@@ -102,7 +103,7 @@ public final class TimerFD: Sendable {
   /// The timerfd, still owned by this value.
   public var descriptor: FileDescriptor { handle.descriptor }
 
-  /// Creates a disarmed timer on `clock` (close-on-exec, non-blocking).
+  /// Creates a disarmed timer on `clock` (close-on-exec).
   ///
   /// - Throws: `.permissionDenied` for an alarm clock without `CAP_WAKE_ALARM`; `.invalidArgument`
   ///   for a clock this kernel does not support; `.limitExceeded` when out of descriptors.
@@ -273,7 +274,16 @@ public final class TimerFD: Sendable {
   private func read(waiting: Waiting) throws(HinixError) -> Event? {
     var count: UInt64 = 0
     while true {
-      switch withUnsafeMutableBytes(of: &count, { Sys.read(descriptor.rawValue, $0) }) {
+      // The blocking form waits in the read itself (one system call after the wake-up); the
+      // others never block in it (RWF_NOWAIT, or a poll first on kernels without it).
+      let result = withUnsafeMutableBytes(of: &count) { buffer in
+        if case .forever = waiting {
+          Sys.read(descriptor.rawValue, buffer)
+        } else {
+          Sys.readNoWait(descriptor.rawValue, buffer)
+        }
+      }
+      switch result {
       case .success(8):
         return .expired(count)
       case .success(let length):

@@ -24,7 +24,7 @@ extension Sys {
     result(hinix_clock_set_realtime(nanoseconds)).map { _ in () }
   }
 
-  /// A timerfd on `clock`, close-on-exec and non-blocking.
+  /// A timerfd on `clock`, close-on-exec, blocking.
   static func timerFD(clock: Int32) -> Result<Int32, Errno> {
     result(hinix_timerfd_create(clock))
   }

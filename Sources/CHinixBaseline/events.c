@@ -1,0 +1,161 @@
+// The C baseline for event sources: what a C program does with inotify, timerfd and epoll.
+#define _GNU_SOURCE
+#include "CHinixBaseline.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+int hinix_c_file_storm(const char *folder, int count) {
+  char path[4096];
+  for (int i = 0; i < count; i++) {
+    snprintf(path, sizeof path, "%s/storm-%d", folder, i);
+    int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd < 0) return -errno;
+    close(fd);
+    if (unlink(path) < 0) return -errno;
+  }
+  return 0;
+}
+
+int hinix_c_inotify_watch(const char *folder, uint32_t mask, int *wd) {
+  int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  if (fd < 0) return -errno;
+  *wd = inotify_add_watch(fd, folder, mask);
+  if (*wd < 0) {
+    int err = errno;
+    close(fd);
+    return -err;
+  }
+  return fd;
+}
+
+/// Decodes the events in `buffer` as a C watcher does: the watch's folder from a table, the
+/// full path built, the event counted.
+static long decode(const char *buffer, ssize_t length, int wd, const char *folder, char *path) {
+  long events = 0;
+  size_t folder_length = strlen(folder);
+  for (ssize_t offset = 0; offset + (ssize_t)sizeof(struct inotify_event) <= length;) {
+    const struct inotify_event *event = (const struct inotify_event *)(buffer + offset);
+    if (event->wd == wd) {
+      memcpy(path, folder, folder_length);
+      path[folder_length] = '/';
+      size_t name_length = event->len ? strlen(event->name) : 0;
+      memcpy(path + folder_length + 1, event->name, name_length);
+      path[folder_length + 1 + name_length] = 0;
+      events++;
+    }
+    offset += (ssize_t)sizeof(struct inotify_event) + event->len;
+  }
+  return events;
+}
+
+int hinix_c_inotify_drain(int fd, int wd, const char *folder, long *events, int64_t *elapsed) {
+  static char buffer[65536] __attribute__((aligned(8)));
+  char path[8192];
+  *events = 0;
+  int64_t start = hinix_c_now_ns();
+  for (;;) {
+    ssize_t n = read(fd, buffer, sizeof buffer);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) break;
+      return -errno;
+    }
+    *events += decode(buffer, n, wd, folder, path);
+  }
+  *elapsed = hinix_c_now_ns() - start;
+  return 0;
+}
+
+int hinix_c_inotify_latency(int fd, int wd, const char *folder, long iterations, int64_t *samples) {
+  static char buffer[65536] __attribute__((aligned(8)));
+  char path[8192];
+  char file[4096];
+  for (long i = 0; i < iterations; i++) {
+    snprintf(file, sizeof file, "%s/latency-%ld", folder, i);
+    int64_t start = hinix_c_now_ns();
+    int created = open(file, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+    if (created < 0) return -errno;
+    close(created);
+    long seen = 0;
+    while (seen == 0) {
+      ssize_t n = read(fd, buffer, sizeof buffer);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN) return -errno;
+        struct pollfd ready = {.fd = fd, .events = POLLIN, .revents = 0};
+        if (poll(&ready, 1, -1) < 0 && errno != EINTR) return -errno;
+        continue;
+      }
+      seen = decode(buffer, n, wd, folder, path);
+    }
+    samples[i] = hinix_c_now_ns() - start;
+    if (unlink(file) < 0) return -errno;
+  }
+  return 0;
+}
+
+int hinix_c_timer_lateness(int64_t period_ns, long iterations, int64_t *samples) {
+  int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+  if (fd < 0) return -errno;
+  int64_t start = hinix_c_now_ns();
+  struct itimerspec setting = {
+      .it_interval = {.tv_sec = period_ns / 1000000000, .tv_nsec = period_ns % 1000000000},
+      .it_value = {.tv_sec = (start + period_ns) / 1000000000, .tv_nsec = (start + period_ns) % 1000000000},
+  };
+  if (timerfd_settime(fd, TFD_TIMER_ABSTIME, &setting, NULL) < 0) {
+    int err = errno;
+    close(fd);
+    return -err;
+  }
+  uint64_t total = 0;
+  for (long i = 0; i < iterations; i++) {
+    uint64_t count;
+    if (read(fd, &count, sizeof count) != (ssize_t)sizeof count) {
+      if (errno == EINTR) {
+        i--;
+        continue;
+      }
+      int err = errno;
+      close(fd);
+      return -err;
+    }
+    int64_t now = hinix_c_now_ns();
+    total += count;
+    samples[i] = now - (start + (int64_t)total * period_ns);
+  }
+  close(fd);
+  return 0;
+}
+
+int hinix_c_epoll_ready_wait(long iterations, int64_t *elapsed) {
+  int epoll = epoll_create1(EPOLL_CLOEXEC);
+  if (epoll < 0) return -errno;
+  int event = eventfd(1, EFD_CLOEXEC);
+  if (event < 0) {
+    int err = errno;
+    close(epoll);
+    return -err;
+  }
+  struct epoll_event interest = {.events = EPOLLIN, .data = {.u64 = 7}};
+  int rc = 0;
+  if (epoll_ctl(epoll, EPOLL_CTL_ADD, event, &interest) < 0) rc = -errno;
+  struct epoll_event ready[64];
+  int64_t start = hinix_c_now_ns();
+  for (long i = 0; i < iterations && rc == 0; i++) {
+    int n = epoll_wait(epoll, ready, 64, 0);
+    if (n != 1 || ready[0].data.u64 != 7) rc = n < 0 ? -errno : -EIO;
+  }
+  *elapsed = hinix_c_now_ns() - start;
+  close(event);
+  close(epoll);
+  return rc;
+}

@@ -1,0 +1,149 @@
+import CHinixBaseline
+import Glibc
+import Hinix
+import SystemPackage
+
+/// The event sources: inotify decoding and latency, timer wake-ups, the poller's wait.
+extension Runner {
+  /// A private folder for file events, removed (it is left empty) when `body` returns.
+  private func withEventFolder<T>(_ body: (FilePath) throws -> T) throws -> T {
+    let folder: FilePath
+    switch Sys.makeTemporaryDirectory(prefix: "/tmp/hinix-bench-") {
+    case .success(let path): folder = path
+    case .failure(let error): throw BenchError.failure("mkdtemp: \(error)")
+    }
+    defer { _ = rmdir(folder.string) }
+    return try body(folder)
+  }
+
+  /// inotify decoding: a create/delete storm queues 8,000 events (under the default queue of
+  /// 16,384), then the watcher reads and decodes them all; the time per event. C looks up the
+  /// folder and builds each path; Hinix makes its `Event`s.
+  func inotifyDecoding() throws -> Figure {
+    let files = 4_000
+    let nanoseconds = try withEventFolder { folder in
+      try alternating(0.0, +) { implementation in
+        var elapsed: Int64 = 0
+        var events = 0
+        switch implementation {
+        case .c:
+          var wd: Int32 = 0
+          let fd = hinix_c_inotify_watch(folder.string, UInt32(IN_CREATE | IN_DELETE), &wd)
+          try check(fd)
+          defer { close(fd) }
+          try check(hinix_c_file_storm(folder.string, Int32(files)))
+          var count = 0
+          try check(hinix_c_inotify_drain(fd, wd, folder.string, &count, &elapsed))
+          events = count
+        case .hinix:
+          let watcher = try FileWatcher()
+          try watcher.watch(folder, for: [.created, .deleted])
+          try check(hinix_c_file_storm(folder.string, Int32(files)))
+          let start = hinix_c_now_ns()
+          while case .completed(let batch) = try watcher.tryRead() { events += batch.count }
+          elapsed = hinix_c_now_ns() - start
+        }
+        guard events == 2 * files else {
+          throw BenchError.failure("the \(implementation) watcher decoded \(events) events, not \(2 * files)")
+        }
+        return Double(elapsed) / Double(events)
+      }
+    }
+    return Figure(
+      transport: "inotify-decode", size: 0, metric: "op_ns",
+      hinix: nanoseconds[.hinix]! / Double(plan.rounds),
+      baseline: nanoseconds[.c]! / Double(plan.rounds))
+  }
+
+  /// inotify latency: from creating a file (open, close) to reading its event, blocking.
+  func inotifyLatency() throws -> [Figure] {
+    let count = plan.warmUp + plan.roundTrips / 2
+    let samples = try withEventFolder { folder in
+      try alternating([Int64](), +) { implementation in
+        try timedSamples(count) { buffer in
+          switch implementation {
+          case .c:
+            var wd: Int32 = 0
+            let fd = hinix_c_inotify_watch(folder.string, UInt32(IN_CREATE), &wd)
+            try check(fd)
+            defer { close(fd) }
+            try check(hinix_c_inotify_latency(fd, wd, folder.string, count, buffer.baseAddress))
+          case .hinix:
+            let watcher = try FileWatcher()
+            try watcher.watch(folder, for: .created)
+            for index in 0..<count {
+              let file = folder.appending("latency-\(index)")
+              let start = hinix_c_now_ns()
+              let fd = open(file.string, O_CREAT | O_WRONLY | O_CLOEXEC, 0o644)
+              guard fd >= 0 else { throw BenchError.failure("cannot create \(file)") }
+              close(fd)
+              let events = try watcher.read()
+              buffer[index] = hinix_c_now_ns() - start
+              guard events.first?.path == file else { throw BenchError.failure("unexpected \(events)") }
+              unlink(file.string)
+            }
+          }
+        }
+      }
+    }
+    return Report.latency(transport: "inotify-latency", size: 0, samples)
+  }
+
+  /// Timer wake-ups: a periodic 1 ms CLOCK_MONOTONIC timer read blocking; each sample is how
+  /// long after its expiration the read returned.
+  func timerLateness() throws -> [Figure] {
+    let period: Int64 = 1_000_000
+    let count = plan.warmUp + plan.roundTrips / 4
+    let samples = try alternating([Int64](), +) { implementation in
+      try timedSamples(count) { buffer in
+        switch implementation {
+        case .c:
+          try check(hinix_c_timer_lateness(period, count, buffer.baseAddress))
+        case .hinix:
+          let timer = try TimerFD(clock: .monotonic)
+          let start = hinix_c_now_ns()
+          try timer.schedule(at: .nanoseconds(start + period), repeating: .nanoseconds(period))
+          var total: Int64 = 0
+          for index in 0..<count {
+            guard case .expired(let expirations) = try timer.read() else {
+              throw BenchError.failure("the monotonic clock changed")
+            }
+            let now = hinix_c_now_ns()
+            total += Int64(expirations)
+            buffer[index] = now - (start + total * period)
+          }
+        }
+      }
+    }
+    return Report.latency(transport: "timer-late", size: 0, samples)
+  }
+
+  /// The poller's wait with one ready registration, beside `epoll_wait` in C: the time per wait.
+  func pollerWait() throws -> Figure {
+    let iterations = plan.roundTrips * 50
+    let nanoseconds = try alternating(0.0, +) { implementation in
+      var elapsed: Int64 = 0
+      switch implementation {
+      case .c:
+        try check(hinix_c_epoll_ready_wait(iterations, &elapsed))
+      case .hinix:
+        let poller = try Poller()
+        let ready = try EventFD(initialValue: 1)
+        let registration = try poller.register(ready, token: 7, events: .readable)
+        var events = Poller.Events(capacity: 64)
+        let start = hinix_c_now_ns()
+        for _ in 0..<iterations {
+          guard try poller.poll(into: &events) == 1, events[0].token == 7 else {
+            throw BenchError.failure("the poller did not report the ready eventfd")
+          }
+        }
+        elapsed = hinix_c_now_ns() - start
+        _ = consume registration
+      }
+      return Double(elapsed) / Double(iterations)
+    }
+    return Figure(
+      transport: "poller-wait", size: 0, metric: "op_ns", hinix: nanoseconds[.hinix]! / Double(plan.rounds),
+      baseline: nanoseconds[.c]! / Double(plan.rounds))
+  }
+}
