@@ -147,13 +147,51 @@ public final class FileWatcher: Sendable {
     public var name: FilePath.Component?
     /// The kernel's cookie: the same for the two halves of one rename; 0 otherwise.
     public var cookie: UInt32
-    /// For a `MOVED_TO` paired with its `MOVED_FROM`: where the entry was.
-    public var movedFrom: FilePath?
-    /// For a `MOVED_FROM` paired with its `MOVED_TO`: where the entry went.
-    public var movedTo: FilePath?
     /// Whether a recursive watcher's scan found this entry (a creation the kernel could not
     /// report, because the directory was not watched yet, or a change found after an overflow).
     public var isFromScan: Bool
+    /// The other half of a rename, boxed: most events have none, and a smaller event is
+    /// cheaper to decode and copy.
+    private var partner: Partner?
+
+    init(kinds: Kinds, directory: FilePath, name: FilePath.Component?, cookie: UInt32, isFromScan: Bool) {
+      self.kinds = kinds
+      self.directory = directory
+      self.name = name
+      self.cookie = cookie
+      self.isFromScan = isFromScan
+    }
+
+    /// For a `MOVED_TO` paired with its `MOVED_FROM`: where the entry was.
+    public var movedFrom: FilePath? {
+      get { partner?.from }
+      set { partner = Partner(from: newValue, to: movedTo) }
+    }
+
+    /// For a `MOVED_FROM` paired with its `MOVED_TO`: where the entry went.
+    public var movedTo: FilePath? {
+      get { partner?.to }
+      set { partner = Partner(from: movedFrom, to: newValue) }
+    }
+
+    private final class Partner: Sendable, Hashable {
+      let from: FilePath?
+      let to: FilePath?
+
+      init(from: FilePath?, to: FilePath?) {
+        self.from = from
+        self.to = to
+      }
+
+      static func == (left: Partner, right: Partner) -> Bool {
+        left.from == right.from && left.to == right.to
+      }
+
+      func hash(into hasher: inout Hasher) {
+        hasher.combine(from)
+        hasher.combine(to)
+      }
+    }
 
     /// The path of the entry: ``directory`` and ``name``.
     public var path: FilePath {
@@ -192,18 +230,27 @@ public final class FileWatcher: Sendable {
     let excluded: [String]
   }
 
-  private struct Entry {
+  /// One watch. A class: events look it up and change it in place, without copying its table
+  /// of children.
+  private final class Entry {
     var path: FilePath
     /// Set for the directories of a recursive watch.
-    var tree: Tree?
+    let tree: Tree?
     /// Kinds to report (a recursive watch asks the kernel for more than it reports).
-    var kinds: Kinds
+    let kinds: Kinds
     /// The entries of a recursive tree's directory, and whether each is a directory.
     var children: [FilePath.Component: Bool] = [:]
     /// Removed by Hinix; events still queued for it keep its path until `IN_IGNORED`.
     var removed = false
     /// Whether the user asked for this watch (its `IN_IGNORED` is reported).
     var explicit: Bool
+
+    init(path: FilePath, tree: Tree?, kinds: Kinds, explicit: Bool) {
+      self.path = path
+      self.tree = tree
+      self.kinds = kinds
+      self.explicit = explicit
+    }
   }
 
   private struct State {
@@ -397,7 +444,7 @@ public final class FileWatcher: Sendable {
         throw error
       }
       if first == nil { first = descriptor }
-      var entry =
+      let entry =
         state.entries[descriptor] ?? Entry(path: path, tree: tree, kinds: tree.kinds, explicit: false)
       entry.path = path
       entry.removed = false
@@ -509,11 +556,11 @@ public final class FileWatcher: Sendable {
   private func read(waiting: Waiting) throws(HinixError) -> [Event]? {
     while true {
       let batch = try state.withLock { (state) throws(HinixError) -> [Event]? in
-        var raw: [RawEvent] = []
-        guard try readRaw(into: &raw, state: state) else { return nil }
+        var batch = Batch()
+        guard try readOnce(into: &batch, state: &state) else { return nil }
         // A rename split across reads: take its second half if it is queued already.
-        while let last = raw.last, last.mask & Sys.inMovedFrom != 0, try readRaw(into: &raw, state: state) {}
-        return decode(raw, in: &state)
+        while batch.endsWithMoveOut, try readOnce(into: &batch, state: &state) {}
+        return finish(batch, in: &state)
       }
       if let batch, !batch.isEmpty { return batch }
       if batch != nil { continue }  // all filtered out: read again
@@ -525,15 +572,20 @@ public final class FileWatcher: Sendable {
     }
   }
 
-  private struct RawEvent {
-    var descriptor: Int32
-    var mask: UInt32
-    var cookie: UInt32
-    var name: FilePath.Component?
+  /// The events of one read (or of two, when a rename's halves were split between them).
+  private struct Batch {
+    var events: [Event] = []
+    /// MOVED_FROM events not paired yet, by cookie: the old path, whether it is a directory,
+    /// and the event's index in `events` if it is reported.
+    var moves: [UInt32: (path: FilePath, isDirectory: Bool, index: Int?)] = [:]
+    var overflowed = false
+    /// Whether the last raw event was a MOVED_FROM, whose partner may be in the next read.
+    var endsWithMoveOut = false
   }
 
-  /// Reads once without waiting and appends what it read; false when nothing was queued.
-  private func readRaw(into raw: inout [RawEvent], state: borrowing State) throws(HinixError) -> Bool {
+  /// Reads once without waiting and decodes what it read into `batch`; false when nothing
+  /// was queued.
+  private func readOnce(into batch: inout Batch, state: inout State) throws(HinixError) -> Bool {
     let buffer = state.buffer
     let count: Int
     switch Sys.read(descriptor.rawValue, buffer) {
@@ -543,6 +595,7 @@ public final class FileWatcher: Sendable {
       throw HinixError.system(error, "read", subject: "inotify \(descriptor.rawValue)")
     }
     // struct inotify_event: wd (4), mask (4), cookie (4), len (4), name (len bytes, NUL-padded).
+    batch.events.reserveCapacity(batch.events.count + count / 32)
     var offset = 0
     while offset + 16 <= count {
       let length = Int(buffer.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self))
@@ -551,97 +604,98 @@ public final class FileWatcher: Sendable {
         let start = (buffer.baseAddress! + offset + 16).assumingMemoryBound(to: CChar.self)
         name = FilePath.Component(platformString: start)
       }
-      raw.append(
-        RawEvent(
-          descriptor: buffer.loadUnaligned(fromByteOffset: offset, as: Int32.self),
-          mask: buffer.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self),
-          cookie: buffer.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self), name: name))
+      let mask = buffer.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self)
+      decode(
+        descriptor: buffer.loadUnaligned(fromByteOffset: offset, as: Int32.self), mask: mask,
+        cookie: buffer.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self), name: name, into: &batch,
+        state: &state)
+      batch.endsWithMoveOut = mask & Sys.inMovedFrom != 0
       offset += 16 + length
     }
     return true
   }
 
-  /// Turns raw events into reported ones: labels, rename pairs, tree upkeep, filtering.
-  private func decode(_ raw: [RawEvent], in state: inout State) -> [Event] {
-    var events: [Event] = []
-    // MOVED_FROM events not paired yet, by cookie: the old path, whether it is a directory,
-    // and the event's index in `events` if it is reported.
-    var moves: [UInt32: (path: FilePath, isDirectory: Bool, index: Int?)] = [:]
-    var overflowed = false
-    for item in raw {
-      let kinds = Kinds(rawValue: item.mask)
-      if kinds.contains(.overflow) {
-        overflowed = true
-        events.append(Event(kinds: .overflow, directory: FilePath(), name: nil, cookie: 0, isFromScan: false))
-        continue
-      }
-      guard var entry = state.entries[item.descriptor] else { continue }
-      if kinds.contains(.ignored) {
-        state.entries[item.descriptor] = nil
-        if entry.explicit && !entry.removed && entry.tree == nil {
-          events.append(Event(kinds: kinds, directory: entry.path, name: nil, cookie: 0, isFromScan: false))
-        }
-        continue
-      }
-      var event = Event(
-        kinds: kinds, directory: entry.path, name: item.name, cookie: item.cookie, isFromScan: false)
-      // Pair the halves of a rename, whether or not each half is reported.
-      var pairedDirectory = false
-      if kinds.contains(.movedTo), let move = moves.removeValue(forKey: item.cookie) {
-        event.movedFrom = move.path
-        if let index = move.index { events[index].movedTo = event.path }
-        if move.isDirectory {
-          rename(move.path, to: event.path, in: &state)
-          pairedDirectory = true
-        }
-      }
-      var reported = !kinds.intersection(entry.kinds).isEmpty
-      if let tree = entry.tree {
-        if item.name != nil, isExcluded(event.path, in: tree) { continue }
-        // A folder opened, read or closed: the tree's own scans do that, so not reported.
-        if kinds.contains(.isDirectory), kinds.subtracting(.isDirectory).isSubset(of: FileWatcher.folderReads)
-        {
-          continue
-        }
-        if let name = item.name {
-          if kinds.contains(.created) {
-            // An entry a scan of this directory reported already.
-            if entry.children[name] != nil { reported = false }
-          }
-          if kinds.contains(.created) || kinds.contains(.movedTo) {
-            entry.children[name] = kinds.contains(.isDirectory)
-          }
-          if kinds.contains(.deleted) || kinds.contains(.movedFrom) { entry.children[name] = nil }
-          state.entries[item.descriptor] = entry
-        }
-        if kinds.contains(.deletedSelf) || kinds.contains(.movedSelf), entry.path != tree.root {
-          // A directory inside the tree: its parent's event reports it.
-          if kinds.contains(.deletedSelf) { state.entries[item.descriptor]?.removed = true }
-          continue
-        }
-        if kinds.contains(.isDirectory) && !pairedDirectory
-          && (kinds.contains(.created) || kinds.contains(.movedTo))
-        {
-          // A new directory in the tree: watched, then scanned; what the scan finds is created.
-          var found: [Event] = []
-          _ = try? add(
-            event.path, tree: tree, synthesize: true, explicit: false, strict: false, in: &state,
-            reporting: &found)
-          if reported { events.append(event) }
-          events += found.filter { !$0.kinds.intersection(tree.kinds).isEmpty }
-          continue
-        }
-      }
-      if kinds.contains(.movedFrom) {
-        moves[item.cookie] = (event.path, kinds.contains(.isDirectory), reported ? events.count : nil)
-      }
-      if reported { events.append(event) }
+  /// Turns one raw event into what is reported: its label, its rename partner, the tree's
+  /// upkeep, the filter.
+  private func decode(
+    descriptor: Int32, mask: UInt32, cookie: UInt32, name: FilePath.Component?, into batch: inout Batch,
+    state: inout State
+  ) {
+    let kinds = Kinds(rawValue: mask)
+    if kinds.contains(.overflow) {
+      batch.overflowed = true
+      batch.events.append(
+        Event(kinds: .overflow, directory: FilePath(), name: nil, cookie: 0, isFromScan: false))
+      return
     }
-    // Directories moved out of a tree: their watches go.
-    for move in moves.values where move.isDirectory {
+    guard let entry = state.entries[descriptor] else { return }
+    let directory = entry.path
+    if kinds.contains(.ignored) {
+      state.entries[descriptor] = nil
+      if entry.explicit && !entry.removed && entry.tree == nil {
+        batch.events.append(
+          Event(kinds: kinds, directory: directory, name: nil, cookie: 0, isFromScan: false))
+      }
+      return
+    }
+    var event = Event(kinds: kinds, directory: directory, name: name, cookie: cookie, isFromScan: false)
+    // Pair the halves of a rename, whether or not each half is reported.
+    var pairedDirectory = false
+    if kinds.contains(.movedTo), let move = batch.moves.removeValue(forKey: cookie) {
+      event.movedFrom = move.path
+      if let index = move.index { batch.events[index].movedTo = event.path }
+      if move.isDirectory {
+        rename(move.path, to: event.path, in: &state)
+        pairedDirectory = true
+      }
+    }
+    var reported = !kinds.intersection(entry.kinds).isEmpty
+    if let tree = entry.tree {
+      if name != nil, isExcluded(event.path, in: tree) { return }
+      // A folder opened, read or closed: the tree's own scans do that, so not reported.
+      if kinds.contains(.isDirectory), kinds.subtracting(.isDirectory).isSubset(of: FileWatcher.folderReads) {
+        return
+      }
+      if let name {
+        // An entry a scan of this directory reported already.
+        if kinds.contains(.created) && entry.children[name] != nil { reported = false }
+        if kinds.contains(.created) || kinds.contains(.movedTo) {
+          entry.children[name] = kinds.contains(.isDirectory)
+        }
+        if kinds.contains(.deleted) || kinds.contains(.movedFrom) { entry.children[name] = nil }
+      }
+      if kinds.contains(.deletedSelf) || kinds.contains(.movedSelf), directory != tree.root {
+        // A directory inside the tree: its parent's event reports it.
+        if kinds.contains(.deletedSelf) { entry.removed = true }
+        return
+      }
+      if kinds.contains(.isDirectory) && !pairedDirectory
+        && (kinds.contains(.created) || kinds.contains(.movedTo))
+      {
+        // A new directory in the tree: watched, then scanned; what the scan finds is created.
+        var found: [Event] = []
+        _ = try? add(
+          event.path, tree: tree, synthesize: true, explicit: false, strict: false, in: &state,
+          reporting: &found)
+        if reported { batch.events.append(consume event) }
+        batch.events += found.filter { !$0.kinds.intersection(tree.kinds).isEmpty }
+        return
+      }
+    }
+    if kinds.contains(.movedFrom) {
+      batch.moves[cookie] = (event.path, kinds.contains(.isDirectory), reported ? batch.events.count : nil)
+    }
+    if reported { batch.events.append(consume event) }
+  }
+
+  /// Ends a batch: directories moved out of a tree lose their watches; after an overflow, the
+  /// trees are rescanned.
+  private func finish(_ batch: Batch, in state: inout State) -> [Event] {
+    var events = batch.events
+    for move in batch.moves.values where move.isDirectory {
       dropTree(under: move.path, in: &state)
     }
-    if overflowed { rescan(in: &state, reporting: &events) }
+    if batch.overflowed { rescan(in: &state, reporting: &events) }
     return events
   }
 
@@ -670,8 +724,9 @@ public final class FileWatcher: Sendable {
     for root in roots.sorted(by: { $0.string < $1.string }) {
       let known = state.entries.filter { $0.value.tree?.root == root && !$0.value.removed }
       guard let tree = known.first?.value.tree else { continue }
-      for (descriptor, entry) in known {
+      for entry in known.values {
         guard case .success(let listing) = Sys.directoryListing(entry.path) else { continue }
+        let before = entry.children
         var now: [FilePath.Component: Bool] = [:]
         for child in listing where !isExcluded(entry.path.appending(child.name), in: tree) {
           var isDirectory = child.isDirectory
@@ -682,15 +737,15 @@ public final class FileWatcher: Sendable {
           }
           now[child.name] = isDirectory ?? false
         }
-        for (name, wasDirectory) in entry.children where now[name] != wasDirectory {
+        for (name, wasDirectory) in before where now[name] != wasDirectory {
           let kinds: Kinds = wasDirectory ? [.deleted, .isDirectory] : .deleted
           if !kinds.intersection(tree.kinds).isEmpty {
             events.append(Event(kinds: kinds, directory: entry.path, name: name, cookie: 0, isFromScan: true))
           }
           if wasDirectory { dropTree(under: entry.path.appending(name), in: &state) }
         }
-        state.entries[descriptor]?.children = now
-        for (name, isDirectory) in now where entry.children[name] != isDirectory {
+        entry.children = now
+        for (name, isDirectory) in now where before[name] != isDirectory {
           let kinds: Kinds = isDirectory ? [.created, .isDirectory] : .created
           if !kinds.intersection(tree.kinds).isEmpty {
             events.append(Event(kinds: kinds, directory: entry.path, name: name, cookie: 0, isFromScan: true))
