@@ -1,12 +1,15 @@
-// Event sources: timerfd, inotify, and the epoll flags only the public poller uses.
+// Event sources: timerfd, inotify, fanotify, and the epoll flags only the public poller uses.
 #define _GNU_SOURCE
 #include "CHinix.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/fanotify.h>
 #include <sys/inotify.h>
+#include <unistd.h>
 #include <sys/timerfd.h>
 #include <time.h>
 
@@ -103,3 +106,60 @@ int hinix_inotify_add_watch(int fd, const char *path, uint32_t mask) {
 }
 
 int hinix_inotify_rm_watch(int fd, int wd) { return inotify_rm_watch(fd, wd) < 0 ? -errno : 0; }
+
+// MARK: fanotify
+
+const uint64_t HINIX_FAN_ACCESS = FAN_ACCESS;
+const uint64_t HINIX_FAN_MODIFY = FAN_MODIFY;
+const uint64_t HINIX_FAN_ATTRIB = FAN_ATTRIB;
+const uint64_t HINIX_FAN_CLOSE_WRITE = FAN_CLOSE_WRITE;
+const uint64_t HINIX_FAN_CLOSE_NOWRITE = FAN_CLOSE_NOWRITE;
+const uint64_t HINIX_FAN_OPEN = FAN_OPEN;
+const uint64_t HINIX_FAN_OPEN_EXEC = FAN_OPEN_EXEC;
+const uint64_t HINIX_FAN_MOVED_FROM = FAN_MOVED_FROM;
+const uint64_t HINIX_FAN_MOVED_TO = FAN_MOVED_TO;
+const uint64_t HINIX_FAN_CREATE = FAN_CREATE;
+const uint64_t HINIX_FAN_DELETE = FAN_DELETE;
+const uint64_t HINIX_FAN_DELETE_SELF = FAN_DELETE_SELF;
+const uint64_t HINIX_FAN_MOVE_SELF = FAN_MOVE_SELF;
+const uint64_t HINIX_FAN_Q_OVERFLOW = FAN_Q_OVERFLOW;
+const uint64_t HINIX_FAN_OPEN_PERM = FAN_OPEN_PERM;
+const uint64_t HINIX_FAN_ACCESS_PERM = FAN_ACCESS_PERM;
+const uint64_t HINIX_FAN_OPEN_EXEC_PERM = FAN_OPEN_EXEC_PERM;
+const uint64_t HINIX_FAN_EVENT_ON_CHILD = FAN_EVENT_ON_CHILD;
+const uint64_t HINIX_FAN_ONDIR = FAN_ONDIR;
+
+const unsigned HINIX_FAN_CLASS_NOTIF = FAN_CLASS_NOTIF;
+const unsigned HINIX_FAN_CLASS_CONTENT = FAN_CLASS_CONTENT;
+const unsigned HINIX_FAN_CLASS_PRE_CONTENT = FAN_CLASS_PRE_CONTENT;
+const unsigned HINIX_FAN_REPORT_FID = FAN_REPORT_FID;
+const unsigned HINIX_FAN_REPORT_DFID_NAME = FAN_REPORT_DFID_NAME;
+
+const unsigned HINIX_FAN_MARK_INODE = FAN_MARK_INODE;
+const unsigned HINIX_FAN_MARK_MOUNT = FAN_MARK_MOUNT;
+const unsigned HINIX_FAN_MARK_FILESYSTEM = FAN_MARK_FILESYSTEM;
+const unsigned HINIX_FAN_MARK_DONT_FOLLOW = FAN_MARK_DONT_FOLLOW;
+const unsigned HINIX_FAN_MARK_ONLYDIR = FAN_MARK_ONLYDIR;
+
+const uint32_t HINIX_FAN_ALLOW = FAN_ALLOW;
+const uint32_t HINIX_FAN_DENY = FAN_DENY;
+
+int hinix_fanotify_init(unsigned flags) {
+  int fd = fanotify_init(flags | FAN_CLOEXEC | FAN_NONBLOCK, O_RDONLY | O_CLOEXEC | O_LARGEFILE);
+  return fd < 0 ? -errno : fd;
+}
+
+int hinix_fanotify_mark(int fd, int add, unsigned flags, uint64_t mask, const char *path) {
+  unsigned operation = add ? FAN_MARK_ADD : FAN_MARK_REMOVE;
+  return fanotify_mark(fd, operation | flags, mask, AT_FDCWD, path) < 0 ? -errno : 0;
+}
+
+int hinix_fanotify_respond(int fd, int event_fd, uint32_t response) {
+  struct fanotify_response answer = {.fd = event_fd, .response = response};
+  for (;;) {
+    ssize_t n = write(fd, &answer, sizeof answer);
+    if (n == (ssize_t)sizeof answer) return 0;
+    if (n < 0 && errno == EINTR) continue;
+    return n < 0 ? -errno : -EIO;
+  }
+}

@@ -117,6 +117,42 @@ func run() throws {
       say("\(error.code): \(error.detail)")
     }
 
+  case "open-file":
+    // open-file PATH: opens PATH for reading and prints "opened", or the error.
+    do {
+      let fd = try FileDescriptor.open(FilePath(argument(0)), .readOnly, options: .closeOnExec)
+      try fd.close()
+      say("opened")
+    } catch {
+      say("refused: \(error)")
+    }
+
+  case "write-file":
+    // write-file PATH TEXT: creates or truncates PATH and writes TEXT.
+    let fd = try FileDescriptor.open(
+      FilePath(argument(0)), .writeOnly, options: [.create, .truncate, .closeOnExec],
+      permissions: .ownerReadWrite)
+    _ = try fd.writeAll(Array(argument(1).utf8))
+    try fd.close()
+
+  case "fanotify-as-nobody":
+    // fanotify-as-nobody FOLDER: drops to uid/gid 65534, then tries a content group, a
+    // file-id notification group with an inode mark on FOLDER and a mount mark, a line each.
+    guard setgid(65534) == 0, setuid(65534) == 0 else { fail("cannot drop privileges") }
+    do {
+      _ = try Fanotify(class: .content)
+      say("content group created")
+    } catch { say("\(error.code): \(error.detail)") }
+    do {
+      let group = try Fanotify(reportFileIDs: true)
+      try group.mark(FilePath(argument(0)), for: .created, options: .eventsOnChildren)
+      say("inode mark made")
+      do {
+        try group.mark(FilePath(argument(0)), for: .created, scope: .mount)
+        say("mount mark made")
+      } catch { say("\(error.code): \(error.detail)") }
+    } catch { say("\(error.code): \(error.detail)") }
+
   case "eventfd-pong":
     // eventfd-pong COUNT: COUNT times, reads the eventfd at 3 and adds what it read to the one at 4.
     let ping = EventFD(adopting: FileDescriptor(rawValue: 3))

@@ -115,6 +115,49 @@ int hinix_inotify_init(void);
 int hinix_inotify_add_watch(int fd, const char *path, uint32_t mask);
 int hinix_inotify_rm_watch(int fd, int wd);
 
+// MARK: fanotify (events.c); events are read as raw bytes (fanotify_event_metadata, 24 bytes,
+// then info records in FID mode).
+
+extern const uint64_t HINIX_FAN_ACCESS;
+extern const uint64_t HINIX_FAN_MODIFY;
+extern const uint64_t HINIX_FAN_ATTRIB;
+extern const uint64_t HINIX_FAN_CLOSE_WRITE;
+extern const uint64_t HINIX_FAN_CLOSE_NOWRITE;
+extern const uint64_t HINIX_FAN_OPEN;
+extern const uint64_t HINIX_FAN_OPEN_EXEC;
+extern const uint64_t HINIX_FAN_MOVED_FROM;
+extern const uint64_t HINIX_FAN_MOVED_TO;
+extern const uint64_t HINIX_FAN_CREATE;
+extern const uint64_t HINIX_FAN_DELETE;
+extern const uint64_t HINIX_FAN_DELETE_SELF;
+extern const uint64_t HINIX_FAN_MOVE_SELF;
+extern const uint64_t HINIX_FAN_Q_OVERFLOW;
+extern const uint64_t HINIX_FAN_OPEN_PERM;
+extern const uint64_t HINIX_FAN_ACCESS_PERM;
+extern const uint64_t HINIX_FAN_OPEN_EXEC_PERM;
+extern const uint64_t HINIX_FAN_EVENT_ON_CHILD;
+extern const uint64_t HINIX_FAN_ONDIR;
+extern const unsigned HINIX_FAN_CLASS_NOTIF;
+extern const unsigned HINIX_FAN_CLASS_CONTENT;
+extern const unsigned HINIX_FAN_CLASS_PRE_CONTENT;
+extern const unsigned HINIX_FAN_REPORT_FID;
+extern const unsigned HINIX_FAN_REPORT_DFID_NAME;
+extern const unsigned HINIX_FAN_MARK_INODE;
+extern const unsigned HINIX_FAN_MARK_MOUNT;
+extern const unsigned HINIX_FAN_MARK_FILESYSTEM;
+extern const unsigned HINIX_FAN_MARK_DONT_FOLLOW;
+extern const unsigned HINIX_FAN_MARK_ONLYDIR;
+extern const uint32_t HINIX_FAN_ALLOW;
+extern const uint32_t HINIX_FAN_DENY;
+
+/// fanotify_init with `flags` (class and reporting), close-on-exec and non-blocking; event
+/// files are opened read-only and close-on-exec.
+int hinix_fanotify_init(unsigned flags);
+/// fanotify_mark: adds (`add`) or removes `mask` on `path` with the mark `flags`.
+int hinix_fanotify_mark(int fd, int add, unsigned flags, uint64_t mask, const char *path);
+/// Answers the permission event whose file is `event_fd`.
+int hinix_fanotify_respond(int fd, int event_fd, uint32_t response);
+
 // MARK: Descriptors and processes
 
 int hinix_read(int fd, void *buf, size_t len);

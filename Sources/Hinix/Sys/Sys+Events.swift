@@ -102,3 +102,55 @@ extension Sys {
     result(hinix_inotify_rm_watch(fd, wd)).map { _ in () }
   }
 }
+
+/// fanotify (see ``Sys``).
+extension Sys {
+  static let fanAccess = HINIX_FAN_ACCESS
+  static let fanModify = HINIX_FAN_MODIFY
+  static let fanAttrib = HINIX_FAN_ATTRIB
+  static let fanCloseWrite = HINIX_FAN_CLOSE_WRITE
+  static let fanCloseNoWrite = HINIX_FAN_CLOSE_NOWRITE
+  static let fanOpen = HINIX_FAN_OPEN
+  static let fanOpenExec = HINIX_FAN_OPEN_EXEC
+  static let fanMovedFrom = HINIX_FAN_MOVED_FROM
+  static let fanMovedTo = HINIX_FAN_MOVED_TO
+  static let fanCreate = HINIX_FAN_CREATE
+  static let fanDelete = HINIX_FAN_DELETE
+  static let fanDeleteSelf = HINIX_FAN_DELETE_SELF
+  static let fanMoveSelf = HINIX_FAN_MOVE_SELF
+  static let fanOverflow = HINIX_FAN_Q_OVERFLOW
+  static let fanOpenPermission = HINIX_FAN_OPEN_PERM
+  static let fanAccessPermission = HINIX_FAN_ACCESS_PERM
+  static let fanOpenExecPermission = HINIX_FAN_OPEN_EXEC_PERM
+  static let fanEventOnChild = HINIX_FAN_EVENT_ON_CHILD
+  static let fanOnDirectory = HINIX_FAN_ONDIR
+  static let fanClassNotification = HINIX_FAN_CLASS_NOTIF
+  static let fanClassContent = HINIX_FAN_CLASS_CONTENT
+  static let fanClassPreContent = HINIX_FAN_CLASS_PRE_CONTENT
+  static let fanReportFileID = HINIX_FAN_REPORT_FID
+  static let fanReportDirectoryIDAndName = HINIX_FAN_REPORT_DFID_NAME
+  static let fanMarkInode = HINIX_FAN_MARK_INODE
+  static let fanMarkMount = HINIX_FAN_MARK_MOUNT
+  static let fanMarkFilesystem = HINIX_FAN_MARK_FILESYSTEM
+  static let fanMarkDontFollow = HINIX_FAN_MARK_DONT_FOLLOW
+  static let fanMarkOnlyDirectory = HINIX_FAN_MARK_ONLYDIR
+  static let fanAllow = HINIX_FAN_ALLOW
+  static let fanDeny = HINIX_FAN_DENY
+
+  /// A fanotify group (close-on-exec, non-blocking).
+  static func fanotify(flags: UInt32) -> Result<Int32, Errno> {
+    result(hinix_fanotify_init(flags))
+  }
+
+  /// `fanotify_mark`, adding or removing `mask`.
+  static func fanotifyMark(_ fd: Int32, add: Bool, flags: UInt32, mask: UInt64, path: FilePath) -> Result<
+    Void, Errno
+  > {
+    path.withPlatformString { result(hinix_fanotify_mark(fd, add ? 1 : 0, flags, mask, $0)) }.map { _ in () }
+  }
+
+  /// Writes the answer to a permission event.
+  static func fanotifyRespond(_ fd: Int32, eventFile: Int32, allow: Bool) -> Result<Void, Errno> {
+    result(hinix_fanotify_respond(fd, eventFile, allow ? fanAllow : fanDeny)).map { _ in () }
+  }
+}
