@@ -18,7 +18,10 @@ struct WatchCommand: ParsableCommand {
       before they are scanned and what the scan finds is printed as CREATE, so nothing made \
       with mkdir -p is missed; a queue overflow prints Q_OVERFLOW and rescans. --exclude takes \
       glob patterns (fnmatch), not inotifywait's regular expressions. "Watches established." \
-      goes to standard error once watching has begun. Exit status: 0 after --count events, \
+      goes to standard error once watching has begun. With --fanotify the events come from \
+      fanotify instead (it needs CAP_SYS_ADMIN): access, modify, open and close, for each path \
+      and the entries of each folder, or with --mount for the whole mount holding it; %p \
+      prints the pid of the process that caused each. Exit status: 0 after --count events, \
       1 on an error, 2 on a usage error, 3 when --timeout passes without an event.
       """)
 
@@ -52,6 +55,12 @@ struct WatchCommand: ParsableCommand {
   @Option(name: [.short, .long], help: "Exit with status 3 when no event comes for this many seconds.")
   var timeout: Double?
 
+  @Flag(name: .long, help: "Watch with fanotify: access, modify, open and close events, with the pid.")
+  var fanotify = false
+
+  @Flag(name: .long, help: "With --fanotify, watch the whole mount holding each path.")
+  var mount = false
+
   @Argument(help: "The files and folders to watch.")
   var paths: [String] = []
 
@@ -66,6 +75,22 @@ struct WatchCommand: ParsableCommand {
     return kinds.isEmpty ? .all : kinds
   }
 
+  /// The fanotify kinds for the asked events: those a descriptor group reports.
+  func fanotifyKinds() throws -> Fanotify.Kinds {
+    let asked = events.isEmpty ? [.accessed, .modified, .opened, .closed] : try kinds()
+    let pairs: [(FileWatcher.Kinds, Fanotify.Kinds)] = [
+      (.accessed, .accessed), (.modified, .modified), (.opened, .opened),
+      (.closedAfterWriting, .closedAfterWriting), (.closedWithoutWriting, .closedWithoutWriting),
+    ]
+    let unsupported = asked.subtracting(pairs.reduce(into: FileWatcher.Kinds()) { $0.formUnion($1.0) })
+    if !unsupported.isEmpty {
+      throw ValidationError(
+        "--fanotify reports access, modify, open and close events; \(unsupported) needs inotify (drop --fanotify)"
+      )
+    }
+    return pairs.reduce(into: Fanotify.Kinds()) { if asked.contains($1.0) { $0.formUnion($1.1) } }
+  }
+
   func validate() throws {
     if paths.isEmpty { throw ValidationError("name at least one file or folder to watch") }
     _ = try kinds()
@@ -75,39 +100,129 @@ struct WatchCommand: ParsableCommand {
     }
     if json && format != nil { throw ValidationError("--json and --format cannot be used together") }
     if !exclude.isEmpty && !recursive { throw ValidationError("--exclude needs -r") }
+    if fanotify {
+      if recursive {
+        throw ValidationError("--fanotify watches a folder's entries or a whole mount, not a tree: drop -r")
+      }
+      _ = try fanotifyKinds()
+    } else if mount {
+      throw ValidationError("--mount needs --fanotify")
+    }
   }
 
   func run() throws {
-    let kinds = try kinds()
-    let watcher = try FileWatcher()
-    for path in paths {
-      if recursive {
-        try watcher.watchRecursively(FilePath(path), for: kinds, excluding: exclude)
-      } else {
-        try watcher.watch(FilePath(path), for: kinds)
+    let read: (Duration?) throws -> [PrintedEvent]?
+    if fanotify {
+      let group = try Fanotify()
+      for path in paths {
+        if mount {
+          try group.mark(FilePath(path), for: try fanotifyKinds(), scope: .mount)
+        } else {
+          try group.mark(FilePath(path), for: try fanotifyKinds(), options: .eventsOnChildren)
+        }
+      }
+      read = { timeout in
+        let events: [Fanotify.Event]
+        if let timeout {
+          guard case .completed(let batch) = try group.read(timeout: timeout) else { return nil }
+          events = batch
+        } else {
+          events = try group.read()
+        }
+        return events.map(PrintedEvent.init)
+      }
+    } else {
+      let kinds = try kinds()
+      let watcher = try FileWatcher()
+      for path in paths {
+        if recursive {
+          try watcher.watchRecursively(FilePath(path), for: kinds, excluding: exclude)
+        } else {
+          try watcher.watch(FilePath(path), for: kinds)
+        }
+      }
+      read = { timeout in
+        let events: [FileWatcher.Event]
+        if let timeout {
+          guard case .completed(let batch) = try watcher.read(timeout: timeout) else { return nil }
+          events = batch
+        } else {
+          events = try watcher.read()
+        }
+        return events.map(PrintedEvent.init)
       }
     }
     Tool.report("Watches established.", prefix: false)
     let format = self.format.map(EventFormat.init) ?? EventFormat("%w %e %f")
     var printed = 0
     while count.map({ printed < $0 }) ?? true {
-      let batch: [FileWatcher.Event]
-      if let timeout {
-        guard case .completed(let events) = try watcher.read(timeout: .seconds(timeout)) else {
-          throw ToolError.timedOut("no event within \(timeout) s")
-        }
-        batch = events
-      } else {
-        batch = try watcher.read()
+      guard let batch = try read(timeout.map { .seconds($0) }) else {
+        throw ToolError.timedOut("no event within \(timeout ?? 0) s")
       }
       var text = ""
       for event in batch where count.map({ printed < $0 }) ?? true {
-        text += json ? EventFormat.json(event) : format.render(event, timeFormat: timefmt)
+        text += json ? event.json : format.render(event, timeFormat: timefmt)
         text += "\n"
         printed += 1
       }
       try writeOut(text)
     }
+  }
+}
+
+/// An event as the tool prints it, from inotify or fanotify.
+struct PrintedEvent {
+  /// `%w`: the folder the event came through with a trailing `/`, or the watched file.
+  var watched: String
+  /// `%f`: the entry's name in that folder.
+  var name: String?
+  /// The event names.
+  var kinds: [String]
+  /// `%p`: the process that caused it (fanotify only).
+  var pid: pid_t?
+  var path: String
+  var cookie: UInt32 = 0
+  var movedFrom: String?
+  var movedTo: String?
+  var fromScan = false
+
+  init(_ event: FileWatcher.Event) {
+    let directory = event.directory.printable
+    let slash = (event.name != nil || event.isDirectory) && !directory.hasSuffix("/")
+    watched = slash ? directory + "/" : directory
+    name = event.name.map { FilePath(root: nil, [$0]).printable }
+    kinds = "\(event.kinds)".split(separator: ",").map(String.init)
+    path = event.path.printable
+    cookie = event.cookie
+    movedFrom = event.movedFrom?.printable
+    movedTo = event.movedTo?.printable
+    fromScan = event.isFromScan
+  }
+
+  init(_ event: Fanotify.Event) {
+    let path = event.path ?? FilePath()
+    let folder = path.removingLastComponent().printable
+    watched = folder.hasSuffix("/") ? folder : folder + "/"
+    name = path.lastComponent.map { FilePath(root: nil, [$0]).printable }
+    kinds = "\(event.kinds)".split(separator: ",").map(String.init)
+    pid = event.pid
+    self.path = path.printable
+  }
+
+  /// One JSON object.
+  var json: String {
+    var fields = [
+      "\"path\":\(EventFormat.quoted(path))",
+      "\"watched\":\(EventFormat.quoted(watched.count > 1 && watched.hasSuffix("/") ? String(watched.dropLast()) : watched))",
+      "\"name\":\(name.map(EventFormat.quoted) ?? "null")",
+      "\"events\":[\(kinds.map(EventFormat.quoted).joined(separator: ","))]",
+      "\"cookie\":\(cookie)",
+    ]
+    if let pid { fields.append("\"pid\":\(pid)") }
+    if let movedFrom { fields.append("\"movedFrom\":\(EventFormat.quoted(movedFrom))") }
+    if let movedTo { fields.append("\"movedTo\":\(EventFormat.quoted(movedTo))") }
+    if fromScan { fields.append("\"fromScan\":true") }
+    return "{" + fields.joined(separator: ",") + "}"
   }
 }
 
@@ -119,6 +234,7 @@ struct EventFormat {
     case name
     case events(separator: String)
     case time
+    case pid
   }
 
   let pieces: [Piece]
@@ -138,6 +254,7 @@ struct EventFormat {
       case "f": piece = .name
       case "e": piece = .events(separator: ",")
       case "T": piece = .time
+      case "p": piece = .pid
       case "%": literal.append("%")
       default:
         // %Xe: the events joined by X.
@@ -162,26 +279,19 @@ struct EventFormat {
   }
 
   /// The line for `event` (without its newline).
-  func render(_ event: FileWatcher.Event, timeFormat: String) -> String {
+  func render(_ event: PrintedEvent, timeFormat: String) -> String {
     var line = ""
     for piece in pieces {
       switch piece {
       case .text(let text): line += text
-      case .watched: line += EventFormat.watched(event)
-      case .name: line += event.name.map { FilePath(root: nil, [$0]).printable } ?? ""
-      case .events(let separator):
-        line += "\(event.kinds)".split(separator: ",").joined(separator: separator)
+      case .watched: line += event.watched
+      case .name: line += event.name ?? ""
+      case .events(let separator): line += event.kinds.joined(separator: separator)
       case .time: line += EventFormat.now(timeFormat)
+      case .pid: line += event.pid.map { "\($0)" } ?? ""
       }
     }
     return line
-  }
-
-  /// `%w`: the folder the event came through with a trailing `/`, or the watched file.
-  static func watched(_ event: FileWatcher.Event) -> String {
-    let text = event.directory.printable
-    guard event.name != nil || event.isDirectory, !text.hasSuffix("/") else { return text }
-    return text + "/"
   }
 
   static func now(_ format: String) -> String {
@@ -191,21 +301,6 @@ struct EventFormat {
     var buffer = [CChar](repeating: 0, count: 256)
     let length = strftime(&buffer, buffer.count, format, &parts)
     return String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-  }
-
-  /// One JSON object for `event`.
-  static func json(_ event: FileWatcher.Event) -> String {
-    var fields = [
-      "\"path\":\(quoted(event.path.printable))",
-      "\"watched\":\(quoted(event.directory.printable))",
-      "\"name\":\(event.name.map { quoted(FilePath(root: nil, [$0]).printable) } ?? "null")",
-      "\"events\":[\("\(event.kinds)".split(separator: ",").map { quoted(String($0)) }.joined(separator: ","))]",
-      "\"cookie\":\(event.cookie)",
-    ]
-    if let from = event.movedFrom { fields.append("\"movedFrom\":\(quoted(from.printable))") }
-    if let to = event.movedTo { fields.append("\"movedTo\":\(quoted(to.printable))") }
-    if event.isFromScan { fields.append("\"fromScan\":true") }
-    return "{" + fields.joined(separator: ",") + "}"
   }
 
   /// A JSON string literal.

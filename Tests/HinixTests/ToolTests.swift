@@ -359,6 +359,26 @@ struct WatchToolTests {
     }
   }
 
+  @Test(
+    "--fanotify: another process's write, with its pid",
+    .enabled(
+      if: (try? Fanotify(class: .content)) != nil, "fanotify needs CAP_SYS_ADMIN, which this process lacks"))
+  func fanotifyLines() async throws {
+    try await withTemporaryFolderAsync { folder in
+      let (watch, lines) = try await startWatch([
+        "--fanotify", "-e", "close_write", "--format", "%w%f %e %p", "-c", "1", folder.string,
+      ])
+      let peer = try spawnPeer(["write-file", folder.appending("f").string, "x"])
+      #expect(try await peer.wait() == .exited(0))
+      #expect(try await lines.next() == "\(folder.string)/f CLOSE_WRITE \(peer.pid)")
+      #expect(try await watch.wait() == .exited(0))
+      let unsupported = try run("hinix", ["watch", "--fanotify", "-e", "create", folder.string])
+      #expect(unsupported.termination == .exited(2))
+      #expect(unsupported.standardError.contains("CREATE needs inotify"), "\(unsupported.standardError)")
+      #expect(try run("hinix", ["watch", "--mount", folder.string]).termination == .exited(2))
+    }
+  }
+
   @Test("exit statuses: 3 on --timeout, 2 on usage, 1 with the path named on an error")
   func statuses() throws {
     try withTemporaryFolder { folder in
