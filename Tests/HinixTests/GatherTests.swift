@@ -17,15 +17,20 @@ struct GatherTests {
     let expected = parts.flatMap { $0 }
     for useAsync in [false, true] {
       let (left, right) = try Socket.pair(nonBlocking: useAsync)
-      async let received = readAll(right, expected.count)
+      let reader = Task { try await readAll(right, expected.count) }
       try await withBuffers(parts) { buffers in
         if useAsync {
           try await left.write(gathering: buffers)
         } else {
-          try writeBlocking(left, buffers)
+          // On a thread of its own: blocked on a pool thread, the write could wait forever for
+          // a reader task that no free pool thread is left to run.
+          nonisolated(unsafe) let buffers = buffers
+          let writer = Thread { try writeBlocking(left, buffers) }
+          _ = try await reader.value
+          try writer.join()
         }
       }
-      #expect(try await received == expected)
+      #expect(try await reader.value == expected)
     }
   }
 

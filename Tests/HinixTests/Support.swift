@@ -88,6 +88,34 @@ func run(
     outputBytes: output)
 }
 
+/// ``run(_:_:input:passing:)`` for a long-running child, without holding a thread of the pool
+/// while it runs (standard input is empty).
+func runAsync(_ product: String, _ arguments: [String]) async throws -> ProcessOutput {
+  let (output, errors, child) = try { () throws -> (PipeReader, PipeReader, ChildProcess) in
+    let (output, outputEnd) = try Pipe.create()
+    let (errors, errorsEnd) = try Pipe.create()
+    let child = try ChildProcess.spawn(
+      FilePath("\(productsFolder)/\(product)"), arguments: arguments,
+      passing: [outputEnd.descriptor: 1, errorsEnd.descriptor: 2])
+    return (output, errors, child)
+  }()
+  func readToEnd(_ reader: PipeReader) async throws -> [UInt8] {
+    var bytes: [UInt8] = []
+    while true {
+      let chunk = try await reader.read(upTo: 65536)
+      if chunk.isEmpty { return bytes }
+      bytes += chunk
+    }
+  }
+  async let standardOutput = readToEnd(output)
+  async let standardError = readToEnd(errors)
+  let (outputBytes, errorBytes) = try await (standardOutput, standardError)
+  return ProcessOutput(
+    standardOutput: String(decoding: outputBytes, as: UTF8.self),
+    standardError: String(decoding: errorBytes, as: UTF8.self), termination: try await child.wait(),
+    outputBytes: outputBytes)
+}
+
 /// Starts the test peer in the background; the caller waits for it.
 func spawnPeer(_ arguments: [String], passing: [FileDescriptor: Int32] = [:]) throws -> ChildProcess {
   try ChildProcess.spawn(

@@ -185,8 +185,8 @@ struct ToolTests {
     #expect(unknown.standardError.contains("unknown group 'carrier-pigeon'"))
   }
 
-  @Test func benchQuickJSONHasEveryFigureBesideItsBaseline() throws {
-    let result = try run("hinix", ["bench", "--quick", "--json"])
+  @Test func benchQuickJSONHasEveryFigureBesideItsBaseline() async throws {
+    let result = try await runAsync("hinix", ["bench", "--quick", "--json"])
     #expect(result.termination == .exited(0), "\(result.standardError)")
     #expect(result.standardError.contains("placement:"))
     let lines = result.standardOutput.split(separator: "\n").filter { $0.contains("\"metric\"") }
