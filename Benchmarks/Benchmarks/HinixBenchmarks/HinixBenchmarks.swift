@@ -87,6 +87,7 @@ let benchmarks: @Sendable () -> Void = {
   echoBenchmarks()
   ringBenchmarks()
   signalBenchmarks()
+  eventBenchmarks()
 
   let configuration = perMessage(setup: { fixture = try Fixture() }, teardown: { fixture.end() })
 
