@@ -232,6 +232,10 @@ struct FileWatcherTests {
       #expect(unlink(folder.appending("old").string) == 0)
       let events = try drain(recursive)
       #expect(events.contains { $0.kinds == .overflow }, "\(events.prefix(20))")
+      #expect(
+        events.first { $0.kinds == .overflow }?.description
+          == "Q_OVERFLOW: events were lost; the kernel's queue holds /proc/sys/fs/inotify/max_queued_events = 16"
+      )
       let created = Set(events.filter { $0.kinds == .created }.map(\.path))
       #expect(created == Set((0..<100).map { folder.appending("f\($0)") }))
       #expect(events.contains { $0.kinds == .deleted && $0.path == folder.appending("old") && $0.isFromScan })
@@ -285,6 +289,25 @@ struct FileWatcherTests {
         output.standardOutput
           == "limitExceeded: the per-user limit of inotify watches (/proc/sys/fs/inotify/max_user_watches = 2) is reached\n"
       )
+    }
+  }
+
+  @Test("unmounting a watched filesystem: UNMOUNT, then the watch is reported gone")
+  func unmount() throws {
+    try withTemporaryFolder { folder in
+      let point = folder.appending("mnt")
+      #expect(mkdir(point.string, 0o755) == 0)
+      guard Glibc.mount("hinix-test", point.string, "tmpfs", 0, nil) == 0 else {
+        print("skipped: mounting a tmpfs needs CAP_SYS_ADMIN, which this process lacks")
+        return
+      }
+      let watcher = try FileWatcher()
+      let watch = try watcher.watch(point, for: .created)
+      #expect(umount2(point.string, 0) == 0)
+      let events = try collect(watcher) { $0.contains { $0.kinds.contains(.ignored) } }
+      #expect(events.map(\.kinds) == [[.unmounted, .isDirectory], .ignored])
+      #expect(events.allSatisfy { $0.path == point })
+      #expect(!watcher.watches.contains(watch))
     }
   }
 

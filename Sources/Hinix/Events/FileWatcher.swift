@@ -153,6 +153,8 @@ public final class FileWatcher: Sendable {
     /// The other half of a rename, boxed: most events have none, and a smaller event is
     /// cheaper to decode and copy.
     private var partner: Partner?
+    /// For an overflow: the queue's limit when the watcher was made, for the description.
+    var queueLimit: String?
 
     init(kinds: Kinds, directory: FilePath, name: FilePath.Component?, cookie: UInt32, isFromScan: Bool) {
       self.kinds = kinds
@@ -208,8 +210,14 @@ public final class FileWatcher: Sendable {
     /// A rename into the watched set: a `MOVED_TO` without its `MOVED_FROM`.
     public var isMoveIn: Bool { kinds.contains(.movedTo) && movedFrom == nil }
 
-    /// `PATH KINDS`, as `inotifywait --format '%w%f %e'` prints it.
-    public var description: String { "\(path.printable) \(kinds)" }
+    /// `PATH KINDS`, as `inotifywait --format '%w%f %e'` prints it; for an overflow, what was
+    /// lost and the limit that was reached.
+    public var description: String {
+      if kinds.contains(.overflow) {
+        return "Q_OVERFLOW: events were lost; the kernel's queue holds \(queueLimit ?? "?")"
+      }
+      return "\(path.printable) \(kinds)"
+    }
   }
 
   /// A watch, as ``watch(_:for:options:)`` made it.
@@ -260,6 +268,8 @@ public final class FileWatcher: Sendable {
 
   private let handle: OwnedDescriptor
   private let state: Mutex<State>
+  /// `/proc/sys/fs/inotify/max_queued_events = N` when the instance was made (its queue's size).
+  private let queueLimit = FileWatcher.limit("max_queued_events")
 
   /// The inotify descriptor, still owned by this watcher.
   public var descriptor: FileDescriptor { handle.descriptor }
@@ -624,8 +634,9 @@ public final class FileWatcher: Sendable {
     let kinds = Kinds(rawValue: mask)
     if kinds.contains(.overflow) {
       batch.overflowed = true
-      batch.events.append(
-        Event(kinds: .overflow, directory: FilePath(), name: nil, cookie: 0, isFromScan: false))
+      var event = Event(kinds: .overflow, directory: FilePath(), name: nil, cookie: 0, isFromScan: false)
+      event.queueLimit = queueLimit
+      batch.events.append(event)
       return
     }
     guard let entry = state.entries[descriptor] else { return }
@@ -649,7 +660,8 @@ public final class FileWatcher: Sendable {
         pairedDirectory = true
       }
     }
-    var reported = !kinds.intersection(entry.kinds).isEmpty
+    // An unmount is always reported.
+    var reported = !kinds.intersection(entry.kinds.union(.unmounted)).isEmpty
     if let tree = entry.tree {
       if name != nil, isExcluded(event.path, in: tree) { return }
       // A folder opened, read or closed: the tree's own scans do that, so not reported.
