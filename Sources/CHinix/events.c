@@ -11,6 +11,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 #include <sys/timerfd.h>
+#include <sys/uio.h>
 #include <time.h>
 
 const uint32_t HINIX_EPOLLET = EPOLLET;
@@ -25,7 +26,20 @@ const int HINIX_CLOCK_BOOTTIME_ALARM = CLOCK_BOOTTIME_ALARM;
 
 int hinix_timerfd_create(int clock) {
   int fd = timerfd_create(clock, TFD_CLOEXEC);
-  return fd < 0 ? -errno : fd;
+  if (fd < 0) return -errno;
+  // Blocking, so a blocking read wakes in the read itself, if the kernel lets the other forms
+  // read it without blocking (RWF_NOWAIT); where it refuses, the description is non-blocking.
+  uint64_t count;
+  struct iovec vector = {.iov_base = &count, .iov_len = sizeof count};
+  if (preadv2(fd, &vector, 1, -1, RWF_NOWAIT) < 0 && errno != EAGAIN) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+      int err = errno;
+      close(fd);
+      return -err;
+    }
+  }
+  return fd;
 }
 
 static struct timespec to_timespec(int64_t nanoseconds) {

@@ -180,6 +180,43 @@ struct FileWatcherTests {
     }
   }
 
+  @Test(
+    "recursive: a folder made where one moved out keeps its watch; one moved in from a plain watch gets one")
+  func treeMovesThatAreNotRenames() throws {
+    try withTemporaryFolder { folder in
+      let tree = folder.appending("tree")
+      let plain = folder.appending("plain")
+      for path in [tree, tree.appending("a"), plain, plain.appending("b")] {
+        #expect(mkdir(path.string, 0o755) == 0)
+      }
+      let watcher = try FileWatcher()
+      try watcher.watchRecursively(tree, for: [.created, .moved])
+      try watcher.watch(plain, for: .moved)
+      let again = expectError(.alreadyExists) { try watcher.watchRecursively(tree) }
+      #expect(again?.detail.contains("watches the path already") == true)
+      // In one batch: the old a leaves, a new a is made, and b arrives from the plain watch.
+      #expect(rename(tree.appending("a").string, folder.appending("gone").string) == 0)
+      #expect(mkdir(tree.appending("a").string, 0o755) == 0)
+      #expect(rename(plain.appending("b").string, tree.appending("b").string) == 0)
+      var events = try collect(watcher) { $0.contains { $0.kinds.contains(.movedTo) } }
+      #expect(events.contains { $0.isMoveOut && $0.path == tree.appending("a") })
+      #expect(
+        events.contains { $0.kinds == [.movedTo, .isDirectory] && $0.movedFrom == plain.appending("b") })
+      try touch(tree.appending("a/f"))
+      try touch(tree.appending("b/g"))
+      try touch(folder.appending("gone/h"))
+      events = try collect(watcher) { $0.filter { $0.kinds == .created }.count >= 2 }
+      #expect(
+        Set(events.filter { $0.kinds == .created }.map(\.path)) == [
+          tree.appending("a/f"), tree.appending("b/g"),
+        ],
+        "\(events)")
+      #expect(
+        Set(watcher.watches.map(\.path)) == [tree, tree.appending("a"), tree.appending("b"), plain],
+        "\(watcher.watches)")
+    }
+  }
+
   @Test("recursive: excluded names and paths are neither watched nor reported")
   func exclusions() throws {
     try withTemporaryFolder { folder in
@@ -239,6 +276,18 @@ struct FileWatcherTests {
       let created = Set(events.filter { $0.kinds == .created }.map(\.path))
       #expect(created == Set((0..<100).map { folder.appending("f\($0)") }))
       #expect(events.contains { $0.kinds == .deleted && $0.path == folder.appending("old") && $0.isFromScan })
+      // A folder replaced while events were lost: the rescan watches the new one.
+      #expect(mkdir(folder.appending("d").string, 0o755) == 0)
+      _ = try drain(recursive)
+      #expect(rmdir(folder.appending("d").string) == 0)
+      #expect(mkdir(folder.appending("d").string, 0o755) == 0)
+      for index in 0..<100 { #expect(unlink(folder.appending("f\(index)").string) == 0) }
+      let replaced = try drain(recursive)
+      #expect(replaced.contains { $0.kinds == .overflow })
+      try touch(folder.appending("d/inside"))
+      let inside = try collect(recursive) { $0.contains { $0.path == folder.appending("d/inside") } }
+      #expect(
+        inside.contains { $0.kinds == .created && $0.path == folder.appending("d/inside") }, "\(inside)")
       let plainEvents = try drain(plain)
       #expect(plainEvents.contains { $0.kinds == .overflow })
       #expect(plainEvents.count < 100)

@@ -74,7 +74,8 @@ extern const int HINIX_CLOCK_BOOTTIME;
 extern const int HINIX_CLOCK_REALTIME_ALARM;
 extern const int HINIX_CLOCK_BOOTTIME_ALARM;
 
-/// A timerfd on `clock`, close-on-exec (blocking: the try forms read with RWF_NOWAIT).
+/// A timerfd on `clock`, close-on-exec; blocking where the kernel reads it with RWF_NOWAIT,
+/// non-blocking where it does not.
 int hinix_timerfd_create(int clock);
 /// Arms (or with a zero value disarms) a timerfd; times in nanoseconds.
 int hinix_timerfd_settime(int fd, int64_t value_ns, int64_t interval_ns, int absolute, int cancel_on_set);

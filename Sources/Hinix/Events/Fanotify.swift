@@ -207,6 +207,8 @@ public final class Fanotify: Sendable {
     private let group: Fanotify
     private let file: AdoptedDescriptor
     private let answered = Atomic<Bool>(false)
+    /// The task that sends the default answer when the time runs out; cancelled by an answer.
+    private let timeout = Mutex<Task<Void, Never>?>(nil)
 
     init(group: Fanotify, file: AdoptedDescriptor) {
       self.group = group
@@ -240,12 +242,26 @@ public final class Fanotify: Sendable {
     /// Sends the group's default answer unless an answer went already.
     func answerIfPending() { _ = answer(group.defaultAnswer) }
 
+    /// Keeps the task that answers when the time runs out, to cancel it on an earlier answer.
+    func watchdog(_ task: Task<Void, Never>) {
+      timeout.withLock { $0 = task }
+      if isAnswered { task.cancel() }
+    }
+
     /// Sends `answer` if none went yet: true if this call sent it.
     private func answer(_ answer: Answer) -> Result<Bool, Errno> {
       guard !answered.exchange(true, ordering: .acquiringAndReleasing) else { return .success(false) }
-      return Sys.fanotifyRespond(
-        group.descriptor.rawValue, eventFile: file.descriptor.rawValue, allow: answer == .allow
-      ).map { true }
+      let result = Sys.fanotifyRespond(
+        group.descriptor.rawValue, eventFile: file.descriptor.rawValue, allow: answer == .allow)
+      switch result {
+      case .success, .failure(.noSuchFileOrDirectory):
+        // ENOENT: the kernel no longer waits for this answer (the group was closed).
+        timeout.withLock { $0?.cancel() }
+      case .failure:
+        // Not sent: a later answer (the timeout's, the release's) may still get through.
+        answered.store(false, ordering: .releasing)
+      }
+      return result.map { true }
     }
   }
 
@@ -256,7 +272,8 @@ public final class Fanotify: Sendable {
   public let defaultAnswer: Answer
   /// How long a permission request may wait for its answer.
   public let permissionTimeout: Duration
-  private let buffer = Mutex<UnsafeMutableRawBufferPointer>(.allocate(byteCount: 65536, alignment: 8))
+  /// The read buffer, allocated once the group exists (a failed init must not leak it).
+  private let buffer: Mutex<UnsafeMutableRawBufferPointer>
 
   /// The group's descriptor, still owned by this value.
   public var descriptor: FileDescriptor { handle.descriptor }
@@ -316,6 +333,7 @@ public final class Fanotify: Sendable {
     reportsFileIDs = reportFileIDs
     self.defaultAnswer = defaultAnswer
     self.permissionTimeout = permissionTimeout
+    buffer = Mutex(.allocate(byteCount: 65536, alignment: 8))
   }
 
   deinit {
@@ -479,8 +497,12 @@ public final class Fanotify: Sendable {
     var offset = 0
     while offset + 24 <= bytes.count {
       let length = Int(bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+      let version = bytes.load(fromByteOffset: offset + 4, as: UInt8.self)
       let metadataLength = Int(bytes.loadUnaligned(fromByteOffset: offset + 6, as: UInt16.self))
-      guard length >= 24, offset + length <= bytes.count else { break }
+      // FANOTIFY_METADATA_VERSION 3; a record the kernel could not have written ends the batch.
+      guard version == 3, length >= 24, offset + length <= bytes.count, metadataLength >= 24,
+        metadataLength <= length
+      else { break }
       let kinds = Kinds(rawValue: bytes.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self))
       let fd = bytes.loadUnaligned(fromByteOffset: offset + 16, as: Int32.self)
       var event = Event(kinds: kinds, pid: bytes.loadUnaligned(fromByteOffset: offset + 20, as: Int32.self))
@@ -492,10 +514,11 @@ public final class Fanotify: Sendable {
           let request = PermissionRequest(group: self, file: file)
           event.permission = request
           let timeout = permissionTimeout
-          Task.detached { [weak request] in
-            try? await Task.sleep(for: timeout)
-            request?.answerIfPending()
-          }
+          request.watchdog(
+            Task.detached { [weak request] in
+              try? await Task.sleep(for: timeout)
+              request?.answerIfPending()
+            })
         }
       }
       decodeInfo(

@@ -155,6 +155,9 @@ public final class FileWatcher: Sendable {
     private var partner: Partner?
     /// For an overflow: the queue's limit when the watcher was made, for the description.
     var queueLimit: String?
+    /// For a folder of a recursive tree that could not be watched (``Kinds/ignored`` with
+    /// ``Kinds/isDirectory``): why, such as the watch limit. Nothing below it is reported.
+    public var watchError: HinixError?
 
     init(kinds: Kinds, directory: FilePath, name: FilePath.Component?, cookie: UInt32, isFromScan: Bool) {
       self.kinds = kinds
@@ -162,6 +165,22 @@ public final class FileWatcher: Sendable {
       self.name = name
       self.cookie = cookie
       self.isFromScan = isFromScan
+    }
+
+    /// Whether two events report the same change.
+    public static func == (left: Event, right: Event) -> Bool {
+      left.kinds == right.kinds && left.directory == right.directory && left.name == right.name
+        && left.cookie == right.cookie && left.isFromScan == right.isFromScan && left.partner == right.partner
+        && left.watchError == right.watchError
+    }
+
+    /// Hashes what identifies the change.
+    public func hash(into hasher: inout Hasher) {
+      hasher.combine(kinds)
+      hasher.combine(directory)
+      hasher.combine(name)
+      hasher.combine(cookie)
+      hasher.combine(partner)
     }
 
     /// For a `MOVED_TO` paired with its `MOVED_FROM`: where the entry was.
@@ -246,8 +265,8 @@ public final class FileWatcher: Sendable {
     let tree: Tree?
     /// Kinds to report (a recursive watch asks the kernel for more than it reports).
     let kinds: Kinds
-    /// The entries of a recursive tree's directory, and whether each is a directory.
-    var children: [FilePath.Component: Bool] = [:]
+    /// The entries of a recursive tree's directory, as the watcher last knew them.
+    var children: [FilePath.Component: Child] = [:]
     /// Removed by Hinix; events still queued for it keep its path until `IN_IGNORED`.
     var removed = false
     /// Whether the user asked for this watch (its `IN_IGNORED` is reported).
@@ -258,6 +277,18 @@ public final class FileWatcher: Sendable {
       self.tree = tree
       self.kinds = kinds
       self.explicit = explicit
+    }
+  }
+
+  /// One entry of a tree's directory: whether it is a directory, and its inode (0 when only
+  /// an event told of it).
+  private struct Child: Equatable {
+    var isDirectory: Bool
+    var inode: UInt64
+
+    /// Whether `other` is plausibly the same entry (inodes compared only when both are known).
+    func matches(_ other: Child) -> Bool {
+      isDirectory == other.isDirectory && (inode == 0 || other.inode == 0 || inode == other.inode)
     }
   }
 
@@ -358,10 +389,27 @@ public final class FileWatcher: Sendable {
     }
     let tree = Tree(root: root, kinds: wanted, excluded: excluding)
     return try state.withLock { (state) throws(HinixError) -> Watch in
+      if state.entries.values.contains(where: { $0.path == root && !$0.removed }) {
+        throw HinixError(
+          .alreadyExists, operation: "inotify_add_watch", subject: root.printable,
+          detail: "this watcher watches the path already; unwatch it first")
+      }
       var ignored: [Event] = []
+      var failures: [(FilePath, HinixError)] = []
+      let made = add(
+        root, tree: tree, synthesize: false, explicit: true, in: &state, reporting: &ignored,
+        failures: &failures)
+      if let (path, error) = failures.first {
+        // All or nothing: the watches this call made go again.
+        drop(made, in: &state)
+        for descriptor in made { state.entries[descriptor] = nil }
+        var failure = error
+        if path != root { failure.detail += " (\(path.printable), below \(root.printable))" }
+        throw failure
+      }
       guard
-        let descriptor = try add(
-          root, tree: tree, synthesize: false, explicit: true, strict: true, in: &state, reporting: &ignored)
+        let descriptor = state.entries.first(where: { $0.value.path == root && $0.value.tree?.root == root })?
+          .key
       else {
         throw HinixError(
           .notFound, operation: "inotify_add_watch", subject: root.printable, detail: "the directory vanished"
@@ -433,57 +481,101 @@ public final class FileWatcher: Sendable {
       | Sys.inMoveSelf | Sys.inOnlyDirectory | Sys.inDontFollow
   }
 
-  /// Watches `directory` and what is below it, each directory before its scan; with
-  /// `synthesize`, reports each entry the scans find as created. Returns the watch
-  /// descriptor of `directory`, or nil when it vanished (then it throws only with `strict`).
+  /// Watches `directory` and what is below it, each directory before its scan. With
+  /// `synthesize`, reports each entry the scans find that the watcher did not know as created,
+  /// and each it knew that is gone (or was replaced) as deleted. A directory that vanished
+  /// before it could be watched is skipped; one that could not be watched for another reason
+  /// (permission, the watch limit) is recorded in `failures` and skipped, its siblings still
+  /// watched. Returns the watches this call made that did not exist before.
+  @discardableResult
   private func add(
-    _ directory: FilePath, tree: Tree, synthesize: Bool, explicit: Bool, strict: Bool, in state: inout State,
-    reporting events: inout [Event]
-  ) throws(HinixError) -> Int32? {
-    var first: Int32?
+    _ directory: FilePath, tree: Tree, synthesize: Bool, explicit: Bool, in state: inout State,
+    reporting events: inout [Event], failures: inout [(FilePath, HinixError)]
+  ) -> [Int32] {
+    var made: [Int32] = []
     var pending = [directory]
     while let path = pending.popLast() {
       let descriptor: Int32
       do {
         descriptor = try addWatch(path, mask: FileWatcher.treeMask(tree.kinds))
       } catch {
-        // A directory that vanished or stopped being one before it could be watched.
-        if !strict || path != directory, error.code == .notFound || error.code == .invalidArgument {
-          continue
+        // Vanished, or no longer a directory, since it was seen: nothing to watch.
+        if error.code != .notFound && error.code != .invalidArgument || path == directory && explicit {
+          failures.append((path, error))
         }
-        throw error
+        continue
       }
-      if first == nil { first = descriptor }
-      let entry =
-        state.entries[descriptor] ?? Entry(path: path, tree: tree, kinds: tree.kinds, explicit: false)
+      // A folder replaced under the same path: the old watch's events are over.
+      for (old, entry) in state.entries
+      where old != descriptor && entry.path == path && entry.tree?.root == tree.root {
+        drop([old], in: &state)
+        _ = entry
+      }
+      let entry: Entry
+      if let known = state.entries[descriptor] {
+        entry = known
+      } else {
+        entry = Entry(path: path, tree: tree, kinds: tree.kinds, explicit: false)
+        made.append(descriptor)
+      }
       entry.path = path
       entry.removed = false
       if path == directory && explicit { entry.explicit = true }
-      guard case .success(let listing) = Sys.directoryListing(path) else {
-        state.entries[descriptor] = entry
-        continue
-      }
-      for child in listing {
-        let childPath = path.appending(child.name)
+      state.entries[descriptor] = entry
+      guard case .success(let listing) = Sys.directoryListing(path) else { continue }
+      var now: [FilePath.Component: Child] = [:]
+      for item in listing {
+        let childPath = path.appending(item.name)
         if isExcluded(childPath, in: tree) { continue }
-        var isDirectory = child.isDirectory
+        var isDirectory = item.isDirectory
         if isDirectory == nil, case .success(let status) = Sys.status(childPath, followingLinks: false) {
           isDirectory = status.isDirectory
         }
-        let known = entry.children[child.name] != nil
-        entry.children[child.name] = isDirectory ?? false
-        if synthesize && !known {
-          events.append(
-            Event(
-              kinds: isDirectory == true ? [.created, .isDirectory] : .created, directory: path,
-              name: child.name,
-              cookie: 0, isFromScan: true))
-        }
-        if isDirectory == true { pending.append(childPath) }
+        now[item.name] = Child(isDirectory: isDirectory ?? false, inode: item.inode)
       }
-      state.entries[descriptor] = entry
+      if synthesize {
+        for (name, before) in entry.children where !(now[name].map(before.matches) ?? false) {
+          let kinds: Kinds = before.isDirectory ? [.deleted, .isDirectory] : .deleted
+          events.append(Event(kinds: kinds, directory: path, name: name, cookie: 0, isFromScan: true))
+          if before.isDirectory { drop(watches(under: path.appending(name), in: tree, state), in: &state) }
+        }
+        for (name, child) in now where !(entry.children[name].map(child.matches) ?? false) {
+          let kinds: Kinds = child.isDirectory ? [.created, .isDirectory] : .created
+          events.append(Event(kinds: kinds, directory: path, name: name, cookie: 0, isFromScan: true))
+        }
+      }
+      entry.children = now
+      for (name, child) in now where child.isDirectory { pending.append(path.appending(name)) }
     }
-    return first
+    return made
+  }
+
+  /// The watches of a tree at `path` and below it.
+  private func watches(under path: FilePath, in tree: Tree, _ state: borrowing State) -> [Int32] {
+    state.entries.filter { $0.value.tree?.root == tree.root && $0.value.path.starts(with: path) }.map(\.key)
+  }
+
+  /// Removes watches; events still queued for them keep their paths until the kernel confirms
+  /// (`IN_IGNORED`), unless the kernel had removed them already.
+  private func drop(_ descriptors: [Int32], in state: inout State) {
+    for descriptor in descriptors {
+      state.entries[descriptor]?.removed = true
+      if case .failure(.invalidArgument) = Sys.removeWatch(self.descriptor.rawValue, descriptor) {
+        state.entries[descriptor] = nil
+      }
+    }
+  }
+
+  /// The events for folders of a tree that could not be watched.
+  private static func failed(_ failures: [(FilePath, HinixError)]) -> [Event] {
+    failures.map { path, error in
+      var event = Event(
+        kinds: [.ignored, .isDirectory], directory: path.removingLastComponent(), name: path.lastComponent,
+        cookie: 0,
+        isFromScan: true)
+      event.watchError = error
+      return event
+    }
   }
 
   private func isExcluded(_ path: FilePath, in tree: Tree) -> Bool {
@@ -585,12 +677,25 @@ public final class FileWatcher: Sendable {
   /// The events of one read (or of two, when a rename's halves were split between them).
   private struct Batch {
     var events: [Event] = []
-    /// MOVED_FROM events not paired yet, by cookie: the old path, whether it is a directory,
-    /// and the event's index in `events` if it is reported.
-    var moves: [UInt32: (path: FilePath, isDirectory: Bool, index: Int?)] = [:]
+    /// MOVED_FROM events not paired yet, by cookie.
+    var moves: [UInt32: Move] = [:]
     var overflowed = false
     /// Whether the last raw event was a MOVED_FROM, whose partner may be in the next read.
     var endsWithMoveOut = false
+  }
+
+  /// The first half of a rename, waiting for its second.
+  private struct Move {
+    /// Where the entry was.
+    var path: FilePath
+    var isDirectory: Bool
+    /// The event's index in the batch, if it is reported.
+    var index: Int?
+    /// The tree it left (for a folder of a recursive tree) and the watches of that folder and
+    /// below, taken when the first half came: a folder made at the old path later in the same
+    /// batch must keep its own.
+    var tree: Tree?
+    var watches: [Int32]
   }
 
   /// Reads once without waiting and decodes what it read into `batch`; false when nothing
@@ -609,6 +714,8 @@ public final class FileWatcher: Sendable {
     var offset = 0
     while offset + 16 <= count {
       let length = Int(buffer.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self))
+      // A record the kernel could not have written ends the batch.
+      guard offset + 16 + length <= count else { break }
       var name: FilePath.Component?
       if length > 0 {
         let start = (buffer.baseAddress! + offset + 16).assumingMemoryBound(to: CChar.self)
@@ -650,20 +757,29 @@ public final class FileWatcher: Sendable {
       return
     }
     var event = Event(kinds: kinds, directory: directory, name: name, cookie: cookie, isFromScan: false)
+    let tree = entry.tree
+    let excluded = name != nil && tree.map { isExcluded(event.path, in: $0) } == true
     // Pair the halves of a rename, whether or not each half is reported.
-    var pairedDirectory = false
+    var renamedInTree = false
     if kinds.contains(.movedTo), let move = batch.moves.removeValue(forKey: cookie) {
       event.movedFrom = move.path
       if let index = move.index { batch.events[index].movedTo = event.path }
-      if move.isDirectory {
-        rename(move.path, to: event.path, in: &state)
-        pairedDirectory = true
+      if move.isDirectory, !move.watches.isEmpty {
+        if let tree, move.tree?.root == tree.root, !excluded {
+          // Inside one tree: the watches follow the inodes and take the new paths.
+          rename(move.watches, from: move.path, to: event.path, in: &state)
+          renamedInTree = true
+        } else {
+          // Out of its tree (into another, a plain watch or an excluded name): its watches go;
+          // a tree it lands in watches it anew below.
+          drop(move.watches, in: &state)
+        }
       }
     }
     // An unmount is always reported.
     var reported = !kinds.intersection(entry.kinds.union(.unmounted)).isEmpty
-    if let tree = entry.tree {
-      if name != nil, isExcluded(event.path, in: tree) { return }
+    if let tree {
+      if excluded { return }
       // A folder opened, read or closed: the tree's own scans do that, so not reported.
       if kinds.contains(.isDirectory), kinds.subtracting(.isDirectory).isSubset(of: FileWatcher.folderReads) {
         return
@@ -672,7 +788,7 @@ public final class FileWatcher: Sendable {
         // An entry a scan of this directory reported already.
         if kinds.contains(.created) && entry.children[name] != nil { reported = false }
         if kinds.contains(.created) || kinds.contains(.movedTo) {
-          entry.children[name] = kinds.contains(.isDirectory)
+          entry.children[name] = Child(isDirectory: kinds.contains(.isDirectory), inode: 0)
         }
         if kinds.contains(.deleted) || kinds.contains(.movedFrom) { entry.children[name] = nil }
       }
@@ -681,97 +797,64 @@ public final class FileWatcher: Sendable {
         if kinds.contains(.deletedSelf) { entry.removed = true }
         return
       }
-      if kinds.contains(.isDirectory) && !pairedDirectory
+      if kinds.contains(.isDirectory) && !renamedInTree
         && (kinds.contains(.created) || kinds.contains(.movedTo))
       {
         // A new directory in the tree: watched, then scanned; what the scan finds is created.
         var found: [Event] = []
-        _ = try? add(
-          event.path, tree: tree, synthesize: true, explicit: false, strict: false, in: &state,
-          reporting: &found)
+        var failures: [(FilePath, HinixError)] = []
+        add(
+          event.path, tree: tree, synthesize: true, explicit: false, in: &state, reporting: &found,
+          failures: &failures)
         if reported { batch.events.append(consume event) }
         batch.events += found.filter { !$0.kinds.intersection(tree.kinds).isEmpty }
+        batch.events += FileWatcher.failed(failures)
         return
       }
     }
     if kinds.contains(.movedFrom) {
-      batch.moves[cookie] = (event.path, kinds.contains(.isDirectory), reported ? batch.events.count : nil)
+      let watches =
+        kinds.contains(.isDirectory) && tree != nil ? self.watches(under: event.path, in: tree!, state) : []
+      batch.moves[cookie] = Move(
+        path: event.path, isDirectory: kinds.contains(.isDirectory),
+        index: reported ? batch.events.count : nil,
+        tree: tree, watches: watches)
     }
     if reported { batch.events.append(consume event) }
   }
 
-  /// Ends a batch: directories moved out of a tree lose their watches; after an overflow, the
-  /// trees are rescanned.
+  /// Ends a batch: folders moved out of a tree lose their watches; after an overflow, each
+  /// tree is scanned again and what changed is reported.
   private func finish(_ batch: Batch, in state: inout State) -> [Event] {
     var events = batch.events
     for move in batch.moves.values where move.isDirectory {
-      dropTree(under: move.path, in: &state)
+      drop(move.watches, in: &state)
     }
-    if batch.overflowed { rescan(in: &state, reporting: &events) }
+    if batch.overflowed {
+      let trees = Dictionary(
+        state.entries.values.compactMap { $0.tree }.map { ($0.root, $0) },
+        uniquingKeysWith: { first, _ in first })
+      for tree in trees.values.sorted(by: { $0.root.string < $1.root.string }) {
+        var found: [Event] = []
+        var failures: [(FilePath, HinixError)] = []
+        add(
+          tree.root, tree: tree, synthesize: true, explicit: true, in: &state, reporting: &found,
+          failures: &failures)
+        events += found.filter { !$0.kinds.intersection(tree.kinds).isEmpty }
+        events += FileWatcher.failed(failures)
+      }
+    }
     return events
   }
 
-  /// A directory of a tree renamed inside the watched set: its watches (which follow the
-  /// inodes) take the new paths.
-  private func rename(_ old: FilePath, to new: FilePath, in state: inout State) {
-    for (descriptor, entry) in state.entries where entry.path.starts(with: old) {
+  /// Folders of a tree renamed inside it: their watches (which follow the inodes) take the
+  /// new paths.
+  private func rename(_ descriptors: [Int32], from old: FilePath, to new: FilePath, in state: inout State) {
+    for descriptor in descriptors {
+      guard let entry = state.entries[descriptor] else { continue }
       var path = entry.path
       _ = path.removePrefix(old)
-      state.entries[descriptor]?.path = new.pushing(path)
-    }
-  }
-
-  /// Removes the watches of `path` and the directories below it.
-  private func dropTree(under path: FilePath, in state: inout State) {
-    for (descriptor, entry) in state.entries where entry.tree != nil && entry.path.starts(with: path) {
-      state.entries[descriptor]?.removed = true
-      _ = Sys.removeWatch(self.descriptor.rawValue, descriptor)
-    }
-  }
-
-  /// After an overflow: scans every recursive tree again and reports what changed since the
-  /// watcher last knew it, as created and deleted entries.
-  private func rescan(in state: inout State, reporting events: inout [Event]) {
-    let roots = Set(state.entries.values.compactMap { $0.tree?.root })
-    for root in roots.sorted(by: { $0.string < $1.string }) {
-      let known = state.entries.filter { $0.value.tree?.root == root && !$0.value.removed }
-      guard let tree = known.first?.value.tree else { continue }
-      for entry in known.values {
-        guard case .success(let listing) = Sys.directoryListing(entry.path) else { continue }
-        let before = entry.children
-        var now: [FilePath.Component: Bool] = [:]
-        for child in listing where !isExcluded(entry.path.appending(child.name), in: tree) {
-          var isDirectory = child.isDirectory
-          if isDirectory == nil,
-            case .success(let status) = Sys.status(entry.path.appending(child.name), followingLinks: false)
-          {
-            isDirectory = status.isDirectory
-          }
-          now[child.name] = isDirectory ?? false
-        }
-        for (name, wasDirectory) in before where now[name] != wasDirectory {
-          let kinds: Kinds = wasDirectory ? [.deleted, .isDirectory] : .deleted
-          if !kinds.intersection(tree.kinds).isEmpty {
-            events.append(Event(kinds: kinds, directory: entry.path, name: name, cookie: 0, isFromScan: true))
-          }
-          if wasDirectory { dropTree(under: entry.path.appending(name), in: &state) }
-        }
-        entry.children = now
-        for (name, isDirectory) in now where before[name] != isDirectory {
-          let kinds: Kinds = isDirectory ? [.created, .isDirectory] : .created
-          if !kinds.intersection(tree.kinds).isEmpty {
-            events.append(Event(kinds: kinds, directory: entry.path, name: name, cookie: 0, isFromScan: true))
-          }
-          if isDirectory {
-            var found: [Event] = []
-            _ = try? add(
-              entry.path.appending(name), tree: tree, synthesize: true, explicit: false, strict: false,
-              in: &state,
-              reporting: &found)
-            events += found.filter { !$0.kinds.intersection(tree.kinds).isEmpty }
-          }
-        }
-      }
+      entry.path = new.pushing(path)
     }
   }
 }

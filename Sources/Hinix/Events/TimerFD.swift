@@ -22,8 +22,9 @@ import SystemPackage
 /// expirations not read yet. The timer stays armed for the same time on the changed clock.
 ///
 /// Reads come in the four Hinix forms, and ``ticks`` is their async sequence. The descriptor
-/// is close-on-exec and blocking: the blocking read waits in the kernel's read, the others
-/// never block (`RWF_NOWAIT`; a poll first on kernels whose timerfd refuses it).
+/// is close-on-exec and blocking, so the blocking read waits in the kernel's read, where the
+/// kernel lets the other forms read without blocking (`RWF_NOWAIT`); where it does not, the
+/// descriptor is non-blocking and every form polls before it reads.
 public final class TimerFD: Sendable {
   /// The clock a timer measures time on.
   public enum Clock: Sendable, Hashable, CustomStringConvertible {
@@ -113,6 +114,7 @@ public final class TimerFD: Sendable {
     case .success(let fd):
       self.clock = clock
       handle = OwnedDescriptor(adopting: FileDescriptor(rawValue: fd))
+      nonBlocking = (try? FileDescriptor(rawValue: fd).isNonBlocking().get()) ?? true
     case .failure(let error):
       throw HinixError.system(error, "timerfd_create", subject: clock.description) { error in
         switch error {
@@ -130,7 +132,12 @@ public final class TimerFD: Sendable {
   public init(adopting descriptor: FileDescriptor, clock: Clock) {
     self.clock = clock
     handle = OwnedDescriptor(adopting: descriptor)
+    nonBlocking = (try? descriptor.isNonBlocking().get()) ?? true
   }
+
+  /// Whether the description is non-blocking: where the kernel cannot read a timerfd with
+  /// `RWF_NOWAIT`, Hinix makes it so, and every form but the blocking one polls first.
+  private let nonBlocking: Bool
 
   private var subject: String { "timerfd \(descriptor.rawValue) (\(clock))" }
 
@@ -278,6 +285,8 @@ public final class TimerFD: Sendable {
       // others never block in it (RWF_NOWAIT, or a poll first on kernels without it).
       let result = withUnsafeMutableBytes(of: &count) { buffer in
         if case .forever = waiting {
+          Sys.read(descriptor.rawValue, buffer)
+        } else if nonBlocking {
           Sys.read(descriptor.rawValue, buffer)
         } else {
           Sys.readNoWait(descriptor.rawValue, buffer)

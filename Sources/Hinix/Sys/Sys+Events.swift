@@ -24,7 +24,8 @@ extension Sys {
     result(hinix_clock_set_realtime(nanoseconds)).map { _ in () }
   }
 
-  /// A timerfd on `clock`, close-on-exec, blocking.
+  /// A timerfd on `clock`, close-on-exec; blocking where the kernel supports `RWF_NOWAIT`
+  /// reads of it, non-blocking where it does not.
   static func timerFD(clock: Int32) -> Result<Int32, Errno> {
     result(hinix_timerfd_create(clock))
   }
