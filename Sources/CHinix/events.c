@@ -177,3 +177,9 @@ int hinix_fanotify_respond(int fd, int event_fd, uint32_t response) {
     return n < 0 ? -errno : -EIO;
   }
 }
+
+// MARK: namespaces (for tests of per-user limits)
+
+#include <sched.h>
+
+int hinix_unshare_user_namespace(void) { return unshare(CLONE_NEWUSER) < 0 ? -errno : 0; }

@@ -21,8 +21,10 @@ struct WatchCommand: ParsableCommand {
       goes to standard error once watching has begun. With --fanotify the events come from \
       fanotify instead (it needs CAP_SYS_ADMIN): access, modify, open and close, for each path \
       and the entries of each folder, or with --mount for the whole mount holding it; %p \
-      prints the pid of the process that caused each. Exit status: 0 after --count events, \
-      1 on an error, 2 on a usage error, 3 when --timeout passes without an event.
+      prints the pid of the process that caused each. Unlike inotifywait, -c is not --csv \
+      (use --format) and the exit statuses are those of the other hinix tools: 0 after --count \
+      events, 1 on an error, 2 on a usage error, 3 when --timeout passes without an event \
+      (inotifywait: 2).
       """)
 
   @Flag(name: [.short, .long], help: "Watch each folder and every folder below it.")
@@ -49,10 +51,11 @@ struct WatchCommand: ParsableCommand {
   @Option(name: .long, help: "Do not watch or report paths matching this glob (repeatable; with -r).")
   var exclude: [String] = []
 
-  @Option(name: [.short, .long], help: "Exit after this many events.")
+  @Option(name: .long, help: "Exit after this many events.")
   var count: Int?
 
-  @Option(name: [.short, .long], help: "Exit with status 3 when no event comes for this many seconds.")
+  @Option(
+    name: [.short, .long], help: "Exit with status 3 when no event comes for this many seconds (0: never).")
   var timeout: Double?
 
   @Flag(name: .long, help: "Watch with fanotify: access, modify, open and close events, with the pid.")
@@ -72,7 +75,11 @@ struct WatchCommand: ParsableCommand {
       }
       kinds.formUnion(kind)
     }
-    return kinds.isEmpty ? .all : kinds
+    if events.isEmpty { return .all }
+    if kinds.intersection(.all).isEmpty {
+      throw ValidationError("\(kinds) cannot be asked for: name an event such as create or modify")
+    }
+    return kinds
   }
 
   /// The fanotify kinds for the asked events: those a descriptor group reports.
@@ -95,8 +102,8 @@ struct WatchCommand: ParsableCommand {
     if paths.isEmpty { throw ValidationError("name at least one file or folder to watch") }
     _ = try kinds()
     if let count, count < 1 { throw ValidationError("--count must be at least 1") }
-    if let timeout, !(timeout > 0 && timeout <= 86400 * 365) {
-      throw ValidationError("--timeout must be above 0 and at most a year of seconds")
+    if let timeout, !(timeout >= 0 && timeout <= 86400 * 365) {
+      throw ValidationError("--timeout must be 0 (never) or a number of seconds up to a year")
     }
     if json && format != nil { throw ValidationError("--json and --format cannot be used together") }
     if !exclude.isEmpty && !recursive { throw ValidationError("--exclude needs -r") }
@@ -152,15 +159,20 @@ struct WatchCommand: ParsableCommand {
         return events.map(PrintedEvent.init)
       }
     }
+    let asked =
+      fanotify
+      ? Set(try fanotifyKinds().description.split(separator: ",").map(String.init))
+      : Set(try kinds().description.split(separator: ",").map(String.init))
     Tool.report("Watches established.", prefix: false)
     let format = self.format.map(EventFormat.init) ?? EventFormat("%w %e %f")
     var printed = 0
     while count.map({ printed < $0 }) ?? true {
-      guard let batch = try read(timeout.map { .seconds($0) }) else {
+      guard let batch = try read(timeout.flatMap { $0 > 0 ? .seconds($0) : nil }) else {
         throw ToolError.timedOut("no event within \(timeout ?? 0) s")
       }
       var text = ""
-      for event in batch where count.map({ printed < $0 }) ?? true {
+      // As inotifywait: only the events asked for, and the losses no filter may hide.
+      for event in batch where event.matches(asked) && count.map({ printed < $0 }) ?? true {
         text += json ? event.json : format.render(event, timeFormat: timefmt)
         text += "\n"
         printed += 1
@@ -185,6 +197,8 @@ struct PrintedEvent {
   var movedFrom: String?
   var movedTo: String?
   var fromScan = false
+  /// Why a folder of a recursive watch could not be watched.
+  var error: String?
 
   init(_ event: FileWatcher.Event) {
     let directory = event.directory.printable
@@ -197,6 +211,7 @@ struct PrintedEvent {
     movedFrom = event.movedFrom?.printable
     movedTo = event.movedTo?.printable
     fromScan = event.isFromScan
+    error = event.watchError.map { "\($0)" }
   }
 
   init(_ event: Fanotify.Event) {
@@ -207,6 +222,12 @@ struct PrintedEvent {
     kinds = "\(event.kinds)".split(separator: ",").map(String.init)
     pid = event.pid
     self.path = path.printable
+  }
+
+  /// Whether the event is one of the `asked` names, or one no filter may hide (an overflow, an
+  /// unmount, a folder that could not be watched).
+  func matches(_ asked: Set<String>) -> Bool {
+    kinds.contains { asked.contains($0) || $0 == "Q_OVERFLOW" || $0 == "UNMOUNT" } || error != nil
   }
 
   /// One JSON object.
@@ -222,6 +243,7 @@ struct PrintedEvent {
     if let movedFrom { fields.append("\"movedFrom\":\(EventFormat.quoted(movedFrom))") }
     if let movedTo { fields.append("\"movedTo\":\(EventFormat.quoted(movedTo))") }
     if fromScan { fields.append("\"fromScan\":true") }
+    if let error { fields.append("\"error\":\(EventFormat.quoted(error))") }
     return "{" + fields.joined(separator: ",") + "}"
   }
 }

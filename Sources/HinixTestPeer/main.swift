@@ -103,10 +103,23 @@ func run() throws {
       close(fd)
     }
 
-  case "inotify-watches-as-nobody":
-    // inotify-watches-as-nobody FOLDER COUNT: drops to uid/gid 65534, watches FOLDER/0 ...
-    // FOLDER/COUNT-1 and prints the first error's code and detail, or "watched".
-    guard setgid(65534) == 0, setuid(65534) == 0 else { fail("cannot drop privileges") }
+  case "inotify-watches-in-namespace":
+    // inotify-watches-in-namespace FOLDER COUNT LIMIT: enters a user namespace of its own whose
+    // watch limit (/proc/sys/user/max_inotify_watches) is LIMIT, which changes nothing outside
+    // it, watches FOLDER/0 ... FOLDER/COUNT-1 and prints the first error's code and detail, or
+    // "watched".
+    let uid = getuid()
+    let gid = getgid()
+    if case .failure(let error) = Sys.enterNewUserNamespace() { fail("unshare(CLONE_NEWUSER): \(error)") }
+    func write(_ path: String, _ text: String) {
+      guard let fd = try? FileDescriptor.open(FilePath(path), .writeOnly) else { fail("cannot open \(path)") }
+      defer { try? fd.close() }
+      guard (try? fd.writeAll(Array(text.utf8))) != nil else { fail("cannot write \(path)") }
+    }
+    write("/proc/self/uid_map", "0 \(uid) 1")
+    write("/proc/self/setgroups", "deny")
+    write("/proc/self/gid_map", "0 \(gid) 1")
+    write("/proc/sys/user/max_inotify_watches", argument(2))
     do {
       let watcher = try FileWatcher()
       for index in 0..<number(1) {

@@ -148,17 +148,30 @@ struct PollerTests {
       #expect(count == 1 && data == 42, "the kernel reports the closed descriptor")
       _ = reader
     }
-    // With a registration: it ends before the descriptor is closed.
+    // With a registration: it ends before the descriptor is closed. The registration holds
+    // the only reference to the reader, so ending it closes the reader's descriptor here.
     let poller = try Poller()
-    let (reader, writer) = try Pipe.create()
-    let child = try spawnPeer(["sleep", "30"], passing: [reader.descriptor: 3])
+    let writer: PipeWriter
+    weak var released: PipeReader?
+    let child: ChildProcess
+    var registration: Poller.Registration?
+    do {
+      let (reader, end) = try Pipe.create()
+      writer = end
+      released = reader
+      child = try spawnPeer(["sleep", "30"], passing: [reader.descriptor: 3])
+      registration = try poller.register(reader, token: 42, events: .readable)
+    }
     defer { _ = try? child.kill(.kill) }
-    var registration: Poller.Registration? = try poller.register(reader, token: 42, events: .readable)
     var events = Poller.Events()
     try writer.write(Array("x".utf8))
     #expect(try poller.poll(into: &events) == 1)
     registration = nil
     _ = registration
+    // The reader is gone, its descriptor closed in this process (the peer's copy keeps the
+    // pipe open) ...
+    #expect(released == nil)
+    // ... and never reported again.
     #expect(try poller.poll(into: &events) == 0)
     try writer.write(Array("y".utf8))
     #expect(try poller.poll(into: &events) == 0)

@@ -312,7 +312,7 @@ struct WatchToolTests {
   func recursiveFormat() async throws {
     try await withTemporaryFolderAsync { folder in
       let (watch, lines) = try await startWatch([
-        "-r", "-e", "create", "--format", "%w%f %e", "-c", "4", folder.string,
+        "-r", "-e", "create", "--format", "%w%f %e", "--count", "4", folder.string,
       ])
       #expect(mkdir(folder.appending("a").string, 0o755) == 0)
       #expect(mkdir(folder.appending("a/b").string, 0o755) == 0)
@@ -334,7 +334,7 @@ struct WatchToolTests {
   @Test("the default line, %Xe and --json")
   func lineShapes() async throws {
     try await withTemporaryFolderAsync { folder in
-      let (plain, plainLines) = try await startWatch(["-e", "create,delete", "-c", "2", folder.string])
+      let (plain, plainLines) = try await startWatch(["-e", "create,delete", "--count", "2", folder.string])
       let fd = open(folder.appending("x").string, O_CREAT | O_WRONLY | O_CLOEXEC, 0o644)
       close(fd)
       #expect(unlink(folder.appending("x").string) == 0)
@@ -342,7 +342,7 @@ struct WatchToolTests {
       #expect(try await plainLines.next() == "\(folder.string)/ DELETE x")
       #expect(try await plain.wait() == .exited(0))
 
-      let (json, jsonLines) = try await startWatch(["--json", "-e", "create", "-c", "1", folder.string])
+      let (json, jsonLines) = try await startWatch(["--json", "-e", "create", "--count", "1", folder.string])
       #expect(mkdir(folder.appending("d").string, 0o755) == 0)
       #expect(
         try await jsonLines.next()
@@ -351,7 +351,7 @@ struct WatchToolTests {
       #expect(try await json.wait() == .exited(0))
 
       let (separated, separatedLines) = try await startWatch([
-        "--format", "%f:%|e", "-e", "delete", "-c", "1", folder.string,
+        "--format", "%f:%|e", "-e", "delete", "--count", "1", folder.string,
       ])
       #expect(rmdir(folder.appending("d").string) == 0)
       #expect(try await separatedLines.next() == "d:DELETE|ISDIR")
@@ -366,7 +366,7 @@ struct WatchToolTests {
   func fanotifyLines() async throws {
     try await withTemporaryFolderAsync { folder in
       let (watch, lines) = try await startWatch([
-        "--fanotify", "-e", "close_write", "--format", "%w%f %e %p", "-c", "1", folder.string,
+        "--fanotify", "-e", "close_write", "--format", "%w%f %e %p", "--count", "1", folder.string,
       ])
       let peer = try spawnPeer(["write-file", folder.appending("f").string, "x"])
       #expect(try await peer.wait() == .exited(0))
@@ -387,6 +387,8 @@ struct WatchToolTests {
       #expect(quiet.standardError.contains("no event within 0.1 s"))
       #expect(try run("hinix", ["watch", "-e", "bogus", folder.string]).termination == .exited(2))
       #expect(try run("hinix", ["watch"]).termination == .exited(2))
+      #expect(try run("hinix", ["watch", "-e", "unmount", folder.string]).termination == .exited(2))
+      #expect(try run("hinix", ["watch", "-t", "-1", folder.string]).termination == .exited(2))
       #expect(try run("hinix", ["watch", "--exclude", "*.o", folder.string]).termination == .exited(2))
       let missing = try run("hinix", ["watch", folder.appending("nope").string])
       #expect(missing.termination == .exited(1))

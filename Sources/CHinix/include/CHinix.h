@@ -159,6 +159,9 @@ int hinix_fanotify_mark(int fd, int add, unsigned flags, uint64_t mask, const ch
 /// Answers the permission event whose file is `event_fd`.
 int hinix_fanotify_respond(int fd, int event_fd, uint32_t response);
 
+/// unshare(CLONE_NEWUSER): the caller enters a user namespace of its own.
+int hinix_unshare_user_namespace(void);
+
 // MARK: Descriptors and processes
 
 int hinix_read(int fd, void *buf, size_t len);

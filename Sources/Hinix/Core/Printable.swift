@@ -19,7 +19,7 @@ extension FilePath {
   /// The path for an error message: its bytes as text where they are valid UTF-8, and every
   /// other byte, control character and backslash escaped (`\xff`, `\x0a`, `\\`), so a name that
   /// is not UTF-8 is shown as it is instead of being rewritten with U+FFFD.
-  public var printable: String { Printable.escaping(bytes) }
+  package var printable: String { Printable.escaping(bytes) }
 }
 
 /// Text for messages made from bytes that need not be UTF-8 (paths, abstract socket names).

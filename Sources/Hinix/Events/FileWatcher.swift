@@ -334,10 +334,26 @@ public final class FileWatcher: Sendable {
     state.withLock { $0.buffer.deallocate() }
   }
 
-  /// `/proc/sys/fs/inotify/NAME = VALUE`, for messages.
+  /// `/proc/sys/fs/inotify/NAME = VALUE`, for messages; for the per-user limits, also this
+  /// user namespace's own (`/proc/sys/user/max_inotify_*`) when it differs.
   static func limit(_ name: String) -> String {
+    func read(_ path: String) -> String {
+      (try? readProcFile(FilePath(path))).map { String($0.trimmingWhitespace()) } ?? "?"
+    }
     let path = "/proc/sys/fs/inotify/\(name)"
-    let value = (try? readProcFile(FilePath(path)))?.trimmingWhitespace() ?? "?"
+    let value = read(path)
+    let perNamespace =
+      switch name {
+      case "max_user_watches": "/proc/sys/user/max_inotify_watches"
+      case "max_user_instances": "/proc/sys/user/max_inotify_instances"
+      default: ""
+      }
+    if !perNamespace.isEmpty {
+      let own = read(perNamespace)
+      if own != value && own != "?" {
+        return "\(path) = \(value); in this user namespace \(perNamespace) = \(own)"
+      }
+    }
     return "\(path) = \(value)"
   }
 

@@ -46,7 +46,8 @@ public final class AdoptedDescriptor: DescriptorOwner {
 /// let input = try poller.register(reader, token: 1, events: .readable)
 /// var events = Poller.Events(capacity: 64)
 /// while true {
-///   for event in try poller.wait(into: &events) where event.token == 1 { … }
+///   let count = try poller.wait(into: &events)
+///   for index in 0..<count where events[index].token == 1 { … }
 /// }
 /// ```
 ///

@@ -155,3 +155,11 @@ extension Sys {
     result(hinix_fanotify_respond(fd, eventFile, allow ? fanAllow : fanDeny)).map { _ in () }
   }
 }
+
+extension Sys {
+  /// Enters a new user namespace (`unshare(CLONE_NEWUSER)`; the process must be single-threaded),
+  /// where per-user limits such as inotify's are the namespace's own.
+  package static func enterNewUserNamespace() -> Result<Void, Errno> {
+    result(hinix_unshare_user_namespace()).map { _ in () }
+  }
+}
