@@ -194,6 +194,8 @@ struct FileWatcherTests {
       try watcher.watch(plain, for: .moved)
       let again = expectError(.alreadyExists) { try watcher.watchRecursively(tree) }
       #expect(again?.detail.contains("watches the path already") == true)
+      let inside = expectError(.alreadyExists) { try watcher.watch(tree.appending("a")) }
+      #expect(inside?.detail.contains("part of the recursive watch of \(tree.string)") == true)
       // In one batch: the old a leaves, a new a is made, and b arrives from the plain watch.
       #expect(rename(tree.appending("a").string, folder.appending("gone").string) == 0)
       #expect(mkdir(tree.appending("a").string, 0o755) == 0)
@@ -339,6 +341,25 @@ struct FileWatcherTests {
         output.standardOutput
           == "limitExceeded: the per-user limit of inotify watches (/proc/sys/fs/inotify/max_user_watches = "
           + "\(limit); in this user namespace /proc/sys/user/max_inotify_watches = 2) is reached\n")
+    }
+  }
+
+  @Test("unmounting a watched filesystem: UNMOUNT, then the watch is reported gone")
+  func unmount() throws {
+    try withTemporaryFolder { folder in
+      let point = folder.appending("mnt")
+      #expect(mkdir(point.string, 0o755) == 0)
+      guard Glibc.mount("hinix-test", point.string, "tmpfs", 0, nil) == 0 else {
+        print("skipped: mounting a tmpfs needs CAP_SYS_ADMIN, which this process lacks")
+        return
+      }
+      let watcher = try FileWatcher()
+      let watch = try watcher.watch(point, for: .created)
+      #expect(umount2(point.string, 0) == 0)
+      let events = try collect(watcher) { $0.contains { $0.kinds.contains(.ignored) } }
+      #expect(events.map(\.kinds) == [[.unmounted, .isDirectory], .ignored])
+      #expect(events.allSatisfy { $0.path == point })
+      #expect(!watcher.watches.contains(watch))
     }
   }
 

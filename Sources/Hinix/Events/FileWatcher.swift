@@ -361,8 +361,8 @@ public final class FileWatcher: Sendable {
 
   /// Watches `path` (a file, or a directory and its entries) for `kinds`.
   ///
-  /// Watching a path already watched replaces its kinds and returns the same watch (the
-  /// kernel keys watches by inode).
+  /// Watching a path already watched by a plain watch replaces its kinds and returns the same
+  /// watch (the kernel keys watches by inode); a folder of a recursive watch is refused.
   /// - Throws: `.notFound` for a missing path, `.permissionDenied` without read permission,
   ///   `.invalidArgument` for an empty set of kinds or (with `.onlyDirectory`) a path that
   ///   is not a directory, `.limitExceeded` at the per-user limit of watches
@@ -378,11 +378,26 @@ public final class FileWatcher: Sendable {
         .invalidArgument, operation: "inotify_add_watch", subject: path.printable,
         detail: "the set of kinds to watch is empty")
     }
-    let descriptor = try addWatch(path, mask: wanted.rawValue | options.rawValue)
-    state.withLock { state in
+    return try state.withLock { (state) throws(HinixError) -> Watch in
+      // A folder of a recursive tree: a plain watch would replace the mask the tree needs.
+      if let tree = state.entries.values.first(where: { $0.path == path && !$0.removed })?.tree {
+        throw HinixError(
+          .alreadyExists, operation: "inotify_add_watch", subject: path.printable,
+          detail: "the path is watched already, as part of the recursive watch of \(tree.root.printable)")
+      }
+      let descriptor = try addWatch(path, mask: wanted.rawValue | options.rawValue)
+      if state.entries[descriptor]?.tree != nil {
+        // The same folder under another path (a link): put the tree's mask back and refuse.
+        if let tree = state.entries[descriptor]?.tree {
+          _ = try? addWatch(path, mask: FileWatcher.treeMask(tree.kinds))
+        }
+        throw HinixError(
+          .alreadyExists, operation: "inotify_add_watch", subject: path.printable,
+          detail: "the folder is watched already, as part of a recursive watch")
+      }
       state.entries[descriptor] = Entry(path: path, tree: nil, kinds: wanted, explicit: true)
+      return Watch(descriptor: descriptor, path: path)
     }
-    return Watch(descriptor: descriptor, path: path)
   }
 
   /// Watches the directory `root` and every directory below it for `kinds`, following new
