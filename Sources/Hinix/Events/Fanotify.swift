@@ -443,34 +443,10 @@ public final class Fanotify: Sendable {
   }
 
   /// Every event, one at a time, through the shared reactor; it keeps the group alive.
-  public var events: EventSequence { EventSequence(group: self) }
+  public var events: EventSequence { BatchSequence { [self] in try await read() } }
 
-  /// The events of a group, one at a time.
-  public struct EventSequence: AsyncSequence, Sendable {
-    /// The failure type: a ``HinixError`` or `CancellationError`.
-    public typealias Failure = any Error
-    let group: Fanotify
-
-    /// Creates the iterator.
-    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(group: group) }
-
-    /// Reads a batch when the last one is used up.
-    public struct AsyncIterator: AsyncIteratorProtocol {
-      let group: Fanotify
-      var batch: [Event] = []
-      var index = 0
-
-      /// The next event, waiting for one.
-      public mutating func next() async throws -> Event? {
-        while index == batch.count {
-          batch = try await group.read()
-          index = 0
-        }
-        defer { index += 1 }
-        return batch[index]
-      }
-    }
-  }
+  /// The events, one at a time (see ``events``).
+  public typealias EventSequence = BatchSequence<Event>
 
   private func read(waiting: Waiting) throws(HinixError) -> [Event]? {
     let subject = "fanotify \(descriptor.rawValue)"

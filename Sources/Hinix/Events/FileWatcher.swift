@@ -654,34 +654,10 @@ public final class FileWatcher: Sendable {
 
   /// Every event, one at a time, as an async sequence through the shared reactor; it keeps the
   /// watcher alive.
-  public var events: EventSequence { EventSequence(watcher: self) }
+  public var events: EventSequence { BatchSequence { [self] in try await read() } }
 
-  /// The events of a watcher, one at a time.
-  public struct EventSequence: AsyncSequence, Sendable {
-    /// The failure type: a ``HinixError`` or `CancellationError`.
-    public typealias Failure = any Error
-    let watcher: FileWatcher
-
-    /// Creates the iterator.
-    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(watcher: watcher) }
-
-    /// Reads a batch when the last one is used up.
-    public struct AsyncIterator: AsyncIteratorProtocol {
-      let watcher: FileWatcher
-      var batch: [Event] = []
-      var index = 0
-
-      /// The next event, waiting for one.
-      public mutating func next() async throws -> Event? {
-        while index == batch.count {
-          batch = try await watcher.read()
-          index = 0
-        }
-        defer { index += 1 }
-        return batch[index]
-      }
-    }
-  }
+  /// The events, one at a time (see ``events``).
+  public typealias EventSequence = BatchSequence<Event>
 
   /// One read (and its decoding), waiting as `waiting` says; nil when the form gave up. An
   /// empty batch is possible when every event was filtered out: the blocking forms then wait

@@ -119,3 +119,34 @@ public struct DescriptorSequence<Element: Sendable>: AsyncSequence, Sendable {
     }
   }
 }
+
+/// An asynchronous sequence of the elements that an async read returns in batches (the events
+/// of a file watcher or a fanotify group), one at a time: a batch is read when the last one is
+/// used up. The read closure keeps the object that reads alive; the sequence ends by
+/// throwing, as the read does.
+public struct BatchSequence<Element: Sendable>: AsyncSequence, Sendable {
+  /// The failure type: a ``HinixError`` or `CancellationError`.
+  public typealias Failure = any Error
+
+  let read: @Sendable () async throws -> [Element]
+
+  /// Creates the iterator.
+  public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(sequence: self) }
+
+  /// Reads a batch when the last one is used up.
+  public struct AsyncIterator: AsyncIteratorProtocol {
+    let sequence: BatchSequence
+    var batch: [Element] = []
+    var index = 0
+
+    /// The next element, waiting for one.
+    public mutating func next() async throws -> Element? {
+      while index == batch.count {
+        batch = try await sequence.read()
+        index = 0
+      }
+      defer { index += 1 }
+      return batch[index]
+    }
+  }
+}
