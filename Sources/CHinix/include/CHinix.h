@@ -58,7 +58,6 @@ int hinix_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data);
 int hinix_epoll_wait(int epfd, uint64_t *data, uint32_t *events, int capacity, int timeout_ms);
 extern const uint32_t HINIX_EPOLLET;
 extern const uint32_t HINIX_EPOLLEXCLUSIVE;
-extern const uint32_t HINIX_EPOLLWAKEUP;
 /// The size of `struct epoll_event` (packed on x86_64) and the offset of its `data` field: the
 /// public poller decodes a caller-owned buffer of them in Swift.
 extern const int HINIX_EPOLL_EVENT_SIZE;
@@ -106,7 +105,6 @@ extern const uint32_t HINIX_IN_IGNORED;
 extern const uint32_t HINIX_IN_ONLYDIR;
 extern const uint32_t HINIX_IN_DONT_FOLLOW;
 extern const uint32_t HINIX_IN_EXCL_UNLINK;
-extern const uint32_t HINIX_IN_MASK_ADD;
 extern const uint32_t HINIX_IN_ISDIR;
 extern const uint32_t HINIX_IN_ONESHOT;
 

@@ -11,7 +11,6 @@ extension Sys {
 
   static let epollEdgeTriggered = HINIX_EPOLLET
   static let epollExclusive = HINIX_EPOLLEXCLUSIVE
-  static let epollWakeUp = HINIX_EPOLLWAKEUP
 
   /// `clock`'s reading in nanoseconds (`clock_gettime`).
   static func clockNow(_ clock: Int32) -> Result<Int64, Errno> {
@@ -84,7 +83,6 @@ extension Sys {
   static let inOnlyDirectory = HINIX_IN_ONLYDIR
   static let inDontFollow = HINIX_IN_DONT_FOLLOW
   static let inExcludeUnlinked = HINIX_IN_EXCL_UNLINK
-  static let inMaskAdd = HINIX_IN_MASK_ADD
   static let inIsDirectory = HINIX_IN_ISDIR
   static let inOneShot = HINIX_IN_ONESHOT
 
