@@ -21,6 +21,12 @@ package func readProcFile(_ path: FilePath) throws(HinixError) -> String {
   }
 }
 
+/// The value in a one-line /proc file such as a limit under /proc/sys, trimmed, for an error
+/// message; "?" when it cannot be read.
+package func procValue(_ path: String) -> String {
+  (try? readProcFile(FilePath(path))).map { String($0.trimmingWhitespace()) } ?? "?"
+}
+
 extension StringProtocol {
   func trimmingWhitespace() -> SubSequence {
     let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" }

@@ -342,8 +342,7 @@ public final class Fanotify: Sendable {
 
   static func limit(_ name: String) -> String {
     let path = "/proc/sys/fs/fanotify/\(name)"
-    let value = (try? readProcFile(FilePath(path)))?.trimmingWhitespace() ?? "?"
-    return "\(path) = \(value)"
+    return "\(path) = \(procValue(path))"
   }
 
   // MARK: Marks

@@ -337,11 +337,8 @@ public final class FileWatcher: Sendable {
   /// `/proc/sys/fs/inotify/NAME = VALUE`, for messages; for the per-user limits, also this
   /// user namespace's own (`/proc/sys/user/max_inotify_*`) when it differs.
   static func limit(_ name: String) -> String {
-    func read(_ path: String) -> String {
-      (try? readProcFile(FilePath(path))).map { String($0.trimmingWhitespace()) } ?? "?"
-    }
     let path = "/proc/sys/fs/inotify/\(name)"
-    let value = read(path)
+    let value = procValue(path)
     let perNamespace =
       switch name {
       case "max_user_watches": "/proc/sys/user/max_inotify_watches"
@@ -349,7 +346,7 @@ public final class FileWatcher: Sendable {
       default: ""
       }
     if !perNamespace.isEmpty {
-      let own = read(perNamespace)
+      let own = procValue(perNamespace)
       if own != value && own != "?" {
         return "\(path) = \(value); in this user namespace \(perNamespace) = \(own)"
       }

@@ -215,7 +215,7 @@ public final class Poller: DescriptorOwner {
         (
           .limitExceeded,
           "the per-user limit of epoll registrations (/proc/sys/fs/epoll/max_user_watches = "
-            + "\((try? readProcFile(FilePath("/proc/sys/fs/epoll/max_user_watches")))?.trimmingWhitespace() ?? "?")) is reached"
+            + "\(procValue("/proc/sys/fs/epoll/max_user_watches"))) is reached"
         )
       case .tooManySymbolicLinkLevels:
         (.invalidArgument, "registering descriptor \(fd) would nest epoll instances in a loop or too deep")
