@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/eventfd.h>
@@ -229,7 +230,7 @@ static void child_fail(int report, int err) {
 }
 
 int hinix_spawn(const char *path, char *const argv[], char *const envp[], const int *sources,
-                const int *targets, int count, int cpu, int *pidfd) {
+                const int *targets, int count, int cpu, int controlling_terminal, int *pidfd) {
   *pidfd = -1;
   int report[2];
   if (pipe2(report, O_CLOEXEC) < 0) return -errno;
@@ -283,6 +284,12 @@ int hinix_spawn(const char *path, char *const argv[], char *const envp[], const 
     }
     for (int i = 0; i < count; i++) {
       if (dup2(copies[i], targets[i]) < 0) child_fail(report[1], errno);
+    }
+    // A session of its own whose controlling terminal is the (slave) terminal the child has at
+    // descriptor `controlling_terminal`, as a pseudo-terminal's shell needs.
+    if (controlling_terminal >= 0) {
+      if (setsid() < 0) child_fail(report[1], errno);
+      if (ioctl(controlling_terminal, TIOCSCTTY, 0) < 0) child_fail(report[1], errno);
     }
     execve(path, argv, envp);
     child_fail(report[1], errno);
@@ -544,6 +551,7 @@ int hinix_stat(int fd, const char *path, int follow, hinix_file_status *out) {
   out->device = (uint64_t)status.st_dev;
   out->inode = (uint64_t)status.st_ino;
   out->size = (int64_t)status.st_size;
+  out->special_device = (uint64_t)status.st_rdev;
   return 0;
 }
 

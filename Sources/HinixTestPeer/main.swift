@@ -460,6 +460,71 @@ func run() throws {
     say("ready")
     sleep(30)
 
+  case "pty-report":
+    // pty-report STATUS: run in a pseudo-terminal, reports what its terminal is, then answers
+    // each line read with "got:LINE" until "quit" (or the end of input), and exits STATUS.
+    let input = try Terminal.standardInput()
+    say("tty=\(try input.path().string)")
+    say("session-leader=\(getsid(0) == getpid())")
+    say("foreground=\(try input.foregroundProcessGroup() == getpgrp())")
+    say("size=\(try input.windowSize())")
+    let controlling = try Terminal.open("/dev/tty")
+    say("controlling=\(try controlling.path().string)")
+    var line: [UInt8] = []
+    var byte: [UInt8] = [0]
+    readLoop: while try byte.withUnsafeMutableBytes({ try input.read(into: $0) }) == 1 {
+      if byte[0] != 10 {
+        line.append(byte[0])
+        continue
+      }
+      let text = String(decoding: line, as: UTF8.self)
+      line.removeAll()
+      if text == "quit" { break readLoop }
+      say("got:\(text)")
+    }
+    exit(Int32(number(0)))
+
+  case "pty-winch":
+    // pty-winch COUNT: run in a pseudo-terminal, prints "ready", then each of COUNT window
+    // sizes its terminal changes to, from SIGWINCH.
+    let count = number(0)
+    try runAsync {
+      let changes = try Terminal.standardInput().sizeChanges()
+      say("ready")
+      var seen = 0
+      for try await size in changes {
+        say("size=\(size)")
+        seen += 1
+        if seen == count { break }
+      }
+    }
+
+  case "pty-flood":
+    // pty-flood BYTES STATUS: writes BYTES bytes (lines of digits) to standard output as fast
+    // as it can, then exits STATUS at once.
+    let total = number(0)
+    var block = [UInt8](repeating: UInt8(ascii: "7"), count: 4096)
+    block[4095] = 10
+    let output = try Terminal.standardOutput()
+    var written = 0
+    while written < total {
+      let count = min(block.count, total - written)
+      try output.write(block[..<count])
+      written += count
+    }
+    exit(Int32(number(1)))
+
+  case "open-terminal-as-nobody":
+    // open-terminal-as-nobody PATH: as user nobody, opens the terminal at PATH and prints the
+    // error's code, or "opened".
+    guard setgid(65534) == 0, setuid(65534) == 0 else { fail("cannot become nobody") }
+    do {
+      _ = try Terminal.open(FilePath(argument(0)))
+      say("opened")
+    } catch {
+      say("\(error.code)")
+    }
+
   case "exit-with":
     // exit-with STATUS: ends at once with STATUS.
     exit(Int32(number(0)))

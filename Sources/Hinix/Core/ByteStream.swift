@@ -59,6 +59,10 @@ enum ByteStream {
       case .failure(.resourceTemporarilyUnavailable):
         let events = Int16(writing ? POLLOUT : POLLIN)
         guard try waiting.poll(fd, for: events, operation: operation, subject: name()) else { return nil }
+      case .failure(.ioError) where !writing && Sys.isPseudoTerminalMaster(fd):
+        // A pseudo-terminal's master reads EIO once no slave descriptor is open (the child
+        // exited): what it wrote was read before, so this is the end of the stream.
+        return 0
       case .failure(.brokenPipe) where writing:
         throw HinixError(
           .brokenPipe, operation: operation, subject: name(), errno: .brokenPipe,

@@ -64,6 +64,9 @@ public struct HinixError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A shared object was made for something else: another element size, version or layout,
     /// a file too small, or seals missing.
     public static let incompatible = Code("incompatible")
+    /// The object cannot do what was asked: a pseudo-terminal has no modem lines, a file is
+    /// not a terminal, a device refuses the request.
+    public static let unsupported = Code("unsupported")
     /// Any other failure of a system call; ``HinixError/errno`` says which.
     public static let system = Code("system")
   }

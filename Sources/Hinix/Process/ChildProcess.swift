@@ -94,6 +94,18 @@ public struct ChildProcess: Sendable, Hashable {
     _ executable: FilePath, arguments: [String] = [], environment: [String]? = nil,
     passing descriptors: [FileDescriptor: Int32] = [:], cpu: Int? = nil
   ) throws(HinixError) -> ChildProcess {
+    try spawn(
+      executable, arguments: arguments, environment: environment, passing: descriptors, cpu: cpu,
+      controllingTerminal: nil)
+  }
+
+  /// ``spawn(_:arguments:environment:passing:cpu:)``, and with `controllingTerminal` (a number
+  /// among the targets of `passing`) the child leads a new session whose controlling terminal
+  /// is that descriptor, as a pseudo-terminal's child needs.
+  static func spawn(
+    _ executable: FilePath, arguments: [String], environment: [String]?,
+    passing descriptors: [FileDescriptor: Int32], cpu: Int?, controllingTerminal: Int32?
+  ) throws(HinixError) -> ChildProcess {
     // The executable's bytes go to execve as they are; argv[0] is its text.
     let argv = [executable.string] + arguments
     let envp = environment ?? ChildProcess.currentEnvironment()
@@ -104,7 +116,7 @@ public struct ChildProcess: Sendable, Hashable {
         executable.withPlatformString { pathPointer in
           Sys.spawn(
             pathPointer, argvPointer, envpPointer, sources: sources, targets: targets,
-            cpu: Int32(cpu ?? -1))
+            cpu: Int32(cpu ?? -1), controllingTerminal: controllingTerminal ?? -1)
         }
       }
     }

@@ -14,6 +14,8 @@ extension Sys {
     package let device: UInt64
     package let inode: UInt64
     package let size: Int64
+    /// The device a character or block special file stands for (`st_rdev`).
+    package let specialDevice: UInt64
 
     init(_ raw: hinix_file_status) {
       mode = raw.mode
@@ -22,6 +24,7 @@ extension Sys {
       device = raw.device
       inode = raw.inode
       size = raw.size
+      specialDevice = raw.special_device
     }
 
     /// The permission bits (`mode & 0o7777`).
@@ -31,6 +34,7 @@ extension Sys {
     package var isSocket: Bool { type == UInt32(S_IFSOCK) }
     package var isDirectory: Bool { type == UInt32(S_IFDIR) }
     package var isRegularFile: Bool { type == UInt32(S_IFREG) }
+    package var isCharacterDevice: Bool { type == UInt32(S_IFCHR) }
     /// A short name of the file's type, for error messages.
     package var typeName: String {
       switch type {

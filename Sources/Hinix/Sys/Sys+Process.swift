@@ -9,10 +9,12 @@ extension Sys {
   static func spawn(
     _ path: UnsafePointer<CChar>, _ argv: UnsafePointer<UnsafeMutablePointer<CChar>?>,
     _ envp: UnsafePointer<UnsafeMutablePointer<CChar>?>, sources: [Int32], targets: [Int32],
-    cpu: Int32
+    cpu: Int32, controllingTerminal: Int32 = -1
   ) -> Result<(pid: pid_t, pidfd: Int32), Errno> {
     var pidfd: Int32 = -1
-    return result(hinix_spawn(path, argv, envp, sources, targets, Int32(sources.count), cpu, &pidfd)).map {
+    return result(
+      hinix_spawn(path, argv, envp, sources, targets, Int32(sources.count), cpu, controllingTerminal, &pidfd)
+    ).map {
       ($0, pidfd)
     }
   }

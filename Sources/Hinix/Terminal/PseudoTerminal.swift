@@ -1,0 +1,149 @@
+import Glibc
+import SystemPackage
+
+/// Pseudo-terminals: a master, which a program such as a terminal emulator, `script` or a test
+/// harness holds, and a slave, which looks like a real terminal to the program running in it.
+/// What one side writes the other reads, through the slave's line discipline (echo, line
+/// editing, CR/NL translation, signals from ^C) unless the slave is in raw mode.
+///
+/// ```swift
+/// let session = try PseudoTerminal.spawn("/bin/sh", arguments: ["-c", "stty size; exit 3"],
+///                                        size: WindowSize(rows: 24, columns: 80))
+/// var output: [UInt8] = []
+/// while case let chunk = try await session.master.read(upTo: 4096), !chunk.isEmpty {
+///   output += chunk  // "24 80\r\n"
+/// }
+/// let status = try await session.child.wait()  // exit status 3
+/// ```
+///
+/// Once every descriptor of the slave is closed (the child and everything it started have
+/// exited), reads on the master end: Linux reports `EIO` there, and Hinix reads it as the end
+/// of the stream, after every byte written before was read.
+public enum PseudoTerminal {
+  /// A pseudo-terminal's two sides.
+  public struct Pair: Sendable {
+    /// The master: what is written here is the slave's input; its output is read here.
+    public let master: Terminal
+    /// The slave, a terminal like any other for the program that uses it.
+    public let slave: Terminal
+    /// The slave's path (`/dev/pts/N`), which another process may open.
+    public let slavePath: FilePath
+  }
+
+  /// A program running in a pseudo-terminal, as ``spawn(_:arguments:environment:size:attributes:passing:)``
+  /// starts it.
+  public struct Session: Sendable {
+    /// The master: write the program's input here, read its output here.
+    public let master: Terminal
+    /// The program, whose controlling terminal is the slave.
+    public let child: ChildProcess
+    /// The slave's path (`/dev/pts/N`).
+    public let slavePath: FilePath
+  }
+
+  /// Opens a pseudo-terminal: its master (`posix_openpt`, `grantpt`, `unlockpt`) and its slave
+  /// (opened from the master, `TIOCGPTPEER`, or by its name before Linux 4.13), both
+  /// close-on-exec and neither becoming this process's controlling terminal.
+  ///
+  /// - Parameters:
+  ///   - size: the window size to set before anything runs in it (a new one is 0 by 0).
+  ///   - attributes: the slave's attributes to set at once (``TerminalAttributes/raw`` for a
+  ///     byte-transparent line); `nil` keeps the kernel's canonical defaults.
+  ///   - nonBlocking: open both sides `O_NONBLOCK`.
+  /// - Throws: `.limitExceeded` when the system's pseudo-terminals are used up
+  ///   (`/proc/sys/kernel/pty/max`) or this process has too many descriptors open.
+  /// The corresponding C functions are `posix_openpt`, `grantpt`, `unlockpt`, `ptsname_r`.
+  public static func open(
+    size: WindowSize? = nil, attributes: TerminalAttributes? = nil, nonBlocking: Bool = false
+  ) throws(HinixError) -> Pair {
+    let masterFD: Int32
+    switch Sys.openPseudoTerminalMaster(nonBlocking: nonBlocking) {
+    case .success(let fd): masterFD = fd
+    case .failure(let error):
+      throw HinixError.system(error, "posix_openpt", subject: "/dev/ptmx") { error in
+        switch error {
+        case .noSpace, .resourceTemporarilyUnavailable:
+          (.limitExceeded, "every pseudo-terminal the system allows is in use (\(ptyLimitText()))")
+        default: nil
+        }
+      }
+    }
+    let master = try Terminal(adopting: FileDescriptor(rawValue: masterFD), name: "/dev/ptmx")
+    let path: FilePath
+    switch Sys.pseudoTerminalName(masterFD) {
+    case .success(let name): path = name
+    case .failure(let error): throw HinixError.system(error, "ptsname_r", subject: "/dev/ptmx")
+    }
+    let slaveFD: Int32
+    switch Sys.openPseudoTerminalSlave(masterFD, nonBlocking: nonBlocking) {
+    case .success(let fd):
+      slaveFD = fd
+    case .failure(.inappropriateIOCTLForDevice), .failure(.invalidArgument):
+      // Before Linux 4.13: open the slave by its name.
+      switch Sys.open(path, O_RDWR | O_NOCTTY | (nonBlocking ? O_NONBLOCK : 0)) {
+      case .success(let fd): slaveFD = fd
+      case .failure(let error): throw HinixError.system(error, "open", subject: path.printable)
+      }
+    case .failure(let error):
+      throw HinixError.system(error, "TIOCGPTPEER", subject: path.printable)
+    }
+    let slave = try Terminal(adopting: FileDescriptor(rawValue: slaveFD), name: path.printable)
+    if let size { try master.setWindowSize(size) }
+    if let attributes { try slave.setAttributes(attributes) }
+    return Pair(master: master, slave: slave, slavePath: path)
+  }
+
+  /// Starts `executable` in a new pseudo-terminal, as its controlling terminal: the child leads
+  /// a new session (`setsid`), makes the slave its controlling terminal (`TIOCSCTTY`) and has
+  /// it as standard input, output and error. This process keeps only the master.
+  ///
+  /// The child starts as ``ChildProcess/spawn(_:arguments:environment:passing:cpu:)`` starts
+  /// one: every signal at its default action, none blocked, no descriptor inherited but those
+  /// named. ^C written to the master sends SIGINT to it, and a window-size change on the master
+  /// sends it SIGWINCH.
+  ///
+  /// - Parameters:
+  ///   - environment: `KEY=VALUE` strings; `nil` passes this process's environment.
+  ///   - size: the window size the child sees from the start.
+  ///   - attributes: the slave's attributes before the child starts; `nil` keeps canonical
+  ///     input with echo, as a terminal emulator's shell has.
+  ///   - passing: more descriptors for the child, by the number it sees (3 and up).
+  /// - Throws: the errors of ``open(size:attributes:nonBlocking:)`` and of the spawn, naming
+  ///   the executable; `.invalidArgument` for a descriptor passed as 0, 1 or 2.
+  public static func spawn(
+    _ executable: FilePath, arguments: [String] = [], environment: [String]? = nil, size: WindowSize? = nil,
+    attributes: TerminalAttributes? = nil, passing descriptors: [FileDescriptor: Int32] = [:]
+  ) throws(HinixError) -> Session {
+    if let standard = descriptors.values.first(where: { (0...2).contains($0) }) {
+      throw HinixError(
+        .invalidArgument, operation: "spawn", subject: executable.printable,
+        detail: "descriptor \(standard) is the pseudo-terminal's slave in the child; pass others as 3 and up")
+    }
+    let pair = try open(size: size, attributes: attributes)
+    var passing = descriptors
+    // One source goes to one target: standard output and error need copies of the slave.
+    let slave = pair.slave.descriptor
+    let output = try duplicate(slave, pair.slavePath)
+    let error = try duplicate(slave, pair.slavePath)
+    passing[slave] = 0
+    passing[output.descriptor] = 1
+    passing[error.descriptor] = 2
+    let child = try ChildProcess.spawn(
+      executable, arguments: arguments, environment: environment, passing: passing, cpu: nil,
+      controllingTerminal: 0)
+    return Session(master: pair.master, child: child, slavePath: pair.slavePath)
+  }
+
+  private static func duplicate(_ fd: FileDescriptor, _ path: FilePath) throws(HinixError) -> OwnedDescriptor
+  {
+    switch Sys.fcntl(fd.rawValue, F_DUPFD_CLOEXEC, 3) {
+    case .success(let copy): return OwnedDescriptor(adopting: FileDescriptor(rawValue: copy))
+    case .failure(let error):
+      throw HinixError.system(error, "fcntl(F_DUPFD_CLOEXEC)", subject: path.printable)
+    }
+  }
+
+  private static func ptyLimitText() -> String {
+    "/proc/sys/kernel/pty/max is \(procValue("/proc/sys/kernel/pty/max"))"
+  }
+}

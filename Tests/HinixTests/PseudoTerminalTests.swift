@@ -1,0 +1,142 @@
+import Glibc
+import SystemPackage
+import Testing
+
+@testable import Hinix
+
+/// Children in pseudo-terminals: controlling terminal, output read to the end, exit status,
+/// window-size changes and signals from special characters, across processes.
+@Suite struct PseudoTerminalTests {
+  /// Reads the master until the end of the stream (the child and its descendants closed the
+  /// slave), through the reactor.
+  func readToEnd(_ master: Terminal) async throws -> String {
+    var bytes: [UInt8] = []
+    while true {
+      let chunk = try await master.read(upTo: 65536)
+      if chunk.isEmpty { return String(decoding: bytes, as: UTF8.self) }
+      bytes += chunk
+    }
+  }
+
+  /// Reads the master until `text` has appeared.
+  func readUntil(_ text: String, _ master: Terminal, into seen: inout String) async throws {
+    while !seen.contains(text) {
+      let chunk = try await master.read(upTo: 4096)
+      if chunk.isEmpty {
+        throw HinixError(.closed, operation: "read", detail: "ended before \(text): \(seen)")
+      }
+      seen += String(decoding: chunk, as: UTF8.self)
+    }
+  }
+
+  @Test func aChildGetsThePtyAsItsControllingTerminal() async throws {
+    let session = try PseudoTerminal.spawn(
+      FilePath("\(productsFolder)/hinix-test-peer"), arguments: ["pty-report", "7"],
+      size: WindowSize(rows: 33, columns: 101))
+    var seen = ""
+    try await readUntil("controlling=", session.master, into: &seen)
+    try await session.master.write(Array("hello\nquit\n".utf8))
+    seen += try await readToEnd(session.master)
+    #expect(seen.contains("tty=\(session.slavePath.string)\r\n"), "\(seen)")
+    #expect(seen.contains("session-leader=true\r\n"))
+    #expect(seen.contains("foreground=true\r\n"))
+    #expect(seen.contains("size=33 101\r\n"))
+    #expect(seen.contains("controlling=/dev/tty\r\n"))
+    // The line discipline echoes the input and the child answers it.
+    #expect(seen.contains("hello\r\n") && seen.contains("got:hello\r\n"))
+    #expect(!seen.contains("got:quit"))
+    #expect(try await session.child.wait() == .exited(7))
+  }
+
+  @Test func aShellsOutputIsReadCompletelyBeforeTheEnd() async throws {
+    // The shell writes 20,000 lines and exits at once: every byte is read before EIO ends it.
+    let session = try PseudoTerminal.spawn(
+      "/bin/sh", arguments: ["-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); echo line$i; done; exit 3"])
+    let output = try await readToEnd(session.master)
+    let lines = output.split(separator: "\r\n")
+    #expect(lines.count == 20000)
+    #expect(lines.first == "line1" && lines.last == "line20000")
+    #expect(try await session.child.wait() == .exited(3))
+  }
+
+  @Test func aFloodWrittenJustBeforeExitIsAllRead() async throws {
+    let total = 1 << 20
+    let session = try PseudoTerminal.spawn(
+      FilePath("\(productsFolder)/hinix-test-peer"), arguments: ["pty-flood", "\(total)", "0"],
+      attributes: .raw)
+    var count = 0
+    while true {
+      let chunk = try await session.master.read(upTo: 65536)
+      if chunk.isEmpty { break }
+      count += chunk.count
+    }
+    #expect(count == total)
+    #expect(try await session.child.wait() == .exited(0))
+  }
+
+  @Test func eioOnTheMasterIsTheEndOfTheStream() throws {
+    let pair = try PseudoTerminal.open(attributes: .raw)
+    try pair.slave.write(Array("last words".utf8))
+    let master = pair.master
+    // Closing the only slave descriptor: the master then reads EIO from the kernel.
+    _ = consume pair
+    var buffer = [UInt8](repeating: 0, count: 64)
+    let count = try buffer.withUnsafeMutableBytes { try master.read(into: $0) }
+    #expect(String(decoding: buffer[..<count], as: UTF8.self) == "last words")
+    #expect(try buffer.withUnsafeMutableBytes { try master.read(into: $0) } == 0)
+    #expect(try buffer.withUnsafeMutableBytes { try master.tryRead(into: $0) } == .ended)
+    #expect(try buffer.withUnsafeMutableBytes { try master.read(into: $0, timeout: .seconds(1)) } == .ended)
+  }
+
+  @Test func aSlaveWhoseMasterClosedReadsTheEndAndCannotWrite() throws {
+    let pair = try PseudoTerminal.open(attributes: .raw)
+    let slave = pair.slave
+    _ = consume pair
+    var buffer = [UInt8](repeating: 0, count: 8)
+    #expect(try buffer.withUnsafeMutableBytes { try slave.read(into: $0) } == 0)
+    // A write to a hung-up terminal fails with EIO: an error, not an end and not a signal.
+    let error = expectError(.system) { try slave.write(Array("lost".utf8)) }
+    #expect(error?.errno == .ioError)
+  }
+
+  @Test func windowSizeChangesReachTheChild() async throws {
+    let session = try PseudoTerminal.spawn(
+      FilePath("\(productsFolder)/hinix-test-peer"), arguments: ["pty-winch", "2"],
+      size: WindowSize(rows: 24, columns: 80))
+    var seen = ""
+    try await readUntil("ready", session.master, into: &seen)
+    try session.master.setWindowSize(WindowSize(rows: 40, columns: 120))
+    try await readUntil("size=40 120", session.master, into: &seen)
+    try session.master.setWindowSize(WindowSize(rows: 41, columns: 121))
+    seen += try await readToEnd(session.master)
+    #expect(seen.contains("size=41 121"), "\(seen)")
+    #expect(try await session.child.wait() == .exited(0))
+  }
+
+  @Test func controlCSignalsTheForegroundGroup() async throws {
+    let session = try PseudoTerminal.spawn("/bin/sh", arguments: ["-c", "echo ready; exec sleep 30"])
+    var seen = ""
+    try await readUntil("ready", session.master, into: &seen)
+    #expect(try session.master.foregroundProcessGroup() == session.child.pid)
+    try await session.master.write([0x03])
+    #expect(try await session.child.wait() == .signalled(SIGINT))
+  }
+
+  @Test func theEndOfInputDoesNotEndTheChild() async throws {
+    // ^D at the start of a line is the end of input for the child, which still runs on.
+    let session = try PseudoTerminal.spawn("/bin/sh", arguments: ["-c", "cat; echo after-cat; exit 4"])
+    try await session.master.write(Array("typed\n".utf8) + [0x04])
+    let output = try await readToEnd(session.master)
+    #expect(output.contains("typed\r\ntyped\r\n") && output.hasSuffix("after-cat\r\n"), "\(output)")
+    #expect(try await session.child.wait() == .exited(4))
+  }
+
+  @Test func spawnRefusesStandardNumbersAndMissingPrograms() throws {
+    let (reader, _) = try Pipe.create()
+    expectError(.invalidArgument) {
+      try PseudoTerminal.spawn("/bin/true", passing: [reader.descriptor: 1])
+    }
+    let missing = expectError(.notFound) { try PseudoTerminal.spawn("/nonexistent/hinix-program") }
+    #expect(missing?.subject == "/nonexistent/hinix-program")
+  }
+}
