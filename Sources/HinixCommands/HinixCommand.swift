@@ -10,7 +10,9 @@ public struct HinixCommand: ParsableCommand {
     commandName: "hinix",
     abstract: "High-level *nix interprocess communication: tools and benchmarks.",
     subcommands: [
-      MQ.self, SignalCommand.self, ProcessCommand.self, WatchCommand.self, Bench.self, BenchPeer.self,
+      MQ.self, SignalCommand.self, ProcessCommand.self, WatchCommand.self, SerialCommand.self,
+      PtyCommand.self,
+      Bench.self, BenchPeer.self,
     ])
 
   /// Creates the command.

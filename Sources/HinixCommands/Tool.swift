@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import Hinix
+import Synchronization
 
 /// Exit statuses shared by `hinix`, `mqsend` and `mqrecv`.
 public enum ToolStatus: Int32, Sendable {
@@ -58,6 +59,21 @@ public enum Tool {
     var line = prefix ? "\(name): \(message)\n" : message + "\n"
     line.withUTF8 { _ = Sys.write(2, UnsafeRawBufferPointer($0)) }
   }
+}
+
+/// Runs the async `body` from a command's synchronous `run()`, blocking the calling thread
+/// (the main thread, not one of the cooperative pool's) until it ends.
+func runBlocking<Value: Sendable>(_ body: @escaping @Sendable () async throws -> Value) throws -> Value {
+  let done = try EventFD()
+  let outcome = Mutex<Result<Value, any Error>?>(nil)
+  Task {
+    let result: Result<Value, any Error>
+    do { result = .success(try await body()) } catch { result = .failure(error) }
+    outcome.withLock { $0 = result }
+    _ = try? done.tryAdd(1)
+  }
+  _ = try done.read()
+  return try outcome.withLock { $0! }.get()
 }
 
 /// Writes all of `bytes` to standard output; a reader that went away ends the tool quietly.
