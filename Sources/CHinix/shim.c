@@ -2,6 +2,7 @@
 #include "CHinix.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <mqueue.h>
@@ -135,11 +136,40 @@ int hinix_epoll_wait(int epfd, uint64_t *data, uint32_t *events, int capacity, i
 
 int hinix_read(int fd, void *buf, size_t len) { RETURN_OR_ERRNO(read(fd, buf, len)); }
 int hinix_write(int fd, const void *buf, size_t len) { RETURN_OR_ERRNO(write(fd, buf, len)); }
-int hinix_close(int fd) { RETURN_OR_ERRNO(close(fd)); }
+// Descriptors (below 4096) whose kind of file refused RWF_NOWAIT (ttys, most character
+// devices), so later no-wait transfers on them go straight to the caller's poll-then-transfer
+// fallback instead of paying a failing call each time. A bit is cleared when Hinix closes the
+// descriptor; a stale one (a number closed elsewhere and reused) costs only the fallback, which
+// is correct for any kind of file.
+#define NOWAIT_REFUSED_LIMIT 4096
+static _Atomic uint64_t nowait_refused[NOWAIT_REFUSED_LIMIT / 64];
+
+static int nowait_known_refused(int fd) {
+  return fd >= 0 && fd < NOWAIT_REFUSED_LIMIT &&
+         (atomic_load_explicit(&nowait_refused[fd / 64], memory_order_relaxed) >> (fd % 64) & 1);
+}
+
+static void nowait_mark(int fd, int refused) {
+  if (fd < 0 || fd >= NOWAIT_REFUSED_LIMIT) return;
+  uint64_t bit = (uint64_t)1 << (fd % 64);
+  if (refused) {
+    atomic_fetch_or_explicit(&nowait_refused[fd / 64], bit, memory_order_relaxed);
+  } else if (atomic_load_explicit(&nowait_refused[fd / 64], memory_order_relaxed) & bit) {
+    atomic_fetch_and_explicit(&nowait_refused[fd / 64], ~bit, memory_order_relaxed);
+  }
+}
+
+int hinix_close(int fd) {
+  nowait_mark(fd, 0);
+  RETURN_OR_ERRNO(close(fd));
+}
 
 int hinix_write_nowait(int fd, const void *buf, size_t len) {
+  if (nowait_known_refused(fd)) return -EOPNOTSUPP;
   struct iovec v = {.iov_base = (void *)buf, .iov_len = len};
-  RETURN_OR_ERRNO(pwritev2(fd, &v, 1, -1, RWF_NOWAIT));
+  ssize_t n = pwritev2(fd, &v, 1, -1, RWF_NOWAIT);
+  if (n < 0 && errno == EOPNOTSUPP) nowait_mark(fd, 1);
+  return n < 0 ? -errno : (int)n;
 }
 
 const int HINIX_F_GETPIPE_SZ = F_GETPIPE_SZ;
@@ -160,8 +190,11 @@ int hinix_ignore_sigpipe_unless_handled(void) {
 }
 
 int hinix_read_nowait(int fd, void *buf, size_t len) {
+  if (nowait_known_refused(fd)) return -EOPNOTSUPP;
   struct iovec v = {.iov_base = buf, .iov_len = len};
-  RETURN_OR_ERRNO(preadv2(fd, &v, 1, -1, RWF_NOWAIT));
+  ssize_t n = preadv2(fd, &v, 1, -1, RWF_NOWAIT);
+  if (n < 0 && errno == EOPNOTSUPP) nowait_mark(fd, 1);
+  return n < 0 ? -errno : (int)n;
 }
 int hinix_fcntl(int fd, int cmd, int arg) { RETURN_OR_ERRNO(fcntl(fd, cmd, arg)); }
 

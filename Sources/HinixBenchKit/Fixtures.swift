@@ -55,6 +55,8 @@ enum StreamKind: String, CaseIterable {
   case seqpacket = "uds-seqpkt"
   case datagram = "uds-dgram"
   case pathStream = "uds-path"
+  /// A pseudo-terminal in raw mode: the parent holds the master, the peer the slave.
+  case pty
 
   /// The socket type of a socketpair transport.
   var socketKind: Socket.Kind? {
@@ -62,7 +64,7 @@ enum StreamKind: String, CaseIterable {
     case .socketStream, .pathStream: .stream
     case .seqpacket: .seqpacket
     case .datagram: .datagram
-    case .pipe, .fifo: nil
+    case .pipe, .fifo, .pty: nil
     }
   }
 }
@@ -71,11 +73,13 @@ enum StreamKind: String, CaseIterable {
 enum StreamEnds {
   case pipe(PipeWriter, PipeReader)
   case socket(Socket)
+  case terminal(Terminal)
 
   var descriptors: (write: Int32, read: Int32) {
     switch self {
     case .pipe(let writer, let reader): (writer.descriptor.rawValue, reader.descriptor.rawValue)
     case .socket(let socket): (socket.descriptor.rawValue, socket.descriptor.rawValue)
+    case .terminal(let terminal): (terminal.descriptor.rawValue, terminal.descriptor.rawValue)
     }
   }
 }
@@ -111,6 +115,15 @@ extension Runner {
       // Drop the peer's ends here, so that either side sees the other's exit.
       toPeer = nil
       fromPeer = nil
+      let result = try body(ends)
+      try finish(peer)
+      return result
+    case .pty:
+      var pair: PseudoTerminal.Pair? = try PseudoTerminal.open(attributes: .raw)
+      let peer = try spawnPeer(arguments + [kind.rawValue], passing: [pair!.slave.descriptor: 3])
+      defer { peer.end() }
+      let ends = StreamEnds.terminal(pair!.master)
+      pair = nil
       let result = try body(ends)
       try finish(peer)
       return result

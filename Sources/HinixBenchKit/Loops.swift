@@ -86,6 +86,11 @@ extension PipeReader: BenchReader {
   func benchRead(into buffer: UnsafeMutableRawBufferPointer) throws -> Int { try read(into: buffer) }
 }
 
+extension Terminal: BenchWriter, BenchReader {
+  func benchWrite(_ bytes: UnsafeRawBufferPointer) throws { try write(bytes) }
+  func benchRead(into buffer: UnsafeMutableRawBufferPointer) throws -> Int { try read(into: buffer) }
+}
+
 extension Socket: BenchWriter, BenchReader {
   func benchWrite(_ bytes: UnsafeRawBufferPointer) throws {
     if kind == .stream {

@@ -30,6 +30,8 @@ public struct Peer {
     case .pipe:
       return .pipe(
         PipeWriter(adopting: FileDescriptor(rawValue: 4)), PipeReader(adopting: FileDescriptor(rawValue: 3)))
+    case .pty:
+      return .terminal(try Terminal(adopting: FileDescriptor(rawValue: 3)))
     case .socketStream, .seqpacket, .datagram:
       return .socket(Socket(adopting: FileDescriptor(rawValue: 3), domain: .unix, kind: kind.socketKind!))
     case .pathStream:
@@ -89,12 +91,16 @@ public struct Peer {
         try BenchLoops.streamEcho(reader: reader, writer: writer, buffer: buffer.bytes, count: amount)
       case ("stream-echo", _, .socket(let socket)):
         try BenchLoops.streamEcho(reader: socket, writer: socket, buffer: buffer.bytes, count: amount)
+      case ("stream-echo", _, .terminal(let terminal)):
+        try BenchLoops.streamEcho(reader: terminal, writer: terminal, buffer: buffer.bytes, count: amount)
       case (_, .c, _):
         try check(hinix_c_stream_sink(input, output, base, size, Int64(amount)))
       case (_, _, .pipe(let writer, let reader)):
         try BenchLoops.streamSink(reader: reader, ack: writer, buffer: buffer.bytes, total: amount)
       case (_, _, .socket(let socket)):
         try BenchLoops.streamSink(reader: socket, ack: socket, buffer: buffer.bytes, total: amount)
+      case (_, _, .terminal(let terminal)):
+        try BenchLoops.streamSink(reader: terminal, ack: terminal, buffer: buffer.bytes, total: amount)
       }
     case ("fdpass-echo", _):
       guard case .socket(let socket) = try streamEnds() else {

@@ -190,6 +190,9 @@ extension Runner {
           case (.hinix, .socket(let socket)):
             try BenchLoops.streamRoundTrips(
               writer: socket, reader: socket, buffer: message.bytes, samples: buffer)
+          case (.hinix, .terminal(let terminal)):
+            try BenchLoops.streamRoundTrips(
+              writer: terminal, reader: terminal, buffer: message.bytes, samples: buffer)
           }
         }
         return recorded
@@ -219,6 +222,9 @@ extension Runner {
         case (.hinix, .socket(let socket)):
           elapsed = try BenchLoops.streamSend(
             writer: socket, ack: socket, buffer: message.bytes, count: count)
+        case (.hinix, .terminal(let terminal)):
+          elapsed = try BenchLoops.streamSend(
+            writer: terminal, ack: terminal, buffer: message.bytes, count: count)
         }
         return Double(elapsed) / 1e9
       }

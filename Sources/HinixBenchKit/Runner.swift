@@ -40,6 +40,8 @@ public enum BenchGroup: String, CaseIterable, Sendable {
   case stream
   /// Descriptor passing round trips.
   case fdpass
+  /// Pseudo-terminals in raw mode: round trips and throughput through the line discipline.
+  case terminal
   /// Signal delivery round trips (kill, a watcher's sequence, a kill back), and the latency
   /// of waiting for a child's exit through its pidfd.
   case signal
@@ -117,7 +119,7 @@ public struct Runner: Sendable {
     if measures(.eventfd) {
       figures += try eventFDRoundTrips()
     }
-    for kind in StreamKind.allCases where measures(.stream) {
+    for kind in StreamKind.allCases where kind != .pty && measures(.stream) {
       for size in [64, 4096, 65536] {
         figures += try streamRoundTrips(kind, size: size)
         figures.append(try streamThroughput(kind, size: size))
@@ -125,6 +127,10 @@ public struct Runner: Sendable {
     }
     if measures(.fdpass) {
       figures += try descriptorPassingRoundTrips()
+    }
+    for size in [64, 4096, 65536] where measures(.terminal) {
+      figures += try streamRoundTrips(.pty, size: size)
+      figures.append(try streamThroughput(.pty, size: size))
     }
     if measures(.signal) {
       figures += try signalRoundTrips(onReactor: false)

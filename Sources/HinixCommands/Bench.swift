@@ -25,7 +25,8 @@ struct Bench: ParsableCommand {
 
   @Option(
     name: .customLong("only"),
-    help: "Measure only these groups (repeatable): mq, eventfd, stream, fdpass, signal, events, ring.")
+    help:
+      "Measure only these groups (repeatable): mq, eventfd, stream, fdpass, terminal, signal, events, ring.")
   var groups: [String] = []
 
   func validate() throws {

@@ -88,6 +88,7 @@ let benchmarks: @Sendable () -> Void = {
   ringBenchmarks()
   signalBenchmarks()
   eventBenchmarks()
+  terminalBenchmarks()
 
   let configuration = perMessage(setup: { fixture = try Fixture() }, teardown: { fixture.end() })
 

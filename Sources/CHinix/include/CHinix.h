@@ -165,9 +165,12 @@ int hinix_unshare_user_namespace(void);
 int hinix_read(int fd, void *buf, size_t len);
 int hinix_write(int fd, const void *buf, size_t len);
 int hinix_close(int fd);
-/// Reads without blocking even from a blocking descriptor (preadv2 with RWF_NOWAIT).
+/// Reads without blocking even from a blocking descriptor (preadv2 with RWF_NOWAIT). Returns
+/// -EOPNOTSUPP at once, without a call, for a descriptor whose kind of file refused the flag
+/// before (remembered until hinix_close closes it).
 int hinix_read_nowait(int fd, void *buf, size_t len);
-/// Writes without blocking even to a blocking descriptor (pwritev2 with RWF_NOWAIT).
+/// Writes without blocking even to a blocking descriptor (pwritev2 with RWF_NOWAIT); as
+/// hinix_read_nowait for kinds that refuse the flag.
 int hinix_write_nowait(int fd, const void *buf, size_t len);
 
 extern const int HINIX_F_GETPIPE_SZ;

@@ -1,0 +1,83 @@
+// A pseudo-terminal in raw mode between this process (the master) and a forked raw-C echo peer
+// on the slave: 64-byte round trips through Hinix (blocking and async) and through raw C doing
+// the same system calls, with the malloc counter.
+//
+// Goal (issue 15): Hinix's round trip at most 1.10x the C baseline's; the blocking path
+// allocates nothing per message.
+import Benchmark
+import CHinixBaseline
+import Glibc
+import Hinix
+import SystemPackage
+
+/// The pty pair and forked echo peer of the terminal benchmarks.
+final class TerminalFixture: @unchecked Sendable {
+  static let messageSize = 64
+  let master: Terminal
+  let buffer: UnsafeMutableRawBufferPointer
+  private var peer: pid_t = 0
+
+  init() throws {
+    let peerCPU = try pinForPeer()
+    let pair = try PseudoTerminal.open(attributes: .raw)
+    master = pair.master
+    buffer = .allocate(byteCount: TerminalFixture.messageSize, alignment: 64)
+    buffer.initializeMemory(as: UInt8.self, repeating: 1)
+    peer = hinix_c_fork_stream_peer(
+      0, pair.slave.descriptor.rawValue, TerminalFixture.messageSize, 0, peerCPU)
+    guard peer > 0 else { throw HinixError(.system, operation: "fork", detail: "\(peer)") }
+  }
+
+  func end() {
+    endPeers([peer])
+    buffer.deallocate()
+  }
+
+  /// Reads until the whole reply is back (a pty may deliver it in pieces).
+  func readReply() throws {
+    var done = 0
+    while done < buffer.count {
+      done += try master.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]))
+    }
+  }
+
+  /// ``readReply()`` through the reactor.
+  func readReplyAsync() async throws {
+    var done = 0
+    while done < buffer.count {
+      done += try await master.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]))
+    }
+  }
+}
+
+nonisolated(unsafe) var terminals: TerminalFixture!
+
+func terminalBenchmarks() {
+  let configuration = perMessage(
+    setup: { terminals = try TerminalFixture() }, teardown: { terminals.end() })
+
+  Benchmark("pty round trip 64 B: Hinix", configuration: configuration) { benchmark in
+    let message = UnsafeRawBufferPointer(terminals.buffer)
+    for _ in benchmark.scaledIterations {
+      try terminals.master.write(message)
+      try terminals.readReply()
+    }
+  }
+
+  Benchmark("pty round trip 64 B: Hinix async", configuration: configuration) { benchmark in
+    let message = UnsafeRawBufferPointer(terminals.buffer)
+    for _ in benchmark.scaledIterations {
+      try await terminals.master.write(message)
+      try await terminals.readReplyAsync()
+    }
+  }
+
+  Benchmark("pty round trip 64 B: C", configuration: configuration) { benchmark in
+    let fd = terminals.master.descriptor.rawValue
+    for _ in benchmark.scaledIterations {
+      let result = hinix_c_stream_rtt(
+        fd, fd, terminals.buffer.baseAddress, TerminalFixture.messageSize, 1, nil)
+      precondition(result == 0, "pty round trip failed: \(result)")
+    }
+  }
+}
