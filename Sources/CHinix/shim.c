@@ -139,8 +139,9 @@ int hinix_write(int fd, const void *buf, size_t len) { RETURN_OR_ERRNO(write(fd,
 // Descriptors (below 4096) whose kind of file refused RWF_NOWAIT (ttys, most character
 // devices), so later no-wait transfers on them go straight to the caller's poll-then-transfer
 // fallback instead of paying a failing call each time. A bit is cleared when Hinix closes the
-// descriptor; a stale one (a number closed elsewhere and reused) costs only the fallback, which
-// is correct for any kind of file.
+// descriptor or hands it back to the caller (hinix_nowait_forget); only a number closed behind
+// its owner's back and reused could keep a stale bit, which routes that descriptor through the
+// fallback too.
 #define NOWAIT_REFUSED_LIMIT 4096
 static _Atomic uint64_t nowait_refused[NOWAIT_REFUSED_LIMIT / 64];
 
@@ -160,9 +161,14 @@ static void nowait_mark(int fd, int refused) {
 }
 
 int hinix_close(int fd) {
+  int result = close(fd);
+  int err = errno;
+  // After the close: a number reused by another thread meanwhile loses at most the shortcut.
   nowait_mark(fd, 0);
-  RETURN_OR_ERRNO(close(fd));
+  return result < 0 ? -err : result;
 }
+
+void hinix_nowait_forget(int fd) { nowait_mark(fd, 0); }
 
 int hinix_write_nowait(int fd, const void *buf, size_t len) {
   if (nowait_known_refused(fd)) return -EOPNOTSUPP;

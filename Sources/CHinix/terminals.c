@@ -232,12 +232,6 @@ int hinix_open_pty_slave(int master, int nonblocking) {
   RETURN_OR_ERRNO(ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC | (nonblocking ? O_NONBLOCK : 0)));
 }
 
-int hinix_pty_number(int master) {
-  unsigned int number;
-  if (ioctl(master, TIOCGPTN, &number) < 0) return -errno;
-  return (int)number;
-}
-
 int hinix_foreground_group(int fd) {
   pid_t group;
   if (ioctl(fd, TIOCGPGRP, &group) < 0) return -errno;

@@ -180,9 +180,10 @@ extension Runner {
         let recorded = try timedSamples(count) { buffer in
           switch (implementation, ends) {
           case (.c, _):
+            let descriptors = try ends.forC()
             try check(
               hinix_c_stream_rtt(
-                ends.descriptors.write, ends.descriptors.read, message.bytes.baseAddress, size, count,
+                descriptors.write, descriptors.read, message.bytes.baseAddress, size, count,
                 buffer.baseAddress))
           case (.hinix, .pipe(let writer, let reader)):
             try BenchLoops.streamRoundTrips(
@@ -212,9 +213,10 @@ extension Runner {
         var elapsed: Int64 = 0
         switch (implementation, ends) {
         case (.c, _):
+          let descriptors = try ends.forC()
           try check(
             hinix_c_stream_send(
-              ends.descriptors.write, ends.descriptors.read, message.bytes.baseAddress, size, count, &elapsed)
+              descriptors.write, descriptors.read, message.bytes.baseAddress, size, count, &elapsed)
           )
         case (.hinix, .pipe(let writer, let reader)):
           elapsed = try BenchLoops.streamSend(

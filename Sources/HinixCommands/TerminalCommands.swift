@@ -38,6 +38,7 @@ struct SerialCommand: ParsableCommand {
           var fields = [
             "\"path\":\(EventFormat.quoted(port.path.string))", "\"name\":\(EventFormat.quoted(port.name))",
             "\"driver\":\(port.driver.map(EventFormat.quoted) ?? "null")",
+            "\"subsystem\":\(port.subsystem.map(EventFormat.quoted) ?? "null")",
           ]
           if let usb = port.usb {
             fields.append("\"vendorID\":\(EventFormat.quoted(usb.vendorID))")
@@ -45,6 +46,7 @@ struct SerialCommand: ParsableCommand {
             fields.append("\"serialNumber\":\(usb.serialNumber.map(EventFormat.quoted) ?? "null")")
             fields.append("\"manufacturer\":\(usb.manufacturer.map(EventFormat.quoted) ?? "null")")
             fields.append("\"product\":\(usb.product.map(EventFormat.quoted) ?? "null")")
+            fields.append("\"interface\":\(usb.interface.map(EventFormat.quoted) ?? "null")")
           }
           text += "{" + fields.joined(separator: ",") + "}\n"
         } else {
@@ -123,17 +125,24 @@ struct SerialCommand: ParsableCommand {
         Terminal.isTerminal(FileDescriptor(rawValue: 0)) && Terminal.isTerminal(FileDescriptor(rawValue: 1))
       let quiet = exitAfter?.duration
       let device = self.device
+      // Watching starts before raw mode, so a signal at any moment ends the copy the normal
+      // way, which puts the terminal back. The copy's watcher ends with the copy (a cancelled
+      // iteration cancels it); the holder keeps Hinix's handler installed until after the
+      // restore, so no signal in between can end the tool with the terminal raw.
+      let signals = try SignalWatcher(Tool.endingSignals)
+      let holder = try SignalWatcher(Tool.endingSignals)
+      defer { holder.cancel() }
       try runBlocking {
         if interactive {
           let keyboard = try Terminal.standardInput()
           Tool.report(
             "connected to \(device) at \(try port.attributes().baudRate) bps; Ctrl-] quits", prefix: false)
           try await keyboard.withRawMode {
-            try await copyBothWays(port, quitKey: 0x1D, quietLimit: quiet)
+            try await copyBothWays(port, quitKey: 0x1D, quietLimit: quiet, signals: signals)
           }
           Tool.report("disconnected", prefix: false)
         } else {
-          try await copyBothWays(port, quitKey: nil, quietLimit: quiet)
+          try await copyBothWays(port, quitKey: nil, quietLimit: quiet, signals: signals)
         }
       }
     }
@@ -193,14 +202,28 @@ struct PtyCommand: ParsableCommand {
         session = try PseudoTerminal.spawn(executable, arguments: arguments, size: size)
       } catch {
         Tool.report(error.description)
-        throw ExitCode(error.code == .notFound ? 127 : 126)
+        // As shells do: 127 when the program is not there, 126 when it cannot run; 1 when the
+        // pseudo-terminal itself could not be made.
+        switch error.operation {
+        case "spawn": throw ExitCode(error.code == .notFound ? 127 : 126)
+        default: throw ExitCode(ToolStatus.failure.rawValue)
+        }
       }
+      // Watching starts before raw mode, so a signal at any moment finds the tool ready to
+      // pass it on and to put the terminal back; the holder keeps Hinix's handler installed
+      // until after the restore (see `serial open`).
+      let signals = try SignalWatcher(Tool.endingSignals)
+      let holder = try SignalWatcher(Tool.endingSignals)
+      defer { holder.cancel() }
       let ended = try runBlocking { () async throws -> ChildProcess.Termination in
         if let keyboard {
-          return try await keyboard.withRawMode { try await relay(session, keyboard: keyboard) }
+          return try await keyboard.withRawMode {
+            try await relay(session, keyboard: keyboard, signals: signals)
+          }
         }
-        return try await relay(session, keyboard: nil)
+        return try await relay(session, keyboard: nil, signals: signals)
       }
+      signals.cancel()
       switch ended {
       case .exited(let status): throw ExitCode(status)
       case .signalled(let signal): throw ExitCode(128 + signal)
@@ -209,16 +232,21 @@ struct PtyCommand: ParsableCommand {
   }
 }
 
-/// Copies standard input to the session's master and the master to standard output until the
-/// child has ended and its output is all copied; follows the keyboard's window size.
-private func relay(_ session: PseudoTerminal.Session, keyboard: Terminal?) async throws
+/// Runs the session: standard input copied to the master (its end stops that copy only), the
+/// master copied to standard output, the keyboard's window size followed, and the signals that
+/// would end the tool passed on to the command (whose process group is its pid). Returns when
+/// the command has ended and its output is copied: to the end of the master, or, when a
+/// process it left behind still holds the terminal, until the output has been quiet for 200 ms.
+private func relay(_ session: PseudoTerminal.Session, keyboard: Terminal?, signals: SignalWatcher)
+  async throws
   -> ChildProcess.Termination
 {
   let output = try PipeWriter.standardOutput()
   let input = try PipeReader.standardInput()
-  return try await withThrowingTaskGroup(of: Void.self) { group in
-    group.addTask {
-      // The end of standard input stops this copy only.
+  let progress = OutputProgress()
+  let group = session.child.pid
+  return try await withThrowingTaskGroup(of: Void.self) { tasks in
+    tasks.addTask {
       try await withBuffer(4096) { buffer in
         while true {
           let count = try await input.read(into: buffer)
@@ -229,42 +257,64 @@ private func relay(_ session: PseudoTerminal.Session, keyboard: Terminal?) async
     }
     if let keyboard {
       let changes = try keyboard.sizeChanges()
-      group.addTask {
+      tasks.addTask {
         for try await size in changes { try session.master.setWindowSize(size) }
       }
     }
-    // Everything the command writes, until the master ends (no slave descriptor left).
-    try await copyToEnd(session.master, output)
+    tasks.addTask {
+      for await delivery in signals { try? delivery.signal.send(toGroup: group) }
+    }
+    tasks.addTask {
+      do {
+        try await copyOutput(session.master, output, progress: progress, hangUp: group)
+      } catch is CancellationError {
+      } catch {
+        progress.fail(error)
+      }
+    }
     let ended = try await session.child.wait()
-    group.cancelAll()
+    while !progress.isDone && progress.quiet < .milliseconds(200) {
+      try await Task.sleep(for: .milliseconds(10))
+    }
+    tasks.cancelAll()
+    if let error = progress.error { throw error }
     return ended
   }
 }
 
-/// Copies `source` to `destination` until `source` ends; a destination whose reader left ends
-/// the copy quietly.
-private func copyToEnd(_ source: some ByteReader & Sendable, _ destination: PipeWriter) async throws {
+/// Copies the master to standard output until the master ends. When standard output's reader
+/// has gone, the command gets SIGHUP (as when a terminal hangs up) and the rest of its output
+/// is read and dropped, so it never blocks on a full terminal.
+private func copyOutput(
+  _ master: Terminal, _ output: PipeWriter, progress: OutputProgress, hangUp group: pid_t
+) async throws {
+  var copying = true
   try await withBuffer(65536) { buffer in
     while true {
-      let count = try await source.read(into: buffer)
-      if count == 0 { return }
+      let count = try await master.read(into: buffer)
+      if count == 0 { break }
+      progress.mark()
+      guard copying else { continue }
       do {
-        try await destination.write(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
+        try await output.write(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
       } catch let error as HinixError where error.code == .brokenPipe {
-        return
+        copying = false
+        try? Signal.hangUp.send(toGroup: group)
       }
     }
   }
+  progress.finish()
 }
 
 /// The serial terminal's copy: standard input to `port` (stopping at `quitKey` if given, which
 /// ends everything), `port` to standard output; ends when the port ends, on SIGTERM, SIGHUP or
 /// SIGINT, or once the port has been quiet `quietLimit`.
-private func copyBothWays(_ port: Terminal, quitKey: UInt8?, quietLimit: Duration?) async throws {
+private func copyBothWays(
+  _ port: Terminal, quitKey: UInt8?, quietLimit: Duration?, signals: SignalWatcher
+) async throws {
   let output = try PipeWriter.standardOutput()
   let input = try PipeReader.standardInput()
-  let heard = LastHeard()
-  let signals = try SignalWatcher([.terminate, .hangUp, .interrupt])
+  let heard = OutputProgress()
   try await withThrowingTaskGroup(of: Void.self) { group in
     group.addTask {
       try await withBuffer(4096) { buffer in
@@ -312,14 +362,21 @@ private func copyBothWays(_ port: Terminal, quitKey: UInt8?, quietLimit: Duratio
     // The first copy (or signal, or quiet spell) to end ends them all.
     try await group.next()
     group.cancelAll()
-    signals.cancel()
   }
 }
 
-/// When bytes last came from the port.
-private final class LastHeard: Sendable {
+extension Tool {
+  /// The signals after which the terminal tools put the terminal back and end (`pty run`
+  /// passes them on to its command first).
+  static let endingSignals: SignalSet = [.terminate, .hangUp, .interrupt, .quit]
+}
+
+/// When bytes last came, whether the copy has finished, and how it failed.
+private final class OutputProgress: Sendable {
   private let started = ContinuousClock.now
   private let nanoseconds = Atomic<Int64>(0)
+  private let done = Atomic<Bool>(false)
+  private let failure = Mutex<(any Error)?>(nil)
 
   /// Bytes came now.
   func mark() {
@@ -331,6 +388,18 @@ private final class LastHeard: Sendable {
   var quiet: Duration {
     (ContinuousClock.now - started) - .nanoseconds(nanoseconds.load(ordering: .relaxed))
   }
+
+  /// The copy reached the end of its source.
+  func finish() { done.store(true, ordering: .releasing) }
+
+  /// The copy failed with `error`.
+  func fail(_ error: any Error) {
+    failure.withLock { $0 = error }
+    finish()
+  }
+
+  var isDone: Bool { done.load(ordering: .acquiring) }
+  var error: (any Error)? { failure.withLock { $0 } }
 }
 
 /// Runs `body` with a buffer of `size` bytes that lives until it returns.
@@ -342,13 +411,15 @@ private func withBuffer(_ size: Int, _ body: (UnsafeMutableRawBufferPointer) asy
   try await body(buffer)
 }
 
-/// The executable `name` names: a path if it has a slash, else the first match in `PATH`.
+/// The executable `name` names: a path if it has a slash, else the first executable regular
+/// file of that name in a folder of `PATH`, as `execvp` looks.
 private func findExecutable(_ name: String) -> FilePath? {
   if name.contains("/") { return FilePath(name) }
-  let path = String(cString: getenv("PATH") ?? strdup("/usr/local/bin:/usr/bin:/bin"))
+  let path = getenv("PATH").map { String(cString: $0) } ?? "/usr/local/bin:/usr/bin:/bin"
   for folder in path.split(separator: ":", omittingEmptySubsequences: false) {
-    let candidate = (folder.isEmpty ? "." : String(folder)) + "/" + name
-    if access(candidate, X_OK) == 0 { return FilePath(candidate) }
+    let candidate = FilePath((folder.isEmpty ? "." : String(folder)) + "/" + name)
+    guard case .success(let status) = Sys.status(candidate), status.isRegularFile else { continue }
+    if access(candidate.string, X_OK) == 0 { return candidate }
   }
   return nil
 }

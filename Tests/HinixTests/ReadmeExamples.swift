@@ -126,3 +126,23 @@ struct ReadmeEventsExample {
     }
   }
 }
+
+/// The README's terminal example, with a pty slave standing in for the serial port.
+@Suite struct ReadmeTerminalExample {
+  @Test func terminalExample() async throws {
+    let session = try PseudoTerminal.spawn(
+      "/bin/sh", arguments: ["-c", "stty size; exit 3"], size: WindowSize(rows: 24, columns: 80))
+    var output: [UInt8] = []
+    while case let chunk = try await session.master.read(upTo: 4096), !chunk.isEmpty {
+      output += chunk
+    }
+    #expect(String(decoding: output, as: UTF8.self) == "24 80\r\n")
+    #expect(try await session.child.wait() == .exited(3))
+
+    let line = try PseudoTerminal.open()
+    let port = try SerialPort.open(line.slavePath, baudRate: 250_000, flowControl: .hardware)
+    #expect(try port.attributes().baudRate == 250_000)
+    // A pty has no modem lines: the same calls fail with a typed error.
+    #expect(throws: HinixError.self) { try port.setModemLines(.dataTerminalReady, raised: true) }
+  }
+}

@@ -6,7 +6,7 @@ import Testing
 
 /// Serial ports (on pseudo-terminals, and the machine's 8250 UART where there is one), their
 /// listing from sysfs, and character devices with typed ioctls.
-@Suite struct SerialPortTests {
+@Suite(.timeLimit(.minutes(1))) struct SerialPortTests {
   @Test func aPortOpensRawAtAnArbitraryRateAndExclusive() async throws {
     let pair = try PseudoTerminal.open()
     let port = try SerialPort.open(pair.slavePath, baudRate: 250_000, stopBits: .two, flowControl: .hardware)
@@ -21,9 +21,13 @@ import Testing
     var received: [UInt8] = []
     while received.count < 3 { received += try await port.read(upTo: 8) }
     #expect(received == [13, 10, 3])
-    let nonBlocking = try SerialPort.open(pair.slavePath, exclusive: false, nonBlocking: true)
+    // Non-blocking by default; blocking when asked, with every form still working.
+    #expect(fcntl(port.descriptor.rawValue, F_GETFL) & O_NONBLOCK != 0)
+    let blocking = try SerialPort.open(pair.slavePath, exclusive: false, nonBlocking: false)
+    #expect(fcntl(blocking.descriptor.rawValue, F_GETFL) & O_NONBLOCK == 0)
     var buffer = [UInt8](repeating: 0, count: 4)
-    #expect(try buffer.withUnsafeMutableBytes { try nonBlocking.tryRead(into: $0) } == .wouldBlock)
+    #expect(try buffer.withUnsafeMutableBytes { try blocking.tryRead(into: $0) } == .wouldBlock)
+    #expect(try buffer.withUnsafeMutableBytes { try port.tryRead(into: $0) } == .wouldBlock)
   }
 
   @Test func aPtyHasNoModemLines() throws {
@@ -42,17 +46,12 @@ import Testing
 
   /// The machine's first UART, if it has one with modem lines (8250 ports without hardware
   /// refuse TIOCMGET).
-  func hardwarePort() throws -> Terminal? {
-    guard let port = try? Terminal.open("/dev/ttyS0") else {
-      print("skipped: /dev/ttyS0 cannot be opened here")
-      return nil
-    }
-    guard (try? port.modemLines()) != nil else {
-      print("skipped: /dev/ttyS0 has no modem lines here")
-      return nil
-    }
+  static func hardwarePort() -> Terminal? {
+    guard let port = try? Terminal.open("/dev/ttyS0"), (try? port.modemLines()) != nil else { return nil }
     return port
   }
+
+  static let hasUART = hardwarePort() != nil
 
   @Test func anAsyncModemWaitOnAPtyFailsTyped() async throws {
     let pair = try PseudoTerminal.open()
@@ -64,8 +63,9 @@ import Testing
     }
   }
 
-  @Test func modemLinesOfARealUART() throws {
-    guard let port = try hardwarePort() else { return }
+  @Test(.enabled(if: hasUART, "this machine has no /dev/ttyS0 with modem lines"))
+  func modemLinesOfARealUART() throws {
+    let port = try #require(SerialPortTests.hardwarePort())
     let before = try port.modemLines()
     try port.setModemLines(.requestToSend, raised: false)
     #expect(try !port.modemLines().contains(.requestToSend))
@@ -74,8 +74,9 @@ import Testing
     try port.setModemLines(.outputs.subtracting(before), raised: false)
   }
 
-  @Test func aModemWaitEndsWhenItsTaskIsCancelled() async throws {
-    guard let port = try hardwarePort() else { return }
+  @Test(.enabled(if: hasUART, "this machine has no /dev/ttyS0 with modem lines"))
+  func aModemWaitEndsWhenItsTaskIsCancelled() async throws {
+    let port = try #require(SerialPortTests.hardwarePort())
     // RI never changes here: the wait lasts until the task is cancelled, which ends it at once.
     let started = ContinuousClock.now
     let wait = Task { try await port.waitForModemChange(of: .ringIndicator) }
@@ -190,6 +191,12 @@ import Testing
       #expect(error?.detail == "a regular file, not a character device" && error?.subject == file.string)
       expectError(.invalidArgument) { try CharacterDevice.open(folder, access: .readOnly) }
       expectError(.notFound) { try CharacterDevice.open(folder.appending("missing")) }
+      // A FIFO without a writer would block a plain open: this one returns and refuses it.
+      #expect(mkfifo(folder.appending("fifo").string, 0o600) == 0)
+      let fifo = expectError(.invalidArgument) {
+        try CharacterDevice.open(folder.appending("fifo"), access: .readOnly)
+      }
+      #expect(fifo?.detail == "a FIFO, not a character device")
     }
   }
 
@@ -227,6 +234,16 @@ import Testing
       try master.control(IOControl<UInt64>(rawValue: 0x8004_5430), &wide)
     }
     #expect(mismatch?.detail.contains("4 bytes") == true)
+    // A plain number encodes no size: refused unless vouched for (TIOCGWINSZ, 8 bytes).
+    var size = WindowSize(rows: 0, columns: 0)
+    let pair = try PseudoTerminal.open(size: WindowSize(rows: 12, columns: 34))
+    let ptyDevice = try CharacterDevice.open(pair.slavePath)
+    var raw: UInt64 = 0
+    expectError(.invalidArgument) { try ptyDevice.control(IOControl<UInt64>(rawValue: 0x5413), &raw) }
+    try ptyDevice.control(IOControl<UInt64>(unchecked: 0x5413), &raw)
+    size.rows = UInt16(truncatingIfNeeded: raw)
+    size.columns = UInt16(truncatingIfNeeded: raw >> 16)
+    #expect(size == WindowSize(rows: 12, columns: 34))
     // A request the device does not know; one without an argument that it does (TIOCEXCL).
     let null = try CharacterDevice.open("/dev/null")
     let unknown = expectError(.unsupported) {

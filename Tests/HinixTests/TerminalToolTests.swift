@@ -139,4 +139,59 @@ struct TerminalToolTests {
     #expect(seen.contains(" icanon") && !seen.contains("-icanon"), "\(seen)")
     #expect(try await session.child.wait() == .exited(0))
   }
+
+  @Test("pty run on a terminal: SIGTERM reaches the command, and the terminal is put back")
+  func ptyRunSignalled() async throws {
+    let hinix = "\(productsFolder)/hinix"
+    // The command sends SIGTERM to the tool (its parent), which passes it on and ends.
+    let session = try PseudoTerminal.spawn(
+      "/bin/sh",
+      arguments: ["-c", "\(hinix) pty run -- sh -c 'kill -TERM $PPID; sleep 20'; echo status=$?; stty -a"])
+    var seen = try await readUntil("status=", session.master)
+    while case let chunk = try await session.master.read(upTo: 4096), !chunk.isEmpty {
+      seen += String(decoding: chunk, as: UTF8.self)
+    }
+    #expect(seen.contains("status=143"), "\(seen)")
+    #expect(seen.contains(" icanon") && !seen.contains("-icanon"), "\(seen)")
+    #expect(try await session.child.wait() == .exited(0))
+  }
+
+  @Test("pty run whose output reader leaves hangs the command up instead of waiting for ever")
+  func ptyRunBrokenOutput() async throws {
+    let hinix = "\(productsFolder)/hinix"
+    let (output, outputEnd) = try Pipe.create()
+    let shell = try ChildProcess.spawn(
+      "/bin/sh", arguments: ["-c", "\(hinix) pty run -- yes | head -1; echo done"],
+      passing: [outputEnd.descriptor: 1])
+    _ = consume outputEnd
+    var text = ""
+    while case let chunk = try await output.read(upTo: 4096), !chunk.isEmpty {
+      text += String(decoding: chunk, as: UTF8.self)
+    }
+    #expect(text.hasPrefix("y\r\n") && text.hasSuffix("done\n"), "\(text)")
+    #expect(try await shell.wait() == .exited(0))
+  }
+
+  @Test("serial open: SIGTERM ends it and puts the terminal back")
+  func serialOpenSignalled() async throws {
+    let line = try PseudoTerminal.open(attributes: .raw)
+    let hinix = "\(productsFolder)/hinix"
+    let session = try PseudoTerminal.spawn(
+      "/bin/sh",
+      arguments: [
+        // Standard input named explicitly: a background job's is /dev/null otherwise.
+        "-c",
+        "\(hinix) serial open \(line.slavePath.string) </dev/tty & sleep 0.5; stty -a; kill -TERM $!; wait $!; "
+          + "echo status=$?; stty -a",
+      ])
+    var seen = try await readUntil("status=", session.master)
+    // The tool was in its interactive mode, raw, when the signal came.
+    #expect(seen.contains("Ctrl-] quits") && seen.contains("-icanon"), "\(seen)")
+    seen = String(seen[try #require(seen.firstRange(of: "status=")).lowerBound...])
+    while case let chunk = try await session.master.read(upTo: 4096), !chunk.isEmpty {
+      seen += String(decoding: chunk, as: UTF8.self)
+    }
+    #expect(seen.contains("status=0"), "\(seen)")
+    #expect(seen.contains(" icanon") && !seen.contains("-icanon"), "\(seen)")
+  }
 }

@@ -10,26 +10,37 @@ import Glibc
 import Hinix
 import SystemPackage
 
-/// The pty pair and forked echo peer of the terminal benchmarks.
+/// The pty pairs and forked echo peers of the terminal benchmarks: Hinix's master as Hinix
+/// opens it (non-blocking), and the C baseline's made blocking, as `posix_openpt` opens it.
 final class TerminalFixture: @unchecked Sendable {
   static let messageSize = 64
   let master: Terminal
+  let cMaster: Terminal
   let buffer: UnsafeMutableRawBufferPointer
-  private var peer: pid_t = 0
+  private var peers: [pid_t] = []
 
   init() throws {
     let peerCPU = try pinForPeer()
     let pair = try PseudoTerminal.open(attributes: .raw)
+    let cPair = try PseudoTerminal.open(attributes: .raw)
     master = pair.master
+    cMaster = cPair.master
+    let flags = fcntl(cMaster.descriptor.rawValue, F_GETFL)
+    guard fcntl(cMaster.descriptor.rawValue, F_SETFL, flags & ~O_NONBLOCK) == 0 else {
+      throw HinixError(.system, operation: "fcntl", detail: "could not make the C side's master blocking")
+    }
     buffer = .allocate(byteCount: TerminalFixture.messageSize, alignment: 64)
     buffer.initializeMemory(as: UInt8.self, repeating: 1)
-    peer = hinix_c_fork_stream_peer(
-      0, pair.slave.descriptor.rawValue, TerminalFixture.messageSize, 0, peerCPU)
-    guard peer > 0 else { throw HinixError(.system, operation: "fork", detail: "\(peer)") }
+    for slave in [pair.slave, cPair.slave] {
+      let peer = hinix_c_fork_stream_peer(
+        0, slave.descriptor.rawValue, TerminalFixture.messageSize, 0, peerCPU)
+      guard peer > 0 else { throw HinixError(.system, operation: "fork", detail: "\(peer)") }
+      peers.append(peer)
+    }
   }
 
   func end() {
-    endPeers([peer])
+    endPeers(peers)
     buffer.deallocate()
   }
 
@@ -73,7 +84,7 @@ func terminalBenchmarks() {
   }
 
   Benchmark("pty round trip 64 B: C", configuration: configuration) { benchmark in
-    let fd = terminals.master.descriptor.rawValue
+    let fd = terminals.cMaster.descriptor.rawValue
     for _ in benchmark.scaledIterations {
       let result = hinix_c_stream_rtt(
         fd, fd, terminals.buffer.baseAddress, TerminalFixture.messageSize, 1, nil)

@@ -172,6 +172,8 @@ int hinix_read_nowait(int fd, void *buf, size_t len);
 /// Writes without blocking even to a blocking descriptor (pwritev2 with RWF_NOWAIT); as
 /// hinix_read_nowait for kinds that refuse the flag.
 int hinix_write_nowait(int fd, const void *buf, size_t len);
+/// Forgets what the no-wait calls learned about `fd` (when its owner hands it back).
+void hinix_nowait_forget(int fd);
 
 extern const int HINIX_F_GETPIPE_SZ;
 extern const int HINIX_F_SETPIPE_SZ;
@@ -319,8 +321,8 @@ static inline void hinix_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); 
 /// caught or ignored signal to its default action and unblocks all, and pins itself to `cpu`
 /// when `cpu >= 0`. With `controlling_terminal >= 0` the child starts a session (setsid) whose
 /// controlling terminal is the terminal at that descriptor number in the child (TIOCSCTTY), as
-/// a pseudo-terminal's child needs. Signals stay blocked in the parent's thread across fork. Returns the pid
-/// with the child's pidfd (Linux 5.3) in `*pidfd`, or the negated errno of fork, of a dup2, of
+/// a pseudo-terminal's child needs. Signals stay blocked in the parent's thread across fork.
+/// Returns the pid with the child's pidfd (Linux 5.3) in `*pidfd`, or the negated errno of fork, of a dup2, of
 /// execve or of pidfd_open.
 int hinix_spawn(const char *path, char *const argv[], char *const envp[], const int *sources,
                 const int *targets, int count, int cpu, int controlling_terminal, int *pidfd);
@@ -387,90 +389,8 @@ static inline void hinix_cpu_relax(void) {
   __builtin_ia32_pause();
 #elif defined(__aarch64__) || defined(__arm__)
   __asm__ __volatile__("yield");
-// MARK: Terminals (terminals.c): termios2, window size, pseudo-terminals, modem lines, ioctl
-
-/// Mirrors the kernel's `struct termios2` (asm/termbits.h cannot share a translation unit with
-/// glibc's termios.h): the four mode words, the line discipline, the control characters and
-/// the input and output rates in bits per second.
-typedef struct hinix_termios {
-  uint32_t iflag;
-  uint32_t oflag;
-  uint32_t cflag;
-  uint32_t lflag;
-  uint8_t line;
-  uint8_t cc[19];
-  uint32_t ispeed;
-  uint32_t ospeed;
-} hinix_termios;
-
-/// The c_cflag bits of the rate (CBAUD), "another rate" (BOTHER), and the shift of the input
-/// rate's bits (IBSHIFT), from asm/termbits.h.
-extern const uint32_t HINIX_CBAUD;
-extern const uint32_t HINIX_BOTHER;
-extern const uint32_t HINIX_IBSHIFT;
-extern const int HINIX_NCCS2;
-
-/// TCGETS2 into `out`.
-int hinix_tcgets2(int fd, hinix_termios *out);
-/// TCSETS2 (`when` 0: now), TCSETSW2 (1: after output drains) or TCSETSF2 (2: after output
-/// drains, discarding unread input).
-int hinix_tcsets2(int fd, const hinix_termios *attributes, int when);
-/// tcdrain; tcflush with TCIFLUSH (0), TCOFLUSH (1) or TCIOFLUSH (2); tcflow with TCOOFF (0),
-/// TCOON (1), TCIOFF (2), TCION (3); tcsendbreak.
-int hinix_tcdrain(int fd);
-int hinix_tcflush(int fd, int queue);
-int hinix_tcflow(int fd, int action);
-int hinix_tcsendbreak(int fd, int duration);
-/// isatty, as 1 or -errno (ENOTTY, EBADF).
-int hinix_isatty(int fd);
-/// TIOCGWINSZ / TIOCSWINSZ.
-int hinix_get_window_size(int fd, uint16_t *rows, uint16_t *columns, uint16_t *width, uint16_t *height);
-int hinix_set_window_size(int fd, uint16_t rows, uint16_t columns, uint16_t width, uint16_t height);
-/// TIOCEXCL (`exclusive` 1) or TIOCNXCL (0); TIOCGEXCL into `exclusive`.
-int hinix_set_exclusive(int fd, int exclusive);
-int hinix_get_exclusive(int fd, int *exclusive);
-/// TIOCMGET into `lines`; TIOCMBIS (`how` 1) or TIOCMBIC (0) of `lines`.
-int hinix_modem_get(int fd, int *lines);
-int hinix_modem_change(int fd, int lines, int how);
-/// TIOCM_* bits.
-extern const int HINIX_TIOCM_DTR;
-extern const int HINIX_TIOCM_RTS;
-extern const int HINIX_TIOCM_CTS;
-extern const int HINIX_TIOCM_DSR;
-extern const int HINIX_TIOCM_CD;
-extern const int HINIX_TIOCM_RI;
-/// Starts a thread that waits in TIOCMIWAIT on `fd` for a change of `lines`, and then calls
-/// `done(context, result)` (0, or -errno) from that thread. `*handle` can be passed once to
-/// `hinix_modem_wait_cancel`, or must be passed to `hinix_modem_wait_release` once `done` ran.
-int hinix_modem_wait_start(int fd, int lines, void (*done)(void *context, int result), void *context,
-                           void **handle);
-/// Cancels a wait: `done` then runs with -ECANCELED unless it ran or runs with the ioctl's
-/// result. Releases the handle either way.
-void hinix_modem_wait_cancel(void *handle);
-/// Releases the handle of a wait whose `done` ran.
-void hinix_modem_wait_release(void *handle);
-/// posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC, O_NONBLOCK when asked), then grantpt and
-/// unlockpt; the master's descriptor.
-int hinix_open_pty_master(int nonblocking);
-/// ptsname_r into `buffer`: the slave's path's length.
-int hinix_pty_name(int master, char *buffer, size_t capacity);
-/// TIOCGPTPEER (Linux 4.13): opens the slave from the master, O_RDWR | O_NOCTTY | O_CLOEXEC.
-int hinix_open_pty_slave(int master, int nonblocking);
-/// TIOCGPTN: the number of a master's slave (ENOTTY on anything but a master).
-int hinix_pty_number(int master);
-/// TIOCGPGRP: the foreground process group of the terminal.
-int hinix_foreground_group(int fd);
-/// An ioctl with a pointer argument, for the typed helper.
-int hinix_ioctl_pointer(int fd, unsigned long request, void *argument);
-/// An ioctl with an integer argument.
-int hinix_ioctl_value(int fd, unsigned long request, unsigned long argument);
-/// The major and minor numbers of a device number.
-uint32_t hinix_major(uint64_t device);
-uint32_t hinix_minor(uint64_t device);
-
 #endif
 }
-
 
 // MARK: Signals (signals.c)
 
@@ -603,8 +523,6 @@ int hinix_open_pty_master(int nonblocking);
 int hinix_pty_name(int master, char *buffer, size_t capacity);
 /// TIOCGPTPEER (Linux 4.13): opens the slave from the master, O_RDWR | O_NOCTTY | O_CLOEXEC.
 int hinix_open_pty_slave(int master, int nonblocking);
-/// TIOCGPTN: the number of a master's slave (ENOTTY on anything but a master).
-int hinix_pty_number(int master);
 /// TIOCGPGRP: the foreground process group of the terminal.
 int hinix_foreground_group(int fd);
 /// An ioctl with a pointer argument, for the typed helper.

@@ -59,9 +59,11 @@ enum ByteStream {
       case .failure(.resourceTemporarilyUnavailable):
         let events = Int16(writing ? POLLOUT : POLLIN)
         guard try waiting.poll(fd, for: events, operation: operation, subject: name()) else { return nil }
-      case .failure(.ioError) where !writing && Sys.isPseudoTerminalMaster(fd):
-        // A pseudo-terminal's master reads EIO once no slave descriptor is open (the child
-        // exited): what it wrote was read before, so this is the end of the stream.
+      case .failure(.ioError) where !writing && Sys.isHungUp(fd):
+        // A terminal whose other side has gone reads EIO and polls POLLHUP: a pseudo-terminal's
+        // master once no slave descriptor is open (the child exited), a slave once its master
+        // closed. What was written before was read first, so this is the end of the stream.
+        // (A background process reading its terminal also gets EIO, without POLLHUP: an error.)
         return 0
       case .failure(.brokenPipe) where writing:
         throw HinixError(

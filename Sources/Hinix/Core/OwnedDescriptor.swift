@@ -41,6 +41,7 @@ public struct OwnedDescriptor: ~Copyable, Sendable, ByteReader, ByteWriter {
   /// Gives up ownership without closing; the caller must close the returned descriptor.
   public consuming func release() -> FileDescriptor {
     released = true
+    Sys.forgetNoWaitRefusal(descriptor.rawValue)
     return descriptor
   }
 

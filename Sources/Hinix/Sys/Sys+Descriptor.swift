@@ -58,6 +58,25 @@ extension Sys {
     }
   }
 
+  /// Whether `fd` polls `POLLHUP` now (its other side has gone).
+  static func isHungUp(_ fd: Int32) -> Bool {
+    if case .success(let events) = poll(fd, events: Int16(POLLIN), timeoutMilliseconds: 0) {
+      return events & Int16(POLLHUP) != 0
+    }
+    return false
+  }
+
+  /// Makes `fd`'s open file description blocking (clears `O_NONBLOCK`).
+  package static func clearNonBlocking(_ fd: Int32) -> Result<Void, Errno> {
+    fcntl(fd, F_GETFL).flatMap { flags in fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) }.map { _ in () }
+  }
+
+  /// Forgets that `fd`'s kind refused `RWF_NOWAIT` (the shim remembers it until the descriptor
+  /// is closed or handed back), as an owner that releases a descriptor must.
+  static func forgetNoWaitRefusal(_ fd: Int32) {
+    hinix_nowait_forget(fd)
+  }
+
   /// A close-on-exec pipe: (read end, write end).
   package static func pipe(nonBlocking: Bool = false) -> Result<(read: Int32, write: Int32), Errno> {
     var fds: (Int32, Int32) = (-1, -1)

@@ -132,18 +132,6 @@ extension Sys {
     result(hinix_open_pty_slave(master, nonBlocking ? 1 : 0))
   }
 
-  /// `TIOCGPTN`: the number of the master's slave (`/dev/pts/N`); fails on anything but a
-  /// pseudo-terminal's master.
-  static func pseudoTerminalNumber(_ master: Int32) -> Result<Int32, Errno> {
-    result(hinix_pty_number(master))
-  }
-
-  /// Whether `fd` is a pseudo-terminal's master.
-  static func isPseudoTerminalMaster(_ fd: Int32) -> Bool {
-    if case .success = pseudoTerminalNumber(fd) { return true }
-    return false
-  }
-
   /// `TIOCGPGRP`: the terminal's foreground process group.
   static func foregroundGroup(_ fd: Int32) -> Result<pid_t, Errno> {
     result(hinix_foreground_group(fd))

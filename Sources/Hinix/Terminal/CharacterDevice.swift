@@ -56,7 +56,9 @@ public final class CharacterDevice: ByteReader, ByteWriter, DescriptorOwner, Sen
 
   /// Opens `path`, close-on-exec and never as a controlling terminal (`O_NOCTTY`), and checks
   /// on the open descriptor (`fstat`, so nothing can swap the node in between) that it is a
-  /// character device.
+  /// character device. The open never waits (a FIFO without a writer, or a serial line
+  /// without carrier, would): it is non-blocking, and the descriptor is made blocking after the
+  /// check unless `nonBlocking` is set.
   ///
   /// - Throws: `.invalidArgument` naming the path and what it is when it is not a character
   ///   device; `.notFound`, `.permissionDenied` and the other errors of `open`.
@@ -64,7 +66,7 @@ public final class CharacterDevice: ByteReader, ByteWriter, DescriptorOwner, Sen
   public static func open(
     _ path: FilePath, access: Access = .readWrite, nonBlocking: Bool = false
   ) throws(HinixError) -> CharacterDevice {
-    let flags = access.flags | O_NOCTTY | (nonBlocking ? O_NONBLOCK : 0)
+    let flags = access.flags | O_NOCTTY | O_NONBLOCK
     let handle: OwnedDescriptor
     switch Sys.open(path, flags) {
     case .success(let fd): handle = OwnedDescriptor(adopting: FileDescriptor(rawValue: fd))
@@ -87,6 +89,9 @@ public final class CharacterDevice: ByteReader, ByteWriter, DescriptorOwner, Sen
         .invalidArgument, operation: "open", subject: path.printable,
         detail: "\(status.typeName), not a character device")
     }
+    if !nonBlocking, case .failure(let error) = Sys.fcntl(handle.descriptor.rawValue, F_SETFL, access.flags) {
+      throw HinixError.system(error, "fcntl(F_SETFL)", subject: path.printable)
+    }
     Pipe.sigpipePolicy
     return CharacterDevice(handle: handle, path: path, device: status.specialDevice)
   }
@@ -94,7 +99,9 @@ public final class CharacterDevice: ByteReader, ByteWriter, DescriptorOwner, Sen
   /// Sends `request` with `value` as its argument: the kernel reads it (`_IOW`), writes it
   /// (`_IOR`) or both (`_IOWR`). Returns the ioctl's result (0 for most requests).
   ///
-  /// - Throws: `.invalidArgument` when the request's encoded size is not `Value`'s size;
+  /// - Throws: `.invalidArgument` when the request's encoded size is not `Value`'s size, or when
+  ///   it encodes no size at all (an older plain number) and was not made with
+  ///   ``IOControl/init(unchecked:)``, which vouches for the argument;
   ///   `.unsupported` when the device does not know the request (`ENOTTY`); the request's
   ///   errno otherwise, naming it and the device.
   /// The corresponding C function is `ioctl`.
@@ -103,11 +110,21 @@ public final class CharacterDevice: ByteReader, ByteWriter, DescriptorOwner, Sen
     throws(HinixError)
     -> Int32
   {
-    if request.direction != .none, request.size != MemoryLayout<Value>.size {
-      throw HinixError(
-        .invalidArgument, operation: "ioctl", subject: path.printable,
-        detail:
-          "request \(request) encodes \(request.size) bytes but its argument has \(MemoryLayout<Value>.size)")
+    if !request.isVouchedFor {
+      guard request.direction != .none else {
+        throw HinixError(
+          .invalidArgument, operation: "ioctl", subject: path.printable,
+          detail:
+            "request \(request) encodes no argument size to check a \(MemoryLayout<Value>.size)-byte argument "
+            + "against; make it with IOControl(unchecked:) if its argument is right")
+      }
+      guard request.size == MemoryLayout<Value>.size else {
+        throw HinixError(
+          .invalidArgument, operation: "ioctl", subject: path.printable,
+          detail:
+            "request \(request) encodes \(request.size) bytes but its argument has \(MemoryLayout<Value>.size)"
+        )
+      }
     }
     let fd = descriptor.rawValue
     let result = withUnsafeMutableBytes(of: &value) { Sys.ioctl(fd, request.rawValue, $0.baseAddress) }
@@ -139,16 +156,31 @@ public final class CharacterDevice: ByteReader, ByteWriter, DescriptorOwner, Sen
 /// (14 bits), a group letter (8 bits) and a number (8 bits).
 ///
 /// ```swift
-/// let getWindowSize = IOControl<UInt64>(rawValue: 0x5413)  // TIOCGWINSZ, an older plain number
 /// let getFlags = try IOControl<Int>.read(group: "f", number: 1)  // FS_IOC_GETFLAGS = 0x80086601
+/// let getWindowSize = IOControl<UInt64>(unchecked: 0x5413)  // TIOCGWINSZ, an older plain number
 /// ```
+///
+/// ``CharacterDevice/control(_:_:)`` checks that the argument's size is the one the request
+/// encodes, so a wrong `Value` is an error, not memory the kernel writes past.
 public struct IOControl<Value>: Sendable, Hashable, CustomStringConvertible {
   /// The request number.
   public let rawValue: UInt
+  /// Whether the maker vouched for the argument of a request whose encoding cannot be checked.
+  let isVouchedFor: Bool
 
-  /// A request by its number, as a header defines it.
+  /// A request by its number, as a header defines it; the size it encodes is checked against
+  /// the argument's.
   public init(rawValue: UInt) {
     self.rawValue = rawValue
+    isVouchedFor = false
+  }
+
+  /// A request by a number that does not encode its argument (the older requests, such as
+  /// `TIOCGWINSZ` = `0x5413`): the size check is skipped, so `Value` must be exactly what the
+  /// driver reads or writes.
+  public init(unchecked rawValue: UInt) {
+    self.rawValue = rawValue
+    isVouchedFor = true
   }
 
   /// Which way the argument goes, seen from the program.

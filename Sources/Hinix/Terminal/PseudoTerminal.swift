@@ -22,9 +22,12 @@ import SystemPackage
 public enum PseudoTerminal {
   /// A pseudo-terminal's two sides.
   public struct Pair: Sendable {
-    /// The master: what is written here is the slave's input; its output is read here.
+    /// The master: what is written here is the slave's input; its output is read here. It is
+    /// non-blocking (`O_NONBLOCK`), so try and async writes never wait for room (a terminal
+    /// refuses `RWF_NOWAIT`); the blocking forms wait in `poll`.
     public let master: Terminal
-    /// The slave, a terminal like any other for the program that uses it.
+    /// The slave, a terminal like any other for the program that uses it. It is blocking, as
+    /// a child or C code given it expects.
     public let slave: Terminal
     /// The slave's path (`/dev/pts/N`), which another process may open.
     public let slavePath: FilePath
@@ -41,23 +44,22 @@ public enum PseudoTerminal {
     public let slavePath: FilePath
   }
 
-  /// Opens a pseudo-terminal: its master (`posix_openpt`, `grantpt`, `unlockpt`) and its slave
-  /// (opened from the master, `TIOCGPTPEER`, or by its name before Linux 4.13), both
-  /// close-on-exec and neither becoming this process's controlling terminal.
+  /// Opens a pseudo-terminal: its master (`posix_openpt`, `grantpt`, `unlockpt`; non-blocking)
+  /// and its slave (opened from the master, `TIOCGPTPEER`, or by its name before Linux 4.13;
+  /// blocking), both close-on-exec and neither becoming this process's controlling terminal.
   ///
   /// - Parameters:
   ///   - size: the window size to set before anything runs in it (a new one is 0 by 0).
   ///   - attributes: the slave's attributes to set at once (``TerminalAttributes/raw`` for a
   ///     byte-transparent line); `nil` keeps the kernel's canonical defaults.
-  ///   - nonBlocking: open both sides `O_NONBLOCK`.
   /// - Throws: `.limitExceeded` when the system's pseudo-terminals are used up
   ///   (`/proc/sys/kernel/pty/max`) or this process has too many descriptors open.
   /// The corresponding C functions are `posix_openpt`, `grantpt`, `unlockpt`, `ptsname_r`.
   public static func open(
-    size: WindowSize? = nil, attributes: TerminalAttributes? = nil, nonBlocking: Bool = false
+    size: WindowSize? = nil, attributes: TerminalAttributes? = nil
   ) throws(HinixError) -> Pair {
     let masterFD: Int32
-    switch Sys.openPseudoTerminalMaster(nonBlocking: nonBlocking) {
+    switch Sys.openPseudoTerminalMaster(nonBlocking: true) {
     case .success(let fd): masterFD = fd
     case .failure(let error):
       throw HinixError.system(error, "posix_openpt", subject: "/dev/ptmx") { error in
@@ -75,12 +77,12 @@ public enum PseudoTerminal {
     case .failure(let error): throw HinixError.system(error, "ptsname_r", subject: "/dev/ptmx")
     }
     let slaveFD: Int32
-    switch Sys.openPseudoTerminalSlave(masterFD, nonBlocking: nonBlocking) {
+    switch Sys.openPseudoTerminalSlave(masterFD, nonBlocking: false) {
     case .success(let fd):
       slaveFD = fd
     case .failure(.inappropriateIOCTLForDevice), .failure(.invalidArgument):
       // Before Linux 4.13: open the slave by its name.
-      switch Sys.open(path, O_RDWR | O_NOCTTY | (nonBlocking ? O_NONBLOCK : 0)) {
+      switch Sys.open(path, O_RDWR | O_NOCTTY) {
       case .success(let fd): slaveFD = fd
       case .failure(let error): throw HinixError.system(error, "open", subject: path.printable)
       }
@@ -108,7 +110,7 @@ public enum PseudoTerminal {
   ///   - attributes: the slave's attributes before the child starts; `nil` keeps canonical
   ///     input with echo, as a terminal emulator's shell has.
   ///   - passing: more descriptors for the child, by the number it sees (3 and up).
-  /// - Throws: the errors of ``open(size:attributes:nonBlocking:)`` and of the spawn, naming
+  /// - Throws: the errors of ``open(size:attributes:)`` and of the spawn, naming
   ///   the executable; `.invalidArgument` for a descriptor passed as 0, 1 or 2.
   public static func spawn(
     _ executable: FilePath, arguments: [String] = [], environment: [String]? = nil, size: WindowSize? = nil,

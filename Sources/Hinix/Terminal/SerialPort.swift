@@ -13,7 +13,7 @@ import SystemPackage
 ///
 /// An opened port is a ``Terminal``: every read and write form, attributes, drain, flush,
 /// break, and the modem lines (``Terminal/modemLines()``,
-/// ``Terminal/waitForModemChange(of:)-5zhkq``).
+/// `waitForModemChange(of:)`).
 public enum SerialPort {
   /// Opens a serial device for raw bytes: as ``Terminal/open(_:exclusive:nonBlocking:)`` does
   /// (`O_NOCTTY`, a non-blocking open so a missing carrier cannot hold it), then sets raw mode
@@ -23,13 +23,14 @@ public enum SerialPort {
   /// - Parameters:
   ///   - exclusive: refuse other opens of the device while this one lasts (`TIOCEXCL`); on by
   ///     default, as two programs reading one port each get half of its bytes.
-  ///   - nonBlocking: keep the descriptor `O_NONBLOCK` (every form works either way).
+  ///   - nonBlocking: keep the descriptor `O_NONBLOCK` (the default; see
+  ///     ``Terminal/open(_:exclusive:nonBlocking:)`` for why), or make it blocking.
   /// - Throws: the errors of ``Terminal/open(_:exclusive:nonBlocking:)`` and
   ///   ``Terminal/setAttributes(_:when:)``.
   public static func open(
     _ path: FilePath, baudRate: BaudRate = 9600, dataBits: TerminalAttributes.DataBits = .eight,
     parity: TerminalAttributes.Parity = .none, stopBits: TerminalAttributes.StopBits = .one,
-    flowControl: TerminalAttributes.FlowControl = .none, exclusive: Bool = true, nonBlocking: Bool = false
+    flowControl: TerminalAttributes.FlowControl = .none, exclusive: Bool = true, nonBlocking: Bool = true
   ) throws(HinixError) -> Terminal {
     let port = try Terminal.open(path, exclusive: exclusive, nonBlocking: nonBlocking)
     try port.updateAttributes { attributes in

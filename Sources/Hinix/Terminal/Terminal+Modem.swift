@@ -32,8 +32,8 @@ public struct ModemLines: OptionSet, Sendable, Hashable, CustomStringConvertible
     (.carrierDetect, "CD"), (.ringIndicator, "RI"),
   ]
 
-  /// The raised lines' names, as `/proc/tty/driver/serial` shows them: `RTS|CTS|DTR`, or
-  /// `none`.
+  /// The raised lines' names joined by `|` in the order DTR, RTS, CTS, DSR, CD, RI
+  /// (`DTR|RTS|CTS`), or `none`.
   public var description: String {
     let raised = ModemLines.names.filter { contains($0.0) }.map(\.1)
     return raised.isEmpty ? "none" : raised.joined(separator: "|")

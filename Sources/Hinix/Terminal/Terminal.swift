@@ -6,7 +6,7 @@ import SystemPackage
 /// ``ByteReader`` and ``ByteWriter`` (blocking, try, timed and async through the reactor).
 ///
 /// Its attributes are one typed value (``TerminalAttributes``), read back with the rate really
-/// in force (`TCGETS2`), so any rate works, not only the standard ones. ``withRawMode(_:)-4h7e3``
+/// in force (`TCGETS2`), so any rate works, not only the standard ones. `withRawMode(_:)`
 /// restores the attributes on every way out of its body; ``sizeChanges()`` is an async sequence
 /// of window sizes, from SIGWINCH.
 ///
@@ -17,8 +17,9 @@ import SystemPackage
 /// ```
 ///
 /// A read on a pseudo-terminal's master after the last descriptor of its slave closed (the
-/// child exited) is the end of the stream (0, ``Outcome/ended``): Linux reports `EIO` there,
-/// and Hinix reads it as the end, after everything the child wrote was read.
+/// child exited), or on a slave after its master closed, is the end of the stream (0,
+/// ``Outcome/ended``): Linux reports `EIO` there, and Hinix reads it as the end, after
+/// everything written before was read.
 public final class Terminal: ByteReader, ByteWriter, DescriptorOwner, Sendable {
   private let handle: OwnedDescriptor
   /// The path or description used in errors.
@@ -56,20 +57,26 @@ public final class Terminal: ByteReader, ByteWriter, DescriptorOwner, Sendable {
   ///
   /// Opens `path` for reading and writing without making it the process's controlling
   /// terminal (`O_NOCTTY`), whatever session this process leads. The open itself never waits
-  /// (a serial port would wait for carrier detect): it is non-blocking, and the descriptor is
-  /// then made blocking unless `nonBlocking` is set. Every form of reading and writing works
-  /// either way; blocking is the one a plain `read` in C would see.
+  /// (a serial port would wait for carrier detect): it is non-blocking.
+  ///
+  /// The descriptor then stays non-blocking unless `nonBlocking` is `false`. Every form of
+  /// reading and writing works either way (the blocking forms wait in `poll`), but only a
+  /// non-blocking terminal keeps the promise of the try and async writes never to wait: a
+  /// terminal refuses `RWF_NOWAIT`, and a blocking terminal's `write` waits until it has taken
+  /// every byte (a port stopped by flow control could take none for ever). Ask for a blocking
+  /// descriptor to hand it to C code or a child that expects one.
   ///
   /// - Parameters:
   ///   - exclusive: refuse any further open of the device, except by root, until this one
   ///     closes (`TIOCEXCL`).
-  ///   - nonBlocking: keep the descriptor non-blocking (`O_NONBLOCK`).
+  ///   - nonBlocking: keep the descriptor non-blocking (`O_NONBLOCK`); `false` makes it
+  ///     blocking after the open.
   /// - Throws: `.notFound`, `.permissionDenied` (also when another process holds the device
   ///   exclusively: `EBUSY`), `.unsupported` when the file is not a terminal, each naming the
   ///   path.
   /// The corresponding C functions are `open` and `ioctl` with `TIOCEXCL`.
   public static func open(
-    _ path: FilePath, exclusive: Bool = false, nonBlocking: Bool = false
+    _ path: FilePath, exclusive: Bool = false, nonBlocking: Bool = true
   ) throws(HinixError) -> Terminal {
     let fd: Int32
     switch Sys.open(path, O_RDWR | O_NOCTTY | O_NONBLOCK) {
@@ -192,22 +199,41 @@ public final class Terminal: ByteReader, ByteWriter, DescriptorOwner, Sendable {
   /// Runs `body` with the terminal in raw mode (``TerminalAttributes/makeRaw()``), then puts
   /// the attributes back as they were, however `body` ends: a return or a thrown error.
   ///
+  /// Both changes take effect at once (`TCSANOW`), never waiting for output to drain, which a
+  /// port stopped by flow control might never do. When `body` returned but the attributes
+  /// could not be put back, that error is thrown; when `body` threw, its error is.
+  ///
   /// The corresponding C functions are `tcgetattr` and `tcsetattr` (as `TCGETS2`, `TCSETS2`).
   @_disfavoredOverload
   public func withRawMode<Result>(_ body: () throws -> Result) throws -> Result {
     let saved = try enterRawMode()
-    defer { try? setAttributes(saved, when: .afterDrain) }
-    return try body()
+    let result: Result
+    do {
+      result = try body()
+    } catch {
+      try? setAttributes(saved)
+      throw error
+    }
+    try setAttributes(saved)
+    return result
   }
 
   /// Runs the async `body` with the terminal in raw mode, then puts the attributes back as they
-  /// were however `body` ends: a return, a thrown error, or the task's cancellation.
+  /// were however `body` ends: a return, a thrown error, or the task's cancellation (as the
+  /// synchronous form does).
   public func withRawMode<Result>(
     isolation: isolated (any Actor)? = #isolation, _ body: () async throws -> Result
   ) async throws -> Result {
     let saved = try enterRawMode()
-    defer { try? setAttributes(saved, when: .afterDrain) }
-    return try await body()
+    let result: Result
+    do {
+      result = try await body()
+    } catch {
+      try? setAttributes(saved)
+      throw error
+    }
+    try setAttributes(saved)
+    return result
   }
 
   /// Sets raw mode and returns the attributes before.
@@ -215,7 +241,7 @@ public final class Terminal: ByteReader, ByteWriter, DescriptorOwner, Sendable {
     let saved = try attributes()
     var raw = saved
     raw.makeRaw()
-    try setAttributes(raw, when: .afterDrain)
+    try setAttributes(raw)
     return saved
   }
 
@@ -286,8 +312,9 @@ public final class Terminal: ByteReader, ByteWriter, DescriptorOwner, Sendable {
     }
   }
 
-  /// Sends a break (the line held at 0): for 0.25 to 0.5 seconds by default, or for `duration`
-  /// rounded up to tenths of a second. The call returns when the break ends.
+  /// Sends a break (the line held at 0): for 0.25 to 0.5 seconds by default (and for a
+  /// `duration` of zero), or for `duration` rounded up to tenths of a second. The call returns
+  /// when the break ends.
   ///
   /// - Throws: `.invalidArgument` for a duration below 0 or above an hour.
   /// The corresponding C function is `tcsendbreak` (`TCSBRK`, `TCSBRKP`).

@@ -41,9 +41,9 @@ public struct TerminalAttributes: Sendable, Hashable {
   /// case: most hardware has one clock).
   public var inputBaudRate: BaudRate?
 
-  /// The attributes of a new pseudo-terminal on Linux (as `stty sane` leaves a terminal):
-  /// canonical input with echo and the usual special characters, 38400 bits per second, 8 data
-  /// bits.
+  /// Canonical attributes, as `stty sane` sets them: lines edited with echo, the usual
+  /// special characters and signals, CR translated to NL on input and NL to CR NL on output,
+  /// 38400 bits per second, 8 data bits, the receiver on and the modem lines ignored.
   public static var canonical: TerminalAttributes {
     var attributes = TerminalAttributes(
       inputModes: [], outputModes: [], controlModes: [.enableReceiver, .ignoreModemLines], localModes: [],
@@ -79,8 +79,9 @@ public struct TerminalAttributes: Sendable, Hashable {
 
   /// Makes these attributes raw, as `cfmakeraw` does: no input or output processing, no echo,
   /// no canonical lines, no signals from special characters, 8 data bits without parity, and a
-  /// read that returns as soon as one byte is there (`VMIN` 1, `VTIME` 0). The rate, the stop
-  /// bits and flow control are kept.
+  /// read that returns as soon as one byte is there (`VMIN` 1, `VTIME` 0). Like `cfmakeraw`
+  /// it also turns XON/XOFF output flow control (`IXON`) off, so ^S and ^Q pass as bytes; the
+  /// rate, the stop bits and hardware flow control are kept.
   public mutating func makeRaw() {
     inputModes.subtract([
       .ignoreBreak, .interruptOnBreak, .markParityErrors, .stripEighthBit, .mapNewlineToReturn, .ignoreReturn,
@@ -113,7 +114,14 @@ public struct TerminalAttributes: Sendable, Hashable {
 
   /// Data bits per character (`CSIZE`).
   public enum DataBits: Int, Sendable, Hashable, CaseIterable {
-    case five = 5, six, seven, eight
+    /// 5 bits (`CS5`).
+    case five = 5
+    /// 6 bits (`CS6`).
+    case six
+    /// 7 bits (`CS7`).
+    case seven
+    /// 8 bits (`CS8`).
+    case eight
 
     var flag: ControlModes {
       switch self {
@@ -141,7 +149,10 @@ public struct TerminalAttributes: Sendable, Hashable {
 
   /// Stop bits after each character (`CSTOPB`).
   public enum StopBits: Int, Sendable, Hashable, CaseIterable {
-    case one = 1, two
+    /// One stop bit.
+    case one = 1
+    /// Two stop bits (`CSTOPB`).
+    case two
   }
 
   /// How the two sides pause each other.
