@@ -161,9 +161,11 @@ static void nowait_mark(int fd, int refused) {
 }
 
 int hinix_close(int fd) {
+  // Before the close, so no number reused once it is closed finds the bit, and after it, in
+  // case a transfer of this owner's set it again meanwhile.
+  nowait_mark(fd, 0);
   int result = close(fd);
   int err = errno;
-  // After the close: a number reused by another thread meanwhile loses at most the shortcut.
   nowait_mark(fd, 0);
   return result < 0 ? -err : result;
 }

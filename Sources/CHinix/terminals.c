@@ -16,11 +16,16 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <stdio.h>
+#include <linux/mount.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-// sys/ioctl.h would pull glibc's termios definitions in.
+// sys/ioctl.h (and sys/mount.h, which includes it) would pull glibc's termios definitions in.
 extern int ioctl(int fd, unsigned long request, ...);
+extern int mount(const char *source, const char *target, const char *type, unsigned long flags,
+                 const void *data);
 
 _Static_assert(sizeof(hinix_termios) == sizeof(struct termios2), "hinix_termios mirrors termios2");
 _Static_assert(offsetof(hinix_termios, ispeed) == offsetof(struct termios2, c_ispeed), "ispeed");
@@ -236,6 +241,18 @@ int hinix_foreground_group(int fd) {
   pid_t group;
   if (ioctl(fd, TIOCGPGRP, &group) < 0) return -errno;
   return group;
+}
+
+/// For tests: a mount namespace of the caller's own whose /dev/pts is a new devpts instance
+/// allowing `max` pseudo-terminals, with /dev/ptmx its multiplexer.
+int hinix_private_devpts(int max) {
+  if (unshare(CLONE_NEWNS) < 0) return -errno;
+  if (mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) return -errno;
+  char options[64];
+  snprintf(options, sizeof options, "newinstance,ptmxmode=0666,mode=0620,max=%d", max);
+  if (mount("devpts", "/dev/pts", "devpts", 0, options) < 0) return -errno;
+  if (mount("/dev/pts/ptmx", "/dev/ptmx", NULL, MS_BIND, NULL) < 0) return -errno;
+  return 0;
 }
 
 // MARK: ioctl and device numbers

@@ -131,7 +131,14 @@ extension Runner {
       return result
     case .pty:
       var pair: PseudoTerminal.Pair? = try PseudoTerminal.open(attributes: .raw)
-      let peer = try spawnPeer(arguments + [kind.rawValue], passing: [pair!.slave.descriptor: 3])
+      // The peer's slave is blocking, as the C peer's reads expect; this copy closes after the
+      // spawn, so the peer holds the only one.
+      let peer = try { () throws -> PeerWatch in
+        let peerSlave = try PseudoTerminal.openSlave(of: pair!)
+        return try withExtendedLifetime(peerSlave) {
+          try spawnPeer(arguments + [kind.rawValue], passing: [peerSlave.descriptor: 3])
+        }
+      }()
       defer { peer.end() }
       let ends = StreamEnds.terminal(pair!.master)
       pair = nil

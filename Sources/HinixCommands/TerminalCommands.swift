@@ -72,12 +72,13 @@ struct SerialCommand: ParsableCommand {
         On a terminal it behaves as picocom or screen: the device is opened exclusively and \
         raw at the rate and framing given, this terminal is put in raw mode without local \
         echo (every key, ^C included, goes to the device), and Ctrl-] quits; the terminal's \
-        settings come back on every way out (Ctrl-], an error, SIGTERM, SIGHUP, the device \
-        hanging up). When standard input or output is not a terminal it copies standard \
-        input to the device and the device to standard output, so it can be scripted: the \
+        settings come back on every way out (Ctrl-], an error, SIGTERM, SIGHUP, SIGINT or \
+        SIGQUIT, the device hanging up). When standard input or output is not a terminal it \
+        copies standard input to the device and the device to standard output, so it can be scripted: the \
         end of standard input stops the copy to the device only, and --exit-after ends the \
         tool once the device has been quiet that long. Works on a pseudo-terminal's slave as \
-        on hardware. Exit status 0 on Ctrl-], --exit-after or the device's end, 1 on an error.
+        on hardware. Exit status 0 on Ctrl-], --exit-after or the device's end, 128+N after \
+        signal N, 1 on an error, 2 on a usage error.
         """)
 
     @Option(
@@ -132,19 +133,20 @@ struct SerialCommand: ParsableCommand {
       let signals = try SignalWatcher(Tool.endingSignals)
       let holder = try SignalWatcher(Tool.endingSignals)
       defer { holder.cancel() }
-      try runBlocking {
+      let signalled = try runBlocking { () async throws -> Signal? in
         if interactive {
           let keyboard = try Terminal.standardInput()
           Tool.report(
             "connected to \(device) at \(try port.attributes().baudRate) bps; Ctrl-] quits", prefix: false)
-          try await keyboard.withRawMode {
+          let signalled = try await keyboard.withRawMode {
             try await copyBothWays(port, quitKey: 0x1D, quietLimit: quiet, signals: signals)
           }
           Tool.report("disconnected", prefix: false)
-        } else {
-          try await copyBothWays(port, quitKey: nil, quietLimit: quiet, signals: signals)
+          return signalled
         }
+        return try await copyBothWays(port, quitKey: nil, quietLimit: quiet, signals: signals)
       }
+      if let signalled { throw ExitCode(128 + signalled.rawValue) }
     }
   }
 }
@@ -162,11 +164,15 @@ struct PtyCommand: ParsableCommand {
         it sees a terminal on standard input, output and error, gets SIGINT from ^C and \
         SIGWINCH when the size changes). Standard input is copied to it; the end of standard \
         input does not end the command (as with script). Every byte the command writes is \
-        copied to standard output before the tool exits. When standard input is a terminal it \
-        is put in raw mode for the run (and restored on every way out), and its window size \
-        is the command's and follows it. The exit status is the command's, 128+N when signal \
-        N ended it, 127 when it cannot be found, 126 when it cannot be run, 1 on the tool's \
-        own errors and 2 on a usage error.
+        copied to standard output before the tool exits (when a process it started in the \
+        background still holds the terminal, until its output has been quiet for 200 ms after \
+        the command ended; when standard output's reader leaves, the command gets SIGHUP and \
+        the rest is dropped). When standard input is a terminal it is put in raw mode for the \
+        run (and restored on every way out), and its window size is the command's and follows \
+        it. SIGTERM, SIGHUP, SIGINT and SIGQUIT sent to the tool go to the command (a second \
+        one kills it). The exit status is the command's, 128+N when signal N ended it, 127 \
+        when it cannot be found, 126 when it cannot be run, 1 on the tool's own errors and 2 \
+        on a usage error.
         """)
 
     @Option(name: .long, help: "The window size as ROWSxCOLUMNS when standard input is not a terminal.")
@@ -197,24 +203,25 @@ struct PtyCommand: ParsableCommand {
       }
       let keyboard = try? Terminal.standardInput()
       let size = try keyboard?.windowSize() ?? parsedSize!
+      // Watching starts before the command and raw mode, so a signal at any moment finds the
+      // tool ready to pass it on and to put the terminal back; the holder keeps Hinix's handler
+      // installed until after the restore (see `serial open`).
+      let signals = try SignalWatcher(Tool.endingSignals)
+      let holder = try SignalWatcher(Tool.endingSignals)
+      defer { holder.cancel() }
       let session: PseudoTerminal.Session
       do {
         session = try PseudoTerminal.spawn(executable, arguments: arguments, size: size)
       } catch {
         Tool.report(error.description)
-        // As shells do: 127 when the program is not there, 126 when it cannot run; 1 when the
-        // pseudo-terminal itself could not be made.
-        switch error.operation {
-        case "spawn": throw ExitCode(error.code == .notFound ? 127 : 126)
+        // As shells do: 127 when the program is not there, 126 when it cannot be run; 1 for
+        // the tool's own failures (no pseudo-terminal, no process).
+        switch error.errno {
+        case .noSuchFileOrDirectory?: throw ExitCode(127)
+        case .permissionDenied?, .execFormatError?, .isDirectory?, .notDirectory?: throw ExitCode(126)
         default: throw ExitCode(ToolStatus.failure.rawValue)
         }
       }
-      // Watching starts before raw mode, so a signal at any moment finds the tool ready to
-      // pass it on and to put the terminal back; the holder keeps Hinix's handler installed
-      // until after the restore (see `serial open`).
-      let signals = try SignalWatcher(Tool.endingSignals)
-      let holder = try SignalWatcher(Tool.endingSignals)
-      defer { holder.cancel() }
       let ended = try runBlocking { () async throws -> ChildProcess.Termination in
         if let keyboard {
           return try await keyboard.withRawMode {
@@ -223,7 +230,6 @@ struct PtyCommand: ParsableCommand {
         }
         return try await relay(session, keyboard: nil, signals: signals)
       }
-      signals.cancel()
       switch ended {
       case .exited(let status): throw ExitCode(status)
       case .signalled(let signal): throw ExitCode(128 + signal)
@@ -234,9 +240,9 @@ struct PtyCommand: ParsableCommand {
 
 /// Runs the session: standard input copied to the master (its end stops that copy only), the
 /// master copied to standard output, the keyboard's window size followed, and the signals that
-/// would end the tool passed on to the command (whose process group is its pid). Returns when
-/// the command has ended and its output is copied: to the end of the master, or, when a
-/// process it left behind still holds the terminal, until the output has been quiet for 200 ms.
+/// would end the tool passed on to the command. Returns when the command has ended and its
+/// output is copied: to the end of the master, or, when a process it left behind still holds
+/// the terminal, until nothing has come for 200 ms since the command ended.
 private func relay(_ session: PseudoTerminal.Session, keyboard: Terminal?, signals: SignalWatcher)
   async throws
   -> ChildProcess.Termination
@@ -244,47 +250,63 @@ private func relay(_ session: PseudoTerminal.Session, keyboard: Terminal?, signa
   let output = try PipeWriter.standardOutput()
   let input = try PipeReader.standardInput()
   let progress = OutputProgress()
-  let group = session.child.pid
+  let command = session.child
+  let master = session.master
   return try await withThrowingTaskGroup(of: Void.self) { tasks in
     tasks.addTask {
       try await withBuffer(4096) { buffer in
         while true {
           let count = try await input.read(into: buffer)
           if count == 0 { return }
-          try await session.master.write(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
+          try await master.write(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
         }
       }
     }
     if let keyboard {
       let changes = try keyboard.sizeChanges()
       tasks.addTask {
-        for try await size in changes { try session.master.setWindowSize(size) }
+        for try await size in changes { try master.setWindowSize(size) }
       }
     }
     tasks.addTask {
-      for await delivery in signals { try? delivery.signal.send(toGroup: group) }
+      // The first signal goes to the command's session as the kernel's hangup would send it:
+      // the terminal's foreground group and the command's own. A second one kills them.
+      var forwarded = false
+      for await delivery in signals {
+        let signal = forwarded ? Signal.kill : delivery.signal
+        let foreground = try? master.foregroundProcessGroup()
+        for group in Set([command.pid, foreground ?? command.pid]) { try? signal.send(toGroup: group) }
+        forwarded = true
+      }
     }
     tasks.addTask {
       do {
-        try await copyOutput(session.master, output, progress: progress, hangUp: group)
+        try await copyOutput(master, output, progress: progress, hangUp: command.pid)
       } catch is CancellationError {
       } catch {
         progress.fail(error)
       }
     }
-    let ended = try await session.child.wait()
-    while !progress.isDone && progress.quiet < .milliseconds(200) {
-      try await Task.sleep(for: .milliseconds(10))
+    let ended = try await command.wait()
+    progress.commandEnded()
+    // To the end of the output; a slave still held by a process the command left behind
+    // (the master does not hang up) ends the wait once the output has been quiet 200 ms.
+    while !progress.isDone
+      && (Sys.isHungUp(master.descriptor.rawValue) || progress.quiet < .milliseconds(200))
+    {
+      try await Task.sleep(for: .milliseconds(5))
     }
     tasks.cancelAll()
+    while !tasks.isEmpty { _ = try? await tasks.next() }
     if let error = progress.error { throw error }
     return ended
   }
 }
 
-/// Copies the master to standard output until the master ends. When standard output's reader
-/// has gone, the command gets SIGHUP (as when a terminal hangs up) and the rest of its output
-/// is read and dropped, so it never blocks on a full terminal.
+/// Copies the master to standard output until the master ends. When standard output cannot be
+/// written any more (its reader has gone, or it failed), the command gets SIGHUP, as when a
+/// terminal hangs up, and the rest of its output is read and dropped, so it never blocks on a
+/// full terminal; a failure other than a broken pipe is reported once the command has ended.
 private func copyOutput(
   _ master: Terminal, _ output: PipeWriter, progress: OutputProgress, hangUp group: pid_t
 ) async throws {
@@ -297,9 +319,12 @@ private func copyOutput(
       guard copying else { continue }
       do {
         try await output.write(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
-      } catch let error as HinixError where error.code == .brokenPipe {
+        // Time spent waiting for a slow reader is not quiet.
+        progress.mark()
+      } catch {
         copying = false
         try? Signal.hangUp.send(toGroup: group)
+        if (error as? HinixError)?.code != .brokenPipe { progress.record(error) }
       }
     }
   }
@@ -307,15 +332,15 @@ private func copyOutput(
 }
 
 /// The serial terminal's copy: standard input to `port` (stopping at `quitKey` if given, which
-/// ends everything), `port` to standard output; ends when the port ends, on SIGTERM, SIGHUP or
-/// SIGINT, or once the port has been quiet `quietLimit`.
+/// ends everything), `port` to standard output; ends when the port ends, on one of `signals`
+/// (which it returns), or once the port has been quiet `quietLimit`.
 private func copyBothWays(
   _ port: Terminal, quitKey: UInt8?, quietLimit: Duration?, signals: SignalWatcher
-) async throws {
+) async throws -> Signal? {
   let output = try PipeWriter.standardOutput()
   let input = try PipeReader.standardInput()
   let heard = OutputProgress()
-  try await withThrowingTaskGroup(of: Void.self) { group in
+  return try await withThrowingTaskGroup(of: Signal?.self) { group in
     group.addTask {
       try await withBuffer(4096) { buffer in
         while true {
@@ -332,6 +357,7 @@ private func copyBothWays(
           try await port.write(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
         }
       }
+      return nil
     }
     group.addTask {
       try await withBuffer(4096) { buffer in
@@ -346,55 +372,69 @@ private func copyBothWays(
           }
         }
       }
+      return nil
     }
     group.addTask {
-      for await _ in signals { return }
+      for await delivery in signals { return delivery.signal }
+      return nil
     }
     if let quietLimit {
       group.addTask {
         while true {
           let quiet = heard.quiet
-          if quiet >= quietLimit { return }
+          if quiet >= quietLimit { return nil }
           try await Task.sleep(for: quietLimit - quiet)
         }
       }
     }
     // The first copy (or signal, or quiet spell) to end ends them all.
-    try await group.next()
+    let first = try await group.next() ?? nil
     group.cancelAll()
+    return first
   }
 }
 
 extension Tool {
-  /// The signals after which the terminal tools put the terminal back and end (`pty run`
-  /// passes them on to its command first).
+  /// The signals the terminal tools watch from before raw mode to after the restore: `serial
+  /// open` ends on them, `pty run` passes them on to its command.
   static let endingSignals: SignalSet = [.terminate, .hangUp, .interrupt, .quit]
 }
 
-/// When bytes last came, whether the copy has finished, and how it failed.
+/// When bytes last came, when the command ended, whether the copy has finished, and how it
+/// failed.
 private final class OutputProgress: Sendable {
   private let started = ContinuousClock.now
-  private let nanoseconds = Atomic<Int64>(0)
+  private let lastNanoseconds = Atomic<Int64>(0)
   private let done = Atomic<Bool>(false)
   private let failure = Mutex<(any Error)?>(nil)
 
-  /// Bytes came now.
-  func mark() {
+  private func now() -> Int64 {
     let (seconds, attoseconds) = (ContinuousClock.now - started).components
-    nanoseconds.store(seconds * 1_000_000_000 + attoseconds / 1_000_000_000, ordering: .relaxed)
+    return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
   }
 
-  /// How long since bytes last came (or since the start).
-  var quiet: Duration {
-    (ContinuousClock.now - started) - .nanoseconds(nanoseconds.load(ordering: .relaxed))
+  /// Bytes came (or were written) now.
+  func mark() { lastNanoseconds.store(now(), ordering: .relaxed) }
+
+  /// The command ended now: quiet is counted from here at the earliest.
+  func commandEnded() {
+    lastNanoseconds.store(max(now(), lastNanoseconds.load(ordering: .relaxed)), ordering: .relaxed)
   }
+
+  /// How long since the last mark (or since the start).
+  var quiet: Duration { .nanoseconds(now() - lastNanoseconds.load(ordering: .relaxed)) }
 
   /// The copy reached the end of its source.
   func finish() { done.store(true, ordering: .releasing) }
 
-  /// The copy failed with `error`.
+  /// Keeps the first failure, to report after the copy.
+  func record(_ error: any Error) {
+    failure.withLock { if $0 == nil { $0 = error } }
+  }
+
+  /// The copy failed with `error` and stopped.
   func fail(_ error: any Error) {
-    failure.withLock { $0 = error }
+    record(error)
     finish()
   }
 

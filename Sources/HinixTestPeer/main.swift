@@ -514,6 +514,21 @@ func run() throws {
     }
     exit(Int32(number(1)))
 
+  case "pty-limit":
+    // pty-limit MAX: in a devpts instance of its own allowing MAX pseudo-terminals, opens
+    // MAX of them and prints the error of one more.
+    if case .failure(let error) = Sys.enterPrivateDevpts(max: Int32(number(0))) {
+      fail("private devpts: \(error)")
+    }
+    var held: [PseudoTerminal.Pair] = []
+    for _ in 0..<number(0) { held.append(try PseudoTerminal.open()) }
+    do {
+      held.append(try PseudoTerminal.open())
+      say("opened \(held.count)")
+    } catch {
+      say("\(error.code) \(error.description)")
+    }
+
   case "open-terminal-as-nobody":
     // open-terminal-as-nobody PATH: as user nobody, opens the terminal at PATH and prints the
     // error's code, or "opened".

@@ -88,6 +88,18 @@ import Testing
     #expect(try buffer.withUnsafeMutableBytes { try master.read(into: $0, timeout: .seconds(1)) } == .ended)
   }
 
+  @Test func bothSidesAreNonBlockingAndAnotherSlaveIsBlocking() throws {
+    let pair = try PseudoTerminal.open(attributes: .raw)
+    #expect(fcntl(pair.master.descriptor.rawValue, F_GETFL) & O_NONBLOCK != 0)
+    #expect(fcntl(pair.slave.descriptor.rawValue, F_GETFL) & O_NONBLOCK != 0)
+    let blocking = try PseudoTerminal.openSlave(of: pair)
+    #expect(fcntl(blocking.descriptor.rawValue, F_GETFL) & O_NONBLOCK == 0)
+    try pair.master.write(Array("to both".utf8))
+    var buffer = [UInt8](repeating: 0, count: 16)
+    let count = try buffer.withUnsafeMutableBytes { try blocking.read(into: $0) }
+    #expect(Array(buffer[..<count]) == Array("to both".utf8))
+  }
+
   @Test func aSlaveWhoseMasterClosedReadsTheEndAndCannotWrite() throws {
     let pair = try PseudoTerminal.open(attributes: .raw)
     let slave = pair.slave
@@ -129,6 +141,17 @@ import Testing
     let output = try await readToEnd(session.master)
     #expect(output.contains("typed\r\ntyped\r\n") && output.hasSuffix("after-cat\r\n"), "\(output)")
     #expect(try await session.child.wait() == .exited(4))
+  }
+
+  @Test func usedUpPseudoTerminalsAreALimitNamedInTheError() throws {
+    // A peer in a mount namespace of its own, whose devpts allows 2: the third is refused.
+    let result = try run("hinix-test-peer", ["pty-limit", "2"])
+    #expect(result.termination == .exited(0), "\(result.standardError)")
+    #expect(
+      result.standardOutput.hasPrefix("limitExceeded posix_openpt(\"/dev/ptmx\")"), "\(result.standardOutput)"
+    )
+    #expect(result.standardOutput.contains("/proc/sys/kernel/pty/max = "))
+    #expect(result.standardOutput.contains("max= option"))
   }
 
   @Test func spawnRefusesStandardNumbersAndMissingPrograms() throws {

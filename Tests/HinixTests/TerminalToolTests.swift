@@ -143,15 +143,20 @@ struct TerminalToolTests {
   @Test("pty run on a terminal: SIGTERM reaches the command, and the terminal is put back")
   func ptyRunSignalled() async throws {
     let hinix = "\(productsFolder)/hinix"
-    // The command sends SIGTERM to the tool (its parent), which passes it on and ends.
+    // The command sends SIGTERM to the tool (its parent), which passes it on: the command's
+    // trap runs, and the tool ends with the command's status.
     let session = try PseudoTerminal.spawn(
       "/bin/sh",
-      arguments: ["-c", "\(hinix) pty run -- sh -c 'kill -TERM $PPID; sleep 20'; echo status=$?; stty -a"])
+      arguments: [
+        "-c",
+        "\(hinix) pty run -- sh -c 'trap \"echo got-TERM; exit 7\" TERM; kill -TERM $PPID; sleep 20 & wait'; "
+          + "echo status=$?; stty -a",
+      ])
     var seen = try await readUntil("status=", session.master)
     while case let chunk = try await session.master.read(upTo: 4096), !chunk.isEmpty {
       seen += String(decoding: chunk, as: UTF8.self)
     }
-    #expect(seen.contains("status=143"), "\(seen)")
+    #expect(seen.contains("got-TERM") && seen.contains("status=7"), "\(seen)")
     #expect(seen.contains(" icanon") && !seen.contains("-icanon"), "\(seen)")
     #expect(try await session.child.wait() == .exited(0))
   }
@@ -191,7 +196,15 @@ struct TerminalToolTests {
     while case let chunk = try await session.master.read(upTo: 4096), !chunk.isEmpty {
       seen += String(decoding: chunk, as: UTF8.self)
     }
-    #expect(seen.contains("status=0"), "\(seen)")
+    #expect(seen.contains("status=143"), "\(seen)")
     #expect(seen.contains(" icanon") && !seen.contains("-icanon"), "\(seen)")
+  }
+
+  @Test("pty run: a process the command leaves behind does not hold the tool")
+  func ptyRunBackgroundHolder() throws {
+    let started = ContinuousClock.now
+    let ran = try run("hinix", ["pty", "run", "--", "sh", "-c", "sleep 30 & echo started"])
+    #expect(ran.termination == .exited(0) && ran.standardOutput == "started\r\n", "\(ran.standardOutput)")
+    #expect(ContinuousClock.now - started < .seconds(20))
   }
 }

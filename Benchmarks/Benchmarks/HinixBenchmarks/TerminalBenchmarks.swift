@@ -31,7 +31,7 @@ final class TerminalFixture: @unchecked Sendable {
     }
     buffer = .allocate(byteCount: TerminalFixture.messageSize, alignment: 64)
     buffer.initializeMemory(as: UInt8.self, repeating: 1)
-    for slave in [pair.slave, cPair.slave] {
+    for slave in [try PseudoTerminal.openSlave(of: pair), try PseudoTerminal.openSlave(of: cPair)] {
       let peer = hinix_c_fork_stream_peer(
         0, slave.descriptor.rawValue, TerminalFixture.messageSize, 0, peerCPU)
       guard peer > 0 else { throw HinixError(.system, operation: "fork", detail: "\(peer)") }

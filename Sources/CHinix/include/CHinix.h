@@ -525,6 +525,9 @@ int hinix_pty_name(int master, char *buffer, size_t capacity);
 int hinix_open_pty_slave(int master, int nonblocking);
 /// TIOCGPGRP: the foreground process group of the terminal.
 int hinix_foreground_group(int fd);
+/// For tests: enters a mount namespace whose /dev/pts is a new devpts instance allowing `max`
+/// pseudo-terminals (the process must be single-threaded).
+int hinix_private_devpts(int max);
 /// An ioctl with a pointer argument, for the typed helper.
 int hinix_ioctl_pointer(int fd, unsigned long request, void *argument);
 /// An ioctl with an integer argument.

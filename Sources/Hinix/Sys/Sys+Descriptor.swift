@@ -59,7 +59,7 @@ extension Sys {
   }
 
   /// Whether `fd` polls `POLLHUP` now (its other side has gone).
-  static func isHungUp(_ fd: Int32) -> Bool {
+  package static func isHungUp(_ fd: Int32) -> Bool {
     if case .success(let events) = poll(fd, events: Int16(POLLIN), timeoutMilliseconds: 0) {
       return events & Int16(POLLHUP) != 0
     }

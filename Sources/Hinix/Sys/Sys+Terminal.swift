@@ -137,6 +137,12 @@ extension Sys {
     result(hinix_foreground_group(fd))
   }
 
+  /// For tests: a mount namespace of this (single-threaded) process's own whose `/dev/pts`
+  /// allows only `max` pseudo-terminals.
+  package static func enterPrivateDevpts(max: Int32) -> Result<Void, Errno> {
+    result(hinix_private_devpts(max)).map { _ in () }
+  }
+
   static func ioctl(_ fd: Int32, _ request: UInt, _ argument: UnsafeMutableRawPointer?) -> Result<
     Int32, Errno
   > {

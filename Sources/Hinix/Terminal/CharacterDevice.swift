@@ -7,7 +7,7 @@ import SystemPackage
 /// ``ByteWriter``.
 ///
 /// ```swift
-/// let device = try CharacterDevice.open("/dev/ptmx")
+/// let device = try CharacterDevice.open("/dev/ptmx")  // a new pty master
 /// let getNumber = try IOControl<UInt32>.read(group: "T", number: 0x30)  // TIOCGPTN
 /// var number: UInt32 = 0
 /// try device.control(getNumber, &number)
@@ -59,6 +59,12 @@ public final class CharacterDevice: ByteReader, ByteWriter, DescriptorOwner, Sen
   /// character device. The open never waits (a FIFO without a writer, or a serial line
   /// without carrier, would): it is non-blocking, and the descriptor is made blocking after the
   /// check unless `nonBlocking` is set.
+  ///
+  /// Blocking is the default because some drivers honour `O_NONBLOCK` without supporting
+  /// `poll`. On a blocking device that refuses `RWF_NOWAIT` (most do), the try and async
+  /// writes wait in `write` once `poll` reports room, and a device that takes part of a write
+  /// slowly holds them there; open such a device (a terminal: use ``Terminal`` or
+  /// ``SerialPort``) non-blocking when those forms must never wait.
   ///
   /// - Throws: `.invalidArgument` naming the path and what it is when it is not a character
   ///   device; `.notFound`, `.permissionDenied` and the other errors of `open`.
@@ -167,6 +173,12 @@ public struct IOControl<Value>: Sendable, Hashable, CustomStringConvertible {
   public let rawValue: UInt
   /// Whether the maker vouched for the argument of a request whose encoding cannot be checked.
   let isVouchedFor: Bool
+
+  /// Requests are the same when their numbers are.
+  public static func == (left: IOControl, right: IOControl) -> Bool { left.rawValue == right.rawValue }
+
+  /// Hashes the number.
+  public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 
   /// A request by its number, as a header defines it; the size it encodes is checked against
   /// the argument's.

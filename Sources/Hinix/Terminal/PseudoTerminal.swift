@@ -26,8 +26,9 @@ public enum PseudoTerminal {
     /// non-blocking (`O_NONBLOCK`), so try and async writes never wait for room (a terminal
     /// refuses `RWF_NOWAIT`); the blocking forms wait in `poll`.
     public let master: Terminal
-    /// The slave, a terminal like any other for the program that uses it. It is blocking, as
-    /// a child or C code given it expects.
+    /// The slave, a terminal like any other for the program that uses it. It is non-blocking,
+    /// as the master is; ``PseudoTerminal/openSlave(of:nonBlocking:)`` opens a blocking one to
+    /// give a child or C code.
     public let slave: Terminal
     /// The slave's path (`/dev/pts/N`), which another process may open.
     public let slavePath: FilePath
@@ -44,9 +45,9 @@ public enum PseudoTerminal {
     public let slavePath: FilePath
   }
 
-  /// Opens a pseudo-terminal: its master (`posix_openpt`, `grantpt`, `unlockpt`; non-blocking)
-  /// and its slave (opened from the master, `TIOCGPTPEER`, or by its name before Linux 4.13;
-  /// blocking), both close-on-exec and neither becoming this process's controlling terminal.
+  /// Opens a pseudo-terminal: its master (`posix_openpt`, `grantpt`, `unlockpt`) and its slave
+  /// (opened from the master, `TIOCGPTPEER`, or by its name before Linux 4.13), both
+  /// non-blocking and close-on-exec, neither becoming this process's controlling terminal.
   ///
   /// - Parameters:
   ///   - size: the window size to set before anything runs in it (a new one is 0 by 0).
@@ -76,19 +77,7 @@ public enum PseudoTerminal {
     case .success(let name): path = name
     case .failure(let error): throw HinixError.system(error, "ptsname_r", subject: "/dev/ptmx")
     }
-    let slaveFD: Int32
-    switch Sys.openPseudoTerminalSlave(masterFD, nonBlocking: false) {
-    case .success(let fd):
-      slaveFD = fd
-    case .failure(.inappropriateIOCTLForDevice), .failure(.invalidArgument):
-      // Before Linux 4.13: open the slave by its name.
-      switch Sys.open(path, O_RDWR | O_NOCTTY) {
-      case .success(let fd): slaveFD = fd
-      case .failure(let error): throw HinixError.system(error, "open", subject: path.printable)
-      }
-    case .failure(let error):
-      throw HinixError.system(error, "TIOCGPTPEER", subject: path.printable)
-    }
+    let slaveFD = try openSlave(masterFD, path, nonBlocking: true)
     let slave = try Terminal(adopting: FileDescriptor(rawValue: slaveFD), name: path.printable)
     if let size { try master.setWindowSize(size) }
     if let attributes { try slave.setAttributes(attributes) }
@@ -123,17 +112,50 @@ public enum PseudoTerminal {
     }
     let pair = try open(size: size, attributes: attributes)
     var passing = descriptors
-    // One source goes to one target: standard output and error need copies of the slave.
-    let slave = pair.slave.descriptor
+    // The child's slave is blocking, as programs expect their standard streams; one source
+    // goes to one target, so standard output and error are copies of it.
+    let childSlave = try openSlave(of: pair)
+    let slave = childSlave.descriptor
     let output = try duplicate(slave, pair.slavePath)
     let error = try duplicate(slave, pair.slavePath)
     passing[slave] = 0
     passing[output.descriptor] = 1
     passing[error.descriptor] = 2
-    let child = try ChildProcess.spawn(
-      executable, arguments: arguments, environment: environment, passing: passing, cpu: nil,
-      controllingTerminal: 0)
+    // Every descriptor named in `passing` stays open until the child has its copies.
+    let child = try withExtendedLifetime(childSlave) { () throws(HinixError) -> ChildProcess in
+      try ChildProcess.spawn(
+        executable, arguments: arguments, environment: environment, passing: passing, cpu: nil,
+        controllingTerminal: 0)
+    }
+    _ = consume output
+    _ = consume error
     return Session(master: pair.master, child: child, slavePath: pair.slavePath)
+  }
+
+  /// Another descriptor of `pair`'s slave, a new open file description: blocking unless asked,
+  /// as C code or a child given it expects (``Pair/slave`` itself is non-blocking).
+  ///
+  /// The corresponding C function is `ioctl` with `TIOCGPTPEER`.
+  public static func openSlave(of pair: Pair, nonBlocking: Bool = false) throws(HinixError) -> Terminal {
+    let fd = try openSlave(pair.master.descriptor.rawValue, pair.slavePath, nonBlocking: nonBlocking)
+    return try Terminal(adopting: FileDescriptor(rawValue: fd), name: pair.slavePath.printable)
+  }
+
+  /// The slave of `master`, opened from it (`TIOCGPTPEER`), or by its name before Linux 4.13.
+  private static func openSlave(_ master: Int32, _ path: FilePath, nonBlocking: Bool) throws(HinixError)
+    -> Int32
+  {
+    switch Sys.openPseudoTerminalSlave(master, nonBlocking: nonBlocking) {
+    case .success(let fd):
+      return fd
+    case .failure(.inappropriateIOCTLForDevice), .failure(.invalidArgument):
+      switch Sys.open(path, O_RDWR | O_NOCTTY | (nonBlocking ? O_NONBLOCK : 0)) {
+      case .success(let fd): return fd
+      case .failure(let error): throw HinixError.system(error, "open", subject: path.printable)
+      }
+    case .failure(let error):
+      throw HinixError.system(error, "TIOCGPTPEER", subject: path.printable)
+    }
   }
 
   private static func duplicate(_ fd: FileDescriptor, _ path: FilePath) throws(HinixError) -> OwnedDescriptor
@@ -146,6 +168,7 @@ public enum PseudoTerminal {
   }
 
   private static func ptyLimitText() -> String {
-    "/proc/sys/kernel/pty/max is \(procValue("/proc/sys/kernel/pty/max"))"
+    "/proc/sys/kernel/pty/nr = \(procValue("/proc/sys/kernel/pty/nr")) in use of /proc/sys/kernel/pty/max = "
+      + "\(procValue("/proc/sys/kernel/pty/max")); a devpts mount's max= option can set a lower limit"
   }
 }
