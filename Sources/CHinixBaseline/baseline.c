@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <sched.h>
 #include <mqueue.h>
 #include <stdlib.h>
@@ -121,12 +122,25 @@ int hinix_c_eventfd_echo(int ping, int pong, long iterations) {
   return rc;
 }
 
+// On a non-blocking descriptor (a pty master as Hinix opens it), wait in poll on EAGAIN, as
+// a C program using one does.
+static int wait_for(int fd, short events) {
+  struct pollfd ready = {.fd = fd, .events = events, .revents = 0};
+  if (poll(&ready, 1, -1) < 0 && errno != EINTR) return -errno;
+  return 0;
+}
+
 static int write_exactly(int fd, const char *buf, size_t size) {
   size_t done = 0;
   while (done < size) {
     ssize_t n = write(fd, buf + done, size - done);
     if (n < 0) {
       if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        int rc = wait_for(fd, POLLOUT);
+        if (rc < 0) return rc;
+        continue;
+      }
       return -errno;
     }
     done += (size_t)n;
@@ -140,6 +154,11 @@ static int read_exactly(int fd, char *buf, size_t size) {
     ssize_t n = read(fd, buf + done, size - done);
     if (n < 0) {
       if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        int rc = wait_for(fd, POLLIN);
+        if (rc < 0) return rc;
+        continue;
+      }
       return -errno;
     }
     if (n == 0) return -EPIPE;

@@ -82,17 +82,6 @@ enum StreamEnds {
     case .terminal(let terminal): (terminal.descriptor.rawValue, terminal.descriptor.rawValue)
     }
   }
-
-  /// The descriptors for the C baseline, set up as a C program would have them: a pty master
-  /// blocking (as `posix_openpt` opens it), where Hinix keeps it non-blocking.
-  func forC() throws -> (write: Int32, read: Int32) {
-    if case .terminal(let terminal) = self,
-      case .failure(let error) = Sys.clearNonBlocking(terminal.descriptor.rawValue)
-    {
-      throw BenchError.failure("fcntl(F_SETFL) on the pty master: \(error)")
-    }
-    return descriptors
-  }
 }
 
 extension Runner {

@@ -180,7 +180,7 @@ extension Runner {
         let recorded = try timedSamples(count) { buffer in
           switch (implementation, ends) {
           case (.c, _):
-            let descriptors = try ends.forC()
+            let descriptors = ends.descriptors
             try check(
               hinix_c_stream_rtt(
                 descriptors.write, descriptors.read, message.bytes.baseAddress, size, count,
@@ -213,7 +213,7 @@ extension Runner {
         var elapsed: Int64 = 0
         switch (implementation, ends) {
         case (.c, _):
-          let descriptors = try ends.forC()
+          let descriptors = ends.descriptors
           try check(
             hinix_c_stream_send(
               descriptors.write, descriptors.read, message.bytes.baseAddress, size, count, &elapsed)

@@ -1,6 +1,8 @@
 // A pseudo-terminal in raw mode between this process (the master) and a forked raw-C echo peer
-// on the slave: 64-byte round trips through Hinix (blocking and async) and through raw C doing
-// the same system calls, with the malloc counter.
+// on the slave: 64-byte round trips through Hinix (blocking and async, on the non-blocking
+// master Hinix opens) and through raw C on a blocking master, as a C program opens it, with the
+// malloc counter. (`hinix bench --only terminal` compares with C on the same non-blocking
+// master, doing the same system calls.)
 //
 // Goal (issue 15): Hinix's round trip at most 1.10x the C baseline's; the blocking path
 // allocates nothing per message.

@@ -66,11 +66,6 @@ extension Sys {
     return false
   }
 
-  /// Makes `fd`'s open file description blocking (clears `O_NONBLOCK`).
-  package static func clearNonBlocking(_ fd: Int32) -> Result<Void, Errno> {
-    fcntl(fd, F_GETFL).flatMap { flags in fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) }.map { _ in () }
-  }
-
   /// Forgets that `fd`'s kind refused `RWF_NOWAIT` (the shim remembers it until the descriptor
   /// is closed or handed back), as an owner that releases a descriptor must.
   static func forgetNoWaitRefusal(_ fd: Int32) {
