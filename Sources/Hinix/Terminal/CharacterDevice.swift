@@ -30,24 +30,6 @@ public final class CharacterDevice: ByteReader, ByteWriter, DescriptorOwner, Sen
     set { handle.waitStrategy = newValue }
   }
 
-  /// How a device is opened.
-  public enum Access: Sendable, Hashable {
-    /// `O_RDONLY`.
-    case readOnly
-    /// `O_WRONLY`.
-    case writeOnly
-    /// `O_RDWR`.
-    case readWrite
-
-    var flags: Int32 {
-      switch self {
-      case .readOnly: O_RDONLY
-      case .writeOnly: O_WRONLY
-      case .readWrite: O_RDWR
-      }
-    }
-  }
-
   private init(handle: consuming OwnedDescriptor, path: FilePath, device: UInt64) {
     self.handle = handle
     self.path = path
@@ -66,13 +48,16 @@ public final class CharacterDevice: ByteReader, ByteWriter, DescriptorOwner, Sen
   /// slowly holds them there; open such a device (a terminal: use ``Terminal`` or
   /// ``SerialPort``) non-blocking when those forms must never wait.
   ///
+  /// - Parameters:
+  ///   - access: swift-system's access mode (`O_RDONLY`, `O_WRONLY`, `O_RDWR`).
+  ///   - nonBlocking: keep the descriptor `O_NONBLOCK` after the check.
   /// - Throws: `.invalidArgument` naming the path and what it is when it is not a character
   ///   device; `.notFound`, `.permissionDenied` and the other errors of `open`.
   /// The corresponding C functions are `open` and `fstat`.
   public static func open(
-    _ path: FilePath, access: Access = .readWrite, nonBlocking: Bool = false
+    _ path: FilePath, access: FileDescriptor.AccessMode = .readWrite, nonBlocking: Bool = false
   ) throws(HinixError) -> CharacterDevice {
-    let flags = access.flags | O_NOCTTY | O_NONBLOCK
+    let flags = access.rawValue | O_NOCTTY | O_NONBLOCK
     let handle: OwnedDescriptor
     switch Sys.open(path, flags) {
     case .success(let fd): handle = OwnedDescriptor(adopting: FileDescriptor(rawValue: fd))
@@ -95,7 +80,9 @@ public final class CharacterDevice: ByteReader, ByteWriter, DescriptorOwner, Sen
         .invalidArgument, operation: "open", subject: path.printable,
         detail: "\(status.typeName), not a character device")
     }
-    if !nonBlocking, case .failure(let error) = Sys.fcntl(handle.descriptor.rawValue, F_SETFL, access.flags) {
+    if !nonBlocking,
+      case .failure(let error) = Sys.fcntl(handle.descriptor.rawValue, F_SETFL, access.rawValue)
+    {
       throw HinixError.system(error, "fcntl(F_SETFL)", subject: path.printable)
     }
     Pipe.sigpipePolicy
