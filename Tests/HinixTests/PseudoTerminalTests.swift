@@ -7,36 +7,14 @@ import Testing
 /// Children in pseudo-terminals: controlling terminal, output read to the end, exit status,
 /// window-size changes and signals from special characters, across processes.
 @Suite(.timeLimit(.minutes(1))) struct PseudoTerminalTests {
-  /// Reads the master until the end of the stream (the child and its descendants closed the
-  /// slave), through the reactor.
-  func readToEnd(_ master: Terminal) async throws -> String {
-    var bytes: [UInt8] = []
-    while true {
-      let chunk = try await master.read(upTo: 65536)
-      if chunk.isEmpty { return String(decoding: bytes, as: UTF8.self) }
-      bytes += chunk
-    }
-  }
-
-  /// Reads the master until `text` has appeared.
-  func readUntil(_ text: String, _ master: Terminal, into seen: inout String) async throws {
-    while !seen.contains(text) {
-      let chunk = try await master.read(upTo: 4096)
-      if chunk.isEmpty {
-        throw HinixError(.closed, operation: "read", detail: "ended before \(text): \(seen)")
-      }
-      seen += String(decoding: chunk, as: UTF8.self)
-    }
-  }
-
   @Test func aChildGetsThePtyAsItsControllingTerminal() async throws {
     let session = try PseudoTerminal.spawn(
       FilePath("\(productsFolder)/hinix-test-peer"), arguments: ["pty-report", "7"],
       size: WindowSize(rows: 33, columns: 101))
     var seen = ""
-    try await readUntil("controlling=", session.master, into: &seen)
+    seen = try await session.master.readUntil("controlling=", after: seen)
     try await session.master.write(Array("hello\nquit\n".utf8))
-    seen += try await readToEnd(session.master)
+    seen += try await session.master.readToEnd()
     #expect(seen.contains("tty=\(session.slavePath.string)\r\n"), "\(seen)")
     #expect(seen.contains("session-leader=true\r\n"))
     #expect(seen.contains("foreground=true\r\n"))
@@ -52,7 +30,7 @@ import Testing
     // The shell writes 5,000 lines and exits at once: every byte is read before EIO ends it.
     let session = try PseudoTerminal.spawn(
       "/bin/sh", arguments: ["-c", "i=0; while [ $i -lt 5000 ]; do i=$((i+1)); echo line$i; done; exit 3"])
-    let output = try await readToEnd(session.master)
+    let output = try await session.master.readToEnd()
     let lines = output.split(separator: "\r\n")
     #expect(lines.count == 5000)
     #expect(lines.first == "line1" && lines.last == "line5000")
@@ -64,13 +42,7 @@ import Testing
     let session = try PseudoTerminal.spawn(
       FilePath("\(productsFolder)/hinix-test-peer"), arguments: ["pty-flood", "\(total)", "0"],
       attributes: .raw)
-    var count = 0
-    while true {
-      let chunk = try await session.master.read(upTo: 65536)
-      if chunk.isEmpty { break }
-      count += chunk.count
-    }
-    #expect(count == total)
+    #expect(try await session.master.readBytesToEnd().count == total)
     #expect(try await session.child.wait() == .exited(0))
   }
 
@@ -116,11 +88,11 @@ import Testing
       FilePath("\(productsFolder)/hinix-test-peer"), arguments: ["pty-winch", "2"],
       size: WindowSize(rows: 24, columns: 80))
     var seen = ""
-    try await readUntil("ready", session.master, into: &seen)
+    seen = try await session.master.readUntil("ready", after: seen)
     try session.master.setWindowSize(WindowSize(rows: 40, columns: 120))
-    try await readUntil("size=40 120", session.master, into: &seen)
+    seen = try await session.master.readUntil("size=40 120", after: seen)
     try session.master.setWindowSize(WindowSize(rows: 41, columns: 121))
-    seen += try await readToEnd(session.master)
+    seen += try await session.master.readToEnd()
     #expect(seen.contains("size=41 121"), "\(seen)")
     #expect(try await session.child.wait() == .exited(0))
   }
@@ -128,7 +100,7 @@ import Testing
   @Test func controlCSignalsTheForegroundGroup() async throws {
     let session = try PseudoTerminal.spawn("/bin/sh", arguments: ["-c", "echo ready; exec sleep 30"])
     var seen = ""
-    try await readUntil("ready", session.master, into: &seen)
+    seen = try await session.master.readUntil("ready", after: seen)
     #expect(try session.master.foregroundProcessGroup() == session.child.pid)
     try await session.master.write([0x03])
     #expect(try await session.child.wait() == .signalled(SIGINT))
@@ -138,7 +110,7 @@ import Testing
     // ^D at the start of a line is the end of input for the child, which still runs on.
     let session = try PseudoTerminal.spawn("/bin/sh", arguments: ["-c", "cat; echo after-cat; exit 4"])
     try await session.master.write(Array("typed\n".utf8) + [0x04])
-    let output = try await readToEnd(session.master)
+    let output = try await session.master.readToEnd()
     #expect(output.contains("typed\r\ntyped\r\n") && output.hasSuffix("after-cat\r\n"), "\(output)")
     #expect(try await session.child.wait() == .exited(4))
   }

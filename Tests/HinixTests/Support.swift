@@ -99,16 +99,8 @@ func runAsync(_ product: String, _ arguments: [String]) async throws -> ProcessO
       passing: [outputEnd.descriptor: 1, errorsEnd.descriptor: 2])
     return (output, errors, child)
   }()
-  func readToEnd(_ reader: PipeReader) async throws -> [UInt8] {
-    var bytes: [UInt8] = []
-    while true {
-      let chunk = try await reader.read(upTo: 65536)
-      if chunk.isEmpty { return bytes }
-      bytes += chunk
-    }
-  }
-  async let standardOutput = readToEnd(output)
-  async let standardError = readToEnd(errors)
+  async let standardOutput = output.readBytesToEnd()
+  async let standardError = errors.readBytesToEnd()
   let (outputBytes, errorBytes) = try await (standardOutput, standardError)
   return ProcessOutput(
     standardOutput: String(decoding: outputBytes, as: UTF8.self),
@@ -152,4 +144,36 @@ func expectError<R>(
 /// code: the call is `noasync`, and a synchronous closure is where it may be made on purpose.
 func blockingSetup<T: ~Copyable>(_ body: () throws -> T) rethrows -> T {
   try body()
+}
+
+extension ByteReader where Self: Sendable {
+  /// Reads until the end of the stream (for a pty master: until the child and its descendants
+  /// closed the slave), through the reactor.
+  func readBytesToEnd() async throws -> [UInt8] {
+    var bytes: [UInt8] = []
+    while true {
+      let chunk = try await read(upTo: 65536)
+      if chunk.isEmpty { return bytes }
+      bytes += chunk
+    }
+  }
+
+  /// ``readBytesToEnd()`` as text.
+  func readToEnd() async throws -> String {
+    String(decoding: try await readBytesToEnd(), as: UTF8.self)
+  }
+
+  /// Reads until `text` has appeared in `seen` and what follows it, and returns all read;
+  /// the end of the stream first is `.closed`.
+  func readUntil(_ text: String, after seen: String = "") async throws -> String {
+    var seen = seen
+    while !seen.contains(text) {
+      let chunk = try await read(upTo: 4096)
+      if chunk.isEmpty {
+        throw HinixError(.closed, operation: "read", detail: "ended before \(text): \(seen)")
+      }
+      seen += String(decoding: chunk, as: UTF8.self)
+    }
+    return seen
+  }
 }

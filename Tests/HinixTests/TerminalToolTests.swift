@@ -83,38 +83,23 @@ struct TerminalToolTests {
     #expect(json.standardOutput.split(separator: "\n").allSatisfy { $0.hasPrefix("{\"path\":\"/dev/") })
   }
 
-  /// Reads `master` until `text` has appeared, and returns all read so far.
-  func readUntil(_ text: String, _ master: Terminal, after seen: String = "") async throws -> String {
-    var seen = seen
-    while !seen.contains(text) {
-      let chunk = try await master.read(upTo: 4096)
-      if chunk.isEmpty {
-        throw HinixError(.closed, operation: "read", detail: "ended before \(text): \(seen)")
-      }
-      seen += String(decoding: chunk, as: UTF8.self)
-    }
-    return seen
-  }
-
   @Test("serial open on a terminal: raw, Ctrl-] quits, and the terminal's settings come back")
   func serialOpenInteractive() async throws {
     let line = try PseudoTerminal.open(attributes: .raw)
     let hinix = "\(productsFolder)/hinix"
     let session = try PseudoTerminal.spawn(
       "/bin/sh", arguments: ["-c", "\(hinix) serial open \(line.slavePath.string); echo status=$?; stty -a"])
-    var seen = try await readUntil("Ctrl-] quits", session.master)
+    var seen = try await session.master.readUntil("Ctrl-] quits")
     // Keys go to the device unchanged (no echo, no line editing: ^C is a byte).
     try await session.master.write([0x68, 0x03, 0x0D])
     var received: [UInt8] = []
     while received.count < 3 { received += try await line.master.read(upTo: 16) }
     #expect(received == [0x68, 0x03, 0x0D])
     try await line.master.write(Array("from the device".utf8))
-    seen = try await readUntil("from the device", session.master, after: seen)
+    seen = try await session.master.readUntil("from the device", after: seen)
     try await session.master.write([0x1D])
-    seen = try await readUntil("status=0", session.master, after: seen)
-    while case let chunk = try await session.master.read(upTo: 4096), !chunk.isEmpty {
-      seen += String(decoding: chunk, as: UTF8.self)
-    }
+    seen = try await session.master.readUntil("status=0", after: seen)
+    seen += try await session.master.readToEnd()
     #expect(seen.contains("disconnected"))
     // stty after the tool: canonical input with echo again.
     #expect(seen.contains(" icanon") && seen.contains(" echo ") && !seen.contains("-icanon"), "\(seen)")
@@ -129,12 +114,10 @@ struct TerminalToolTests {
       arguments: [
         "-c", "\(hinix) pty run -- \(productsFolder)/hinix-test-peer pty-winch 1; echo status=$?; stty -a",
       ], size: WindowSize(rows: 20, columns: 70))
-    var seen = try await readUntil("ready", session.master)
+    var seen = try await session.master.readUntil("ready")
     try session.master.setWindowSize(WindowSize(rows: 21, columns: 71))
-    seen = try await readUntil("status=0", session.master, after: seen)
-    while case let chunk = try await session.master.read(upTo: 4096), !chunk.isEmpty {
-      seen += String(decoding: chunk, as: UTF8.self)
-    }
+    seen = try await session.master.readUntil("status=0", after: seen)
+    seen += try await session.master.readToEnd()
     #expect(seen.contains("size=21 71"), "\(seen)")
     #expect(seen.contains(" icanon") && !seen.contains("-icanon"), "\(seen)")
     #expect(try await session.child.wait() == .exited(0))
@@ -152,10 +135,8 @@ struct TerminalToolTests {
         "\(hinix) pty run -- sh -c 'trap \"echo got-TERM; exit 7\" TERM; kill -TERM $PPID; sleep 20 & wait'; "
           + "echo status=$?; stty -a",
       ])
-    var seen = try await readUntil("status=", session.master)
-    while case let chunk = try await session.master.read(upTo: 4096), !chunk.isEmpty {
-      seen += String(decoding: chunk, as: UTF8.self)
-    }
+    var seen = try await session.master.readUntil("status=")
+    seen += try await session.master.readToEnd()
     #expect(seen.contains("got-TERM") && seen.contains("status=7"), "\(seen)")
     #expect(seen.contains(" icanon") && !seen.contains("-icanon"), "\(seen)")
     #expect(try await session.child.wait() == .exited(0))
@@ -169,10 +150,7 @@ struct TerminalToolTests {
       "/bin/sh", arguments: ["-c", "\(hinix) pty run -- yes | head -1; echo done"],
       passing: [outputEnd.descriptor: 1])
     _ = consume outputEnd
-    var text = ""
-    while case let chunk = try await output.read(upTo: 4096), !chunk.isEmpty {
-      text += String(decoding: chunk, as: UTF8.self)
-    }
+    let text = try await output.readToEnd()
     #expect(text.hasPrefix("y\r\n") && text.hasSuffix("done\n"), "\(text)")
     #expect(try await shell.wait() == .exited(0))
   }
@@ -189,13 +167,11 @@ struct TerminalToolTests {
         "\(hinix) serial open \(line.slavePath.string) </dev/tty & sleep 0.5; stty -a; kill -TERM $!; wait $!; "
           + "echo status=$?; stty -a",
       ])
-    var seen = try await readUntil("status=", session.master)
+    var seen = try await session.master.readUntil("status=")
     // The tool was in its interactive mode, raw, when the signal came.
     #expect(seen.contains("Ctrl-] quits") && seen.contains("-icanon"), "\(seen)")
     seen = String(seen[try #require(seen.firstRange(of: "status=")).lowerBound...])
-    while case let chunk = try await session.master.read(upTo: 4096), !chunk.isEmpty {
-      seen += String(decoding: chunk, as: UTF8.self)
-    }
+    seen += try await session.master.readToEnd()
     #expect(seen.contains("status=143"), "\(seen)")
     #expect(seen.contains(" icanon") && !seen.contains("-icanon"), "\(seen)")
   }

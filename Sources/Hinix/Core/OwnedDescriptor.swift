@@ -84,6 +84,15 @@ extension FileDescriptor {
     }
   }
 
+  /// A close-on-exec duplicate numbered 3 or above (so never a standard stream); a failure
+  /// names `subject`. The caller owns the copy.
+  func duplicateCloseOnExec(subject: @autoclosure () -> String) throws(HinixError) -> FileDescriptor {
+    switch Sys.fcntl(rawValue, F_DUPFD_CLOEXEC, 3) {
+    case .success(let copy): return FileDescriptor(rawValue: copy)
+    case .failure(let error): throw HinixError.system(error, "fcntl(F_DUPFD_CLOEXEC)", subject: subject())
+    }
+  }
+
   /// Whether the open file description is in non-blocking mode (`O_NONBLOCK`).
   func isNonBlocking() -> Result<Bool, Errno> {
     Sys.fcntl(rawValue, F_GETFL).map { $0 & O_NONBLOCK != 0 }

@@ -107,12 +107,7 @@ public enum FIFO {
   ) {
     let descriptor = try open(path, .readWrite, nonBlocking: false)!
     let reader = PipeReader(adopting: descriptor)
-    switch Sys.fcntl(descriptor.rawValue, F_DUPFD_CLOEXEC, 3) {
-    case .success(let copy):
-      return (reader, PipeWriter(adopting: FileDescriptor(rawValue: copy)))
-    case .failure(let error):
-      throw HinixError.system(error, "fcntl(F_DUPFD_CLOEXEC)", subject: path.printable)
-    }
+    return (reader, PipeWriter(adopting: try descriptor.duplicateCloseOnExec(subject: path.printable)))
   }
 
   /// Removes the FIFO at `path`; anything else there is left alone and reported.

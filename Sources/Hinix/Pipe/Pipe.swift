@@ -115,7 +115,7 @@ public final class PipeReader: PipeEnd, ByteReader, Sendable {
   /// A close-on-exec duplicate of standard input, usable with every form here (closing it leaves
   /// descriptor 0 open). The corresponding C function is `fcntl` with `F_DUPFD_CLOEXEC`.
   public static func standardInput() throws(HinixError) -> PipeReader {
-    PipeReader(adopting: try duplicate(0, "standard input"))
+    PipeReader(adopting: try FileDescriptor(rawValue: 0).duplicateCloseOnExec(subject: "standard input"))
   }
 }
 
@@ -143,7 +143,8 @@ public final class PipeWriter: PipeEnd, ByteWriter, Sendable {
 
   /// A close-on-exec duplicate of standard output (descriptor 1) or standard error (2).
   public static func standardOutput(_ stream: Int32 = 1) throws(HinixError) -> PipeWriter {
-    PipeWriter(adopting: try duplicate(stream, "descriptor \(stream)"))
+    PipeWriter(
+      adopting: try FileDescriptor(rawValue: stream).duplicateCloseOnExec(subject: "descriptor \(stream)"))
   }
 
   /// Writes all of a raw buffer, blocking the thread while the pipe is full (no generic
@@ -152,14 +153,6 @@ public final class PipeWriter: PipeEnd, ByteWriter, Sendable {
   @available(*, noasync, message: "blocks its thread; use `await write(_:)` in async code")
   public func write(_ bytes: UnsafeRawBufferPointer) throws(HinixError) {
     _ = try ByteStream.writeAll(descriptor.rawValue, bytes, waiting: .forever, strategy: waitStrategy)
-  }
-}
-
-/// A close-on-exec duplicate of descriptor `fd` (a standard stream), numbered 3 or above.
-private func duplicate(_ fd: Int32, _ name: String) throws(HinixError) -> FileDescriptor {
-  switch Sys.fcntl(fd, F_DUPFD_CLOEXEC, 3) {
-  case .success(let copy): return FileDescriptor(rawValue: copy)
-  case .failure(let error): throw HinixError.system(error, "fcntl(F_DUPFD_CLOEXEC)", subject: name)
   }
 }
 

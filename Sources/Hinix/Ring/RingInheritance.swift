@@ -90,10 +90,7 @@ extension RingSetup {
       for original in [
         parts.memory.descriptor, parts.bell(role == .producer ? .consumer : .producer).descriptor,
       ] {
-        switch Sys.fcntl(original.rawValue, F_DUPFD_CLOEXEC, 3) {
-        case .success(let copy): copies.append(FileDescriptor(rawValue: copy))
-        case .failure(let error): throw HinixError.system(error, "fcntl(F_DUPFD_CLOEXEC)", subject: "ring")
-        }
+        copies.append(try original.duplicateCloseOnExec(subject: "ring"))
       }
     } catch {
       for copy in copies { _ = Sys.close(copy.rawValue) }

@@ -116,8 +116,8 @@ public enum PseudoTerminal {
     // goes to one target, so standard output and error are copies of it.
     let childSlave = try openSlave(of: pair)
     let slave = childSlave.descriptor
-    let output = try duplicate(slave, pair.slavePath)
-    let error = try duplicate(slave, pair.slavePath)
+    let output = OwnedDescriptor(adopting: try slave.duplicateCloseOnExec(subject: pair.slavePath.printable))
+    let error = OwnedDescriptor(adopting: try slave.duplicateCloseOnExec(subject: pair.slavePath.printable))
     passing[slave] = 0
     passing[output.descriptor] = 1
     passing[error.descriptor] = 2
@@ -155,15 +155,6 @@ public enum PseudoTerminal {
       }
     case .failure(let error):
       throw HinixError.system(error, "TIOCGPTPEER", subject: path.printable)
-    }
-  }
-
-  private static func duplicate(_ fd: FileDescriptor, _ path: FilePath) throws(HinixError) -> OwnedDescriptor
-  {
-    switch Sys.fcntl(fd.rawValue, F_DUPFD_CLOEXEC, 3) {
-    case .success(let copy): return OwnedDescriptor(adopting: FileDescriptor(rawValue: copy))
-    case .failure(let error):
-      throw HinixError.system(error, "fcntl(F_DUPFD_CLOEXEC)", subject: path.printable)
     }
   }
 

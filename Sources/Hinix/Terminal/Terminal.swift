@@ -115,10 +115,8 @@ public final class Terminal: ByteReader, ByteWriter, DescriptorOwner, Sendable {
 
   private static func standardStream(_ fd: Int32, _ name: String) throws(HinixError) -> Terminal {
     if case .failure(let error) = Sys.isTerminal(fd) { throw notATerminal(error, "TCGETS2", name) }
-    switch Sys.fcntl(fd, F_DUPFD_CLOEXEC, 3) {
-    case .success(let copy): return try Terminal(adopting: FileDescriptor(rawValue: copy), name: name)
-    case .failure(let error): throw HinixError.system(error, "fcntl(F_DUPFD_CLOEXEC)", subject: name)
-    }
+    return try Terminal(
+      adopting: FileDescriptor(rawValue: fd).duplicateCloseOnExec(subject: name), name: name)
   }
 
   /// Whether `descriptor` is a terminal (`isatty`).
