@@ -253,15 +253,7 @@ private func relay(_ session: PseudoTerminal.Session, keyboard: Terminal?, signa
   let command = session.child
   let master = session.master
   return try await withThrowingTaskGroup(of: Void.self) { tasks in
-    tasks.addTask {
-      try await withBuffer(4096) { buffer in
-        while true {
-          let count = try await input.read(into: buffer)
-          if count == 0 { return }
-          try await master.write(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
-        }
-      }
-    }
+    tasks.addTask { _ = try await copyInput(input, to: master, quitKey: nil) }
     if let keyboard {
       let changes = try keyboard.sizeChanges()
       tasks.addTask {
@@ -331,6 +323,32 @@ private func copyOutput(
   progress.finish()
 }
 
+/// How ``copyInput(_:to:quitKey:)`` ended.
+private enum InputEnding {
+  case endOfInput
+  case quitKey
+}
+
+/// Copies standard input to `terminal` until its end, or until `quitKey` (which is not sent).
+private func copyInput(_ input: PipeReader, to terminal: Terminal, quitKey: UInt8?) async throws
+  -> InputEnding
+{
+  var ending = InputEnding.endOfInput
+  try await withBuffer(4096) { buffer in
+    while true {
+      let count = try await input.read(into: buffer)
+      if count == 0 { return }
+      if let quitKey, let index = buffer[..<count].firstIndex(of: quitKey) {
+        try await terminal.write(UnsafeRawBufferPointer(rebasing: buffer[..<index]))
+        ending = .quitKey
+        return
+      }
+      try await terminal.write(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
+    }
+  }
+  return ending
+}
+
 /// The serial terminal's copy: standard input to `port` (stopping at `quitKey` if given, which
 /// ends everything), `port` to standard output; ends when the port ends, on one of `signals`
 /// (which it returns), or once the port has been quiet `quietLimit`.
@@ -342,20 +360,9 @@ private func copyBothWays(
   let heard = OutputProgress()
   return try await withThrowingTaskGroup(of: Signal?.self) { group in
     group.addTask {
-      try await withBuffer(4096) { buffer in
-        while true {
-          let count = try await input.read(into: buffer)
-          if count == 0 {
-            // The end of input: keep copying from the port.
-            try await Task.sleep(for: .seconds(86400 * 365))
-            return
-          }
-          if let quitKey, let index = buffer[..<count].firstIndex(of: quitKey) {
-            try await port.write(UnsafeRawBufferPointer(rebasing: buffer[..<index]))
-            return
-          }
-          try await port.write(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
-        }
+      // The end of input stops this copy only: the port's goes on.
+      if try await copyInput(input, to: port, quitKey: quitKey) == .endOfInput {
+        try await Task.sleep(for: .seconds(86400 * 365))
       }
       return nil
     }
