@@ -185,6 +185,11 @@ struct SignalTests {
     #expect(Signal.realtime(1)?.description == "SIGRTMIN+1")
     #expect(Signal.interrupt.description == "SIGINT")
     #expect(SignalSet([.terminate, .interrupt]).description == "[SIGINT, SIGTERM]")
+    // Iteration walks the set bits in ascending order, up to signal 64.
+    let highest = Signal(rawValue: 64)!
+    #expect(Array(SignalSet([highest, .hangUp, .terminate])) == [.hangUp, .terminate, highest])
+    #expect(Array(SignalSet.all).count == 64)
+    #expect(Array(SignalSet()).isEmpty)
     #expect(Signal(parsing: "RTMIN+9223372036854775807") == nil)
     #expect(Signal(parsing: "RTMAX--9223372036854775808") == nil)
     #expect(Signal.realtime(Int.max) == nil)

@@ -30,7 +30,6 @@ final class Mailbox<Element: Sendable>: Sendable {
     var count = 0
     /// Tasks awaiting a value, in the order they came.
     var waiters: [Waiter] = []
-    var nextID: UInt64 = 0
     var isFinished = false
 
     mutating func append(_ value: Element) {
@@ -57,6 +56,9 @@ final class Mailbox<Element: Sendable>: Sendable {
   /// How many values the mailbox buffers before `post` drops them.
   let limit: Int
   private let state: Mutex<State>
+  /// Names each wait, so a cancelled one finds its waiter; an atomic, not the lock, so an
+  /// await takes the lock once.
+  private let nextID = Atomic<UInt64>(0)
 
   /// A mailbox buffering at most `limit` values (at least 1).
   init(limit: Int) {
@@ -95,10 +97,7 @@ final class Mailbox<Element: Sendable>: Sendable {
   /// The next value; nil once the mailbox is finished and empty. When the task is cancelled
   /// while it waits, `onCancel` runs (it should finish the mailbox, which ends the wait).
   func next(onCancel: @Sendable () -> Void) async -> Element? {
-    let id = state.withLock { state in
-      state.nextID &+= 1
-      return state.nextID
-    }
+    let id = nextID.wrappingAdd(1, ordering: .relaxed).newValue
     return await withTaskCancellationHandler {
       await withUnsafeContinuation { continuation in
         let ready = state.withLock { state -> Element?? in

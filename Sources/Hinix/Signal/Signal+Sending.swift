@@ -57,9 +57,13 @@ extension Signal {
   }
 
   /// Throws the error of a failed send, naming the target and the signal.
-  func check(_ result: Result<Void, Errno>, _ operation: String, _ target: String) throws(HinixError) {
+  ///
+  /// `target` is built only on failure: a successful send formats nothing.
+  func check(
+    _ result: Result<Void, Errno>, _ operation: String, _ target: @autoclosure () -> String
+  ) throws(HinixError) {
     guard case .failure(let error) = result else { return }
-    throw HinixError.system(error, operation, subject: target) { error in
+    throw HinixError.system(error, operation, subject: target()) { error in
       switch error {
       case .noSuchProcess: (.notFound, "no such process for \(self)")
       case .notPermitted:

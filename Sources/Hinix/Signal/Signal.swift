@@ -203,10 +203,23 @@ public struct SignalSet: Sendable, Hashable, SetAlgebra, ExpressibleByArrayLiter
   public mutating func formSymmetricDifference(_ other: SignalSet) { bits ^= other.bits }
 
   /// The signals in ascending order.
-  public func makeIterator() -> some IteratorProtocol<Signal> {
-    (Int32(1)..<Sys.signalLimit).lazy.compactMap { number in
-      self.bits & (1 << UInt64(number - 1)) != 0 ? Signal(rawValue: number) : nil
-    }.makeIterator()
+  public func makeIterator() -> Iterator {
+    Iterator(bits: bits)
+  }
+
+  /// Walks a set's signals in ascending order, one set bit at a time.
+  public struct Iterator: IteratorProtocol {
+    var bits: UInt64
+
+    /// The next signal of the set, or nil after the last.
+    public mutating func next() -> Signal? {
+      while bits != 0 {
+        let number = Int32(bits.trailingZeroBitCount) + 1
+        bits &= bits - 1
+        if let signal = Signal(rawValue: number) { return signal }
+      }
+      return nil
+    }
   }
 
   /// `[SIGINT, SIGTERM]`.

@@ -142,6 +142,15 @@ final class SignalHub: Sendable {
     let mailbox: Mailbox<SignalInfo>
     /// Per signal number: deliveries lost since the last one this watcher got.
     var lost: [Int32: Int] = [:]
+    /// The signals with an entry above 0 in `lost`: a delivery that finds its bit clear
+    /// (the usual case) reads no dictionary.
+    var losing = SignalSet()
+
+    /// Counts `count` more deliveries of `signal` lost.
+    mutating func lose(_ signal: Signal, _ count: Int) {
+      lost[signal.rawValue, default: 0] += count
+      losing.insert(signal)
+    }
   }
 
   private struct State {
@@ -273,11 +282,16 @@ final class SignalHub: Sendable {
       for record in records {
         guard var info = SignalInfo(record) else { continue }
         for index in watchers where state.watchers.values[index].signals.contains(info.signal) {
-          let lost = state.watchers.values[index].lost[record.signal] ?? 0
+          let losing = state.watchers.values[index].losing.contains(info.signal)
+          let lost = losing ? state.watchers.values[index].lost[record.signal] ?? 0 : 0
           info.lostBefore = lost
           switch state.watchers.values[index].mailbox.post(info) {
-          case .dropped: state.watchers.values[index].lost[record.signal] = lost + 1
-          case .accepted: if lost != 0 { state.watchers.values[index].lost[record.signal] = 0 }
+          case .dropped: state.watchers.values[index].lose(info.signal, 1)
+          case .accepted:
+            if losing {
+              state.watchers.values[index].lost[record.signal] = 0
+              state.watchers.values[index].losing.remove(info.signal)
+            }
           case .finished: break
           }
         }
@@ -286,7 +300,7 @@ final class SignalHub: Sendable {
         let dropped = Int(Sys.takeDroppedSignals(signal.rawValue))
         guard dropped > 0 else { continue }
         for index in watchers where state.watchers.values[index].signals.contains(signal) {
-          state.watchers.values[index].lost[signal.rawValue, default: 0] += dropped
+          state.watchers.values[index].lose(signal, dropped)
         }
       }
     }
