@@ -363,6 +363,30 @@ struct FileWatcherTests {
     }
   }
 
+  @Test("names short, at the inline limit, long and not UTF-8 come back byte for byte")
+  func nameLengths() throws {
+    try withTemporaryFolder { folder in
+      let watcher = try FileWatcher()
+      try watcher.watch(folder, for: .created)
+      let names = [
+        "a", String(repeating: "b", count: EntryName.inlineCapacity),
+        String(repeating: "c", count: EntryName.inlineCapacity + 1), String(repeating: "d", count: 255),
+      ].map { FilePath.Component($0)! }
+      // 0xFF is no UTF-8: a String of it would be lossy, the component keeps the byte.
+      let raw = FilePath.Component(platformString: [CChar(bitPattern: 0xFF), 0x65, 0])!
+      for name in names + [raw] { try touch(folder.appending(name)) }
+      let events = try collect(watcher) { $0.count >= names.count + 1 }
+      #expect(events.map(\.name) == (names + [raw]).map { Optional($0) })
+      #expect(events.map(\.path) == (names + [raw]).map { folder.appending($0) })
+      // Equal events hash alike, whether the name was read or set.
+      var copy = events[1]
+      copy.name = names[1]
+      #expect(copy == events[1] && copy.hashValue == events[1].hashValue)
+      copy.name = names[0]
+      #expect(copy != events[1])
+    }
+  }
+
   @Test("kind names parse as inotifywait's do")
   func names() {
     #expect(FileWatcher.Kinds(name: "create") == .created)

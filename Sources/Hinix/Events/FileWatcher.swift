@@ -144,33 +144,52 @@ public final class FileWatcher: Sendable {
     public var directory: FilePath
     /// The entry's name inside ``directory``; nil when the event is about the watched object
     /// itself (inotifywait's `%f`).
-    public var name: FilePath.Component?
+    public var name: FilePath.Component? {
+      get { storedName?.asComponent }
+      set { storedName = newValue.map(EntryName.init) }
+    }
     /// The kernel's cookie: the same for the two halves of one rename; 0 otherwise.
     public var cookie: UInt32
     /// Whether a recursive watcher's scan found this entry (a creation the kernel could not
     /// report, because the directory was not watched yet, or a change found after an overflow).
     public var isFromScan: Bool
-    /// The other half of a rename, boxed: most events have none, and a smaller event is
-    /// cheaper to decode and copy.
-    private var partner: Partner?
+    /// The name as read, without an allocation when it is short.
+    var storedName: EntryName?
+    /// What few events carry (a rename's other half, an overflow's limit, a watch's error),
+    /// boxed: a smaller event is cheaper to decode, copy and free.
+    private var extras: Extras?
+
     /// For an overflow: the queue's limit when the watcher was made, for the description.
-    var queueLimit: String?
+    var queueLimit: String? {
+      get { extras?.queueLimit }
+      set { update { $0.queueLimit = newValue } }
+    }
+
     /// For a folder of a recursive tree that could not be watched (``Kinds/ignored`` with
     /// ``Kinds/isDirectory``): why, such as the watch limit. Nothing below it is reported.
-    public var watchError: HinixError?
+    public var watchError: HinixError? {
+      get { extras?.watchError }
+      set { update { $0.watchError = newValue } }
+    }
 
     init(kinds: Kinds, directory: FilePath, name: FilePath.Component?, cookie: UInt32, isFromScan: Bool) {
+      self.init(kinds: kinds, directory: directory, storedName: name.map(EntryName.init), cookie: cookie)
+      self.isFromScan = isFromScan
+    }
+
+    init(kinds: Kinds, directory: FilePath, storedName: EntryName?, cookie: UInt32) {
       self.kinds = kinds
       self.directory = directory
-      self.name = name
+      self.storedName = storedName
       self.cookie = cookie
-      self.isFromScan = isFromScan
+      self.isFromScan = false
     }
 
     /// Whether two events report the same change.
     public static func == (left: Event, right: Event) -> Bool {
-      left.kinds == right.kinds && left.directory == right.directory && left.name == right.name
-        && left.cookie == right.cookie && left.isFromScan == right.isFromScan && left.partner == right.partner
+      left.kinds == right.kinds && left.directory == right.directory && left.storedName == right.storedName
+        && left.cookie == right.cookie && left.isFromScan == right.isFromScan
+        && left.movedFrom == right.movedFrom && left.movedTo == right.movedTo
         && left.watchError == right.watchError
     }
 
@@ -178,39 +197,47 @@ public final class FileWatcher: Sendable {
     public func hash(into hasher: inout Hasher) {
       hasher.combine(kinds)
       hasher.combine(directory)
-      hasher.combine(name)
+      hasher.combine(storedName)
       hasher.combine(cookie)
-      hasher.combine(partner)
+      hasher.combine(movedFrom)
+      hasher.combine(movedTo)
     }
 
     /// For a `MOVED_TO` paired with its `MOVED_FROM`: where the entry was.
     public var movedFrom: FilePath? {
-      get { partner?.from }
-      set { partner = Partner(from: newValue, to: movedTo) }
+      get { extras?.movedFrom }
+      set { update { $0.movedFrom = newValue } }
     }
 
     /// For a `MOVED_FROM` paired with its `MOVED_TO`: where the entry went.
     public var movedTo: FilePath? {
-      get { partner?.to }
-      set { partner = Partner(from: movedFrom, to: newValue) }
+      get { extras?.movedTo }
+      set { update { $0.movedTo = newValue } }
     }
 
-    private final class Partner: Sendable, Hashable {
-      let from: FilePath?
-      let to: FilePath?
+    /// Changes a copy of the extras (they are shared between copies of the event).
+    private mutating func update(_ change: (inout Extras.Values) -> Void) {
+      var values = extras?.values ?? Extras.Values()
+      change(&values)
+      extras = Extras(values)
+    }
 
-      init(from: FilePath?, to: FilePath?) {
-        self.from = from
-        self.to = to
+    private final class Extras: Sendable {
+      struct Values {
+        var movedFrom: FilePath?
+        var movedTo: FilePath?
+        var queueLimit: String?
+        var watchError: HinixError?
       }
 
-      static func == (left: Partner, right: Partner) -> Bool {
-        left.from == right.from && left.to == right.to
-      }
+      let values: Values
+      var movedFrom: FilePath? { values.movedFrom }
+      var movedTo: FilePath? { values.movedTo }
+      var queueLimit: String? { values.queueLimit }
+      var watchError: HinixError? { values.watchError }
 
-      func hash(into hasher: inout Hasher) {
-        hasher.combine(from)
-        hasher.combine(to)
+      init(_ values: Values) {
+        self.values = values
       }
     }
 
@@ -250,11 +277,18 @@ public final class FileWatcher: Sendable {
   /// Reading a folder: not reported by recursive watches, which read folders themselves.
   private static let folderReads: Kinds = [.opened, .accessed, .closedWithoutWriting]
 
-  /// What one directory of a recursive tree knows.
-  private struct Tree {
+  /// What one directory of a recursive tree knows. A class, shared by the tree's entries: an
+  /// event takes one reference to it, not one to each of its fields.
+  private final class Tree: Sendable {
     let root: FilePath
     let kinds: Kinds
     let excluded: [String]
+
+    init(root: FilePath, kinds: Kinds, excluded: [String]) {
+      self.root = root
+      self.kinds = kinds
+      self.excluded = excluded
+    }
   }
 
   /// One watch. A class: events look it up and change it in place, without copying its table
@@ -720,10 +754,13 @@ public final class FileWatcher: Sendable {
       let length = Int(buffer.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self))
       // A record the kernel could not have written ends the batch.
       guard offset + 16 + length <= count else { break }
-      var name: FilePath.Component?
+      var name: EntryName?
       if length > 0 {
-        let start = (buffer.baseAddress! + offset + 16).assumingMemoryBound(to: CChar.self)
-        name = FilePath.Component(platformString: start)
+        // The name is NUL-padded to its record's length.
+        let start = offset + 16
+        var end = start
+        while end < start + length && buffer[end] != 0 { end += 1 }
+        if end > start { name = EntryName(raw: UnsafeRawBufferPointer(rebasing: buffer[start..<end])) }
       }
       let mask = buffer.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self)
       decode(
@@ -739,7 +776,7 @@ public final class FileWatcher: Sendable {
   /// Turns one raw event into what is reported: its label, its rename partner, the tree's
   /// upkeep, the filter.
   private func decode(
-    descriptor: Int32, mask: UInt32, cookie: UInt32, name: FilePath.Component?, into batch: inout Batch,
+    descriptor: Int32, mask: UInt32, cookie: UInt32, name: EntryName?, into batch: inout Batch,
     state: inout State
   ) {
     let kinds = Kinds(rawValue: mask)
@@ -760,7 +797,7 @@ public final class FileWatcher: Sendable {
       }
       return
     }
-    var event = Event(kinds: kinds, directory: directory, name: name, cookie: cookie, isFromScan: false)
+    var event = Event(kinds: kinds, directory: directory, storedName: name, cookie: cookie)
     let tree = entry.tree
     let excluded = name != nil && tree.map { isExcluded(event.path, in: $0) } == true
     // Pair the halves of a rename, whether or not each half is reported.
@@ -788,7 +825,7 @@ public final class FileWatcher: Sendable {
       if kinds.contains(.isDirectory), kinds.subtracting(.isDirectory).isSubset(of: FileWatcher.folderReads) {
         return
       }
-      if let name {
+      if let name = name?.asComponent {
         // An entry a scan of this directory reported already.
         if kinds.contains(.created) && entry.children[name] != nil { reported = false }
         if kinds.contains(.created) || kinds.contains(.movedTo) {
