@@ -123,6 +123,11 @@ public struct Peer {
         try BenchLoops.signalEcho(
           signal: signal, count: try count(0), onReactor: parameters.contains("reactor"))
       }
+    case ("instructions", _):
+      guard let path = parameters.first.flatMap(InstructionPath.init(rawValue:)) else {
+        throw BenchError.usage("instructions: the path is one of \(InstructionPath.allCases.map(\.rawValue))")
+      }
+      try BenchLoops.instructions(path, implementation, count: try count(1))
     case ("eventfd-echo", .c):
       try check(hinix_c_eventfd_echo(3, 4, try count(0)))
     case ("eventfd-echo", .hinix):

@@ -109,6 +109,12 @@ int hinix_c_ring_same_thread(size_t count, long warm_up, long iterations, int64_
 /// independent accumulators, so that its speed does not hang on where the loop lands).
 uint64_t hinix_c_sum(const uint64_t *values, size_t count);
 
+/// One hot path `count` times on this thread, for instruction counting (`Benchmarks/instructions.sh`):
+/// 0, a 64-byte message sent to and received from a queue; 1, 64 bytes written to and read from
+/// a pipe; 2, the same through a Unix stream socket pair; 3, a 64-byte slice through the typed
+/// ring (`hinix_c_ring_same_thread`). 0 or -errno.
+int hinix_c_instructions(int path, long count);
+
 /// Creates and deletes `count` files in `folder` (a create/delete storm for inotify).
 int hinix_c_file_storm(const char *folder, int count);
 /// An inotify instance (non-blocking) watching `folder` for `mask`: its descriptor, with the
