@@ -24,9 +24,16 @@ public final class Reactor: Sendable {
     let continuation: UnsafeContinuation<IOEvents, any Error>
   }
 
-  private struct Registration {
+  /// A descriptor's waiters. A class, looked up by reference and changed in place: changing a
+  /// struct through the dictionary's subscript runs its `_modify` coroutines, whose frames were
+  /// two heap allocations per wake-up.
+  private final class Registration {
     var waiters: [Waiter] = []
     var mask: UInt32 { waiters.reduce(0) { $0 | $1.interest } }
+
+    init() {
+      waiters.reserveCapacity(2)
+    }
   }
 
   private struct State {
@@ -164,16 +171,25 @@ public final class Reactor: Sendable {
       // epoll_ctl. If it was closed and its number reused, MOD fails and ADD takes over. The
       // registration is changed in place in the dictionary: a copy would make the waiters'
       // array copy itself (an allocation per wait).
-      let existed = state.registrations[fd] != nil
-      state.registrations[fd, default: Registration()].waiters.append(waiter)
-      let events = state.registrations[fd]!.mask | Sys.epollOneShot
+      let registration: Registration
+      let existed: Bool
+      if let known = state.registrations[fd] {
+        registration = known
+        existed = true
+      } else {
+        registration = Registration()
+        state.registrations[fd] = registration
+        existed = false
+      }
+      registration.waiters.append(waiter)
+      let events = registration.mask | Sys.epollOneShot
       var result = Sys.epollControl(
         epoll, existed ? Sys.epollModify : Sys.epollAdd, fd, events, UInt64(fd))
       if existed, case .failure(.noSuchFileOrDirectory) = result {
         result = Sys.epollControl(epoll, Sys.epollAdd, fd, events, UInt64(fd))
       }
       if case .success = result { return .waiting }
-      state.registrations[fd]!.waiters.removeLast()
+      registration.waiters.removeLast()
       if !existed { state.registrations[fd] = nil }
       switch result {
       case .failure(.notPermitted):
@@ -189,11 +205,13 @@ public final class Reactor: Sendable {
 
   private func cancel(_ id: UInt64, on fd: Int32) -> UnsafeContinuation<IOEvents, any Error>? {
     state.withLock { state in
-      guard let index = state.registrations[fd]?.waiters.firstIndex(where: { $0.id == id }) else {
+      guard let registration = state.registrations[fd],
+        let index = registration.waiters.firstIndex(where: { $0.id == id })
+      else {
         return nil
       }
-      let waiter = state.registrations[fd]!.waiters.remove(at: index)
-      if state.registrations[fd]!.waiters.isEmpty {
+      let waiter = registration.waiters.remove(at: index)
+      if registration.waiters.isEmpty {
         // Still armed (it has not fired): remove it, or its hang-up could wake nobody forever.
         state.registrations[fd] = nil
         _ = Sys.epollControl(epoll, Sys.epollDelete, fd, 0, 0)
@@ -284,7 +302,8 @@ public final class Reactor: Sendable {
   ) {
     state.withLock { state in
       let always = Sys.epollError | Sys.epollHangUp
-      state.registrations[fd]?.waiters.removeAll { waiter in
+      guard let registration = state.registrations[fd] else { return }
+      registration.waiters.removeAll { waiter in
         guard events & (waiter.interest | always) != 0 else { return false }
         ready.append((waiter.continuation, IOEvents(rawValue: events)))
         return true
