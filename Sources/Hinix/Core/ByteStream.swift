@@ -44,7 +44,9 @@ enum ByteStream {
     {
       return count
     }
-    let operation = writing ? "write" : "read"
+    // Made only when a wait or an error needs it: a String per call was a tenth of the
+    // instructions of a pipe's write and read (Benchmarks/instructions.sh).
+    func operation() -> String { writing ? "write" : "read" }
     while true {
       let result: Result<Int, Errno>
       switch (writing, waiting) {
@@ -58,7 +60,7 @@ enum ByteStream {
         return count
       case .failure(.resourceTemporarilyUnavailable):
         let events = Int16(writing ? POLLOUT : POLLIN)
-        guard try waiting.poll(fd, for: events, operation: operation, subject: name()) else { return nil }
+        guard try waiting.poll(fd, for: events, operation: operation(), subject: name()) else { return nil }
       case .failure(.ioError) where !writing && Sys.isHungUp(fd):
         // A terminal whose other side has gone reads EIO and polls POLLHUP: a pseudo-terminal's
         // master once no slave descriptor is open (the child exited), a slave once its master
@@ -67,10 +69,10 @@ enum ByteStream {
         return 0
       case .failure(.brokenPipe) where writing:
         throw HinixError(
-          .brokenPipe, operation: operation, subject: name(), errno: .brokenPipe,
+          .brokenPipe, operation: operation(), subject: name(), errno: .brokenPipe,
           detail: "the reading end is closed")
       case .failure(let error):
-        throw HinixError.system(error, operation, subject: name())
+        throw HinixError.system(error, operation(), subject: name())
       }
     }
   }
