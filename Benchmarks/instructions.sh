@@ -14,15 +14,25 @@
 #   --check  exit 1 when a path's Hinix/C ratio is more than 5% above the ratio recorded in
 #            Benchmarks/instructions.expected (a regression); the goal is printed beside it.
 set -euo pipefail
+# A failed run inside $(...) must end the script too, not just its subshell.
+shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
 
 check=false
-[ "${1:-}" = "--check" ] && check=true
+case "${1:-}" in
+  "") ;;
+  --check) check=true ;;
+  *) echo "usage: Benchmarks/instructions.sh [--check]" >&2; exit 2 ;;
+esac
 goal=1.15
+# The same hash seed in every run: no path's count moves with Swift's random one.
+export SWIFT_DETERMINISTIC_HASHING=1
 low=2000
 high=12000
 
-command -v valgrind >/dev/null || { echo "instructions.sh: valgrind is not installed" >&2; exit 2; }
+for tool in valgrind strip; do
+  command -v "$tool" >/dev/null || { echo "instructions.sh: $tool is not installed" >&2; exit 2; }
+done
 swift build -c release --product hinix >/dev/null
 # Valgrind 3.19 cannot read the DWARF the Swift toolchain writes ("Possibly corrupted
 # debuginfo file"): count a copy without debug sections (symbols stay, for callgrind_annotate).
@@ -38,27 +48,35 @@ count() {
     echo "instructions.sh: the $1 $2 run failed" >&2
     exit 1
   }
-  echo "$output" | awk '/Collected :/ { print $NF }'
+  # Exactly one "Collected : N" line, or the run is not what this script expects.
+  echo "$output" | awk '/Collected :/ { n++; v = $NF } END { if (n != 1 || v !~ /^[0-9]+$/) exit 1; print v }' || {
+    echo "instructions.sh: no instruction count in the $1 $2 run's output" >&2
+    exit 1
+  }
 }
 
 # Instructions of one operation: IMPLEMENTATION PATH.
 per_operation() {
   local a b
-  a=$(count "$1" "$2" "$low")
-  b=$(count "$1" "$2" "$high")
+  a=$(count "$1" "$2" "$low") || exit 1
+  b=$(count "$1" "$2" "$high") || exit 1
+  [ "$b" -gt "$a" ] || { echo "instructions.sh: $1 $2: $high operations counted no more than $low" >&2; exit 1; }
   awk -v a="$a" -v b="$b" -v n="$((high - low))" 'BEGIN { printf "%.1f", (b - a) / n }'
 }
 
 failed=0
 printf '%-8s %12s %12s %8s %9s  %s\n' path hinix C ratio recorded "goal <= $goal"
 for path in mq pipe socket ring; do
-  hinix=$(per_operation hinix "$path")
-  c=$(per_operation c "$path")
+  hinix=$(per_operation hinix "$path") || exit 1
+  c=$(per_operation c "$path") || exit 1
   ratio=$(awk -v h="$hinix" -v c="$c" 'BEGIN { printf "%.2f", h / c }')
   recorded=$(awk -v p="$path" '$1 == p { print $2 }' Benchmarks/instructions.expected)
   met=$(awk -v r="$ratio" -v g="$goal" 'BEGIN { print (r <= g) ? "met" : "not met" }')
   printf '%-8s %12s %12s %8s %9s  %s\n' "$path" "$hinix" "$c" "$ratio" "${recorded:--}" "$met"
-  if $check && [ -n "$recorded" ] && awk -v r="$ratio" -v e="$recorded" 'BEGIN { exit !(r > e * 1.05) }'; then
+  if $check && [ -z "$recorded" ]; then
+    echo "instructions.sh: $path has no line in Benchmarks/instructions.expected" >&2
+    failed=1
+  elif $check && awk -v r="$ratio" -v e="$recorded" 'BEGIN { exit !(r > e * 1.05) }'; then
     echo "instructions.sh: $path regressed: Hinix/C $ratio, recorded $recorded" >&2
     failed=1
   fi

@@ -332,39 +332,46 @@ int hinix_c_fork_stream_peer(int kind, int fd, size_t size, long long total, int
 }
 
 int hinix_c_instructions(int path, long count) {
-  char message[64] = {1};
+  char message[64];
   char back[64];
+  memset(message, 1, sizeof message);
   switch (path) {
   case 0: {
     char name[64];
-    snprintf(name, sizeof name, "/hinix-instructions-%d", (int)getpid());
+    snprintf(name, sizeof name, "/hinix-instructions-c-%d", (int)getpid());
     struct mq_attr attributes = {.mq_maxmsg = 4, .mq_msgsize = 64};
     mqd_t q = mq_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600, &attributes);
     if (q < 0) return -errno;
     mq_unlink(name);
-    for (long i = 0; i < count; i++) {
-      int rc = send_all(q, message, sizeof message);
-      if (rc < 0) return rc;
-      if (receive_one(q, back, sizeof back) != (ssize_t)sizeof back) return -EIO;
+    int rc = 0;
+    for (long i = 0; i < count && rc == 0; i++) {
+      rc = send_all(q, message, sizeof message);
+      if (rc == 0) {
+        ssize_t n = receive_one(q, back, sizeof back);
+        if (n != (ssize_t)sizeof back) rc = n < 0 ? (int)n : -EIO;
+      }
     }
     mq_close(q);
-    return 0;
+    return rc;
   }
   case 1:
   case 2: {
     int ends[2];
-    int rc = path == 1 ? pipe2(ends, O_CLOEXEC) : socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends);
-    if (rc < 0) return -errno;
-    for (long i = 0; i < count; i++) {
+    int made = path == 1 ? pipe2(ends, O_CLOEXEC) : socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends);
+    if (made < 0) return -errno;
+    int rc = 0;
+    for (long i = 0; i < count && rc == 0; i++) {
       ssize_t n = path == 1 ? write(ends[1], message, sizeof message)
                             : send(ends[1], message, sizeof message, MSG_NOSIGNAL);
-      if (n != (ssize_t)sizeof message) return -EIO;
-      n = path == 1 ? read(ends[0], back, sizeof back) : recv(ends[0], back, sizeof back, 0);
-      if (n != (ssize_t)sizeof back) return -EIO;
+      if (n == (ssize_t)sizeof message) {
+        n = path == 1 ? read(ends[0], back, sizeof back) : recv(ends[0], back, sizeof back, 0);
+        if (n == (ssize_t)sizeof back) continue;
+      }
+      rc = n < 0 ? -errno : -EIO;
     }
     close(ends[0]);
     close(ends[1]);
-    return 0;
+    return rc;
   }
   case 3: {
     int64_t elapsed;

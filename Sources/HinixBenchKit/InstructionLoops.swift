@@ -32,8 +32,9 @@ extension BenchLoops {
       try check(hinix_c_instructions(path.baselineNumber, count))
       return
     }
-    let message = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 16)
-    let back = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 16)
+    // 64-byte aligned, as the C baseline's ring source is: memcpy's path depends on it.
+    let message = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 64)
+    let back = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 64)
     defer {
       message.deallocate()
       back.deallocate()
@@ -42,7 +43,7 @@ extension BenchLoops {
     switch path {
     case .mq:
       let queue = try MessageQueue(
-        creating: "/hinix-instructions-\(Sys.processID)", access: .readWrite,
+        creating: "/hinix-instructions-swift-\(Sys.processID)", access: .readWrite,
         capacity: MessageQueue.Capacity(maxMessages: 4, maxMessageSize: 64), exclusive: true)
       try queue.unlink()
       for _ in 0..<count {

@@ -4,16 +4,18 @@ import SystemPackage
 /// short (most names are): a `FilePath.Component` is made only when someone asks for it.
 ///
 /// A component is backed by an array, so making one per event was an allocation (and a parse)
-/// per event, the largest part of decoding a storm of events.
+/// per event, the largest part of decoding a storm of events. Names compare and hash by their
+/// bytes, whichever way they are kept.
 struct EntryName: Sendable, Hashable {
   /// Names up to this many bytes are kept inline.
-  static let inlineCapacity = 30
+  static let inlineCapacity = MemoryLayout<Inline>.size
 
   /// The bytes of a short name; unused past `count`.
-  private var bytes = InlineArray<30, UInt8>(repeating: 0)
+  private typealias Inline = (UInt64, UInt64, UInt64, UInt64)
+  private var bytes: Inline = (0, 0, 0, 0)
   /// The length of a short name; `Self.long` when `component` holds the name.
   private var count: UInt8
-  /// A long name, or one given as a component.
+  /// A long name, or one given as a component; nil for a long name no component can hold.
   private var component: FilePath.Component?
 
   private static let long = UInt8.max
@@ -22,12 +24,11 @@ struct EntryName: Sendable, Hashable {
   init(raw: UnsafeRawBufferPointer) {
     guard raw.count <= Self.inlineCapacity else {
       count = Self.long
-      component = EntryName.component(count: raw.count) { raw[$0] }
+      component = EntryName.component(raw)
       return
     }
     count = UInt8(raw.count)
-    var span = bytes.mutableSpan
-    span.withUnsafeMutableBytes { $0.copyMemory(from: raw) }
+    withUnsafeMutableBytes(of: &bytes) { $0.copyMemory(from: raw) }
   }
 
   /// A name given as a component.
@@ -39,27 +40,36 @@ struct EntryName: Sendable, Hashable {
   /// The name as a path component; nil for bytes no component can hold (the kernel never
   /// reports such a name: it is never empty and holds no `/`).
   var asComponent: FilePath.Component? {
-    if count == Self.long { return component }
-    return EntryName.component(count: Int(count)) { bytes[$0] }
+    count == Self.long ? component : withBytes(EntryName.component)
   }
 
-  /// A component of `count` bytes, `byte(i)` the i-th.
-  private static func component(count: Int, _ byte: (Int) -> UInt8) -> FilePath.Component? {
-    withUnsafeTemporaryAllocation(of: CChar.self, capacity: count + 1) { text in
-      for index in 0..<count { text[index] = CChar(bitPattern: byte(index)) }
-      text[count] = 0
+  /// Calls `body` with the name's bytes (no NUL).
+  private func withBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+    guard count == Self.long else {
+      return withUnsafeBytes(of: bytes) { body(UnsafeRawBufferPointer(rebasing: $0[..<Int(count)])) }
+    }
+    guard let component else { return body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+    return component.withPlatformString { text in
+      var length = 0
+      while text[length] != 0 { length += 1 }
+      return body(UnsafeRawBufferPointer(start: text, count: length))
+    }
+  }
+
+  /// A component of `raw`'s bytes.
+  private static func component(_ raw: UnsafeRawBufferPointer) -> FilePath.Component? {
+    withUnsafeTemporaryAllocation(of: CChar.self, capacity: raw.count + 1) { text in
+      for index in 0..<raw.count { text[index] = CChar(bitPattern: raw[index]) }
+      text[raw.count] = 0
       return FilePath.Component(platformString: text.baseAddress!)
     }
   }
 
   static func == (left: EntryName, right: EntryName) -> Bool {
-    if left.count == long || right.count == long { return left.asComponent == right.asComponent }
-    guard left.count == right.count else { return false }
-    for index in 0..<Int(left.count) where left.bytes[index] != right.bytes[index] { return false }
-    return true
+    left.withBytes { one in right.withBytes { other in one.elementsEqual(other) } }
   }
 
   func hash(into hasher: inout Hasher) {
-    hasher.combine(asComponent)
+    withBytes { hasher.combine(bytes: $0) }
   }
 }

@@ -798,17 +798,33 @@ public final class FileWatcher: Sendable {
       return
     }
     var event = Event(kinds: kinds, directory: directory, storedName: name, cookie: cookie)
+    // The name's component and the entry's path, each made at most once, and only for the
+    // events that need them (trees and renames): a plain watch's event makes neither.
+    var knownComponent: FilePath.Component??
+    func component() -> FilePath.Component? {
+      if case .some(let known) = knownComponent { return known }
+      let made = name?.asComponent
+      knownComponent = .some(made)
+      return made
+    }
+    var knownPath: FilePath?
+    func path() -> FilePath {
+      if let knownPath { return knownPath }
+      let made = component().map { directory.appending($0) } ?? directory
+      knownPath = made
+      return made
+    }
     let tree = entry.tree
-    let excluded = name != nil && tree.map { isExcluded(event.path, in: $0) } == true
+    let excluded = name != nil && tree.map { isExcluded(path(), in: $0) } == true
     // Pair the halves of a rename, whether or not each half is reported.
     var renamedInTree = false
     if kinds.contains(.movedTo), let move = batch.moves.removeValue(forKey: cookie) {
       event.movedFrom = move.path
-      if let index = move.index { batch.events[index].movedTo = event.path }
+      if let index = move.index { batch.events[index].movedTo = path() }
       if move.isDirectory, !move.watches.isEmpty {
         if let tree, move.tree?.root == tree.root, !excluded {
           // Inside one tree: the watches follow the inodes and take the new paths.
-          rename(move.watches, from: move.path, to: event.path, in: &state)
+          rename(move.watches, from: move.path, to: path(), in: &state)
           renamedInTree = true
         } else {
           // Out of its tree (into another, a plain watch or an excluded name): its watches go;
@@ -825,7 +841,7 @@ public final class FileWatcher: Sendable {
       if kinds.contains(.isDirectory), kinds.subtracting(.isDirectory).isSubset(of: FileWatcher.folderReads) {
         return
       }
-      if let name = name?.asComponent {
+      if let name = component() {
         // An entry a scan of this directory reported already.
         if kinds.contains(.created) && entry.children[name] != nil { reported = false }
         if kinds.contains(.created) || kinds.contains(.movedTo) {
@@ -845,7 +861,7 @@ public final class FileWatcher: Sendable {
         var found: [Event] = []
         var failures: [(FilePath, HinixError)] = []
         add(
-          event.path, tree: tree, synthesize: true, explicit: false, in: &state, reporting: &found,
+          path(), tree: tree, synthesize: true, explicit: false, in: &state, reporting: &found,
           failures: &failures)
         if reported { batch.events.append(consume event) }
         batch.events += found.filter { !$0.kinds.intersection(tree.kinds).isEmpty }
@@ -855,9 +871,9 @@ public final class FileWatcher: Sendable {
     }
     if kinds.contains(.movedFrom) {
       let watches =
-        kinds.contains(.isDirectory) && tree != nil ? self.watches(under: event.path, in: tree!, state) : []
+        kinds.contains(.isDirectory) && tree != nil ? self.watches(under: path(), in: tree!, state) : []
       batch.moves[cookie] = Move(
-        path: event.path, isDirectory: kinds.contains(.isDirectory),
+        path: path(), isDirectory: kinds.contains(.isDirectory),
         index: reported ? batch.events.count : nil,
         tree: tree, watches: watches)
     }

@@ -169,8 +169,8 @@ public final class Reactor: Sendable {
       if Task.isCancelled { return .failed(CancellationError()) }
       // A descriptor keeps its (disarmed) registration between waits, so a wait costs one
       // epoll_ctl. If it was closed and its number reused, MOD fails and ADD takes over. The
-      // registration is changed in place in the dictionary: a copy would make the waiters'
-      // array copy itself (an allocation per wait).
+      // registration (a class) is changed through its reference: neither the dictionary nor
+      // the waiters' array is copied or reallocated per wait.
       let registration: Registration
       let existed: Bool
       if let known = state.registrations[fd] {

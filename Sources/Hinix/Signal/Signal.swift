@@ -208,7 +208,7 @@ public struct SignalSet: Sendable, Hashable, SetAlgebra, ExpressibleByArrayLiter
   }
 
   /// Walks a set's signals in ascending order, one set bit at a time.
-  public struct Iterator: IteratorProtocol {
+  public struct Iterator: IteratorProtocol, Sendable {
     var bits: UInt64
 
     /// The next signal of the set, or nil after the last.
