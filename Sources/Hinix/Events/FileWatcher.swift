@@ -161,14 +161,14 @@ public final class FileWatcher: Sendable {
 
     /// For an overflow: the queue's limit when the watcher was made, for the description.
     var queueLimit: String? {
-      get { extras?.queueLimit }
+      get { extras?.values.queueLimit }
       set { update { $0.queueLimit = newValue } }
     }
 
     /// For a folder of a recursive tree that could not be watched (``Kinds/ignored`` with
     /// ``Kinds/isDirectory``): why, such as the watch limit. Nothing below it is reported.
     public var watchError: HinixError? {
-      get { extras?.watchError }
+      get { extras?.values.watchError }
       set { update { $0.watchError = newValue } }
     }
 
@@ -205,13 +205,13 @@ public final class FileWatcher: Sendable {
 
     /// For a `MOVED_TO` paired with its `MOVED_FROM`: where the entry was.
     public var movedFrom: FilePath? {
-      get { extras?.movedFrom }
+      get { extras?.values.movedFrom }
       set { update { $0.movedFrom = newValue } }
     }
 
     /// For a `MOVED_FROM` paired with its `MOVED_TO`: where the entry went.
     public var movedTo: FilePath? {
-      get { extras?.movedTo }
+      get { extras?.values.movedTo }
       set { update { $0.movedTo = newValue } }
     }
 
@@ -231,10 +231,6 @@ public final class FileWatcher: Sendable {
       }
 
       let values: Values
-      var movedFrom: FilePath? { values.movedFrom }
-      var movedTo: FilePath? { values.movedTo }
-      var queueLimit: String? { values.queueLimit }
-      var watchError: HinixError? { values.watchError }
 
       init(_ values: Values) {
         self.values = values
