@@ -3,7 +3,8 @@
 # callgrind: figures that do not move with the machine's noise, as wall-clock ratios do.
 #
 # Each path (queue send+receive, pipe write+read, socket write+read, one 64-byte slice through
-# the typed ring) runs in one process, `hinix bench-peer instructions IMPLEMENTATION PATH COUNT`,
+# the typed ring, one signal sent to the process itself and awaited by a task on the reactor's
+# executor) runs in one process, `hinix bench-peer instructions IMPLEMENTATION PATH COUNT`,
 # twice: with LOW and with HIGH operations. The difference of the two counts divided by
 # HIGH - LOW is the cost of one operation alone: start-up, set-up and exit cancel out.
 #
@@ -66,7 +67,7 @@ per_operation() {
 
 failed=0
 printf '%-8s %12s %12s %8s %9s  %s\n' path hinix C ratio recorded "goal <= $goal"
-for path in mq pipe socket ring; do
+for path in mq pipe socket ring signal; do
   hinix=$(per_operation hinix "$path") || exit 1
   c=$(per_operation c "$path") || exit 1
   ratio=$(awk -v h="$hinix" -v c="$c" 'BEGIN { printf "%.2f", h / c }')

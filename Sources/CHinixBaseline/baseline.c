@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <sched.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <mqueue.h>
@@ -378,6 +379,8 @@ int hinix_c_instructions(int path, long count) {
     uint64_t sum;
     return hinix_c_ring_same_thread(8, 0, count, &elapsed, &sum);
   }
+  case 4:
+    return hinix_c_signal_self(SIGRTMIN + 1, count);
   default:
     return -EINVAL;
   }

@@ -144,6 +144,18 @@ int hinix_c_signal_echo(int signo, long iterations, int loop) {
   return 0;
 }
 
+int hinix_c_signal_self(int signo, long count) {
+  int rc = hinix_c_signal_listen(signo);
+  if (rc < 0) return rc;
+  rc = start_loop(signo, 1);
+  for (long i = 0; i < count && rc >= 0; i++) {
+    if (kill(getpid(), signo) < 0) return -errno;
+    rc = take(1);
+  }
+  hinix_c_signal_unlisten(signo);
+  return rc < 0 ? rc : 0;
+}
+
 int hinix_c_pidfd_wait(int pidfd, int64_t *ended) {
   struct pollfd ready = {.fd = pidfd, .events = POLLIN, .revents = 0};
   while (poll(&ready, 1, -1) < 0) {

@@ -13,6 +13,9 @@ public enum InstructionPath: String, CaseIterable, Sendable {
   case socket
   /// A 64-byte slice copied into the typed ring and summed out of it.
   case ring
+  /// A real-time signal sent to this process and received by a task on the reactor's executor
+  /// (C: a handler writes it into a pipe that an epoll loop on another thread reads).
+  case signal
 
   /// The C baseline's number for this path (`hinix_c_instructions`).
   var baselineNumber: Int32 {
@@ -21,6 +24,7 @@ public enum InstructionPath: String, CaseIterable, Sendable {
     case .pipe: 1
     case .socket: 2
     case .ring: 3
+    case .signal: 4
     }
   }
 }
@@ -66,6 +70,8 @@ extension BenchLoops {
       let pair = try RingSender<UInt64>.makeRing(capacity: 16)
       let source = UnsafeBufferPointer(message.bindMemory(to: UInt64.self))
       for _ in 0..<count { _ = try ringSliceThrough(pair.sender, pair.receiver, source) }
+    case .signal:
+      try signalsToSelf(count: count)
     }
   }
 }

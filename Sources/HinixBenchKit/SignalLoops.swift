@@ -47,6 +47,23 @@ extension BenchLoops {
     }
   }
 
+  /// Sends a real-time signal to this process `count` times, each awaited by a task on the
+  /// reactor's executor before the next is sent: the instruction-counted signal path. Not
+  /// inlined into its caller, so that it cannot change how the other counted paths compile.
+  @inline(never)
+  static func signalsToSelf(count: Int) throws {
+    guard let signal = Signal.realtime(1) else { throw BenchError.failure("no real-time signals") }
+    let watcher = try SignalWatcher([signal])
+    let me = Sys.processID
+    try waitForAsync(onReactor: true) {
+      var deliveries = watcher.makeAsyncIterator()
+      for _ in 0..<count {
+        try signal.send(to: me)
+        guard await deliveries.next() != nil else { throw BenchError.failure("the signal watcher ended") }
+      }
+    }
+  }
+
   /// Awaits `child`'s exit (the async form, through the reactor) and returns when it returned.
   static func awaitExit(_ child: ChildProcess) throws -> Int64 {
     let ended = Mutex<Int64>(0)

@@ -114,6 +114,9 @@ uint64_t hinix_c_sum(const uint64_t *values, size_t count);
 /// a pipe; 2, the same through a Unix stream socket pair; 3, a 64-byte slice through the typed
 /// ring (`hinix_c_ring_same_thread`). 0 or -errno.
 int hinix_c_instructions(int path, long count);
+/// `count` signals sent to this process and taken in the event-loop shape (a thread that takes
+/// the signal writes it into a pipe that this thread's epoll loop reads), for instruction counting.
+int hinix_c_signal_self(int signo, long count);
 
 /// Creates and deletes `count` files in `folder` (a create/delete storm for inotify).
 int hinix_c_file_storm(const char *folder, int count);
