@@ -4,7 +4,8 @@
 #
 # Each path (queue send+receive, pipe write+read, socket write+read, one 64-byte slice through
 # the typed ring, one signal sent to the process itself and awaited by a task on the reactor's
-# executor) runs in one process, `hinix bench-peer instructions IMPLEMENTATION PATH COUNT`,
+# executor, a file created and removed in a watched folder and its two events read decoded or
+# raw) runs in one process, `hinix bench-peer instructions IMPLEMENTATION PATH COUNT`,
 # twice: with LOW and with HIGH operations. The difference of the two counts divided by
 # HIGH - LOW is the cost of one operation alone: start-up, set-up and exit cancel out.
 #
@@ -67,7 +68,7 @@ per_operation() {
 
 failed=0
 printf '%-8s %12s %12s %8s %9s  %s\n' path hinix C ratio recorded "goal <= $goal"
-for path in mq pipe socket ring signal; do
+for path in mq pipe socket ring signal inotify inotify-raw; do
   hinix=$(per_operation hinix "$path") || exit 1
   c=$(per_operation c "$path") || exit 1
   ratio=$(awk -v h="$hinix" -v c="$c" 'BEGIN { printf "%.2f", h / c }')

@@ -381,6 +381,9 @@ int hinix_c_instructions(int path, long count) {
   }
   case 4:
     return hinix_c_signal_self(SIGRTMIN + 1, count);
+  case 5:
+  case 6:
+    return hinix_c_inotify_instructions(count, path == 6);
   default:
     return -EINVAL;
   }

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -70,6 +71,31 @@ int hinix_c_inotify_drain(int fd, int wd, const char *folder, long *events, int6
       return -errno;
     }
     *events += decode(buffer, n, wd, folder, path);
+  }
+  *elapsed = hinix_c_now_ns() - start;
+  return 0;
+}
+
+int hinix_c_inotify_drain_raw(int fd, int wd, long *events, long *name_bytes, int64_t *elapsed) {
+  static char buffer[65536] __attribute__((aligned(8)));
+  *events = 0;
+  *name_bytes = 0;
+  int64_t start = hinix_c_now_ns();
+  for (;;) {
+    ssize_t n = read(fd, buffer, sizeof buffer);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) break;
+      return -errno;
+    }
+    for (ssize_t offset = 0; offset + (ssize_t)sizeof(struct inotify_event) <= n;) {
+      const struct inotify_event *event = (const struct inotify_event *)(buffer + offset);
+      if (event->wd == wd) {
+        *name_bytes += event->len ? (long)strnlen(event->name, event->len) : 0;
+        *events += 1;
+      }
+      offset += (ssize_t)sizeof(struct inotify_event) + event->len;
+    }
   }
   *elapsed = hinix_c_now_ns() - start;
   return 0;
@@ -157,5 +183,28 @@ int hinix_c_epoll_ready_wait(long iterations, int64_t *elapsed) {
   *elapsed = hinix_c_now_ns() - start;
   close(event);
   close(epoll);
+  return rc;
+}
+
+int hinix_c_inotify_instructions(long count, int raw) {
+  char folder[] = "/tmp/hinix-instructions-XXXXXX";
+  if (!mkdtemp(folder)) return -errno;
+  int wd = 0;
+  int fd = hinix_c_inotify_watch(folder, IN_CREATE | IN_DELETE, &wd);
+  int rc = fd < 0 ? fd : 0;
+  for (long done = 0; rc == 0 && done < count; done += 1000) {
+    int files = count - done < 1000 ? (int)(count - done) : 1000;
+    rc = hinix_c_file_storm(folder, files);
+    long events = 0;
+    long name_bytes = 0;
+    int64_t elapsed = 0;
+    if (rc == 0) {
+      rc = raw ? hinix_c_inotify_drain_raw(fd, wd, &events, &name_bytes, &elapsed)
+               : hinix_c_inotify_drain(fd, wd, folder, &events, &elapsed);
+    }
+    if (rc == 0 && events != 2 * files) rc = -EIO;
+  }
+  if (fd >= 0) close(fd);
+  rmdir(folder);
   return rc;
 }

@@ -1,5 +1,7 @@
 import CHinixBaseline
+import Glibc
 import Hinix
+import SystemPackage
 
 /// The hot paths `Benchmarks/instructions.sh` counts instructions of under callgrind: each runs
 /// `count` times on this thread, through Hinix or the C baseline, so that the difference between
@@ -16,6 +18,12 @@ public enum InstructionPath: String, CaseIterable, Sendable {
   /// A real-time signal sent to this process and received by a task on the reactor's executor
   /// (C: a handler writes it into a pipe that an epoll loop on another thread reads).
   case signal
+  /// A file created and removed in a watched folder, its two inotify events read and decoded
+  /// into `FileWatcher.Event`s (C: the folder looked up, the path built).
+  case inotify
+  /// The same, the events read raw (`FileWatcher.tryReadRaw`; C: the watch matched, the
+  /// name measured).
+  case inotifyRaw = "inotify-raw"
 
   /// The C baseline's number for this path (`hinix_c_instructions`).
   var baselineNumber: Int32 {
@@ -25,6 +33,8 @@ public enum InstructionPath: String, CaseIterable, Sendable {
     case .socket: 2
     case .ring: 3
     case .signal: 4
+    case .inotify: 5
+    case .inotifyRaw: 6
     }
   }
 }
@@ -67,11 +77,59 @@ extension BenchLoops {
         guard try other.read(into: back) == 64 else { throw BenchError.failure("short read") }
       }
     case .ring:
-      let pair = try RingSender<UInt64>.makeRing(capacity: 16)
-      let source = UnsafeBufferPointer(message.bindMemory(to: UInt64.self))
-      for _ in 0..<count { _ = try ringSliceThrough(pair.sender, pair.receiver, source) }
+      try ringSlices(count: count, message: message)
     case .signal:
       try signalsToSelf(count: count)
+    case .inotify:
+      try inotifyStorms(count: count, raw: false)
+    case .inotifyRaw:
+      try inotifyStorms(count: count, raw: true)
+    }
+  }
+}
+
+extension BenchLoops {
+  /// `count` 64-byte slices of `message` through a typed ring: the instruction-counted ring
+  /// path, in a function of its own, so that what else `instructions` holds cannot change
+  /// whether the slice is inlined into its loop (which moves its count by a fifth).
+  @inline(never)
+  static func ringSlices(count: Int, message: UnsafeMutableRawBufferPointer) throws {
+    let pair = try RingSender<UInt64>.makeRing(capacity: 16)
+    let source = UnsafeBufferPointer(message.bindMemory(to: UInt64.self))
+    for _ in 0..<count { _ = try ringSliceThrough(pair.sender, pair.receiver, source) }
+  }
+
+  /// `count` files created and removed in a new folder, 1,000 at a time, each batch's events
+  /// read by a `FileWatcher`, decoded or with `raw` read raw: the instruction-counted inotify
+  /// paths. Not inlined, so that it cannot change how the other counted paths compile.
+  @inline(never)
+  static func inotifyStorms(count: Int, raw: Bool) throws {
+    let folder: FilePath
+    switch Sys.makeTemporaryDirectory(prefix: "/tmp/hinix-instructions-") {
+    case .success(let path): folder = path
+    case .failure(let error): throw BenchError.failure("mkdtemp: \(error)")
+    }
+    defer { _ = rmdir(folder.string) }
+    let watcher = try FileWatcher()
+    try watcher.watch(folder, for: [.created, .deleted])
+    var done = 0
+    while done < count {
+      let files = min(1000, count - done)
+      try check(hinix_c_file_storm(folder.string, Int32(files)))
+      var events = 0
+      if raw {
+        var nameBytes = 0
+        while case .completed(let count) = try watcher.tryReadRaw({ nameBytes += $0.nameBytes.count }) {
+          events += count
+        }
+        guard nameBytes > 0 else { throw BenchError.failure("no names read") }
+      } else {
+        while case .completed(let batch) = try watcher.tryRead() { events += batch.count }
+      }
+      guard events == 2 * files else {
+        throw BenchError.failure("decoded \(events) events, not \(2 * files)")
+      }
+      done += files
     }
   }
 }

@@ -18,8 +18,10 @@ extension Runner {
 
   /// inotify decoding: a create/delete storm queues 8,000 events (under the default queue of
   /// 16,384), then the watcher reads and decodes them all; the time per event. C looks up the
-  /// folder and builds each path; Hinix makes its `Event`s.
-  func inotifyDecoding() throws -> Figure {
+  /// folder and builds each path; Hinix makes its `Event`s. With `raw`, both read the fields
+  /// only: C matches each event's watch and measures its name, Hinix reads with
+  /// `FileWatcher.tryReadRaw` and measures each name it is lent.
+  func inotifyDecoding(raw: Bool = false) throws -> Figure {
     let files = 4_000
     let nanoseconds = try withEventFolder { folder in
       try alternating(0.0, +) { implementation in
@@ -33,15 +35,30 @@ extension Runner {
           defer { close(fd) }
           try check(hinix_c_file_storm(folder.string, Int32(files)))
           var count = 0
-          try check(hinix_c_inotify_drain(fd, wd, folder.string, &count, &elapsed))
+          var nameBytes = 0
+          if raw {
+            try check(hinix_c_inotify_drain_raw(fd, wd, &count, &nameBytes, &elapsed))
+            guard nameBytes > 0 else { throw BenchError.failure("the C watcher saw no names") }
+          } else {
+            try check(hinix_c_inotify_drain(fd, wd, folder.string, &count, &elapsed))
+          }
           events = count
         case .hinix:
           let watcher = try FileWatcher()
           try watcher.watch(folder, for: [.created, .deleted])
           try check(hinix_c_file_storm(folder.string, Int32(files)))
           let start = hinix_c_now_ns()
-          while case .completed(let batch) = try watcher.tryRead() { events += batch.count }
-          elapsed = hinix_c_now_ns() - start
+          if raw {
+            var nameBytes = 0
+            while case .completed(let count) = try watcher.tryReadRaw({ nameBytes += $0.nameBytes.count }) {
+              events += count
+            }
+            elapsed = hinix_c_now_ns() - start
+            guard nameBytes > 0 else { throw BenchError.failure("the Hinix watcher saw no names") }
+          } else {
+            while case .completed(let batch) = try watcher.tryRead() { events += batch.count }
+            elapsed = hinix_c_now_ns() - start
+          }
         }
         guard events == 2 * files else {
           throw BenchError.failure("the \(implementation) watcher decoded \(events) events, not \(2 * files)")
@@ -50,7 +67,7 @@ extension Runner {
       }
     }
     return Figure(
-      transport: "inotify-decode", size: 0, metric: "op_ns",
+      transport: raw ? "inotify-raw" : "inotify-decode", size: 0, metric: "op_ns",
       hinix: nanoseconds[.hinix]! / Double(plan.rounds),
       baseline: nanoseconds[.c]! / Double(plan.rounds))
   }

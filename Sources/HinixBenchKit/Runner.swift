@@ -140,6 +140,7 @@ public struct Runner: Sendable {
     }
     if measures(.events) {
       figures.append(try inotifyDecoding())
+      figures.append(try inotifyDecoding(raw: true))
       figures += try inotifyLatency()
       figures += try timerLateness()
       figures.append(try pollerWait())

@@ -316,6 +316,117 @@ struct FileWatcherTests {
     }
   }
 
+  /// What a raw read lends, copied out of its call.
+  private struct Raw: Equatable {
+    var kinds: FileWatcher.Kinds
+    var directory: FilePath
+    var name: String
+    var cookie: UInt32
+  }
+
+  private func snapshot(_ event: FileWatcher.RawEvent) -> Raw {
+    Raw(
+      kinds: event.kinds, directory: event.directory,
+      name: String(decoding: event.nameBytes, as: UTF8.self), cookie: event.cookie)
+  }
+
+  /// Raw-reads until nothing is queued. (Written out: a `while` whose condition calls
+  /// `tryReadRaw` with a closure that captures a variable crashes Swift 6.3.1's debug build.)
+  private func readAllRaw(_ watcher: FileWatcher, into raws: inout [Raw]) throws {
+    var read: [Raw] = []
+    var outcome: Outcome<Int>
+    repeat {
+      outcome = try watcher.tryReadRaw { read.append(snapshot($0)) }
+    } while outcome != .wouldBlock
+    raws += read
+  }
+
+  @Test("raw reads lend the kernel's events one for one, in order, with their watch's path")
+  func rawReads() throws {
+    try withTemporaryFolder { folder in
+      let sub = folder.appending("sub")
+      #expect(mkdir(sub.string, 0o755) == 0)
+      let watcher = try FileWatcher()
+      try watcher.watch(folder, for: [.created, .deleted, .moved])
+      let file = try watcher.watch(sub, for: .deleted)
+      var raws: [Raw] = []
+      #expect(try watcher.tryReadRaw { raws.append(snapshot($0)) } == .wouldBlock)
+      // The longest name the kernel allows, then a rename (two events, one cookie).
+      let long = String(repeating: "n", count: 255)
+      try touch(folder.appending(long))
+      #expect(rename(folder.appending(long).string, folder.appending("moved").string) == 0)
+      try touch(sub.appending("inner"))
+      #expect(unlink(sub.appending("inner").string) == 0)
+      #expect(unlink(folder.appending("moved").string) == 0)
+      let passed = try watcher.readRaw { raws.append(snapshot($0)) }
+      try readAllRaw(watcher, into: &raws)
+      #expect(passed >= 1)
+      let expected = [
+        Raw(kinds: .created, directory: folder, name: long, cookie: 0),
+        Raw(kinds: .movedFrom, directory: folder, name: long, cookie: raws.count > 1 ? raws[1].cookie : 0),
+        Raw(kinds: .movedTo, directory: folder, name: "moved", cookie: raws.count > 1 ? raws[1].cookie : 0),
+        Raw(kinds: .deleted, directory: sub, name: "inner", cookie: 0),
+        Raw(kinds: .deleted, directory: folder, name: "moved", cookie: 0),
+      ]
+      #expect(raws == expected)
+      #expect(raws.count > 1 && raws[1].cookie != 0)
+      // Removing a watch: the kernel's IN_IGNORED comes raw too, with the watch's path.
+      try watcher.unwatch(file)
+      var ignored: [Raw] = []
+      #expect(try watcher.readRaw { ignored.append(snapshot($0)) } == 1)
+      #expect(ignored == [Raw(kinds: .ignored, directory: sub, name: "", cookie: 0)])
+      // A raw event's name as a component.
+      try touch(folder.appending("named"))
+      var component: FilePath.Component?
+      _ = try watcher.readRaw { component = $0.name }
+      #expect(component == FilePath.Component("named"))
+    }
+  }
+
+  @Test("raw reads: async, a closure that uses the watcher, a recursive watcher refused")
+  func rawReadForms() async throws {
+    try await withTemporaryFolderAsync { folder in
+      let watcher = try FileWatcher()
+      let watch = try watcher.watch(folder, for: .created)
+      let writer = Task {
+        try await Task.sleep(for: .milliseconds(50))
+        let fd = open(folder.appending("late").string, O_CREAT | O_WRONLY | O_CLOEXEC, 0o644)
+        close(fd)
+      }
+      let names = Mutex<[String]>([])
+      let passed = try await watcher.readRaw { event in
+        names.withLock { $0.append(String(decoding: event.nameBytes, as: UTF8.self)) }
+        // The watcher's state is not locked while the closure runs.
+        _ = try? watcher.watch(folder, for: [.created, .deleted])
+      }
+      try await writer.value
+      #expect(passed == 1 && names.withLock { $0 } == ["late"])
+      try watcher.unwatch(watch)
+      let recursive = try FileWatcher()
+      try recursive.watchRecursively(folder)
+      let refused = expectError(.invalidArgument) { try recursive.tryReadRaw { _ in } }
+      #expect(refused?.detail.contains("recursive") == true)
+      #expect(refused?.operation == "read")
+    }
+  }
+
+  @Test("raw reads: an overflow is an event with no watch")
+  func rawOverflow() throws {
+    try withTemporaryFolder { folder in
+      guard let watcher = try withLimit("max_queued_events", 4, { try FileWatcher() }) else {
+        print("skipped: this process may not write /proc/sys/fs/inotify/max_queued_events (it needs root)")
+        return
+      }
+      try watcher.watch(folder, for: .created)
+      for index in 0..<10 { try touch(folder.appending("f\(index)")) }
+      var raws: [Raw] = []
+      try readAllRaw(watcher, into: &raws)
+      #expect(raws.count == 5, "\(raws)")
+      #expect(raws.last == Raw(kinds: .overflow, directory: FilePath(), name: "", cookie: 0))
+      #expect(raws.dropLast().allSatisfy { $0.kinds == .created && $0.directory == folder })
+    }
+  }
+
   @Test("refusals name the path and the limit")
   func refusals() throws {
     try withTemporaryFolder { folder in

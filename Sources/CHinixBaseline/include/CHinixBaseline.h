@@ -117,6 +117,10 @@ int hinix_c_instructions(int path, long count);
 /// `count` signals sent to this process and taken in the event-loop shape (a thread that takes
 /// the signal writes it into a pipe that this thread's epoll loop reads), for instruction counting.
 int hinix_c_signal_self(int signo, long count);
+/// `count` files created and removed in a new folder, 1,000 at a time, each batch's events
+/// read and decoded (`hinix_c_inotify_drain`, or with `raw` `hinix_c_inotify_drain_raw`), for
+/// instruction counting.
+int hinix_c_inotify_instructions(long count, int raw);
 
 /// Creates and deletes `count` files in `folder` (a create/delete storm for inotify).
 int hinix_c_file_storm(const char *folder, int count);
@@ -126,6 +130,9 @@ int hinix_c_inotify_watch(const char *folder, uint32_t mask, int *wd);
 /// Reads and decodes every queued event (the folder looked up, the path built); stores how
 /// many and how long it took.
 int hinix_c_inotify_drain(int fd, int wd, const char *folder, long *events, int64_t *elapsed);
+/// Reads the queued events of `fd` until none is left, as a program that wants only their
+/// fields does: each event's watch is matched and its name's length found, nothing copied.
+int hinix_c_inotify_drain_raw(int fd, int wd, long *events, long *name_bytes, int64_t *elapsed);
 /// `iterations` times: creates a file in `folder` and times until its event is read.
 int hinix_c_inotify_latency(int fd, int wd, const char *folder, long iterations, int64_t *samples);
 /// A periodic CLOCK_MONOTONIC timerfd, read blocking `iterations` times: each sample is how

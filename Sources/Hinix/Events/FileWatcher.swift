@@ -33,6 +33,12 @@ import SystemPackage
 /// ``Kinds/overflow`` that no filter hides, and for recursive watches rescans the trees and
 /// reports what changed (created and deleted entries) as ordinary events.
 ///
+/// **Raw reads.** ``tryReadRaw(_:)``, ``readRaw(_:)`` and ``readRaw(reactor:_:)`` lend each
+/// kernel event to a closure as it lies in the read buffer (``RawEvent``): no `Event` is made,
+/// nothing is allocated per event, and nothing is paired or filtered. They cost what C's own
+/// loop over `struct inotify_event` costs, for a program that reads storms of events and
+/// looks at a few fields; a watcher with a recursive watch refuses them.
+///
 /// **Watch descriptors.** The kernel reuses watch descriptors. Events queued for a watch that
 /// was removed keep the path that watch had, until the kernel confirms the removal
 /// (`IN_IGNORED`); they are never labelled with another watch's path.
@@ -275,7 +281,7 @@ public final class FileWatcher: Sendable {
 
   /// What one directory of a recursive tree knows. A class, shared by the tree's entries: an
   /// event takes one reference to it, not one to each of its fields.
-  private final class Tree: Sendable {
+  fileprivate final class Tree: Sendable {
     let root: FilePath
     let kinds: Kinds
     let excluded: [String]
@@ -289,7 +295,7 @@ public final class FileWatcher: Sendable {
 
   /// One watch. A class: events look it up and change it in place, without copying its table
   /// of children.
-  private final class Entry {
+  fileprivate final class Entry {
     var path: FilePath
     /// Set for the directories of a recursive watch.
     let tree: Tree?
@@ -312,7 +318,7 @@ public final class FileWatcher: Sendable {
 
   /// One entry of a tree's directory: whether it is a directory, and its inode (0 when only
   /// an event told of it).
-  private struct Child: Equatable {
+  fileprivate struct Child: Equatable {
     var isDirectory: Bool
     var inode: UInt64
 
@@ -325,7 +331,13 @@ public final class FileWatcher: Sendable {
   private struct State {
     var entries: [Int32: Entry] = [:]
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 8)
+    /// Whether a recursive watch was ever made: such a watcher reads only decoded events.
+    var everRecursive = false
   }
+
+  /// The address of a buffer for raw reads (0 for none), kept between them: a raw read takes
+  /// it, or allocates one when another read holds it, and gives it back.
+  private let rawBuffer = Atomic<UInt>(0)
 
   private let handle: OwnedDescriptor
   private let state: Mutex<State>
@@ -362,6 +374,7 @@ public final class FileWatcher: Sendable {
 
   deinit {
     state.withLock { $0.buffer.deallocate() }
+    UnsafeMutableRawPointer(bitPattern: rawBuffer.exchange(0, ordering: .acquiring))?.deallocate()
   }
 
   /// `/proc/sys/fs/inotify/NAME = VALUE`, for messages; for the per-user limits, also this
@@ -447,6 +460,7 @@ public final class FileWatcher: Sendable {
     }
     let tree = Tree(root: root, kinds: wanted, excluded: excluding)
     return try state.withLock { (state) throws(HinixError) -> Watch in
+      state.everRecursive = true
       if state.entries.values.contains(where: { $0.path == root && !$0.removed }) {
         throw HinixError(
           .alreadyExists, operation: "inotify_add_watch", subject: root.printable,
@@ -909,5 +923,139 @@ public final class FileWatcher: Sendable {
       _ = path.removePrefix(old)
       entry.path = new.pushing(path)
     }
+  }
+}
+
+// MARK: Reading without decoding
+
+extension FileWatcher {
+  /// One event as the kernel queued it, lent to the closure of a raw read and valid only
+  /// during that call: no rename pairing, no filter, nothing copied or allocated.
+  public struct RawEvent {
+    /// What happened: the kernel's mask, with ``Kinds/isDirectory`` for a directory entry.
+    public let kinds: Kinds
+    /// The number shared by the two halves of a rename; 0 for other events.
+    public let cookie: UInt32
+    /// The entry's name as the kernel gave it (no NUL), empty for an event about the watched
+    /// object itself. The bytes belong to the read's buffer: copy them to keep them.
+    public let nameBytes: UnsafeRawBufferPointer
+    /// The watch the event came from, kept alive by the read for the call (not retained per
+    /// event); nil for an overflow.
+    fileprivate unowned(unsafe) let entry: Entry?
+
+    /// The path of the watch the event came from: the folder when ``nameBytes`` is not empty,
+    /// else the watched file or folder itself. Empty for ``Kinds/overflow``.
+    public var directory: FilePath { entry?.path ?? FilePath() }
+
+    /// The entry's name as a path component (an allocation); nil when the event has none.
+    public var name: FilePath.Component? { EntryName(raw: nameBytes).asComponent }
+  }
+
+  /// Reads the events queued and calls `body` with each, in the kernel's order, without
+  /// decoding them into ``Event``s: the fast path for a program that looks at a few fields of
+  /// many events. ``Outcome/wouldBlock`` when none were queued; else how many were passed.
+  ///
+  /// `body` may call this watcher's other methods; it must not keep `nameBytes`.
+  /// - Throws: `.invalidArgument` for a watcher that has made a recursive watch (its tree
+  ///   is kept up to date only by decoding every event: use ``read()``).
+  public func tryReadRaw(_ body: (RawEvent) -> Void) throws(HinixError) -> Outcome<Int> {
+    Waiting.never.outcome(try readRaw(waiting: .never, body))
+  }
+
+  /// Reads the events queued, blocking the thread until there is at least one, and calls
+  /// `body` with each (see ``tryReadRaw(_:)``); how many were passed.
+  @_disfavoredOverload
+  @available(*, noasync, message: "blocks its thread; use `await readRaw(_:)` in async code")
+  public func readRaw(_ body: (RawEvent) -> Void) throws(HinixError) -> Int {
+    try readRaw(waiting: .forever, body)!
+  }
+
+  /// Reads the events queued, suspending the task (not its thread) until there is one, and
+  /// calls `body` with each (see ``tryReadRaw(_:)``); how many were passed.
+  public func readRaw(reactor: Reactor = .shared, _ body: (RawEvent) -> Void) async throws -> Int {
+    try await reactor.perform(.readable, on: descriptor, strategy: .sleep) { () throws(HinixError) in
+      try readRaw(waiting: .never, body)
+    }
+  }
+
+  /// One raw read, waiting as `waiting` says; nil when the form gave up.
+  private func readRaw(waiting: Waiting, _ body: (RawEvent) -> Void) throws(HinixError) -> Int? {
+    if state.withLock({ $0.everRecursive }) {
+      throw HinixError(
+        .invalidArgument, operation: "read", subject: "inotify \(descriptor.rawValue)",
+        detail: "a watcher that made a recursive watch reads decoded events only (read(), not readRaw)")
+    }
+    let capacity = 65536
+    let start =
+      UnsafeMutableRawPointer(bitPattern: rawBuffer.exchange(0, ordering: .acquiring))
+      ?? UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
+    defer {
+      // Give the buffer back; another raw read may have left its own meanwhile.
+      if case (false, _) = rawBuffer.compareExchange(
+        expected: 0, desired: UInt(bitPattern: start), ordering: .releasing)
+      {
+        start.deallocate()
+      }
+    }
+    let buffer = UnsafeMutableRawBufferPointer(start: start, count: capacity)
+    while true {
+      let count: Int
+      switch Sys.read(descriptor.rawValue, buffer) {
+      case .success(let value): count = value
+      case .failure(.resourceTemporarilyUnavailable):
+        let subject = "inotify \(descriptor.rawValue)"
+        guard try waiting.poll(descriptor.rawValue, for: Int16(POLLIN), operation: "read", subject: subject)
+        else {
+          return nil
+        }
+        continue
+      case .failure(let error):
+        throw HinixError.system(error, "read", subject: "inotify \(descriptor.rawValue)")
+      }
+      return passRaw(UnsafeRawBufferPointer(rebasing: buffer[..<count]), body)
+    }
+  }
+
+  /// Calls `body` with each event in `buffer`, the bytes of one read; how many there were.
+  private func passRaw(_ buffer: UnsafeRawBufferPointer, _ body: (RawEvent) -> Void) -> Int {
+    // The last watch looked up (held, so events can lend it unretained): a storm in one
+    // folder takes the lock once per read.
+    var lastDescriptor: Int32?
+    var lastEntry: Entry?
+    var passed = 0
+    var offset = 0
+    while offset + 16 <= buffer.count {
+      let length = Int(buffer.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self))
+      guard offset + 16 + length <= buffer.count else { break }
+      let watch = buffer.loadUnaligned(fromByteOffset: offset, as: Int32.self)
+      let kinds = Kinds(rawValue: buffer.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self))
+      let cookie = buffer.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self)
+      // The name is NUL-padded to its record's length.
+      let nameStart = buffer.baseAddress! + offset + 16
+      let name = UnsafeRawBufferPointer(
+        start: nameStart,
+        count: length == 0 ? 0 : strnlen(nameStart.assumingMemoryBound(to: CChar.self), length))
+      offset += 16 + length
+      if kinds.contains(.overflow) {
+        body(RawEvent(kinds: kinds, cookie: 0, nameBytes: name, entry: nil))
+        passed += 1
+        continue
+      }
+      if watch != lastDescriptor || kinds.contains(.ignored) {
+        let entry = state.withLock { state -> Entry? in
+          guard let entry = state.entries[watch] else { return nil }
+          // The kernel confirmed the watch's removal: its number may be reused from now on.
+          if kinds.contains(.ignored) { state.entries[watch] = nil }
+          return entry
+        }
+        // A watch this watcher no longer knows (its IN_IGNORED came already).
+        guard let entry else { continue }
+        lastDescriptor = kinds.contains(.ignored) ? nil : watch
+        lastEntry = entry
+      }
+      body(RawEvent(kinds: kinds, cookie: cookie, nameBytes: name, entry: lastEntry))
+      passed += 1
+    }
+    return passed
   }
 }
