@@ -10,13 +10,26 @@ struct EntryName: Sendable, Hashable {
   /// Names up to this many bytes are kept inline.
   static let inlineCapacity = MemoryLayout<Inline>.size
 
-  /// The bytes of a short name; unused past `count`.
-  private typealias Inline = (UInt64, UInt64, UInt64, UInt64)
-  private var bytes: Inline = (0, 0, 0, 0)
-  /// The length of a short name; `Self.long` when `component` holds the name.
+  /// The bytes of a short name; unused past `count`. A struct of four words, not a tuple:
+  /// a tuple's copies and destruction went through the runtime's generic tuple witnesses.
+  private struct Inline {
+    var first: UInt64 = 0
+    var second: UInt64 = 0
+    var third: UInt64 = 0
+    var fourth: UInt64 = 0
+  }
+  private var bytes = Inline()
+  /// The length of a short name; `Self.long` when `boxed` holds the name.
   private var count: UInt8
-  /// A long name, or one given as a component; nil for a long name no component can hold.
-  private var component: FilePath.Component?
+  /// A long name, or one given as a component, in a box: one reference, so that copying and
+  /// destroying a name is a retain and a release, not an optional component's witnesses.
+  private var boxed: Boxed?
+
+  /// A name kept as a component; nil for a long name no component can hold.
+  private final class Boxed: Sendable {
+    let component: FilePath.Component?
+    init(_ component: FilePath.Component?) { self.component = component }
+  }
 
   private static let long = UInt8.max
 
@@ -24,7 +37,7 @@ struct EntryName: Sendable, Hashable {
   init(raw: UnsafeRawBufferPointer) {
     guard raw.count <= Self.inlineCapacity else {
       count = Self.long
-      component = EntryName.component(raw)
+      boxed = Boxed(EntryName.component(raw))
       return
     }
     count = UInt8(raw.count)
@@ -34,13 +47,13 @@ struct EntryName: Sendable, Hashable {
   /// A name given as a component.
   init(_ component: FilePath.Component) {
     count = Self.long
-    self.component = component
+    boxed = Boxed(component)
   }
 
   /// The name as a path component; nil for bytes no component can hold (the kernel never
   /// reports such a name: it is never empty and holds no `/`).
   var asComponent: FilePath.Component? {
-    count == Self.long ? component : withBytes(EntryName.component)
+    count == Self.long ? boxed?.component : withBytes(EntryName.component)
   }
 
   /// Calls `body` with the name's bytes (no NUL).
@@ -48,7 +61,7 @@ struct EntryName: Sendable, Hashable {
     guard count == Self.long else {
       return withUnsafeBytes(of: bytes) { body(UnsafeRawBufferPointer(rebasing: $0[..<Int(count)])) }
     }
-    guard let component else { return body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+    guard let component = boxed?.component else { return body(UnsafeRawBufferPointer(start: nil, count: 0)) }
     return component.withPlatformString { text in
       var length = 0
       while text[length] != 0 { length += 1 }
