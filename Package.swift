@@ -58,8 +58,14 @@ let package = Package(
       ],
       path: "Sources/HinixTestPeer"
     ),
-    // The shared-memory ring example the README shows: `swift run ring-example`.
+    // Examples, one per mechanism family (`swift run NAME`): the shared-memory ring the README
+    // shows, a message-queue worker pool, graceful shutdown on signals, a file watcher and a
+    // serial terminal.
     .executableTarget(name: "ring-example", dependencies: ["Hinix"], path: "Examples/RingExample"),
+    .executableTarget(name: "queue-workers", dependencies: ["Hinix"], path: "Examples/QueueWorkers"),
+    .executableTarget(name: "graceful-shutdown", dependencies: ["Hinix"], path: "Examples/GracefulShutdown"),
+    .executableTarget(name: "watch-folder", dependencies: ["Hinix"], path: "Examples/WatchFolder"),
+    .executableTarget(name: "serial-terminal", dependencies: ["Hinix"], path: "Examples/SerialTerminal"),
     .testTarget(
       name: "HinixTests",
       dependencies: [
