@@ -96,6 +96,8 @@ public struct Runner: Sendable {
   var plan: Plan
   /// Says on standard error that a peer died (the tool's way of reporting a problem).
   var report: @Sendable (String) -> Void
+  /// Told of each step and round, when someone watches (see ``measure(_:progress:)``).
+  private var meter: ProgressMeter?
 
   /// A runner that spawns `executable` with `bench-peer` and the peer's arguments on `peerCPU`,
   /// measures as `plan` says, and tells `report` when a peer dies (before it exits with
@@ -107,52 +109,81 @@ public struct Runner: Sendable {
     self.report = report
   }
 
-  /// The figures of `groups`, measured in the order of ``BenchGroup/allCases``.
-  public func measure(_ groups: [BenchGroup]) throws -> [Figure] {
+  /// One measurement of a run: its label and what it measures.
+  private struct Step {
+    var label: String
+    var run: (Runner) throws -> [Figure]
+  }
+
+  /// The steps that measure `groups`, in the order of ``BenchGroup/allCases``.
+  private func steps(_ groups: [BenchGroup]) throws -> [Step] {
     func measures(_ group: BenchGroup) -> Bool { groups.contains(group) }
-    var figures: [Figure] = []
+    var steps: [Step] = []
+    func add(_ label: String, _ run: @escaping (Runner) throws -> [Figure]) {
+      steps.append(Step(label: label, run: run))
+    }
     let limits = try MessageQueue.Limits.current()
     for size in [64, 1024, 8192] where size <= limits.maxMessageSize && measures(.mq) {
-      figures += try messageQueueRoundTrips(size: size)
-      figures.append(try messageQueueThroughput(size: size))
+      add("mq \(size)") {
+        try $0.messageQueueRoundTrips(size: size) + [$0.messageQueueThroughput(size: size)]
+      }
     }
     if measures(.eventfd) {
-      figures += try eventFDRoundTrips()
+      add("eventfd") { try $0.eventFDRoundTrips() }
     }
     for kind in StreamKind.allCases where kind != .pty && measures(.stream) {
       for size in [64, 4096, 65536] {
-        figures += try streamRoundTrips(kind, size: size)
-        figures.append(try streamThroughput(kind, size: size))
+        add("stream \(kind.rawValue) \(size)") {
+          try $0.streamRoundTrips(kind, size: size) + [$0.streamThroughput(kind, size: size)]
+        }
       }
     }
     if measures(.fdpass) {
-      figures += try descriptorPassingRoundTrips()
+      add("fdpass") { try $0.descriptorPassingRoundTrips() }
     }
     for size in [64, 4096, 65536] where measures(.terminal) {
-      figures += try streamRoundTrips(.pty, size: size)
-      figures.append(try streamThroughput(.pty, size: size))
+      add("terminal \(size)") {
+        try $0.streamRoundTrips(.pty, size: size) + [$0.streamThroughput(.pty, size: size)]
+      }
     }
     if measures(.signal) {
-      figures += try signalRoundTrips(onReactor: false)
-      figures += try signalRoundTrips(onReactor: true)
-      figures += try signalRoundTrips(onReactor: true, loop: true)
-      figures += try exitWaitLatency()
+      add("signal (default pool)") { try $0.signalRoundTrips(onReactor: false) }
+      add("signal (reactor)") { try $0.signalRoundTrips(onReactor: true) }
+      add("signal (C event loop)") { try $0.signalRoundTrips(onReactor: true, loop: true) }
+      add("pidfd exit") { try $0.exitWaitLatency() }
     }
     if measures(.events) {
-      figures.append(try inotifyDecoding())
-      figures.append(try inotifyDecoding(raw: true))
-      figures += try inotifyLatency()
-      figures += try timerLateness()
-      figures.append(try pollerWait())
+      add("inotify decoding") { [try $0.inotifyDecoding()] }
+      add("inotify raw") { [try $0.inotifyDecoding(raw: true)] }
+      add("inotify latency") { try $0.inotifyLatency() }
+      add("timer") { try $0.timerLateness() }
+      add("poller") { [try $0.pollerWait()] }
     }
     if measures(.ring) {
       for size in [64, 4096, 65536] {
-        figures.append(try ringThroughput(size: size))
+        add("ring throughput \(size)") { [try $0.ringThroughput(size: size)] }
       }
-      figures += try ringLatencies()
+      add("ring latency") { try $0.ringLatencies() }
       for size in [64, 4096, 65536, 1 << 20] {
-        figures.append(try ringSameThread(size: size))
+        add("ring one thread \(size)") { [try $0.ringSameThread(size: size)] }
       }
+    }
+    return steps
+  }
+
+  /// The figures of `groups`, measured in the order of ``BenchGroup/allCases``; `progress` is
+  /// told as each step and round begins.
+  public func measure(
+    _ groups: [BenchGroup], progress: (@Sendable (BenchProgress) -> Void)? = nil
+  ) throws -> [Figure] {
+    let steps = try steps(groups)
+    var runner = self
+    let meter = progress.map { ProgressMeter(steps: steps.count, rounds: plan.rounds, report: $0) }
+    runner.meter = meter
+    var figures: [Figure] = []
+    for step in steps {
+      meter?.begin(step.label)
+      figures += try step.run(runner)
     }
     return figures
   }
@@ -163,7 +194,8 @@ public struct Runner: Sendable {
     _ zero: T, _ add: (T, T) -> T, _ measure: (Implementation) throws -> T
   ) rethrows -> [Implementation: T] {
     var results: [Implementation: T] = [:]
-    for _ in 0..<plan.rounds {
+    for round in 0..<plan.rounds {
+      meter?.round(round + 1)
       for implementation in [Implementation.c, .hinix] {
         results[implementation] = add(results[implementation] ?? zero, try measure(implementation))
       }

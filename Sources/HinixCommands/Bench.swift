@@ -1,4 +1,5 @@
 import ArgumentParser
+import Hinix
 import HinixBenchKit
 
 extension Implementation: ExpressibleByArgument {}
@@ -11,7 +12,8 @@ struct Bench: ParsableCommand {
       Spawns itself as the peer process. By default the two processes are pinned to two different \
       CPUs; --same-core pins both to one. Reports round-trip latency (median, p99) and one-way \
       throughput, each beside the C baseline measured in the same run, with the ratio "times \
-      worse than the baseline".
+      worse than the baseline". While standard error is a terminal, a line there shows which \
+      figure and round run and about how long is left; nothing is written to it otherwise.
       """)
 
   @Flag(help: "A few seconds instead of about a minute and a half: fewer iterations.")
@@ -47,8 +49,18 @@ struct Bench: ParsableCommand {
       }
       let runner = Runner(
         executable: try ownExecutable(), peerCPU: placement.peerCPU, plan: plan, report: { Tool.report($0) })
+      // Progress on standard error while it is a terminal, one line rewritten in place;
+      // nothing when it is a file or a pipe.
+      let watched = Terminal.isTerminal(FileDescriptor.standardError)
+      let show: @Sendable (BenchProgress) -> Void = { progress in
+        // Within 80 columns, so that the carriage return goes back over all of it.
+        let line = String("hinix bench: \(progress.line)".prefix(79))
+        Tool.report("\r\u{1B}[K" + line, prefix: false, newline: false)
+      }
       let figures = try runner.measure(
-        groups.isEmpty ? BenchGroup.allCases : BenchGroup.allCases.filter { groups.contains($0.rawValue) })
+        groups.isEmpty ? BenchGroup.allCases : BenchGroup.allCases.filter { groups.contains($0.rawValue) },
+        progress: watched ? show : nil)
+      if watched { Tool.report("\r\u{1B}[K", prefix: false, newline: false) }
       try writeOut(json ? Report.json(figures) : Report.table(figures) + Report.ringSummary(figures))
     }
   }

@@ -54,9 +54,9 @@ public enum Tool {
     }
   }
 
-  static func report(_ message: String, prefix: Bool = true) {
+  static func report(_ message: String, prefix: Bool = true, newline: Bool = true) {
     let name = CommandLine.arguments.first.map { String($0.split(separator: "/").last ?? "") } ?? "hinix"
-    var line = prefix ? "\(name): \(message)\n" : message + "\n"
+    var line = (prefix ? "\(name): \(message)" : message) + (newline ? "\n" : "")
     line.withUTF8 { _ = Sys.write(2, UnsafeRawBufferPointer($0)) }
   }
 }

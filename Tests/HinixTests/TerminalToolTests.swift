@@ -106,6 +106,22 @@ struct TerminalToolTests {
     #expect(try await session.child.wait() == .exited(0))
   }
 
+  @Test("bench shows its progress on a terminal's standard error, in one line it rewrites")
+  func benchProgressOnATerminal() async throws {
+    let hinix = "\(productsFolder)/hinix"
+    // Standard output to a file, standard error on the terminal.
+    let session = try PseudoTerminal.spawn(
+      "/bin/sh",
+      arguments: ["-c", "\(hinix) bench --quick --only eventfd --only fdpass >/dev/null; echo status=$?"])
+    var seen = try await session.master.readUntil("status=0")
+    seen += try await session.master.readToEnd()
+    #expect(seen.contains("\r\u{1B}[Khinix bench: [1/2] eventfd, round 1/2"), "\(seen)")
+    #expect(seen.contains("[2/2] fdpass, round 2/2, about "), "\(seen)")
+    // The progress line is cleared before the tool ends (then the shell prints the status).
+    #expect(seen.contains("\r\u{1B}[Kstatus=0"), "\(seen)")
+    #expect(try await session.child.wait() == .exited(0))
+  }
+
   @Test("pty run on a terminal: the size is the terminal's and follows it; raw mode is undone")
   func ptyRunInteractive() async throws {
     let hinix = "\(productsFolder)/hinix"

@@ -180,6 +180,8 @@ struct ToolTests {
     #expect(result.termination == .exited(0), "\(result.standardError)")
     let lines = result.standardOutput.split(separator: "\n").filter { $0.contains("\"metric\"") }
     #expect(lines.count == 4, "\(result.standardOutput)")
+    // Standard error is not a terminal: no progress on it.
+    #expect(!result.standardError.contains("round") && !result.standardError.contains("\u{1B}"))
     let unknown = try run("hinix", ["bench", "--only", "carrier-pigeon"])
     #expect(unknown.termination == .exited(2))
     #expect(unknown.standardError.contains("unknown group 'carrier-pigeon'"))
