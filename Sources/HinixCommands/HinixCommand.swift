@@ -11,7 +11,7 @@ public struct HinixCommand: ParsableCommand {
     abstract: "High-level *nix interprocess communication: tools and benchmarks.",
     subcommands: [
       MQ.self, SignalCommand.self, ProcessCommand.self, WatchCommand.self, SerialCommand.self,
-      PtyCommand.self,
+      PtyCommand.self, InstallCompletions.self,
       Bench.self, BenchPeer.self,
     ])
 

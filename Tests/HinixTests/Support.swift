@@ -65,7 +65,8 @@ func run(
   let child: ChildProcess
   do {
     child = try ChildProcess.spawn(
-      FilePath("\(productsFolder)/\(product)"), arguments: arguments, passing: descriptors)
+      FilePath(product.hasPrefix("/") ? product : "\(productsFolder)/\(product)"), arguments: arguments,
+      passing: descriptors)
   } catch {
     for fd in [stdin.read, stdin.write, stdout.read, stdout.write, stderr.read, stderr.write] {
       _ = Sys.close(fd)

@@ -175,6 +175,45 @@ struct ToolTests {
     }
   }
 
+  @Test("install-completions writes each tool's script where each shell looks; bash's completes")
+  func installCompletions() throws {
+    try withTemporaryFolder { folder in
+      let result = try run("hinix", ["install-completions", "--prefix", folder.string])
+      #expect(result.termination == .exited(0), "\(result.standardError)")
+      let expected = ["hinix", "mqsend", "mqrecv"].flatMap { tool in
+        [
+          "share/bash-completion/completions/\(tool)", "share/zsh/site-functions/_\(tool)",
+          "share/fish/vendor_completions.d/\(tool).fish",
+        ]
+      }.map { folder.appending($0).string }
+      #expect(Set(result.standardOutput.split(separator: "\n").map(String.init)) == Set(expected))
+      #expect(
+        try readProcFile(folder.appending("share/zsh/site-functions/_mqsend")).hasPrefix("#compdef mqsend"))
+      // The bash script parses, and completes a subcommand and an option.
+      let bash = folder.appending("share/bash-completion/completions/hinix").string
+      let completed = try run(
+        "/bin/bash",
+        [
+          "-c",
+          """
+          source \(bash)
+          COMP_WORDS=(hinix install-c); COMP_CWORD=1; COMP_LINE="hinix install-c"; COMP_POINT=15
+          _hinix hinix install-c hinix; echo "${COMPREPLY[@]}"
+          COMP_WORDS=(hinix bench --qu); COMP_CWORD=2; COMP_LINE="hinix bench --qu"; COMP_POINT=16
+          COMPREPLY=(); _hinix hinix --qu bench; echo "${COMPREPLY[@]}"
+          """,
+        ])
+      #expect(completed.standardOutput == "install-completions\n--quick\n", "\(completed.standardError)")
+      // One shell only; a folder that cannot be made is named, with status 1.
+      let zsh = try run("hinix", ["install-completions", "--prefix", folder.string, "--shell", "zsh"])
+      #expect(zsh.standardOutput.split(separator: "\n").count == 3)
+      let refused = try run("hinix", ["install-completions", "--prefix", "/proc/hinix-none"])
+      #expect(refused.termination == .exited(1))
+      #expect(refused.standardError.contains("mkdir /proc/hinix-none"), "\(refused.standardError)")
+      #expect(try run("hinix", ["install-completions", "--shell", "tcsh"]).termination == .exited(2))
+    }
+  }
+
   @Test func benchOnlyMeasuresTheGroupsAsked() throws {
     let result = try run("hinix", ["bench", "--quick", "--json", "--only", "eventfd", "--only", "fdpass"])
     #expect(result.termination == .exited(0), "\(result.standardError)")

@@ -1,0 +1,82 @@
+import ArgumentParser
+import Hinix
+import SystemPackage
+
+extension CompletionShell: @retroactive ExpressibleByArgument {}
+
+/// `hinix install-completions`: the shell completions of `hinix`, `mqsend` and `mqrecv`, written
+/// where bash, zsh and fish look for them under a prefix.
+struct InstallCompletions: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "install-completions",
+    abstract: "Install shell completions for hinix, mqsend and mqrecv.",
+    discussion: """
+      Writes each tool's completion script for each shell where that shell looks for them \
+      under PREFIX: bash in share/bash-completion/completions, zsh in share/zsh/site-functions, \
+      fish in share/fish/vendor_completions.d; prints each path it wrote. The manual pages are \
+      in the repository's man/ folder (see the README). Exit status: 0 written, 1 error, 2 usage.
+      """)
+
+  @Option(help: "The folder under which the scripts go.")
+  var prefix: String = "/usr/local"
+
+  @Option(name: .customLong("shell"), help: "Only this shell (repeatable): bash, zsh or fish.")
+  var shells: [CompletionShell] = []
+
+  /// The tools, by their command names.
+  static let tools: [(name: String, command: any ParsableCommand.Type)] = [
+    ("hinix", HinixCommand.self), ("mqsend", MQSend.self), ("mqrecv", MQRecv.self),
+  ]
+
+  /// Where `shell` looks for the completions of `tool`, under `prefix`.
+  static func path(of tool: String, for shell: CompletionShell, under prefix: FilePath) -> FilePath {
+    switch shell {
+    case .zsh: prefix.appending("share/zsh/site-functions/_\(tool)")
+    case .fish: prefix.appending("share/fish/vendor_completions.d/\(tool).fish")
+    default: prefix.appending("share/bash-completion/completions/\(tool)")
+    }
+  }
+
+  func run() throws {
+    let chosen = shells.isEmpty ? [CompletionShell.bash, .zsh, .fish] : shells
+    for shell in chosen {
+      for tool in Self.tools {
+        let path = Self.path(of: tool.name, for: shell, under: FilePath(prefix))
+        try Self.write(tool.command.completionScript(for: shell), to: path)
+        try writeOut("\(path)\n")
+      }
+    }
+  }
+
+  /// Writes `text` to `path`, making its folders first.
+  static func write(_ text: String, to path: FilePath) throws {
+    var folder = path
+    folder.removeLastComponent()
+    try makeFolders(folder)
+    do {
+      let file = try FileDescriptor.open(
+        path, .writeOnly, options: [.create, .truncate, .closeOnExec],
+        permissions: [.ownerReadWrite, .groupRead, .otherRead])
+      try file.closeAfter { _ = try file.writeAll(text.utf8) }
+    } catch let error as Errno {
+      throw ToolError(status: .failure, description: "write \(path): \(error)")
+    }
+  }
+
+  /// Makes `folder` and the folders above it that do not exist.
+  static func makeFolders(_ folder: FilePath) throws {
+    if folder.isEmpty || folder.components.isEmpty { return }
+    switch Sys.makeDirectory(folder, mode: 0o755) {
+    case .success, .failure(.fileExists): return
+    case .failure(.noSuchFileOrDirectory):
+      var parent = folder
+      parent.removeLastComponent()
+      try makeFolders(parent)
+      if case .failure(let error) = Sys.makeDirectory(folder, mode: 0o755), error != .fileExists {
+        throw ToolError(status: .failure, description: "mkdir \(folder): \(error)")
+      }
+    case .failure(let error):
+      throw ToolError(status: .failure, description: "mkdir \(folder): \(error)")
+    }
+  }
+}
