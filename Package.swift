@@ -70,6 +70,7 @@ let package = Package(
       name: "HinixTests",
       dependencies: [
         "Hinix",
+        "HinixBenchKit",
         .product(name: "SystemPackage", package: "swift-system"),
       ]
     ),

@@ -20,6 +20,15 @@ public struct Figure: Sendable {
   /// The C baseline's value.
   public var baseline: Double
 
+  /// A figure: `hinix` beside `baseline` for `metric` of `transport` at `size` bytes.
+  public init(transport: String, size: Int, metric: String, hinix: Double, baseline: Double) {
+    self.transport = transport
+    self.size = size
+    self.metric = metric
+    self.hinix = hinix
+    self.baseline = baseline
+  }
+
   /// "Times worse than the baseline": hinix/baseline for times, baseline/hinix for throughput.
   public var ratio: Double {
     metric.hasPrefix("throughput") ? baseline / hinix : hinix / baseline

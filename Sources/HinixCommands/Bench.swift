@@ -1,6 +1,7 @@
 import ArgumentParser
 import Hinix
 import HinixBenchKit
+import SystemPackage
 
 extension Implementation: ExpressibleByArgument {}
 
@@ -30,6 +31,16 @@ struct Bench: ParsableCommand {
     help:
       "Measure only these groups (repeatable): mq, eventfd, stream, fdpass, terminal, signal, events, ring.")
   var groups: [String] = []
+
+  @Option(
+    help: ArgumentHelp(
+      "Also write a self-contained HTML page of the figures: bar charts on log scales beside the C baseline, the machine and the date.",
+      valueName: "file"))
+  var html: String?
+
+  @Option(
+    help: ArgumentHelp("Also write the latency and throughput charts alone, as SVG.", valueName: "file"))
+  var svg: String?
 
   func validate() throws {
     let known = BenchGroup.allCases.map(\.rawValue)
@@ -62,6 +73,12 @@ struct Bench: ParsableCommand {
         progress: watched ? show : nil)
       if watched { Tool.report("\r\u{1B}[K", prefix: false, newline: false) }
       try writeOut(json ? Report.json(figures) : Report.table(figures) + Report.ringSummary(figures))
+      if let html {
+        try writeFile(Charts.html(figures, machine: .current(), date: Charts.now()), to: FilePath(html))
+      }
+      if let svg {
+        try writeFile(Charts.svg(figures), to: FilePath(svg))
+      }
     }
   }
 }

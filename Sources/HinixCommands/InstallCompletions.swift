@@ -42,41 +42,9 @@ struct InstallCompletions: ParsableCommand {
     for shell in chosen {
       for tool in Self.tools {
         let path = Self.path(of: tool.name, for: shell, under: FilePath(prefix))
-        try Self.write(tool.command.completionScript(for: shell), to: path)
+        try writeFile(tool.command.completionScript(for: shell), to: path, makingFolders: true)
         try writeOut("\(path)\n")
       }
-    }
-  }
-
-  /// Writes `text` to `path`, making its folders first.
-  static func write(_ text: String, to path: FilePath) throws {
-    var folder = path
-    folder.removeLastComponent()
-    try makeFolders(folder)
-    do {
-      let file = try FileDescriptor.open(
-        path, .writeOnly, options: [.create, .truncate, .closeOnExec],
-        permissions: [.ownerReadWrite, .groupRead, .otherRead])
-      try file.closeAfter { _ = try file.writeAll(text.utf8) }
-    } catch let error as Errno {
-      throw ToolError(status: .failure, description: "write \(path): \(error)")
-    }
-  }
-
-  /// Makes `folder` and the folders above it that do not exist.
-  static func makeFolders(_ folder: FilePath) throws {
-    if folder.isEmpty || folder.components.isEmpty { return }
-    switch Sys.makeDirectory(folder, mode: 0o755) {
-    case .success, .failure(.fileExists): return
-    case .failure(.noSuchFileOrDirectory):
-      var parent = folder
-      parent.removeLastComponent()
-      try makeFolders(parent)
-      if case .failure(let error) = Sys.makeDirectory(folder, mode: 0o755), error != .fileExists {
-        throw ToolError(status: .failure, description: "mkdir \(folder): \(error)")
-      }
-    case .failure(let error):
-      throw ToolError(status: .failure, description: "mkdir \(folder): \(error)")
     }
   }
 }

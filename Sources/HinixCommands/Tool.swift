@@ -2,6 +2,7 @@ import ArgumentParser
 import Glibc
 import Hinix
 import Synchronization
+import SystemPackage
 
 /// Exit statuses shared by `hinix`, `mqsend` and `mqrecv`.
 public enum ToolStatus: Int32, Sendable {
@@ -148,5 +149,40 @@ struct Seconds: ExpressibleByArgument {
   init?(argument: String) {
     guard let value = Double(argument), value.isFinite, value >= 0 else { return nil }
     duration = .nanoseconds(Int64(value * 1e9))
+  }
+}
+
+/// Writes `text` to `path` (mode 644), making its folders first when asked; an error names the
+/// path, for the tool to exit with status 1.
+func writeFile(_ text: String, to path: FilePath, makingFolders: Bool = false) throws {
+  if makingFolders {
+    var folder = path
+    folder.removeLastComponent()
+    try makeFolders(folder)
+  }
+  do {
+    let file = try FileDescriptor.open(
+      path, .writeOnly, options: [.create, .truncate, .closeOnExec],
+      permissions: [.ownerReadWrite, .groupRead, .otherRead])
+    try file.closeAfter { _ = try file.writeAll(text.utf8) }
+  } catch let error as Errno {
+    throw ToolError(status: .failure, description: "write \(path): \(error)")
+  }
+}
+
+/// Makes `folder` and the folders above it that do not exist.
+func makeFolders(_ folder: FilePath) throws {
+  if folder.isEmpty || folder.components.isEmpty { return }
+  switch Sys.makeDirectory(folder, mode: 0o755) {
+  case .success, .failure(.fileExists): return
+  case .failure(.noSuchFileOrDirectory):
+    var parent = folder
+    parent.removeLastComponent()
+    try makeFolders(parent)
+    if case .failure(let error) = Sys.makeDirectory(folder, mode: 0o755), error != .fileExists {
+      throw ToolError(status: .failure, description: "mkdir \(folder): \(error)")
+    }
+  case .failure(let error):
+    throw ToolError(status: .failure, description: "mkdir \(folder): \(error)")
   }
 }

@@ -28,7 +28,7 @@ package func procValue(_ path: String) -> String {
 }
 
 extension StringProtocol {
-  func trimmingWhitespace() -> SubSequence {
+  package func trimmingWhitespace() -> SubSequence {
     let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" }
     guard let first = firstIndex(where: { !isSpace($0) }) else { return self[endIndex...] }
     let last = lastIndex(where: { !isSpace($0) })!
