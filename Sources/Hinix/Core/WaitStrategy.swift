@@ -11,7 +11,7 @@ import Glibc
 ///
 /// Spinning retries the operation's non-blocking form (a system call for sockets), so a spin is
 /// cheap only where the peer answers quickly. An async operation that spins holds its thread for
-/// at most one spin slice (``sliceNanoseconds``) before it yields to other tasks and checks for
+/// at most one spin slice (`sliceNanoseconds`) before it yields to other tasks and checks for
 /// cancellation.
 public struct WaitStrategy: Sendable, Hashable, CustomStringConvertible {
   /// How long to spin before sleeping, in nanoseconds; `Int64.max` spins forever.

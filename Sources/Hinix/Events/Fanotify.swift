@@ -281,7 +281,7 @@ public final class Fanotify: Sendable {
   /// Creates a fanotify group (close-on-exec, non-blocking).
   ///
   /// - Parameters:
-  ///   - class: `.notification`, or `.content`/`.preContent` for permission events.
+  ///   - groupClass: `.notification`, or `.content`/`.preContent` for permission events.
   ///   - reportFileIDs: events carry file ids and names instead of open descriptors
   ///     (`FAN_REPORT_FID | FAN_REPORT_DFID_NAME`, Linux 5.9); needed for create, delete and
   ///     move events, and for a process without `CAP_SYS_ADMIN`.

@@ -443,9 +443,12 @@ public final class FileWatcher: Sendable {
   /// Watches the directory `root` and every directory below it for `kinds`, following new
   /// directories as they appear (see "Recursive watching").
   ///
-  /// - Parameter excluding: glob patterns (`fnmatch`) of paths not to watch or report: a
-  ///   pattern with a `/` is matched against the path relative to `root` (`build/*`), one
-  ///   without against each name (`.git`, `*.tmp`).
+  /// - Parameters:
+  ///   - root: the directory at the top of the tree to watch.
+  ///   - kinds: the kinds of event to report, for every directory of the tree; not empty.
+  ///   - excluding: glob patterns (`fnmatch`) of paths not to watch or report: a
+  ///     pattern with a `/` is matched against the path relative to `root` (`build/*`), one
+  ///     without against each name (`.git`, `*.tmp`).
   /// - Throws: as ``watch(_:for:options:)``; `.invalidArgument` when `root` is not a
   ///   directory.
   @discardableResult

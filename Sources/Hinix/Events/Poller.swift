@@ -115,6 +115,9 @@ public final class Poller: DescriptorOwner {
   /// Registers `owner`'s descriptor for `events`, reported with `token`.
   ///
   /// - Parameters:
+  ///   - owner: the owner of the descriptor to watch, kept alive by the registration.
+  ///   - token: the value each ``Event`` of this descriptor carries, to tell it from others.
+  ///   - events: the readiness to report (errors and hang-ups are always reported).
   ///   - trigger: level-triggered, edge-triggered or one-shot.
   ///   - exclusive: wake only one of several epoll instances waiting on the same descriptor
   ///     (`EPOLLEXCLUSIVE`, Linux 4.5): for several pollers that share one listening socket.

@@ -157,8 +157,11 @@ public final class TimerFD: Sendable {
   /// Arms the timer to expire when `clock` reads `time` (see ``Clock/now()``), and then every
   /// `interval` if given. A time already past expires at once.
   ///
-  /// - Parameter cancelOnClockChange: on a realtime clock, report a change of the clock
-  ///   (someone set the time) as ``Event/clockChanged`` instead of expiring by the new time.
+  /// - Parameters:
+  ///   - time: the reading of `clock` to expire at; not negative.
+  ///   - interval: the period of later expirations, above zero; `nil` expires once.
+  ///   - cancelOnClockChange: on a realtime clock, report a change of the clock
+  ///     (someone set the time) as ``Event/clockChanged`` instead of expiring by the new time.
   /// - Throws: `.invalidArgument` for a negative time, a negative or zero interval, or
   ///   `cancelOnClockChange` on a clock that is not a realtime one.
   /// The corresponding C function is `timerfd_settime` with `TFD_TIMER_ABSTIME`.

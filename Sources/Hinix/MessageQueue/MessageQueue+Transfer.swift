@@ -16,7 +16,7 @@ extension MessageQueue {
   }
 
   /// Sends the bytes of `buffer` as one message, blocking the thread while the queue is full:
-  /// the non-generic form of ``send(_:priority:)-(some MessageBytes,_)`` for hot paths.
+  /// the non-generic form of `send(_:priority:)` for hot paths.
   ///
   /// The corresponding C function is `mq_send`.
   @_disfavoredOverload

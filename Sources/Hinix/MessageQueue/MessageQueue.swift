@@ -230,7 +230,7 @@ public final class MessageQueue: Sendable {
     }
   }
 
-  /// Removes this queue's name (see ``unlink(_:)``).
+  /// Removes this queue's name (see the static `unlink(_:)`).
   public func unlink() throws(HinixError) {
     guard let name else {
       throw HinixError(

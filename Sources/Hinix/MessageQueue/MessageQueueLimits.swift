@@ -8,7 +8,7 @@ extension MessageQueue {
     /// The largest message, in bytes (`mq_msgsize`).
     public var maxMessageSize: Int
 
-    /// Creates a capacity; ``MessageQueue/init(creating:access:permissions:capacity:exclusive:nonBlocking:)``
+    /// Creates a capacity; `MessageQueue.init(creating:access:permissions:capacity:exclusive:nonBlocking:)`
     /// checks it against ``MessageQueue/Limits``.
     public init(maxMessages: Int, maxMessageSize: Int) {
       self.maxMessages = maxMessages

@@ -15,7 +15,7 @@ extension MessageQueue {
       bytes = Array(string.utf8)
     }
 
-    /// The name made of `bytes`, whatever they are; ``MessageQueue/validate(name:operation:)``
+    /// The name made of `bytes`, whatever they are; `MessageQueue.validate(name:operation:)`
     /// says whether the kernel accepts it.
     public init(bytes: [UInt8]) {
       self.bytes = bytes
@@ -64,13 +64,13 @@ extension MessageQueue {
   }
 
   /// Takes ownership of a message-queue descriptor opened by a `String` name (see
-  /// ``init(adopting:name:)-(FileDescriptor,Name?)``).
+  /// `init(adopting:name:)` with a `Name`).
   @_disfavoredOverload
   public convenience init(adopting descriptor: FileDescriptor, name: String?) throws(HinixError) {
     try self.init(adopting: descriptor, name: name.map { Name($0) })
   }
 
-  /// Checks a queue name given as a `String` (see ``validate(name:operation:)-(Name,String)``).
+  /// Checks a queue name given as a `String` (see `validate(name:operation:)` with a `Name`).
   @_disfavoredOverload
   public static func validate(name: String, operation: String = "mq_open") throws(HinixError) {
     try validate(name: Name(name), operation: operation)

@@ -78,7 +78,7 @@ public enum FIFO {
 
   /// The async form of ``openForWriting(_:)``: suspends the task until a reader opens the FIFO.
   ///
-  /// As with ``openForReading(_:)-(FilePath)``, no event says when a reader opens, so the task
+  /// As with the async `openForReading(_:)`, no event says when a reader opens, so the task
   /// retries the non-blocking open every few milliseconds (1 ms, doubling to at most 10 ms)
   /// while it fails with `ENXIO`. The description it returns is non-blocking.
   public static func openForWriting(_ path: FilePath) async throws -> PipeWriter {

@@ -18,8 +18,13 @@ public enum ZeroCopy {
   /// blocking the thread while the pipe is empty or full.
   ///
   /// - Parameters:
-  ///   - sourceOffset, destinationOffset: a position to read or write at (advanced by the call),
-  ///     or `nil` to use and advance the file position; must be `nil` for a pipe.
+  ///   - source: the descriptor to read from.
+  ///   - sourceOffset: a position to read at (advanced by the call), or `nil` to use and
+  ///     advance the file position; must be `nil` for a pipe.
+  ///   - destination: the descriptor to write to.
+  ///   - destinationOffset: a position to write at (advanced by the call), or `nil` to use and
+  ///     advance the file position; must be `nil` for a pipe.
+  ///   - count: the most bytes to move.
   ///   - more: more data will follow (`SPLICE_F_MORE`, a hint for sockets).
   /// - Returns: the bytes moved; 0 at end of input.
   /// The corresponding C function is `splice`.

@@ -83,8 +83,10 @@ public struct ChildProcess: Sendable, Hashable {
   /// Starts `executable` with `arguments` (not including argv[0], which is the executable's path).
   ///
   /// - Parameters:
+  ///   - executable: the path of the program to run.
+  ///   - arguments: the arguments after argv[0].
   ///   - environment: `KEY=VALUE` strings; `nil` passes this process's environment.
-  ///   - passing: descriptors to hand to the child, keyed by the parent's descriptor, valued by
+  ///   - descriptors: descriptors to hand to the child, keyed by the parent's descriptor, valued by
   ///     the number the child sees (3 and up keeps the standard streams; 0, 1 and 2 replace them).
   ///   - cpu: a CPU to pin the child to before it runs, or `nil` to leave it unpinned.
   /// - Throws: the errno of `fork`, `dup2`, `sched_setaffinity`, `execve` or `pidfd_open`,
@@ -175,9 +177,11 @@ public struct ChildProcess: Sendable, Hashable {
   /// Waits for the child to end and reaps it, suspending the task (not its thread): the
   /// reactor waits on the child's pidfd, which becomes readable when it exits.
   ///
-  /// - Parameter onCancellation: what to do with the child when the task is cancelled
-  ///   (`CancellationError` is thrown either way): leave it running (the default), or send it
-  ///   a signal and reap it when it ends.
+  /// - Parameters:
+  ///   - onCancellation: what to do with the child when the task is cancelled
+  ///     (`CancellationError` is thrown either way): leave it running (the default), or send it
+  ///     a signal and reap it when it ends.
+  ///   - reactor: the reactor that waits on the child's pidfd.
   public func wait(
     onCancellation: CancellationAction = .leaveRunning, reactor: Reactor = .shared
   ) async throws -> Termination {

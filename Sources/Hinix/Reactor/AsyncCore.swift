@@ -65,7 +65,7 @@ extension Reactor {
 }
 
 /// An asynchronous sequence driven by a descriptor's readiness: each `next()` runs one
-/// operation through the reactor's core (``Reactor/perform(_:on:strategy:_:)``). Queue
+/// operation through the reactor's core (`Reactor.perform(_:on:strategy:_:)`). Queue
 /// messages, accepted connections and later event sources are all this one type.
 ///
 /// The sequence keeps the object that owns the descriptor alive. It ends (returns `nil`) when

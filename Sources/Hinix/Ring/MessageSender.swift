@@ -75,7 +75,7 @@ public struct MessageSender: ~Copyable, RingEndpoint {
     try bytes.withMessageBytes { bytes in Result { () throws(HinixError) in try trySend(bytes) } }.get()
   }
 
-  /// ``trySend(_:)-(some MessageBytes)`` for a raw buffer, without generic indirection: the form
+  /// `trySend(_:)` for a raw buffer, without generic indirection: the form
   /// for hot loops.
   public func trySend(_ bytes: UnsafeRawBufferPointer) throws(HinixError) -> Outcome<Void> {
     let place = try placement(bytes.count, operation: "ring send")
@@ -91,7 +91,7 @@ public struct MessageSender: ~Copyable, RingEndpoint {
     try bytes.withMessageBytes { bytes in Result { () throws(HinixError) in try send(bytes) } }.get()
   }
 
-  /// ``send(_:)-(some MessageBytes)`` for a raw buffer, without generic indirection: the form
+  /// `send(_:)` for a raw buffer, without generic indirection: the form
   /// for hot loops.
   @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await send(_:)` in async code")

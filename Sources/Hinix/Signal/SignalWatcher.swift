@@ -46,8 +46,10 @@ public final class SignalWatcher: AsyncSequence, Sendable {
 
   /// Starts watching `signals`.
   ///
-  /// - Parameter escalation: if set, a second delivery of one of the signals within this time
-  ///   of the one before ends the process with the signal's default action.
+  /// - Parameters:
+  ///   - signals: the signals to watch; not empty, and neither `SIGKILL` nor `SIGSTOP`.
+  ///   - escalation: if set, a second delivery of one of the signals within this time
+  ///     of the one before ends the process with the signal's default action.
   /// - Throws: `.invalidArgument` for an empty set or for `SIGKILL` or `SIGSTOP`, which no
   ///   process can catch; the error of `sigaction` or `pipe2` otherwise.
   public init(_ signals: SignalSet, escalation: Duration? = nil) throws(HinixError) {

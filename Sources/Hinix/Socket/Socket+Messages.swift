@@ -122,7 +122,7 @@ extension Socket {
   ///
   /// On seqpacket and datagram sockets the count is always all of `bytes`. On a stream socket
   /// it is the prefix that fit in the buffer (the descriptors and credentials went with its
-  /// first byte): a try form never waits for room, so send the rest with ``write(_:)``.
+  /// first byte): a try form never waits for room, so send the rest with `write(_:)`.
   public func trySend(
     _ bytes: some MessageBytes, descriptors: [FileDescriptor] = [], credentials: Credentials? = nil,
     to address: SocketAddress? = nil
@@ -254,7 +254,7 @@ extension Socket {
   ///
   /// On seqpacket and datagram sockets a message larger than `buffer` throws
   /// `.messageTruncated` naming both sizes (the kernel discards the rest, and Hinix closes any
-  /// descriptors it brought); use ``receive(into:maxDescriptors:)-(inout [UInt8],_)`` or
+  /// descriptors it brought); use `receive(into:maxDescriptors:)` with an array or
   /// ``nextMessageSize()`` to never truncate. On a stream socket a message of 0 bytes is the
   /// end of the stream. The corresponding C function is `recvmsg` (with `MSG_CMSG_CLOEXEC`).
   @_disfavoredOverload
@@ -320,7 +320,7 @@ extension Socket {
     try receiveWhole(into: &bytes, maxDescriptors, waiting: .forever)!
   }
 
-  /// ``receive(into:maxDescriptors:)-(inout [UInt8],_)`` without waiting:
+  /// The array form of `receive(into:maxDescriptors:)` without waiting:
   /// ``Outcome/wouldBlock`` if no message is there.
   public func tryReceive(
     into bytes: inout [UInt8], maxDescriptors: Int = 0
@@ -328,7 +328,7 @@ extension Socket {
     messageOutcome(try receiveWhole(into: &bytes, maxDescriptors, waiting: .never), .never)
   }
 
-  /// ``receive(into:maxDescriptors:)-(inout [UInt8],_)`` blocking the thread at most `timeout`:
+  /// The array form of `receive(into:maxDescriptors:)` blocking the thread at most `timeout`:
   /// ``Outcome/timedOut`` if no message came.
   @_disfavoredOverload
   @available(
@@ -341,7 +341,7 @@ extension Socket {
     return messageOutcome(try receiveWhole(into: &bytes, maxDescriptors, waiting: waiting), waiting)
   }
 
-  /// ``receive(into:maxDescriptors:)-(inout [UInt8],_)`` suspending the task (not its thread)
+  /// The array form of `receive(into:maxDescriptors:)` suspending the task (not its thread)
   /// while there is no message.
   public func receive(
     into bytes: inout [UInt8], maxDescriptors: Int = 0, reactor: Reactor = .shared

@@ -331,7 +331,7 @@ public final class Socket: Sendable {
 
   /// Reads what is available, blocking the thread while there is nothing; 0 means the peer
   /// closed or shut down its writing side. On seqpacket and datagram sockets prefer
-  /// ``receive(into:maxDescriptors:)``, which reports truncation. The corresponding C function
+  /// `receive(into:maxDescriptors:)`, which reports truncation. The corresponding C function
   /// is `recv`.
   @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await read(into:)` in async code")

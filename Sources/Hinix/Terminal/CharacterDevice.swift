@@ -49,6 +49,7 @@ public final class CharacterDevice: ByteReader, ByteWriter, DescriptorOwner, Sen
   /// ``SerialPort``) non-blocking when those forms must never wait.
   ///
   /// - Parameters:
+  ///   - path: the device's node, such as `/dev/ttyUSB0`.
   ///   - access: swift-system's access mode (`O_RDONLY`, `O_WRONLY`, `O_RDWR`).
   ///   - nonBlocking: keep the descriptor `O_NONBLOCK` after the check.
   /// - Throws: `.invalidArgument` naming the path and what it is when it is not a character

@@ -94,11 +94,13 @@ public enum PseudoTerminal {
   /// sends it SIGWINCH.
   ///
   /// - Parameters:
+  ///   - executable: the path of the program to run.
+  ///   - arguments: the arguments after argv[0].
   ///   - environment: `KEY=VALUE` strings; `nil` passes this process's environment.
   ///   - size: the window size the child sees from the start.
   ///   - attributes: the slave's attributes before the child starts; `nil` keeps canonical
   ///     input with echo, as a terminal emulator's shell has.
-  ///   - passing: more descriptors for the child, by the number it sees (3 and up).
+  ///   - descriptors: more descriptors for the child, by the number it sees (3 and up).
   /// - Throws: the errors of ``open(size:attributes:)`` and of the spawn, naming
   ///   the executable; `.invalidArgument` for a descriptor passed as 0, 1 or 2.
   public static func spawn(

@@ -21,6 +21,12 @@ public enum SerialPort {
   /// reading (`CLOCAL`), and the rate and framing given.
   ///
   /// - Parameters:
+  ///   - path: the device's node, such as `/dev/ttyUSB0`.
+  ///   - baudRate: the line's rate, in both directions.
+  ///   - dataBits: the data bits per character.
+  ///   - parity: the parity bit of each character.
+  ///   - stopBits: the stop bits after each character.
+  ///   - flowControl: how the two sides pause each other.
   ///   - exclusive: refuse other opens of the device while this one lasts (`TIOCEXCL`); on by
   ///     default, as two programs reading one port each get half of its bytes.
   ///   - nonBlocking: keep the descriptor `O_NONBLOCK` (the default; see

@@ -67,6 +67,7 @@ public final class Terminal: ByteReader, ByteWriter, DescriptorOwner, Sendable {
   /// descriptor to hand it to C code or a child that expects one.
   ///
   /// - Parameters:
+  ///   - path: the terminal's node, such as `/dev/ttyUSB0` or `/dev/pts/3`.
   ///   - exclusive: refuse any further open of the device, except by root, until this one
   ///     closes (`TIOCEXCL`).
   ///   - nonBlocking: keep the descriptor non-blocking (`O_NONBLOCK`); `false` makes it
