@@ -234,13 +234,14 @@ struct ToolTests {
     // mq, pipe, fifo, four socket transports and the pty: 3 sizes x (median, p99, throughput);
     // eventfd, descriptor passing, the three signal figures and the exit wait: median and p99; the ring: 3
     // throughputs, 3 waits x (median, p99), the two spinning waits' means, 2 comparisons of
-    // medians and 4 one-thread sizes; the event sources: inotify decoding and the poller's wait
-    // (one time each), inotify latency and timer lateness (median and p99).
-    #expect(lines.count == 107, "\(result.standardOutput)")
+    // medians and 4 one-thread sizes; the event sources: inotify decoding (decoded and raw) and
+    // the poller's wait (one time each), inotify latency and timer lateness (median and p99).
+    #expect(lines.count == 108, "\(result.standardOutput)")
     for transport in [
       "mq", "eventfd", "pipe", "fifo", "uds-stream", "uds-seqpkt", "uds-dgram", "uds-path", "fd-pass", "pty",
       "shm-ring", "ring-spin", "ring-spin200", "ring-sleep", "spin/ping-pong", "ring-1thread", "signal",
-      "signal-reactor", "signal/C-loop", "pidfd-exit", "inotify-decode", "inotify-latency", "timer-late",
+      "signal-reactor", "signal/C-loop", "pidfd-exit", "inotify-decode", "inotify-raw", "inotify-latency",
+      "timer-late",
       "poller-wait",
     ] {
       #expect(lines.contains { $0.contains("\"transport\": \"\(transport)\"") }, "\(transport)")

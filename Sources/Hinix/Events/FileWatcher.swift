@@ -1027,11 +1027,14 @@ extension FileWatcher {
     var lastEntry: Entry?
     var passed = 0
     var offset = 0
+    // Read once: each static is a lazy global, checked on every use inside the loop.
+    let overflow = Kinds.overflow.rawValue
+    let ignored = Kinds.ignored.rawValue
     while offset + 16 <= buffer.count {
       let length = Int(buffer.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self))
       guard offset + 16 + length <= buffer.count else { break }
       let watch = buffer.loadUnaligned(fromByteOffset: offset, as: Int32.self)
-      let kinds = Kinds(rawValue: buffer.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self))
+      let mask = buffer.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self)
       let cookie = buffer.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self)
       // The name is NUL-padded to its record's length.
       let nameStart = buffer.baseAddress! + offset + 16
@@ -1039,24 +1042,24 @@ extension FileWatcher {
         start: nameStart,
         count: length == 0 ? 0 : strnlen(nameStart.assumingMemoryBound(to: CChar.self), length))
       offset += 16 + length
-      if kinds.contains(.overflow) {
-        body(RawEvent(kinds: kinds, cookie: 0, nameBytes: name, entry: nil))
+      if mask & overflow != 0 {
+        body(RawEvent(kinds: Kinds(rawValue: mask), cookie: 0, nameBytes: name, entry: nil))
         passed += 1
         continue
       }
-      if watch != lastDescriptor || kinds.contains(.ignored) {
+      if watch != lastDescriptor || mask & ignored != 0 {
         let entry = state.withLock { state -> Entry? in
           guard let entry = state.entries[watch] else { return nil }
           // The kernel confirmed the watch's removal: its number may be reused from now on.
-          if kinds.contains(.ignored) { state.entries[watch] = nil }
+          if mask & ignored != 0 { state.entries[watch] = nil }
           return entry
         }
         // A watch this watcher no longer knows (its IN_IGNORED came already).
         guard let entry else { continue }
-        lastDescriptor = kinds.contains(.ignored) ? nil : watch
+        lastDescriptor = mask & ignored != 0 ? nil : watch
         lastEntry = entry
       }
-      body(RawEvent(kinds: kinds, cookie: cookie, nameBytes: name, entry: lastEntry))
+      body(RawEvent(kinds: Kinds(rawValue: mask), cookie: cookie, nameBytes: name, entry: lastEntry))
       passed += 1
     }
     return passed
