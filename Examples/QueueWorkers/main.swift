@@ -4,8 +4,11 @@
 //
 //   swift run queue-workers [WORKERS] [JOBS]
 //
-// The server sends jobs and reads answers at the same time (both queues hold 10 messages, so
-// doing one after the other would deadlock), then one empty message per worker to stop it.
+// The queues are handed to the workers as descriptors, so their names are removed as soon as
+// they are made: nothing is left in /dev/mqueue however the server ends. The server sends jobs
+// and reads answers at the same time (both queues hold 10 messages, so doing one after the
+// other would deadlock), then one empty message per worker to stop it; a worker that dies
+// ends the run with an error instead of leaving the server waiting for its answers.
 import Glibc
 import Hinix
 
@@ -23,11 +26,11 @@ func primes(upTo limit: Int) -> Int {
   return count
 }
 
-/// A worker: takes jobs until an empty message, answers each on the results queue. A plain
-/// blocking loop: a worker process has nothing else to do while it waits.
-func runWorker(jobs jobsName: String, results resultsName: String) throws {
-  let jobs = try MessageQueue(opening: MessageQueue.Name(jobsName), access: .readOnly)
-  let results = try MessageQueue(opening: MessageQueue.Name(resultsName), access: .writeOnly)
+/// A worker: takes jobs from descriptor 3 until an empty message, answers each on descriptor
+/// 4. A plain blocking loop: a worker process has nothing else to do while it waits.
+func runWorker() throws {
+  let jobs = try MessageQueue(adopting: FileDescriptor(rawValue: 3))
+  let results = try MessageQueue(adopting: FileDescriptor(rawValue: 4))
   while true {
     let job = try jobs.receive()
     if job.bytes.isEmpty { return }
@@ -36,59 +39,87 @@ func runWorker(jobs jobsName: String, results resultsName: String) throws {
   }
 }
 
-if arguments.count == 4, arguments[1] == "worker" {
-  try runWorker(jobs: arguments[2], results: arguments[3])
-  exit(0)
+/// A worker that did not end well.
+struct WorkerFailed: Error, CustomStringConvertible {
+  var pid: pid_t
+  var termination: ChildProcess.Termination
+  var description: String { "worker \(pid) ended with \(termination)" }
 }
 
 /// The server: makes both queues, starts the workers, sends the jobs while it reads the
-/// answers, and waits for every worker to end.
-func runServer(workers: Int, jobCount: Int) async throws {
+/// answers, and waits for every worker to end; how many jobs each worker answered.
+func runServer(workers: Int, jobCount: Int) async throws -> [String: Int] {
   let stem = "/hinix-example-\(getpid())"
   let capacity = MessageQueue.Capacity(maxMessages: 10, maxMessageSize: 64)
-  let jobs = try MessageQueue(
-    creating: "\(stem)-jobs", access: .writeOnly, capacity: capacity, exclusive: true)
-  let results = try MessageQueue(
-    creating: "\(stem)-results", access: .readOnly, capacity: capacity, exclusive: true)
-  // The names go once the workers have opened them; the queues live on while anyone holds them.
-  defer {
-    try? jobs.unlink()
-    try? results.unlink()
-  }
+  let jobs = try MessageQueue(creating: "\(stem)-jobs", capacity: capacity, exclusive: true)
+  try jobs.unlink()
+  let results = try MessageQueue(creating: "\(stem)-results", capacity: capacity, exclusive: true)
+  try results.unlink()
 
   var children: [ChildProcess] = []
   for _ in 0..<workers {
     children.append(
-      try ChildProcess.spawn("/proc/self/exe", arguments: ["worker", "\(stem)-jobs", "\(stem)-results"]))
+      try ChildProcess.spawn(
+        "/proc/self/exe", arguments: ["worker"], passing: [jobs.descriptor: 3, results.descriptor: 4]))
   }
 
-  let answersByWorker = try await withThrowingTaskGroup(of: Void.self) { group in
-    group.addTask {
-      for job in 1...jobCount { try await jobs.send(Array("\(job * 1000)".utf8)) }
-      for _ in 0..<workers { try await jobs.send([UInt8]()) }
-    }
-    var answers: [String: Int] = [:]
-    for _ in 0..<jobCount {
-      let answer = String(decoding: try await results.receive().bytes, as: UTF8.self).split(separator: " ")
-      answers[String(answer[2]), default: 0] += 1
-    }
-    try await group.waitForAll()
-    return answers
-  }
-
-  for child in children {
-    let termination = try await child.wait()
-    guard termination == .exited(0) else {
-      print("worker \(child.pid) ended with \(termination)")
-      exit(1)
-    }
-  }
-  print("\(jobCount) jobs answered by \(workers) workers:")
-  for (worker, count) in answersByWorker.sorted(by: { $0.key < $1.key }) {
-    print("  worker \(worker): \(count) jobs")
+  do {
+    return try await collectAnswers(jobs: jobs, results: results, children: children, jobCount: jobCount)
+  } catch {
+    // Workers still waiting for jobs would wait for ever: stop them.
+    for child in children { try? child.kill() }
+    throw error
   }
 }
 
-try await runServer(
-  workers: arguments.count > 1 ? max(1, Int(arguments[1]) ?? 4) : 4,
-  jobCount: arguments.count > 2 ? max(1, Int(arguments[2]) ?? 200) : 200)
+/// Sends the jobs and the stop messages, reads the answers, and waits for the workers, at once.
+func collectAnswers(
+  jobs: MessageQueue, results: MessageQueue, children: [ChildProcess], jobCount: Int
+) async throws -> [String: Int] {
+  let workers = children.count
+  return try await withThrowingTaskGroup(of: [String: Int]?.self) { group in
+    group.addTask {
+      for job in 1...jobCount { try await jobs.send(Array("\(job * 1000)".utf8)) }
+      for _ in 0..<workers { try await jobs.send([UInt8]()) }
+      return nil
+    }
+    group.addTask {
+      var answers: [String: Int] = [:]
+      for _ in 0..<jobCount {
+        let answer = String(decoding: try await results.receive().bytes, as: UTF8.self).split(separator: " ")
+        answers[String(answer[2]), default: 0] += 1
+      }
+      return answers
+    }
+    for child in children {
+      group.addTask {
+        let termination = try await child.wait()
+        guard termination == .exited(0) else { throw WorkerFailed(pid: child.pid, termination: termination) }
+        return nil
+      }
+    }
+    // The first error (a worker that died, a queue that failed) cancels the rest.
+    var answers: [String: Int] = [:]
+    while let finished = try await group.next() {
+      if let finished { answers = finished }
+    }
+    return answers
+  }
+}
+
+if arguments.count == 2, arguments[1] == "worker" {
+  try runWorker()
+  exit(0)
+}
+let workers = arguments.count > 1 ? max(1, Int(arguments[1]) ?? 4) : 4
+let jobCount = arguments.count > 2 ? max(1, Int(arguments[2]) ?? 200) : 200
+do {
+  let answers = try await runServer(workers: workers, jobCount: jobCount)
+  print("\(jobCount) jobs answered by \(workers) workers:")
+  for (worker, count) in answers.sorted(by: { $0.key < $1.key }) {
+    print("  worker \(worker): \(count) jobs")
+  }
+} catch {
+  _ = try? FileDescriptor.standardError.writeAll("queue-workers: \(error)\n".utf8)
+  exit(1)
+}

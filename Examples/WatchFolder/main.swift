@@ -15,8 +15,12 @@ print("watching \(folder); Ctrl-C stops")
 try await withThrowingTaskGroup(of: Void.self) { group in
   group.addTask {
     for try await event in watcher.events {
-      if let from = event.movedFrom {
+      if event.movedTo != nil {
+        continue  // the first half of a rename: its second half prints both paths
+      } else if let from = event.movedFrom {
         print("\(from) -> \(event.path)")
+      } else if event.kinds.contains(.overflow) || event.watchError != nil {
+        print(event)  // what was lost, or a folder that could not be watched, and why
       } else {
         print("\(event.path) \(event.kinds)\(event.isFromScan ? " (found by a scan)" : "")")
       }

@@ -149,8 +149,7 @@ int hinix_c_signal_self(int signo, long count) {
   if (rc < 0) return rc;
   rc = start_loop(signo, 1);
   for (long i = 0; i < count && rc >= 0; i++) {
-    if (kill(getpid(), signo) < 0) return -errno;
-    rc = take(1);
+    rc = kill(getpid(), signo) < 0 ? -errno : take(1);
   }
   hinix_c_signal_unlisten(signo);
   return rc < 0 ? rc : 0;

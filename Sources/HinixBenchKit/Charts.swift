@@ -140,13 +140,14 @@ public enum Charts {
   /// One chart at height `y` of the document.
   static func chart(_ kind: Kind, _ figures: [Figure], y: Double) -> String {
     let drawn = figures.filter(kind.draws)
-    let values = drawn.flatMap { [$0.hinix, $0.baseline] }.filter { $0 > 0 }
+    // Only what a log scale can place: positive and finite (a throughput over no time is not).
+    let values = drawn.flatMap { [$0.hinix, $0.baseline] }.filter { $0 > 0 && $0.isFinite }
     let low = (log10(values.min() ?? 1)).rounded(.down)
     var high = (log10(values.max() ?? 10)).rounded(.up)
     if high <= low { high = low + 1 }
     /// Where `value` ends on the axis: its bar's width.
     func length(_ value: Double) -> Double {
-      guard value > 0 else { return 0 }
+      guard value > 0, value.isFinite else { return 0 }
       return max(0, (log10(value) - low) / (high - low) * plotWidth)
     }
     var parts: [String] = []
@@ -199,6 +200,7 @@ public enum Charts {
 
   /// `value` (nanoseconds or bytes per second) with a unit: `12.5 µs`, `3.2 GB/s`.
   static func unit(_ value: Double, _ kind: Kind) -> String {
+    guard value.isFinite else { return "\(value)" }
     func short(_ number: Double) -> String {
       let tenths = Report.rounded(number, 1)
       return number >= 100 || tenths == tenths.rounded() ? "\(Int(number.rounded()))" : "\(tenths)"
@@ -227,6 +229,7 @@ public enum Charts {
 
   /// A coordinate with at most two decimals.
   static func number(_ value: Double) -> String {
+    guard value.isFinite else { return "0" }
     let rounded = (value * 100).rounded() / 100
     return rounded == rounded.rounded() ? "\(Int(rounded))" : "\(rounded)"
   }

@@ -51,6 +51,9 @@ struct Bench: ParsableCommand {
 
   func run() throws {
     try reportingBenchErrors {
+      // The chart files are opened now: a path that cannot be written fails before the run.
+      let htmlFile = try html.map { try OutputFile(FilePath($0)) }
+      let svgFile = try svg.map { try OutputFile(FilePath($0)) }
       let placement = try Placement.pinned(sameCore: sameCore)
       let plan = quick ? Plan.quick : Plan.full
       if json {
@@ -58,27 +61,33 @@ struct Bench: ParsableCommand {
       } else {
         try writeOut("hinix bench: \(placement); \(plan.rounds) alternating rounds per figure\n\n")
       }
-      let runner = Runner(
-        executable: try ownExecutable(), peerCPU: placement.peerCPU, plan: plan, report: { Tool.report($0) })
-      // Progress on standard error while it is a terminal, one line rewritten in place;
-      // nothing when it is a file or a pipe.
+      // Progress on standard error while it is a terminal, one line rewritten in place and
+      // cleared before anything else is written there; nothing when it is a file or a pipe.
       let watched = Terminal.isTerminal(FileDescriptor.standardError)
-      let show: @Sendable (BenchProgress) -> Void = { progress in
-        // Within 80 columns, so that the carriage return goes back over all of it.
-        let line = String("hinix bench: \(progress.line)".prefix(79))
-        Tool.report("\r\u{1B}[K" + line, prefix: false, newline: false)
+      let clear: @Sendable () -> Void = {
+        if watched { Tool.report("\r\u{1B}[K", prefix: false, newline: false) }
       }
+      defer { clear() }
+      // Within the terminal's width, so that the carriage return goes back over all of it.
+      let columns = (try? Terminal.standardOutput(2).windowSize().columns).map(Int.init) ?? 0
+      let width = max(20, (columns > 0 ? columns : 80) - 1)
+      let show: @Sendable (BenchProgress) -> Void = { progress in
+        Tool.report(
+          "\r\u{1B}[K" + String("hinix bench: \(progress.line)".prefix(width)), prefix: false, newline: false)
+      }
+      let runner = Runner(
+        executable: try ownExecutable(), peerCPU: placement.peerCPU, plan: plan,
+        report: { message in
+          clear()
+          Tool.report(message)
+        })
       let figures = try runner.measure(
         groups.isEmpty ? BenchGroup.allCases : BenchGroup.allCases.filter { groups.contains($0.rawValue) },
         progress: watched ? show : nil)
-      if watched { Tool.report("\r\u{1B}[K", prefix: false, newline: false) }
+      clear()
       try writeOut(json ? Report.json(figures) : Report.table(figures) + Report.ringSummary(figures))
-      if let html {
-        try writeFile(Charts.html(figures, machine: .current(), date: Charts.now()), to: FilePath(html))
-      }
-      if let svg {
-        try writeFile(Charts.svg(figures), to: FilePath(svg))
-      }
+      try htmlFile?.write(Charts.html(figures, machine: .current(), date: Charts.now()))
+      try svgFile?.write(Charts.svg(figures))
     }
   }
 }

@@ -160,13 +160,37 @@ func writeFile(_ text: String, to path: FilePath, makingFolders: Bool = false) t
     folder.removeLastComponent()
     try makeFolders(folder)
   }
-  do {
-    let file = try FileDescriptor.open(
-      path, .writeOnly, options: [.create, .truncate, .closeOnExec],
-      permissions: [.ownerReadWrite, .groupRead, .otherRead])
-    try file.closeAfter { _ = try file.writeAll(text.utf8) }
-  } catch let error as Errno {
-    throw ToolError(status: .failure, description: "write \(path): \(error)")
+  let file = try OutputFile(path)
+  try file.write(text)
+}
+
+/// A file a command writes at its end, opened (created, emptied) at its start, so a path it
+/// cannot write fails the command before any work is done.
+final class OutputFile {
+  let path: FilePath
+  private let file: FileDescriptor
+
+  /// Creates or empties `path` (mode 644); an error names it.
+  init(_ path: FilePath) throws {
+    self.path = path
+    do {
+      file = try FileDescriptor.open(
+        path, .writeOnly, options: [.create, .truncate, .closeOnExec],
+        permissions: [.ownerReadWrite, .groupRead, .otherRead])
+    } catch let error as Errno {
+      throw ToolError(status: .failure, description: "write \(path): \(error)")
+    }
+  }
+
+  deinit { try? file.close() }
+
+  /// Writes `text` at the file's start.
+  func write(_ text: String) throws {
+    do {
+      _ = try file.writeAll(text.utf8)
+    } catch let error as Errno {
+      throw ToolError(status: .failure, description: "write \(path): \(error)")
+    }
   }
 }
 

@@ -79,6 +79,22 @@ struct ChartTests {
     #expect(reader.charts.map { $0["data-high"] } == ["5", "10"])
   }
 
+  @Test("figures a log scale cannot place (zero, infinite, not a number) draw empty bars, not a crash")
+  func unplaceableFigures() {
+    let odd = [
+      Figure(transport: "zero", size: 1, metric: "throughput_bytes_per_s", hinix: 0, baseline: 1e6),
+      Figure(transport: "inf", size: 1, metric: "throughput_bytes_per_s", hinix: .infinity, baseline: 1e7),
+      Figure(transport: "nan", size: 1, metric: "rtt_median_ns", hinix: .nan, baseline: 100),
+    ]
+    let reader = read(Charts.svg(odd))
+    #expect(reader?.bars.count == 6)
+    let widths = reader?.bars.filter { $0.attributes["data-implementation"] == "hinix" }.map {
+      $0.attributes["width"]
+    }
+    #expect(widths == ["0", "0", "0"])
+    #expect(read(Charts.svg([]))?.root == "svg")
+  }
+
   @Test("the page is self-contained: the machine, the date, both charts and the table; nothing fetched")
   func htmlPage() {
     let machine = MachineDescription(processor: "Test CPU <x>", cores: 2, kernel: "Linux 6.1.0")

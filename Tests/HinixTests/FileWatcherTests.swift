@@ -324,7 +324,7 @@ struct FileWatcherTests {
     var cookie: UInt32
   }
 
-  private func snapshot(_ event: FileWatcher.RawEvent) -> Raw {
+  private func snapshot(_ event: borrowing FileWatcher.RawEvent) -> Raw {
     Raw(
       kinds: event.kinds, directory: event.directory,
       name: String(decoding: event.nameBytes, as: UTF8.self), cookie: event.cookie)
@@ -359,8 +359,8 @@ struct FileWatcherTests {
       #expect(unlink(sub.appending("inner").string) == 0)
       #expect(unlink(folder.appending("moved").string) == 0)
       let passed = try watcher.readRaw { raws.append(snapshot($0)) }
+      #expect(passed >= 1 && passed == raws.count)
       try readAllRaw(watcher, into: &raws)
-      #expect(passed >= 1)
       let expected = [
         Raw(kinds: .created, directory: folder, name: long, cookie: 0),
         Raw(kinds: .movedFrom, directory: folder, name: long, cookie: raws.count > 1 ? raws[1].cookie : 0),
@@ -394,19 +394,37 @@ struct FileWatcherTests {
         close(fd)
       }
       let names = Mutex<[String]>([])
+      let nested = Mutex<HinixError?>(nil)
       let passed = try await watcher.readRaw { event in
         names.withLock { $0.append(String(decoding: event.nameBytes, as: UTF8.self)) }
-        // The watcher's state is not locked while the closure runs.
+        // The watcher's state is not locked while the closure runs; a nested raw read is
+        // refused rather than waiting for itself.
         _ = try? watcher.watch(folder, for: [.created, .deleted])
+        let refusal = expectError(.invalidArgument) { try watcher.tryReadRaw { _ in } }
+        nested.withLock { $0 = refusal }
       }
       try await writer.value
       #expect(passed == 1 && names.withLock { $0 } == ["late"])
+      #expect(nested.withLock { $0 }?.detail.contains("inside a raw read's closure") == true)
       try watcher.unwatch(watch)
+      // One reading style per watcher: a raw reader refuses decoded reads and recursive
+      // watches; a decoded reader, or one with a recursive watch, refuses raw reads.
+      let decoded = expectError(.invalidArgument) { try watcher.tryRead() }
+      #expect(decoded?.detail.contains("raw events") == true)
+      #expect(expectError(.invalidArgument) { try watcher.watchRecursively(folder) } != nil)
       let recursive = try FileWatcher()
       try recursive.watchRecursively(folder)
       let refused = expectError(.invalidArgument) { try recursive.tryReadRaw { _ in } }
       #expect(refused?.detail.contains("recursive") == true)
       #expect(refused?.operation == "read")
+      let plain = try FileWatcher()
+      try plain.watch(folder)
+      _ = try plain.tryRead()
+      #expect(expectError(.invalidArgument) { try plain.tryReadRaw { _ in } } != nil)
+      // A refused recursive watch does not decide the style.
+      let fresh = try FileWatcher()
+      #expect(expectError(.notFound) { try fresh.watchRecursively(folder.appending("none")) } != nil)
+      #expect(try fresh.tryReadRaw { _ in } == .wouldBlock)
     }
   }
 

@@ -35,9 +35,11 @@ import SystemPackage
 ///
 /// **Raw reads.** ``tryReadRaw(_:)``, ``readRaw(_:)`` and ``readRaw(reactor:_:)`` lend each
 /// kernel event to a closure as it lies in the read buffer (``RawEvent``): no `Event` is made,
-/// nothing is allocated per event, and nothing is paired or filtered. They cost what C's own
-/// loop over `struct inotify_event` costs, for a program that reads storms of events and
-/// looks at a few fields; a watcher with a recursive watch refuses them.
+/// nothing is allocated per event, and nothing is paired or filtered, for a program that reads
+/// storms of events and looks at a few fields. They add about 40 instructions per event to
+/// what C's own loop over `struct inotify_event` executes (decoding adds about 1,100), next to
+/// the kernel's work for each event (`Benchmarks/instructions.sh`). A watcher reads either raw or decoded events, as
+/// its first read decides; one with a recursive watch reads decoded events.
 ///
 /// **Watch descriptors.** The kernel reuses watch descriptors. Events queued for a watch that
 /// was removed keep the path that watch had, until the kernel confirms the removal
@@ -331,9 +333,24 @@ public final class FileWatcher: Sendable {
   private struct State {
     var entries: [Int32: Entry] = [:]
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 8)
-    /// Whether a recursive watch was ever made: such a watcher reads only decoded events.
-    var everRecursive = false
+    /// How this watcher reads, fixed by its first read or its first recursive watch: decoded
+    /// and raw reads do not mix (a raw read skips the upkeep that decoding and trees need).
+    var style: ReadStyle = .undecided
   }
+
+  /// How a watcher reads its events.
+  enum ReadStyle {
+    case undecided
+    case decoded
+    case raw
+  }
+
+  /// Raw reads, one at a time: held across the system call and the calls of the closure, so
+  /// two raw readers never split the kernel's order between them.
+  private let rawReader = Mutex<Void>(())
+  /// The thread holding ``rawReader`` (0 for none), so that a raw read from inside a raw read's
+  /// closure is refused instead of waiting for itself.
+  private let rawReaderThread = Atomic<UInt>(0)
 
   /// The address of a buffer for raw reads (0 for none), kept between them: a raw read takes
   /// it, or allocates one when another read holds it, and gives it back.
@@ -463,7 +480,11 @@ public final class FileWatcher: Sendable {
     }
     let tree = Tree(root: root, kinds: wanted, excluded: excluding)
     return try state.withLock { (state) throws(HinixError) -> Watch in
-      state.everRecursive = true
+      if state.style == .raw {
+        throw HinixError(
+          .invalidArgument, operation: "inotify_add_watch", subject: root.printable,
+          detail: "this watcher reads raw events, which keep no tree up to date; use another watcher")
+      }
       if state.entries.values.contains(where: { $0.path == root && !$0.removed }) {
         throw HinixError(
           .alreadyExists, operation: "inotify_add_watch", subject: root.printable,
@@ -490,6 +511,7 @@ public final class FileWatcher: Sendable {
           .notFound, operation: "inotify_add_watch", subject: root.printable, detail: "the directory vanished"
         )
       }
+      state.style = .decoded
       return Watch(descriptor: descriptor, path: root)
     }
   }
@@ -709,6 +731,12 @@ public final class FileWatcher: Sendable {
   private func read(waiting: Waiting) throws(HinixError) -> [Event]? {
     while true {
       let batch = try state.withLock { (state) throws(HinixError) -> [Event]? in
+        if state.style == .raw {
+          throw HinixError(
+            .invalidArgument, operation: "read", subject: "inotify \(descriptor.rawValue)",
+            detail: "this watcher reads raw events (readRaw); decoded and raw reads do not mix")
+        }
+        state.style = .decoded
         var batch = Batch()
         guard try readOnce(into: &batch, state: &state) else { return nil }
         // A rename split across reads: take its second half if it is queued already.
@@ -932,9 +960,9 @@ public final class FileWatcher: Sendable {
 // MARK: Reading without decoding
 
 extension FileWatcher {
-  /// One event as the kernel queued it, lent to the closure of a raw read and valid only
-  /// during that call: no rename pairing, no filter, nothing copied or allocated.
-  public struct RawEvent {
+  /// One event as the kernel queued it, lent to the closure of a raw read for that call only
+  /// (it cannot be copied out of it): no rename pairing, no filter, nothing copied or allocated.
+  public struct RawEvent: ~Copyable {
     /// What happened: the kernel's mask, with ``Kinds/isDirectory`` for a directory entry.
     public let kinds: Kinds
     /// The number shared by the two halves of a rename; 0 for other events.
@@ -955,39 +983,65 @@ extension FileWatcher {
   }
 
   /// Reads the events queued and calls `body` with each, in the kernel's order, without
-  /// decoding them into ``Event``s: the fast path for a program that looks at a few fields of
-  /// many events. ``Outcome/wouldBlock`` when none were queued; else how many were passed.
+  /// decoding them into ``Event``s: for a program that reads storms of events and looks at a
+  /// few fields of each, nothing is allocated per event. ``Outcome/wouldBlock`` when none were
+  /// queued; else how many were passed (at least one).
   ///
-  /// `body` may call this watcher's other methods; it must not keep `nameBytes`.
-  /// - Throws: `.invalidArgument` for a watcher that has made a recursive watch (its tree
-  ///   is kept up to date only by decoding every event: use ``read()``).
-  public func tryReadRaw(_ body: (RawEvent) -> Void) throws(HinixError) -> Outcome<Int> {
+  /// A watcher reads either raw or decoded events, as its first read (or recursive watch)
+  /// decides: raw reads skip the upkeep that decoding needs (rename pairing, trees). `body`
+  /// may call this watcher's other methods, but not read from it again.
+  /// - Throws: `.invalidArgument` for a watcher that reads decoded events or made a recursive
+  ///   watch, or a raw read from inside a raw read's closure.
+  public func tryReadRaw(_ body: (borrowing RawEvent) -> Void) throws(HinixError) -> Outcome<Int> {
     Waiting.never.outcome(try readRaw(waiting: .never, body))
   }
 
   /// Reads the events queued, blocking the thread until there is at least one, and calls
-  /// `body` with each (see ``tryReadRaw(_:)``); how many were passed.
+  /// `body` with each (see ``tryReadRaw(_:)``); how many were passed (at least one).
   @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await readRaw(_:)` in async code")
-  public func readRaw(_ body: (RawEvent) -> Void) throws(HinixError) -> Int {
+  public func readRaw(_ body: (borrowing RawEvent) -> Void) throws(HinixError) -> Int {
     try readRaw(waiting: .forever, body)!
   }
 
   /// Reads the events queued, suspending the task (not its thread) until there is one, and
-  /// calls `body` with each (see ``tryReadRaw(_:)``); how many were passed.
-  public func readRaw(reactor: Reactor = .shared, _ body: (RawEvent) -> Void) async throws -> Int {
+  /// calls `body` with each (see ``tryReadRaw(_:)``); how many were passed (at least one).
+  public func readRaw(reactor: Reactor = .shared, _ body: (borrowing RawEvent) -> Void) async throws -> Int {
     try await reactor.perform(.readable, on: descriptor, strategy: .sleep) { () throws(HinixError) in
       try readRaw(waiting: .never, body)
     }
   }
 
   /// One raw read, waiting as `waiting` says; nil when the form gave up.
-  private func readRaw(waiting: Waiting, _ body: (RawEvent) -> Void) throws(HinixError) -> Int? {
-    if state.withLock({ $0.everRecursive }) {
-      throw HinixError(
-        .invalidArgument, operation: "read", subject: "inotify \(descriptor.rawValue)",
-        detail: "a watcher that made a recursive watch reads decoded events only (read(), not readRaw)")
+  private func readRaw(waiting: Waiting, _ body: (borrowing RawEvent) -> Void) throws(HinixError) -> Int? {
+    let subject = "inotify \(descriptor.rawValue)"
+    try state.withLock { (state) throws(HinixError) in
+      if state.style == .decoded {
+        throw HinixError(
+          .invalidArgument, operation: "read", subject: subject,
+          detail:
+            "this watcher reads decoded events (read(), or a recursive watch); decoded and raw reads do not mix"
+        )
+      }
+      state.style = .raw
     }
+    let thread = Sys.currentThread
+    if rawReaderThread.load(ordering: .relaxed) == thread {
+      throw HinixError(
+        .invalidArgument, operation: "read", subject: subject,
+        detail: "a raw read from inside a raw read's closure; read again after it returns")
+    }
+    return try rawReader.withLock { (_) throws(HinixError) -> Int? in
+      rawReaderThread.store(thread, ordering: .relaxed)
+      defer { rawReaderThread.store(0, ordering: .relaxed) }
+      return try readRawLocked(waiting: waiting, subject: subject, body)
+    }
+  }
+
+  /// ``readRaw(waiting:_:)`` once this thread holds ``rawReader``.
+  private func readRawLocked(
+    waiting: Waiting, subject: String, _ body: (borrowing RawEvent) -> Void
+  ) throws(HinixError) -> Int? {
     let capacity = 65536
     let start =
       UnsafeMutableRawPointer(bitPattern: rawBuffer.exchange(0, ordering: .acquiring))
@@ -1002,27 +1056,26 @@ extension FileWatcher {
     }
     let buffer = UnsafeMutableRawBufferPointer(start: start, count: capacity)
     while true {
-      let count: Int
       switch Sys.read(descriptor.rawValue, buffer) {
-      case .success(let value): count = value
+      case .success(let count):
+        let passed = passRaw(UnsafeRawBufferPointer(rebasing: buffer[..<count]), body)
+        // Every event was for a watch this watcher no longer knows: read again.
+        if passed > 0 { return passed }
       case .failure(.resourceTemporarilyUnavailable):
-        let subject = "inotify \(descriptor.rawValue)"
         guard try waiting.poll(descriptor.rawValue, for: Int16(POLLIN), operation: "read", subject: subject)
         else {
           return nil
         }
-        continue
       case .failure(let error):
-        throw HinixError.system(error, "read", subject: "inotify \(descriptor.rawValue)")
+        throw HinixError.system(error, "read", subject: subject)
       }
-      return passRaw(UnsafeRawBufferPointer(rebasing: buffer[..<count]), body)
     }
   }
 
   /// Calls `body` with each event in `buffer`, the bytes of one read; how many there were.
-  private func passRaw(_ buffer: UnsafeRawBufferPointer, _ body: (RawEvent) -> Void) -> Int {
-    // The last watch looked up (held, so events can lend it unretained): a storm in one
-    // folder takes the lock once per read.
+  private func passRaw(_ buffer: UnsafeRawBufferPointer, _ body: (borrowing RawEvent) -> Void) -> Int {
+    // The last watch looked up, held (so events can lend it unretained) until it changes: a
+    // storm in one folder takes the lock once per read.
     var lastDescriptor: Int32?
     var lastEntry: Entry?
     var passed = 0
@@ -1059,7 +1112,10 @@ extension FileWatcher {
         lastDescriptor = mask & ignored != 0 ? nil : watch
         lastEntry = entry
       }
-      body(RawEvent(kinds: Kinds(rawValue: mask), cookie: cookie, nameBytes: name, entry: lastEntry))
+      // `lastEntry` keeps the watch alive while `body` looks at it.
+      withExtendedLifetime(lastEntry) {
+        body(RawEvent(kinds: Kinds(rawValue: mask), cookie: cookie, nameBytes: name, entry: lastEntry))
+      }
       passed += 1
     }
     return passed
