@@ -761,6 +761,11 @@ public final class FileWatcher: Sendable {
     var overflowed = false
     /// Whether the last raw event was a MOVED_FROM, whose partner may be in the next read.
     var endsWithMoveOut = false
+    /// The last plain watch looked up: a storm in one folder looks its watch up once. Only
+    /// plain watches are kept, and only until an event about a tree or a removed watch, the
+    /// only ones that change the table while a batch is decoded.
+    var lastDescriptor: Int32 = -1
+    var lastEntry: Entry?
   }
 
   /// The first half of a rename, waiting for its second.
@@ -828,9 +833,20 @@ public final class FileWatcher: Sendable {
       batch.events.append(event)
       return
     }
-    guard let entry = state.entries[descriptor] else { return }
+    let entry: Entry
+    if descriptor == batch.lastDescriptor, let known = batch.lastEntry {
+      entry = known
+    } else {
+      guard let found = state.entries[descriptor] else { return }
+      entry = found
+      // A tree's event may add watches (a new folder), so it also forgets the plain one kept.
+      batch.lastDescriptor = found.tree == nil ? descriptor : -1
+      batch.lastEntry = found.tree == nil ? found : nil
+    }
     let directory = entry.path
     if kinds.contains(.ignored) {
+      batch.lastDescriptor = -1
+      batch.lastEntry = nil
       state.entries[descriptor] = nil
       if entry.explicit && !entry.removed && entry.tree == nil {
         batch.events.append(
