@@ -37,7 +37,7 @@ import SystemPackage
 /// kernel event to a closure as it lies in the read buffer (``RawEvent``): no `Event` is made,
 /// nothing is allocated per event, and nothing is paired or filtered, for a program that reads
 /// storms of events and looks at a few fields. They add about 40 instructions per event to
-/// what C's own loop over `struct inotify_event` executes (decoding adds about 1,100), next to
+/// what C's own loop over `struct inotify_event` executes (decoding adds about 1,000), next to
 /// the kernel's work for each event (`Benchmarks/instructions.sh`). A watcher reads either raw or decoded events, as
 /// its first read decides; one with a recursive watch reads decoded events.
 ///
