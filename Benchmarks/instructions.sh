@@ -46,7 +46,7 @@ strip --strip-debug -o "$binary" "$(swift build -c release --show-bin-path)/hini
 # their decoding (the file storm that queues the events is the same for both and not counted).
 collect() {
   case "$1 $2" in
-    "hinix inotify"*) echo "--toggle-collect=*FileWatcherC*tryRead*" ;;
+    "hinix inotify"*) echo "--toggle-collect=*inotifyDrain*" ;;
     "c inotify"*) echo "--toggle-collect=hinix_c_inotify_drain*" ;;
     *) echo "--collect-atstart=yes" ;;
   esac

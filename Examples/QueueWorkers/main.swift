@@ -27,12 +27,18 @@ func primes(upTo limit: Int) -> Int {
 }
 
 /// A worker: takes jobs from descriptor 3 until an empty message, answers each on descriptor
-/// 4. A plain blocking loop: a worker process has nothing else to do while it waits.
+/// 4. A plain blocking loop: a worker process has nothing else to do while it waits. It looks
+/// up every second whether its server still runs, as nothing else would end its wait if the
+/// server were killed.
 func runWorker() throws {
   let jobs = try MessageQueue(adopting: FileDescriptor(rawValue: 3))
   let results = try MessageQueue(adopting: FileDescriptor(rawValue: 4))
+  let server = getppid()
   while true {
-    let job = try jobs.receive()
+    guard case .completed(let job) = try jobs.receive(timeout: .seconds(1)) else {
+      if getppid() != server { return }
+      continue
+    }
     if job.bytes.isEmpty { return }
     let limit = Int(String(decoding: job.bytes, as: UTF8.self)) ?? 0
     try results.send(Array("\(limit) \(primes(upTo: limit)) \(getpid())".utf8))

@@ -99,6 +99,28 @@ extension BenchLoops {
     for _ in 0..<count { _ = try ringSliceThrough(pair.sender, pair.receiver, source) }
   }
 
+  /// Reads and decodes every queued event, the batches freed before it returns: what
+  /// instructions.sh counts of the decoded inotify path (as `hinix_c_inotify_drain` of C's).
+  @inline(never)
+  static func inotifyDrainDecoded(_ watcher: FileWatcher) throws -> Int {
+    var events = 0
+    while case .completed(let batch) = try watcher.tryRead() { events += batch.count }
+    return events
+  }
+
+  /// Reads every queued event raw, measuring each name: what instructions.sh counts of the raw
+  /// inotify path (as `hinix_c_inotify_drain_raw` of C's).
+  @inline(never)
+  static func inotifyDrainRaw(_ watcher: FileWatcher) throws -> Int {
+    var events = 0
+    var nameBytes = 0
+    while case .completed(let count) = try watcher.tryReadRaw({ nameBytes += $0.nameBytes.count }) {
+      events += count
+    }
+    guard nameBytes > 0 else { throw BenchError.failure("no names read") }
+    return events
+  }
+
   /// `count` files created and removed in a new folder, 1,000 at a time, each batch's events
   /// read by a `FileWatcher`, decoded or with `raw` read raw: the instruction-counted inotify
   /// paths. Not inlined, so that it cannot change how the other counted paths compile.
@@ -116,16 +138,7 @@ extension BenchLoops {
     while done < count {
       let files = min(1000, count - done)
       try check(hinix_c_file_storm(folder.string, Int32(files)))
-      var events = 0
-      if raw {
-        var nameBytes = 0
-        while case .completed(let count) = try watcher.tryReadRaw({ nameBytes += $0.nameBytes.count }) {
-          events += count
-        }
-        guard nameBytes > 0 else { throw BenchError.failure("no names read") }
-      } else {
-        while case .completed(let batch) = try watcher.tryRead() { events += batch.count }
-      }
+      let events = try raw ? inotifyDrainRaw(watcher) : inotifyDrainDecoded(watcher)
       guard events == 2 * files else {
         throw BenchError.failure("decoded \(events) events, not \(2 * files)")
       }

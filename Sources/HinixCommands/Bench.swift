@@ -43,6 +43,9 @@ struct Bench: ParsableCommand {
   var svg: String?
 
   func validate() throws {
+    if let html, html == svg {
+      throw ValidationError("--html and --svg name the same file '\(html)'")
+    }
     let known = BenchGroup.allCases.map(\.rawValue)
     for group in groups where !known.contains(group) {
       throw ValidationError("unknown group '\(group)'; the groups are \(known.joined(separator: ", "))")

@@ -164,8 +164,9 @@ func writeFile(_ text: String, to path: FilePath, makingFolders: Bool = false) t
   try file.write(text)
 }
 
-/// A file a command writes at its end, opened (created, emptied) at its start, so a path it
-/// cannot write fails the command before any work is done.
+/// A file a command writes at its end, opened (created if missing, left as it is) at its start,
+/// so a path it cannot write fails the command before any work is done, and a command that
+/// fails on the way leaves an existing file untouched.
 final class OutputFile {
   let path: FilePath
   private let file: FileDescriptor
@@ -175,7 +176,7 @@ final class OutputFile {
     self.path = path
     do {
       file = try FileDescriptor.open(
-        path, .writeOnly, options: [.create, .truncate, .closeOnExec],
+        path, .writeOnly, options: [.create, .closeOnExec],
         permissions: [.ownerReadWrite, .groupRead, .otherRead])
     } catch let error as Errno {
       throw ToolError(status: .failure, description: "write \(path): \(error)")
@@ -184,10 +185,11 @@ final class OutputFile {
 
   deinit { try? file.close() }
 
-  /// Writes `text` at the file's start.
+  /// Replaces the file's contents with `text`.
   func write(_ text: String) throws {
     do {
-      _ = try file.writeAll(text.utf8)
+      try file.resize(to: 0)
+      _ = try file.writeAll(toAbsoluteOffset: 0, text.utf8)
     } catch let error as Errno {
       throw ToolError(status: .failure, description: "write \(path): \(error)")
     }

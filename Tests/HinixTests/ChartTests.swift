@@ -125,9 +125,15 @@ struct ChartTests {
       #expect(reader.bars.count == 2)
       #expect(reader.bars.allSatisfy { $0.attributes["data-transport"] == "eventfd" })
       #expect(try String(contentsOfFile: html, encoding: .utf8).contains("<h1>hinix bench</h1>"))
-      let refused = try run("hinix", ["bench", "--quick", "--only", "eventfd", "--svg", "/proc/hinix.svg"])
+      // A path it cannot write fails the run before it starts, and leaves the other file as it was.
+      let refused = try run(
+        "hinix", ["bench", "--quick", "--only", "eventfd", "--html", html, "--svg", "/proc/hinix.svg"])
       #expect(refused.termination == .exited(1))
       #expect(refused.standardError.contains("/proc/hinix.svg"), "\(refused.standardError)")
+      #expect(!refused.standardOutput.contains("eventfd"))
+      #expect(try String(contentsOfFile: html, encoding: .utf8).contains("<h1>hinix bench</h1>"))
+      let same = try run("hinix", ["bench", "--quick", "--html", svg, "--svg", svg])
+      #expect(same.termination == .exited(2) && same.standardError.contains("name the same file"))
     }
   }
 }

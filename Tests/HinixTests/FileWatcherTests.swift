@@ -428,6 +428,27 @@ struct FileWatcherTests {
     }
   }
 
+  @Test("raw reads: a blocking raw read that waits does not hold up another reader's try")
+  func rawReadWaitsOutsideTheLock() throws {
+    try withTemporaryFolder { folder in
+      let watcher = try FileWatcher()
+      try watcher.watch(folder, for: .created)
+      let names = Mutex<[String]>([])
+      let waiting = Thread {
+        _ = try watcher.readRaw { event in
+          names.withLock { $0.append(String(decoding: event.nameBytes, as: UTF8.self)) }
+        }
+      }
+      // While that thread waits in poll, a try form answers at once.
+      usleep(50_000)
+      #expect(try watcher.tryReadRaw { _ in } == .wouldBlock)
+      #expect(!waiting.isFinished)
+      try touch(folder.appending("wake"))
+      try waiting.join()
+      #expect(names.withLock { $0 } == ["wake"])
+    }
+  }
+
   @Test("raw reads: an overflow is an event with no watch")
   func rawOverflow() throws {
     try withTemporaryFolder { folder in
