@@ -61,20 +61,23 @@ static long decode(const char *buffer, ssize_t length, int wd, const char *folde
   return events;
 }
 
+/// One read of the queued events into `buffer`: how many bytes, 0 when none are left, or -errno.
+static ssize_t read_queued(int fd, char *buffer, size_t size) {
+  for (;;) {
+    ssize_t n = read(fd, buffer, size);
+    if (n >= 0) return n;
+    if (errno != EINTR) return errno == EAGAIN ? 0 : -errno;
+  }
+}
+
 __attribute__((noinline)) int hinix_c_inotify_drain(int fd, int wd, const char *folder, long *events, int64_t *elapsed) {
   static char buffer[65536] __attribute__((aligned(8)));
   char path[8192];
   *events = 0;
   int64_t start = hinix_c_now_ns();
-  for (;;) {
-    ssize_t n = read(fd, buffer, sizeof buffer);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN) break;
-      return -errno;
-    }
-    *events += decode(buffer, n, wd, folder, path);
-  }
+  ssize_t n;
+  while ((n = read_queued(fd, buffer, sizeof buffer)) > 0) *events += decode(buffer, n, wd, folder, path);
+  if (n < 0) return (int)n;
   *elapsed = hinix_c_now_ns() - start;
   return 0;
 }
@@ -85,13 +88,8 @@ __attribute__((noinline)) int hinix_c_inotify_drain_raw(int fd, int wd, long *ev
   long events = 0;
   long name_bytes = 0;
   int64_t start = hinix_c_now_ns();
-  for (;;) {
-    ssize_t n = read(fd, buffer, sizeof buffer);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN) break;
-      return -errno;
-    }
+  ssize_t n;
+  while ((n = read_queued(fd, buffer, sizeof buffer)) > 0) {
     for (ssize_t offset = 0; offset + (ssize_t)sizeof(struct inotify_event) <= n;) {
       const struct inotify_event *event = (const struct inotify_event *)(buffer + offset);
       if (event->wd == wd) {
@@ -101,6 +99,7 @@ __attribute__((noinline)) int hinix_c_inotify_drain_raw(int fd, int wd, long *ev
       offset += (ssize_t)sizeof(struct inotify_event) + event->len;
     }
   }
+  if (n < 0) return (int)n;
   *elapsed = hinix_c_now_ns() - start;
   *events_out = events;
   *name_bytes_out = name_bytes;
