@@ -127,16 +127,6 @@ public enum Charts {
     """
   }
 
-  /// The current time as `2026-11-28 18:06 UTC`.
-  public static func now() -> String {
-    var seconds = time(nil)
-    var parts = tm()
-    gmtime_r(&seconds, &parts)
-    func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-    return
-      "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday)) \(two(parts.tm_hour)):\(two(parts.tm_min)) UTC"
-  }
-
   /// One chart at height `y` of the document.
   static func chart(_ kind: Kind, _ figures: [Figure], y: Double) -> String {
     let drawn = figures.filter(kind.draws)

@@ -89,7 +89,8 @@ struct Bench: ParsableCommand {
         progress: watched ? show : nil)
       clear()
       try writeOut(json ? Report.json(figures) : Report.table(figures) + Report.ringSummary(figures))
-      try htmlFile?.write(Charts.html(figures, machine: .current(), date: Charts.now()))
+      try htmlFile?.write(
+        Charts.html(figures, machine: .current(), date: EventFormat.now("%Y-%m-%d %H:%M UTC", utc: true)))
       try svgFile?.write(Charts.svg(figures))
     }
   }

@@ -316,10 +316,11 @@ struct EventFormat {
     return line
   }
 
-  static func now(_ format: String) -> String {
+  /// The current time in strftime's `format`, in local time or with `utc` in UTC.
+  static func now(_ format: String, utc: Bool = false) -> String {
     var time = Glibc.time(nil)
     var parts = tm()
-    localtime_r(&time, &parts)
+    if utc { gmtime_r(&time, &parts) } else { localtime_r(&time, &parts) }
     var buffer = [CChar](repeating: 0, count: 256)
     let length = strftime(&buffer, buffer.count, format, &parts)
     return String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
