@@ -332,7 +332,7 @@ public final class FileWatcher: Sendable {
 
   private struct State {
     var entries: [Int32: Entry] = [:]
-    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 8)
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: FileWatcher.readCapacity, alignment: 8)
     /// How this watcher reads, fixed by its first read or its first recursive watch: decoded
     /// and raw reads do not mix (a raw read skips the upkeep that decoding and trees need).
     var style: ReadStyle = .undecided
@@ -345,17 +345,14 @@ public final class FileWatcher: Sendable {
     case raw
   }
 
-  /// Raw reads, one at a time: held across one `read` and the calls of the closure for what it
-  /// read (not while a blocking form waits), so two raw readers never split the order of one
-  /// read between them.
-  private let rawReader = Mutex<Void>(())
+  /// Raw reads, one at a time, and their read buffer's address (made at the first, 0 until
+  /// then; an address, as a pointer is not `Sendable`): held across one
+  /// `read` and the calls of the closure for what it read (not while a blocking form waits),
+  /// so two raw readers never split the order of one read between them.
+  private let rawReader = Mutex<UInt>(0)
   /// The thread holding ``rawReader`` (0 for none), so that a raw read from inside a raw read's
   /// closure is refused instead of waiting for itself.
   private let rawReaderThread = Atomic<UInt>(0)
-
-  /// The address of a buffer for raw reads (0 for none), kept between them: a raw read takes
-  /// it, or allocates one when another read holds it, and gives it back.
-  private let rawBuffer = Atomic<UInt>(0)
 
   private let handle: OwnedDescriptor
   private let state: Mutex<State>
@@ -392,7 +389,7 @@ public final class FileWatcher: Sendable {
 
   deinit {
     state.withLock { $0.buffer.deallocate() }
-    UnsafeMutableRawPointer(bitPattern: rawBuffer.exchange(0, ordering: .acquiring))?.deallocate()
+    rawReader.withLock { UnsafeMutableRawPointer(bitPattern: $0)?.deallocate() }
   }
 
   /// `/proc/sys/fs/inotify/NAME = VALUE`, for messages; for the per-user limits, also this
@@ -1049,10 +1046,17 @@ extension FileWatcher {
         detail: "a raw read from inside a raw read's closure; read again after it returns")
     }
     while true {
-      let passed = try rawReader.withLock { (_) throws(HinixError) -> Int? in
+      let passed = try rawReader.withLock { (address) throws(HinixError) -> Int? in
         rawReaderThread.store(thread, ordering: .relaxed)
         defer { rawReaderThread.store(0, ordering: .relaxed) }
-        return try readRawOnce(subject: subject, body)
+        let start =
+          UnsafeMutableRawPointer(bitPattern: address)
+          ?? UnsafeMutableRawPointer.allocate(byteCount: FileWatcher.readCapacity, alignment: 8)
+        address = UInt(bitPattern: start)
+        return try readRawOnce(
+          into: UnsafeMutableRawBufferPointer(start: start, count: FileWatcher.readCapacity),
+          subject: subject,
+          body)
       }
       if let passed { return passed }
       // Nothing queued: wait (outside the lock, so other raw readers are not held up).
@@ -1063,22 +1067,14 @@ extension FileWatcher {
     }
   }
 
-  /// Reads without waiting until a read passes at least one event to `body`; nil when
-  /// nothing is queued. The caller holds ``rawReader``.
-  private func readRawOnce(subject: String, _ body: (borrowing RawEvent) -> Void) throws(HinixError) -> Int? {
-    let capacity = 65536
-    let start =
-      UnsafeMutableRawPointer(bitPattern: rawBuffer.exchange(0, ordering: .acquiring))
-      ?? UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
-    defer {
-      // Give the buffer back; another raw read may have left its own meanwhile.
-      if case (false, _) = rawBuffer.compareExchange(
-        expected: 0, desired: UInt(bitPattern: start), ordering: .releasing)
-      {
-        start.deallocate()
-      }
-    }
-    let buffer = UnsafeMutableRawBufferPointer(start: start, count: capacity)
+  /// The size of the buffer each read fills, decoded or raw.
+  static let readCapacity = 65536
+
+  /// Reads into `buffer` without waiting until a read passes at least one event to `body`;
+  /// nil when nothing is queued. The caller holds ``rawReader``, which guards `buffer`.
+  private func readRawOnce(
+    into buffer: UnsafeMutableRawBufferPointer, subject: String, _ body: (borrowing RawEvent) -> Void
+  ) throws(HinixError) -> Int? {
     while true {
       switch Sys.read(descriptor.rawValue, buffer) {
       case .success(let count):
