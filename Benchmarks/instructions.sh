@@ -77,14 +77,14 @@ per_operation() {
 }
 
 failed=0
-printf '%-8s %12s %12s %8s %9s  %s\n' path hinix C ratio recorded "goal <= $goal"
+printf '%-12s %12s %12s %8s %9s  %s\n' path hinix C ratio recorded "goal <= $goal"
 for path in mq pipe socket ring signal inotify inotify-raw; do
   hinix=$(per_operation hinix "$path") || exit 1
   c=$(per_operation c "$path") || exit 1
   ratio=$(awk -v h="$hinix" -v c="$c" 'BEGIN { printf "%.2f", h / c }')
   recorded=$(awk -v p="$path" '$1 == p { print $2 }' Benchmarks/instructions.expected)
   met=$(awk -v r="$ratio" -v g="$goal" 'BEGIN { print (r <= g) ? "met" : "not met" }')
-  printf '%-8s %12s %12s %8s %9s  %s\n' "$path" "$hinix" "$c" "$ratio" "${recorded:--}" "$met"
+  printf '%-12s %12s %12s %8s %9s  %s\n' "$path" "$hinix" "$c" "$ratio" "${recorded:--}" "$met"
   if $check && [ -z "$recorded" ]; then
     echo "instructions.sh: $path has no line in Benchmarks/instructions.expected" >&2
     failed=1

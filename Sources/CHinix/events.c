@@ -86,27 +86,6 @@ int hinix_epoll_wait_raw(int epfd, void *events, int capacity, int timeout_ms) {
 
 // MARK: inotify
 
-const uint32_t HINIX_IN_ACCESS = IN_ACCESS;
-const uint32_t HINIX_IN_MODIFY = IN_MODIFY;
-const uint32_t HINIX_IN_ATTRIB = IN_ATTRIB;
-const uint32_t HINIX_IN_CLOSE_WRITE = IN_CLOSE_WRITE;
-const uint32_t HINIX_IN_CLOSE_NOWRITE = IN_CLOSE_NOWRITE;
-const uint32_t HINIX_IN_OPEN = IN_OPEN;
-const uint32_t HINIX_IN_MOVED_FROM = IN_MOVED_FROM;
-const uint32_t HINIX_IN_MOVED_TO = IN_MOVED_TO;
-const uint32_t HINIX_IN_CREATE = IN_CREATE;
-const uint32_t HINIX_IN_DELETE = IN_DELETE;
-const uint32_t HINIX_IN_DELETE_SELF = IN_DELETE_SELF;
-const uint32_t HINIX_IN_MOVE_SELF = IN_MOVE_SELF;
-const uint32_t HINIX_IN_UNMOUNT = IN_UNMOUNT;
-const uint32_t HINIX_IN_Q_OVERFLOW = IN_Q_OVERFLOW;
-const uint32_t HINIX_IN_IGNORED = IN_IGNORED;
-const uint32_t HINIX_IN_ONLYDIR = IN_ONLYDIR;
-const uint32_t HINIX_IN_DONT_FOLLOW = IN_DONT_FOLLOW;
-const uint32_t HINIX_IN_EXCL_UNLINK = IN_EXCL_UNLINK;
-const uint32_t HINIX_IN_ISDIR = IN_ISDIR;
-const uint32_t HINIX_IN_ONESHOT = IN_ONESHOT;
-
 int hinix_inotify_init(void) {
   int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
   return fd < 0 ? -errno : fd;

@@ -41,8 +41,10 @@ public enum Report {
       }
       return number < 1000 ? "\(rounded(number, 1)) ns" : "\(rounded(number / 1000, 2)) µs"
     }
+    // The transport column is as wide as its longest name (`inotify-latency`), plus a space.
+    let nameWidth = max(12, (figures.map(\.transport.count).max() ?? 0) + 1)
     var lines = [
-      pad("transport", 12, left: true) + pad("size", 6) + "  " + pad("metric", 12, left: true)
+      pad("transport", nameWidth, left: true) + pad("size", 6) + "  " + pad("metric", 12, left: true)
         + pad("hinix", 14) + pad("C baseline", 14) + pad("ratio", 8)
     ]
     for figure in figures {
@@ -55,7 +57,8 @@ public enum Report {
         default: "throughput"
         }
       lines.append(
-        pad(figure.transport, 12, left: true) + pad("\(figure.size)", 6) + "  " + pad(metric, 12, left: true)
+        pad(figure.transport, nameWidth, left: true) + pad("\(figure.size)", 6) + "  "
+          + pad(metric, 12, left: true)
           + pad(value(figure, figure.hinix), 14) + pad(value(figure, figure.baseline), 14)
           + pad("\(rounded(figure.ratio, 2))", 8))
     }

@@ -17,14 +17,17 @@ extension Runner {
   }
 
   /// inotify decoding: a create/delete storm queues 8,000 events (under the default queue of
-  /// 16,384), then the watcher reads and decodes them all; the time per event. C looks up the
-  /// folder and builds each path; Hinix makes its `Event`s. With `raw`, both read the fields
-  /// only: C matches each event's watch and measures its name, Hinix reads with
-  /// `FileWatcher.tryReadRaw` and measures each name it is lent.
+  /// 16,384), then the watcher reads and decodes them all; the time per event, over four storms
+  /// a round (one drain lasts a few milliseconds, short enough for a stray interrupt to move
+  /// it). C looks up the folder and builds each path; Hinix makes its `Event`s. With `raw`,
+  /// both read the fields only: C matches each event's watch and measures its name, Hinix reads
+  /// with `FileWatcher.tryReadRaw` and measures each name it is lent.
   func inotifyDecoding(raw: Bool = false) throws -> Figure {
     let files = 4_000
+    let storms = 4
     let nanoseconds = try withEventFolder { folder in
-      try alternating(0.0, +) { implementation in
+      /// One storm's drain: its time and how many events were read.
+      func drain(_ implementation: Implementation) throws -> (Int64, Int) {
         var elapsed: Int64 = 0
         var events = 0
         switch implementation {
@@ -62,6 +65,16 @@ extension Runner {
         }
         guard events == 2 * files else {
           throw BenchError.failure("the \(implementation) watcher decoded \(events) events, not \(2 * files)")
+        }
+        return (elapsed, events)
+      }
+      return try alternating(0.0, +) { implementation in
+        var elapsed: Int64 = 0
+        var events = 0
+        for _ in 0..<storms {
+          let (time, count) = try drain(implementation)
+          elapsed += time
+          events += count
         }
         return Double(elapsed) / Double(events)
       }

@@ -316,6 +316,45 @@ struct FileWatcherTests {
     }
   }
 
+  @Test("one read of interleaved watches: each event keeps its own watch's path and filter")
+  func interleavedWatchesInOneRead() throws {
+    try withTemporaryFolder { folder in
+      let a = folder.appending("a")
+      let b = folder.appending("b")
+      #expect(mkdir(a.string, 0o755) == 0 && mkdir(b.string, 0o755) == 0)
+      let watcher = try FileWatcher()
+      try watcher.watch(a, for: .created)
+      try watcher.watch(b, for: .deleted)
+      // Queued before the first read, so one read decodes runs of each watch in turn.
+      for index in 0..<50 {
+        // In each run of one watch's events, the second takes the decoder's short path, with
+        // the watch the first looked up (a's second creation, b's deletion).
+        try touch(a.appending("a\(index)"))
+        try touch(a.appending("a\(index)x"))
+        #expect(unlink(a.appending("a\(index)").string) == 0)
+        try touch(b.appending("b\(index)"))
+        #expect(unlink(b.appending("b\(index)").string) == 0)
+      }
+      let events = try drain(watcher)
+      var expected: [FileWatcher.Event] = []
+      for index in 0..<50 {
+        expected.append(
+          FileWatcher.Event(
+            kinds: .created, directory: a, name: FilePath.Component("a\(index)"), cookie: 0, isFromScan: false
+          ))
+        expected.append(
+          FileWatcher.Event(
+            kinds: .created, directory: a, name: FilePath.Component("a\(index)x"), cookie: 0,
+            isFromScan: false))
+        expected.append(
+          FileWatcher.Event(
+            kinds: .deleted, directory: b, name: FilePath.Component("b\(index)"), cookie: 0, isFromScan: false
+          ))
+      }
+      #expect(events == expected)
+    }
+  }
+
   /// What a raw read lends, copied out of its call.
   private struct Raw: Equatable {
     var kinds: FileWatcher.Kinds

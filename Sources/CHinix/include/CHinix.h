@@ -87,26 +87,10 @@ int hinix_clock_set_realtime(int64_t nanoseconds);
 
 // MARK: inotify (events.c); events are read as raw bytes (struct inotify_event, 16-byte header).
 
-extern const uint32_t HINIX_IN_ACCESS;
-extern const uint32_t HINIX_IN_MODIFY;
-extern const uint32_t HINIX_IN_ATTRIB;
-extern const uint32_t HINIX_IN_CLOSE_WRITE;
-extern const uint32_t HINIX_IN_CLOSE_NOWRITE;
-extern const uint32_t HINIX_IN_OPEN;
-extern const uint32_t HINIX_IN_MOVED_FROM;
-extern const uint32_t HINIX_IN_MOVED_TO;
-extern const uint32_t HINIX_IN_CREATE;
-extern const uint32_t HINIX_IN_DELETE;
-extern const uint32_t HINIX_IN_DELETE_SELF;
-extern const uint32_t HINIX_IN_MOVE_SELF;
-extern const uint32_t HINIX_IN_UNMOUNT;
-extern const uint32_t HINIX_IN_Q_OVERFLOW;
-extern const uint32_t HINIX_IN_IGNORED;
-extern const uint32_t HINIX_IN_ONLYDIR;
-extern const uint32_t HINIX_IN_DONT_FOLLOW;
-extern const uint32_t HINIX_IN_EXCL_UNLINK;
-extern const uint32_t HINIX_IN_ISDIR;
-extern const uint32_t HINIX_IN_ONESHOT;
+// The IN_* masks come from the header itself, as macros: Swift folds a macro's value where it
+// is used, while an `extern const` is read through a lazily initialized global on every use
+// (a `swift_once` per event on the decoding path).
+#include <sys/inotify.h>
 
 /// An inotify instance, close-on-exec and non-blocking.
 int hinix_inotify_init(void);

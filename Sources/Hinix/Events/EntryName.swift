@@ -33,7 +33,15 @@ struct EntryName: Sendable, Hashable {
 
   private static let long = UInt8.max
 
-  /// The name in `raw` (without its NUL padding).
+  /// No name: an event about the watched object itself.
+  init() {
+    count = 0
+  }
+
+  /// Whether there is no name.
+  var isEmpty: Bool { count == 0 }
+
+  /// The name in `raw` (without its NUL padding); empty when `raw` is.
   init(raw: UnsafeRawBufferPointer) {
     guard raw.count <= Self.inlineCapacity else {
       count = Self.long

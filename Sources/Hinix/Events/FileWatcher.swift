@@ -37,9 +37,10 @@ import SystemPackage
 /// kernel event to a closure as it lies in the read buffer (``RawEvent``): no `Event` is made,
 /// nothing is allocated per event, and nothing is paired or filtered, for a program that reads
 /// storms of events and looks at a few fields. They add about 30 instructions per event to
-/// what C's own loop over `struct inotify_event` executes (decoding adds about 1,000), next to
-/// the kernel's work for each event (`Benchmarks/instructions.sh`). A watcher reads either raw or decoded events, as
-/// its first read decides; one with a recursive watch reads decoded events.
+/// what C's own loop over `struct inotify_event` executes (decoding adds about 200), next to
+/// the kernel's work for each event (`Benchmarks/instructions.sh`). A watcher reads either raw
+/// or decoded events, as its first read decides; one with a recursive watch reads decoded
+/// events.
 ///
 /// **Watch descriptors.** The kernel reuses watch descriptors. Events queued for a watch that
 /// was removed keep the path that watch had, until the kernel confirms the removal
@@ -153,16 +154,17 @@ public final class FileWatcher: Sendable {
     /// The entry's name inside ``directory``; nil when the event is about the watched object
     /// itself (inotifywait's `%f`).
     public var name: FilePath.Component? {
-      get { storedName?.asComponent }
-      set { storedName = newValue.map(EntryName.init) }
+      get { storedName.isEmpty ? nil : storedName.asComponent }
+      set { storedName = newValue.map(EntryName.init) ?? EntryName() }
     }
     /// The kernel's cookie: the same for the two halves of one rename; 0 otherwise.
     public var cookie: UInt32
     /// Whether a recursive watcher's scan found this entry (a creation the kernel could not
     /// report, because the directory was not watched yet, or a change found after an overflow).
     public var isFromScan: Bool
-    /// The name as read, without an allocation when it is short.
-    var storedName: EntryName?
+    /// The name as read, without an allocation when it is short; empty for none (not an
+    /// optional: an optional's copies went through the runtime's generic enum witnesses).
+    var storedName: EntryName
     /// What few events carry (a rename's other half, an overflow's limit, a watch's error),
     /// boxed: a smaller event is cheaper to decode, copy and free.
     private var extras: Extras?
@@ -181,11 +183,13 @@ public final class FileWatcher: Sendable {
     }
 
     init(kinds: Kinds, directory: FilePath, name: FilePath.Component?, cookie: UInt32, isFromScan: Bool) {
-      self.init(kinds: kinds, directory: directory, storedName: name.map(EntryName.init), cookie: cookie)
+      self.init(
+        kinds: kinds, directory: directory, storedName: name.map(EntryName.init) ?? EntryName(),
+        cookie: cookie)
       self.isFromScan = isFromScan
     }
 
-    init(kinds: Kinds, directory: FilePath, storedName: EntryName?, cookie: UInt32) {
+    init(kinds: Kinds, directory: FilePath, storedName: EntryName, cookie: UInt32) {
       self.kinds = kinds
       self.directory = directory
       self.storedName = storedName
@@ -751,6 +755,11 @@ public final class FileWatcher: Sendable {
     }
   }
 
+  /// The kinds whose events need more than a label: a rename's halves (paired), a watch's end,
+  /// an overflow, an unmount (always reported).
+  private static let upkeepMask =
+    Sys.inMovedFrom | Sys.inMovedTo | Sys.inIgnored | Sys.inOverflow | Sys.inUnmount
+
   /// The events of one read (or of two, when a rename's halves were split between them).
   private struct Batch {
     var events: [Event] = []
@@ -764,6 +773,9 @@ public final class FileWatcher: Sendable {
     /// only ones that change the table while a batch is decoded.
     var lastDescriptor: Int32 = -1
     var lastEntry: Entry?
+    /// That watch's path and kinds, for the common case to read without retaining the entry.
+    var lastPath = FilePath()
+    var lastKinds: UInt32 = 0
   }
 
   /// The first half of a rename, waiting for its second.
@@ -798,19 +810,33 @@ public final class FileWatcher: Sendable {
       let length = Int(buffer.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self))
       // A record the kernel could not have written ends the batch.
       guard offset + 16 + length <= count else { break }
-      var name: EntryName?
-      if length > 0 {
-        // The name is NUL-padded to its record's length.
-        let start = offset + 16
-        var end = start
-        while end < start + length && buffer[end] != 0 { end += 1 }
-        if end > start { name = EntryName(raw: UnsafeRawBufferPointer(rebasing: buffer[start..<end])) }
+      // The name is NUL-padded to its record's length, and holds no NUL itself: its end is
+      // the last byte that is not NUL, found a word at a time (on a little-endian machine, a
+      // word's trailing bytes are its most significant).
+      let start = offset + 16
+      var end = start + length
+      while end - start >= 8 {
+        let word = buffer.loadUnaligned(fromByteOffset: end - 8, as: UInt64.self).littleEndian
+        end -= word == 0 ? 8 : word.leadingZeroBitCount / 8
+        if word != 0 { break }
       }
+      if end - start < 8 {
+        while end > start && buffer[end - 1] == 0 { end -= 1 }
+      }
+      let name = EntryName(raw: UnsafeRawBufferPointer(rebasing: buffer[start..<end]))
+      let descriptor = buffer.loadUnaligned(fromByteOffset: offset, as: Int32.self)
       let mask = buffer.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self)
-      decode(
-        descriptor: buffer.loadUnaligned(fromByteOffset: offset, as: Int32.self), mask: mask,
-        cookie: buffer.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self), name: name, into: &batch,
-        state: &state)
+      let cookie = buffer.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self)
+      if descriptor == batch.lastDescriptor, mask & FileWatcher.upkeepMask == 0 {
+        // The common case: another event of the plain watch just looked up, neither a rename's
+        // half nor a watch's end, so nothing to pair or keep up: reported if asked for.
+        if mask & batch.lastKinds != 0 {
+          batch.events.append(
+            Event(kinds: Kinds(rawValue: mask), directory: batch.lastPath, storedName: name, cookie: cookie))
+        }
+      } else {
+        decode(descriptor: descriptor, mask: mask, cookie: cookie, name: name, into: &batch, state: &state)
+      }
       batch.endsWithMoveOut = mask & Sys.inMovedFrom != 0
       offset += 16 + length
     }
@@ -820,7 +846,7 @@ public final class FileWatcher: Sendable {
   /// Turns one raw event into what is reported: its label, its rename partner, the tree's
   /// upkeep, the filter.
   private func decode(
-    descriptor: Int32, mask: UInt32, cookie: UInt32, name: EntryName?, into batch: inout Batch,
+    descriptor: Int32, mask: UInt32, cookie: UInt32, name: EntryName, into batch: inout Batch,
     state: inout State
   ) {
     let kinds = Kinds(rawValue: mask)
@@ -840,6 +866,8 @@ public final class FileWatcher: Sendable {
       // A tree's event may add watches (a new folder), so it also forgets the plain one kept.
       batch.lastDescriptor = found.tree == nil ? descriptor : -1
       batch.lastEntry = found.tree == nil ? found : nil
+      batch.lastPath = found.path
+      batch.lastKinds = found.kinds.rawValue
     }
     let directory = entry.path
     if kinds.contains(.ignored) {
@@ -858,7 +886,7 @@ public final class FileWatcher: Sendable {
     var knownComponent: FilePath.Component??
     func component() -> FilePath.Component? {
       if case .some(let known) = knownComponent { return known }
-      let made = name?.asComponent
+      let made = name.isEmpty ? nil : name.asComponent
       knownComponent = .some(made)
       return made
     }
@@ -870,7 +898,7 @@ public final class FileWatcher: Sendable {
       return made
     }
     let tree = entry.tree
-    let excluded = name != nil && tree.map { isExcluded(path(), in: $0) } == true
+    let excluded = !name.isEmpty && tree.map { isExcluded(path(), in: $0) } == true
     // Pair the halves of a rename, whether or not each half is reported.
     var renamedInTree = false
     if kinds.contains(.movedTo), let move = batch.moves.removeValue(forKey: cookie) {

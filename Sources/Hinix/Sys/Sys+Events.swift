@@ -65,26 +65,26 @@ extension Sys {
 
 /// inotify (see ``Sys``).
 extension Sys {
-  static let inAccess = HINIX_IN_ACCESS
-  static let inModify = HINIX_IN_MODIFY
-  static let inAttrib = HINIX_IN_ATTRIB
-  static let inCloseWrite = HINIX_IN_CLOSE_WRITE
-  static let inCloseNoWrite = HINIX_IN_CLOSE_NOWRITE
-  static let inOpen = HINIX_IN_OPEN
-  static let inMovedFrom = HINIX_IN_MOVED_FROM
-  static let inMovedTo = HINIX_IN_MOVED_TO
-  static let inCreate = HINIX_IN_CREATE
-  static let inDelete = HINIX_IN_DELETE
-  static let inDeleteSelf = HINIX_IN_DELETE_SELF
-  static let inMoveSelf = HINIX_IN_MOVE_SELF
-  static let inUnmount = HINIX_IN_UNMOUNT
-  static let inOverflow = HINIX_IN_Q_OVERFLOW
-  static let inIgnored = HINIX_IN_IGNORED
-  static let inOnlyDirectory = HINIX_IN_ONLYDIR
-  static let inDontFollow = HINIX_IN_DONT_FOLLOW
-  static let inExcludeUnlinked = HINIX_IN_EXCL_UNLINK
-  static let inIsDirectory = HINIX_IN_ISDIR
-  static let inOneShot = HINIX_IN_ONESHOT
+  static var inAccess: UInt32 { UInt32(IN_ACCESS) }
+  static var inModify: UInt32 { UInt32(IN_MODIFY) }
+  static var inAttrib: UInt32 { UInt32(IN_ATTRIB) }
+  static var inCloseWrite: UInt32 { UInt32(IN_CLOSE_WRITE) }
+  static var inCloseNoWrite: UInt32 { UInt32(IN_CLOSE_NOWRITE) }
+  static var inOpen: UInt32 { UInt32(IN_OPEN) }
+  static var inMovedFrom: UInt32 { UInt32(IN_MOVED_FROM) }
+  static var inMovedTo: UInt32 { UInt32(IN_MOVED_TO) }
+  static var inCreate: UInt32 { UInt32(IN_CREATE) }
+  static var inDelete: UInt32 { UInt32(IN_DELETE) }
+  static var inDeleteSelf: UInt32 { UInt32(IN_DELETE_SELF) }
+  static var inMoveSelf: UInt32 { UInt32(IN_MOVE_SELF) }
+  static var inUnmount: UInt32 { UInt32(IN_UNMOUNT) }
+  static var inOverflow: UInt32 { UInt32(IN_Q_OVERFLOW) }
+  static var inIgnored: UInt32 { UInt32(IN_IGNORED) }
+  static var inOnlyDirectory: UInt32 { UInt32(IN_ONLYDIR) }
+  static var inDontFollow: UInt32 { UInt32(IN_DONT_FOLLOW) }
+  static var inExcludeUnlinked: UInt32 { UInt32(IN_EXCL_UNLINK) }
+  static var inIsDirectory: UInt32 { UInt32(IN_ISDIR) }
+  static var inOneShot: UInt32 { UInt32(IN_ONESHOT) }
 
   /// An inotify instance, close-on-exec and non-blocking.
   static func inotify() -> Result<Int32, Errno> {
