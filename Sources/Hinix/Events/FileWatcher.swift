@@ -756,7 +756,8 @@ public final class FileWatcher: Sendable {
   }
 
   /// The kinds whose events need more than a label: a rename's halves (paired), a watch's end,
-  /// an overflow, an unmount (always reported).
+  /// an overflow, an unmount (always reported). An overflow's descriptor is -1, which is also
+  /// `Batch.lastDescriptor` with no watch kept: only this mask keeps it off the short path.
   private static let upkeepMask =
     Sys.inMovedFrom | Sys.inMovedTo | Sys.inIgnored | Sys.inOverflow | Sys.inUnmount
 
