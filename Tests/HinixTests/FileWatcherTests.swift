@@ -339,24 +339,15 @@ struct FileWatcherTests {
         #expect(unlink(b.appending("b\(index)y").string) == 0)
       }
       let events = try drain(watcher)
-      var expected: [FileWatcher.Event] = []
-      for index in 0..<50 {
-        expected.append(
-          FileWatcher.Event(
-            kinds: .created, directory: a, name: FilePath.Component("a\(index)"), cookie: 0, isFromScan: false
-          ))
-        expected.append(
-          FileWatcher.Event(
-            kinds: .created, directory: a, name: FilePath.Component("a\(index)x"), cookie: 0,
-            isFromScan: false))
-        expected.append(
-          FileWatcher.Event(
-            kinds: .deleted, directory: b, name: FilePath.Component("b\(index)"), cookie: 0, isFromScan: false
-          ))
-        expected.append(
-          FileWatcher.Event(
-            kinds: .deleted, directory: b, name: FilePath.Component("b\(index)y"), cookie: 0,
-            isFromScan: false))
+      // Per round: the kind, folder and name of each event, in the order they were queued.
+      let expected = (0..<50).flatMap { index -> [(FileWatcher.Kinds, FilePath, String)] in
+        [
+          (.created, a, "a\(index)"), (.created, a, "a\(index)x"), (.deleted, b, "b\(index)"),
+          (.deleted, b, "b\(index)y"),
+        ]
+      }.map { kinds, folder, name in
+        FileWatcher.Event(
+          kinds: kinds, directory: folder, name: FilePath.Component(name), cookie: 0, isFromScan: false)
       }
       #expect(events == expected)
     }
