@@ -3,11 +3,16 @@ import Hinix
 import SystemPackage
 
 /// The Hinix side of each measurement: the same work as the C baseline, through Hinix's API.
+///
+/// Each loop first sets the wait strategy of what it uses to ``WaitStrategy/sleep``: the C
+/// baseline blocks in its system calls, so Hinix does too, whatever the default strategy is
+/// (a spinning one would compare a spin with a sleep).
 public enum BenchLoops {
   static func messageQueueRoundTrips(
     out: MessageQueue, back: MessageQueue, buffer: UnsafeMutableRawBufferPointer, size: Int,
     samples: UnsafeMutableBufferPointer<Int64>
   ) throws {
+    sleeping(out, back)
     let message = UnsafeRawBufferPointer(rebasing: buffer[..<size])
     for index in samples.indices {
       let start = hinix_c_now_ns()
@@ -18,6 +23,7 @@ public enum BenchLoops {
   }
 
   static func messageQueueEcho(input: MessageQueue, output: MessageQueue, count: Int) throws {
+    sleeping(input, output)
     let buffer = UnsafeMutableRawBufferPointer.allocate(
       byteCount: input.capacity.maxMessageSize, alignment: 16)
     defer { buffer.deallocate() }
@@ -30,6 +36,7 @@ public enum BenchLoops {
   static func messageQueueStream(
     out: MessageQueue, ack: MessageQueue, buffer: UnsafeMutableRawBufferPointer, size: Int, count: Int
   ) throws -> Int64 {
+    sleeping(out, ack)
     let message = UnsafeRawBufferPointer(rebasing: buffer[..<size])
     let start = hinix_c_now_ns()
     for _ in 0..<count {
@@ -40,6 +47,7 @@ public enum BenchLoops {
   }
 
   static func messageQueueSink(input: MessageQueue, ack: MessageQueue, count: Int) throws {
+    sleeping(input, ack)
     let buffer = UnsafeMutableRawBufferPointer.allocate(
       byteCount: input.capacity.maxMessageSize, alignment: 16)
     defer { buffer.deallocate() }
@@ -52,6 +60,7 @@ public enum BenchLoops {
   static func eventFDRoundTrips(ping: EventFD, pong: EventFD, samples: UnsafeMutableBufferPointer<Int64>)
     throws
   {
+    sleeping(ping, pong)
     for index in samples.indices {
       let start = hinix_c_now_ns()
       try ping.add(1)
@@ -61,20 +70,40 @@ public enum BenchLoops {
   }
 
   static func eventFDEcho(ping: EventFD, pong: EventFD, count: Int) throws {
+    sleeping(ping, pong)
     for _ in 0..<count {
       try pong.add(try ping.read())
     }
   }
 }
 
+/// What the loops set to ``WaitStrategy/sleep``.
+protocol BenchWaiting: AnyObject {
+  var waitStrategy: WaitStrategy { get set }
+}
+
+extension BenchLoops {
+  /// Makes each of `objects` block as the C baseline does.
+  static func sleeping(_ objects: any BenchWaiting...) {
+    for object in objects { object.waitStrategy = .sleep }
+  }
+}
+
+extension MessageQueue: BenchWaiting {}
+extension EventFD: BenchWaiting {}
+extension PipeWriter: BenchWaiting {}
+extension PipeReader: BenchWaiting {}
+extension Terminal: BenchWaiting {}
+extension Socket: BenchWaiting {}
+
 /// One side of a byte transport as the Hinix loops use it: a message socket sends and
 /// receives whole messages through Hinix's message API, the others write and read bytes.
-protocol BenchWriter {
+protocol BenchWriter: BenchWaiting {
   func benchWrite(_ bytes: UnsafeRawBufferPointer) throws
 }
 
 /// The reading side of a byte transport (see ``BenchWriter``).
-protocol BenchReader {
+protocol BenchReader: BenchWaiting {
   func benchRead(into buffer: UnsafeMutableRawBufferPointer) throws -> Int
 }
 
@@ -119,6 +148,7 @@ extension BenchLoops {
     writer: some BenchWriter, reader: some BenchReader, buffer: UnsafeMutableRawBufferPointer,
     samples: UnsafeMutableBufferPointer<Int64>
   ) throws {
+    sleeping(writer, reader)
     for index in samples.indices {
       let start = hinix_c_now_ns()
       try writer.benchWrite(UnsafeRawBufferPointer(buffer))
@@ -130,6 +160,7 @@ extension BenchLoops {
   static func streamEcho(
     reader: some BenchReader, writer: some BenchWriter, buffer: UnsafeMutableRawBufferPointer, count: Int
   ) throws {
+    sleeping(reader, writer)
     for _ in 0..<count {
       try readExactly(reader, buffer)
       try writer.benchWrite(UnsafeRawBufferPointer(buffer))
@@ -139,6 +170,7 @@ extension BenchLoops {
   static func streamSend(
     writer: some BenchWriter, ack: some BenchReader, buffer: UnsafeMutableRawBufferPointer, count: Int
   ) throws -> Int64 {
+    sleeping(writer, ack)
     let start = hinix_c_now_ns()
     for _ in 0..<count {
       try writer.benchWrite(UnsafeRawBufferPointer(buffer))
@@ -150,6 +182,7 @@ extension BenchLoops {
   static func streamSink(
     reader: some BenchReader, ack: some BenchWriter, buffer: UnsafeMutableRawBufferPointer, total: Int
   ) throws {
+    sleeping(reader, ack)
     var done = 0
     while done < total {
       let want = UnsafeMutableRawBufferPointer(rebasing: buffer[..<min(buffer.count, total - done)])
@@ -163,6 +196,7 @@ extension BenchLoops {
   static func descriptorRoundTrips(
     socket: Socket, passing descriptor: FileDescriptor, samples: UnsafeMutableBufferPointer<Int64>
   ) throws {
+    sleeping(socket)
     let descriptors = [descriptor]
     let byte = UnsafeMutableRawBufferPointer.allocate(byteCount: 1, alignment: 1)
     defer { byte.deallocate() }
@@ -180,6 +214,7 @@ extension BenchLoops {
   }
 
   static func descriptorEcho(socket: Socket, count: Int) throws {
+    sleeping(socket)
     let byte = UnsafeMutableRawBufferPointer.allocate(byteCount: 1, alignment: 1)
     defer { byte.deallocate() }
     for _ in 0..<count {

@@ -324,6 +324,49 @@ func run() throws {
       }
     }
 
+  case "socket-echo-after":
+    // socket-echo-after MICROSECONDS: echoes what it reads from the socket at 3, each read
+    // after waiting MICROSECONDS, until the end of the stream.
+    let socket = Socket(adopting: FileDescriptor(rawValue: 3), domain: .unix, kind: .stream)
+    var buffer = [UInt8](repeating: 0, count: 64)
+    while true {
+      let count = try buffer.withUnsafeMutableBytes { try socket.read(into: $0) }
+      if count == 0 { break }
+      if number(0) > 0 { usleep(UInt32(number(0))) }
+      try socket.write(buffer[..<count])
+    }
+
+  case "adaptive-round-trips":
+    // adaptive-round-trips COUNT [sleep]: COUNT async round trips of 8 bytes through the socket
+    // at 3 with the adaptive wait strategy (or sleep), then writes "CPU WALL" (this process's
+    // CPU time and the wall time of the round trips, in nanoseconds) on the socket: a process
+    // of its own, so that nothing else runs on its CPU time.
+    let socket = Socket(adopting: FileDescriptor(rawValue: 3), domain: .unix, kind: .stream)
+    socket.waitStrategy = arguments.count > 2 && argument(1) == "sleep" ? .sleep : .adaptive
+    let count = number(0)
+    try runAsync {
+      let message = UnsafeMutableRawBufferPointer.allocate(byteCount: 8, alignment: 8)
+      defer { message.deallocate() }
+      message.initializeMemory(as: UInt8.self, repeating: 7)
+      func cpu() -> Int64 {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Int64(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1_000_000_000
+          + Int64(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) * 1_000
+      }
+      let cpuBefore = cpu()
+      let start = ContinuousClock.now
+      for _ in 0..<count {
+        try await socket.write(UnsafeRawBufferPointer(message))
+        try await socket.readExactly(into: message)
+      }
+      func nanoseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
+      }
+      let wall = nanoseconds(ContinuousClock.now - start)
+      try await socket.write(Array("\(cpu() - cpuBefore) \(wall)\n".utf8))
+    }
+
   case "ring-sum":
     // ring-sum: accepts a ring of UInt64 over the socket on descriptor 3, reads it in place to
     // the end, and writes "COUNT SUM" (wrapping sum) back on the socket.

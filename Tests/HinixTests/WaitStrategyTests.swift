@@ -17,10 +17,11 @@ struct WaitStrategyTests {
     #expect(WaitStrategy.sleep.description == "sleep")
   }
 
-  @Test("a socket keeps the strategy it is given")
+  @Test("a socket starts adaptive and keeps the strategy it is given")
   func socketStrategy() throws {
     let (left, _) = try Socket.pair()
-    #expect(left.waitStrategy == .sleep)
+    #expect(left.waitStrategy == .adaptive)
+    #expect(left.waitStrategy.learner != nil)
     left.waitStrategy = .spinThenSleep(.microseconds(100))
     #expect(left.waitStrategy == .spinThenSleep(.microseconds(100)))
   }
@@ -76,5 +77,136 @@ struct WaitStrategyTests {
     try await Task.sleep(for: .milliseconds(20))
     reader.cancel()
     await #expect(throws: CancellationError.self) { try await reader.value }
+  }
+}
+
+/// The adaptive strategy: its history, and what it costs against real peer processes.
+@Suite("Adaptive wait strategy", .timeLimit(.minutes(1)))
+struct AdaptiveWaitTests {
+  @Test("the history: fast answers spin for about twice their time, slow ones sleep but for probes")
+  func learner() {
+    let learner = WaitLearner()
+    // A new history spins, so a fast peer is found without a probe.
+    #expect(learner.spinBudget() > 0)
+    for _ in 0..<20 { learner.record(4_000) }
+    #expect(learner.spinBudget() >= 8_000 && learner.spinBudget() <= 9_000, "\(learner.meanNanoseconds)")
+    for _ in 0..<20 { learner.record(1) }
+    #expect(learner.spinBudget() == WaitLearner.shortestSpin)
+    // Two waits of 5 ms: the mean is past the limit, and waits sleep but one in 16.
+    learner.record(5_000_000)
+    learner.record(5_000_000)
+    let budgets = (0..<32).map { _ in learner.spinBudget() }
+    #expect(budgets.filter { $0 == 0 }.count == 30)
+    #expect(budgets.filter { $0 == WaitLearner.probeSpin }.count == 2)
+    // An idle hour counts as a second, and a few fast answers bring the spin back.
+    learner.record(3_600_000_000_000)
+    #expect(learner.meanNanoseconds <= WaitLearner.longestCounted)
+    for _ in 0..<40 { learner.record(3_000) }
+    #expect(learner.spinBudget() > 0)
+    #expect(WaitStrategy.adaptive.description == "adaptive")
+    #expect(WaitStrategy.adaptive == .adaptive && WaitStrategy.adaptive != .sleep)
+    #expect(WaitStrategy.adaptive.spins)
+  }
+
+  /// CPU time of this thread, in nanoseconds.
+  private func cpuTime() -> Int64 {
+    var usage = rusage()
+    // This thread's only: the blocking read below runs on it, and other tests on others.
+    getrusage(1, &usage)  // RUSAGE_THREAD (1 on Linux; Glibc hides its name without _GNU_SOURCE)
+    func nanoseconds(_ time: timeval) -> Int64 {
+      Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_usec) * 1_000
+    }
+    return nanoseconds(usage.ru_utime) + nanoseconds(usage.ru_stime)
+  }
+
+  /// `count` async round trips of 8 bytes through `socket`; the wall time they took.
+  private func roundTrips(_ socket: Socket, _ count: Int) async throws -> Int64 {
+    let message = UnsafeMutableRawBufferPointer.allocate(byteCount: 8, alignment: 8)
+    defer { message.deallocate() }
+    message.initializeMemory(as: UInt8.self, repeating: 7)
+    let start = Deadline.Instant.now.nanoseconds
+    for _ in 0..<count {
+      try await socket.write(UnsafeRawBufferPointer(message))
+      try await socket.readExactly(into: message)
+    }
+    return Deadline.Instant.now.nanoseconds - start
+  }
+
+  @Test("a peer process that answers at once: the history holds the waits' real lengths")
+  func fastPeer() async throws {
+    let (child, socket) = try spawnWithSocket(["socket-echo-after", "0"])
+    socket.waitStrategy = .adaptive
+    // Each wait lies inside a round trip, so the weighted mean of the waits is at most the
+    // longest round trip (or the mean a history starts from). How short the waits are depends
+    // on what else this machine runs; the history test above checks what a short one leads to.
+    var longest = WaitLearner.spinLimit / 2
+    for _ in 0..<300 { longest = max(longest, try await roundTrips(socket, 1)) }
+    let learner = try #require(socket.waitStrategy.learner)
+    #expect(learner.meanNanoseconds > 0)
+    #expect(learner.meanNanoseconds <= longest, "mean \(learner.meanNanoseconds) ns, longest \(longest) ns")
+    try socket.shutdown(.write)
+    #expect(try await child.wait() == .exited(0))
+  }
+
+  /// Runs the peer's `adaptive-round-trips` with `strategy` against answers `delay` late;
+  /// its report: CPU time and wall time, in nanoseconds.
+  private func lateAnswers(_ strategy: String, count: Int, delay: UInt32) throws -> (
+    cpu: Int64, wall: Int64
+  ) {
+    let (child, socket) = try spawnWithSocket(["adaptive-round-trips", "\(count)", strategy])
+    var message: UInt64 = 0
+    for _ in 0..<count {
+      try withUnsafeMutableBytes(of: &message) { try socket.readExactly(into: $0) }
+      usleep(delay)
+      try withUnsafeBytes(of: &message) { try socket.write($0) }
+    }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 256)
+    while case let count = try chunk.withUnsafeMutableBytes({ try socket.read(into: $0) }), count > 0 {
+      bytes += chunk[..<count]
+    }
+    #expect(try child.wait() == .exited(0))
+    let figures = String(decoding: bytes, as: UTF8.self).split(whereSeparator: \.isWhitespace).compactMap {
+      Int64($0)
+    }
+    try #require(figures.count == 2, "\(bytes)")
+    return (figures[0], figures[1])
+  }
+
+  @Test("a peer process whose waits are answered every 5 ms costs what sleeping costs, not a spinning core")
+  func slowAnswers() throws {
+    // The peer makes the round trips; this side answers late.
+    let adaptive = try lateAnswers("adaptive", count: 40, delay: 5_000)
+    let sleeping = try lateAnswers("sleep", count: 40, delay: 5_000)
+    // Spinning through the waits would take about all of the 200 ms; sleeping takes a few ms.
+    #expect(adaptive.cpu * 10 < adaptive.wall, "\(adaptive.cpu) ns of CPU in \(adaptive.wall) ns")
+    // The first waits spin (a new history does), at most 50 µs each; then it sleeps.
+    #expect(
+      adaptive.cpu <= 2 * sleeping.cpu + 2_000_000, "adaptive \(adaptive.cpu) ns, sleep \(sleeping.cpu) ns")
+  }
+
+  @Test("an idle async connection with the adaptive strategy costs under 1% of a core")
+  func idleAsync() throws {
+    // The peer's two waits idle half a second each, in a process of its own.
+    let idle = try lateAnswers("adaptive", count: 2, delay: 500_000)
+    #expect(idle.wall >= 1_000_000_000)
+    #expect(idle.cpu * 100 < idle.wall, "\(idle.cpu) ns of CPU in \(idle.wall) ns")
+  }
+
+  @Test("an idle blocking read with the adaptive strategy costs no CPU while it waits")
+  func idleRead() throws {
+    let (child, socket) = try spawnWithSocket(["socket-echo-after", "300000"])
+    socket.waitStrategy = .adaptive
+    var message: UInt64 = 1
+    try withUnsafeBytes(of: &message) { try socket.write($0) }
+    let cpuBefore = cpuTime()
+    let start = Deadline.Instant.now.nanoseconds
+    try withUnsafeMutableBytes(of: &message) { try socket.readExactly(into: $0) }
+    let wall = Deadline.Instant.now.nanoseconds - start
+    let cpu = cpuTime() - cpuBefore
+    #expect(wall >= 250_000_000)
+    #expect(cpu * 20 < wall, "\(cpu) ns of CPU in \(wall) ns")
+    try socket.shutdown(.write)
+    #expect(try child.wait() == .exited(0))
   }
 }

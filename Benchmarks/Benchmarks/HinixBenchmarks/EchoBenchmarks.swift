@@ -2,9 +2,10 @@
 // peer a separate process (HinixBenchmarkPeer) pinned to the other core. This is how a user
 // compares Hinix with SwiftNIO for a request/reply protocol between two Swift processes.
 //
-// Goal (issue 3): Hinix's async round-trip rate at least 2x NIO's. With the default wait
-// strategy (sleep) both libraries pay two cross-core wake-ups per round trip; Hinix's
-// spin-then-sleep strategy, which NIO has no equivalent of, removes them while replies come fast.
+// Goal (issue 3): Hinix's async round-trip rate at least 2x NIO's; (issue 16) with the adaptive
+// wait strategy at both ends, at least 4x. With `.sleep` both libraries pay two cross-core
+// wake-ups per round trip; spin-then-sleep, which NIO has no equivalent of, removes them while
+// replies come fast, and the adaptive strategy spins only while they do.
 import Benchmark
 import Glibc
 import Hinix
@@ -28,6 +29,7 @@ final class EchoFixture: @unchecked Sendable {
 
   let sleeping: EchoPeer
   let spinning: EchoPeer
+  let adaptive: EchoPeer
   let nioPeer: EchoPeer
   let buffer: UnsafeMutableRawBufferPointer
   let group: MultiThreadedEventLoopGroup
@@ -42,9 +44,13 @@ final class EchoFixture: @unchecked Sendable {
       try ChildProcess.pinCurrentThread(toCPU: thisCPU)
     }
     sleeping = try EchoFixture.spawn(["hinix", "0"], cpu: Int(peerCPU))
+    sleeping.socket.waitStrategy = .sleep
     spinning = try EchoFixture.spawn(
       ["hinix", "\(WaitStrategy.spinThenSleep(EchoFixture.spin).spinNanoseconds)"], cpu: Int(peerCPU))
     spinning.socket.waitStrategy = .spinThenSleep(EchoFixture.spin)
+    adaptive = try EchoFixture.spawn(
+      ["hinix", "\(WaitStrategy.adaptive.spinNanoseconds)"], cpu: Int(peerCPU))
+    adaptive.socket.waitStrategy = .adaptive
     nioPeer = try EchoFixture.spawn(["nio"], cpu: Int(peerCPU))
     buffer = .allocate(byteCount: EchoFixture.messageSize, alignment: 64)
     buffer.initializeMemory(as: UInt8.self, repeating: 1)
@@ -73,7 +79,7 @@ final class EchoFixture: @unchecked Sendable {
   func end() async throws {
     try await nio.close()
     try await group.shutdownGracefully()
-    for peer in [sleeping, spinning, nioPeer] {
+    for peer in [sleeping, spinning, adaptive, nioPeer] {
       try? peer.socket.shutdown(.write)
       _ = try? await peer.process.wait()
     }
@@ -108,6 +114,8 @@ func echoBenchmarks() {
   Benchmark(
     "echo 64 B, both ends Hinix async, spin then sleep", configuration: configuration,
     closure: hinix(\.spinning))
+  Benchmark(
+    "echo 64 B, both ends Hinix async, adaptive", configuration: configuration, closure: hinix(\.adaptive))
   Benchmark("echo 64 B, both ends SwiftNIO", configuration: configuration) { benchmark in
     let buffer = echoes.nio.allocator.buffer(repeating: 1, count: size)
     for _ in benchmark.scaledIterations {

@@ -28,6 +28,9 @@ final class Fixture: @unchecked Sendable {
     fromPeer = try MessageQueue(creating: names[1], capacity: capacity)
     ping = try EventFD()
     pong = try EventFD()
+    // Blocking as the C side does, whatever the default strategy is.
+    for queue in [toPeer, fromPeer] { queue.waitStrategy = .sleep }
+    for event in [ping, pong] { event.waitStrategy = .sleep }
     buffer = .allocate(byteCount: 8192, alignment: 64)
     buffer.initializeMemory(as: UInt8.self, repeating: 0)
     let peerCPU = try pinForPeer()

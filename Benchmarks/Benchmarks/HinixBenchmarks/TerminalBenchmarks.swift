@@ -26,6 +26,8 @@ final class TerminalFixture: @unchecked Sendable {
     let pair = try PseudoTerminal.open(attributes: .raw)
     let cPair = try PseudoTerminal.open(attributes: .raw)
     master = pair.master
+    // Blocking as the C side does, whatever the default strategy is.
+    master.waitStrategy = .sleep
     cMaster = cPair.master
     let flags = fcntl(cMaster.descriptor.rawValue, F_GETFL)
     guard fcntl(cMaster.descriptor.rawValue, F_SETFL, flags & ~O_NONBLOCK) == 0 else {

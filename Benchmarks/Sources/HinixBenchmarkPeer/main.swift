@@ -3,7 +3,8 @@
 // until end of stream, through Hinix's async path or through SwiftNIO.
 //
 //   HinixBenchmarkPeer hinix <spin-nanoseconds>   Hinix async reads and writes, with
-//                                                 WaitStrategy.spinThenSleep(spin) (0: sleep)
+//                                                 WaitStrategy.spinThenSleep(spin) (0: sleep,
+//                                                 -1: WaitStrategy.adaptive)
 //   HinixBenchmarkPeer nio                        a SwiftNIO channel with an echo handler
 //   HinixBenchmarkPeer ring <in> <out> <spin-ns>  echoes messages from one inherited message ring
 //                                                 to another (RingInheritance arguments), with
@@ -36,9 +37,9 @@ func fail(_ message: String) -> Never {
 }
 
 /// Echoes through Hinix's async path on the reactor's executor, as a latency-minded user would.
-nonisolated func hinixEcho(spin: Duration) async throws {
+nonisolated func hinixEcho(strategy: WaitStrategy) async throws {
   let socket = Socket(adopting: FileDescriptor(rawValue: socketDescriptor), domain: .unix, kind: .stream)
-  socket.waitStrategy = .spinThenSleep(spin)
+  socket.waitStrategy = strategy
   let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 64)
   defer { buffer.deallocate() }
   try await withTaskExecutorPreference(Reactor.shared) {
@@ -58,7 +59,7 @@ guard arguments.count >= 2 else {
 switch arguments[1] {
 case "hinix":
   let spin = arguments.count > 2 ? Int64(arguments[2]) ?? 0 : 0
-  try await hinixEcho(spin: .nanoseconds(spin))
+  try await hinixEcho(strategy: spin == -1 ? .adaptive : .spinThenSleep(.nanoseconds(spin)))
 case "ring":
   guard arguments.count == 5, let spin = Int64(arguments[4]) else {
     fail("usage: HinixBenchmarkPeer ring <in> <out> <spin-nanoseconds>")

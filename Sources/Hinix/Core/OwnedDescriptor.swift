@@ -16,16 +16,18 @@ public struct OwnedDescriptor: ~Copyable, Sendable, ByteReader, ByteWriter {
   /// The descriptor, to pass to swift-system or to a system call. It stays owned by this value.
   public let descriptor: FileDescriptor
 
-  private let spinNanoseconds = Atomic<Int64>(0)
+  private let spinNanoseconds = Atomic<Int64>(WaitStrategy.adaptiveMark)
+  /// This descriptor's history of waits, for ``WaitStrategy/adaptive``.
+  private let learner = WaitLearner()
   /// Set by ``release()`` and ``close()``, whose descriptor `deinit` must not close (again).
   private var released = false
 
-  /// What reads and writes do while they cannot go on (``WaitStrategy/sleep`` unless changed).
+  /// What reads and writes do while they cannot go on (``WaitStrategy/adaptive`` unless changed).
   /// An atomic setting: any task may change it at any time, and operations already waiting keep
   /// the strategy they started with. The `Sendable` classes that hold an `OwnedDescriptor`
   /// (queues, eventfds, pipe ends, sockets) keep their setting here.
   public var waitStrategy: WaitStrategy {
-    get { WaitStrategy(spinNanoseconds: spinNanoseconds.load(ordering: .relaxed)) }
+    get { WaitStrategy.stored(spinNanoseconds.load(ordering: .relaxed), learner: learner) }
     nonmutating set { spinNanoseconds.store(newValue.spinNanoseconds, ordering: .relaxed) }
   }
 

@@ -14,14 +14,69 @@ import Glibc
 /// at most one spin slice (`sliceNanoseconds`) before it yields to other tasks and checks for
 /// cancellation.
 public struct WaitStrategy: Sendable, Hashable, CustomStringConvertible {
-  /// How long to spin before sleeping, in nanoseconds; `Int64.max` spins forever.
+  /// How long to spin before sleeping, in nanoseconds; `Int64.max` spins forever; -1 for
+  /// ``adaptive``, whose spin changes from one wait to the next.
   public let spinNanoseconds: Int64
+  /// The address of the history an ``adaptive`` strategy spins by, attached by the
+  /// descriptor or ring side whose strategy this value was read from, which outlives every
+  /// wait that uses it; 0 for the fixed strategies and for ``adaptive`` itself, whose waits
+  /// then sleep at once as with ``sleep``. An address, not a reference: a strategy stays a
+  /// plain value that the blocking paths copy without retaining and releasing anything.
+  private let learnerAddress: UInt
 
+  /// A strategy of this spin, without a history.
   init(spinNanoseconds: Int64) {
     self.spinNanoseconds = spinNanoseconds
+    self.learnerAddress = 0
   }
 
-  /// Sleep at once: the default, and the right choice unless latency matters more than a core.
+  /// The adaptive strategy with `learner`'s history (a descriptor's or a ring side's), which
+  /// must outlive the waits that use this value.
+  init(adaptiveWith learner: WaitLearner) {
+    self.spinNanoseconds = Self.adaptiveMark
+    self.learnerAddress = UInt(bitPattern: Unmanaged.passUnretained(learner).toOpaque())
+  }
+
+  /// The history of an adaptive strategy read from a descriptor or ring side; nil otherwise.
+  var learner: WaitLearner? {
+    guard let address = UnsafeRawPointer(bitPattern: learnerAddress) else { return nil }
+    return Unmanaged<WaitLearner>.fromOpaque(address).takeUnretainedValue()
+  }
+
+  /// What a descriptor's stored setting `spinNanoseconds` stands for: adaptive ones with
+  /// `learner`, the descriptor's history.
+  @inline(__always)
+  static func stored(_ spinNanoseconds: Int64, learner: WaitLearner) -> WaitStrategy {
+    spinNanoseconds == adaptiveMark
+      ? WaitStrategy(adaptiveWith: learner) : WaitStrategy(spinNanoseconds: spinNanoseconds)
+  }
+
+  /// ``spinNanoseconds`` of ``adaptive``.
+  static let adaptiveMark: Int64 = -1
+
+  /// The default. Spin only when the peer has lately answered sooner than a sleep and a
+  /// wake-up would take,
+  /// for about twice as long as it took, at most 50 µs; sleep at once otherwise. Each
+  /// descriptor (or ring side) keeps its own history of how long its waits took, so a
+  /// request/reply connection whose peer answers within microseconds spins through its waits,
+  /// while an idle connection or a slow peer costs what ``sleep`` costs: one wait in 16 then
+  /// spins 5 µs, to notice a peer that has become fast. It spins in async forms (which count
+  /// each whole wait) and in a shared-memory ring's waits; the blocking forms of kernel
+  /// descriptors (sockets, pipes, queues, eventfds, terminals) sleep at once with it.
+  public static let adaptive = WaitStrategy(spinNanoseconds: adaptiveMark)
+
+  /// Whether two strategies are the same kind with the same spin (adaptive ones are equal
+  /// whatever their histories).
+  public static func == (left: WaitStrategy, right: WaitStrategy) -> Bool {
+    left.spinNanoseconds == right.spinNanoseconds
+  }
+
+  /// Hashes the kind and spin.
+  public func hash(into hasher: inout Hasher) {
+    hasher.combine(spinNanoseconds)
+  }
+
+  /// Sleep at once: never spends CPU on a wait, and pays a wake-up on each one.
   public static let sleep = WaitStrategy(spinNanoseconds: 0)
 
   /// Never sleep: retry until the operation succeeds, the deadline of a timed form passes, or
@@ -37,24 +92,34 @@ public struct WaitStrategy: Sendable, Hashable, CustomStringConvertible {
   /// How long an async spin holds its thread before it yields to other tasks.
   static let sliceNanoseconds: Int64 = 50_000
 
-  /// Whether this strategy spins at all.
-  public var spins: Bool { spinNanoseconds > 0 }
+  /// Whether this strategy may spin (``adaptive`` may).
+  public var spins: Bool { spinNanoseconds != 0 }
 
   /// A readable name for logs and benchmark reports.
   public var description: String {
     switch spinNanoseconds {
     case 0: "sleep"
     case .max: "busy-spin"
+    case Self.adaptiveMark: "adaptive"
     default: "spin \(Duration.nanoseconds(spinNanoseconds)) then sleep"
     }
   }
 
   /// When a spin that begins at `start` (CLOCK_MONOTONIC nanoseconds) must stop, never later
-  /// than `limit`.
+  /// than `limit`. For ``adaptive``, once per wait: it decides the wait's spin.
   func spinEnd(from start: Int64, limit: Deadline.Instant? = nil) -> Int64 {
-    let (sum, overflow) = start.addingReportingOverflow(spinNanoseconds)
+    let spin = spinNanoseconds >= 0 ? spinNanoseconds : learner?.spinBudget() ?? 0
+    let (sum, overflow) = start.addingReportingOverflow(spin)
     let end = overflow ? Int64.max : sum
     return limit.map { min(end, $0.nanoseconds) } ?? end
+  }
+
+  /// For ``adaptive``: counts a wait that began at `start` (CLOCK_MONOTONIC nanoseconds) and
+  /// ended now.
+  @inline(__always)
+  func record(waitFrom start: Int64) {
+    guard let learner else { return }
+    learner.record(Deadline.Instant.now.nanoseconds &- start)
   }
 
   /// Retries `attempt` until it returns a value or the clock reaches `end`; `nil` when it did.
@@ -77,10 +142,12 @@ public struct WaitStrategy: Sendable, Hashable, CustomStringConvertible {
 
   /// The spin a blocking or timed form makes before it parks its thread: retries `attempt`
   /// (which never waits) for the spin time, never past a timed form's deadline; `nil` when the
-  /// spin ran out, or at once when the strategy sleeps or the form is a try form.
+  /// spin ran out, or at once when the strategy sleeps or the form is a try form. ``adaptive``
+  /// spins in async forms and ring waits only: a blocking form of a kernel descriptor sleeps
+  /// at once with it, as with ``sleep``.
   @inline(__always)
   func spinFirst<T>(_ waiting: Waiting, _ attempt: () throws(HinixError) -> T?) throws(HinixError) -> T? {
-    guard spins else { return nil }
+    guard spinNanoseconds > 0 else { return nil }
     let now = Deadline.Instant.now.nanoseconds
     let end: Int64
     switch waiting {

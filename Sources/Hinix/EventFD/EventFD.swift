@@ -19,7 +19,7 @@ public final class EventFD: Sendable {
   /// The eventfd's descriptor, still owned by this value.
   public var descriptor: FileDescriptor { handle.descriptor }
 
-  /// What reads and adds do while they cannot go on (``WaitStrategy/sleep`` unless changed):
+  /// What reads and adds do while they cannot go on (``WaitStrategy/adaptive`` unless changed):
   /// a spinning strategy retries the non-blocking call before the blocking, timed or async
   /// form parks. Any task may change it at any time.
   public var waitStrategy: WaitStrategy {

@@ -76,7 +76,7 @@ public final class MessageQueue: Sendable {
   public let capacity: Capacity
   private let handle: OwnedDescriptor
 
-  /// What sends and receives do while the queue is full or empty (``WaitStrategy/sleep``
+  /// What sends and receives do while the queue is full or empty (``WaitStrategy/adaptive``
   /// unless changed): a spinning strategy retries the non-blocking call before the blocking,
   /// timed or async form parks. Any task may change it at any time.
   public var waitStrategy: WaitStrategy {

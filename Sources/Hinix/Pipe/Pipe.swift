@@ -105,7 +105,7 @@ public final class PipeReader: PipeEnd, ByteReader, Sendable {
   /// The end's descriptor, still owned by this value.
   public var descriptor: FileDescriptor { handle.descriptor }
 
-  /// What reads do while the pipe is empty (``WaitStrategy/sleep`` unless changed); any task
+  /// What reads do while the pipe is empty (``WaitStrategy/adaptive`` unless changed); any task
   /// may change it at any time.
   public var waitStrategy: WaitStrategy {
     get { handle.waitStrategy }
@@ -134,7 +134,7 @@ public final class PipeWriter: PipeEnd, ByteWriter, Sendable {
     handle = OwnedDescriptor(adopting: descriptor)
   }
 
-  /// What writes do while the pipe is full (``WaitStrategy/sleep`` unless changed); any task
+  /// What writes do while the pipe is full (``WaitStrategy/adaptive`` unless changed); any task
   /// may change it at any time.
   public var waitStrategy: WaitStrategy {
     get { handle.waitStrategy }

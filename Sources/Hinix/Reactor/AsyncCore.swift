@@ -36,15 +36,22 @@ extension Reactor {
   ) async throws -> T {
     // Set at the first "not ready": the spin covers the whole operation, not each wake-up.
     var spinEnd: Int64?
+    // When the wait began (the first "not ready"), for an adaptive strategy's history.
+    var waitStart: Int64 = 0
+    @inline(__always) func waited(_ value: T) -> T {
+      if spinEnd != nil { strategy.record(waitFrom: waitStart) }
+      return value
+    }
     while true {
-      if let value = try attempt() { return value }
+      if let value = try attempt() { return waited(value) }
       if strategy.spins {
         let now = Deadline.Instant.now.nanoseconds
+        if spinEnd == nil { waitStart = now }
         let end = spinEnd ?? strategy.spinEnd(from: now)
         spinEnd = end
         if now < end {
           let slice = min(end, now &+ WaitStrategy.sliceNanoseconds)
-          if let value = try spin(slice) { return value }
+          if let value = try spin(slice) { return waited(value) }
           if slice < end {
             try Task.checkCancellation()
             await Task.yield()
@@ -52,14 +59,14 @@ extension Reactor {
           }
         }
       }
-      if let value = try beforeSuspending() { return value }
+      if let value = try beforeSuspending() { return waited(value) }
       do {
         _ = try await wait(for: events, on: descriptor)
       } catch {
         _ = try afterSuspending(false)
         throw error
       }
-      if let value = try afterSuspending(true) { return value }
+      if let value = try afterSuspending(true) { return waited(value) }
     }
   }
 }

@@ -94,7 +94,7 @@ extension RingEndpoint where Self: ~Copyable {
   public var capacity: Int { core.side.capacity }
 
   /// What this end does while it cannot go on (a sender while the ring is full, a receiver
-  /// while it is empty): ``WaitStrategy/sleep`` unless changed.
+  /// while it is empty): ``WaitStrategy/adaptive`` unless changed.
   public var waitStrategy: WaitStrategy {
     get { core.side.strategy }
     nonmutating set { core.side.strategy = newValue }

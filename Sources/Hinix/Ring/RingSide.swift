@@ -51,7 +51,15 @@ final class RingSide: @unchecked Sendable {
   @usableFromInline @exclusivity(unchecked) var position: UInt64 = 0
   /// The last value of the other side's position that this side read and validated.
   @usableFromInline @exclusivity(unchecked) var peerPosition: UInt64 = 0
-  var strategy: WaitStrategy = .sleep
+  /// The strategy set (its kind and spin only).
+  private var chosenStrategy: WaitStrategy = .adaptive
+  /// This side's history of waits, for ``WaitStrategy/adaptive``.
+  private let learner = WaitLearner()
+  /// What this side's waits do: the strategy set, with this side's history if it is adaptive.
+  var strategy: WaitStrategy {
+    get { WaitStrategy.stored(chosenStrategy.spinNanoseconds, learner: learner) }
+    set { chosenStrategy = WaitStrategy(spinNanoseconds: newValue.spinNanoseconds) }
+  }
   /// Set when the ring failed validation or the peer vanished; every later call throws it.
   private(set) var failure: HinixError?
   /// Whether ``failure`` is set: the one word the hot paths test, without copying the error.
@@ -310,9 +318,17 @@ final class RingSide: @unchecked Sendable {
   func wait(for needed: Int, waiting: Waiting) throws(HinixError) -> WaitResult {
     if try available(atLeast: needed) >= needed { return .ready }
     if case .never = waiting { return try check(needed) ?? .timedOut }
-    if let ready = try spin(for: needed, until: waiting) { return ready }
+    // For an adaptive strategy's history: when the wait began.
+    let start = strategy.learner == nil ? 0 : Deadline.Instant.now.nanoseconds
+    if let ready = try spin(for: needed, until: waiting) {
+      strategy.record(waitFrom: start)
+      return ready
+    }
     while true {
-      if let settled = try announceSleep(for: needed) { return settled }
+      if let settled = try announceSleep(for: needed) {
+        strategy.record(waitFrom: start)
+        return settled
+      }
       let timeout: Int32
       switch waiting {
       case .never: timeout = 0
@@ -321,7 +337,10 @@ final class RingSide: @unchecked Sendable {
       }
       let peerGone = try block(timeoutMilliseconds: timeout)
       Sys.storeRelaxed(sleeping, 0)
-      if let settled = try settle(for: needed, peerGone: peerGone) { return settled }
+      if let settled = try settle(for: needed, peerGone: peerGone) {
+        strategy.record(waitFrom: start)
+        return settled
+      }
       if case .until(let deadline) = waiting, deadline <= .now { return .timedOut }
     }
   }

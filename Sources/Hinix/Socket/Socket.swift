@@ -128,8 +128,10 @@ public final class Socket: Sendable {
 
   /// How this socket's reads, writes, sends, receives and async accepts wait when the kernel is
   /// not ready:
-  /// ``WaitStrategy/sleep`` (the default) parks the thread in `poll` or the task in the reactor
-  /// at once; a spinning strategy first retries the non-blocking call for its spin time.
+  /// ``WaitStrategy/adaptive`` (the default) spins in async forms only while the peer has lately
+  /// answered within microseconds; ``WaitStrategy/sleep`` parks the thread in `poll` or the
+  /// task in the reactor at once; a spinning strategy first retries the non-blocking call for
+  /// its spin time.
   ///
   /// Spinning trades a busy core for latency: with a peer that answers within microseconds it
   /// saves this side's wake-up, which across cores costs tens of microseconds. Timed forms

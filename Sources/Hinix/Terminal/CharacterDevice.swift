@@ -24,7 +24,7 @@ public final class CharacterDevice: ByteReader, ByteWriter, DescriptorOwner, Sen
   /// The device's descriptor, still owned by this value.
   public var descriptor: FileDescriptor { handle.descriptor }
 
-  /// What reads and writes do while they cannot go on (``WaitStrategy/sleep`` unless changed).
+  /// What reads and writes do while they cannot go on (``WaitStrategy/adaptive`` unless changed).
   public var waitStrategy: WaitStrategy {
     get { handle.waitStrategy }
     set { handle.waitStrategy = newValue }

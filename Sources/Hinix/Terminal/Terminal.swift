@@ -28,7 +28,7 @@ public final class Terminal: ByteReader, ByteWriter, DescriptorOwner, Sendable {
   /// The terminal's descriptor, still owned by this value.
   public var descriptor: FileDescriptor { handle.descriptor }
 
-  /// What reads and writes do while they cannot go on (``WaitStrategy/sleep`` unless
+  /// What reads and writes do while they cannot go on (``WaitStrategy/adaptive`` unless
   /// changed); any task may change it at any time.
   public var waitStrategy: WaitStrategy {
     get { handle.waitStrategy }
