@@ -21,7 +21,6 @@ struct WaitStrategyTests {
   func socketStrategy() throws {
     let (left, _) = try Socket.pair()
     #expect(left.waitStrategy == .adaptive)
-    #expect(left.waitStrategy.learner != nil)
     left.waitStrategy = .spinThenSleep(.microseconds(100))
     #expect(left.waitStrategy == .spinThenSleep(.microseconds(100)))
   }
@@ -83,29 +82,63 @@ struct WaitStrategyTests {
 /// The adaptive strategy: its history, and what it costs against real peer processes.
 @Suite("Adaptive wait strategy", .timeLimit(.minutes(1)))
 struct AdaptiveWaitTests {
-  @Test("the history: fast answers spin for about twice their time, slow ones sleep but for probes")
+  @Test(
+    "the history: answers caught spinning set the spin, missed spins and idling make it sleep but for probes")
   func learner() {
     let learner = WaitLearner()
     // A new history spins, so a fast peer is found without a probe.
-    #expect(learner.spinBudget() > 0)
-    for _ in 0..<20 { learner.record(4_000) }
-    #expect(learner.spinBudget() >= 8_000 && learner.spinBudget() <= 9_000, "\(learner.meanNanoseconds)")
-    for _ in 0..<20 { learner.record(1) }
+    #expect(learner.spinBudget() == WaitLearner.spinLimit)
+    for _ in 0..<20 { learner.record(20_000, budget: 30_000, caught: true) }
+    #expect(learner.spinBudget() >= 39_000 && learner.spinBudget() <= 41_000, "\(learner.meanNanoseconds)")
+    for _ in 0..<20 { learner.record(1_000, budget: 40_000, caught: true) }
     #expect(learner.spinBudget() == WaitLearner.shortestSpin)
-    // Two waits of 5 ms: the mean is past the limit, and waits sleep but one in 16.
-    learner.record(5_000_000)
-    learner.record(5_000_000)
-    let budgets = (0..<32).map { _ in learner.spinBudget() }
-    #expect(budgets.filter { $0 == 0 }.count == 30)
-    #expect(budgets.filter { $0 == WaitLearner.probeSpin }.count == 2)
-    // An idle hour counts as a second, and a few fast answers bring the spin back.
-    learner.record(3_600_000_000_000)
-    #expect(learner.meanNanoseconds <= WaitLearner.longestCounted)
-    for _ in 0..<40 { learner.record(3_000) }
+    // Waits that did not spin say nothing of what a spin would catch.
+    let mean = learner.meanNanoseconds
+    learner.record(5_000_000, budget: 0, caught: false)
+    #expect(learner.meanNanoseconds == mean)
+    // Missed spins (a slow peer, an idle hour: however long the sleep after them) make it sleep,
+    // but for one probe with the longest spin in 32 waits.
+    for _ in 0..<3 { learner.record(3_600_000_000_000, budget: 10_000, caught: false) }
+    #expect(
+      learner.meanNanoseconds >= WaitLearner.spinLimit && learner.meanNanoseconds <= WaitLearner.missedSpin)
+    let budgets = (0..<64).map { _ in learner.spinBudget() }
+    #expect(budgets.filter { $0 == 0 }.count == 62)
+    #expect(budgets.filter { $0 == WaitLearner.longestSpin }.count == 2)
+    // Probes that catch fast answers bring the spin back.
+    for _ in 0..<8 { learner.record(3_000, budget: WaitLearner.longestSpin, caught: true) }
     #expect(learner.spinBudget() > 0)
     #expect(WaitStrategy.adaptive.description == "adaptive")
     #expect(WaitStrategy.adaptive == .adaptive && WaitStrategy.adaptive != .sleep)
     #expect(WaitStrategy.adaptive.spins)
+  }
+
+  /// A reader of yours that keeps no history.
+  private struct PlainReader: ByteReader {
+    let descriptor: FileDescriptor
+    let waitStrategy: WaitStrategy
+  }
+
+  @Test(
+    "every descriptor and ring end keeps a history of its own; a reader of yours has none unless it keeps one"
+  )
+  func histories() throws {
+    let (left, right) = try Socket.pair()
+    let pipe = try Pipe.create()
+    let queueName = "/hinix-history-\(getpid())"
+    let queue = try MessageQueue(creating: queueName, capacity: .init(maxMessages: 1, maxMessageSize: 8))
+    defer { try? MessageQueue.unlink(queueName) }
+    let event = try EventFD()
+    let ring = try RingSender<UInt64>.makeRing(capacity: 8)
+    let learners = [
+      left.waitHistory, right.waitHistory, pipe.reader.waitHistory, pipe.writer.waitHistory,
+      queue.waitHistory,
+      event.waitHistory, ring.sender.waitHistory, ring.receiver.waitHistory,
+    ].map(\.learner)
+    let objects = learners.compactMap { $0.map(ObjectIdentifier.init) }
+    #expect(objects.count == learners.count && Set(objects).count == objects.count)
+    let plain = PlainReader(descriptor: left.descriptor, waitStrategy: .adaptive)
+    #expect(
+      plain.waitHistory.learner == nil && WaitHistory.none.learner == nil && WaitHistory().learner != nil)
   }
 
   /// CPU time of this thread, in nanoseconds.
@@ -132,20 +165,62 @@ struct AdaptiveWaitTests {
     return Deadline.Instant.now.nanoseconds - start
   }
 
-  @Test("a peer process that answers at once: the history holds the waits' real lengths")
-  func fastPeer() async throws {
-    let (child, socket) = try spawnWithSocket(["socket-echo-after", "0"])
-    socket.waitStrategy = .adaptive
-    // Each wait lies inside a round trip, so the weighted mean of the waits is at most the
-    // longest round trip (or the mean a history starts from). How short the waits are depends
-    // on what else this machine runs; the history test above checks what a short one leads to.
-    var longest = WaitLearner.spinLimit / 2
-    for _ in 0..<300 { longest = max(longest, try await roundTrips(socket, 1)) }
-    let learner = try #require(socket.waitStrategy.learner)
-    #expect(learner.meanNanoseconds > 0)
-    #expect(learner.meanNanoseconds <= longest, "mean \(learner.meanNanoseconds) ns, longest \(longest) ns")
+  @Test(
+    "async waits of a sleeping history probe one time in 32, and answers a probe catches bring the spin back")
+  func probes() async throws {
+    // Always readable, so a wait that suspends is woken at once; the operation is done at its
+    // second attempt, the first retry of a spin or the look after a wake-up.
+    let ready = try EventFD(initialValue: 1)
+    let history = WaitHistory()
+    let learner = try #require(history.learner)
+    // As after an idle spell: missed spins, so the history says sleep.
+    for _ in 0..<4 { learner.record(0, budget: WaitLearner.longestSpin, caught: false) }
+    let idle = learner.meanNanoseconds
+    #expect(learner.spinBudget() == 0)
+    var means: [Int64] = []
+    for _ in 0..<64 {
+      var attempts = 0
+      let done = try await Reactor.shared.perform(
+        .readable, on: ready.descriptor, strategy: .adaptive, history: history
+      ) {
+        () throws(HinixError) -> Bool? in
+        attempts += 1
+        return attempts >= 2 ? true : nil
+      }
+      #expect(done)
+      means.append(learner.meanNanoseconds)
+    }
+    // Two probes caught their answers within microseconds; the sleeping waits taught nothing.
+    #expect(Set(means).count == 3, "\(Set(means))")
+    #expect(learner.meanNanoseconds < idle * 3 / 4, "mean \(learner.meanNanoseconds) ns, \(idle) ns before")
+  }
+
+  @Test("a peer process that answers 20 ms late: the spins miss and the history says sleep")
+  func latePeer() async throws {
+    let (child, socket) = try spawnWithSocket(["socket-echo-after", "20000"])
+    let learner = try #require(socket.waitHistory.learner)
+    #expect(learner.spinBudget() > 0)
+    _ = try await roundTrips(socket, 3)
+    #expect(learner.meanNanoseconds >= WaitLearner.spinLimit, "mean \(learner.meanNanoseconds) ns")
     try socket.shutdown(.write)
     #expect(try await child.wait() == .exited(0))
+  }
+
+  @Test("a ring side's waits teach its own history: a message 20 ms late makes it sleep")
+  func ringHistory() throws {
+    let ring = try RingSender<UInt64>.makeRing(capacity: 8)
+    let receiver = try #require(ring.receiver.waitHistory.learner)
+    let sender = try #require(ring.sender.waitHistory.learner)
+    let before = sender.meanNanoseconds
+    let late = Thread {
+      usleep(20_000)
+      try ring.sender.send(7)
+    }
+    let value = try ring.receiver.receive()
+    try late.join()
+    #expect(value == 7)
+    #expect(receiver.meanNanoseconds >= WaitLearner.spinLimit, "mean \(receiver.meanNanoseconds) ns")
+    #expect(sender.meanNanoseconds == before)
   }
 
   /// Runs the peer's `adaptive-round-trips` with `strategy` against answers `delay` late;

@@ -3,7 +3,9 @@
 // C echo loop for both, so any difference is the cost of Hinix on this side.
 //
 // Goal (issue 2): Hinix's median at most 1.10x the C baseline's; 0 allocations per message on the
-// receive-into-buffer path (read the mallocCountTotal column).
+// receive-into-buffer path (read the mallocCountTotal column). Goal (issue 16): the async forms,
+// with `.sleep` and with the default strategy, allocate nothing per round trip either, and an
+// async round trip costs at most 1.25x the blocking one.
 import Benchmark
 import CHinixBaseline
 import Glibc
@@ -110,6 +112,28 @@ let benchmarks: @Sendable () -> Void = {
       for _ in benchmark.scaledIterations {
         let result = hinix_c_mq_rtt(out, back, fixture.buffer.baseAddress, 8192, size, 1, nil)
         precondition(result == 0, "mq round trip failed: \(result)")
+      }
+    }
+  }
+
+  // The async forms, with each strategy set on both of this side's objects for the benchmark.
+  for strategy in [WaitStrategy.sleep, .adaptive] {
+    Benchmark("mq round trip 64 B: Hinix async, \(strategy)", configuration: configuration) { benchmark in
+      let message = UnsafeRawBufferPointer(rebasing: fixture.buffer[..<64])
+      for queue in [fixture.toPeer, fixture.fromPeer] { queue.waitStrategy = strategy }
+      defer { for queue in [fixture.toPeer, fixture.fromPeer] { queue.waitStrategy = .sleep } }
+      for _ in benchmark.scaledIterations {
+        try await fixture.toPeer.send(message)
+        blackHole(try await fixture.fromPeer.receive(into: fixture.buffer))
+      }
+    }
+
+    Benchmark("eventfd round trip: Hinix async, \(strategy)", configuration: configuration) { benchmark in
+      for event in [fixture.ping, fixture.pong] { event.waitStrategy = strategy }
+      defer { for event in [fixture.ping, fixture.pong] { event.waitStrategy = .sleep } }
+      for _ in benchmark.scaledIterations {
+        try await fixture.ping.add(1)
+        blackHole(try await fixture.pong.read())
       }
     }
   }

@@ -26,10 +26,11 @@ final class RingEchoFixture: @unchecked Sendable {
     let (outChild, backChild) = (out.child, back.child)
     var passing = outChild.passing(from: 3)
     passing.merge(backChild.passing(from: 7)) { first, _ in first }
-    let spin = strategy == .busySpin ? -1 : strategy.spinNanoseconds
+    let spin =
+      strategy == .adaptive ? "adaptive" : strategy == .busySpin ? "-1" : "\(strategy.spinNanoseconds)"
     process = try ChildProcess.spawn(
       EchoFixture.peerExecutable(),
-      arguments: ["ring", outChild.argument(from: 3), backChild.argument(from: 7), "\(spin)"],
+      arguments: ["ring", outChild.argument(from: 3), backChild.argument(from: 7), spin],
       passing: passing, cpu: Int(peerCPU))
     outChild.close()
     backChild.close()
@@ -57,6 +58,7 @@ func ringBenchmarks() {
 
   for (name, strategy) in [
     ("busy-spin", WaitStrategy.busySpin), ("spin then sleep", .spinThenSleep(.microseconds(200))),
+    ("sleep", .sleep), ("adaptive", .adaptive),
   ] {
     Benchmark("ring echo 64 B, Hinix both ends, \(name)", configuration: configuration(strategy)) {
       benchmark in
@@ -76,6 +78,18 @@ func ringBenchmarks() {
     for _ in benchmark.scaledIterations {
       try await ringEcho.sender.send(message)
       blackHole(try await ringEcho.receiver.receive(into: ringEcho.buffer))
+    }
+  }
+
+  // The async forms with the default strategy and with `.sleep` (the peer waits likewise).
+  for strategy in [WaitStrategy.adaptive, .sleep] {
+    Benchmark("ring echo 64 B, Hinix both ends, async, \(strategy)", configuration: configuration(strategy)) {
+      benchmark in
+      let message = UnsafeRawBufferPointer(ringEcho.buffer)
+      for _ in benchmark.scaledIterations {
+        try await ringEcho.sender.send(message)
+        blackHole(try await ringEcho.receiver.receive(into: ringEcho.buffer))
+      }
     }
   }
 

@@ -166,6 +166,17 @@ func socketBenchmarks() {
     }
   }
 
+  Benchmark("uds stream round trip 64 B: Hinix async, adaptive", configuration: roundTrips) { benchmark in
+    let message = UnsafeRawBufferPointer(rebasing: sockets.buffer[..<size])
+    let reply = UnsafeMutableRawBufferPointer(rebasing: sockets.buffer[..<size])
+    sockets.echo.waitStrategy = .adaptive
+    defer { sockets.echo.waitStrategy = .sleep }
+    for _ in benchmark.scaledIterations {
+      try await sockets.echo.write(message)
+      try await sockets.echo.readExactly(into: reply)
+    }
+  }
+
   Benchmark("uds stream round trip 64 B: Hinix async on the reactor", configuration: roundTrips) {
     benchmark in
     let message = UnsafeRawBufferPointer(rebasing: sockets.buffer[..<size])

@@ -8,7 +8,8 @@
 //   HinixBenchmarkPeer nio                        a SwiftNIO channel with an echo handler
 //   HinixBenchmarkPeer ring <in> <out> <spin-ns>  echoes messages from one inherited message ring
 //                                                 to another (RingInheritance arguments), with
-//                                                 spinThenSleep(spin), busy-spin if negative
+//                                                 spinThenSleep(spin), busy-spin if negative,
+//                                                 WaitStrategy.adaptive for "adaptive"
 import Glibc
 import Hinix
 import HinixBenchKit
@@ -61,15 +62,17 @@ case "hinix":
   let spin = arguments.count > 2 ? Int64(arguments[2]) ?? 0 : 0
   try await hinixEcho(strategy: spin == -1 ? .adaptive : .spinThenSleep(.nanoseconds(spin)))
 case "ring":
-  guard arguments.count == 5, let spin = Int64(arguments[4]) else {
-    fail("usage: HinixBenchmarkPeer ring <in> <out> <spin-nanoseconds>")
+  guard arguments.count == 5, let spin = arguments[4] == "adaptive" ? 0 : Int64(arguments[4]) else {
+    fail("usage: HinixBenchmarkPeer ring <in> <out> <spin-nanoseconds | adaptive>")
   }
+  let strategy: WaitStrategy =
+    arguments[4] == "adaptive" ? .adaptive : spin < 0 ? .busySpin : .spinThenSleep(.nanoseconds(spin))
   // The echo loop of `hinix bench`, blocking as the C peer does, until the ring ends: the
   // benchmarks close their end or kill this process, so no count ends it first.
   do {
     try BenchLoops.ringEcho(
       from: arguments[2], to: arguments[3],
-      strategy: spin < 0 ? .busySpin : .spinThenSleep(.nanoseconds(spin)), count: .max)
+      strategy: strategy, count: .max)
   } catch is BenchError {
     // The ring ended.
   }

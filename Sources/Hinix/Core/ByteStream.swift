@@ -120,6 +120,9 @@ public protocol ByteReader: ~Copyable {
   var descriptor: FileDescriptor { get }
   /// What the reads do while there is nothing to read.
   var waitStrategy: WaitStrategy { get }
+  /// The history ``WaitStrategy/adaptive`` spins by; ``WaitHistory/none`` unless the reader
+  /// keeps one.
+  var waitHistory: WaitHistory { get }
 }
 
 /// A descriptor that bytes are written to: a pipe's or FIFO's writing end, standard output, or
@@ -134,9 +137,15 @@ public protocol ByteWriter: ~Copyable {
   var descriptor: FileDescriptor { get }
   /// What the writes do while there is no room.
   var waitStrategy: WaitStrategy { get }
+  /// The history ``WaitStrategy/adaptive`` spins by; ``WaitHistory/none`` unless the writer
+  /// keeps one.
+  var waitHistory: WaitHistory { get }
 }
 
 extension ByteReader where Self: ~Copyable {
+  /// No history: adaptive reads sleep at once.
+  public var waitHistory: WaitHistory { .none }
+
   /// Reads what is available into `buffer`, blocking the thread while there is nothing; 0 means
   /// the end of the stream.
   ///
@@ -174,7 +183,8 @@ extension ByteReader where Self: ~Copyable {
   public func read(into buffer: UnsafeMutableRawBufferPointer, reactor: Reactor = .shared) async throws -> Int
   {
     let fd = descriptor.rawValue
-    return try await reactor.perform(.readable, on: descriptor, strategy: waitStrategy) {
+    return try await reactor.perform(.readable, on: descriptor, strategy: waitStrategy, history: waitHistory)
+    {
       () throws(HinixError) in
       try ByteStream.read(fd, into: buffer, waiting: .never, strategy: .sleep)
     }
@@ -187,7 +197,9 @@ extension ByteReader where Self: ~Copyable {
     try ByteStream.checkReadCount(maxCount, subject: "descriptor \(descriptor.rawValue)")
     var bytes = [UInt8](repeating: 0, count: maxCount)
     let fd = descriptor.rawValue
-    let count = try await reactor.perform(.readable, on: descriptor, strategy: waitStrategy) {
+    let count = try await reactor.perform(
+      .readable, on: descriptor, strategy: waitStrategy, history: waitHistory
+    ) {
       () throws(HinixError) in
       try bytes.withUnsafeMutableBytes { buffer in
         Result { () throws(HinixError) in
@@ -201,6 +213,9 @@ extension ByteReader where Self: ~Copyable {
 }
 
 extension ByteWriter where Self: ~Copyable {
+  /// No history: adaptive writes sleep at once.
+  public var waitHistory: WaitHistory { .none }
+
   /// Writes all of `bytes`, blocking the thread while there is no room.
   ///
   /// The corresponding C function is `write`.
@@ -231,7 +246,9 @@ extension ByteWriter where Self: ~Copyable {
     let total = bytes.withMessageBytes { $0.count }
     var written = 0
     while written < total {
-      written += try await reactor.perform(.writable, on: descriptor, strategy: waitStrategy) {
+      written += try await reactor.perform(
+        .writable, on: descriptor, strategy: waitStrategy, history: waitHistory
+      ) {
         () throws(HinixError) -> Int? in
         let count = try bytes.withMessageBytes { all in
           Result { () throws(HinixError) in

@@ -17,8 +17,8 @@ public struct OwnedDescriptor: ~Copyable, Sendable, ByteReader, ByteWriter {
   public let descriptor: FileDescriptor
 
   private let spinNanoseconds = Atomic<Int64>(WaitStrategy.adaptiveMark)
-  /// This descriptor's history of waits, for ``WaitStrategy/adaptive``.
-  private let learner = WaitLearner()
+  /// This descriptor's history of waits, which ``WaitStrategy/adaptive`` spins by.
+  public let waitHistory = WaitHistory()
   /// Set by ``release()`` and ``close()``, whose descriptor `deinit` must not close (again).
   private var released = false
 
@@ -27,7 +27,7 @@ public struct OwnedDescriptor: ~Copyable, Sendable, ByteReader, ByteWriter {
   /// the strategy they started with. The `Sendable` classes that hold an `OwnedDescriptor`
   /// (queues, eventfds, pipe ends, sockets) keep their setting here.
   public var waitStrategy: WaitStrategy {
-    get { WaitStrategy.stored(spinNanoseconds.load(ordering: .relaxed), learner: learner) }
+    get { WaitStrategy(spinNanoseconds: spinNanoseconds.load(ordering: .relaxed)) }
     nonmutating set { spinNanoseconds.store(newValue.spinNanoseconds, ordering: .relaxed) }
   }
 

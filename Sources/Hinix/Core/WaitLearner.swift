@@ -1,28 +1,31 @@
 import Synchronization
 
-/// How soon the peer of one descriptor (or ring side) has answered lately: the history the
-/// ``WaitStrategy/adaptive`` strategy spins by.
+/// How long one descriptor's (or ring side's) waits have lasted lately: what the
+/// ``WaitStrategy/adaptive`` strategy decides each wait's spin by.
 ///
-/// Each wait that the adaptive strategy runs reports how long it took, from the first attempt
-/// that found nothing to the one that succeeded; the learner keeps an exponentially weighted
-/// mean of those times (each new one weighs a quarter). A wait spins only while that mean is
-/// below ``spinLimit``, about what a sleep and a cross-core wake-up cost, and then for twice
-/// the mean, at most ``longestSpin``: an answer expected sooner than a wake-up is spun for, any
-/// other is slept for at once. A peer that answers slowly, or a connection that idles, makes
-/// the mean large after one or two waits, and waits then sleep at once but for one short probe
-/// spin in every ``probeInterval`` waits, which notices a peer that answers fast again.
+/// The learner keeps an exponentially weighted mean (each sample weighs a quarter) of how soon
+/// an answer came **while spinning**: a wait that ended within its spin counts its length; a
+/// spin that ran out counts as ``missedSpin``, longer than any spin, whatever the sleep after it
+/// lasted (so one idle hour does not take hours of answers to forget). Waits that did not spin
+/// count nothing: their length is the answer's time plus this side's wake-up, which says nothing
+/// about what a spin would have caught.
+///
+/// A wait spins while the mean is below ``spinLimit``, about a sleep and a cross-core wake-up,
+/// for twice the mean (``shortestSpin`` to ``longestSpin``): an answer expected sooner than a
+/// wake-up is spun for. Otherwise the wait sleeps at once, but one wait in ``probeInterval``
+/// probes with the longest spin, which notices a peer that answers fast again — even one that
+/// itself sleeps until its own probe meets this side's.
 final class WaitLearner: Sendable {
-  /// Waits that usually end sooner than this are spun for.
+  /// Waits whose answers usually come sooner than this are spun for.
   static let spinLimit: Int64 = 30_000
-  /// The longest spin, whatever the history.
+  /// The longest spin, whatever the history; also a probe's.
   static let longestSpin: Int64 = 50_000
-  /// The shortest spin, so that a history of instant answers still spins.
-  static let shortestSpin: Int64 = 2_000
-  /// The spin of a probe, made every ``probeInterval`` waits while the strategy sleeps.
-  static let probeSpin: Int64 = 5_000
-  static let probeInterval: UInt32 = 16
-  /// Longer waits count as this long: one idle hour must not take hours of answers to forget.
-  static let longestCounted: Int64 = 1_000_000_000
+  /// The shortest spin: a history of instant answers still spins long enough for some jitter.
+  static let shortestSpin: Int64 = 10_000
+  /// One wait in this many probes while the history says sleep.
+  static let probeInterval: UInt32 = 32
+  /// What a spin that ran out counts as.
+  static let missedSpin: Int64 = 2 * longestSpin
 
   /// The mean, in nanoseconds; a new learner starts at the limit's half, so its first waits spin.
   private let mean = Atomic<Int64>(spinLimit / 2)
@@ -33,12 +36,14 @@ final class WaitLearner: Sendable {
     let mean = self.mean.load(ordering: .relaxed)
     if mean < Self.spinLimit { return min(max(2 * mean, Self.shortestSpin), Self.longestSpin) }
     let count = waits.wrappingAdd(1, ordering: .relaxed).newValue
-    return count % Self.probeInterval == 0 ? Self.probeSpin : 0
+    return count % Self.probeInterval == 0 ? Self.longestSpin : 0
   }
 
-  /// Counts a wait that lasted `nanoseconds`.
-  func record(_ nanoseconds: Int64) {
-    let sample = min(max(nanoseconds, 0), Self.longestCounted)
+  /// Counts a wait that lasted `nanoseconds` after a spin of at most `budget` nanoseconds
+  /// (``spinBudget()``'s), which `caught` says ended it.
+  func record(_ nanoseconds: Int64, budget: Int64, caught: Bool) {
+    guard budget > 0 else { return }
+    let sample = caught ? min(max(nanoseconds, 0), Self.missedSpin) : Self.missedSpin
     // Lost updates between racing waiters only drop a sample: the mean stays a mean of samples.
     let old = mean.load(ordering: .relaxed)
     mean.store(old + (sample - old) / 4, ordering: .relaxed)
@@ -46,4 +51,27 @@ final class WaitLearner: Sendable {
 
   /// The mean, for tests.
   var meanNanoseconds: Int64 { mean.load(ordering: .relaxed) }
+}
+
+/// The history of one object's waits that ``WaitStrategy/adaptive`` spins by.
+///
+/// Hinix's descriptors and ring ends each keep their own. A type of yours that conforms to
+/// ``ByteReader`` or ``ByteWriter`` may keep one in a stored property (``init()``) for its
+/// adaptive waits to learn from; without one (the protocols' default, ``none``) its adaptive
+/// waits sleep at once, as ``WaitStrategy/sleep`` does.
+public struct WaitHistory: Sendable {
+  /// The learner, nil for none.
+  let learner: WaitLearner?
+
+  /// A new history: the first waits spin briefly, then each wait teaches it.
+  public init() {
+    learner = WaitLearner()
+  }
+
+  init(_ learner: WaitLearner?) {
+    self.learner = learner
+  }
+
+  /// No history: adaptive waits sleep at once.
+  public static var none: WaitHistory { WaitHistory(nil) }
 }

@@ -17,38 +17,9 @@ public struct WaitStrategy: Sendable, Hashable, CustomStringConvertible {
   /// How long to spin before sleeping, in nanoseconds; `Int64.max` spins forever; -1 for
   /// ``adaptive``, whose spin changes from one wait to the next.
   public let spinNanoseconds: Int64
-  /// The address of the history an ``adaptive`` strategy spins by, attached by the
-  /// descriptor or ring side whose strategy this value was read from, which outlives every
-  /// wait that uses it; 0 for the fixed strategies and for ``adaptive`` itself, whose waits
-  /// then sleep at once as with ``sleep``. An address, not a reference: a strategy stays a
-  /// plain value that the blocking paths copy without retaining and releasing anything.
-  private let learnerAddress: UInt
-
-  /// A strategy of this spin, without a history.
+  /// A strategy of this spin.
   init(spinNanoseconds: Int64) {
     self.spinNanoseconds = spinNanoseconds
-    self.learnerAddress = 0
-  }
-
-  /// The adaptive strategy with `learner`'s history (a descriptor's or a ring side's), which
-  /// must outlive the waits that use this value.
-  init(adaptiveWith learner: WaitLearner) {
-    self.spinNanoseconds = Self.adaptiveMark
-    self.learnerAddress = UInt(bitPattern: Unmanaged.passUnretained(learner).toOpaque())
-  }
-
-  /// The history of an adaptive strategy read from a descriptor or ring side; nil otherwise.
-  var learner: WaitLearner? {
-    guard let address = UnsafeRawPointer(bitPattern: learnerAddress) else { return nil }
-    return Unmanaged<WaitLearner>.fromOpaque(address).takeUnretainedValue()
-  }
-
-  /// What a descriptor's stored setting `spinNanoseconds` stands for: adaptive ones with
-  /// `learner`, the descriptor's history.
-  @inline(__always)
-  static func stored(_ spinNanoseconds: Int64, learner: WaitLearner) -> WaitStrategy {
-    spinNanoseconds == adaptiveMark
-      ? WaitStrategy(adaptiveWith: learner) : WaitStrategy(spinNanoseconds: spinNanoseconds)
   }
 
   /// ``spinNanoseconds`` of ``adaptive``.
@@ -64,17 +35,6 @@ public struct WaitStrategy: Sendable, Hashable, CustomStringConvertible {
   /// each whole wait) and in a shared-memory ring's waits; the blocking forms of kernel
   /// descriptors (sockets, pipes, queues, eventfds, terminals) sleep at once with it.
   public static let adaptive = WaitStrategy(spinNanoseconds: adaptiveMark)
-
-  /// Whether two strategies are the same kind with the same spin (adaptive ones are equal
-  /// whatever their histories).
-  public static func == (left: WaitStrategy, right: WaitStrategy) -> Bool {
-    left.spinNanoseconds == right.spinNanoseconds
-  }
-
-  /// Hashes the kind and spin.
-  public func hash(into hasher: inout Hasher) {
-    hasher.combine(spinNanoseconds)
-  }
 
   /// Sleep at once: never spends CPU on a wait, and pays a wake-up on each one.
   public static let sleep = WaitStrategy(spinNanoseconds: 0)
@@ -92,6 +52,9 @@ public struct WaitStrategy: Sendable, Hashable, CustomStringConvertible {
   /// How long an async spin holds its thread before it yields to other tasks.
   static let sliceNanoseconds: Int64 = 50_000
 
+  /// Whether this is ``adaptive``, whose waits teach a history.
+  var isAdaptive: Bool { spinNanoseconds == Self.adaptiveMark }
+
   /// Whether this strategy may spin (``adaptive`` may).
   public var spins: Bool { spinNanoseconds != 0 }
 
@@ -105,21 +68,19 @@ public struct WaitStrategy: Sendable, Hashable, CustomStringConvertible {
     }
   }
 
-  /// When a spin that begins at `start` (CLOCK_MONOTONIC nanoseconds) must stop, never later
-  /// than `limit`. For ``adaptive``, once per wait: it decides the wait's spin.
-  func spinEnd(from start: Int64, limit: Deadline.Instant? = nil) -> Int64 {
-    let spin = spinNanoseconds >= 0 ? spinNanoseconds : learner?.spinBudget() ?? 0
-    let (sum, overflow) = start.addingReportingOverflow(spin)
-    let end = overflow ? Int64.max : sum
-    return limit.map { min(end, $0.nanoseconds) } ?? end
+  /// How long a wait that starts now spins, in nanoseconds: this strategy's spin, or for
+  /// ``adaptive`` what `history` says (nothing without one). Asked once per wait: an adaptive
+  /// history counts its probes by it.
+  func spinBudget(_ history: WaitHistory) -> Int64 {
+    spinNanoseconds >= 0 ? spinNanoseconds : history.learner?.spinBudget() ?? 0
   }
 
-  /// For ``adaptive``: counts a wait that began at `start` (CLOCK_MONOTONIC nanoseconds) and
-  /// ended now.
-  @inline(__always)
-  func record(waitFrom start: Int64) {
-    guard let learner else { return }
-    learner.record(Deadline.Instant.now.nanoseconds &- start)
+  /// When a spin of `budget` nanoseconds that begins at `start` (CLOCK_MONOTONIC nanoseconds)
+  /// must stop, never later than `limit`.
+  static func spinEnd(from start: Int64, budget: Int64, limit: Deadline.Instant? = nil) -> Int64 {
+    let (sum, overflow) = start.addingReportingOverflow(budget)
+    let end = overflow ? Int64.max : sum
+    return limit.map { min(end, $0.nanoseconds) } ?? end
   }
 
   /// Retries `attempt` until it returns a value or the clock reaches `end`; `nil` when it did.
@@ -152,8 +113,8 @@ public struct WaitStrategy: Sendable, Hashable, CustomStringConvertible {
     let end: Int64
     switch waiting {
     case .never: return nil
-    case .forever: end = spinEnd(from: now)
-    case .until(let deadline): end = spinEnd(from: now, limit: deadline)
+    case .forever: end = WaitStrategy.spinEnd(from: now, budget: spinNanoseconds)
+    case .until(let deadline): end = WaitStrategy.spinEnd(from: now, budget: spinNanoseconds, limit: deadline)
     }
     return try WaitStrategy.spin(until: end, attempt)
   }

@@ -19,9 +19,12 @@ public final class EventFD: Sendable {
   /// The eventfd's descriptor, still owned by this value.
   public var descriptor: FileDescriptor { handle.descriptor }
 
+  /// This object's history of waits, which ``WaitStrategy/adaptive`` spins by.
+  public var waitHistory: WaitHistory { handle.waitHistory }
+
   /// What reads and adds do while they cannot go on (``WaitStrategy/adaptive`` unless changed):
   /// a spinning strategy retries the non-blocking call before the blocking, timed or async
-  /// form parks. Any task may change it at any time.
+  /// form parks (``WaitStrategy/adaptive`` in the async forms only, as ``waitHistory`` says). Any task may change it at any time.
   public var waitStrategy: WaitStrategy {
     get { handle.waitStrategy }
     set { handle.waitStrategy = newValue }
@@ -80,7 +83,8 @@ public final class EventFD: Sendable {
   ///
   /// Throws `CancellationError` if the task is cancelled while it waits.
   public func read(reactor: Reactor = .shared) async throws -> UInt64 {
-    try await reactor.perform(.readable, on: descriptor, strategy: waitStrategy) { () throws(HinixError) in
+    try await reactor.perform(.readable, on: descriptor, strategy: waitStrategy, history: waitHistory) {
+      () throws(HinixError) in
       try read(waiting: .never)
     }
   }
@@ -121,7 +125,9 @@ public final class EventFD: Sendable {
   /// Adds `value`, suspending the task (not its thread) while the counter has no room.
   public func add(_ value: UInt64 = 1, reactor: Reactor = .shared) async throws {
     while true {
-      let added = try await reactor.perform(.writable, on: descriptor, strategy: waitStrategy) {
+      let added = try await reactor.perform(
+        .writable, on: descriptor, strategy: waitStrategy, history: waitHistory
+      ) {
         () throws(HinixError) -> Bool? in
         if try add(value, waiting: .never) { return true }
         // Writable means 1 fits: a larger value that does not fit yet rechecks every millisecond.

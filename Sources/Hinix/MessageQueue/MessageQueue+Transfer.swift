@@ -63,7 +63,8 @@ extension MessageQueue {
   public func send(_ message: some MessageBytes, priority: UInt32 = 0, reactor: Reactor = .shared)
     async throws
   {
-    try await reactor.perform(.writable, on: descriptor, strategy: waitStrategy) { () throws(HinixError) in
+    try await reactor.perform(.writable, on: descriptor, strategy: waitStrategy, history: waitHistory) {
+      () throws(HinixError) in
       try send(message, priority: priority, waiting: .never) ? () : nil
     }
   }
@@ -220,7 +221,8 @@ extension MessageQueue {
   ///
   /// Throws `CancellationError` if the task is cancelled while it waits; no message is lost.
   public func receive(reactor: Reactor = .shared) async throws -> Message {
-    try await reactor.perform(.readable, on: descriptor, strategy: waitStrategy) { () throws(HinixError) in
+    try await reactor.perform(.readable, on: descriptor, strategy: waitStrategy, history: waitHistory) {
+      () throws(HinixError) in
       try receiveMessage(waiting: .never)
     }
   }
@@ -230,7 +232,8 @@ extension MessageQueue {
   public func receive(
     into buffer: UnsafeMutableRawBufferPointer, reactor: Reactor = .shared
   ) async throws -> Received {
-    try await reactor.perform(.readable, on: descriptor, strategy: waitStrategy) { () throws(HinixError) in
+    try await reactor.perform(.readable, on: descriptor, strategy: waitStrategy, history: waitHistory) {
+      () throws(HinixError) in
       try receive(into: buffer, waiting: .never)
     }
   }
@@ -244,7 +247,8 @@ extension MessageQueue {
   public func messages(reactor: Reactor = .shared) -> DescriptorSequence<Message> {
     DescriptorSequence(
       owner: self, descriptor: descriptor, events: .readable, reactor: reactor,
-      strategy: { [self] in waitStrategy }, attempt: { [self] () throws(HinixError) in try tryReceive() })
+      strategy: { [self] in waitStrategy }, history: waitHistory,
+      attempt: { [self] () throws(HinixError) in try tryReceive() })
   }
 
   private func receiveMessage(waiting: Waiting) throws(HinixError) -> Message? {

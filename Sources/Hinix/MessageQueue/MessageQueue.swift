@@ -76,8 +76,12 @@ public final class MessageQueue: Sendable {
   public let capacity: Capacity
   private let handle: OwnedDescriptor
 
+  /// This object's history of waits, which ``WaitStrategy/adaptive`` spins by.
+  public var waitHistory: WaitHistory { handle.waitHistory }
+
   /// What sends and receives do while the queue is full or empty (``WaitStrategy/adaptive``
-  /// unless changed): a spinning strategy retries the non-blocking call before the blocking,
+  /// unless changed; it spins in the async forms only, as ``waitHistory`` says): a spinning
+  /// strategy retries the non-blocking call before the blocking,
   /// timed or async form parks. Any task may change it at any time.
   public var waitStrategy: WaitStrategy {
     get { handle.waitStrategy }

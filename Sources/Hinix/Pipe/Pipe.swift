@@ -105,6 +105,9 @@ public final class PipeReader: PipeEnd, ByteReader, Sendable {
   /// The end's descriptor, still owned by this value.
   public var descriptor: FileDescriptor { handle.descriptor }
 
+  /// This object's history of waits, which ``WaitStrategy/adaptive`` spins by.
+  public var waitHistory: WaitHistory { handle.waitHistory }
+
   /// What reads do while the pipe is empty (``WaitStrategy/adaptive`` unless changed); any task
   /// may change it at any time.
   public var waitStrategy: WaitStrategy {
@@ -133,6 +136,9 @@ public final class PipeWriter: PipeEnd, ByteWriter, Sendable {
     Pipe.sigpipePolicy
     handle = OwnedDescriptor(adopting: descriptor)
   }
+
+  /// This object's history of waits, which ``WaitStrategy/adaptive`` spins by.
+  public var waitHistory: WaitHistory { handle.waitHistory }
 
   /// What writes do while the pipe is full (``WaitStrategy/adaptive`` unless changed); any task
   /// may change it at any time.

@@ -5,17 +5,18 @@ import SystemPackage
 /// the reactor" exists once.
 extension Reactor {
   /// Runs `attempt` (which must never wait) until it returns a value: spinning as `strategy`
-  /// says, in slices of ``WaitStrategy/sliceNanoseconds`` between which the task yields and
-  /// checks cancellation, and then suspending until `descriptor` reports `events`.
+  /// says (an adaptive one as `history` says, and teaching it how the wait went), in slices of
+  /// ``WaitStrategy/sliceNanoseconds`` between which the task yields and checks cancellation,
+  /// and then suspending until `descriptor` reports `events`.
   ///
   /// Readiness is a hint: `attempt` runs again after every wake-up.
   @inline(__always)
   func perform<T>(
-    _ events: IOEvents, on descriptor: FileDescriptor, strategy: WaitStrategy,
+    _ events: IOEvents, on descriptor: FileDescriptor, strategy: WaitStrategy, history: WaitHistory = .none,
     _ attempt: () throws(HinixError) -> T?
   ) async throws -> T {
     try await perform(
-      events, on: descriptor, strategy: strategy, attempt: attempt,
+      events, on: descriptor, strategy: strategy, history: history, attempt: attempt,
       spin: { end throws(HinixError) in try WaitStrategy.spin(until: end, attempt) },
       beforeSuspending: { nil }, afterSuspending: { _ in nil })
   }
@@ -28,7 +29,7 @@ extension Reactor {
   ///   the error is thrown after it), and may settle the operation.
   @inline(__always)
   func perform<T>(
-    _ events: IOEvents, on descriptor: FileDescriptor, strategy: WaitStrategy,
+    _ events: IOEvents, on descriptor: FileDescriptor, strategy: WaitStrategy, history: WaitHistory,
     attempt: () throws(HinixError) -> T?,
     spin: (_ end: Int64) throws(HinixError) -> T?,
     beforeSuspending: () throws(HinixError) -> T?,
@@ -36,18 +37,25 @@ extension Reactor {
   ) async throws -> T {
     // Set at the first "not ready": the spin covers the whole operation, not each wake-up.
     var spinEnd: Int64?
-    // When the wait began (the first "not ready"), for an adaptive strategy's history.
+    // For the history: when the wait began (the first "not ready"), its spin, whether it slept.
     var waitStart: Int64 = 0
+    var budget: Int64 = 0
+    var slept = false
     @inline(__always) func waited(_ value: T) -> T {
-      if spinEnd != nil { strategy.record(waitFrom: waitStart) }
+      if spinEnd != nil, strategy.isAdaptive, let learner = history.learner {
+        learner.record(Deadline.Instant.now.nanoseconds &- waitStart, budget: budget, caught: !slept)
+      }
       return value
     }
     while true {
       if let value = try attempt() { return waited(value) }
       if strategy.spins {
         let now = Deadline.Instant.now.nanoseconds
-        if spinEnd == nil { waitStart = now }
-        let end = spinEnd ?? strategy.spinEnd(from: now)
+        if spinEnd == nil {
+          waitStart = now
+          budget = strategy.spinBudget(history)
+        }
+        let end = spinEnd ?? WaitStrategy.spinEnd(from: now, budget: budget)
         spinEnd = end
         if now < end {
           let slice = min(end, now &+ WaitStrategy.sliceNanoseconds)
@@ -59,6 +67,7 @@ extension Reactor {
           }
         }
       }
+      slept = true
       if let value = try beforeSuspending() { return waited(value) }
       do {
         _ = try await wait(for: events, on: descriptor)
@@ -87,12 +96,13 @@ public struct DescriptorSequence<Element: Sendable>: AsyncSequence, Sendable {
   let events: IOEvents
   let reactor: Reactor
   let strategy: @Sendable () -> WaitStrategy
+  let history: WaitHistory
   let attempt: @Sendable () throws(HinixError) -> Outcome<Element>
 
   /// A sequence of what `attempt` yields each time `descriptor` is ready for `events`.
   init(
     owner: any Sendable, descriptor: FileDescriptor, events: IOEvents, reactor: Reactor,
-    strategy: @escaping @Sendable () -> WaitStrategy,
+    strategy: @escaping @Sendable () -> WaitStrategy, history: WaitHistory = .none,
     attempt: @escaping @Sendable () throws(HinixError) -> Outcome<Element>
   ) {
     self.owner = owner
@@ -100,6 +110,7 @@ public struct DescriptorSequence<Element: Sendable>: AsyncSequence, Sendable {
     self.events = events
     self.reactor = reactor
     self.strategy = strategy
+    self.history = history
     self.attempt = attempt
   }
 
@@ -114,7 +125,7 @@ public struct DescriptorSequence<Element: Sendable>: AsyncSequence, Sendable {
     public mutating func next() async throws -> Element? {
       let sequence = self.sequence
       let next = try await sequence.reactor.perform(
-        sequence.events, on: sequence.descriptor, strategy: sequence.strategy()
+        sequence.events, on: sequence.descriptor, strategy: sequence.strategy(), history: sequence.history
       ) { () throws(HinixError) -> Element?? in
         switch try sequence.attempt() {
         case .completed(let element): .some(element)

@@ -100,6 +100,9 @@ extension RingEndpoint where Self: ~Copyable {
     nonmutating set { core.side.strategy = newValue }
   }
 
+  /// This end's history of waits, which ``WaitStrategy/adaptive`` spins by.
+  public var waitHistory: WaitHistory { core.side.history }
+
   /// The descriptor that becomes readable when this end may go on again (or the other end is
   /// gone): for serving many rings from one thread with `poll` or epoll, then a try form.
   public var waitDescriptor: FileDescriptor { core.side.waitDescriptor }

@@ -51,15 +51,9 @@ final class RingSide: @unchecked Sendable {
   @usableFromInline @exclusivity(unchecked) var position: UInt64 = 0
   /// The last value of the other side's position that this side read and validated.
   @usableFromInline @exclusivity(unchecked) var peerPosition: UInt64 = 0
-  /// The strategy set (its kind and spin only).
-  private var chosenStrategy: WaitStrategy = .adaptive
-  /// This side's history of waits, for ``WaitStrategy/adaptive``.
-  private let learner = WaitLearner()
-  /// What this side's waits do: the strategy set, with this side's history if it is adaptive.
-  var strategy: WaitStrategy {
-    get { WaitStrategy.stored(chosenStrategy.spinNanoseconds, learner: learner) }
-    set { chosenStrategy = WaitStrategy(spinNanoseconds: newValue.spinNanoseconds) }
-  }
+  var strategy: WaitStrategy = .adaptive
+  /// This side's history of waits, which ``WaitStrategy/adaptive`` spins by.
+  let history = WaitHistory()
   /// Set when the ring failed validation or the peer vanished; every later call throws it.
   private(set) var failure: HinixError?
   /// Whether ``failure`` is set: the one word the hot paths test, without copying the error.
@@ -318,17 +312,18 @@ final class RingSide: @unchecked Sendable {
   func wait(for needed: Int, waiting: Waiting) throws(HinixError) -> WaitResult {
     if try available(atLeast: needed) >= needed { return .ready }
     if case .never = waiting { return try check(needed) ?? .timedOut }
-    // For an adaptive strategy's history: when the wait began.
-    let start = strategy.learner == nil ? 0 : Deadline.Instant.now.nanoseconds
-    if let ready = try spin(for: needed, until: waiting) {
-      strategy.record(waitFrom: start)
+    // The wait's spin, asked for once; for an adaptive history, when the wait began (the
+    // other strategies read no clock before their spin's 64th round).
+    let budget = strategy.spinBudget(history)
+    let learner = strategy.isAdaptive && budget > 0 ? history.learner : nil
+    let start = learner == nil ? 0 : Deadline.Instant.now.nanoseconds
+    if let ready = try spin(for: needed, until: waiting, budget: budget) {
+      learner?.record(Deadline.Instant.now.nanoseconds &- start, budget: budget, caught: true)
       return ready
     }
+    learner?.record(0, budget: budget, caught: false)
     while true {
-      if let settled = try announceSleep(for: needed) {
-        strategy.record(waitFrom: start)
-        return settled
-      }
+      if let settled = try announceSleep(for: needed) { return settled }
       let timeout: Int32
       switch waiting {
       case .never: timeout = 0
@@ -337,10 +332,7 @@ final class RingSide: @unchecked Sendable {
       }
       let peerGone = try block(timeoutMilliseconds: timeout)
       Sys.storeRelaxed(sleeping, 0)
-      if let settled = try settle(for: needed, peerGone: peerGone) {
-        strategy.record(waitFrom: start)
-        return settled
-      }
+      if let settled = try settle(for: needed, peerGone: peerGone) { return settled }
       if case .until(let deadline) = waiting, deadline <= .now { return .timedOut }
     }
   }
@@ -349,12 +341,13 @@ final class RingSide: @unchecked Sendable {
   /// suspends on ``waitDescriptor`` with the same sleep announcement as the blocking form.
   func wait(for needed: Int, reactor: Reactor) async throws -> WaitResult {
     try await reactor.perform(
-      .readable, on: waitSet.descriptor, strategy: strategy,
+      .readable, on: waitSet.descriptor, strategy: strategy, history: history,
       attempt: { () throws(HinixError) -> WaitResult? in
         try available(atLeast: needed) >= needed ? .ready : nil
       },
       spin: { end throws(HinixError) -> WaitResult? in
-        try spin(for: needed, until: .until(Deadline.Instant(nanoseconds: end)))
+        // The core chose the spin (`end`): no budget of this side's own.
+        try spin(for: needed, until: .until(Deadline.Instant(nanoseconds: end)), budget: .max)
       },
       beforeSuspending: { () throws(HinixError) -> WaitResult? in try announceSleep(for: needed) },
       afterSuspending: { woke throws(HinixError) -> WaitResult? in
@@ -367,15 +360,17 @@ final class RingSide: @unchecked Sendable {
       })
   }
 
-  /// Spins on the shared position until `needed` elements are there or the spin (bounded by
-  /// `waiting`'s deadline) runs out; nil when it did. The caller has just looked at the ring.
+  /// Spins on the shared position until `needed` elements are there or the spin of `budget`
+  /// nanoseconds (bounded by `waiting`'s deadline) runs out; nil when it did. The caller has
+  /// just looked at the ring.
   ///
   /// Inlined, so that a wait that ends in the spin goes straight on into the caller's reading
   /// or writing: the round trip's critical path is the exit from this loop. Everything done
   /// only every 64 rounds is in ``spinCheck(for:round:waiting:end:)``, out of line.
   @inline(__always)
-  private func spin(for needed: Int, until waiting: Waiting) throws(HinixError) -> WaitResult? {
-    guard strategy.spins else { return nil }
+  private func spin(for needed: Int, until waiting: Waiting, budget: Int64) throws(HinixError) -> WaitResult?
+  {
+    guard budget > 0 else { return nil }
     if case .never = waiting { return nil }
     var end = Int64.max
     // The hot loop reads only the other side's position and compares it with the last value
@@ -387,7 +382,9 @@ final class RingSide: @unchecked Sendable {
       let peer = Sys.loadAcquire(peerPublished)
       if peer != peerPosition, try take(peer) >= needed { return .ready }
       round &+= 1
-      if round & 63 == 0, let stop = try spinCheck(for: needed, round: round, waiting: waiting, end: &end) {
+      if round & 63 == 0,
+        let stop = try spinCheck(for: needed, round: round, waiting: waiting, budget: budget, end: &end)
+      {
         switch stop {
         case .settled(let result): return result
         case .expired: return nil
@@ -409,14 +406,14 @@ final class RingSide: @unchecked Sendable {
   /// no clock; the spin then lasts the strategy's time from that reading.
   @inline(never)
   private func spinCheck(
-    for needed: Int, round: Int, waiting: Waiting, end: inout Int64
+    for needed: Int, round: Int, waiting: Waiting, budget: Int64, end: inout Int64
   ) throws(HinixError) -> SpinStop? {
     if let settled = try check(needed) { return .settled(settled) }
     let now = Deadline.Instant.now.nanoseconds
     if round == 64 {
       let limit: Deadline.Instant?
       if case .until(let deadline) = waiting { limit = deadline } else { limit = nil }
-      end = strategy.spinEnd(from: now, limit: limit)
+      end = WaitStrategy.spinEnd(from: now, budget: budget, limit: limit)
     } else if now >= end {
       return .expired
     }

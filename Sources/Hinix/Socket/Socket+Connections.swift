@@ -181,7 +181,8 @@ extension Socket {
   public func connections(reactor: Reactor = .shared) -> DescriptorSequence<Socket> {
     DescriptorSequence(
       owner: self, descriptor: descriptor, events: .readable, reactor: reactor,
-      strategy: { [self] in waitStrategy }, attempt: { [self] () throws(HinixError) in try tryAccept() })
+      strategy: { [self] in waitStrategy }, history: waitHistory,
+      attempt: { [self] () throws(HinixError) in try tryAccept() })
   }
 
   private func accept(waiting: Waiting) throws(HinixError) -> Socket? {

@@ -126,6 +126,9 @@ public final class Socket: Sendable {
     }
   }
 
+  /// This object's history of waits, which ``WaitStrategy/adaptive`` spins by.
+  public var waitHistory: WaitHistory { handle.waitHistory }
+
   /// How this socket's reads, writes, sends, receives and async accepts wait when the kernel is
   /// not ready:
   /// ``WaitStrategy/adaptive`` (the default) spins in async forms only while the peer has lately
@@ -296,7 +299,7 @@ public final class Socket: Sendable {
   func perform<T>(
     _ events: IOEvents, reactor: Reactor, _ attempt: () throws(HinixError) -> T?
   ) async throws -> T {
-    try await reactor.perform(events, on: descriptor, strategy: waitStrategy, attempt)
+    try await reactor.perform(events, on: descriptor, strategy: waitStrategy, history: waitHistory, attempt)
   }
 
   /// One non-blocking try of `call`: the count, or `nil` when the kernel is not ready.

@@ -24,6 +24,9 @@ public final class CharacterDevice: ByteReader, ByteWriter, DescriptorOwner, Sen
   /// The device's descriptor, still owned by this value.
   public var descriptor: FileDescriptor { handle.descriptor }
 
+  /// This object's history of waits, which ``WaitStrategy/adaptive`` spins by.
+  public var waitHistory: WaitHistory { handle.waitHistory }
+
   /// What reads and writes do while they cannot go on (``WaitStrategy/adaptive`` unless changed).
   public var waitStrategy: WaitStrategy {
     get { handle.waitStrategy }

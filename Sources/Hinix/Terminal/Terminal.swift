@@ -28,6 +28,9 @@ public final class Terminal: ByteReader, ByteWriter, DescriptorOwner, Sendable {
   /// The terminal's descriptor, still owned by this value.
   public var descriptor: FileDescriptor { handle.descriptor }
 
+  /// This object's history of waits, which ``WaitStrategy/adaptive`` spins by.
+  public var waitHistory: WaitHistory { handle.waitHistory }
+
   /// What reads and writes do while they cannot go on (``WaitStrategy/adaptive`` unless
   /// changed); any task may change it at any time.
   public var waitStrategy: WaitStrategy {
