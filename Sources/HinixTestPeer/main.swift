@@ -338,9 +338,10 @@ func run() throws {
 
   case "adaptive-round-trips":
     // adaptive-round-trips COUNT [sleep]: COUNT async round trips of 8 bytes through the socket
-    // at 3 with the adaptive wait strategy (or sleep), then writes "CPU WALL" (this process's
-    // CPU time and the wall time of the round trips, in nanoseconds) on the socket: a process
-    // of its own, so that nothing else runs on its CPU time.
+    // at 3 with the adaptive wait strategy (or sleep), then writes "CPU WALL MEAN" (this
+    // process's CPU time, the wall time of the round trips and the socket's recent answer
+    // time, in nanoseconds) on the socket: a process of its own, so that nothing else runs on
+    // its CPU time.
     let socket = Socket(adopting: FileDescriptor(rawValue: 3), domain: .unix, kind: .stream)
     socket.waitStrategy = arguments.count > 2 && argument(1) == "sleep" ? .sleep : .adaptive
     let count = number(0)
@@ -364,7 +365,8 @@ func run() throws {
         duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
       }
       let wall = nanoseconds(ContinuousClock.now - start)
-      try await socket.write(Array("\(cpu() - cpuBefore) \(wall)\n".utf8))
+      let mean = nanoseconds(socket.waitHistory.recentAnswerTime ?? .zero)
+      try await socket.write(Array("\(cpu() - cpuBefore) \(wall) \(mean)\n".utf8))
     }
 
   case "ring-sum":

@@ -108,6 +108,19 @@ enum ByteStream {
   }
 }
 
+/// A holder of a descriptor whose waits may keep a history for ``WaitStrategy/adaptive``: the
+/// common part of ``ByteReader`` and ``ByteWriter``.
+public protocol WaitHistoryKeeping: ~Copyable {
+  /// The history ``WaitStrategy/adaptive`` spins by; ``WaitHistory/none`` (adaptive waits
+  /// sleep at once) unless the conforming type keeps one.
+  var waitHistory: WaitHistory { get }
+}
+
+extension WaitHistoryKeeping where Self: ~Copyable {
+  /// No history: adaptive waits sleep at once.
+  public var waitHistory: WaitHistory { .none }
+}
+
 /// A descriptor that bytes are read from: a pipe's or FIFO's reading end, standard input, or
 /// any descriptor held by an ``OwnedDescriptor`` (one received from another process, say).
 ///
@@ -115,14 +128,11 @@ enum ByteStream {
 /// unavailable in async code), `tryRead(into:)`, timed and async, each waiting as its
 /// ``waitStrategy`` says. A count of 0 from a blocking or async read, and ``Outcome/ended``
 /// from a try or timed one, mean the end of the stream (every writer closed).
-public protocol ByteReader: ~Copyable {
+public protocol ByteReader: WaitHistoryKeeping, ~Copyable {
   /// The descriptor read from; the conforming value owns it.
   var descriptor: FileDescriptor { get }
   /// What the reads do while there is nothing to read.
   var waitStrategy: WaitStrategy { get }
-  /// The history ``WaitStrategy/adaptive`` spins by; ``WaitHistory/none`` unless the reader
-  /// keeps one.
-  var waitHistory: WaitHistory { get }
 }
 
 /// A descriptor that bytes are written to: a pipe's or FIFO's writing end, standard output, or
@@ -132,20 +142,14 @@ public protocol ByteReader: ~Copyable {
 /// (unavailable in async code), `tryWrite(_:)`, timed and async, each waiting as its
 /// ``waitStrategy`` says. A write whose reader has gone throws `.brokenPipe`; Hinix never lets
 /// SIGPIPE end the process (see ``Pipe``).
-public protocol ByteWriter: ~Copyable {
+public protocol ByteWriter: WaitHistoryKeeping, ~Copyable {
   /// The descriptor written to; the conforming value owns it.
   var descriptor: FileDescriptor { get }
   /// What the writes do while there is no room.
   var waitStrategy: WaitStrategy { get }
-  /// The history ``WaitStrategy/adaptive`` spins by; ``WaitHistory/none`` unless the writer
-  /// keeps one.
-  var waitHistory: WaitHistory { get }
 }
 
 extension ByteReader where Self: ~Copyable {
-  /// No history: adaptive reads sleep at once.
-  public var waitHistory: WaitHistory { .none }
-
   /// Reads what is available into `buffer`, blocking the thread while there is nothing; 0 means
   /// the end of the stream.
   ///
@@ -213,9 +217,6 @@ extension ByteReader where Self: ~Copyable {
 }
 
 extension ByteWriter where Self: ~Copyable {
-  /// No history: adaptive writes sleep at once.
-  public var waitHistory: WaitHistory { .none }
-
   /// Writes all of `bytes`, blocking the thread while there is no room.
   ///
   /// The corresponding C function is `write`.

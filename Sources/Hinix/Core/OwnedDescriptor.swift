@@ -11,14 +11,14 @@ import SystemPackage
 ///
 /// Any descriptor can be read and written through it directly, with every form of
 /// ``ByteReader`` and ``ByteWriter``: a descriptor received from another process needs no
-/// knowledge of which wrapper to adopt it with.
+/// knowledge of which wrapper to adopt it with. It keeps no ``WaitHistory`` (none is made for
+/// each descriptor a process receives), so its ``WaitStrategy/adaptive`` waits sleep at once;
+/// the wrappers (``Socket``, ``PipeReader``, …) keep one each.
 public struct OwnedDescriptor: ~Copyable, Sendable, ByteReader, ByteWriter {
   /// The descriptor, to pass to swift-system or to a system call. It stays owned by this value.
   public let descriptor: FileDescriptor
 
   private let spinNanoseconds = Atomic<Int64>(WaitStrategy.adaptiveMark)
-  /// This descriptor's history of waits, which ``WaitStrategy/adaptive`` spins by.
-  public let waitHistory = WaitHistory()
   /// Set by ``release()`` and ``close()``, whose descriptor `deinit` must not close (again).
   private var released = false
 

@@ -74,4 +74,11 @@ public struct WaitHistory: Sendable {
 
   /// No history: adaptive waits sleep at once.
   public static var none: WaitHistory { WaitHistory(nil) }
+
+  /// How soon answers have come lately while this object's waits spun (a weighted mean, in
+  /// which a spin that ran out counts as 100 µs); nil for ``none``. What
+  /// ``WaitStrategy/adaptive`` decides by: its waits spin while this is under 30 µs.
+  public var recentAnswerTime: Duration? {
+    learner.map { .nanoseconds($0.meanNanoseconds) }
+  }
 }

@@ -26,14 +26,14 @@ public struct WaitStrategy: Sendable, Hashable, CustomStringConvertible {
   static let adaptiveMark: Int64 = -1
 
   /// The default. Spin only when the peer has lately answered sooner than a sleep and a
-  /// wake-up would take,
-  /// for about twice as long as it took, at most 50 µs; sleep at once otherwise. Each
-  /// descriptor (or ring side) keeps its own history of how long its waits took, so a
-  /// request/reply connection whose peer answers within microseconds spins through its waits,
-  /// while an idle connection or a slow peer costs what ``sleep`` costs: one wait in 16 then
-  /// spins 5 µs, to notice a peer that has become fast. It spins in async forms (which count
-  /// each whole wait) and in a shared-memory ring's waits; the blocking forms of kernel
-  /// descriptors (sockets, pipes, queues, eventfds, terminals) sleep at once with it.
+  /// wake-up would take (30 µs), for about twice as long as it took (10–50 µs); sleep at once
+  /// otherwise. Each descriptor (or ring end) keeps its own ``WaitHistory`` of how soon answers
+  /// came while it spun, so a request/reply connection whose peer answers within microseconds
+  /// spins through its waits, while an idle connection or a slow peer costs what ``sleep``
+  /// costs but for one 50 µs probe spin in 32 waits, which notices a peer that has become fast.
+  /// It spins in async forms and in a shared-memory ring's waits; the blocking forms of kernel
+  /// descriptors (sockets, pipes, queues, eventfds, terminals) sleep at once with it, and so
+  /// does a descriptor with no history (``WaitHistory/none``).
   public static let adaptive = WaitStrategy(spinNanoseconds: adaptiveMark)
 
   /// Sleep at once: never spends CPU on a wait, and pays a wake-up on each one.

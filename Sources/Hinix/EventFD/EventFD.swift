@@ -20,7 +20,7 @@ public final class EventFD: Sendable {
   public var descriptor: FileDescriptor { handle.descriptor }
 
   /// This object's history of waits, which ``WaitStrategy/adaptive`` spins by.
-  public var waitHistory: WaitHistory { handle.waitHistory }
+  public let waitHistory = WaitHistory()
 
   /// What reads and adds do while they cannot go on (``WaitStrategy/adaptive`` unless changed):
   /// a spinning strategy retries the non-blocking call before the blocking, timed or async

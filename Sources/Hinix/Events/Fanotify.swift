@@ -436,7 +436,8 @@ public final class Fanotify: Sendable {
 
   /// Reads the queued events, suspending the task (not its thread) until there is one.
   public func read(reactor: Reactor = .shared) async throws -> [Event] {
-    try await reactor.perform(.readable, on: descriptor, strategy: .sleep) { () throws(HinixError) in
+    try await reactor.perform(.readable, on: descriptor, strategy: .sleep, history: .none) {
+      () throws(HinixError) in
       try read(waiting: .never)
     }
   }

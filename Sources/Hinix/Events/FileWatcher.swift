@@ -715,7 +715,8 @@ public final class FileWatcher: Sendable {
 
   /// Reads the events queued, suspending the task (not its thread) until there is one.
   public func read(reactor: Reactor = .shared) async throws -> [Event] {
-    try await reactor.perform(.readable, on: descriptor, strategy: .sleep) { () throws(HinixError) in
+    try await reactor.perform(.readable, on: descriptor, strategy: .sleep, history: .none) {
+      () throws(HinixError) in
       try read(waiting: .never)
     }
   }
@@ -1050,7 +1051,8 @@ extension FileWatcher {
   /// Reads the events queued, suspending the task (not its thread) until there is one, and
   /// calls `body` with each (see ``tryReadRaw(_:)``); how many were passed (at least one).
   public func readRaw(reactor: Reactor = .shared, _ body: (borrowing RawEvent) -> Void) async throws -> Int {
-    try await reactor.perform(.readable, on: descriptor, strategy: .sleep) { () throws(HinixError) in
+    try await reactor.perform(.readable, on: descriptor, strategy: .sleep, history: .none) {
+      () throws(HinixError) in
       try readRaw(waiting: .never, body)
     }
   }

@@ -265,7 +265,8 @@ public final class TimerFD: Sendable {
   ///
   /// Throws `CancellationError` if the task is cancelled while it waits.
   public func read(reactor: Reactor = .shared) async throws -> Event {
-    try await reactor.perform(.readable, on: descriptor, strategy: .sleep) { () throws(HinixError) in
+    try await reactor.perform(.readable, on: descriptor, strategy: .sleep, history: .none) {
+      () throws(HinixError) in
       try read(waiting: .never)
     }
   }
@@ -274,7 +275,8 @@ public final class TimerFD: Sendable {
   /// A disarmed timer's sequence waits until the timer is scheduled again.
   public func ticks(reactor: Reactor = .shared) -> DescriptorSequence<Event> {
     DescriptorSequence(
-      owner: self, descriptor: descriptor, events: .readable, reactor: reactor, strategy: { .sleep }
+      owner: self, descriptor: descriptor, events: .readable, reactor: reactor, strategy: { .sleep },
+      history: .none
     ) { [self] () throws(HinixError) in try tryRead() }
   }
 

@@ -77,7 +77,7 @@ public final class MessageQueue: Sendable {
   private let handle: OwnedDescriptor
 
   /// This object's history of waits, which ``WaitStrategy/adaptive`` spins by.
-  public var waitHistory: WaitHistory { handle.waitHistory }
+  public let waitHistory = WaitHistory()
 
   /// What sends and receives do while the queue is full or empty (``WaitStrategy/adaptive``
   /// unless changed; it spins in the async forms only, as ``waitHistory`` says): a spinning

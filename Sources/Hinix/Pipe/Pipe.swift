@@ -106,7 +106,7 @@ public final class PipeReader: PipeEnd, ByteReader, Sendable {
   public var descriptor: FileDescriptor { handle.descriptor }
 
   /// This object's history of waits, which ``WaitStrategy/adaptive`` spins by.
-  public var waitHistory: WaitHistory { handle.waitHistory }
+  public let waitHistory = WaitHistory()
 
   /// What reads do while the pipe is empty (``WaitStrategy/adaptive`` unless changed); any task
   /// may change it at any time.
@@ -138,7 +138,7 @@ public final class PipeWriter: PipeEnd, ByteWriter, Sendable {
   }
 
   /// This object's history of waits, which ``WaitStrategy/adaptive`` spins by.
-  public var waitHistory: WaitHistory { handle.waitHistory }
+  public let waitHistory = WaitHistory()
 
   /// What writes do while the pipe is full (``WaitStrategy/adaptive`` unless changed); any task
   /// may change it at any time.

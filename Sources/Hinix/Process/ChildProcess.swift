@@ -186,7 +186,7 @@ public struct ChildProcess: Sendable, Hashable {
     onCancellation: CancellationAction = .leaveRunning, reactor: Reactor = .shared
   ) async throws -> Termination {
     do {
-      return try await reactor.perform(.readable, on: process.descriptor, strategy: .sleep) {
+      return try await reactor.perform(.readable, on: process.descriptor, strategy: .sleep, history: .none) {
         () throws(HinixError) in try process.reap(block: false)
       }
     } catch is CancellationError {

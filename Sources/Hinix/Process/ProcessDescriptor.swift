@@ -128,7 +128,8 @@ public final class ProcessDescriptor: Sendable {
 
   /// Suspends the task (not its thread) until the process exits.
   public func waitForExit(reactor: Reactor = .shared) async throws {
-    try await reactor.perform(.readable, on: descriptor, strategy: .sleep) { () throws(HinixError) in
+    try await reactor.perform(.readable, on: descriptor, strategy: .sleep, history: .none) {
+      () throws(HinixError) in
       try hasExited ? () : nil
     }
   }

@@ -1,6 +1,6 @@
 import SystemPackage
 
-/// The one async core: every async form of every mechanism runs through ``Reactor/perform(_:on:strategy:_:)``
+/// The one async core: every async form of every mechanism runs through ``Reactor/perform(_:on:strategy:history:_:)``
 /// or its hooked form, so the loop "try, spin in slices, yield, check cancellation, then wait in
 /// the reactor" exists once.
 extension Reactor {
@@ -12,7 +12,7 @@ extension Reactor {
   /// Readiness is a hint: `attempt` runs again after every wake-up.
   @inline(__always)
   func perform<T>(
-    _ events: IOEvents, on descriptor: FileDescriptor, strategy: WaitStrategy, history: WaitHistory = .none,
+    _ events: IOEvents, on descriptor: FileDescriptor, strategy: WaitStrategy, history: WaitHistory,
     _ attempt: () throws(HinixError) -> T?
   ) async throws -> T {
     try await perform(
@@ -21,7 +21,7 @@ extension Reactor {
       beforeSuspending: { nil }, afterSuspending: { _ in nil })
   }
 
-  /// ``perform(_:on:strategy:_:)`` for operations with a protocol of their own around a
+  /// ``perform(_:on:strategy:history:_:)`` for operations with a protocol of their own around a
   /// suspension (the ring's sleep announcement):
   /// - `spin(end)` spins until the monotonic instant `end` (nanoseconds); `nil` if it ran out;
   /// - `beforeSuspending` runs just before the task suspends and may settle the operation;
@@ -81,7 +81,7 @@ extension Reactor {
 }
 
 /// An asynchronous sequence driven by a descriptor's readiness: each `next()` runs one
-/// operation through the reactor's core (`Reactor.perform(_:on:strategy:_:)`). Queue
+/// operation through the reactor's core (`Reactor.perform(_:on:strategy:history:_:)`). Queue
 /// messages, accepted connections and later event sources are all this one type.
 ///
 /// The sequence keeps the object that owns the descriptor alive. It ends (returns `nil`) when
@@ -102,7 +102,7 @@ public struct DescriptorSequence<Element: Sendable>: AsyncSequence, Sendable {
   /// A sequence of what `attempt` yields each time `descriptor` is ready for `events`.
   init(
     owner: any Sendable, descriptor: FileDescriptor, events: IOEvents, reactor: Reactor,
-    strategy: @escaping @Sendable () -> WaitStrategy, history: WaitHistory = .none,
+    strategy: @escaping @Sendable () -> WaitStrategy, history: WaitHistory,
     attempt: @escaping @Sendable () throws(HinixError) -> Outcome<Element>
   ) {
     self.owner = owner

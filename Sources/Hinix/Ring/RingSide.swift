@@ -366,7 +366,7 @@ final class RingSide: @unchecked Sendable {
   ///
   /// Inlined, so that a wait that ends in the spin goes straight on into the caller's reading
   /// or writing: the round trip's critical path is the exit from this loop. Everything done
-  /// only every 64 rounds is in ``spinCheck(for:round:waiting:end:)``, out of line.
+  /// only every 64 rounds is in ``spinCheck(for:round:waiting:budget:end:)``, out of line.
   @inline(__always)
   private func spin(for needed: Int, until waiting: Waiting, budget: Int64) throws(HinixError) -> WaitResult?
   {
@@ -403,7 +403,7 @@ final class RingSide: @unchecked Sendable {
   /// What a spin looks at every 64 rounds: the closed flag, the clock, and every
   /// ``hangUpCheckNanoseconds`` the doorbell's hang-up. The clock is first read at round 64, not
   /// before the first look, so a wait that ends sooner (every wait while messages flow) reads
-  /// no clock; the spin then lasts the strategy's time from that reading.
+  /// no clock; the spin then lasts its budget from that reading.
   @inline(never)
   private func spinCheck(
     for needed: Int, round: Int, waiting: Waiting, budget: Int64, end: inout Int64

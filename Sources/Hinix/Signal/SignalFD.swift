@@ -119,7 +119,8 @@ public final class SignalFD: Sendable {
 
   /// Reads the next delivery, suspending the task (not its thread) until one is pending.
   public func read(reactor: Reactor = .shared) async throws -> SignalInfo {
-    try await reactor.perform(.readable, on: descriptor, strategy: .sleep) { () throws(HinixError) in
+    try await reactor.perform(.readable, on: descriptor, strategy: .sleep, history: .none) {
+      () throws(HinixError) in
       try read(waiting: .never)
     }
   }

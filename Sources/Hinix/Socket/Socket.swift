@@ -127,7 +127,7 @@ public final class Socket: Sendable {
   }
 
   /// This object's history of waits, which ``WaitStrategy/adaptive`` spins by.
-  public var waitHistory: WaitHistory { handle.waitHistory }
+  public let waitHistory = WaitHistory()
 
   /// How this socket's reads, writes, sends, receives and async accepts wait when the kernel is
   /// not ready:

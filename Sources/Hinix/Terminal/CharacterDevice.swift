@@ -25,7 +25,7 @@ public final class CharacterDevice: ByteReader, ByteWriter, DescriptorOwner, Sen
   public var descriptor: FileDescriptor { handle.descriptor }
 
   /// This object's history of waits, which ``WaitStrategy/adaptive`` spins by.
-  public var waitHistory: WaitHistory { handle.waitHistory }
+  public let waitHistory = WaitHistory()
 
   /// What reads and writes do while they cannot go on (``WaitStrategy/adaptive`` unless changed).
   public var waitStrategy: WaitStrategy {

@@ -29,7 +29,7 @@ public final class Terminal: ByteReader, ByteWriter, DescriptorOwner, Sendable {
   public var descriptor: FileDescriptor { handle.descriptor }
 
   /// This object's history of waits, which ``WaitStrategy/adaptive`` spins by.
-  public var waitHistory: WaitHistory { handle.waitHistory }
+  public let waitHistory = WaitHistory()
 
   /// What reads and writes do while they cannot go on (``WaitStrategy/adaptive`` unless
   /// changed); any task may change it at any time.
