@@ -18,6 +18,9 @@ final class Fixture: @unchecked Sendable {
   let fromPeer: MessageQueue
   let ping: EventFD
   let pong: EventFD
+  /// Two pipes to a byte echo peer: this side writes `toPipePeer` and reads `fromPipePeer`.
+  let toPipePeer: PipeWriter
+  let fromPipePeer: PipeReader
   let buffer: UnsafeMutableRawBufferPointer
   var peers: [pid_t] = []
   private let names: [String]
@@ -30,15 +33,24 @@ final class Fixture: @unchecked Sendable {
     fromPeer = try MessageQueue(creating: names[1], capacity: capacity)
     ping = try EventFD()
     pong = try EventFD()
+    let out = try Pipe.create()
+    let back = try Pipe.create()
+    toPipePeer = out.writer
+    fromPipePeer = back.reader
     // Blocking as the C side does, whatever the default strategy is.
     for queue in [toPeer, fromPeer] { queue.waitStrategy = .sleep }
     for event in [ping, pong] { event.waitStrategy = .sleep }
+    toPipePeer.waitStrategy = .sleep
+    fromPipePeer.waitStrategy = .sleep
     buffer = .allocate(byteCount: 8192, alignment: 64)
     buffer.initializeMemory(as: UInt8.self, repeating: 0)
     let peerCPU = try pinForPeer()
     peers.append(
       hinix_c_fork_echo(0, toPeer.descriptor.rawValue, fromPeer.descriptor.rawValue, 8192, peerCPU))
     peers.append(hinix_c_fork_echo(1, ping.descriptor.rawValue, pong.descriptor.rawValue, 8, peerCPU))
+    // The forked peer keeps its own copies of its ends; this side's close with `out` and `back`.
+    peers.append(
+      hinix_c_fork_echo(2, out.reader.descriptor.rawValue, back.writer.descriptor.rawValue, 64, peerCPU))
     guard peers.allSatisfy({ $0 > 0 }) else {
       throw HinixError(.system, operation: "fork", detail: "\(peers)")
     }
@@ -134,6 +146,47 @@ let benchmarks: @Sendable () -> Void = {
       for _ in benchmark.scaledIterations {
         try await fixture.ping.add(1)
         blackHole(try await fixture.pong.read())
+      }
+    }
+  }
+
+  Benchmark("pipe round trip 64 B: Hinix", configuration: configuration) { benchmark in
+    let message = UnsafeRawBufferPointer(rebasing: fixture.buffer[..<64])
+    let reply = UnsafeMutableRawBufferPointer(rebasing: fixture.buffer[..<64])
+    for _ in benchmark.scaledIterations {
+      try fixture.toPipePeer.write(message)
+      var done = 0
+      while done < 64 {
+        done += try fixture.fromPipePeer.read(into: UnsafeMutableRawBufferPointer(rebasing: reply[done...]))
+      }
+    }
+  }
+
+  Benchmark("pipe round trip 64 B: C", configuration: configuration) { benchmark in
+    let out = fixture.toPipePeer.descriptor.rawValue
+    let back = fixture.fromPipePeer.descriptor.rawValue
+    for _ in benchmark.scaledIterations {
+      let result = hinix_c_stream_rtt(out, back, fixture.buffer.baseAddress, 64, 1, nil)
+      precondition(result == 0, "pipe round trip failed: \(result)")
+    }
+  }
+
+  for strategy in [WaitStrategy.sleep, .adaptive] {
+    Benchmark("pipe round trip 64 B: Hinix async, \(strategy)", configuration: configuration) { benchmark in
+      let message = UnsafeRawBufferPointer(rebasing: fixture.buffer[..<64])
+      let reply = UnsafeMutableRawBufferPointer(rebasing: fixture.buffer[..<64])
+      fixture.toPipePeer.waitStrategy = strategy
+      fixture.fromPipePeer.waitStrategy = strategy
+      defer {
+        fixture.toPipePeer.waitStrategy = .sleep
+        fixture.fromPipePeer.waitStrategy = .sleep
+      }
+      for _ in benchmark.scaledIterations {
+        try await fixture.toPipePeer.write(message)
+        var done = 0
+        while done < 64 {
+          done += try await fixture.fromPipePeer.read(into: UnsafeMutableRawBufferPointer(rebasing: reply[done...]))
+        }
       }
     }
   }

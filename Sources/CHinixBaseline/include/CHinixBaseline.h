@@ -73,7 +73,8 @@ int hinix_c_fdpass_echo(int socket, long iterations);
 
 /// Forks a peer that pins itself to `cpu` (when `cpu >= 0`) and echoes until killed or until a
 /// call fails: kind 0 receives messages on the queue `in` and sends them back on `out`; kind 1
-/// reads the eventfd `in` and adds what it read to `out`. Returns the pid, or -errno. The child
+/// reads the eventfd `in` and adds what it read to `out`; kind 2 reads `buffer_size` bytes
+/// from the byte stream `in` (a pipe) and writes them to `out`. Returns the pid, or -errno. The child
 /// runs only system calls, no allocation, so forking a multi-threaded process is safe.
 int hinix_c_fork_echo(int kind, int in, int out, size_t buffer_size, int cpu);
 
