@@ -185,7 +185,8 @@ let benchmarks: @Sendable () -> Void = {
         try await fixture.toPipePeer.write(message)
         var done = 0
         while done < 64 {
-          done += try await fixture.fromPipePeer.read(into: UnsafeMutableRawBufferPointer(rebasing: reply[done...]))
+          done += try await fixture.fromPipePeer.read(
+            into: UnsafeMutableRawBufferPointer(rebasing: reply[done...]))
         }
       }
     }
