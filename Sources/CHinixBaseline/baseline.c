@@ -234,6 +234,11 @@ int hinix_c_fork_echo(int kind, int in, int out, size_t buffer_size, int cpu) {
   if (buffer_size > sizeof fork_echo_buffer) return -EINVAL;
   pid_t pid = fork_pinned(cpu);
   if (pid != 0) return pid;
+  // Only `in` and `out` stay open: a copy of another peer's pipe end would keep this side from
+  // seeing that peer's end of stream.
+  for (int fd = 3; fd < 1024; fd++) {
+    if (fd != in && fd != out) close(fd);
+  }
   if (kind == 0) {
     for (;;) {
       ssize_t n = receive_one(in, fork_echo_buffer, buffer_size);

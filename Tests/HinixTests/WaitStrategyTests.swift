@@ -219,6 +219,9 @@ struct AdaptiveWaitTests {
     let receiver = try #require(ring.receiver.waitHistory.learner)
     let sender = try #require(ring.sender.waitHistory.learner)
     let before = sender.meanNanoseconds
+    // A timed wait whose deadline cuts its spin short is no missed spin.
+    #expect(try ring.receiver.receive(timeout: .microseconds(5)) == .timedOut)
+    #expect(receiver.meanNanoseconds == WaitLearner.spinLimit / 2)
     let late = Thread {
       for value: UInt64 in 1...3 {
         usleep(20_000)
@@ -286,6 +289,13 @@ struct AdaptiveWaitTests {
 
   @Test("an idle blocking read with the adaptive strategy costs no CPU while it waits")
   func idleRead() throws {
+    // Blocking forms of kernel descriptors never spin with it: not one attempt before they park.
+    var attempts = 0
+    let spun = try WaitStrategy.adaptive.spinFirst(.forever) { () throws(HinixError) -> Int? in
+      attempts += 1
+      return nil
+    }
+    #expect(spun == nil && attempts == 0)
     let (child, socket) = try spawnWithSocket(["socket-echo-after", "300000"])
     socket.waitStrategy = .adaptive
     var message: UInt64 = 1

@@ -157,7 +157,10 @@ let benchmarks: @Sendable () -> Void = {
       try fixture.toPipePeer.write(message)
       var done = 0
       while done < 64 {
-        done += try fixture.fromPipePeer.read(into: UnsafeMutableRawBufferPointer(rebasing: reply[done...]))
+        let count = try fixture.fromPipePeer.read(
+          into: UnsafeMutableRawBufferPointer(rebasing: reply[done...]))
+        precondition(count > 0, "the pipe peer ended its stream")
+        done += count
       }
     }
   }
@@ -185,8 +188,10 @@ let benchmarks: @Sendable () -> Void = {
         try await fixture.toPipePeer.write(message)
         var done = 0
         while done < 64 {
-          done += try await fixture.fromPipePeer.read(
+          let count = try await fixture.fromPipePeer.read(
             into: UnsafeMutableRawBufferPointer(rebasing: reply[done...]))
+          precondition(count > 0, "the pipe peer ended its stream")
+          done += count
         }
       }
     }

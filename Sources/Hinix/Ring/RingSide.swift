@@ -321,7 +321,10 @@ final class RingSide: @unchecked Sendable {
       learner?.record(Deadline.Instant.now.nanoseconds &- start, budget: budget, caught: true)
       return ready
     }
-    learner?.record(0, budget: budget, caught: false)
+    // A miss only when the spin could run its course: a timed wait's deadline may cut it short.
+    var cutShort = false
+    if case .until(let deadline) = waiting { cutShort = deadline.nanoseconds < start &+ budget }
+    if let learner, !cutShort { learner.record(0, budget: budget, caught: false) }
     while true {
       if let settled = try announceSleep(for: needed) { return settled }
       let timeout: Int32
