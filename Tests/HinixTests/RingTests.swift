@@ -2,7 +2,7 @@ import Glibc
 import SystemPackage
 import Testing
 
-@testable import Hinix
+@_spi(RingInternals) @testable import Hinix
 
 @Suite("Shared-memory ring", .timeLimit(.minutes(2)))
 struct RingTests {
@@ -318,5 +318,46 @@ struct RingProcessTests {
     _ = try child.wait()
     // Random positions are far outside the capacity: the scribbling cannot go unnoticed.
     #expect(errors == 1, "\(reads) reads and no error")
+  }
+}
+
+/// How a side sleeps on its doorbell.
+@Suite("Ring doorbell", .timeLimit(.minutes(1)))
+struct RingDoorbellTests {
+  @Test(
+    "a side with no deadline sleeps in recv on a blocking doorbell, and in epoll on one handed over non-blocking"
+  )
+  func sleepsEitherWay() throws {
+    for nonBlocking in [false, true] {
+      let pair = try RingSender<UInt64>.makeRing(capacity: 8)
+      pair.sender.waitStrategy = .sleep
+      pair.receiver.waitStrategy = .sleep
+      let bell = pair.receiver.core.side.bell.fd
+      let flags = fcntl(bell, F_GETFL)
+      #expect(flags & O_NONBLOCK == 0)
+      if nonBlocking { #expect(fcntl(bell, F_SETFL, flags | O_NONBLOCK) == 0) }
+      let late = Thread {
+        usleep(20_000)
+        try pair.sender.send(42)
+      }
+      #expect(try pair.receiver.receive() == 42)
+      try late.join()
+      // A peer process killed while this side sleeps: peerGone, either way.
+      let (child, mine) = try spawnWithSocket(["ring-hold"])
+      let receiver = try blockingSetup { try RingReceiver<UInt64>.create(over: mine, capacity: 8) }
+      receiver.waitStrategy = .sleep
+      if nonBlocking {
+        let fd = receiver.core.side.bell.fd
+        #expect(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == 0)
+      }
+      for value in 1...3 { #expect(try receiver.receive() == UInt64(value)) }
+      let killer = Thread {
+        usleep(20_000)
+        try child.kill(.kill)
+      }
+      expectError(.peerGone) { _ = try receiver.receive() }
+      try killer.join()
+      _ = try child.wait()
+    }
   }
 }

@@ -70,7 +70,10 @@ enum RingSetup {
       capacity: capacity, elementSize: elementSize, elementAlignment: elementAlignment, flags: flags)
     let memory = try SharedMemory(creatingAnonymous: "hinix-ring", size: header.fileSize, options: options)
     RingLayout.initialize(memory.baseAddress, header)
-    let (producerBell, consumerBell) = try Socket.pair(.stream, nonBlocking: true)
+    // Blocking ends: a side that sleeps with no deadline blocks in `recv` on its end, as the C
+    // ring does (one system call that waits and takes the byte); every other use of the doorbell
+    // passes MSG_DONTWAIT.
+    let (producerBell, consumerBell) = try Socket.pair(.stream, nonBlocking: false)
     return Parts(memory: memory, header: header, producerBell: producerBell, consumerBell: consumerBell)
   }
 

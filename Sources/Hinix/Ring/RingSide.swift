@@ -11,7 +11,7 @@ import SystemPackage
 ///
 /// A side that finds nothing to do spins for its strategy's time, then announces that it will
 /// sleep: it stores 1 in its sleeping flag, issues a full fence, and checks the ring once more
-/// before it blocks in `epoll_wait` on its end of the doorbell. The other side, after it
+/// before it blocks in `recv` (or, with a deadline, `epoll_wait`) on its end of the doorbell. The other side, after it
 /// publishes a position with a release store, issues a full fence and then loads that flag; only
 /// if it is 1 does it swap it to 0 and ring (send a byte). The two fences order each side's
 /// store before its load (the store-buffer pattern), so at least one of them sees the other's
@@ -451,8 +451,10 @@ final class RingSide: @unchecked Sendable {
     return nil
   }
 
-  /// Blocks in `epoll_wait` on the doorbell, then drains it; true when the other side hung up.
+  /// Blocks until the doorbell rings or the time runs out (-1: no limit), then drains it; true
+  /// when the other side hung up.
   private func block(timeoutMilliseconds: Int32) throws(HinixError) -> Bool {
+    if timeoutMilliseconds < 0, let hungUp = receiveBlocking() { return hungUp }
     var token: UInt64 = 0
     var events: UInt32 = 0
     switch Sys.epollWait(
@@ -462,6 +464,21 @@ final class RingSide: @unchecked Sendable {
     case .failure(let error): throw HinixError.system(error, "epoll_wait", subject: "shared ring")
     }
     return drainBell() || events & (Sys.epollReadHangUp | Sys.epollHangUp | Sys.epollError) != 0
+  }
+
+  /// Waits in `recv` on the doorbell, as the C ring does: one system call that sleeps and takes
+  /// what rang, where `epoll_wait` and a `recv` after it were two. True when the other side hung
+  /// up; nil when this end does not block (an end another process handed over non-blocking),
+  /// for the caller to wait in `epoll_wait` instead.
+  private func receiveBlocking() -> Bool? {
+    var bytes = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+    switch withUnsafeMutableBytes(of: &bytes, { Sys.receive(bell.fd, $0, flags: 0) }) {
+    case .success(0): return true
+    case .success(let count) where count < MemoryLayout.size(ofValue: bytes): return false
+    case .success: return drainBell()
+    case .failure(.resourceTemporarilyUnavailable): return nil
+    case .failure: return true
+    }
   }
 
   /// Takes what arrived on the doorbell, never waiting, at most 1 KiB a call (a peer that
