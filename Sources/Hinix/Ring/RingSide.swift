@@ -11,14 +11,15 @@ import SystemPackage
 ///
 /// A side that finds nothing to do spins for its strategy's time, then announces that it will
 /// sleep: it stores 1 in its sleeping flag, issues a full fence, and checks the ring once more
-/// before it blocks in `recv` (or, with a deadline, `epoll_wait`) on its end of the doorbell. The other side, after it
-/// publishes a position with a release store, issues a full fence and then loads that flag; only
-/// if it is 1 does it swap it to 0 and ring (send a byte). The two fences order each side's
-/// store before its load (the store-buffer pattern), so at least one of them sees the other's
-/// store: either the sleeper's last check sees the new position, or the publisher sees the flag
-/// and rings. The byte stays queued until read, so a ring that comes between the last check and
-/// the block is not lost. While the consumer keeps up (or spins), the producer's per-message
-/// cost is one release store, one fence and one load of a line nobody writes: no system call.
+/// before it blocks in `recv` (or, with a deadline, `epoll_wait`) on its end of the doorbell.
+/// The other side, after it publishes a position with a release store, issues a full fence and
+/// then loads that flag; only if it is 1 does it swap it to 0 and ring (send a byte). The two
+/// fences order each side's store before its load (the store-buffer pattern), so at least one
+/// of them sees the other's store: either the sleeper's last check sees the new position, or
+/// the publisher sees the flag and rings. The byte stays queued until read, so a ring that
+/// comes between the last check and the block is not lost. While the consumer keeps up (or
+/// spins), the producer's per-message cost is one release store, one fence and one load of a
+/// line nobody writes: no system call.
 @usableFromInline
 final class RingSide: @unchecked Sendable {
   @usableFromInline
@@ -72,9 +73,10 @@ final class RingSide: @unchecked Sendable {
   private let peerClosedFlag: UnsafeMutablePointer<UInt64>
   /// This side's end of the ring's doorbell, a connected Unix stream pair whose other end only
   /// the other side holds. A byte sent on it wakes the other side; a byte arriving wakes this
-  /// one; its hang-up means the other side is gone (closed or dead). Every call on it is
-  /// non-blocking by its own flag (`MSG_DONTWAIT`), so nothing the other process does to its
-  /// end, or to a shared file description, can make a wake-up or a drain wait.
+  /// one; its hang-up means the other side is gone (closed or dead). Every call on it but the
+  /// sleep with no deadline's `recv` is non-blocking by its own flag (`MSG_DONTWAIT`), so nothing
+  /// the other process does to its end, or to a shared file description, can make a wake-up or
+  /// a drain wait.
   let bell: Socket
   /// An epoll instance holding `bell` (readable, hang-up).
   private let waitSet: OwnedDescriptor
