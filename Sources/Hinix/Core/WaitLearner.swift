@@ -49,7 +49,7 @@ final class WaitLearner: Sendable {
     mean.store(old + (sample - old) / 4, ordering: .relaxed)
   }
 
-  /// The mean, for tests.
+  /// The mean, in nanoseconds (``WaitHistory/recentAnswerTime``, and tests).
   var meanNanoseconds: Int64 { mean.load(ordering: .relaxed) }
 }
 
