@@ -24,7 +24,8 @@ public final class EventFD: Sendable {
 
   /// What reads and adds do while they cannot go on (``WaitStrategy/adaptive`` unless changed):
   /// a spinning strategy retries the non-blocking call before the blocking, timed or async
-  /// form parks (``WaitStrategy/adaptive`` in the async forms only, as ``waitHistory`` says). Any task may change it at any time.
+  /// form parks (``WaitStrategy/adaptive`` in the async forms only, as ``waitHistory`` says).
+  /// Any task may change it at any time.
   public var waitStrategy: WaitStrategy {
     get { handle.waitStrategy }
     set { handle.waitStrategy = newValue }

@@ -473,30 +473,48 @@ final class RingSide: @unchecked Sendable {
   /// up; nil when this end does not block (an end another process handed over non-blocking),
   /// for the caller to wait in `epoll_wait` instead.
   private func receiveBlocking() -> Bool? {
-    var bytes = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
-    switch withUnsafeMutableBytes(of: &bytes, { Sys.receive(bell.fd, $0, flags: 0) }) {
-    case .success(0): return true
-    case .success(let count) where count < MemoryLayout.size(ofValue: bytes): return false
-    case .success: return drainBell()
-    case .failure(.resourceTemporarilyUnavailable): return nil
-    case .failure: return true
+    switch receiveRung(flags: 0) {
+    case .hungUp: true
+    case .taken: false
+    case .full: drainBell()
+    case .empty: nil
     }
   }
 
   /// Takes what arrived on the doorbell, never waiting, at most 1 KiB a call (a peer that
   /// floods it costs a spurious wake-up, not a loop); true when the other side hung up.
   private func drainBell() -> Bool {
-    var bytes = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
     for _ in 0..<16 {
-      switch withUnsafeMutableBytes(of: &bytes, { Sys.receive(bell.fd, $0, flags: Sys.dontWait) }) {
-      case .success(0): return true
-      // Less than a full buffer: nothing more is queued (no second call to learn it).
-      case .success(let count) where count < MemoryLayout.size(ofValue: bytes): return false
-      case .success: continue
-      case .failure(.resourceTemporarilyUnavailable): return false
-      case .failure: return true
+      switch receiveRung(flags: Sys.dontWait) {
+      case .hungUp: return true
+      case .taken, .empty: return false
+      case .full: continue
       }
     }
     return false
+  }
+
+  /// What one `recv` of up to 64 bytes from the doorbell found.
+  private enum Rung {
+    /// The other side hung up (end of stream, or an error on the connection).
+    case hungUp
+    /// Less than a full buffer: nothing more is queued (no second call to learn it).
+    case taken
+    /// A full buffer: more may be queued.
+    case full
+    /// Nothing, on a call that may not wait.
+    case empty
+  }
+
+  /// One `recv` from the doorbell with `flags`.
+  private func receiveRung(flags: Int32) -> Rung {
+    var bytes = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+    switch withUnsafeMutableBytes(of: &bytes, { Sys.receive(bell.fd, $0, flags: flags) }) {
+    case .success(0): return .hungUp
+    case .success(let count) where count < MemoryLayout.size(ofValue: bytes): return .taken
+    case .success: return .full
+    case .failure(.resourceTemporarilyUnavailable): return .empty
+    case .failure: return .hungUp
+    }
   }
 }
