@@ -146,6 +146,37 @@ struct RingTests {
     expectError(.corrupt) { try pair.receiver.receive(timeout: .milliseconds(10)) }
   }
 
+  @Test(
+    "each side checks the other's position against both bounds: a ring's length apart is honest, one more or a step the wrong way is corrupt",
+    arguments: [
+      // (the side that reads the position, the position written, whether it is honest)
+      (RingSide.Role.consumer, UInt64(8), true),  // the producer filled the ring
+      (.consumer, 9, false),  // the producer ran one past the consumer's end
+      (.consumer, .max, false),  // the producer went back behind the consumer
+      (.producer, 0, true),  // the consumer read nothing of the full ring
+      (.producer, 8, true),  // the consumer read everything
+      (.producer, 9, false),  // the consumer read past what was written
+      (.producer, .max, false),  // the consumer went back: the producer would overwrite unread slots
+    ])
+  func positionBounds(reader: RingSide.Role, written: UInt64, honest: Bool) throws {
+    let pair = try RingSender<UInt64>.makeRing(capacity: 8)
+    let base = pair.sender.side.memory.baseAddress
+    if reader == .consumer {
+      base.storeBytes(of: written, toByteOffset: RingLayout.producerPosition, as: UInt64.self)
+      let outcome = try? pair.receiver.tryReceive()
+      #expect((outcome == .completed(0)) == honest, "\(String(describing: outcome))")
+      if !honest { expectError(.corrupt) { try pair.receiver.tryReceive() } }
+    } else {
+      // Fill the ring, so that the next send must read the consumer's position.
+      for element in 0..<8 { #expect(try pair.sender.trySend(UInt64(element)) == .completed) }
+      base.storeBytes(of: written, toByteOffset: RingLayout.consumerPosition, as: UInt64.self)
+      let outcome = try? pair.sender.trySend(8)
+      let expected: Outcome<Void> = written == 0 ? .wouldBlock : .completed
+      #expect((outcome.map { $0 == expected } ?? false) == honest, "\(String(describing: outcome))")
+      if !honest { expectError(.corrupt) { try pair.sender.trySend(9) } }
+    }
+  }
+
   @Test("misuse across a socket: wrong element size, wrong version, no seals, a file too small")
   func misuse() throws {
     do {

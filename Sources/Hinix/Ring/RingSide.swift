@@ -50,8 +50,17 @@ final class RingSide: @unchecked Sendable {
 
   /// Elements this side has written (producer) or read (consumer); the truth for this side.
   @usableFromInline @exclusivity(unchecked) var position: UInt64 = 0
+  /// How far this side may move its position on what it last read of the other side's: the
+  /// other side's position (validated), plus the capacity for the producer. So that both roles
+  /// count what they may use as one subtraction, `limit - position`, with no branch on the role.
+  @usableFromInline @exclusivity(unchecked) var limit: UInt64 = 0
+  /// What ``limit`` adds to the other side's position: the capacity for the producer (free
+  /// slots end a ring's length past the consumer), 0 for the consumer.
+  @usableFromInline let limitOffset: UInt64
+  /// The capacity less one (a power of two less one): a position's slot is `position & mask`.
+  @usableFromInline let mask: UInt64
   /// The last value of the other side's position that this side read and validated.
-  @usableFromInline @exclusivity(unchecked) var peerPosition: UInt64 = 0
+  @usableFromInline var peerPosition: UInt64 { limit &- limitOffset }
   var strategy: WaitStrategy = .adaptive
   /// This side's history of waits, which ``WaitStrategy/adaptive`` spins by.
   let history = WaitHistory()
@@ -86,6 +95,8 @@ final class RingSide: @unchecked Sendable {
     self.memory = memory
     self.capacity = header.capacity
     self.elementSize = header.elementSize
+    self.limitOffset = role == .producer ? UInt64(header.capacity) : 0
+    self.mask = UInt64(header.capacity) &- 1
     let base = memory.baseAddress
     self.data = base + RingLayout.dataOffset
     func word(_ offset: Int) -> UnsafeMutablePointer<UInt64> {
@@ -113,8 +124,7 @@ final class RingSide: @unchecked Sendable {
     // A ring opened after the other side already moved: start from the published positions.
     // Both are validated against each other; the other side's is re-read on every refresh.
     position = Sys.loadAcquire(published)
-    peerPosition = Sys.loadAcquire(peerPublished)
-    try checkDistance(producer ? position &- peerPosition : peerPosition &- position)
+    _ = try take(Sys.loadAcquire(peerPublished))
   }
 
   deinit {
@@ -131,7 +141,8 @@ final class RingSide: @unchecked Sendable {
   /// the producer, readable elements for the consumer.
   @inlinable @inline(__always)
   var cachedCount: Int {
-    role == .producer ? capacity - Int(position &- peerPosition) : Int(peerPosition &- position)
+    // Between 0 and the capacity: ``take(_:)`` checked it, and ``stop(_:)`` makes it 0.
+    Int(truncatingIfNeeded: limit &- position)
   }
 
   /// Re-reads the other side's position (acquire) and validates it; returns ``cachedCount``.
@@ -148,12 +159,15 @@ final class RingSide: @unchecked Sendable {
   /// it the cached one; returns ``cachedCount``.
   @inlinable @inline(__always)
   func take(_ peer: UInt64) throws(HinixError) -> Int {
-    let distance = role == .producer ? position &- peer : peer &- position
-    if distance > UInt64(capacity) {
-      try checkDistance(distance)
+    // The count this position allows: free slots (capacity - (position - peer)) for the
+    // producer, elements (peer - position) for the consumer. No honest peer makes it exceed the
+    // capacity; one behind the producer or ahead of the consumer wraps it past the capacity too.
+    let count = peer &+ limitOffset &- position
+    if count > mask &+ 1 {
+      try checkDistance(peer)
     }
-    peerPosition = peer
-    return cachedCount
+    limit = peer &+ limitOffset
+    return Int(truncatingIfNeeded: count)
   }
 
   /// ``failure``, once ``failed`` says it is set (``fail(_:)`` sets both): out of line, so the
@@ -185,7 +199,7 @@ final class RingSide: @unchecked Sendable {
 
   /// The slot at this side's position: where its next element goes (or comes from).
   @inlinable @inline(__always)
-  var slot: Int { Int(position & UInt64(capacity - 1)) }
+  var slot: Int { Int(truncatingIfNeeded: position & mask) }
 
   /// Hands `count` slots from this side's position to `body` as at most two runs (`start`,
   /// `count`): the second, from slot 0, only when the first ends at the ring's end and `body`
@@ -196,10 +210,10 @@ final class RingSide: @unchecked Sendable {
   {
     guard count > 0 else { return 0 }
     let start = slot
-    let first = min(count, capacity - start)
+    let first = min(count, capacity &- start)
     var done = min(max(try body(start, first), 0), first)
     if done == first, count > first {
-      done += min(max(try body(0, count - first), 0), count - first)
+      done &+= min(max(try body(0, count &- first), 0), count &- first)
     }
     if done > 0 { commit(done) }
     return done
@@ -229,8 +243,11 @@ final class RingSide: @unchecked Sendable {
     )
   }
 
+  /// Throws `.corrupt` (and fails the ring) when `peer`, the other side's published position,
+  /// is further from this side's than the capacity allows, or on the wrong side of it.
   @usableFromInline
-  func checkDistance(_ distance: UInt64) throws(HinixError) {
+  func checkDistance(_ peer: UInt64) throws(HinixError) {
+    let distance = role == .producer ? position &- peer : peer &- position
     guard distance <= UInt64(capacity) else {
       let error = HinixError(
         .corrupt, operation: role == .producer ? "ring send" : "ring receive", subject: "shared ring",
@@ -253,14 +270,15 @@ final class RingSide: @unchecked Sendable {
     guard !failed else { return }
     failure = error
     failed = true
-    peerPosition = role == .producer ? position &- UInt64(capacity) : position
+    limit = position
   }
 
   /// Moves this side's position by `count` and publishes it, waking the other side only if it
   /// announced that it sleeps.
   @inlinable
   func commit(_ count: Int) {
-    position &+= UInt64(count)
+    // Every caller passes at most the count it was allowed, never a negative one.
+    position &+= UInt64(truncatingIfNeeded: count)
     Sys.storeRelease(published, position)
     Sys.fence()
     if Sys.loadRelaxed(peerSleeping) != 0, Sys.exchange(peerSleeping, 0) != 0 {
