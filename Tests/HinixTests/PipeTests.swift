@@ -46,6 +46,39 @@ struct PipeTests {
     #expect(try !blockingReader.descriptor.isNonBlocking().get())
   }
 
+  @Test("blocking forms on non-blocking ends wait (in poll) for the other side, and lose nothing")
+  func blockingFormsOnNonBlockingEnds() throws {
+    let (reader, writer) = try Pipe.create(nonBlocking: true)
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 1)
+    defer { buffer.deallocate() }
+    // An empty pipe: the blocking read's first read gets EAGAIN, then it waits for the write.
+    let late = Thread {
+      usleep(50_000)
+      try writer.write([1, 2, 3])
+    }
+    #expect(try reader.read(into: buffer) == 3)
+    #expect(Array(buffer[..<3]) == [1, 2, 3])
+    try late.join()
+    // A full pipe: the blocking write's first write gets EAGAIN, then it waits for room.
+    buffer.initializeMemory(as: UInt8.self, repeating: 0)
+    var filled = 0
+    while case .completed(let count) = try writer.tryWrite(UnsafeRawBufferPointer(buffer)) { filled += count }
+    #expect(filled > 0)
+    let writing = Thread { try writer.write([9]) }
+    usleep(50_000)
+    #expect(!writing.isFinished)
+    var drained = 0
+    var last: UInt8 = 0
+    while drained < filled + 1 {
+      let count = try reader.read(into: buffer)
+      drained += count
+      last = buffer[count - 1]
+    }
+    try writing.join()
+    #expect(drained == filled + 1)
+    #expect(last == 9)
+  }
+
   @Test func tryAndTimedFormsNeverBlockOnABlockingPipe() throws {
     let (reader, writer) = try Pipe.create()
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 1)

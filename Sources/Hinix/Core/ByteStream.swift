@@ -5,55 +5,82 @@ import SystemPackage
 /// streams; stream sockets later): one call per form that `Waiting` names.
 enum ByteStream {
   /// Reads once: the count (0 at end of stream), or `nil` when the form gave up waiting.
+  @inline(__always)
   static func read(
     _ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, waiting: Waiting, strategy: WaitStrategy,
     subject: @autoclosure () -> String = ""
   ) throws(HinixError) -> Int? {
-    try transfer(fd, buffer, writing: false, waiting: waiting, strategy: strategy, subject: subject())
+    // The blocking form's common case, when it does not spin first: one call, inlined. A
+    // failure (a non-blocking description's EAGAIN, an error) goes on the whole way.
+    var failed: Errno?
+    if case .forever = waiting, strategy.spinNanoseconds <= 0 {
+      switch Sys.read(fd, buffer) {
+      case .success(let count): return count
+      case .failure(let error): failed = error
+      }
+    }
+    return try transfer(
+      fd, buffer, writing: false, waiting: waiting, strategy: strategy, subject: subject(), failed: failed)
   }
 
   /// Writes once: how many bytes the kernel took, or `nil` when the form gave up waiting.
   ///
   /// A reader that has gone is `.brokenPipe`; Hinix never lets SIGPIPE end the process
   /// (see ``Pipe``).
+  @inline(__always)
   static func write(
     _ fd: Int32, _ bytes: UnsafeRawBufferPointer, waiting: Waiting, strategy: WaitStrategy,
     subject: @autoclosure () -> String = ""
   ) throws(HinixError) -> Int? {
     // Any descriptor may be a pipe (an adopted OwnedDescriptor too): EPIPE, never SIGPIPE.
     Pipe.sigpipePolicy
+    // The blocking form's common case, as in reading.
+    var failed: Errno?
+    if case .forever = waiting, strategy.spinNanoseconds <= 0 {
+      switch Sys.write(fd, bytes) {
+      case .success(let count): return count
+      case .failure(let error): failed = error
+      }
+    }
     return try transfer(
       fd, UnsafeMutableRawBufferPointer(mutating: bytes), writing: true, waiting: waiting, strategy: strategy,
-      subject: subject())
+      subject: subject(), failed: failed)
   }
 
-  /// One read or write in the form `waiting` names, after the spin `strategy` asks for.
+  /// One read or write in the form `waiting` names, after the spin `strategy` asks for; or,
+  /// when the caller's own call `failed` already, going on from that failure (no system call
+  /// is made twice: a second blocking call could wait again). Out of line: the fast paths
+  /// above inline into every caller.
+  @inline(never)
   private static func transfer(
     _ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, writing: Bool, waiting: Waiting,
-    strategy: WaitStrategy, subject: @autoclosure () -> String
+    strategy: WaitStrategy, subject: @autoclosure () -> String, failed: Errno?
   ) throws(HinixError) -> Int? {
     func name() -> String {
       let given = subject()
       return given.isEmpty ? "descriptor \(fd)" : given
     }
-    if let count = try strategy.spinFirst(
-      waiting,
-      { () throws(HinixError) in
-        try transfer(fd, buffer, writing: writing, waiting: .never, strategy: .sleep, subject: name())
-      })
+    if failed == nil,
+      let count = try strategy.spinFirst(
+        waiting,
+        { () throws(HinixError) in
+          try transfer(
+            fd, buffer, writing: writing, waiting: .never, strategy: .sleep, subject: name(), failed: nil)
+        })
     {
       return count
     }
     // Made only when a wait or an error needs it: a String per call was a tenth of the
     // instructions of a pipe's write and read (Benchmarks/instructions.sh).
     func operation() -> String { writing ? "write" : "read" }
+    var pending = failed
     while true {
       let result: Result<Int, Errno>
-      switch (writing, waiting) {
-      case (false, .forever): result = Sys.read(fd, buffer)
-      case (false, _): result = Sys.readNoWait(fd, buffer)
-      case (true, .forever): result = Sys.write(fd, UnsafeRawBufferPointer(buffer))
-      case (true, _): result = Sys.writeNoWait(fd, UnsafeRawBufferPointer(buffer))
+      if let error = pending {
+        result = .failure(error)
+        pending = nil
+      } else {
+        result = call(fd, buffer, writing: writing, waiting: waiting)
       }
       switch result {
       case .success(let count):
@@ -74,6 +101,19 @@ enum ByteStream {
       case .failure(let error):
         throw HinixError.system(error, operation(), subject: name())
       }
+    }
+  }
+
+  /// The read or write a form makes: a blocking call for `.forever`, else one that never waits.
+  @inline(__always)
+  private static func call(
+    _ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, writing: Bool, waiting: Waiting
+  ) -> Result<Int, Errno> {
+    switch (writing, waiting) {
+    case (false, .forever): Sys.read(fd, buffer)
+    case (false, _): Sys.readNoWait(fd, buffer)
+    case (true, .forever): Sys.write(fd, UnsafeRawBufferPointer(buffer))
+    case (true, _): Sys.writeNoWait(fd, UnsafeRawBufferPointer(buffer))
     }
   }
 

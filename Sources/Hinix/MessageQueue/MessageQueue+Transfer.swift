@@ -86,50 +86,84 @@ extension MessageQueue {
   private func send(
     _ bytes: UnsafeRawBufferPointer, priority: UInt32, waiting: Waiting
   ) throws(HinixError) -> Bool {
-    guard priority < MessageQueue.priorityLimit else {
-      throw HinixError(
-        .invalidArgument, operation: "mq_send", subject: subject,
-        detail: "priority \(priority) is out of range 0..<\(MessageQueue.priorityLimit) (MQ_PRIO_MAX)")
+    guard priority < MessageQueue.priorityLimit, bytes.count <= capacity.maxMessageSize else {
+      throw sendError(count: bytes.count, priority: priority)
     }
-    guard bytes.count <= capacity.maxMessageSize else {
-      throw HinixError(
-        .messageTooLarge, operation: "mq_send", subject: subject,
-        detail: "the message is \(bytes.count) bytes, larger than the queue's message size "
-          + "\(capacity.maxMessageSize) bytes")
+    // The blocking form's common case, when it does not spin first: one call. A failure (a
+    // non-blocking description's EAGAIN, an error) goes on the whole way below.
+    var failed: Errno?
+    if case .forever = waiting, waitStrategy.spinNanoseconds <= 0 {
+      switch Sys.mqSend(descriptor.rawValue, bytes, priority, deadline: nil) {
+      case .success: return true
+      case .failure(let error): failed = error
+      }
     }
+    return try sendWaiting(bytes, priority: priority, waiting: waiting, failed: failed)
+  }
+
+  /// A send in the form `waiting` asks for, the whole way, or on from a first call that
+  /// `failed` (out of line: the blocking form's common case stays small).
+  @inline(never)
+  private func sendWaiting(
+    _ bytes: UnsafeRawBufferPointer, priority: UInt32, waiting: Waiting, failed: Errno?
+  ) throws(HinixError) -> Bool {
     let fd = descriptor.rawValue
-    let sent: Void? = try transfer(waiting, for: Int16(POLLOUT), operation: "mq_send", priority: priority) {
+    let sent: Void? = try transfer(
+      waiting, for: Int16(POLLOUT), operation: "mq_send", priority: priority, failed: failed
+    ) {
       Sys.mqSend(fd, bytes, priority, deadline: $0)
     }
     return sent != nil
+  }
+
+  /// Why a send was refused before the kernel saw it: its priority or its size. Out of line,
+  /// so that the checks in the hot path stay two comparisons.
+  @inline(never)
+  private func sendError(count: Int, priority: UInt32) -> HinixError {
+    guard priority < MessageQueue.priorityLimit else {
+      return HinixError(
+        .invalidArgument, operation: "mq_send", subject: subject,
+        detail: "priority \(priority) is out of range 0..<\(MessageQueue.priorityLimit) (MQ_PRIO_MAX)")
+    }
+    return HinixError(
+      .messageTooLarge, operation: "mq_send", subject: subject,
+      detail: "the message is \(count) bytes, larger than the queue's message size "
+        + "\(capacity.maxMessageSize) bytes")
+  }
+
+  /// Why a receive was refused before the kernel saw it: a buffer too small (out of line).
+  @inline(never)
+  private func receiveError(bufferSize: Int) -> HinixError {
+    HinixError(
+      .messageTooLarge, operation: "mq_receive", subject: subject,
+      detail: "the buffer is \(bufferSize) bytes, smaller than the queue's message size "
+        + "\(capacity.maxMessageSize) bytes")
   }
 
   /// One send or receive in the form `waiting` asks for: the kernel call with no deadline
   /// (blocking), an expired one (try) or the real one (timed); a non-blocking description's
   /// EAGAIN waits in `poll` as long as the form allows. `nil` when the form gave up.
   private func transfer<T>(
-    _ waiting: Waiting, for events: Int16, operation: String, priority: UInt32 = 0,
+    _ waiting: Waiting, for events: Int16, operation: String, priority: UInt32 = 0, failed: Errno? = nil,
     _ call: (UnsafePointer<timespec>?) -> Result<T, Errno>
   ) throws(HinixError) -> T? {
-    if let value = try waitStrategy.spinFirst(
-      waiting,
-      { () throws(HinixError) in
-        try transfer(.never, for: events, operation: operation, priority: priority, call)
-      })
+    if failed == nil,
+      let value = try waitStrategy.spinFirst(
+        waiting,
+        { () throws(HinixError) in
+          try transfer(.never, for: events, operation: operation, priority: priority, call)
+        })
     {
       return value
     }
+    var pending = failed
     while true {
       let result: Result<T, Errno>
-      switch waiting {
-      case .forever:
-        result = call(nil)
-      case .never:
-        var expired = Deadline.expired
-        result = call(&expired)
-      case .until(let deadline):
-        var realtime = Deadline.realtime(after: deadline.remaining)
-        result = call(&realtime)
+      if let error = pending {
+        pending = nil
+        result = .failure(error)
+      } else {
+        result = attempt(waiting, call)
       }
       switch result {
       case .success(let value):
@@ -143,6 +177,24 @@ extension MessageQueue {
       case .failure(let error):
         throw transferError(error, operation, priority: priority)
       }
+    }
+  }
+
+  /// The call a form makes: with no deadline for `.forever`, an expired one for `.never`, the
+  /// form's own (on the realtime clock, as the kernel wants) for `.until`.
+  @inline(__always)
+  private func attempt<T>(
+    _ waiting: Waiting, _ call: (UnsafePointer<timespec>?) -> Result<T, Errno>
+  ) -> Result<T, Errno> {
+    switch waiting {
+    case .forever:
+      return call(nil)
+    case .never:
+      var expired = Deadline.expired
+      return call(&expired)
+    case .until(let deadline):
+      var realtime = Deadline.realtime(after: deadline.remaining)
+      return call(&realtime)
     }
   }
 
@@ -265,15 +317,28 @@ extension MessageQueue {
   private func receive(
     into buffer: UnsafeMutableRawBufferPointer, waiting: Waiting
   ) throws(HinixError) -> Received? {
-    guard buffer.count >= capacity.maxMessageSize else {
-      throw HinixError(
-        .messageTooLarge, operation: "mq_receive", subject: subject,
-        detail: "the buffer is \(buffer.count) bytes, smaller than the queue's message size "
-          + "\(capacity.maxMessageSize) bytes")
+    guard buffer.count >= capacity.maxMessageSize else { throw receiveError(bufferSize: buffer.count) }
+    // The blocking form's common case, as in sending.
+    var failed: Errno?
+    if case .forever = waiting, waitStrategy.spinNanoseconds <= 0 {
+      var priority: UInt32 = 0
+      switch Sys.mqReceive(descriptor.rawValue, buffer, &priority, deadline: nil) {
+      case .success(let count): return Received(count: count, priority: priority)
+      case .failure(let error): failed = error
+      }
     }
+    return try receiveWaiting(into: buffer, waiting: waiting, failed: failed)
+  }
+
+  /// A receive in the form `waiting` asks for, the whole way, or on from a first call that
+  /// `failed` (out of line, as in sending).
+  @inline(never)
+  private func receiveWaiting(
+    into buffer: UnsafeMutableRawBufferPointer, waiting: Waiting, failed: Errno?
+  ) throws(HinixError) -> Received? {
     let fd = descriptor.rawValue
     var priority: UInt32 = 0
-    let count = try transfer(waiting, for: Int16(POLLIN), operation: "mq_receive") {
+    let count = try transfer(waiting, for: Int16(POLLIN), operation: "mq_receive", failed: failed) {
       Sys.mqReceive(fd, buffer, &priority, deadline: $0)
     }
     return count.map { Received(count: $0, priority: priority) }

@@ -253,19 +253,31 @@ public final class Socket: Sendable {
   /// Runs `call` (which gets `MSG_DONTWAIT` or 0 as flags) until it succeeds or the form gives
   /// up: `nil` when a try or timed form ran out of time. A spinning ``waitStrategy`` retries the
   /// non-blocking call before the first wait.
+  /// When the caller's own first call `failed` already, it goes on from that failure (no call
+  /// is made twice: a second blocking call could wait again).
   @inline(__always)
   func transfer(
-    _ operation: String, events: Int16, waiting: Waiting, _ call: (Int32) -> Result<Int, Errno>
+    _ operation: String, events: Int16, waiting: Waiting, failed: Errno? = nil,
+    _ call: (Int32) -> Result<Int, Errno>
   ) throws(HinixError) -> Int? {
-    if let count = try waitStrategy.spinFirst(
-      waiting, { () throws(HinixError) -> Int? in try attempt(operation, call) })
+    if failed == nil,
+      let count = try waitStrategy.spinFirst(
+        waiting, { () throws(HinixError) -> Int? in try attempt(operation, call) })
     {
       return count
     }
+    var pending = failed
     while true {
       let blocking: Bool
       if case .forever = waiting { blocking = true } else { blocking = false }
-      switch call(blocking ? 0 : Sys.dontWait) {
+      let result: Result<Int, Errno>
+      if let error = pending {
+        pending = nil
+        result = .failure(error)
+      } else {
+        result = call(blocking ? 0 : Sys.dontWait)
+      }
+      switch result {
       case .success(let count):
         return count
       case .failure(.resourceTemporarilyUnavailable):
@@ -489,12 +501,26 @@ public final class Socket: Sendable {
   /// went (fewer only when a try or timed form gave up).
   func writeAll(_ bytes: UnsafeRawBufferPointer, waiting: Waiting) throws(HinixError) -> Int {
     var written = 0
+    // The blocking form's common case, when it does not spin first: one send that takes it
+    // all. The rest of a part, or a failure (a non-blocking description's EAGAIN, an error),
+    // goes on below.
+    var failed: Errno?
+    if case .forever = waiting, !bytes.isEmpty, waitStrategy.spinNanoseconds <= 0 {
+      switch Sys.send(fd, bytes, flags: 0) {
+      case .success(let count):
+        if count == bytes.count { return count }
+        written = count
+      case .failure(let error):
+        failed = error
+      }
+    }
     while written < bytes.count {
       let rest = UnsafeRawBufferPointer(rebasing: bytes[written...])
       guard
         let count = try transfer(
-          "send", events: Int16(POLLOUT), waiting: waiting, { Sys.send(fd, rest, flags: $0) })
+          "send", events: Int16(POLLOUT), waiting: waiting, failed: failed, { Sys.send(fd, rest, flags: $0) })
       else { break }
+      failed = nil
       written += count
     }
     return written

@@ -63,6 +63,8 @@ extension Sys {
       .map { _ in () }
   }
 
+  // The plain send and receive are the sockets' hot path: inlined, a call of the shim each.
+  @inline(__always)
   static func send(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, flags: Int32) -> Result<Int, Errno> {
     retrying(true) { hinix_send(fd, bytes.baseAddress, bytes.count, flags) }
   }
@@ -73,6 +75,7 @@ extension Sys {
     retrying(true) { hinix_sendv(fd, buffers.baseAddress, Int32(buffers.count), flags) }
   }
 
+  @inline(__always)
   static func receive(
     _ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, flags: Int32
   ) -> Result<Int, Errno> {
