@@ -140,6 +140,22 @@ struct SocketTests {
     #expect(try left.get(.receiveTimeout) == nil)
   }
 
+  @Test("SO_SNDTIMEO makes a blocking write to a full socket throw timedOut after one timeout, not two")
+  func sendTimeoutOption() throws {
+    let (left, right) = try Socket.pair()
+    defer { withExtendedLifetime(right) {} }
+    let chunk = [UInt8](repeating: 1, count: 4096)
+    while case .completed = try left.tryWrite(chunk) {}
+    try left.set(.sendTimeout, .milliseconds(200))
+    let clock = ContinuousClock()
+    let start = clock.now
+    let error = expectError(.timedOut) { try left.write([2]) }
+    let elapsed = clock.now - start
+    #expect(error?.description.contains("send timeout") == true)
+    // The kernel's first blocking send times out; a second one would wait as long again.
+    #expect(elapsed >= .milliseconds(190) && elapsed < .milliseconds(390), "\(elapsed)")
+  }
+
   @Test("writing to a closed peer throws brokenPipe and the process survives (MSG_NOSIGNAL)")
   func brokenPipe() throws {
     var pair: (Socket, Socket)? = try Socket.pair()
