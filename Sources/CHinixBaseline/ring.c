@@ -1,6 +1,8 @@
 // The raw C baseline of Hinix's shared-memory message ring: the same design (single producer,
-// single consumer, free-running positions on their own cache lines, cached peer positions,
-// 8-byte frame headers with a padding frame at the wrap, a sleeping flag announced before
+// single consumer, free-running positions on their own cache lines, the producer's view of the
+// consumer's position cached, 8-byte frame headers with a padding frame at the wrap, each
+// frame published by its header word, stored last, which the consumer polls, and the next
+// frame's header word zeroed before it, a sleeping flag announced before
 // blocking on the ring's doorbell (a Unix stream socket pair: the waker sends one byte with
 // MSG_DONTWAIT, the sleeper reads what came) and checked by the other side after a full
 // fence), written the way a
@@ -41,6 +43,9 @@ struct side {
   _Atomic uint64_t *peer_sleeping;
   int bell;
   int64_t spin_ns;
+  /// A message ring's consumer reads its count from the frame header at its position; a typed
+  /// ring's from the producer's position.
+  int frames;
 };
 
 static int ring_make(struct ring *ring, size_t capacity) {
@@ -88,16 +93,30 @@ static struct side side_of(struct ring *ring, int producer, int64_t spin_ns) {
   s.peer_sleeping = (_Atomic uint64_t *)(ring->base + (producer ? CONSUMER_SLEEPING : PRODUCER_SLEEPING));
   s.bell = producer ? ring->producer_bell : ring->consumer_bell;
   s.spin_ns = spin_ns;
+  s.frames = !producer;
   return s;
 }
 
+static inline uint64_t frame_size(uint64_t word) { return 8 + (((word & 0xffffffff) + 7) & ~(uint64_t)7); }
+
+/// The producer's free bytes from the consumer's position; the consumer's bytes from the frame
+/// header word at its position, which the producer stores last (0 until a frame is there).
 static inline uint64_t available(struct side *s, int producer) {
-  s->peer = atomic_load_explicit(s->peer_published, memory_order_acquire);
-  return producer ? s->capacity - (s->position - s->peer) : s->peer - s->position;
+  if (producer || !s->frames) {
+    s->peer = atomic_load_explicit(s->peer_published, memory_order_acquire);
+    return producer ? s->capacity - (s->position - s->peer) : s->peer - s->position;
+  }
+  uint64_t offset = s->position & (s->capacity - 1);
+  uint64_t word = atomic_load_explicit((_Atomic uint64_t *)(s->data + offset), memory_order_acquire);
+  if (word >> 32 == 2) {
+    uint64_t second = atomic_load_explicit((_Atomic uint64_t *)s->data, memory_order_acquire);
+    return s->capacity - offset + (second ? frame_size(second) : 0);
+  }
+  return word ? frame_size(word) : 0;
 }
 
 static inline uint64_t cached(struct side *s, int producer) {
-  return producer ? s->capacity - (s->position - s->peer) : s->peer - s->position;
+  return producer ? s->capacity - (s->position - s->peer) : s->frames ? 0 : s->peer - s->position;
 }
 
 /// Waits until `needed` bytes are available: spins for spin_ns (forever if negative), then
@@ -148,18 +167,22 @@ static inline void commit(struct side *s, uint64_t count) {
   }
 }
 
+/// Writes the message, zeroes the next frame's header word, then stores the frame's header
+/// (release), and a padding frame's header after it: the consumer polls the word at its position.
 static int send_message(struct side *s, const void *bytes, size_t size) {
   uint64_t frame = 8 + ((size + 7) & ~(uint64_t)7);
-  uint64_t offset = s->position & (s->capacity - 1);
-  uint64_t padding = frame <= s->capacity - offset ? 0 : s->capacity - offset;
-  int rc = wait_for(s, 1, padding + frame);
+  uint64_t at = s->position & (s->capacity - 1);
+  uint64_t padding = frame <= s->capacity - at ? 0 : s->capacity - at;
+  uint64_t offset = padding ? 0 : at;
+  int rc = wait_for(s, 1, padding + frame + 8);
   if (rc) return rc;
-  if (padding) {
-    *(uint64_t *)(s->data + offset) = padding | (uint64_t)2 << 32;
-    offset = 0;
-  }
-  *(uint64_t *)(s->data + offset) = size | (uint64_t)1 << 32;
   memcpy(s->data + offset + 8, bytes, size);
+  atomic_store_explicit((_Atomic uint64_t *)(s->data + ((offset + frame) & (s->capacity - 1))), 0,
+                        memory_order_relaxed);
+  atomic_store_explicit((_Atomic uint64_t *)(s->data + offset), size | (uint64_t)1 << 32, memory_order_release);
+  if (padding) {
+    atomic_store_explicit((_Atomic uint64_t *)(s->data + at), padding | (uint64_t)2 << 32, memory_order_release);
+  }
   commit(s, padding + frame);
   return 0;
 }
@@ -342,6 +365,7 @@ int hinix_c_ring_same_thread(size_t count, long warm_up, long iterations, int64_
   struct side producer = side_of(&ring, 1, 0);
   struct side consumer = side_of(&ring, 0, 0);
   producer.capacity = consumer.capacity = 2 * count;
+  consumer.frames = 0;
   uint64_t total = 0;
   int64_t start = 0;
   for (long i = 0; i < warm_up + iterations; i++) {

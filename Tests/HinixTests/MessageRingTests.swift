@@ -98,8 +98,9 @@ struct MessageRingTests {
     _ = expectError(.closed) {
       _ = try otherReceiver.tryReceive(into: UnsafeMutableRawBufferPointer(start: nil, count: 0))
     }
-    // The sender learns it when it has to wait for room: a 120-byte message fills half the ring.
-    let half = [UInt8](repeating: 5, count: 120)
+    // The sender learns it when it has to wait for room: two 112-byte messages (120-byte frames,
+    // each sent with the next frame's 8-byte header word free) fill the ring.
+    let half = [UInt8](repeating: 5, count: 112)
     try otherSender.send(half)
     try otherSender.send(half)
     _ = expectError(.peerGone) { try otherSender.send(half) }
@@ -127,11 +128,12 @@ struct MessageRingTests {
     let pair = try MessageSender.makeRing(capacity: 64)
     let sender = pair.sender
     let receiver = pair.receiver
-    let message = [UInt8](repeating: 9, count: 24)
+    let message = [UInt8](repeating: 9, count: 16)
     func tryAndTimedForms(_ sender: borrowing MessageSender, _ receiver: borrowing MessageReceiver) throws {
       #expect(try receiver.receive(timeout: .milliseconds(10)) { $0.count } == .timedOut)
       #expect(try receiver.tryReceive() == .wouldBlock)
-      // 32-byte frames: two fill the ring.
+      // 24-byte frames: two fill the ring (each send needs its frame and the next frame's
+      // 8-byte header word free: 32 of the 64 bytes, then 32 of the 40 left, then 32 of 16).
       #expect(try sender.trySend(message) == .completed)
       #expect(try sender.trySend(message) == .completed)
       #expect(try message.withUnsafeBytes { try sender.trySend($0) } == .wouldBlock)
@@ -145,7 +147,7 @@ struct MessageRingTests {
     }
     for _ in 0..<100 { try await sender.send(message) }
     _ = consume sender
-    #expect(try await consumer.value == [Int](repeating: 24, count: 102))
+    #expect(try await consumer.value == [Int](repeating: 16, count: 102))
   }
 
   @Test(
@@ -192,6 +194,26 @@ struct MessageRingTests {
         #expect(queue.isEmpty)
         let largest = [UInt8](repeating: 7, count: sender.maximumMessageSize)
         #expect(try sender.trySend(largest) == .completed)
+      }
+    }
+  }
+
+  @Test("bytes left from earlier laps that look like frame headers are never taken for a message")
+  func staleLookalikes() throws {
+    for capacity in [64, 128, 256] {
+      let pair = try MessageSender.makeRing(capacity: capacity)
+      let sender = pair.sender
+      let receiver = pair.receiver
+      // Every message is made of words that are valid message headers (kind 1, length 8), so
+      // each offset of the ring holds one once a lap has gone by.
+      let lookalike = MessageFrame.word(length: 8, kind: MessageFrame.messageKind)
+      for step in 0..<2_000 {
+        let words = 1 + step % (sender.maximumMessageSize / 8)
+        let bytes = (0..<words).flatMap { _ in withUnsafeBytes(of: lookalike.littleEndian, Array.init) }
+        #expect(try sender.trySend(bytes) == .completed)
+        #expect(try receiver.tryReceive() == .completed(bytes))
+        // The ring is empty again, whatever the bytes at the receiver's position say.
+        #expect(try receiver.tryReceive() == .wouldBlock)
       }
     }
   }

@@ -195,8 +195,9 @@ struct RingTests {
     }
     // Hand-made offers: an unsealed memfd, a sealed one that is too small, a bad version, and a
     // doorbell that is not a connected Unix stream socket.
+    let good = Int(RingLayout.version)
     for (seal, size, version, badBell) in [
-      (false, 8192, 1, false), (true, 100, 1, false), (true, 8192, 9, false), (true, 8192, 1, true),
+      (false, 8192, good, false), (true, 100, good, false), (true, 8192, 9, false), (true, 8192, good, true),
     ] {
       let (left, right) = try Socket.pair()
       let fd = try Sys.memfdCreate("hostile", allowSealing: true, hugePages: false).get()

@@ -5,8 +5,17 @@
 /// padded to a multiple of 8, and always lies in one piece, so a receiver reads it in place as
 /// one buffer. When a frame does not fit before the end of the ring, the sender writes a
 /// padding frame (kind 2) whose length is the rest of the ring, then the message frame at
-/// offset 0, and publishes both at once. A frame is at most half the ring, so a message always
-/// fits once the ring drains: of the two parts around any offset, one is at least half.
+/// offset 0. A frame is at most half the ring, so a message always fits once the ring drains:
+/// of the two parts around any offset, one is at least half.
+///
+/// The header word publishes its frame. The sender writes the message, zeroes the header word
+/// of the frame after it, then stores this frame's word (release), and with a padding frame
+/// stores the padding's word last; the receiver polls the word at its position (acquire),
+/// which is 0 until a frame is there. So a small message and the word that announces it share
+/// a cache line, and the receiver learns of a message and reads it in one line transfer. The
+/// ring keeps the 8 bytes after the last frame free for that zeroed word. Positions are still
+/// published, each in its own line: the sender learns of free space from the receiver's, read
+/// only when its cached count runs short.
 ///
 /// The receiver trusts nothing: the kind must be 1 or 2, a padding frame must reach exactly the
 /// end, a message frame must fit before the end and within what the sender published, and its
@@ -68,12 +77,14 @@ enum MessageFrame {
   }
 
   /// Where a message to be sent goes: `padding` bytes skipped to the end of the ring, then the
-  /// frame at `offset`; `needed` free bytes in all.
+  /// frame at `offset`; `needed` free bytes in all, with the next frame's header word, which
+  /// the sender zeroes. At most the capacity: a padding frame is shorter than the frame after
+  /// it, which is at most half the ring.
   struct Placement {
     var padding: Int
     var offset: Int
     var frame: Int
-    var needed: Int { padding + frame }
+    var needed: Int { padding + frame + MessageFrame.headerSize }
   }
 
   @inline(__always)

@@ -141,16 +141,20 @@ public struct MessageSender: ~Copyable, RingEndpoint {
   /// message: one commit, so the receiver never sees padding without its message.
   @inline(__always)
   private func publish(_ place: MessageFrame.Placement, length: Int) {
-    if place.padding > 0 {
-      let at = side.slot
-      Sys.storeRelaxed(
-        (side.data + at).assumingMemoryBound(to: UInt64.self),
-        MessageFrame.word(length: place.padding, kind: MessageFrame.paddingKind))
+    let frame = MessageFrame.frameSize(length)
+    func header(_ offset: Int) -> UnsafeMutablePointer<UInt64> {
+      (side.data + offset).assumingMemoryBound(to: UInt64.self)
     }
-    Sys.storeRelaxed(
-      (side.data + place.offset).assumingMemoryBound(to: UInt64.self),
-      MessageFrame.word(length: length, kind: MessageFrame.messageKind))
-    side.commit(place.padding + MessageFrame.frameSize(length))
+    // The next frame's header word is zeroed first, then this frame's written last (release):
+    // the receiver, polling the word at its position, finds 0 until a whole frame is there.
+    Sys.storeRelaxed(header((place.offset + frame) & (side.capacity - 1)), 0)
+    Sys.storeRelease(header(place.offset), MessageFrame.word(length: length, kind: MessageFrame.messageKind))
+    if place.padding > 0 {
+      // After the message at offset 0, which the receiver reads once it sees the padding.
+      Sys.storeRelease(
+        header(side.slot), MessageFrame.word(length: place.padding, kind: MessageFrame.paddingKind))
+    }
+    side.commit(place.padding + frame)
   }
 
   @inline(__always)

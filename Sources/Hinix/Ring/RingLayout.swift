@@ -20,7 +20,8 @@
 /// move this side's view.
 enum RingLayout {
   static let magic: UInt64 = 0x4752_4E49_5849_4E48  // "HNIXRNG" plus G, little-endian
-  static let version: UInt32 = 1
+  /// 2: a message ring's frames publish themselves (``MessageFrame``).
+  static let version: UInt32 = 2
   static let headerSize = 128
   static let producerPosition = 128
   static let consumerPosition = 256

@@ -38,6 +38,13 @@ final class RingSide: @unchecked Sendable {
   }
 
   @usableFromInline let role: Role
+  /// Whether this side is a message ring's consumer, which learns of a message from the frame
+  /// itself: the producer publishes each frame by storing its header word last (release) and
+  /// zeroes the next frame's header word first, so the word at this side's position is 0 until
+  /// a frame is there (see ``MessageFrame``). Polling that word reads the line the message is
+  /// in, one line transfer per message, where polling the producer's position (a line of its
+  /// own) and then reading the message took two in series.
+  @usableFromInline let readsFrames: Bool
   let memory: SharedMemory
   @usableFromInline let capacity: Int
   @usableFromInline let data: UnsafeMutableRawPointer
@@ -92,6 +99,7 @@ final class RingSide: @unchecked Sendable {
 
   init(role: Role, memory: SharedMemory, header: RingLayout.Header, bell: Socket) throws(HinixError) {
     self.role = role
+    self.readsFrames = role == .consumer && header.flags & RingLayout.messageFlag != 0
     self.memory = memory
     self.capacity = header.capacity
     self.elementSize = header.elementSize
@@ -125,6 +133,8 @@ final class RingSide: @unchecked Sendable {
     // Both are validated against each other; the other side's is re-read on every refresh.
     position = Sys.loadAcquire(published)
     _ = try take(Sys.loadAcquire(peerPublished))
+    // A message ring's consumer counts only frames it has seen.
+    if readsFrames { limit = position }
   }
 
   deinit {
@@ -152,7 +162,35 @@ final class RingSide: @unchecked Sendable {
   @inlinable
   func refresh() throws(HinixError) -> Int {
     if failed { throw storedFailure() }
+    // A message ring's consumer learns of frames from their header words alone, in the lines
+    // it reads anyway. It never loads the producer's position, which the producer stores on
+    // every send: that load was one more line transfer per message, and halved a stream of
+    // small messages.
+    if readsFrames { return takeFrames() }
     return try take(Sys.loadAcquire(peerPublished))
+  }
+
+  /// A message ring's consumer (``readsFrames``): the bytes the producer has published at this
+  /// side's position, read from the header word there (acquire) and made the cached count: 0
+  /// while the word is 0, else the frame's extent, and for a padding frame the rest of the ring
+  /// and the frame at offset 0. At most the capacity, and not validated: ``MessageFrame`` checks
+  /// every word it uses before it reads a message.
+  @usableFromInline
+  func takeFrames() -> Int {
+    @inline(__always) func frameSize(_ word: UInt64) -> Int { 8 + ((Int(word & 0xFFFF_FFFF) + 7) & ~7) }
+    let offset = slot
+    let word = Sys.loadAcquire((data + offset).assumingMemoryBound(to: UInt64.self))
+    var extent = 0
+    if word >> 32 == 2 {
+      // A padding frame covers the rest of the ring; the sender published the frame at 0 first.
+      extent = capacity - offset
+      let second = Sys.loadAcquire(data.assumingMemoryBound(to: UInt64.self))
+      if second != 0 { extent += frameSize(second) }
+    } else if word != 0 {
+      extent = frameSize(word)
+    }
+    limit = position &+ UInt64(min(extent, capacity))
+    return cachedCount
   }
 
   /// Validates `peer`, a value just loaded (acquire) from the other side's position, and makes
@@ -396,14 +434,21 @@ final class RingSide: @unchecked Sendable {
     guard budget > 0 else { return nil }
     if case .never = waiting { return nil }
     var end = Int64.max
-    // The hot loop reads only the other side's position and compares it with the last value
-    // seen, as cheap as the C baseline's round; a new value is validated and counted.
+    // The hot loop reads one word, as the C baseline's round does: the other side's position,
+    // compared with the last value seen (a new value is validated and counted), or for a
+    // message ring's consumer the frame header word at its own position.
     // (`failed` cannot change while this loop runs: only this side sets it, and it throws
     // when it does.)
     var round = 0
+    let frame = (data + slot).assumingMemoryBound(to: UInt64.self)
     while true {
-      let peer = Sys.loadAcquire(peerPublished)
-      if peer != peerPosition, try take(peer) >= needed { return .ready }
+      if readsFrames {
+        // The header word at this side's position: 0 until the producer publishes a frame there.
+        if Sys.loadAcquire(frame) != 0, takeFrames() >= needed { return .ready }
+      } else {
+        let peer = Sys.loadAcquire(peerPublished)
+        if peer != peerPosition, try take(peer) >= needed { return .ready }
+      }
       round &+= 1
       if round & 63 == 0,
         let stop = try spinCheck(for: needed, round: round, waiting: waiting, budget: budget, end: &end)
