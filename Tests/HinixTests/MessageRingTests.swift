@@ -47,11 +47,11 @@ struct MessageRingTests {
     let pair = try MessageSender.makeRing(capacity: 64)
     let sender = pair.sender
     let receiver = pair.receiver
-    #expect(sender.maximumMessageSize == 24)
-    // Lengths 0...24 in turn walk the frame start through every 8-aligned offset, with and
+    #expect(sender.maximumMessageSize == 16)
+    // Lengths 0...16 in turn walk the frame start through every 8-aligned offset, with and
     // without padding before the end.
     for index in 0..<500 {
-      let length = index % 25
+      let length = index % 17
       let bytes = (0..<length).map { UInt8(truncatingIfNeeded: index &+ $0) }
       #expect(try sender.trySend(bytes) == .completed)
       let received = try receiver.tryReceive { Array($0) }
@@ -65,17 +65,17 @@ struct MessageRingTests {
     let pair = try MessageSender.makeRing(capacity: 256)
     let sender = pair.sender
     let receiver = pair.receiver
-    let error = expectError(.messageTooLarge) { try sender.send([UInt8](repeating: 1, count: 121)) }
-    #expect(error?.detail.contains("121 bytes") == true)
-    #expect(error?.detail.contains("120 bytes") == true)
-    try sender.send([UInt8](repeating: 2, count: 120))
+    let error = expectError(.messageTooLarge) { try sender.send([UInt8](repeating: 1, count: 113)) }
+    #expect(error?.detail.contains("113 bytes") == true)
+    #expect(error?.detail.contains("112 bytes") == true)
+    try sender.send([UInt8](repeating: 2, count: 112))
     // A buffer too small to receive it leaves the message in the ring.
     var small = [UInt8](repeating: 0, count: 100)
     let tooSmall = expectError(.messageTooLarge) {
       _ = try small.withUnsafeMutableBytes { try receiver.tryReceive(into: $0) }
     }
     #expect(tooSmall?.detail.contains("100-byte buffer") == true)
-    #expect(try receiver.receive() == [UInt8](repeating: 2, count: 120))
+    #expect(try receiver.receive() == [UInt8](repeating: 2, count: 112))
     _ = expectError(.invalidArgument) { _ = try MessageSender.makeRing(capacity: 32) }
     _ = expectError(.invalidArgument) { _ = try MessageSender.makeRing(capacity: 100) }
   }
@@ -98,8 +98,9 @@ struct MessageRingTests {
     _ = expectError(.closed) {
       _ = try otherReceiver.tryReceive(into: UnsafeMutableRawBufferPointer(start: nil, count: 0))
     }
-    // The sender learns it when it has to wait for room: two 112-byte messages (120-byte frames,
-    // each sent with the next frame's 8-byte header word free) fill the ring.
+    // The sender learns it when it has to wait for room: two of the largest messages (112
+    // bytes: 120-byte frames, each sent with the next frame's 8-byte header word free) fill it.
+    #expect(otherSender.maximumMessageSize == 112)
     let half = [UInt8](repeating: 5, count: 112)
     try otherSender.send(half)
     try otherSender.send(half)
@@ -215,6 +216,32 @@ struct MessageRingTests {
         // The ring is empty again, whatever the bytes at the receiver's position say.
         #expect(try receiver.tryReceive() == .wouldBlock)
       }
+    }
+  }
+
+  @Test(
+    "a message ring whose positions are not multiples of 8 is refused as corrupt when it is opened, by either end",
+    arguments: [(UInt64(4095), UInt64(4095)), (4, 0), (12, 4), (8200, 8196)])
+  func unalignedPositions(producer: UInt64, consumer: UInt64) throws {
+    // A frame's header word at offset 4095 of a 4096-byte ring would straddle the end of the
+    // mapping: reading it would be a crash, not an error.
+    for openerIsReceiver in [true, false] {
+      let (left, right) = try Socket.pair()
+      func poke(_ base: UnsafeMutableRawPointer) {
+        base.storeBytes(of: producer, toByteOffset: RingLayout.producerPosition, as: UInt64.self)
+        base.storeBytes(of: consumer, toByteOffset: RingLayout.consumerPosition, as: UInt64.self)
+      }
+      let error: HinixError?
+      if openerIsReceiver {
+        let creator = try MessageSender.create(over: left, capacity: 4096)
+        poke(creator.side.memory.baseAddress)
+        error = expectError(.corrupt) { _ = try MessageReceiver.accept(over: right) }
+      } else {
+        let creator = try MessageReceiver.create(over: left, capacity: 4096)
+        poke(creator.side.memory.baseAddress)
+        error = expectError(.corrupt) { _ = try MessageSender.accept(over: right) }
+      }
+      #expect(error?.detail.contains("multiples of 8") == true, "\(String(describing: error))")
     }
   }
 

@@ -5,8 +5,9 @@
 /// padded to a multiple of 8, and always lies in one piece, so a receiver reads it in place as
 /// one buffer. When a frame does not fit before the end of the ring, the sender writes a
 /// padding frame (kind 2) whose length is the rest of the ring, then the message frame at
-/// offset 0. A frame is at most half the ring, so a message always fits once the ring drains:
-/// of the two parts around any offset, one is at least half.
+/// offset 0. A frame is at most half the ring less 8 bytes, so a message always fits once the
+/// ring drains (of the two parts around any offset, one is at least half), and two of the
+/// largest fit together with the 8 bytes kept free after the last frame (below).
 ///
 /// The header word publishes its frame. The sender writes the message, zeroes the header word
 /// of the frame after it, then stores this frame's word (release), and with a padding frame
@@ -24,15 +25,16 @@ enum MessageFrame {
   static let headerSize = 8
   static let messageKind: UInt64 = 1
   static let paddingKind: UInt64 = 2
-  /// The smallest message ring: room for 24-byte messages.
+  /// The smallest message ring: room for 16-byte messages.
   static let minimumCapacity = 64
   /// The largest: lengths are 32-bit.
   static let maximumCapacity = 1 << 32
 
-  /// The largest message a ring of `capacity` bytes carries.
+  /// The largest message a ring of `capacity` bytes carries: half the ring less its frame's
+  /// header and the next frame's header word, so that two of the largest fit at once.
   @inline(__always)
   static func maximumMessageSize(capacity: Int) -> Int {
-    capacity / 2 - headerSize
+    capacity / 2 - 2 * headerSize
   }
 
   /// The bytes a message of `length` takes in the ring, header and alignment included.
@@ -72,7 +74,7 @@ enum MessageFrame {
     HinixError(
       .messageTooLarge, operation: operation, subject: "shared ring",
       detail:
-        "a message of \(length) bytes is larger than the \(maximumMessageSize(capacity: capacity)) bytes a ring of \(capacity) carries (half its capacity, less an 8-byte header)"
+        "a message of \(length) bytes is larger than the \(maximumMessageSize(capacity: capacity)) bytes a ring of \(capacity) carries (half its capacity, less 16 bytes of headers)"
     )
   }
 

@@ -4,7 +4,7 @@ import SystemPackage
 ///
 /// Each message arrives whole and in one piece, however the ring wraps: never truncated, never
 /// split, never merged with the next. A message may be up to ``maximumMessageSize`` bytes (half
-/// the ring less an 8-byte header); a larger one is `.messageTooLarge` at once, not a wait that
+/// the ring less 16 bytes of headers); a larger one is `.messageTooLarge` at once, not a wait that
 /// could never end. As with ``RingSender``, the sender is the one producer of its ring (it can
 /// only be moved), no system call is made while the receiver keeps up, and a receiver that lies
 /// about its position (`.corrupt`) or dies (`.peerGone`) is an error, never a crash.

@@ -133,6 +133,15 @@ final class RingSide: @unchecked Sendable {
     // Both are validated against each other; the other side's is re-read on every refresh.
     position = Sys.loadAcquire(published)
     _ = try take(Sys.loadAcquire(peerPublished))
+    // A message ring's positions are byte offsets of 8-aligned frames. One that is not would
+    // make a header word straddle two lines, or the end of the mapping (a crash): refused.
+    if header.flags & RingLayout.messageFlag != 0, (position | peerPosition) & 7 != 0 {
+      throw HinixError(
+        .corrupt, operation: producer ? "ring send" : "ring receive", subject: "shared ring",
+        detail:
+          "a message ring's positions must be multiples of 8, and this side's is \(position), the other side's \(peerPosition)"
+      )
+    }
     // A message ring's consumer counts only frames it has seen.
     if readsFrames { limit = position }
   }
