@@ -197,6 +197,14 @@ func run() throws {
     usleep(UInt32(number(0) * 1000))
     try output.write(argument(1))
 
+  case "pipe-read-some":
+    // pipe-read-some MILLISECONDS BYTES: waits, reads up to BYTES from the pipe at 3 once, and
+    // exits (closing the pipe's last reading end).
+    let input = PipeReader(adopting: FileDescriptor(rawValue: 3))
+    usleep(UInt32(number(0) * 1000))
+    var buffer = [UInt8](repeating: 0, count: number(1))
+    _ = try buffer.withUnsafeMutableBytes { try input.read(into: $0) }
+
   case "fifo-write":
     // fifo-write PATH MILLISECONDS TEXT [go]: waits, opens the FIFO for writing (blocking),
     // with "go" waits for a byte on the pipe at 3, and writes TEXT.

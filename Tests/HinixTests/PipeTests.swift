@@ -79,6 +79,20 @@ struct PipeTests {
     #expect(last == 9)
   }
 
+  @Test("a write that the reader's close stops part-way throws brokenPipe saying how much was written")
+  func partialWriteBrokenPipe() throws {
+    var (reader, writer): (PipeReader?, PipeWriter) = try Pipe.create()
+    // The writer fills the pipe and waits for room; the child, the only reader, takes a little
+    // and exits.
+    let child = try spawnPeer(["pipe-read-some", "50", "100"], passing: [reader!.descriptor: 3])
+    reader = nil
+    let large = [UInt8](repeating: 4, count: 1 << 20)
+    let error = expectError(.brokenPipe) { try writer.write(large) }
+    #expect(try child.wait() == .exited(0))
+    let detail = error?.detail ?? ""
+    #expect(detail.contains("of 1048576 bytes were written before it"), "\(detail)")
+  }
+
   @Test func tryAndTimedFormsNeverBlockOnABlockingPipe() throws {
     let (reader, writer) = try Pipe.create()
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 1)

@@ -156,6 +156,19 @@ struct SocketTests {
     #expect(elapsed >= .milliseconds(190) && elapsed < .milliseconds(390), "\(elapsed)")
   }
 
+  @Test("a blocking write that SO_SNDTIMEO stops part-way throws timedOut saying how much was written")
+  func partialWriteTimeout() throws {
+    let (left, right) = try Socket.pair()
+    defer { withExtendedLifetime(right) {} }
+    try left.set(.sendTimeout, .milliseconds(50))
+    // Far more than the socket's buffer: the first send takes what fits, the next times out.
+    let large = [UInt8](repeating: 3, count: 4 << 20)
+    let error = expectError(.timedOut) { try left.write(large) }
+    let detail = error?.detail ?? ""
+    #expect(detail.contains("of 4194304 bytes were written before it"), "\(detail)")
+    #expect(!detail.contains(" 0 of "), "\(detail)")
+  }
+
   @Test("writing to a closed peer throws brokenPipe and the process survives (MSG_NOSIGNAL)")
   func brokenPipe() throws {
     var pair: (Socket, Socket)? = try Socket.pair()

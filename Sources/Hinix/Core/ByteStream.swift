@@ -140,8 +140,13 @@ enum ByteStream {
     var written = 0
     while written < bytes.count {
       let rest = UnsafeRawBufferPointer(rebasing: bytes[written...])
-      guard let count = try write(fd, rest, waiting: waiting, strategy: strategy, subject: subject())
-      else { break }
+      let count: Int?
+      do {
+        count = try write(fd, rest, waiting: waiting, strategy: strategy, subject: subject())
+      } catch {
+        throw written > 0 ? error.afterPartialWrite(written, of: bytes.count) : error
+      }
+      guard let count else { break }
       written += count
     }
     return written

@@ -101,6 +101,14 @@ public struct HinixError: Error, Sendable, Equatable, CustomStringConvertible {
 }
 
 extension HinixError {
+  /// This error, for a write of `total` bytes that failed after `written` of them went: the
+  /// detail says how many, so that a caller knows where the stream stands.
+  func afterPartialWrite(_ written: Int, of total: Int) -> HinixError {
+    var error = self
+    error.detail += " (\(written) of \(total) bytes were written before it)"
+    return error
+  }
+
   /// Maps an errno with no more specific meaning to an error that names the call and subject.
   static func system(_ error: Errno, _ operation: String, subject: String? = nil) -> HinixError {
     let code: Code

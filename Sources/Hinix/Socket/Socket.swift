@@ -516,10 +516,15 @@ public final class Socket: Sendable {
     }
     while written < bytes.count {
       let rest = UnsafeRawBufferPointer(rebasing: bytes[written...])
-      guard
-        let count = try transfer(
+      let count: Int?
+      do {
+        count = try transfer(
           "send", events: Int16(POLLOUT), waiting: waiting, failed: failed, { Sys.send(fd, rest, flags: $0) })
-      else { break }
+      } catch {
+        // A stream's peer or timeout that stops a write part-way: the error says how far it got.
+        throw written > 0 ? error.afterPartialWrite(written, of: bytes.count) : error
+      }
+      guard let count else { break }
       failed = nil
       written += count
     }
