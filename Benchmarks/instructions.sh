@@ -3,7 +3,7 @@
 # callgrind: figures that do not move with the machine's noise, as wall-clock ratios do.
 #
 # Each path (queue send+receive, pipe write+read, socket write+read, one 64-byte slice through
-# the typed ring, one signal sent to the process itself and awaited by a task on the reactor's
+# the typed ring, one 64-byte message through a message ring, one signal sent to the process itself and awaited by a task on the reactor's
 # executor, a file created and removed in a watched folder and its two events read decoded or
 # raw, of which only the reading is counted) runs in one process, `hinix bench-peer instructions IMPLEMENTATION PATH COUNT`,
 # twice: with LOW and with HIGH operations. The difference of the two counts divided by
@@ -78,7 +78,7 @@ per_operation() {
 
 failed=0
 printf '%-12s %12s %12s %8s %9s  %s\n' path hinix C ratio recorded "goal <= $goal"
-for path in mq pipe socket ring signal inotify inotify-raw; do
+for path in mq pipe socket ring ring-message signal inotify inotify-raw; do
   hinix=$(per_operation hinix "$path") || exit 1
   c=$(per_operation c "$path") || exit 1
   ratio=$(awk -v h="$hinix" -v c="$c" 'BEGIN { printf "%.2f", h / c }')

@@ -395,6 +395,8 @@ int hinix_c_instructions(int path, long count) {
   case 5:
   case 6:
     return hinix_c_inotify_instructions(count, path == 6);
+  case 7:
+    return hinix_c_message_ring_same_thread(64, count);
   default:
     return -EINVAL;
   }

@@ -382,3 +382,24 @@ int hinix_c_ring_same_thread(size_t count, long warm_up, long iterations, int64_
   ring_free(&ring);
   return 0;
 }
+
+int hinix_c_message_ring_same_thread(size_t size, long count) {
+  struct ring ring;
+  int rc = ring_make(&ring, 4096);
+  if (rc) return rc;
+  struct side producer = side_of(&ring, 1, 0);
+  struct side consumer = side_of(&ring, 0, 0);
+  uint8_t message[256];
+  uint8_t back[256];
+  if (size > sizeof message) size = sizeof message;
+  memset(message, 1, size);
+  for (long i = 0; i < count && rc == 0; i++) {
+    rc = send_message(&producer, message, size);
+    if (rc == 0) {
+      ssize_t n = receive_message(&consumer, back);
+      if (n != (ssize_t)size) rc = n < 0 ? (int)n : -EIO;
+    }
+  }
+  ring_free(&ring);
+  return rc;
+}

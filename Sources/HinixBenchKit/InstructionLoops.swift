@@ -15,6 +15,8 @@ public enum InstructionPath: String, CaseIterable, Sendable {
   case socket
   /// A 64-byte slice copied into the typed ring and summed out of it.
   case ring
+  /// A 64-byte message sent into a message ring and received out of it (copied).
+  case messageRing = "ring-message"
   /// A real-time signal sent to this process and received by a task on the reactor's executor
   /// (C: a handler writes it into a pipe that an epoll loop on another thread reads).
   case signal
@@ -35,6 +37,7 @@ public enum InstructionPath: String, CaseIterable, Sendable {
     case .signal: 4
     case .inotify: 5
     case .inotifyRaw: 6
+    case .messageRing: 7
     }
   }
 }
@@ -78,6 +81,8 @@ extension BenchLoops {
       }
     case .ring:
       try ringSlices(count: count, message: message)
+    case .messageRing:
+      try ringMessages(count: count, message: UnsafeRawBufferPointer(message), back: back)
     case .signal:
       try signalsToSelf(count: count)
     case .inotify:
@@ -97,6 +102,21 @@ extension BenchLoops {
     let pair = try RingSender<UInt64>.makeRing(capacity: 16)
     let source = UnsafeBufferPointer(message.bindMemory(to: UInt64.self))
     for _ in 0..<count { _ = try ringSliceThrough(pair.sender, pair.receiver, source) }
+  }
+
+  /// `count` 64-byte messages through a 4096-byte message ring, each received (copied) into
+  /// `back`: the instruction-counted message-ring path, out of line as ``ringSlices``.
+  @inline(never)
+  static func ringMessages(
+    count: Int, message: UnsafeRawBufferPointer, back: UnsafeMutableRawBufferPointer
+  ) throws {
+    let pair = try MessageSender.makeRing(capacity: 4096)
+    for _ in 0..<count {
+      try pair.sender.send(message)
+      guard try pair.receiver.receive(into: back) == message.count else {
+        throw BenchError.failure("short message")
+      }
+    }
   }
 
   /// Reads and decodes every queued event, the batches freed before it returns: what

@@ -104,6 +104,9 @@ int hinix_c_pingpong_rtt(long iterations, int cpu, int64_t *samples);
 /// goes in `sum`; the warm-up touches every page of the new ring before the clock starts.
 int hinix_c_ring_same_thread(size_t count, long warm_up, long iterations, int64_t *elapsed_ns,
                              uint64_t *sum);
+/// `count` messages of `size` bytes (at most 256) sent into a 4096-byte message ring and
+/// received out of it (copied) on this thread, for instruction counting. 0 or -errno.
+int hinix_c_message_ring_same_thread(size_t size, long count);
 
 /// The wrapping sum of `count` values: the receiving side's work in shmem-ipc's benchmark
 /// shape, shared by the C ring and the Hinix ring so that both run the same machine code (eight
@@ -113,7 +116,8 @@ uint64_t hinix_c_sum(const uint64_t *values, size_t count);
 /// One hot path `count` times on this thread, for instruction counting (`Benchmarks/instructions.sh`):
 /// 0, a 64-byte message sent to and received from a queue; 1, 64 bytes written to and read from
 /// a pipe; 2, the same through a Unix stream socket pair; 3, a 64-byte slice through the typed
-/// ring (`hinix_c_ring_same_thread`). 0 or -errno.
+/// ring (`hinix_c_ring_same_thread`); 7, a 64-byte message through a message ring
+/// (`hinix_c_message_ring_same_thread`). 0 or -errno.
 int hinix_c_instructions(int path, long count);
 /// `count` signals sent to this process and taken in the event-loop shape (a thread that takes
 /// the signal writes it into a pipe that this thread's epoll loop reads), for instruction counting.

@@ -322,7 +322,7 @@ final class RingSide: @unchecked Sendable {
 
   /// Moves this side's position by `count` and publishes it, waking the other side only if it
   /// announced that it sleeps.
-  @inlinable
+  @inlinable @inline(__always)
   func commit(_ count: Int) {
     // Every caller passes at most the count it was allowed, never a negative one.
     position &+= UInt64(truncatingIfNeeded: count)
@@ -374,10 +374,18 @@ final class RingSide: @unchecked Sendable {
 
   // MARK: Waiting
 
-  /// Waits until `needed` elements are available, as the strategy and `waiting` allow.
-  @usableFromInline
+  /// Waits until `needed` elements are available, as the strategy and `waiting` allow. Inlined:
+  /// when they are there already, as while the other side keeps up, it is one check.
+  @inlinable @inline(__always)
   func wait(for needed: Int, waiting: Waiting) throws(HinixError) -> WaitResult {
     if try available(atLeast: needed) >= needed { return .ready }
+    return try waitForMore(needed, waiting: waiting)
+  }
+
+  /// ``wait(for:waiting:)`` once what is there is not enough: out of line, the spin and the
+  /// sleep.
+  @usableFromInline
+  func waitForMore(_ needed: Int, waiting: Waiting) throws(HinixError) -> WaitResult {
     if case .never = waiting { return try check(needed) ?? .timedOut }
     // The wait's spin, asked for once; for an adaptive history, when the wait began (the
     // other strategies read no clock before their spin's 64th round).
