@@ -186,11 +186,13 @@ final class RingSide: @unchecked Sendable {
   /// every word it uses before it reads a message.
   @usableFromInline
   func takeFrames() -> Int {
-    @inline(__always) func frameSize(_ word: UInt64) -> Int { 8 + ((Int(word & 0xFFFF_FFFF) + 7) & ~7) }
+    @inline(__always) func frameSize(_ word: UInt64) -> Int {
+      MessageFrame.frameSize(Int(word & 0xFFFF_FFFF))
+    }
     let offset = slot
     let word = Sys.loadAcquire((data + offset).assumingMemoryBound(to: UInt64.self))
     var extent = 0
-    if word >> 32 == 2 {
+    if word >> 32 == MessageFrame.paddingKind {
       // A padding frame covers the rest of the ring; the sender published the frame at 0 first.
       extent = capacity - offset
       let second = Sys.loadAcquire(data.assumingMemoryBound(to: UInt64.self))
