@@ -253,6 +253,7 @@ public final class Socket: Sendable {
   /// Runs `call` (which gets `MSG_DONTWAIT` or 0 as flags) until it succeeds or the form gives
   /// up: `nil` when a try or timed form ran out of time. A spinning ``waitStrategy`` retries the
   /// non-blocking call before the first wait.
+  ///
   /// When the caller's own first call `failed` already, it goes on from that failure (no call
   /// is made twice: a second blocking call could wait again).
   @inline(__always)
