@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <mqueue.h>
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -212,6 +213,26 @@ int hinix_c_stream_sink(int in, int ack, void *buffer, size_t buffer_size, long 
     done += n;
   }
   return write_exactly(ack, buffer, 1);
+}
+
+int hinix_c_pin_process(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  // This thread first: the threads it starts from now on inherit its mask.
+  if (sched_setaffinity(0, sizeof set, &set) < 0) return -errno;
+  DIR *tasks = opendir("/proc/self/task");
+  if (tasks == NULL) return -errno;
+  int rc = 0;
+  struct dirent *entry;
+  while ((entry = readdir(tasks)) != NULL) {
+    if (entry->d_name[0] == '.') continue;
+    pid_t thread = (pid_t)atoi(entry->d_name);
+    // A thread that ended since the directory was read is gone, not a failure.
+    if (sched_setaffinity(thread, sizeof set, &set) < 0 && errno != ESRCH) rc = -errno;
+  }
+  closedir(tasks);
+  return rc;
 }
 
 static char fork_echo_buffer[1 << 20];

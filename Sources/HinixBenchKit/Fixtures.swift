@@ -1,3 +1,4 @@
+import CHinixBaseline
 import Glibc
 import Hinix
 import SystemPackage
@@ -30,6 +31,16 @@ public struct BenchError: Error, CustomStringConvertible {
 func check(_ result: Int32) throws {
   if result < 0 {
     throw BenchError.failure("baseline: \(String(cString: strerror(-result)))")
+  }
+}
+
+/// Pins every thread of this process to `cpu`, and so the threads it starts later: a peer on
+/// another CPU then never shares its CPU with this process's thread pool or reactor, whichever
+/// thread an async measurement happens to run on.
+public func pinProcess(toCPU cpu: Int) throws {
+  let result = hinix_c_pin_process(Int32(cpu))
+  if result < 0 {
+    throw BenchError.failure("sched_setaffinity (cpu \(cpu)): \(String(cString: strerror(-result)))")
   }
 }
 

@@ -54,20 +54,21 @@ public enum BenchGroup: String, CaseIterable, Sendable {
 /// The CPUs of a run: this process's first allowed CPU, and the peer's (the second allowed one
 /// unless both share a core).
 public struct Placement: Sendable, CustomStringConvertible {
-  /// The CPU this thread is pinned to.
+  /// The CPU this process is pinned to.
   public var parentCPU: Int
   /// The CPU the peer is pinned to.
   public var peerCPU: Int
   /// Whether only one CPU is allowed.
   var onlyOneCPU: Bool
 
-  /// Pins this thread to the first allowed CPU and places the peer on the second, or on the
-  /// same one with `sameCore` or when only one is allowed.
+  /// Pins this process (every thread, and the threads started later) to the first allowed CPU
+  /// and places the peer on the second, or on the same one with `sameCore` or when only one is
+  /// allowed.
   public static func pinned(sameCore: Bool) throws -> Placement {
     let cpus = ChildProcess.allowedCPUs()
     let parentCPU = cpus.first ?? 0
     let peerCPU = sameCore || cpus.count < 2 ? parentCPU : cpus[1]
-    try ChildProcess.pinCurrentThread(toCPU: parentCPU)
+    try pinProcess(toCPU: parentCPU)
     return Placement(parentCPU: parentCPU, peerCPU: peerCPU, onlyOneCPU: cpus.count < 2)
   }
 

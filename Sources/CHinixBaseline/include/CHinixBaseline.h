@@ -71,6 +71,11 @@ int hinix_c_fdpass_rtt(int socket, int passed, long iterations, int64_t *samples
 /// then closes its copy, `iterations` times.
 int hinix_c_fdpass_echo(int socket, long iterations);
 
+/// Pins every thread of this process to `cpu`, this one first so that threads started later
+/// (a thread pool's, a reactor's) inherit it: a benchmark's peer on another CPU then never shares
+/// its CPU with a thread of this process. Returns 0 or -errno.
+int hinix_c_pin_process(int cpu);
+
 /// Forks a peer that pins itself to `cpu` (when `cpu >= 0`) and echoes until killed or until a
 /// call fails: kind 0 receives messages on the queue `in` and sends them back on `out`; kind 1
 /// reads the eventfd `in` and adds what it read to `out`; kind 2 reads `buffer_size` bytes
