@@ -834,7 +834,9 @@ public final class FileWatcher: Sendable {
         // half nor a watch's end, so nothing to pair or keep up: reported if asked for.
         if mask & batch.lastKinds != 0 {
           batch.events.append(
-            Event(kinds: Kinds(rawValue: mask), directory: batch.lastPath, storedName: name, cookie: cookie))
+            Event(
+              kinds: Kinds(rawValue: mask), directory: batch.lastPath, storedName: consume name,
+              cookie: cookie))
         }
       } else {
         decode(descriptor: descriptor, mask: mask, cookie: cookie, name: name, into: &batch, state: &state)
