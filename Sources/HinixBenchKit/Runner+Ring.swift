@@ -160,6 +160,19 @@ extension Runner {
       Figure(
         transport: "spin200/spin", size: 64, metric: "rtt_median_ns", hinix: medians[.spinThenSleep]!,
         baseline: medians[.busySpin]!))
+    // An 8-byte message and its 8-byte header share one cache line, as a 64-byte message and
+    // its header cannot: how near the framed ring comes to the one-line floor when a message
+    // fits in the line its header publishes, against a ping-pong measured beside it.
+    var smallPingPong: [Int64] = []
+    let small = try withUnsafeMutablePointer(to: &smallPingPong) { pointer in
+      try ringRoundTrips(size: 8, wait: .busySpin, pingPong: pointer)
+    }
+    let smallLatency = Report.latency(transport: RingWait.busySpin.transport, size: 8, small, mean: true)
+    figures += smallLatency
+    figures.append(
+      Figure(
+        transport: "spin/ping-pong", size: 8, metric: "rtt_median_ns", hinix: smallLatency[0].hinix,
+        baseline: Report.latency(transport: "", size: 8, [.c: smallPingPong])[0].baseline))
     return figures
   }
 

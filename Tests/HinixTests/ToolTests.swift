@@ -234,9 +234,10 @@ struct ToolTests {
     // mq, pipe, fifo, four socket transports and the pty: 3 sizes x (median, p99, throughput);
     // eventfd, descriptor passing, the three signal figures and the exit wait: median and p99; the ring: 3
     // throughputs, 3 waits x (median, p99), the two spinning waits' means, 2 comparisons of
-    // medians and 4 one-thread sizes; the event sources: inotify decoding (decoded and raw) and
-    // the poller's wait (one time each), inotify latency and timer lateness (median and p99).
-    #expect(lines.count == 108, "\(result.standardOutput)")
+    // medians, the spinning 8-byte round trip (median, p99, mean) and its comparison with the
+    // ping-pong, and 4 one-thread sizes; the event sources: inotify decoding (decoded and raw)
+    // and the poller's wait (one time each), inotify latency and timer lateness (median and p99).
+    #expect(lines.count == 112, "\(result.standardOutput)")
     for transport in [
       "mq", "eventfd", "pipe", "fifo", "uds-stream", "uds-seqpkt", "uds-dgram", "uds-path", "fd-pass", "pty",
       "shm-ring", "ring-spin", "ring-spin200", "ring-sleep", "spin/ping-pong", "ring-1thread", "signal",
