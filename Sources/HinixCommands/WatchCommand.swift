@@ -141,12 +141,18 @@ struct WatchCommand: ParsableCommand {
     } else {
       let kinds = try kinds()
       let watcher = try FileWatcher()
-      for path in paths {
-        if recursive {
-          try watcher.watchRecursively(FilePath(path), for: kinds, excluding: exclude)
-        } else {
-          try watcher.watch(FilePath(path), for: kinds)
+      if recursive {
+        // Ancestors first, and a folder inside a tree watched already left to that tree, as
+        // inotifywait -r takes overlapping paths (a watcher has one watch per folder).
+        var roots: [FilePath] = []
+        for path in paths.map({ FilePath($0) }).sorted(by: { $0.components.count < $1.components.count }) {
+          let normalized = path.lexicallyNormalized()
+          if roots.contains(where: { normalized.starts(with: $0) }) { continue }
+          try watcher.watchRecursively(path, for: kinds, excluding: exclude)
+          roots.append(normalized)
         }
+      } else {
+        for path in paths { try watcher.watch(FilePath(path), for: kinds) }
       }
       read = { timeout in
         let events: [FileWatcher.Event]

@@ -503,6 +503,67 @@ struct FileWatcherTests {
     }
   }
 
+  /// The mask the kernel holds for watch `descriptor` of `watcher`, from its fdinfo line
+  /// (`inotify wd:1 ino:… sdev:… mask:8 ignored_mask:0 …`).
+  private func kernelMask(_ watcher: FileWatcher, _ descriptor: Int32) throws -> UInt32? {
+    let info = try readProcFile(FilePath("/proc/self/fdinfo/\(watcher.descriptor.rawValue)"))
+    guard let line = info.split(separator: "\n").first(where: { $0.hasPrefix("inotify wd:\(descriptor) ") }),
+      let field = line.split(separator: " ").first(where: { $0.hasPrefix("mask:") })
+    else { return nil }
+    return UInt32(field.dropFirst("mask:".count), radix: 16)
+  }
+
+  @Test("a folder has one watch per watcher: a tree refuses, and never takes over, another watch's folder")
+  func overlappingWatches() throws {
+    try withTemporaryFolder { folder in
+      let tree = folder.appending("tree")
+      let inner = tree.appending("inner")
+      #expect(mkdir(tree.string, 0o755) == 0)
+      #expect(mkdir(inner.string, 0o755) == 0)
+      let watcher = try FileWatcher()
+      let plain = try watcher.watch(inner, for: .closedAfterWriting)
+      #expect(try kernelMask(watcher, plain.descriptor) == FileWatcher.Kinds.closedAfterWriting.rawValue)
+      // A tree that would reach the plainly watched folder: refused, naming it; the plain
+      // watch keeps the kernel's mask it had and is the only watch left.
+      let refused = expectError(.alreadyExists) { try watcher.watchRecursively(tree, for: .created) }
+      #expect(refused?.subject == inner.string)
+      #expect(
+        refused?.detail.contains("a watch of \(inner.string)") == true, "\(String(describing: refused))")
+      #expect(try kernelMask(watcher, plain.descriptor) == FileWatcher.Kinds.closedAfterWriting.rawValue)
+      #expect(watcher.watches.map(\.path) == [inner])
+      try touch(inner.appending("f"))
+      var events = try collect(watcher) { !$0.isEmpty }
+      #expect(events.map(\.kinds) == [.closedAfterWriting] && events.first?.path == inner.appending("f"))
+      // Unwatched by the user: its end is not reported.
+      try watcher.unwatch(plain)
+      #expect(try drain(watcher).isEmpty)
+
+      // A plainly watched folder moved into a tree later stays its watch's: the tree reports
+      // the move and the folder it could not take, and nothing from inside that folder.
+      try watcher.watchRecursively(tree, for: [.created, .movedTo])
+      let outside = folder.appending("outside")
+      #expect(mkdir(outside.string, 0o755) == 0)
+      let moved = try watcher.watch(outside, for: .closedAfterWriting)
+      let arrived = tree.appending("moved")
+      #expect(rename(outside.string, arrived.string) == 0)
+      events = try collect(watcher) { $0.contains { $0.watchError != nil } }
+      #expect(events.contains { $0.kinds == [.movedTo, .isDirectory] && $0.path == arrived }, "\(events)")
+      let failure = events.first { $0.watchError != nil }
+      #expect(failure?.path == arrived && failure?.watchError?.code == .alreadyExists, "\(events)")
+      #expect(try kernelMask(watcher, moved.descriptor) == FileWatcher.Kinds.closedAfterWriting.rawValue)
+      try touch(arrived.appending("g"))
+      events = try collect(watcher) { !$0.isEmpty }
+      // The plain watch's event, under the path it watched (inotify's plain watches do not
+      // follow renames); no `created` from the tree.
+      #expect(events.map(\.kinds) == [.closedAfterWriting] && events.first?.path == outside.appending("g"))
+      #expect(try drain(watcher).isEmpty)
+      // A second tree over the first: refused, and what it had watched goes again.
+      let overlapping = expectError(.alreadyExists) { try watcher.watchRecursively(folder, for: .created) }
+      #expect(overlapping?.detail.contains("the recursive watch of \(tree.string)") == true)
+      #expect(Set(watcher.watches.map(\.path)) == [tree, inner, outside])
+    }
+  }
+
   @Test("refusals name the path and the limit")
   func refusals() throws {
     try withTemporaryFolder { folder in

@@ -374,6 +374,23 @@ struct WatchToolTests {
     }
   }
 
+  @Test("-r with overlapping paths, a folder given before the tree it is in: each event once")
+  func overlappingRecursivePaths() async throws {
+    try await withTemporaryFolderAsync { folder in
+      #expect(mkdir(folder.appending("a").string, 0o755) == 0)
+      let (watch, lines) = try await startWatch([
+        "-r", "-e", "create", "--format", "%w%f", "--count", "2", folder.appending("a").string, folder.string,
+      ])
+      for name in ["a/f", "g"] {
+        close(open(folder.appending(name).string, O_CREAT | O_WRONLY | O_CLOEXEC, 0o644))
+      }
+      var seen: [String] = []
+      while let line = try await lines.next() { seen.append(line) }
+      #expect(seen == ["\(folder.string)/a/f", "\(folder.string)/g"])
+      #expect(try await watch.wait() == .exited(0))
+    }
+  }
+
   @Test("the default line, %Xe and --json")
   func lineShapes() async throws {
     try await withTemporaryFolderAsync { folder in

@@ -24,9 +24,16 @@ import SystemPackage
 /// finds is reported as created (``Event/isFromScan``), so `mkdir -p a/b/c && touch a/b/c/f`
 /// never loses `f`; an entry the scan reported is not reported again by the kernel's own
 /// event. What happened to a file before its folder was watched is not known: a file already
-/// written and closed there is reported as created only. Directories deleted or moved out drop their watches; renamed ones keep them under
-/// their new path. A recursive watch does not report folders being opened, read or closed
-/// (`OPEN`, `ACCESS`, `CLOSE_NOWRITE` with `ISDIR`): its own scans do that; files' are reported.
+/// written and closed there is reported as created only. Directories deleted or moved out
+/// drop their watches; renamed ones keep them under their new path. A recursive watch does not
+/// report folders being opened, read or closed (`OPEN`, `ACCESS`, `CLOSE_NOWRITE` with
+/// `ISDIR`): its own scans do that; files' are reported.
+///
+/// The kernel keys watches by inode, so a folder has one watch per watcher: a tree never takes
+/// over a folder that another watch of the same watcher has (a plain watch, or another tree's),
+/// which keeps its own kinds. ``watchRecursively(_:for:excluding:)`` refuses such a tree, and
+/// a folder moved into a tree later is reported with ``Event/watchError`` (`.alreadyExists`)
+/// and left to its watch. Use a second watcher for overlapping watches.
 ///
 /// **Overflow.** When the kernel's queue (`/proc/sys/fs/inotify/max_queued_events`) fills,
 /// events are lost and the kernel says so: the watcher reports an event with
@@ -313,11 +320,15 @@ public final class FileWatcher: Sendable {
     var removed = false
     /// Whether the user asked for this watch (its `IN_IGNORED` is reported).
     var explicit: Bool
+    /// The mask this watch asks the kernel for, put back when another watch's
+    /// `inotify_add_watch` reached the same inode.
+    let mask: UInt32
 
-    init(path: FilePath, tree: Tree?, kinds: Kinds, explicit: Bool) {
+    init(path: FilePath, tree: Tree?, kinds: Kinds, mask: UInt32, explicit: Bool) {
       self.path = path
       self.tree = tree
       self.kinds = kinds
+      self.mask = mask
       self.explicit = explicit
     }
   }
@@ -447,14 +458,15 @@ public final class FileWatcher: Sendable {
       let descriptor = try addWatch(path, mask: wanted.rawValue | options.rawValue)
       if state.entries[descriptor]?.tree != nil {
         // The same folder under another path (a link): put the tree's mask back and refuse.
-        if let tree = state.entries[descriptor]?.tree {
-          _ = try? addWatch(path, mask: FileWatcher.treeMask(tree.kinds))
+        if let mask = state.entries[descriptor]?.mask {
+          restoreMask(mask, of: descriptor, at: path, in: state)
         }
         throw HinixError(
           .alreadyExists, operation: "inotify_add_watch", subject: path.printable,
           detail: "the folder is watched already, as part of a recursive watch")
       }
-      state.entries[descriptor] = Entry(path: path, tree: nil, kinds: wanted, explicit: true)
+      state.entries[descriptor] = Entry(
+        path: path, tree: nil, kinds: wanted, mask: wanted.rawValue | options.rawValue, explicit: true)
       return Watch(descriptor: descriptor, path: path)
     }
   }
@@ -469,7 +481,8 @@ public final class FileWatcher: Sendable {
   ///     pattern with a `/` is matched against the path relative to `root` (`build/*`), one
   ///     without against each name (`.git`, `*.tmp`).
   /// - Throws: as ``watch(_:for:options:)``; `.invalidArgument` when `root` is not a
-  ///   directory.
+  ///   directory; `.alreadyExists` when a folder of the tree is watched already by another
+  ///   watch of this watcher (a plain watch, or another recursive one), named in the message.
   @discardableResult
   public func watchRecursively(_ root: FilePath, for kinds: Kinds = .all, excluding: [String] = [])
     throws(HinixError) -> Watch
@@ -573,6 +586,21 @@ public final class FileWatcher: Sendable {
     }
   }
 
+  /// Puts `mask` back as the mask of watch `descriptor`, which `path` reached. Should `path`
+  /// name another inode by now (renamed meanwhile), the watch that call made there goes again,
+  /// or, if it is one of this watcher's, gets its own mask back.
+  private func restoreMask(_ mask: UInt32, of descriptor: Int32, at path: FilePath, in state: borrowing State)
+  {
+    guard case .success(let reached) = Sys.addWatch(self.descriptor.rawValue, path, mask: mask),
+      reached != descriptor
+    else { return }
+    if let other = state.entries[reached] {
+      _ = Sys.addWatch(self.descriptor.rawValue, path, mask: other.mask)
+    } else {
+      _ = Sys.removeWatch(self.descriptor.rawValue, reached)
+    }
+  }
+
   /// The mask a recursive tree asks the kernel for: what the caller wants and what following
   /// the tree needs.
   private static func treeMask(_ kinds: Kinds) -> UInt32 {
@@ -595,8 +623,11 @@ public final class FileWatcher: Sendable {
     var pending = [directory]
     while let path = pending.popLast() {
       let descriptor: Int32
+      let mask = FileWatcher.treeMask(tree.kinds)
       do {
-        descriptor = try addWatch(path, mask: FileWatcher.treeMask(tree.kinds))
+        // Added to the mask, not replacing it: a folder another watch of this watcher has
+        // keeps that watch's kinds while this finds out (below).
+        descriptor = try addWatch(path, mask: mask | Sys.inMaskAdd)
       } catch {
         // Vanished, or no longer a directory, since it was seen: nothing to watch.
         if error.code != .notFound && error.code != .invalidArgument || path == directory && explicit {
@@ -611,10 +642,25 @@ public final class FileWatcher: Sendable {
         _ = entry
       }
       let entry: Entry
-      if let known = state.entries[descriptor] {
+      if let known = state.entries[descriptor], known.tree?.root == tree.root {
         entry = known
+      } else if let known = state.entries[descriptor], !known.removed {
+        // The same inode as another watch of this watcher (a plain watch, or another tree's):
+        // one watch per inode, so it stays that watch's, with its own mask, outside this tree.
+        restoreMask(known.mask, of: descriptor, at: path, in: state)
+        let owner =
+          known.tree.map { "the recursive watch of \($0.root.printable)" }
+          ?? "a watch of \(known.path.printable)"
+        failures.append(
+          (
+            path,
+            HinixError(
+              .alreadyExists, operation: "inotify_add_watch", subject: path.printable,
+              detail: "the folder is watched already by \(owner); a folder has one watch per watcher")
+          ))
+        continue
       } else {
-        entry = Entry(path: path, tree: tree, kinds: tree.kinds, explicit: false)
+        entry = Entry(path: path, tree: tree, kinds: tree.kinds, mask: mask, explicit: false)
         made.append(descriptor)
       }
       entry.path = path

@@ -85,6 +85,7 @@ extension Sys {
   static var inExcludeUnlinked: UInt32 { UInt32(IN_EXCL_UNLINK) }
   static var inIsDirectory: UInt32 { UInt32(IN_ISDIR) }
   static var inOneShot: UInt32 { UInt32(IN_ONESHOT) }
+  static var inMaskAdd: UInt32 { UInt32(IN_MASK_ADD) }
 
   /// An inotify instance, close-on-exec and non-blocking.
   static func inotify() -> Result<Int32, Errno> {
