@@ -142,14 +142,15 @@ struct WatchCommand: ParsableCommand {
       let kinds = try kinds()
       let watcher = try FileWatcher()
       if recursive {
-        // Ancestors first, and a folder inside a tree watched already left to that tree, as
-        // inotifywait -r takes overlapping paths (a watcher has one watch per folder).
-        var roots: [FilePath] = []
-        for path in paths.map({ FilePath($0) }).sorted(by: { $0.components.count < $1.components.count }) {
-          let normalized = path.lexicallyNormalized()
-          if roots.contains(where: { normalized.starts(with: $0) }) { continue }
-          try watcher.watchRecursively(path, for: kinds, excluding: exclude)
-          roots.append(normalized)
+        // Ancestors first; a path whose folder a tree given before it has already is left to
+        // that tree, as inotifywait -r takes overlapping paths (a watcher has one watch per
+        // folder).
+        for path in paths.map({ FilePath($0) }).sorted(by: { depth($0) < depth($1) }) {
+          do {
+            try watcher.watchRecursively(path, for: kinds, excluding: exclude)
+          } catch {
+            guard error.code == .alreadyExists, error.subject == path.printable else { throw error }
+          }
         }
       } else {
         for path in paths { try watcher.watch(FilePath(path), for: kinds) }
@@ -361,4 +362,17 @@ extension StringProtocol {
   func trimmingCharacters() -> String {
     String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
   }
+}
+
+/// How many components `path` has as an absolute path (relative ones after the working
+/// folder's), `.` and `..` resolved lexically.
+private func depth(_ path: FilePath) -> Int {
+  var absolute = path
+  if path.isRelative {
+    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+    if getcwd(&buffer, buffer.count) != nil {
+      absolute = buffer.withUnsafeBufferPointer { FilePath(platformString: $0.baseAddress!) }.pushing(path)
+    }
+  }
+  return absolute.lexicallyNormalized().components.count
 }

@@ -337,13 +337,25 @@ struct SignalToolTests {
 /// `hinix watch`, which stands in for `inotifywait -m`.
 @Suite("Watch tool")
 struct WatchToolTests {
-  /// Starts `hinix watch ARGUMENTS` and returns once it says its watches are established.
-  private func startWatch(_ arguments: [String]) async throws -> (ChildProcess, ChildLines) {
+  /// Starts `hinix watch ARGUMENTS` (in `folder` when given, through the shell's `cd`) and
+  /// returns once it says its watches are established.
+  private func startWatch(_ arguments: [String], in folder: FilePath? = nil) async throws -> (
+    ChildProcess, ChildLines
+  ) {
     let (output, outputEnd) = try Pipe.create()
     let (errors, errorsEnd) = try Pipe.create()
-    let watch = try ChildProcess.spawn(
-      FilePath("\(productsFolder)/hinix"), arguments: ["watch"] + arguments,
-      passing: [outputEnd.descriptor: 1, errorsEnd.descriptor: 2])
+    let hinix = FilePath("\(productsFolder)/hinix")
+    let watch =
+      if let folder {
+        try ChildProcess.spawn(
+          "/bin/sh",
+          arguments: ["-c", "cd \"$0\" && exec \"$@\"", folder.string, hinix.string, "watch"] + arguments,
+          passing: [outputEnd.descriptor: 1, errorsEnd.descriptor: 2])
+      } else {
+        try ChildProcess.spawn(
+          hinix, arguments: ["watch"] + arguments,
+          passing: [outputEnd.descriptor: 1, errorsEnd.descriptor: 2])
+      }
     _ = (consume outputEnd, consume errorsEnd)
     let status = ChildLines(errors)
     let first = try await status.next()
@@ -388,6 +400,16 @@ struct WatchToolTests {
       while let line = try await lines.next() { seen.append(line) }
       #expect(seen == ["\(folder.string)/a/f", "\(folder.string)/g"])
       #expect(try await watch.wait() == .exited(0))
+      // Relative paths, `.` among them (whose lexical form is empty), in the watched folder.
+      let (relative, relativeLines) = try await startWatch(
+        ["-r", "-e", "create", "--format", "%w%f", "--count", "2", "a", ".", "a/../a"], in: folder)
+      for name in ["a/h", "i"] {
+        close(open(folder.appending(name).string, O_CREAT | O_WRONLY | O_CLOEXEC, 0o644))
+      }
+      seen = []
+      while let line = try await relativeLines.next() { seen.append(line) }
+      #expect(seen == ["./a/h", "./i"])
+      #expect(try await relative.wait() == .exited(0))
     }
   }
 
