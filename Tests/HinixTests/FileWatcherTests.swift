@@ -504,10 +504,11 @@ struct FileWatcherTests {
   }
 
   /// The mask the kernel holds for watch `descriptor` of `watcher`, from its fdinfo line
-  /// (`inotify wd:1 ino:… sdev:… mask:8 ignored_mask:0 …`).
+  /// (`inotify wd:1 ino:… sdev:… mask:8 ignored_mask:0 …`, numbers in hexadecimal).
   private func kernelMask(_ watcher: FileWatcher, _ descriptor: Int32) throws -> UInt32? {
     let info = try readProcFile(FilePath("/proc/self/fdinfo/\(watcher.descriptor.rawValue)"))
-    guard let line = info.split(separator: "\n").first(where: { $0.hasPrefix("inotify wd:\(descriptor) ") }),
+    let prefix = "inotify wd:\(String(descriptor, radix: 16)) "
+    guard let line = info.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }),
       let field = line.split(separator: " ").first(where: { $0.hasPrefix("mask:") })
     else { return nil }
     return UInt32(field.dropFirst("mask:".count), radix: 16)
@@ -557,10 +558,29 @@ struct FileWatcherTests {
       // follow renames); no `created` from the tree.
       #expect(events.map(\.kinds) == [.closedAfterWriting] && events.first?.path == outside.appending("g"))
       #expect(try drain(watcher).isEmpty)
+      // That plain watch unwatched, the tree takes the folder up.
+      try watcher.unwatch(moved)
+      #expect(try drain(watcher).isEmpty)
+      try touch(arrived.appending("k"))
+      events = try collect(watcher) { !$0.isEmpty }
+      #expect(events.map(\.kinds) == [.created] && events.first?.path == arrived.appending("k"), "\(events)")
       // A second tree over the first: refused, and what it had watched goes again.
       let overlapping = expectError(.alreadyExists) { try watcher.watchRecursively(folder, for: .created) }
       #expect(overlapping?.detail.contains("the recursive watch of \(tree.string)") == true)
-      #expect(Set(watcher.watches.map(\.path)) == [tree, inner, outside])
+      #expect(Set(watcher.watches.map(\.path)) == [tree, inner, arrived])
+      // A one-shot plain watch of a tree's folder through a link: refused, and the tree's
+      // watch keeps its mask (not one-shot) and its events.
+      let link = folder.appending("link")
+      #expect(symlink(inner.string, link.string) == 0)
+      let innerWatch = try #require(watcher.watches.first { $0.path == inner })
+      let treeMask = try kernelMask(watcher, innerWatch.descriptor)
+      expectError(.alreadyExists) { try watcher.watch(link, for: .closedAfterWriting, options: .oneShot) }
+      #expect(try kernelMask(watcher, innerWatch.descriptor) == treeMask)
+      for name in ["h", "i"] { try touch(inner.appending(name)) }
+      events = try collect(watcher) { $0.filter { $0.kinds == .created }.count >= 2 }
+      #expect(
+        events.filter { $0.kinds == .created }.map(\.path) == [inner.appending("h"), inner.appending("i")],
+        "\(events)")
     }
   }
 

@@ -33,7 +33,8 @@ import SystemPackage
 /// over a folder that another watch of the same watcher has (a plain watch, or another tree's),
 /// which keeps its own kinds. ``watchRecursively(_:for:excluding:)`` refuses such a tree, and
 /// a folder moved into a tree later is reported with ``Event/watchError`` (`.alreadyExists`)
-/// and left to its watch. Use a second watcher for overlapping watches.
+/// and left to its watch; when that plain watch is unwatched, the tree takes the folder up.
+/// Use a second watcher for overlapping watches.
 ///
 /// **Overflow.** When the kernel's queue (`/proc/sys/fs/inotify/max_queued_events`) fills,
 /// events are lost and the kernel says so: the watcher reports an event with
@@ -351,6 +352,9 @@ public final class FileWatcher: Sendable {
     /// How this watcher reads, fixed by its first read or its first recursive watch: decoded
     /// and raw reads do not mix (a raw read skips the upkeep that decoding and trees need).
     var style: ReadStyle = .undecided
+    /// Folders a tree left to a plain watch that had them (by that watch's descriptor): the
+    /// tree takes each up, under the path it knows, when that watch ends.
+    var lentFolders: [Int32: (path: FilePath, tree: Tree)] = [:]
   }
 
   /// How a watcher reads its events.
@@ -455,18 +459,21 @@ public final class FileWatcher: Sendable {
           .alreadyExists, operation: "inotify_add_watch", subject: path.printable,
           detail: "the path is watched already, as part of the recursive watch of \(tree.root.printable)")
       }
-      let descriptor = try addWatch(path, mask: wanted.rawValue | options.rawValue)
-      if state.entries[descriptor]?.tree != nil {
-        // The same folder under another path (a link): put the tree's mask back and refuse.
-        if let mask = state.entries[descriptor]?.mask {
-          restoreMask(mask, of: descriptor, at: path, in: state)
-        }
+      let mask = wanted.rawValue | options.rawValue
+      // Added to the mask first (and not one-shot), so that a tree's folder reached under
+      // another path (a link) keeps what the tree needs while this finds out.
+      let descriptor = try addWatch(path, mask: mask & ~Sys.inOneShot | Sys.inMaskAdd)
+      if let known = state.entries[descriptor], known.tree != nil, !known.removed {
+        restoreMask(known.mask, of: descriptor, at: path, in: state)
         throw HinixError(
           .alreadyExists, operation: "inotify_add_watch", subject: path.printable,
           detail: "the folder is watched already, as part of a recursive watch")
       }
-      state.entries[descriptor] = Entry(
-        path: path, tree: nil, kinds: wanted, mask: wanted.rawValue | options.rawValue, explicit: true)
+      if state.entries[descriptor] != nil || mask & Sys.inOneShot != 0 {
+        // Watched already by a plain watch, whose kinds this one replaces; or one-shot.
+        restoreMask(mask, of: descriptor, at: path, in: state)
+      }
+      state.entries[descriptor] = Entry(path: path, tree: nil, kinds: wanted, mask: mask, explicit: true)
       return Watch(descriptor: descriptor, path: path)
     }
   }
@@ -547,14 +554,32 @@ public final class FileWatcher: Sendable {
         detail: "watch \(watch.descriptor) is not a watch of this watcher")
     }
     for descriptor in descriptors {
-      state.withLock { $0.entries[descriptor]?.removed = true }
-      switch Sys.removeWatch(self.descriptor.rawValue, descriptor) {
-      case .success, .failure(.invalidArgument):
-        break  // EINVAL: the kernel removed it already (its object is gone)
-      case .failure(let error):
-        throw HinixError.system(error, "inotify_rm_watch", subject: watch.path.printable)
+      // Marked and removed under one lock: a tree being added meanwhile must not take a
+      // descriptor that is about to go.
+      try state.withLock { (state) throws(HinixError) in
+        state.entries[descriptor]?.removed = true
+        switch Sys.removeWatch(self.descriptor.rawValue, descriptor) {
+        case .success, .failure(.invalidArgument):
+          break  // EINVAL: the kernel removed it already (its object is gone)
+        case .failure(let error):
+          throw HinixError.system(error, "inotify_rm_watch", subject: watch.path.printable)
+        }
       }
     }
+    // A plain watch of a folder that a tree had to leave to it: the tree takes the folder up.
+    state.withLock { state in takeUp(watch.descriptor, in: &state) }
+  }
+
+  /// Watches, for the tree that left it, a folder whose plain watch `descriptor` ended.
+  private func takeUp(_ descriptor: Int32, in state: inout State) {
+    guard let lent = state.lentFolders.removeValue(forKey: descriptor),
+      state.entries.values.contains(where: { $0.tree === lent.tree && !$0.removed })
+    else { return }
+    var found: [Event] = []
+    var failures: [(FilePath, HinixError)] = []
+    add(
+      lent.path, tree: lent.tree, synthesize: false, explicit: false, in: &state, reporting: &found,
+      failures: &failures)
   }
 
   /// The watches in force, by the path each watches.
@@ -591,11 +616,13 @@ public final class FileWatcher: Sendable {
   /// or, if it is one of this watcher's, gets its own mask back.
   private func restoreMask(_ mask: UInt32, of descriptor: Int32, at path: FilePath, in state: borrowing State)
   {
-    guard case .success(let reached) = Sys.addWatch(self.descriptor.rawValue, path, mask: mask),
+    // How `path` is looked up is settled: it reached this inode, through a link or not.
+    let lookup = Sys.inOnlyDirectory | Sys.inDontFollow
+    guard case .success(let reached) = Sys.addWatch(self.descriptor.rawValue, path, mask: mask & ~lookup),
       reached != descriptor
     else { return }
     if let other = state.entries[reached] {
-      _ = Sys.addWatch(self.descriptor.rawValue, path, mask: other.mask)
+      _ = Sys.addWatch(self.descriptor.rawValue, path, mask: other.mask & ~lookup)
     } else {
       _ = Sys.removeWatch(self.descriptor.rawValue, reached)
     }
@@ -648,6 +675,7 @@ public final class FileWatcher: Sendable {
         // The same inode as another watch of this watcher (a plain watch, or another tree's):
         // one watch per inode, so it stays that watch's, with its own mask, outside this tree.
         restoreMask(known.mask, of: descriptor, at: path, in: state)
+        if known.tree == nil { state.lentFolders[descriptor] = (path, tree) }
         let owner =
           known.tree.map { "the recursive watch of \($0.root.printable)" }
           ?? "a watch of \(known.path.printable)"
@@ -924,6 +952,7 @@ public final class FileWatcher: Sendable {
       batch.lastDescriptor = -1
       batch.lastEntry = nil
       state.entries[descriptor] = nil
+      takeUp(descriptor, in: &state)
       if entry.explicit && !entry.removed && entry.tree == nil {
         batch.events.append(
           Event(kinds: kinds, directory: directory, name: nil, cookie: 0, isFromScan: false))
@@ -1022,7 +1051,7 @@ public final class FileWatcher: Sendable {
     }
     if batch.overflowed {
       let trees = Dictionary(
-        state.entries.values.compactMap { $0.tree }.map { ($0.root, $0) },
+        state.entries.values.filter { !$0.removed }.compactMap { $0.tree }.map { ($0.root, $0) },
         uniquingKeysWith: { first, _ in first })
       for tree in trees.values.sorted(by: { $0.root.string < $1.root.string }) {
         var found: [Event] = []
