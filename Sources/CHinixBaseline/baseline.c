@@ -221,18 +221,31 @@ int hinix_c_pin_process(int cpu) {
   CPU_SET(cpu, &set);
   // This thread first: the threads it starts from now on inherit its mask.
   if (sched_setaffinity(0, sizeof set, &set) < 0) return -errno;
-  DIR *tasks = opendir("/proc/self/task");
-  if (tasks == NULL) return -errno;
-  int rc = 0;
-  struct dirent *entry;
-  while ((entry = readdir(tasks)) != NULL) {
-    if (entry->d_name[0] == '.') continue;
-    pid_t thread = (pid_t)atoi(entry->d_name);
-    // A thread that ended since the directory was read is gone, not a failure.
-    if (sched_setaffinity(thread, sizeof set, &set) < 0 && errno != ESRCH) rc = -errno;
+  // Then every thread, again until a pass finds none left to pin: a thread that another,
+  // not yet pinned, started during a pass inherited the old mask.
+  for (int pass = 0; pass < 16; pass++) {
+    DIR *tasks = opendir("/proc/self/task");
+    if (tasks == NULL) return -errno;
+    int pinned = 0;
+    struct dirent *entry;
+    while ((entry = readdir(tasks)) != NULL) {
+      if (entry->d_name[0] == '.') continue;
+      pid_t thread = (pid_t)atoi(entry->d_name);
+      cpu_set_t now;
+      if (sched_getaffinity(thread, sizeof now, &now) == 0 && CPU_EQUAL(&now, &set)) continue;
+      // A thread that ended since the directory was read is gone, not a failure.
+      if (sched_setaffinity(thread, sizeof set, &set) < 0) {
+        if (errno == ESRCH) continue;
+        int error = errno;
+        closedir(tasks);
+        return -error;
+      }
+      pinned++;
+    }
+    closedir(tasks);
+    if (pinned == 0) return 0;
   }
-  closedir(tasks);
-  return rc;
+  return -EAGAIN;
 }
 
 static char fork_echo_buffer[1 << 20];

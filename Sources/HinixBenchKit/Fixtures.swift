@@ -34,10 +34,15 @@ func check(_ result: Int32) throws {
   }
 }
 
+/// The CPUs this process was allowed before ``pinProcess(toCPU:)`` narrowed them to one, so
+/// that a second placement in the same process still finds a CPU for its peer.
+public let allowedCPUs: [Int] = ChildProcess.allowedCPUs()
+
 /// Pins every thread of this process to `cpu`, and so the threads it starts later: a peer on
 /// another CPU then never shares its CPU with this process's thread pool or reactor, whichever
 /// thread an async measurement happens to run on.
 public func pinProcess(toCPU cpu: Int) throws {
+  _ = allowedCPUs  // read before the mask narrows
   let result = hinix_c_pin_process(Int32(cpu))
   if result < 0 {
     throw BenchError.failure("sched_setaffinity (cpu \(cpu)): \(String(cString: strerror(-result)))")

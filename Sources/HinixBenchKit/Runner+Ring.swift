@@ -167,6 +167,9 @@ extension Runner {
     let small = try withUnsafeMutablePointer(to: &smallPingPong) { pointer in
       try ringRoundTrips(size: 8, wait: .busySpin, pingPong: pointer)
     }
+    guard smallPingPong.count == plan.roundTrips * plan.rounds else {
+      throw BenchError.failure("the one-line ping-pong failed")
+    }
     let smallLatency = Report.latency(transport: RingWait.busySpin.transport, size: 8, small, mean: true)
     figures += smallLatency
     figures.append(

@@ -65,7 +65,7 @@ public struct Placement: Sendable, CustomStringConvertible {
   /// and places the peer on the second, or on the same one with `sameCore` or when only one is
   /// allowed.
   public static func pinned(sameCore: Bool) throws -> Placement {
-    let cpus = ChildProcess.allowedCPUs()
+    let cpus = allowedCPUs
     let parentCPU = cpus.first ?? 0
     let peerCPU = sameCore || cpus.count < 2 ? parentCPU : cpus[1]
     try pinProcess(toCPU: parentCPU)

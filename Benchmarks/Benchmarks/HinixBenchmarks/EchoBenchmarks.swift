@@ -38,7 +38,7 @@ final class EchoFixture: @unchecked Sendable {
 
   init() async throws {
     let peerCPU = try pinForPeer()
-    let thisCPU = ChildProcess.allowedCPUs().first ?? 0
+    let thisCPU = allowedCPUs.first ?? 0
     // Keep this side's reactor thread, which runs the async loops, off the peer's core.
     try await withTaskExecutorPreference(Reactor.shared) {
       try ChildProcess.pinCurrentThread(toCPU: thisCPU)

@@ -69,7 +69,7 @@ final class Fixture: @unchecked Sendable {
 /// Pinning only this thread let an async benchmark's pool thread run on the peer's CPU in some
 /// runs (the async ring echo then took 20 µs instead of 1 µs).
 func pinForPeer() throws -> Int32 {
-  let cpus = ChildProcess.allowedCPUs()
+  let cpus = allowedCPUs
   try pinProcess(toCPU: cpus.first ?? 0)
   return Int32(cpus.count > 1 ? cpus[1] : cpus.first ?? 0)
 }
