@@ -145,7 +145,15 @@ struct WatchCommand: ParsableCommand {
         // Ancestors first; a path whose folder a tree given before it has already is left to
         // that tree, as inotifywait -r takes overlapping paths (a watcher has one watch per
         // folder).
-        for path in paths.map({ FilePath($0) }).sorted(by: { depth($0) < depth($1) }) {
+        // Each path's depth as an absolute path, `.` and `..` resolved lexically.
+        let folder = workingFolder()
+        let byDepth = paths.map { FilePath($0) }.map { path in
+          (
+            path,
+            (path.isRelative ? folder?.pushing(path) ?? path : path).lexicallyNormalized().components.count
+          )
+        }
+        for (path, _) in byDepth.sorted(by: { $0.1 < $1.1 }) {
           do {
             try watcher.watchRecursively(path, for: kinds, excluding: exclude)
           } catch {
@@ -364,15 +372,9 @@ extension StringProtocol {
   }
 }
 
-/// How many components `path` has as an absolute path (relative ones after the working
-/// folder's), `.` and `..` resolved lexically.
-private func depth(_ path: FilePath) -> Int {
-  var absolute = path
-  if path.isRelative {
-    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-    if getcwd(&buffer, buffer.count) != nil {
-      absolute = buffer.withUnsafeBufferPointer { FilePath(platformString: $0.baseAddress!) }.pushing(path)
-    }
-  }
-  return absolute.lexicallyNormalized().components.count
+/// The working folder, or nil if it cannot be read.
+private func workingFolder() -> FilePath? {
+  var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+  guard getcwd(&buffer, buffer.count) != nil else { return nil }
+  return buffer.withUnsafeBufferPointer { FilePath(platformString: $0.baseAddress!) }
 }
