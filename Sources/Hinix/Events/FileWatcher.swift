@@ -355,6 +355,15 @@ public final class FileWatcher: Sendable {
     /// Folders a tree left to a plain watch that had them (by that watch's descriptor): the
     /// tree takes each up, under the path it knows, when that watch ends.
     var lentFolders: [Int32: (path: FilePath, tree: Tree)] = [:]
+    /// The device and inode each plain watch reached, by its descriptor, so that a tree finds a
+    /// folder a plain watch has before its `inotify_add_watch` touches that watch's mask.
+    var plainObjects: [Int32: FileObject] = [:]
+  }
+
+  /// A file's device and inode: what the kernel keys a watch by.
+  struct FileObject: Hashable {
+    let device: UInt64
+    let inode: UInt64
   }
 
   /// How a watcher reads its events.
@@ -474,6 +483,8 @@ public final class FileWatcher: Sendable {
         restoreMask(mask, of: descriptor, at: path, in: state)
       }
       state.entries[descriptor] = Entry(path: path, tree: nil, kinds: wanted, mask: mask, explicit: true)
+      state.plainObjects[descriptor] = FileWatcher.object(
+        at: path, followingLinks: !options.contains(.doNotFollowLinks))
       return Watch(descriptor: descriptor, path: path)
     }
   }
@@ -611,6 +622,21 @@ public final class FileWatcher: Sendable {
     }
   }
 
+  /// The device and inode at `path`, or nil if it cannot be read.
+  private static func object(at path: FilePath, followingLinks: Bool) -> FileObject? {
+    guard case .success(let status) = Sys.status(path, followingLinks: followingLinks) else { return nil }
+    return FileObject(device: status.device, inode: status.inode)
+  }
+
+  /// The live plain watch that has the folder at `path`, if any, found by its inode without a
+  /// call to `inotify_add_watch`.
+  private func plainOwner(of path: FilePath, in state: borrowing State) -> Int32? {
+    guard !state.plainObjects.isEmpty, let object = FileWatcher.object(at: path, followingLinks: false) else {
+      return nil
+    }
+    return state.plainObjects.first { $0.value == object && state.entries[$0.key]?.removed == false }?.key
+  }
+
   /// Puts `mask` back as the mask of watch `descriptor`, which `path` reached. Should `path`
   /// name another inode by now (renamed meanwhile), the watch that call made there goes again,
   /// or, if it is one of this watcher's, gets its own mask back.
@@ -649,8 +675,14 @@ public final class FileWatcher: Sendable {
     var made: [Int32] = []
     var pending = [directory]
     while let path = pending.popLast() {
-      let descriptor: Int32
       let mask = FileWatcher.treeMask(tree.kinds)
+      if let owner = plainOwner(of: path, in: state), let known = state.entries[owner] {
+        // A plain watch has this folder: left to it, its mask untouched.
+        state.lentFolders[owner] = (path, tree)
+        failures.append((path, FileWatcher.watchedAlready(path, by: known)))
+        continue
+      }
+      let descriptor: Int32
       do {
         // Added to the mask, not replacing it: a folder another watch of this watcher has
         // keeps that watch's kinds while this finds out (below).
@@ -676,16 +708,7 @@ public final class FileWatcher: Sendable {
         // one watch per inode, so it stays that watch's, with its own mask, outside this tree.
         restoreMask(known.mask, of: descriptor, at: path, in: state)
         if known.tree == nil { state.lentFolders[descriptor] = (path, tree) }
-        let owner =
-          known.tree.map { "the recursive watch of \($0.root.printable)" }
-          ?? "a watch of \(known.path.printable)"
-        failures.append(
-          (
-            path,
-            HinixError(
-              .alreadyExists, operation: "inotify_add_watch", subject: path.printable,
-              detail: "the folder is watched already by \(owner); a folder has one watch per watcher")
-          ))
+        failures.append((path, FileWatcher.watchedAlready(path, by: known)))
         continue
       } else {
         entry = Entry(path: path, tree: tree, kinds: tree.kinds, mask: mask, explicit: false)
@@ -721,6 +744,15 @@ public final class FileWatcher: Sendable {
       for (name, child) in now where child.isDirectory { pending.append(path.appending(name)) }
     }
     return made
+  }
+
+  /// Why a tree leaves the folder at `path` to the watch `owner`.
+  private static func watchedAlready(_ path: FilePath, by owner: Entry) -> HinixError {
+    let name =
+      owner.tree.map { "the recursive watch of \($0.root.printable)" } ?? "a watch of \(owner.path.printable)"
+    return HinixError(
+      .alreadyExists, operation: "inotify_add_watch", subject: path.printable,
+      detail: "the folder is watched already by \(name); a folder has one watch per watcher")
   }
 
   /// The watches of a tree at `path` and below it.
@@ -952,6 +984,7 @@ public final class FileWatcher: Sendable {
       batch.lastDescriptor = -1
       batch.lastEntry = nil
       state.entries[descriptor] = nil
+      state.plainObjects[descriptor] = nil
       takeUp(descriptor, in: &state)
       if entry.explicit && !entry.removed && entry.tree == nil {
         batch.events.append(
