@@ -296,6 +296,31 @@ struct FileWatcherTests {
     }
   }
 
+  @Test("overflow: a folder moved from one tree to another while events were lost is the new tree's")
+  func overflowMoveBetweenTrees() throws {
+    try withTemporaryFolder { folder in
+      let made = try withLimit("max_queued_events", 16) { try FileWatcher() }
+      guard let watcher = made else {
+        print("skipped: this process may not write /proc/sys/fs/inotify/max_queued_events (it needs root)")
+        return
+      }
+      // Rescanned in the order of their roots: `a` first, while `b` still has the folder.
+      let (a, b) = (folder.appending("a"), folder.appending("b"))
+      for path in [a, b, b.appending("x")] { #expect(mkdir(path.string, 0o755) == 0) }
+      try watcher.watchRecursively(a, for: [.created, .deleted, .moved])
+      try watcher.watchRecursively(b, for: [.created, .deleted, .moved])
+      for index in 0..<40 { try touch(b.appending("f\(index)")) }
+      #expect(rename(b.appending("x").string, a.appending("x").string) == 0)
+      let events = try drain(watcher)
+      #expect(events.contains { $0.kinds == .overflow }, "\(events.prefix(20))")
+      #expect(!events.contains { $0.watchError != nil }, "\(events.filter { $0.watchError != nil })")
+      #expect(Set(watcher.watches.map(\.path)) == [a, b, a.appending("x")])
+      try touch(a.appending("x/inside"))
+      let inside = try collect(watcher) { $0.contains { $0.path == a.appending("x/inside") } }
+      #expect(inside.contains { $0.kinds == .created && $0.path == a.appending("x/inside") }, "\(inside)")
+    }
+  }
+
   @Test("events queued before a watch was removed keep its path; a watch made after it labels only its own")
   func removedWatchLabels() throws {
     try withTemporaryFolder { folder in

@@ -1086,12 +1086,23 @@ public final class FileWatcher: Sendable {
       let trees = Dictionary(
         state.entries.values.filter { !$0.removed }.compactMap { $0.tree }.map { ($0.root, $0) },
         uniquingKeysWith: { first, _ in first })
+      // A folder that moved from one tree to another while events were lost is still the old
+      // tree's when the new one is scanned first: tried again once every tree is scanned.
+      var again: [(FilePath, Tree)] = []
       for tree in trees.values.sorted(by: { $0.root.string < $1.root.string }) {
         var found: [Event] = []
         var failures: [(FilePath, HinixError)] = []
         add(
           tree.root, tree: tree, synthesize: true, explicit: true, in: &state, reporting: &found,
           failures: &failures)
+        events += found.filter { !$0.kinds.intersection(tree.kinds).isEmpty }
+        again += failures.filter { $0.1.code == .alreadyExists }.map { ($0.0, tree) }
+        events += FileWatcher.failed(failures.filter { $0.1.code != .alreadyExists })
+      }
+      for (path, tree) in again {
+        var found: [Event] = []
+        var failures: [(FilePath, HinixError)] = []
+        add(path, tree: tree, synthesize: true, explicit: false, in: &state, reporting: &found, failures: &failures)
         events += found.filter { !$0.kinds.intersection(tree.kinds).isEmpty }
         events += FileWatcher.failed(failures)
       }
