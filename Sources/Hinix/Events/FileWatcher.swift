@@ -1102,7 +1102,9 @@ public final class FileWatcher: Sendable {
       for (path, tree) in again {
         var found: [Event] = []
         var failures: [(FilePath, HinixError)] = []
-        add(path, tree: tree, synthesize: true, explicit: false, in: &state, reporting: &found, failures: &failures)
+        add(
+          path, tree: tree, synthesize: true, explicit: false, in: &state, reporting: &found,
+          failures: &failures)
         events += found.filter { !$0.kinds.intersection(tree.kinds).isEmpty }
         events += FileWatcher.failed(failures)
       }
