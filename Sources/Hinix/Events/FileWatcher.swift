@@ -674,8 +674,8 @@ public final class FileWatcher: Sendable {
   ) -> [Int32] {
     var made: [Int32] = []
     var pending = [directory]
+    let mask = FileWatcher.treeMask(tree.kinds)
     while let path = pending.popLast() {
-      let mask = FileWatcher.treeMask(tree.kinds)
       if let owner = plainOwner(of: path, in: state), let known = state.entries[owner] {
         // A plain watch has this folder: left to it, its mask untouched.
         state.lentFolders[owner] = (path, tree)
