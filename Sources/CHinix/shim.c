@@ -183,20 +183,6 @@ int hinix_write_nowait(int fd, const void *buf, size_t len) {
 const int HINIX_F_GETPIPE_SZ = F_GETPIPE_SZ;
 const int HINIX_F_SETPIPE_SZ = F_SETPIPE_SZ;
 
-int hinix_ignore_sigpipe_unless_handled(void) {
-  // While Hinix's own handler watches SIGPIPE, the policy applies to what it will restore.
-  int saved = hinix_signal_ignore_saved_default(SIGPIPE);
-  if (saved != -EAGAIN) return saved;
-  struct sigaction current;
-  if (sigaction(SIGPIPE, NULL, &current) < 0) return -errno;
-  if (current.sa_handler != SIG_DFL) return 0;
-  struct sigaction ignore = {0};
-  ignore.sa_handler = SIG_IGN;
-  sigemptyset(&ignore.sa_mask);
-  if (sigaction(SIGPIPE, &ignore, NULL) < 0) return -errno;
-  return 1;
-}
-
 int hinix_read_nowait(int fd, void *buf, size_t len) {
   if (nowait_known_refused(fd)) return -EOPNOTSUPP;
   struct iovec v = {.iov_base = buf, .iov_len = len};
@@ -270,14 +256,61 @@ static void child_fail(int report, int err) {
   _exit(127);
 }
 
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+
+// Marks every descriptor of the calling (child) process close-on-exec: close_range's flag
+// (Linux 5.11), else each entry of /proc/self/fd read with the raw getdents64 (nothing here
+// allocates: async-signal-safe between fork and execve). 0 or an errno.
+static int child_mark_all_cloexec(void) {
+  if (syscall(SYS_close_range, 0U, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return 0;
+  int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return errno;
+  char buffer[4096];
+  for (;;) {
+    long n = syscall(SYS_getdents64, dir, buffer, sizeof buffer);
+    if (n < 0) {
+      int err = errno;
+      close(dir);
+      return err;
+    }
+    if (n == 0) break;
+    for (long at = 0; at < n;) {
+      struct linux_dirent64_header {
+        uint64_t ino;
+        int64_t off;
+        unsigned short reclen;
+        unsigned char type;
+        char name[];
+      } *entry = (void *)(buffer + at);
+      at += entry->reclen;
+      int fd = 0, digits = 0;
+      for (const char *c = entry->name; *c >= '0' && *c <= '9'; c++, digits++) fd = fd * 10 + (*c - '0');
+      if (digits == 0 || fd == dir) continue;
+      int flags = fcntl(fd, F_GETFD);
+      if (flags >= 0 && !(flags & FD_CLOEXEC)) fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+    }
+  }
+  close(dir);
+  return 0;
+}
+
 int hinix_spawn(const char *path, char *const argv[], char *const envp[], const int *sources,
-                const int *targets, int count, int cpu, int controlling_terminal, int *pidfd) {
+                const int *targets, int count, int cpu, int controlling_terminal, int inherit_unmarked,
+                int *pidfd) {
   *pidfd = -1;
   int report[2];
   if (pipe2(report, O_CLOEXEC) < 0) return -errno;
   // The child needs copies of every source above every target, so that no dup2 onto a target
-  // overwrites a source that a later mapping still needs. Those copies are made in the child.
-  int highest = report[1];
+  // overwrites a source that a later mapping still needs, and its end of the report pipe above
+  // them all: a process started with standard streams closed gets the pipe as 0 or 1, a target
+  // the child's dup2 would replace (and the errno would land in the program's stdout). Those
+  // copies are made in the child.
+  int highest = report[0] > report[1] ? report[0] : report[1];
   for (int i = 0; i < count; i++) {
     if (targets[i] > highest) highest = targets[i];
     if (sources[i] > highest) highest = sources[i];
@@ -317,23 +350,40 @@ int hinix_spawn(const char *path, char *const argv[], char *const envp[], const 
       CPU_SET(cpu, &set);
       if (sched_setaffinity(0, sizeof set, &set) < 0) child_fail(report[1], errno);
     }
+    // The report end first, above every source and target; if even that fails, the original
+    // (whatever its number) is the only way left to say so.
+    int report_end = fcntl(report[1], F_DUPFD_CLOEXEC, highest + 1);
+    if (report_end < 0) child_fail(report[1], errno);
     int copies[256];
-    if (count > 256) child_fail(report[1], E2BIG);
+    if (count > 256) child_fail(report_end, E2BIG);
     for (int i = 0; i < count; i++) {
       copies[i] = fcntl(sources[i], F_DUPFD_CLOEXEC, highest + 1);
-      if (copies[i] < 0) child_fail(report[1], errno);
+      if (copies[i] < 0) child_fail(report_end, errno);
     }
+    // Only the mapped descriptors (and the standard streams not mapped) cross execve unless the
+    // caller asked for every descriptor without close-on-exec too: descriptors another library
+    // opened without O_CLOEXEC would otherwise leak into every child.
+    if (!inherit_unmarked) {
+      int err = child_mark_all_cloexec();
+      if (err != 0) child_fail(report_end, err);
+      for (int standard = 0; standard <= 2; standard++) {
+        int flags = fcntl(standard, F_GETFD);
+        if (flags >= 0) fcntl(standard, F_SETFD, flags & ~FD_CLOEXEC);
+      }
+    }
+    // dup2 clears close-on-exec on its target; a copy already at its target's number (dup2 of
+    // a descriptor onto itself changes nothing) cannot be, since copies are above every target.
     for (int i = 0; i < count; i++) {
-      if (dup2(copies[i], targets[i]) < 0) child_fail(report[1], errno);
+      if (dup2(copies[i], targets[i]) < 0) child_fail(report_end, errno);
     }
     // A session of its own whose controlling terminal is the (slave) terminal the child has at
     // descriptor `controlling_terminal`, as a pseudo-terminal's shell needs.
     if (controlling_terminal >= 0) {
-      if (setsid() < 0) child_fail(report[1], errno);
-      if (ioctl(controlling_terminal, TIOCSCTTY, 0) < 0) child_fail(report[1], errno);
+      if (setsid() < 0) child_fail(report_end, errno);
+      if (ioctl(controlling_terminal, TIOCSCTTY, 0) < 0) child_fail(report_end, errno);
     }
     execve(path, argv, envp);
-    child_fail(report[1], errno);
+    child_fail(report_end, errno);
   }
   // The child is unreaped (nothing here waits for it), so its pidfd names it for sure; only a
   // SIGCHLD set to SIG_IGN (which reaps children at once) could take it first.

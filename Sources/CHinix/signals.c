@@ -42,6 +42,16 @@ static int64_t monotonic_now(void) {
   return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
 }
 
+/// The signals the kernel raises synchronously for a fault of the running instruction.
+static int is_fault_signal(int signo) {
+  return signo == SIGILL || signo == SIGTRAP || signo == SIGSEGV || signo == SIGBUS || signo == SIGFPE;
+}
+
+/// Held by every change of a disposition Hinix keeps (install, restore, the SIGPIPE policy) and
+/// every read of a saved one, so that the policy never reads a disposition that an install or a
+/// restore is replacing (never by the handler, which takes no lock).
+static pthread_mutex_t dispositions = PTHREAD_MUTEX_INITIALIZER;
+
 static void handler(int signo, siginfo_t *info, void *context) {
   (void)context;
   int saved_errno = errno;
@@ -63,9 +73,22 @@ static void handler(int signo, siginfo_t *info, void *context) {
         sigaddset(&just, signo);
         pthread_sigmask(SIG_UNBLOCK, &just, NULL);
         raise(signo);
-        errno = saved_errno;
-        return;
+        // Still here: the default action ignored the signal. PID 1 of a pid namespace (a
+        // server in a container without an init) ignores every signal left at SIG_DFL that
+        // comes from inside its namespace, so the escalation must end the process itself, as
+        // the default action would have: by the shell's convention for a signal's death.
+        _exit(128 + signo);
       }
+    }
+    if (info->si_code > 0 && is_fault_signal(signo)) {
+      // A fault the kernel raised (an illegal instruction, a bad access, a division by zero,
+      // a Swift trap): returning would run the faulting instruction again, forever. Put the
+      // disposition Hinix replaced back and return: the instruction faults again at once and
+      // reaches the previous handler (the Swift runtime's crash report) or the default action.
+      sigaction(signo, &previous[signo], NULL);
+      atomic_store_explicit(&installed[signo], 0, memory_order_relaxed);
+      errno = saved_errno;
+      return;
     }
     hinix_signal_record record;
     memset(&record, 0, sizeof record);
@@ -90,46 +113,86 @@ void hinix_signal_set_pipe(int fd) { atomic_store_explicit(&record_pipe, fd, mem
 
 int hinix_signal_install(int signo) {
   if (signo <= 0 || signo >= HINIX_SIGNAL_LIMIT) return -EINVAL;
-  if (atomic_load(&installed[signo])) return 0;
-  struct sigaction action;
-  memset(&action, 0, sizeof action);
-  action.sa_sigaction = handler;
-  action.sa_flags = SA_SIGINFO | SA_RESTART;
-  sigemptyset(&action.sa_mask);
-  atomic_store(&last_delivery[signo], 0);
-  if (sigaction(signo, &action, &previous[signo]) < 0) return -errno;
-  atomic_store(&installed[signo], 1);
-  return 0;
+  pthread_mutex_lock(&dispositions);
+  int result = 0;
+  if (!atomic_load(&installed[signo])) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_sigaction = handler;
+    action.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&action.sa_mask);
+    atomic_store(&last_delivery[signo], 0);
+    if (sigaction(signo, &action, &previous[signo]) < 0) {
+      result = -errno;
+    } else {
+      atomic_store(&installed[signo], 1);
+    }
+  }
+  pthread_mutex_unlock(&dispositions);
+  return result;
 }
 
 int hinix_signal_restore(int signo) {
   if (signo <= 0 || signo >= HINIX_SIGNAL_LIMIT) return -EINVAL;
-  if (!atomic_load(&installed[signo])) return 0;
-  atomic_store(&escalate_window[signo], 0);
-  if (sigaction(signo, &previous[signo], NULL) < 0) return -errno;
-  atomic_store(&installed[signo], 0);
-  return 0;
+  pthread_mutex_lock(&dispositions);
+  int result = 0;
+  if (atomic_load(&installed[signo])) {
+    atomic_store(&escalate_window[signo], 0);
+    if (sigaction(signo, &previous[signo], NULL) < 0) {
+      result = -errno;
+    } else {
+      atomic_store(&installed[signo], 0);
+    }
+  }
+  pthread_mutex_unlock(&dispositions);
+  return result;
 }
 
-int hinix_signal_ignore_saved_default(int signo) {
-  if (signo <= 0 || signo >= HINIX_SIGNAL_LIMIT) return -EINVAL;
+/// With the lock held: while Hinix's handler is installed, makes the disposition it will
+/// restore "ignored" if it is the default (1), leaves another (0); -EAGAIN when none is.
+static int ignore_saved_default(int signo) {
   if (!atomic_load(&installed[signo])) return -EAGAIN;
   if ((previous[signo].sa_flags & SA_SIGINFO) || previous[signo].sa_handler != SIG_DFL) return 0;
   previous[signo].sa_handler = SIG_IGN;
   return 1;
 }
 
+int hinix_ignore_sigpipe_unless_handled(void) {
+  pthread_mutex_lock(&dispositions);
+  // While Hinix's own handler watches SIGPIPE, the policy applies to what it will restore.
+  int result = ignore_saved_default(SIGPIPE);
+  if (result == -EAGAIN) {
+    struct sigaction current;
+    if (sigaction(SIGPIPE, NULL, &current) < 0) {
+      result = -errno;
+    } else if ((current.sa_flags & SA_SIGINFO) || current.sa_handler != SIG_DFL) {
+      result = 0;
+    } else {
+      struct sigaction ignore;
+      memset(&ignore, 0, sizeof ignore);
+      ignore.sa_handler = SIG_IGN;
+      sigemptyset(&ignore.sa_mask);
+      result = sigaction(SIGPIPE, &ignore, NULL) < 0 ? -errno : 1;
+    }
+  }
+  pthread_mutex_unlock(&dispositions);
+  return result;
+}
+
 int hinix_signal_previous_kind(int signo) {
   if (signo <= 0 || signo >= HINIX_SIGNAL_LIMIT) return -EINVAL;
+  pthread_mutex_lock(&dispositions);
   struct sigaction current;
-  const struct sigaction *of = &current;
+  int result = 0;
   if (atomic_load(&installed[signo])) {
-    of = &previous[signo];
+    current = previous[signo];
   } else if (sigaction(signo, NULL, &current) < 0) {
-    return -errno;
+    result = -errno;
   }
-  if (!(of->sa_flags & SA_SIGINFO) && of->sa_handler == SIG_DFL) return 0;
-  if (!(of->sa_flags & SA_SIGINFO) && of->sa_handler == SIG_IGN) return 1;
+  pthread_mutex_unlock(&dispositions);
+  if (result < 0) return result;
+  if (!(current.sa_flags & SA_SIGINFO) && current.sa_handler == SIG_DFL) return 0;
+  if (!(current.sa_flags & SA_SIGINFO) && current.sa_handler == SIG_IGN) return 1;
   return 2;
 }
 

@@ -1,6 +1,7 @@
 // The peer process Hinix's tests spawn: each command does one side of a cross-process exchange.
 // Descriptors handed down by the test arrive at 3 and up. Exit status 0 means the peer's side
 // succeeded; anything else is printed on standard error and exits 1.
+import Dispatch
 import Glibc
 import Hinix
 import Synchronization
@@ -269,6 +270,58 @@ func run() throws {
       say("restored \(try SignalWatcher.previousDisposition(of: signal))")
       while true { try await Task.sleep(for: .seconds(1)) }
     }
+
+  case "trap-while-watching":
+    // trap-while-watching SIGNAL: watches SIGNAL (ILL or SEGV), says "ready", prints the first
+    // delivery sent to it, then faults in the way SIGNAL reports: a Swift trap (an index out of
+    // range) or a store through a bad pointer. The fault must end the process, not loop.
+    guard let signal = Signal(parsing: argument(0)) else { fail("no signal \(argument(0))") }
+    let watcher = try SignalWatcher([signal])
+    let lines = Mutex(0)
+    try runAsync {
+      say("ready")
+      for await delivery in watcher {
+        say("got \(delivery.signal) from \(delivery.senderPID)")
+        break
+      }
+    }
+    lines.withLock { $0 = Int(getpid()) }
+    if signal.rawValue == SIGSEGV {
+      UnsafeMutablePointer<Int>(bitPattern: 8)!.pointee = lines.withLock { $0 }
+    } else {
+      let values = [1, 2, 3]
+      say("value \(values[lines.withLock { $0 }])")
+    }
+    fail("the fault did not end the process")
+
+  case "sigpipe-policy-race":
+    // sigpipe-policy-race ROUNDS: in each round one thread installs and restores Hinix's SIGPIPE
+    // handler while another applies the broken-pipe policy (ignore SIGPIPE unless handled), both
+    // released at once; every order of the two must leave SIGPIPE ignored. Prints the rounds
+    // that did not.
+    var lost = 0
+    for _ in 0..<number(0) {
+      signal(SIGPIPE, SIG_DFL)
+      let start = Atomic<Int>(0)
+      DispatchQueue.concurrentPerform(iterations: 2) { side in
+        start.add(1, ordering: .acquiringAndReleasing)
+        while start.load(ordering: .acquiring) < 2 {}
+        if side == 0 {
+          _ = Sys.installSignalHandler(SIGPIPE)
+          _ = Sys.restoreSignalHandler(SIGPIPE)
+        } else {
+          _ = Sys.ignoreBrokenPipeUnlessHandled()
+        }
+      }
+      var current = sigaction()
+      sigaction(SIGPIPE, nil, &current)
+      if unsafeBitCast(current.__sigaction_handler.sa_handler, to: Int.self)
+        != unsafeBitCast(SIG_IGN, to: Int.self)
+      {
+        lost += 1
+      }
+    }
+    say("lost \(lost)")
 
   case "fifo-read":
     // fifo-read PATH MILLISECONDS: waits, opens the FIFO for reading (blocking), and copies
@@ -592,6 +645,42 @@ func run() throws {
     } catch {
       say("\(error.code)")
     }
+
+  case "spawn-missing":
+    // spawn-missing: closes its standard input and output, spawns a program that does not
+    // exist with a pipe as its standard output, and says on standard error how the spawn ended
+    // and how many bytes reached the pipe. With 0 and 1 free, the spawn's own report pipe gets
+    // them, and 1 is also the target of the mapping.
+    let (reader, writer) = try Pipe.create()
+    close(0)
+    close(1)
+    let outcome: String
+    do {
+      let child = try ChildProcess.spawn(
+        "/nonexistent/hinix-missing-program", passing: [writer.descriptor: 1])
+      outcome = "started \(try child.wait())"
+    } catch {
+      outcome = "\(error.code)"
+    }
+    _ = consume writer
+    var buffer = [UInt8](repeating: 0, count: 64)
+    let count = try buffer.withUnsafeMutableBytes { (bytes) throws(HinixError) in try reader.read(into: bytes)
+    }
+    var line = "\(outcome) \(count) bytes\n"
+    line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+
+  case "list-descriptors":
+    // list-descriptors: prints the numbers of this process's open descriptors, one a line.
+    let folder = opendir("/proc/self/fd")
+    guard let folder else { fail("cannot read /proc/self/fd") }
+    let own = dirfd(folder)
+    while let entry = readdir(folder) {
+      let name = withUnsafeBytes(of: entry.pointee.d_name) {
+        String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+      }
+      if let fd = Int32(name), fd != own { say(name) }
+    }
+    closedir(folder)
 
   case "exit-with":
     // exit-with STATUS: ends at once with STATUS.

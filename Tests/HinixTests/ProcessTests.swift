@@ -50,6 +50,46 @@ struct ProcessTests {
     throw HinixError(.timedOut, operation: "exec", subject: "pid \(child.pid)", detail: "never ran the peer")
   }
 
+  @Test("a failed exec is an error even in a process started with its standard streams closed")
+  func failedExecWithStandardStreamsClosed() throws {
+    // The spawn's report pipe gets descriptors 0 and 1: before the fix the report's write end
+    // was 1, replaced by the mapping, and the errno went into the program's standard output as
+    // 4 bytes while the spawn returned a pid.
+    let output = try run("hinix-test-peer", ["spawn-missing"])
+    #expect(output.termination == .exited(0), "\(output.standardError)")
+    #expect(output.standardError == "notFound 0 bytes\n")
+  }
+
+  @Test("a child inherits only the descriptors it is passed, unless asked for the unmarked ones too")
+  func onlyPassedDescriptorsAreInherited() throws {
+    // A descriptor without close-on-exec, as code that is not Hinix opens them.
+    let unmarked = dup(1)
+    #expect(unmarked > 2)
+    defer { close(unmarked) }
+    let (reader, writer) = try Pipe.create()
+    let passedOnly = try spawnPeer(["list-descriptors"], passing: [writer.descriptor: 1])
+    let inheritingAll = try ChildProcess.spawn(
+      FilePath("\(productsFolder)/hinix-test-peer"), arguments: ["list-descriptors"],
+      passing: [writer.descriptor: 1], inheriting: .passedAndUnmarked)
+    _ = consume writer
+    #expect(try passedOnly.wait() == .exited(0))
+    #expect(try inheritingAll.wait() == .exited(0))
+    var text: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+      let count = try buffer.withUnsafeMutableBytes { (bytes) throws(HinixError) in
+        try reader.read(into: bytes)
+      }
+      if count == 0 { break }
+      text += buffer[..<count]
+    }
+    let lines = String(decoding: text, as: UTF8.self).split(separator: "\n").map(String.init)
+    // The two children's lists, in either order: one has the unmarked descriptor, one does not.
+    let withUnmarked = lines.filter { $0 == "\(unmarked)" }.count
+    #expect(withUnmarked == 1, "\(lines)")
+    #expect(lines.filter { $0 == "1" }.count == 2, "\(lines)")
+  }
+
   @Test("waiting: timed out while it runs, then its termination; cancelling can kill and reap it")
   func waitForms() async throws {
     let child = try spawnPeer(["sleep", "30"])

@@ -124,6 +124,63 @@ struct SignalTests {
     #expect(try await interruptTwice(["INT", "5000"], between: []) == .signalled(SIGINT))
   }
 
+  @Test("escalation ends a stuck program that is PID 1 of a pid namespace, where raise is ignored")
+  func escalationAsPIDOne() async throws {
+    // As PID 1 of a namespace (a container without an init) the peer ignores every signal left
+    // at its default action that comes from inside: the escalation's raise returned, and the
+    // program went on with SIGINT dropped.
+    let (reader, writer) = try Pipe.create()
+    guard access("/usr/bin/unshare", X_OK) == 0 else {
+      print("skipped: no /usr/bin/unshare on this machine")
+      return
+    }
+    let unshare = try ChildProcess.spawn(
+      "/usr/bin/unshare",
+      arguments: [
+        "--user", "--pid", "--fork", "\(productsFolder)/hinix-test-peer", "signal-watch-once", "INT", "5000",
+      ],
+      passing: [writer.descriptor: 1])
+    _ = consume writer
+    let lines = ChildLines(reader)
+    guard let first = try await lines.next(), first == "ready" else {
+      let ended = try await unshare.wait()
+      print("skipped: unshare --user --pid cannot run here (\(ended))")
+      return
+    }
+    // The peer is unshare's one child; in this namespace it has an ordinary pid.
+    let children = try readProcFile(FilePath("/proc/\(unshare.pid)/task/\(unshare.pid)/children"))
+    let peer = try #require(pid_t(children.trimmingWhitespace()))
+    try Signal.interrupt.send(to: peer)
+    #expect(try await lines.next()?.hasPrefix("got SIGINT") == true)
+    try Signal.interrupt.send(to: peer)
+    let ended = try blockingSetup { try unshare.wait(timeout: .seconds(20)) }
+    if ended == .timedOut { try Signal.kill.send(to: peer) }
+    #expect(ended == .completed(.exited(128 + SIGINT)))
+  }
+
+  @Test(
+    "a fault the kernel raises ends a process that watches the signal; a sent one is delivered",
+    arguments: ["ILL", "SEGV"])
+  func faultsAreNotWatched(signal: String) async throws {
+    let (child, lines) = try spawnPeerWithLines(["trap-while-watching", signal])
+    #expect(try await lines.next() == "ready")
+    let number = try #require(Signal(parsing: signal))
+    try number.send(to: child.pid)
+    #expect(try await lines.next() == "got \(number) from \(getpid())")
+    // Before the fix the handler returned and the faulting instruction ran again, forever.
+    let ended = try blockingSetup { try child.wait(timeout: .seconds(30)) }
+    if ended == .timedOut { try child.kill(.kill) }
+    #expect(ended == .completed(.signalled(number.rawValue)))
+  }
+
+  @Test("the broken-pipe policy and a SIGPIPE watcher's install and restore never lose the policy")
+  func brokenPipePolicyRace() throws {
+    // In a peer: the race changes SIGPIPE's disposition, which this process's tests rely on.
+    let output = try run("hinix-test-peer", ["sigpipe-policy-race", "20000"])
+    #expect(output.termination == .exited(0), "\(output.standardError)")
+    #expect(output.standardOutput == "lost 0\n")
+  }
+
   /// Starts the watch-once peer with `arguments`, interrupts it, checks that it reports the
   /// delivery and then the lines `between`, interrupts it again, and returns how it ended.
   private func interruptTwice(_ arguments: [String], between: [String]) async throws

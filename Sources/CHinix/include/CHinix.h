@@ -162,8 +162,10 @@ void hinix_nowait_forget(int fd);
 extern const int HINIX_F_GETPIPE_SZ;
 extern const int HINIX_F_SETPIPE_SZ;
 
-/// Sets SIGPIPE to ignored unless the process installed a handler of its own; returns 1 when it
-/// changed the disposition, 0 when it left it, or -errno.
+/// Sets SIGPIPE to ignored unless the process installed a handler of its own; while Hinix's
+/// handler watches SIGPIPE, makes the disposition it will restore "ignored" if that was the
+/// default. Holds the lock of hinix_signal_install and hinix_signal_restore. Returns 1 when it
+/// changed a disposition, 0 when it left it, or -errno.
 int hinix_ignore_sigpipe_unless_handled(void);
 int hinix_fcntl(int fd, int cmd, int arg);
 /// pipe2 with O_CLOEXEC, plus O_NONBLOCK on both ends when `nonblocking` is set.
@@ -308,8 +310,11 @@ static inline void hinix_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); 
 /// a pseudo-terminal's child needs. Signals stay blocked in the parent's thread across fork.
 /// Returns the pid with the child's pidfd (Linux 5.3) in `*pidfd`, or the negated errno of fork, of a dup2, of
 /// execve or of pidfd_open.
+/// Unless `inherit_unmarked`, every other descriptor but the standard streams is closed at exec
+/// (marked close-on-exec in the child), whether or not it had the flag.
 int hinix_spawn(const char *path, char *const argv[], char *const envp[], const int *sources,
-                const int *targets, int count, int cpu, int controlling_terminal, int *pidfd);
+                const int *targets, int count, int cpu, int controlling_terminal, int inherit_unmarked,
+                int *pidfd);
 
 /// Pins the process `pid` (0 for the caller's thread) to one CPU.
 int hinix_pin_to_cpu(pid_t pid, int cpu);
@@ -398,14 +403,14 @@ typedef struct hinix_signal_record {
 /// Sets the non-blocking pipe the handler writes records to (once, before any install).
 void hinix_signal_set_pipe(int fd);
 /// Installs Hinix's handler for `signo` (SA_SIGINFO | SA_RESTART), saving the disposition it
-/// replaces; does nothing if it is installed. 0 or -errno.
+/// replaces; does nothing if it is installed. 0 or -errno. For a fault signal (SIGILL,
+/// SIGTRAP, SIGSEGV, SIGBUS, SIGFPE) the handler records only deliveries that were sent; a
+/// fault the kernel raised (si_code > 0) puts the saved disposition back, so the faulting
+/// instruction reaches it at once. A second delivery inside an escalation window that the
+/// default action does not end (PID 1 of a pid namespace) ends the process with 128 + signo.
 int hinix_signal_install(int signo);
 /// Restores exactly the disposition saved by the install; does nothing if none is installed.
 int hinix_signal_restore(int signo);
-/// While Hinix's handler is installed for `signo`, makes a saved default action "ignored" (so
-/// that is what the last watcher restores): 1 if it did, 0 if the saved one was not the
-/// default; -EAGAIN when no handler of Hinix's is installed.
-int hinix_signal_ignore_saved_default(int signo);
 /// The disposition before Hinix's handler (or the current one when none is installed): 0 the
 /// default action, 1 ignored, 2 a handler of the program's own; or -errno.
 int hinix_signal_previous_kind(int signo);

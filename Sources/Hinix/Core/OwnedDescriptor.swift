@@ -61,7 +61,7 @@ public struct OwnedDescriptor: ~Copyable, Sendable, ByteReader, ByteWriter {
 extension FileDescriptor {
   /// Whether this descriptor stays open across `execve` (the opposite of close-on-exec).
   ///
-  /// Hinix opens every descriptor close-on-exec. Prefer ``ChildProcess/spawn(_:arguments:environment:passing:cpu:)``,
+  /// Hinix opens every descriptor close-on-exec. Prefer ``ChildProcess/spawn(_:arguments:environment:passing:cpu:inheriting:)``,
   /// which hands a copy to the child without changing the parent's descriptor; set this only for a
   /// child started by other means. The corresponding C function is `fcntl` with `F_GETFD`/`F_SETFD`.
   public func isInheritable() throws(HinixError) -> Bool {

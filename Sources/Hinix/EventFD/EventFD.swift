@@ -8,7 +8,7 @@ import SystemPackage
 /// decrements it. The counter holds at most ``maximumValue``; an add that would pass it waits
 /// (or, in the try form, reports "would block"). An `EventFD` is `Sendable` and closes its
 /// descriptor when the last reference goes. To wake a child process, hand it the descriptor with
-/// ``ChildProcess/spawn(_:arguments:environment:passing:cpu:)`` and adopt it there with
+/// ``ChildProcess/spawn(_:arguments:environment:passing:cpu:inheriting:)`` and adopt it there with
 /// ``init(adopting:)``.
 public final class EventFD: Sendable {
   /// The largest value the counter holds: 0xfffffffffffffffe.

@@ -8,7 +8,7 @@ import SystemPackage
 /// let child = try ChildProcess.spawn("/usr/bin/tr", arguments: ["a-z", "A-Z"], passing: [reader.descriptor: 0])
 /// ```
 ///
-/// Both ends are close-on-exec; ``ChildProcess/spawn(_:arguments:environment:passing:cpu:)`` is the
+/// Both ends are close-on-exec; ``ChildProcess/spawn(_:arguments:environment:passing:cpu:inheriting:)`` is the
 /// explicit way to hand one to a child. Close the parent's copy of the end the child uses (let it
 /// go out of scope), or the other side never sees end-of-file.
 ///

@@ -3,9 +3,11 @@ import SystemPackage
 
 /// A child process started with an explicit set of inherited descriptors, held by a pidfd.
 ///
-/// Hinix opens every descriptor close-on-exec, so a child inherits nothing by accident. To hand
-/// one down, name it in `passing:` with the number it should have in the child: the child gets a
-/// copy at that number, open across `execve`, while the parent's descriptor keeps its flags.
+/// A child inherits nothing by accident: only the standard streams and the descriptors named in
+/// `passing:`, each at the number it should have in the child (a copy, open across `execve`,
+/// while the parent's descriptor keeps its flags). Every other descriptor is closed at exec,
+/// even one that other code opened without close-on-exec, unless the spawn asks for
+/// ``Inheritance/passedAndUnmarked``.
 /// The child also starts clean: every signal at its default action and none blocked, whatever
 /// this process caught, ignored or blocked.
 ///
@@ -62,7 +64,7 @@ public struct ChildProcess: Sendable, Hashable {
   /// Wraps a child of this process by its pid, opening its pidfd.
   ///
   /// Only race-free while the child is not reaped: a pid that was already reaped may name a
-  /// new, unrelated process by now. Prefer ``spawn(_:arguments:environment:passing:cpu:)``,
+  /// new, unrelated process by now. Prefer ``spawn(_:arguments:environment:passing:cpu:inheriting:)``,
   /// which opens the pidfd before anything can reap.
   public init(pid: pid_t) throws(HinixError) {
     self.pid = pid
@@ -89,24 +91,42 @@ public struct ChildProcess: Sendable, Hashable {
   ///   - descriptors: descriptors to hand to the child, keyed by the parent's descriptor, valued by
   ///     the number the child sees (3 and up keeps the standard streams; 0, 1 and 2 replace them).
   ///   - cpu: a CPU to pin the child to before it runs, or `nil` to leave it unpinned.
+  ///   - inheritance: which other descriptors of this process the child keeps:
+  ///     ``Inheritance/passedOnly`` (the default) closes every one not named in `descriptors`
+  ///     but the standard streams, even one opened without close-on-exec by other code.
   /// - Throws: the errno of `fork`, `dup2`, `sched_setaffinity`, `execve` or `pidfd_open`,
   ///   naming the executable.
-  /// The corresponding C functions are `fork`, `pidfd_open`, `dup2` and `execve`.
+  /// The corresponding C functions are `fork`, `pidfd_open`, `dup2`, `close_range` and `execve`.
   public static func spawn(
     _ executable: FilePath, arguments: [String] = [], environment: [String]? = nil,
-    passing descriptors: [FileDescriptor: Int32] = [:], cpu: Int? = nil
+    passing descriptors: [FileDescriptor: Int32] = [:], cpu: Int? = nil,
+    inheriting inheritance: Inheritance = .passedOnly
   ) throws(HinixError) -> ChildProcess {
     try spawn(
       executable, arguments: arguments, environment: environment, passing: descriptors, cpu: cpu,
-      controllingTerminal: nil)
+      inheriting: inheritance, controllingTerminal: nil)
   }
 
-  /// ``spawn(_:arguments:environment:passing:cpu:)``, and with `controllingTerminal` (a number
-  /// among the targets of `passing`) the child leads a new session whose controlling terminal
-  /// is that descriptor, as a pseudo-terminal's child needs.
+  /// Which descriptors of this process a spawned child keeps across `execve`.
+  public enum Inheritance: Sendable, Hashable {
+    /// Only those named in `passing:`, and the standard streams 0, 1 and 2 that `passing:` does
+    /// not replace: the default, as swift-subprocess has it. A descriptor that a library opened
+    /// without close-on-exec (and every Hinix descriptor is opened with it) does not leak into
+    /// the child, where it would keep a pipe's write end or a lock alive as long as the child runs.
+    case passedOnly
+    /// Also every descriptor of this process open without close-on-exec, as `fork` and `execve`
+    /// or `posix_spawn` alone would pass them: for a child that expects descriptors a shell set up.
+    case passedAndUnmarked
+  }
+
+  /// ``spawn(_:arguments:environment:passing:cpu:inheriting:)``, and with `controllingTerminal`
+  /// (a number among the targets of `passing`) the child leads a new session whose controlling
+  /// terminal is that descriptor, as a pseudo-terminal's child needs.
   static func spawn(
     _ executable: FilePath, arguments: [String], environment: [String]?,
-    passing descriptors: [FileDescriptor: Int32], cpu: Int?, controllingTerminal: Int32?
+    passing descriptors: [FileDescriptor: Int32], cpu: Int?,
+    inheriting inheritance: Inheritance = .passedOnly,
+    controllingTerminal: Int32?
   ) throws(HinixError) -> ChildProcess {
     // The executable's bytes go to execve as they are; argv[0] is its text.
     let argv = [executable.string] + arguments
@@ -118,7 +138,8 @@ public struct ChildProcess: Sendable, Hashable {
         executable.withPlatformString { pathPointer in
           Sys.spawn(
             pathPointer, argvPointer, envpPointer, sources: sources, targets: targets,
-            cpu: Int32(cpu ?? -1), controllingTerminal: controllingTerminal ?? -1)
+            cpu: Int32(cpu ?? -1), controllingTerminal: controllingTerminal ?? -1,
+            inheritUnmarked: inheritance == .passedAndUnmarked)
         }
       }
     }

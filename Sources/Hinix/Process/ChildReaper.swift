@@ -32,7 +32,7 @@ public final class ChildReaper: AsyncSequence, Sendable {
     signals = try SignalWatcher([.child])
   }
 
-  /// Starts a child (see ``ChildProcess/spawn(_:arguments:environment:passing:cpu:)``) that
+  /// Starts a child (see ``ChildProcess/spawn(_:arguments:environment:passing:cpu:inheriting:)``) that
   /// this reaper owns.
   public func spawn(
     _ executable: FilePath, arguments: [String] = [], environment: [String]? = nil,

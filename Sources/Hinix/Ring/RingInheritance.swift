@@ -27,7 +27,7 @@ public struct RingForChild<End: ~Copyable>: ~Copyable {
 /// each side the other died.
 ///
 /// This object owns close-on-exec copies of them. Pass them with ``passing(from:)`` to
-/// ``ChildProcess/spawn(_:arguments:environment:passing:cpu:)`` and the text of ``argument(from:)``
+/// ``ChildProcess/spawn(_:arguments:environment:passing:cpu:inheriting:)`` and the text of ``argument(from:)``
 /// to the child, which opens its end with `inherited(from:)`; then ``close()`` this process's
 /// copies (or let the object go). Until then, the parent's end cannot notice the child's death.
 public final class RingInheritance: Sendable {
@@ -48,7 +48,7 @@ public final class RingInheritance: Sendable {
   }
 
   /// The descriptors keyed by this process's number, valued by the child's numbers `first`,
-  /// `first + 1`, …: the `passing:` argument of ``ChildProcess/spawn(_:arguments:environment:passing:cpu:)``.
+  /// `first + 1`, …: the `passing:` argument of ``ChildProcess/spawn(_:arguments:environment:passing:cpu:inheriting:)``.
   public func passing(from first: Int32 = 3) -> [FileDescriptor: Int32] {
     var map: [FileDescriptor: Int32] = [:]
     for (index, descriptor) in descriptors.enumerated() {

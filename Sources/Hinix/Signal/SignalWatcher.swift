@@ -34,7 +34,17 @@ import SystemPackage
 /// first restores the default action and delivers the signal again, in the handler itself: a
 /// program stuck in its shutdown can always be stopped with a second Ctrl-C. Only for signals
 /// whose default action ends the process. Keep the watcher alive while it should apply (a
-/// `for await` loop over it does).
+/// `for await` loop over it does). Where the default action does not end the process — PID 1 of
+/// a pid namespace, a server in a container without an init, ignores it — the handler ends the
+/// process itself with exit status 128 + the signal's number, as a shell reports such a death.
+///
+/// **Fault signals.** `SIGILL`, `SIGTRAP`, `SIGSEGV`, `SIGBUS` and `SIGFPE` may be watched, but
+/// only deliveries that were *sent* (by `kill`, `sigqueue`, ``Signal/send(to:value:)``) are
+/// watched. A fault the kernel raised for the running instruction (a Swift trap, a bad pointer)
+/// is never swallowed: the handler puts back the disposition it replaced and the instruction
+/// faults again at once, reaching the program's previous handler (the Swift runtime's crash
+/// report) or the default action. Returning from such a fault would run the instruction again
+/// forever.
 public final class SignalWatcher: AsyncSequence, Sendable {
   /// Each delivery, in the order the handler saw them.
   public typealias Element = SignalInfo

@@ -108,7 +108,7 @@ public final class Socket: Sendable {
   }
 
   /// Two connected Unix-domain sockets of one kind, both close-on-exec: the usual way to talk to
-  /// a child process (hand it one with ``ChildProcess/spawn(_:arguments:environment:passing:cpu:)``).
+  /// a child process (hand it one with ``ChildProcess/spawn(_:arguments:environment:passing:cpu:inheriting:)``).
   ///
   /// Peer credentials on either end name the process that created the pair.
   /// The corresponding C function is `socketpair`.

@@ -9,11 +9,13 @@ extension Sys {
   static func spawn(
     _ path: UnsafePointer<CChar>, _ argv: UnsafePointer<UnsafeMutablePointer<CChar>?>,
     _ envp: UnsafePointer<UnsafeMutablePointer<CChar>?>, sources: [Int32], targets: [Int32],
-    cpu: Int32, controllingTerminal: Int32 = -1
+    cpu: Int32, controllingTerminal: Int32 = -1, inheritUnmarked: Bool = false
   ) -> Result<(pid: pid_t, pidfd: Int32), Errno> {
     var pidfd: Int32 = -1
     return result(
-      hinix_spawn(path, argv, envp, sources, targets, Int32(sources.count), cpu, controllingTerminal, &pidfd)
+      hinix_spawn(
+        path, argv, envp, sources, targets, Int32(sources.count), cpu, controllingTerminal,
+        inheritUnmarked ? 1 : 0, &pidfd)
     ).map {
       ($0, pidfd)
     }
@@ -52,7 +54,7 @@ extension Sys {
   // MARK: Signals
 
   /// Sets SIGPIPE to ignored unless the process installed a handler; `true` when it changed it.
-  static func ignoreBrokenPipeUnlessHandled() -> Result<Bool, Errno> {
+  package static func ignoreBrokenPipeUnlessHandled() -> Result<Bool, Errno> {
     result(hinix_ignore_sigpipe_unless_handled()).map { $0 == 1 }
   }
 

@@ -20,12 +20,12 @@ extension Sys {
   }
 
   /// Installs the shim's handler for `signal`, saving the disposition it replaces.
-  static func installSignalHandler(_ signal: Int32) -> Result<Void, Errno> {
+  package static func installSignalHandler(_ signal: Int32) -> Result<Void, Errno> {
     result(hinix_signal_install(signal)).map { _ in () }
   }
 
   /// Restores exactly the disposition the install saved.
-  static func restoreSignalHandler(_ signal: Int32) -> Result<Void, Errno> {
+  package static func restoreSignalHandler(_ signal: Int32) -> Result<Void, Errno> {
     result(hinix_signal_restore(signal)).map { _ in () }
   }
 

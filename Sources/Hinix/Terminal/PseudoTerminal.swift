@@ -88,7 +88,7 @@ public enum PseudoTerminal {
   /// a new session (`setsid`), makes the slave its controlling terminal (`TIOCSCTTY`) and has
   /// it as standard input, output and error. This process keeps only the master.
   ///
-  /// The child starts as ``ChildProcess/spawn(_:arguments:environment:passing:cpu:)`` starts
+  /// The child starts as ``ChildProcess/spawn(_:arguments:environment:passing:cpu:inheriting:)`` starts
   /// one: every signal at its default action, none blocked, no descriptor inherited but those
   /// named. ^C written to the master sends SIGINT to it, and a window-size change on the master
   /// sends it SIGWINCH.
