@@ -135,6 +135,7 @@ int hinix_epoll_wait(int epfd, uint64_t *data, uint32_t *events, int capacity, i
 // MARK: descriptors and processes
 
 int hinix_read(int fd, void *buf, size_t len) { RETURN_OR_ERRNO(read(fd, buf, len)); }
+int hinix_pread(int fd, void *buf, size_t len, int64_t offset) { RETURN_OR_ERRNO(pread(fd, buf, len, (off_t)offset)); }
 int hinix_write(int fd, const void *buf, size_t len) { RETURN_OR_ERRNO(write(fd, buf, len)); }
 // Descriptors (below 4096) whose kind of file refused RWF_NOWAIT (ttys, most character
 // devices), so later no-wait transfers on them go straight to the caller's poll-then-transfer

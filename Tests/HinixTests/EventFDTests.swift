@@ -43,6 +43,10 @@ struct EventFDTests {
     #expect(try event.counter() == EventFD.maximumValue)
     #expect(try event.tryAdd(1) == .wouldBlock)
     #expect(try event.add(1, timeout: .milliseconds(20)) == .timedOut)
+    // Adding 0 never waits, even at the maximum: the kernel takes it at once, on a blocking
+    // description as on a non-blocking one (the blocking one said .wouldBlock).
+    #expect(try event.tryAdd(0) == .completed)
+    #expect(try event.add(0, timeout: .zero) == .completed)
     let error = expectError(.invalidArgument) { try event.add(UInt64.max) }
     #expect(error?.description.contains("0xfffffffffffffffe") == true)
     #expect(try event.read() == EventFD.maximumValue)

@@ -224,6 +224,53 @@ struct RingTests {
     }
   }
 
+  @Test("an offer of a huge sparse memory file, or with a descriptor too many, is refused, not mapped")
+  func oversizedOrOverfullOffers() throws {
+    let header = RingLayout.Header(capacity: 8, elementSize: 8, elementAlignment: 8, flags: 0)
+    for (fileSize, extra) in [(Int64(16) << 40, false), (Int64(header.fileSize), true)] {
+      let (left, right) = try Socket.pair()
+      let fd = try Sys.memfdCreate("hostile", allowSealing: true, hugePages: false).get()
+      let file = FileDescriptor(rawValue: fd)
+      defer { try? file.close() }
+      // A valid header for 8 UInt64s, in a file of 16 TiB (sparse: it costs nothing).
+      try Sys.truncate(fd, size: fileSize).get()
+      let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: RingLayout.dataOffset, alignment: 8)
+      defer { bytes.deallocate() }
+      RingLayout.initialize(bytes.baseAddress!, header)
+      #expect(pwrite(fd, bytes.baseAddress, bytes.count, 0) == bytes.count)
+      try Sys.addSeals(fd, SharedMemory.creatorSeals).get()
+      let bell = try Socket.pair()
+      let third = try EventFD()
+      let greeting: [UInt8] = [0x48, 0x4e, 0x58, 0x52, UInt8(RingLayout.version), 1, 0, 0]
+      try left.send(
+        greeting,
+        descriptors: extra ? [file, bell.0.descriptor, third.descriptor] : [file, bell.0.descriptor])
+      let error = expectError(.incompatible) { _ = try RingReceiver<UInt64>.accept(over: right) }
+      if extra {
+        #expect(
+          error?.detail.contains("3 descriptors, not the 2 a ring needs") == true,
+          "\(error.map { "\($0)" } ?? "")")
+      } else {
+        #expect(
+          error?.detail.contains("holds 17592186044416 bytes, more than") == true,
+          "\(error.map { "\($0)" } ?? "")")
+      }
+    }
+  }
+
+  @Test("ring elements are types whose every bit pattern is a value: not Bool, not an enum")
+  func ringElementsAreAnyBitPattern() {
+    enum Kind: UInt8 { case a, b }
+    // The generic parameter's constraint is what refuses them at compile time; at run time the
+    // same conformance table answers for any type.
+    func isElement(_ type: Any.Type) -> Bool { type is any RingElement.Type }
+    #expect(!isElement(Bool.self))
+    #expect(!isElement(Kind.self))
+    #expect(!isElement(UnsafeRawPointer.self))
+    #expect(isElement(UInt64.self))
+    #expect(isElement(Float.self))
+  }
+
   @Test("the peer policy refuses a user it does not allow, before anything is shared")
   func policy() throws {
     let (left, _) = try Socket.pair()

@@ -173,6 +173,27 @@ struct SignalTests {
     #expect(ended == .completed(.signalled(number.rawValue)))
   }
 
+  @Test("a SIGCHLD carries the child's status in its own field, no value, and a readable code")
+  func childSignalStatus() async throws {
+    let watcher = try SignalWatcher([.child])
+    let child = try spawnPeer(["exit-with", "7"])
+    // Other tests' children end too: take the delivery of this one.
+    var delivery: SignalInfo?
+    for await next in watcher where next.senderPID == child.pid {
+      delivery = next
+      break
+    }
+    let info = try #require(delivery)
+    #expect(info.childStatus == 7)
+    #expect(info.child == .exited(7))
+    #expect(info.value == 0, "the status used to show as the sigqueue value")
+    #expect(info.code == .childExited)
+    #expect("\(info.code)" == "exited")
+    #expect("\(info)".hasSuffix(", exited, exit status 7"))
+    #expect(try await child.wait() == .exited(7))
+    #expect("\(SignalInfo.Code(rawValue: 1))" == "code 1")
+  }
+
   @Test("the broken-pipe policy and a SIGPIPE watcher's install and restore never lose the policy")
   func brokenPipePolicyRace() throws {
     // In a peer: the race changes SIGPIPE's disposition, which this process's tests rely on.

@@ -147,6 +147,8 @@ int hinix_unshare_user_namespace(void);
 // MARK: Descriptors and processes
 
 int hinix_read(int fd, void *buf, size_t len);
+/// pread: reads at `offset` without moving the file position.
+int hinix_pread(int fd, void *buf, size_t len, int64_t offset);
 int hinix_write(int fd, const void *buf, size_t len);
 int hinix_close(int fd);
 /// Reads without blocking even from a blocking descriptor (preadv2 with RWF_NOWAIT). Returns

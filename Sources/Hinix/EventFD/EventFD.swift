@@ -104,7 +104,7 @@ public final class EventFD: Sendable {
   }
 
   /// Adds `value` if the counter has room now: ``Outcome/wouldBlock`` if the add would wait for
-  /// a reader.
+  /// a reader. Adding 0 always completes, as the kernel never waits to add it.
   ///
   /// On a non-blocking description this is one `write`. The kernel has no non-blocking write
   /// for a blocking eventfd description (`pwritev2` with `RWF_NOWAIT` is refused), so there the
@@ -169,6 +169,8 @@ public final class EventFD: Sendable {
   /// description answers by itself (EAGAIN); a blocking one is asked through `poll`, which only
   /// tells that 1 fits, and for larger values through the counter the kernel shows in fdinfo.
   private func fits(_ value: UInt64) throws(HinixError) -> Bool {
+    // 0 always fits (the kernel never waits to add it), though poll shows no room at the maximum.
+    if value == 0 { return true }
     if case .success(true) = descriptor.isNonBlocking() { return true }
     guard try hasRoomForOne() else { return false }
     if value <= 1 { return true }

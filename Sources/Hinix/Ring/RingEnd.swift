@@ -10,7 +10,7 @@ public struct RingShape: Sendable {
   let flags: UInt32
 
   /// A ring of `Element`s.
-  static func elements<Element: BitwiseCopyable>(_: Element.Type, _ role: RingSide.Role) -> RingShape {
+  static func elements<Element: RingElement>(_: Element.Type, _ role: RingSide.Role) -> RingShape {
     RingShape(
       role: role, elementSize: MemoryLayout<Element>.stride,
       elementAlignment: MemoryLayout<Element>.alignment,

@@ -9,7 +9,7 @@ import SystemPackage
 /// sender can change them while they are read; copy before validating what matters.
 /// A blocking or async receive returns `nil` (or 0) at the end, and a try or timed one
 /// ``Outcome/ended``: once the sender has closed the ring and everything it sent has been read.
-public struct RingReceiver<Element: BitwiseCopyable>: ~Copyable, RingEndpoint {
+public struct RingReceiver<Element: RingElement>: ~Copyable, RingEndpoint {
   /// The end's core (``RingEndpoint``). Hinix's own.
   @_spi(RingInternals) public let core: RingEndCore
   @usableFromInline let side: RingSide

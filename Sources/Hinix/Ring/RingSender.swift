@@ -6,7 +6,7 @@ import SystemPackage
 ///
 /// A `RingSender` is the one producer of its ring: it cannot be copied, only moved, to another
 /// task or thread. Closing it (letting it go) tells the receiver that the stream ended.
-public struct RingSender<Element: BitwiseCopyable>: ~Copyable, RingEndpoint {
+public struct RingSender<Element: RingElement>: ~Copyable, RingEndpoint {
   /// The end's core (``RingEndpoint``). Hinix's own.
   @_spi(RingInternals) public let core: RingEndCore
   @usableFromInline let side: RingSide
@@ -181,7 +181,7 @@ public struct RingSender<Element: BitwiseCopyable>: ~Copyable, RingEndpoint {
 
 /// Both ends of a ring made in one process by ``RingSender/makeRing(capacity:options:)``.
 @frozen
-public struct RingPair<Element: BitwiseCopyable>: ~Copyable, Sendable {
+public struct RingPair<Element: RingElement>: ~Copyable, Sendable {
   /// The producing end.
   public let sender: RingSender<Element>
   /// The consuming end.

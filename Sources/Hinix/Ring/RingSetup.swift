@@ -138,8 +138,11 @@ enum RingSetup {
         "the peer offers to be the \(buffer[5] == roleSender ? "sender" : "receiver") too; one side must send and one receive"
       )
     }
-    guard message.descriptors.count == 2, !message.controlTruncated else {
-      throw refuse("the offer carried \(message.descriptors.count) descriptors, not the 2 a ring needs")
+    guard message.descriptors.count == 2, !message.lostDescriptors else {
+      let count = message.descriptors.count + message.discardedDescriptors
+      throw refuse(
+        "the offer carried \(message.controlTruncated ? "more than \(count)" : "\(count)") descriptors, not the 2 a ring needs"
+      )
     }
     guard let memoryFile = message.descriptors.takeNext(), let bell = message.descriptors.takeNext() else {
       throw refuse("the offer's descriptors went missing")
@@ -158,11 +161,39 @@ enum RingSetup {
     elementSize: Int, elementAlignment: Int, flags: UInt32, operation: String
   ) throws(HinixError) -> RingSide {
     let doorbell = try checkBell(bell.release(), operation: operation)
-    let memory = try SharedMemory(adoptingSealed: memoryFile, minimumSize: RingLayout.dataOffset)
+    // Only what the header's layout needs is accepted and mapped: a peer's sparse file of
+    // terabytes with a valid header would otherwise be mapped whole. The header is read first
+    // without mapping; it is validated again once mapped, where the peer may have changed it.
+    let fd = memoryFile.descriptor.rawValue
+    try SharedMemory.checkSealed(fd, subject: "memory file \(fd)")
+    let needed = try layoutSize(
+      of: fd, elementSize: elementSize, elementAlignment: elementAlignment, flags: flags)
+    // A ring made with huge pages rounds its file up to a 2 MiB page.
+    let hugePage = 2 << 20
+    let memory = try SharedMemory(
+      adoptingSealed: memoryFile, minimumSize: needed, maximumSize: (needed + hugePage - 1) & ~(hugePage - 1))
     let header = try RingLayout.validate(
       memory.baseAddress, mappedSize: memory.count, elementSize: elementSize,
       elementAlignment: elementAlignment, flags: flags)
     return try RingSide(role: role, memory: memory, header: header, bell: doorbell)
+  }
+
+  /// The size of the ring whose header the memory file `fd` holds, read (not mapped) and validated.
+  static func layoutSize(of fd: Int32, elementSize: Int, elementAlignment: Int, flags: UInt32)
+    throws(HinixError) -> Int
+  {
+    let header = try withUnsafeTemporaryAllocation(byteCount: RingLayout.dataOffset, alignment: 8) {
+      (buffer) throws(HinixError) -> RingLayout.Header in
+      let count: Int
+      switch Sys.read(fd, buffer, at: 0) {
+      case .success(let value): count = value
+      case .failure(let error): throw HinixError.system(error, "pread", subject: "memory file \(fd)")
+      }
+      return try RingLayout.validate(
+        UnsafeRawPointer(buffer.baseAddress!), mappedSize: count < buffer.count ? count : .max,
+        elementSize: elementSize, elementAlignment: elementAlignment, flags: flags)
+    }
+    return header.fileSize
   }
 
   /// What `/proc/self/fd` says a descriptor is: `socket:[…]`, `anon_inode:[eventfd]`, a path,

@@ -93,15 +93,30 @@ public final class SharedMemory: @unchecked Sendable {
 
   /// Maps a memory file received from another process, after checking that it is sealed
   /// against shrinking (`F_SEAL_SHRINK`) and growing (`F_SEAL_GROW`) and holds at least
-  /// `minimumSize` bytes. Takes ownership of the descriptor.
+  /// `minimumSize` and at most `maximumSize` bytes. Takes ownership of the descriptor.
   ///
   /// A file that is not a sealed memfd, or is too small, is `.incompatible` with the reason:
-  /// mapping it would let its owner crash this process by truncating it.
+  /// mapping it would let its owner crash this process by truncating it. A file larger than
+  /// `maximumSize` is `.incompatible` too: a peer could otherwise make this process map a
+  /// sparse file of terabytes. Give the most a valid message can need.
   public convenience init(
-    adoptingSealed descriptor: consuming OwnedDescriptor, minimumSize: Int, options: Options = Options()
+    adoptingSealed descriptor: consuming OwnedDescriptor, minimumSize: Int, maximumSize: Int = .max,
+    options: Options = Options()
   ) throws(HinixError) {
     let fd = descriptor.descriptor.rawValue
     let subject = "memory file \(fd)"
+    try SharedMemory.checkSealed(fd, subject: subject)
+    let size = try SharedMemory.checkedSize(fd, minimumSize: minimumSize, subject: subject)
+    guard size <= maximumSize else {
+      throw HinixError(
+        .incompatible, operation: "fstat", subject: subject,
+        detail: "the memory file holds \(size) bytes, more than the \(maximumSize) it may hold")
+    }
+    try self.init(mapping: descriptor, size: size, sealed: true, options: options, subject: subject)
+  }
+
+  /// Checks that `fd` is a memfd sealed against shrinking and growing.
+  static func checkSealed(_ fd: Int32, subject: String) throws(HinixError) {
     let seals: Sys.Seals
     switch Sys.seals(fd) {
     case .success(let value): seals = value
@@ -118,8 +133,6 @@ public final class SharedMemory: @unchecked Sendable {
           "the memory file is not sealed against \(seals.contains(.shrink) ? "growing" : "shrinking") (seals \(seals.rawValue)); its owner could make this process fault"
       )
     }
-    let size = try SharedMemory.checkedSize(fd, minimumSize: minimumSize, subject: subject)
-    try self.init(mapping: descriptor, size: size, sealed: true, options: options, subject: subject)
   }
 
   /// Opens (or, with `creating` set, exclusively creates) a POSIX shared-memory object by

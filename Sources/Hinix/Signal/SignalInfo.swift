@@ -8,11 +8,26 @@ public struct SignalInfo: Sendable, Hashable, CustomStringConvertible {
   public struct Code: Sendable, Hashable, CustomStringConvertible {
     /// The kernel's `si_code`.
     public let rawValue: Int32
+    /// The signal the code came with, when known (a code read from a delivery), so that a
+    /// positive code, whose meaning depends on the signal, prints as what it means.
+    private let signalNumber: Int32
 
     /// The code numbered `rawValue`.
     public init(rawValue: Int32) {
-      self.rawValue = rawValue
+      self.init(rawValue: rawValue, signal: 0)
     }
+
+    /// The code numbered `rawValue` that came with `signal`.
+    init(rawValue: Int32, signal: Int32) {
+      self.rawValue = rawValue
+      signalNumber = signal
+    }
+
+    /// Codes are the same when their numbers are.
+    public static func == (left: Code, right: Code) -> Bool { left.rawValue == right.rawValue }
+
+    /// Hashes the number.
+    public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 
     /// Sent by `kill` (`SI_USER`).
     public static let user = Code(rawValue: 0)
@@ -43,30 +58,40 @@ public struct SignalInfo: Sendable, Hashable, CustomStringConvertible {
     /// pid and uid are meaningful.
     public var isFromProcess: Bool { self == .user || self == .queue || self == .threadKill }
 
-    /// `user`, `queue`, `kernel`, … or `code N` for a code that depends on the signal.
+    /// `user`, `queue`, `kernel`, …; for a code that came with its signal, what the code means
+    /// for that signal (`exited`, `killed` for `SIGCHLD`; `address not mapped` for `SIGSEGV`);
+    /// `code N` for a positive code whose signal is not known.
     public var description: String {
       switch self {
-      case .user: "user"
-      case .kernel: "kernel"
-      case .queue: "queue"
-      case .timer: "timer"
-      case .messageQueue: "message queue"
-      case .asyncIO: "async I/O"
-      case .threadKill: "tkill"
-      default: "code \(rawValue)"
+      case .user: return "user"
+      case .kernel: return "kernel"
+      case .queue: return "queue"
+      case .timer: return "timer"
+      case .messageQueue: return "message queue"
+      case .asyncIO: return "async I/O"
+      case .threadKill: return "tkill"
+      default: break
       }
-    }
-
-    /// The description of a `SIGCHLD` code.
-    var childDescription: String {
-      switch self {
-      case .childExited: "exited"
-      case .childKilled: "killed"
-      case .childDumped: "dumped core"
-      case .childStopped: "stopped"
-      case .childContinued: "continued"
-      default: description
-      }
+      let names: [String]? =
+        switch signalNumber {
+        case SIGCHLD: ["exited", "killed", "dumped core", "trapped", "stopped", "continued"]
+        case SIGSEGV: ["address not mapped", "access not permitted", "bounds check", "protection key"]
+        case SIGBUS: ["invalid alignment", "no such physical address", "hardware error"]
+        case SIGFPE:
+          [
+            "integer divide by zero", "integer overflow", "divide by zero", "overflow", "underflow",
+            "inexact result", "invalid operation", "subscript out of range",
+          ]
+        case SIGILL:
+          [
+            "illegal opcode", "illegal operand", "illegal addressing mode", "illegal trap",
+            "privileged opcode", "privileged register", "coprocessor error", "internal stack error",
+          ]
+        case SIGTRAP: ["breakpoint", "trace trap"]
+        default: nil
+        }
+      if let names, rawValue >= 1, Int(rawValue) <= names.count { return names[Int(rawValue) - 1] }
+      return "code \(rawValue)"
     }
   }
 
@@ -79,8 +104,13 @@ public struct SignalInfo: Sendable, Hashable, CustomStringConvertible {
   public let senderPID: pid_t
   /// The sending process's real uid (for `SIGCHLD`, the child's).
   public let senderUID: uid_t
-  /// The value a `sigqueue` (or a timer) carried: an integer or a pointer's bits.
+  /// The value a `sigqueue` (or a timer, or a message queue's notification) carried: an
+  /// integer or a pointer's bits; 0 for a delivery that carries none (`kill`, the kernel's own
+  /// signals, `SIGCHLD`, whose status is ``childStatus``).
   public let value: Int
+  /// For `SIGCHLD`: the child's `si_status`, its exit status when it exited, else the number of
+  /// the signal that killed, stopped or continued it; nil for other signals.
+  public let childStatus: Int32?
   /// For `SIGCHLD`: how the child ended (exited with a status, or killed by a signal); nil
   /// for other signals and for a child that stopped or continued (see ``code``).
   public let child: ChildProcess.Termination?
@@ -91,10 +121,13 @@ public struct SignalInfo: Sendable, Hashable, CustomStringConvertible {
   init?(_ record: Sys.SignalRecord) {
     guard let signal = Signal(rawValue: record.signal) else { return nil }
     self.signal = signal
-    code = Code(rawValue: record.code)
+    code = Code(rawValue: record.code, signal: record.signal)
     senderPID = record.pid
     senderUID = record.uid
-    value = Int(record.value)
+    // The kernel's siginfo is a union: a SIGCHLD's status, a fault's address, share the bytes
+    // of a queued value. Only a code sent by a process or a timer (zero or negative) carries one.
+    value = record.code <= 0 && signal != .child ? Int(record.value) : 0
+    childStatus = signal == .child ? record.status : nil
     child = signal == .child ? SignalInfo.childChange(code: record.code, status: record.status) : nil
   }
 
@@ -112,7 +145,7 @@ public struct SignalInfo: Sendable, Hashable, CustomStringConvertible {
   public var description: String {
     var text = "\(signal)"
     if code.isFromProcess || signal == .child { text += " from pid \(senderPID) (uid \(senderUID))" }
-    text += ", \(signal == .child ? code.childDescription : code.description)"
+    text += ", \(code)"
     if code == .queue || code == .timer { text += ", value \(value)" }
     if let child { text += ", \(child)" }
     if lostBefore > 0 { text += " (\(lostBefore) lost before it)" }

@@ -19,6 +19,13 @@ extension Sys {
     retrying(retryOnInterrupt) { Int(hinix_read(fd, buffer.baseAddress, buffer.count)) }
   }
 
+  /// `pread`: reads at `offset`, leaving the file position where it is.
+  static func read(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, at offset: Int64) -> Result<
+    Int, Errno
+  > {
+    retrying(true) { Int(hinix_pread(fd, buffer.baseAddress, buffer.count, offset)) }
+  }
+
   package static func write(
     _ fd: Int32, _ buffer: UnsafeRawBufferPointer, retryOnInterrupt: Bool = true
   ) -> Result<Int, Errno> {
