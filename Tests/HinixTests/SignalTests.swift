@@ -173,6 +173,23 @@ struct SignalTests {
     #expect(ended == .completed(.signalled(number.rawValue)))
   }
 
+  @Test("cancelling one task that iterates a watcher ends that iteration only; another task still gets deliveries")
+  func cancellingOneIteration() async throws {
+    let watcher = try SignalWatcher([.user2])
+    let cancelled = Task {
+      var deliveries = watcher.makeAsyncIterator()
+      return await deliveries.next()
+    }
+    while watcher.mailbox.waiting < 1 { await Task.yield() }
+    cancelled.cancel()
+    #expect(await cancelled.value == nil)
+    try Signal.user2.send(to: getpid(), value: 5)
+    var deliveries = watcher.makeAsyncIterator()
+    let delivery = await deliveries.next()
+    #expect(delivery?.signal == .user2, "the cancelled task's iteration used to end the watcher")
+    #expect(delivery?.value == 5)
+  }
+
   @Test("a SIGCHLD carries the child's status in its own field, no value, and a readable code")
   func childSignalStatus() async throws {
     let watcher = try SignalWatcher([.child])

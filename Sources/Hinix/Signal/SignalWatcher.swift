@@ -18,10 +18,15 @@ import SystemPackage
 /// works whichever thread the kernel picks. Watching starts when the watcher is created, not
 /// when iteration starts, so nothing is missed in between.
 ///
-/// **Ending.** A watcher ends when it is cancelled (``cancel()``), released, or its iterating
-/// task is cancelled. When the last watcher of a signal ends, the disposition the program had
-/// before — the default action, ignored, or its own handler — is restored exactly: a second
-/// Ctrl-C after that ends the program as usual.
+/// **Ending.** A watcher ends when it is cancelled (``cancel()``) or released. Cancelling a task
+/// that iterates it ends only that task's iteration (`next()` returns nil there): other tasks
+/// iterating the same watcher go on, and deliveries meanwhile are kept for them. When the last
+/// watcher of a signal ends, the disposition the program had before — the default action,
+/// ignored, or its own handler — is restored exactly: a second Ctrl-C after that ends the
+/// program as usual.
+///
+/// **Several iterators.** Each delivery goes to one iterator of a watcher (the one waiting
+/// longest). For every task to see every delivery, give each task a watcher of its own.
 ///
 /// **What can be lost, and what is reported.** The kernel keeps one pending instance of a
 /// standard signal: several `SIGCHLD` or `SIGUSR1` sent close together may arrive as one
@@ -52,7 +57,7 @@ public final class SignalWatcher: AsyncSequence, Sendable {
   /// The signals watched.
   public let signals: SignalSet
   private let id: Int
-  private let mailbox: Mailbox<SignalInfo>
+  let mailbox: Mailbox<SignalInfo>
 
   /// Starts watching `signals`.
   ///
@@ -125,11 +130,10 @@ public final class SignalWatcher: AsyncSequence, Sendable {
   public struct AsyncIterator: AsyncIteratorProtocol {
     let watcher: SignalWatcher
 
-    /// The next delivery; nil once the watcher is cancelled or the task is (which cancels
-    /// the watcher).
+    /// The next delivery; nil once the watcher is cancelled, or when the task is cancelled
+    /// (which ends this iteration only; the watcher goes on watching).
     public mutating func next() async -> SignalInfo? {
-      let id = watcher.id
-      return await watcher.mailbox.next { SignalHub.shared.unsubscribe(id) }
+      await watcher.mailbox.next {}
     }
   }
 
