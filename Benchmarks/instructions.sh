@@ -77,14 +77,20 @@ per_operation() {
 }
 
 failed=0
-printf '%-12s %12s %12s %8s %9s  %s\n' path hinix C ratio recorded "goal <= $goal"
+# Two different things: "check" is what --check (CI) enforces, the ratio against the one recorded
+# in Benchmarks/instructions.expected (a rise past 5% fails, "REGRESSED"); "target" is issue 16's
+# aim of Hinix/C <= 1.15, a direction to work in that the recorded ratios do not meet yet (their
+# reasons are in the expected file). A "not yet" there fails nothing.
+echo "check: Hinix/C at most 1.05 x the recorded ratio (--check fails otherwise); target: Hinix/C <= $goal (informative)"
+printf '%-12s %12s %12s %8s %9s  %-10s %s\n' path hinix C ratio recorded check "target <= $goal"
 for path in mq pipe socket ring ring-message signal inotify inotify-raw; do
   hinix=$(per_operation hinix "$path") || exit 1
   c=$(per_operation c "$path") || exit 1
   ratio=$(awk -v h="$hinix" -v c="$c" 'BEGIN { printf "%.2f", h / c }')
   recorded=$(awk -v p="$path" '$1 == p { print $2 }' Benchmarks/instructions.expected)
-  met=$(awk -v r="$ratio" -v g="$goal" 'BEGIN { print (r <= g) ? "met" : "not met" }')
-  printf '%-12s %12s %12s %8s %9s  %s\n' "$path" "$hinix" "$c" "$ratio" "${recorded:--}" "$met"
+  met=$(awk -v r="$ratio" -v g="$goal" 'BEGIN { print (r <= g) ? "met" : "not yet" }')
+  verdict=$(awk -v r="$ratio" -v e="${recorded:-0}" 'BEGIN { print (e == 0) ? "unrecorded" : (r > e * 1.05) ? "REGRESSED" : "ok" }')
+  printf '%-12s %12s %12s %8s %9s  %-10s %s\n' "$path" "$hinix" "$c" "$ratio" "${recorded:--}" "$verdict" "$met"
   if $check && [ -z "$recorded" ]; then
     echo "instructions.sh: $path has no line in Benchmarks/instructions.expected" >&2
     failed=1

@@ -3,6 +3,7 @@
 #include "CHinix.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stddef.h>
 #include <string.h>
@@ -94,6 +95,12 @@ int hinix_inotify_init(void) {
 int hinix_inotify_add_watch(int fd, const char *path, uint32_t mask) {
   int wd = inotify_add_watch(fd, path, mask);
   return wd < 0 ? -errno : wd;
+}
+
+int hinix_inotify_add_watch_open(int fd, int folder, uint32_t mask) {
+  char path[32];
+  snprintf(path, sizeof path, "/proc/self/fd/%d", folder);
+  return hinix_inotify_add_watch(fd, path, mask);
 }
 
 int hinix_inotify_rm_watch(int fd, int wd) { return inotify_rm_watch(fd, wd) < 0 ? -errno : 0; }

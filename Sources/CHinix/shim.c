@@ -635,7 +635,10 @@ int hinix_memfd_create(const char *name, unsigned int flags) {
 
 int hinix_stat(int fd, const char *path, int follow, hinix_file_status *out) {
   struct stat status;
-  int result = fd >= 0 ? fstat(fd, &status) : follow ? stat(path, &status) : lstat(path, &status);
+  int result = fd >= 0 && path ? fstatat(fd, path, &status, follow ? 0 : AT_SYMLINK_NOFOLLOW)
+               : fd >= 0       ? fstat(fd, &status)
+               : follow        ? stat(path, &status)
+                               : lstat(path, &status);
   if (result < 0) return -errno;
   out->mode = (uint32_t)status.st_mode;
   out->uid = (uint32_t)status.st_uid;
@@ -648,6 +651,9 @@ int hinix_stat(int fd, const char *path, int follow, hinix_file_status *out) {
 }
 
 int hinix_open(const char *path, int flags, mode_t mode) { RETURN_OR_ERRNO(open(path, flags | O_CLOEXEC, mode)); }
+int hinix_openat(int dirfd, const char *path, int flags) {
+  RETURN_OR_ERRNO(openat(dirfd, path, flags | O_CLOEXEC));
+}
 int hinix_mkfifo(const char *path, mode_t mode) { RETURN_OR_ERRNO(mkfifo(path, mode)); }
 int hinix_mkdir(const char *path, mode_t mode) { RETURN_OR_ERRNO(mkdir(path, mode)); }
 int hinix_chmod(const char *path, mode_t mode) { RETURN_OR_ERRNO(chmod(path, mode)); }

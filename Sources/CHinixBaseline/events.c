@@ -3,6 +3,7 @@
 #include "CHinixBaseline.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
@@ -11,6 +12,8 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -24,6 +27,98 @@ int hinix_c_file_storm(const char *folder, int count) {
     if (unlink(path) < 0) return -errno;
   }
   return 0;
+}
+
+// MARK: Recursive watching
+
+/// The folders below `folder` (a descriptor), each made and filled to `depth` more levels.
+static int make_level(int folder, int fanout, int depth) {
+  if (depth == 0) return 0;
+  char name[16];
+  for (int i = 0; i < fanout; i++) {
+    snprintf(name, sizeof name, "%d", i);
+    if (mkdirat(folder, name, 0755) < 0 && errno != EEXIST) return -errno;
+    int child = openat(folder, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (child < 0) return -errno;
+    int status = make_level(child, fanout, depth - 1);
+    close(child);
+    if (status < 0) return status;
+  }
+  return 0;
+}
+
+int hinix_c_make_tree(const char *root, int fanout, int depth) {
+  if (mkdir(root, 0755) < 0 && errno != EEXIST) return -errno;
+  int folder = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (folder < 0) return -errno;
+  int status = make_level(folder, fanout, depth);
+  close(folder);
+  return status;
+}
+
+/// Removes the folders below `folder` (empty folders only, as hinix_c_make_tree makes them).
+static int remove_level(int folder) {
+  char buffer[32768];
+  for (;;) {
+    long count = syscall(SYS_getdents64, folder, buffer, sizeof buffer);
+    if (count < 0) return -errno;
+    if (count == 0) return 0;
+    for (long at = 0; at < count;) {
+      struct dirent64 *entry = (struct dirent64 *)(buffer + at);
+      at += entry->d_reclen;
+      if (entry->d_type != DT_DIR || strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) continue;
+      int child = openat(folder, entry->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (child < 0) return -errno;
+      int status = remove_level(child);
+      close(child);
+      if (status < 0) return status;
+      if (unlinkat(folder, entry->d_name, AT_REMOVEDIR) < 0) return -errno;
+    }
+  }
+}
+
+int hinix_c_remove_tree(const char *root) {
+  int folder = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (folder < 0) return -errno;
+  int status = remove_level(folder);
+  close(folder);
+  if (status < 0) return status;
+  return rmdir(root) < 0 ? -errno : 0;
+}
+
+/// Watches the open folder `folder` and, depth first, every folder below it.
+static int watch_level(int inotify, int folder, uint32_t mask, long *folders) {
+  char proc[32];
+  snprintf(proc, sizeof proc, "/proc/self/fd/%d", folder);
+  if (inotify_add_watch(inotify, proc, mask) < 0) return -errno;
+  *folders += 1;
+  char buffer[32768];
+  for (;;) {
+    long count = syscall(SYS_getdents64, folder, buffer, sizeof buffer);
+    if (count < 0) return -errno;
+    if (count == 0) return 0;
+    for (long at = 0; at < count;) {
+      struct dirent64 *entry = (struct dirent64 *)(buffer + at);
+      at += entry->d_reclen;
+      if (entry->d_type != DT_DIR || strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) continue;
+      int child = openat(folder, entry->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (child < 0) continue;  // gone meanwhile
+      int status = watch_level(inotify, child, mask, folders);
+      close(child);
+      if (status < 0) return status;
+    }
+  }
+}
+
+int hinix_c_watch_tree(int inotify, const char *root, uint32_t mask, long *folders, int64_t *elapsed) {
+  int64_t start = hinix_c_now_ns();
+  *folders = 0;
+  int folder = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (folder < 0) return -errno;
+  int status = watch_level(inotify, folder, mask, folders);
+  close(folder);
+  *elapsed = hinix_c_now_ns() - start;
+  return status;
 }
 
 int hinix_c_inotify_watch(const char *folder, uint32_t mask, int *wd) {

@@ -182,7 +182,7 @@ public enum Charts {
       }
       parts.append(
         "<text x=\"\(number(labelWidth + plotWidth + 6))\" y=\"\(number(rowY + barHeight + 4))\" fill=\"#555\">"
-          + "\(escaped(unit(figure.hinix, kind))) (\(Report.rounded(figure.ratio, 2))x)</text>")
+          + "\(escaped(unit(figure.hinix, kind))) (\(Report.twoDecimals(figure.ratio))x)</text>")
     }
     parts.append("</g>")
     return parts.joined(separator: "\n")

@@ -24,7 +24,7 @@ extension Runner {
   /// with `FileWatcher.tryReadRaw` and measures each name it is lent.
   func inotifyDecoding(raw: Bool = false) throws -> Figure {
     let files = 4_000
-    let storms = 4
+    let storms = plan.storms
     let nanoseconds = try withEventFolder { folder in
       /// One storm's drain: its time and how many events were read.
       func drain(_ implementation: Implementation) throws -> (Int64, Int) {
@@ -83,6 +83,46 @@ extension Runner {
       transport: raw ? "inotify-raw" : "inotify-decode", size: 0, metric: "op_ns",
       hinix: nanoseconds[.hinix]! / Double(plan.rounds),
       baseline: nanoseconds[.c]! / Double(plan.rounds))
+  }
+
+  /// Recursive watch set-up: a tree of three levels of `plan.treeFanout` folders (33,825 folders
+  /// at 32) watched whole, the time per folder from the call to its return. C opens each folder
+  /// from its parent, watches it through /proc/self/fd and lists it (`hinix_c_watch_tree`);
+  /// Hinix's `watchRecursively` does the same and keeps each folder's entries, to follow the
+  /// tree. Each side starts from a new inotify instance; the tree is made once per run.
+  func recursiveWatchSetUp() throws -> Figure {
+    let fanout = plan.treeFanout
+    let expected = 1 + fanout + fanout * fanout + fanout * fanout * fanout
+    let mask = UInt32(IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_MODIFY)
+    let perFolder = try withEventFolder { folder in
+      let root = folder.appending("tree")
+      try check(hinix_c_make_tree(root.string, Int32(fanout), 3))
+      defer { _ = hinix_c_remove_tree(root.string) }
+      return try alternating(0.0, +) { implementation in
+        var elapsed: Int64 = 0
+        var folders = 0
+        switch implementation {
+        case .c:
+          let inotify = inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK))
+          try check(inotify)
+          defer { close(inotify) }
+          try check(hinix_c_watch_tree(inotify, root.string, mask, &folders, &elapsed))
+        case .hinix:
+          let watcher = try FileWatcher()
+          let start = hinix_c_now_ns()
+          try watcher.watchRecursively(root, for: [.created, .deleted, .moved, .modified])
+          elapsed = hinix_c_now_ns() - start
+          folders = watcher.watches.count
+        }
+        guard folders == expected else {
+          throw BenchError.failure("the \(implementation) watch reached \(folders) folders, not \(expected)")
+        }
+        return Double(elapsed) / Double(folders)
+      }
+    }
+    return Figure(
+      transport: "inotify-tree", size: 0, metric: "op_ns", hinix: perFolder[.hinix]! / Double(plan.rounds),
+      baseline: perFolder[.c]! / Double(plan.rounds))
   }
 
   /// inotify latency: from creating a file (open, close) to reading its event, blocking.

@@ -119,7 +119,7 @@ extension Runner {
   /// to the return of the parent's wait for it through its pidfd: C polls the pidfd and calls
   /// `waitid`, Hinix awaits `ChildProcess.wait()` in the reactor. One child per sample.
   func exitWaitLatency() throws -> [Figure] {
-    let count = 20 + max(plan.roundTrips / 20, 50)
+    let count = 3 + plan.exitSamples
     let samples = try alternating([Int64](), +) { implementation in
       var recorded = [Int64](repeating: 0, count: count)
       for index in 0..<count {
@@ -140,7 +140,7 @@ extension Runner {
         recorded[index] = ended - stamp
         _ = writer
       }
-      return Array(recorded[20...])
+      return Array(recorded[3...])
     }
     return Report.latency(transport: "pidfd-exit", size: 0, samples)
   }

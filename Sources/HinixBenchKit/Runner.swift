@@ -13,21 +13,41 @@ public struct Plan: Sendable {
   public var streamedBytes: Int
   /// How many times each measurement alternates C and Hinix.
   public var rounds: Int
+  /// Children started per round for the pidfd exit latency (each sample is a process start,
+  /// the slowest part of a run), after 3 untimed ones.
+  public var exitSamples: Int
+  /// File storms decoded per round for the inotify decoding figures.
+  public var storms: Int
+  /// Folders per level of the three-level tree watched recursively (32: 33,825 folders).
+  public var treeFanout: Int
   var warmUp: Int { max(roundTrips / 10, 100) }
 
   /// A plan of `rounds` rounds of these sizes.
-  public init(roundTrips: Int, streamed: Int, streamedBytes: Int, rounds: Int) {
+  public init(
+    roundTrips: Int, streamed: Int, streamedBytes: Int, rounds: Int, exitSamples: Int = 300, storms: Int = 4,
+    treeFanout: Int = 32
+  ) {
     self.roundTrips = roundTrips
     self.streamed = streamed
     self.streamedBytes = streamedBytes
     self.rounds = rounds
+    self.exitSamples = exitSamples
+    self.storms = storms
+    self.treeFanout = treeFanout
   }
 
-  /// `hinix bench --quick`: a few seconds.
-  public static let quick = Plan(roundTrips: 1_000, streamed: 4_000, streamedBytes: 16 << 20, rounds: 2)
+  /// `hinix bench --quick`: under 10 s on two cores, one round; a check that every figure runs.
+  public static let quick = Plan(
+    roundTrips: 500, streamed: 2_000, streamedBytes: 8 << 20, rounds: 1, exitSamples: 15, storms: 1,
+    treeFanout: 8)
 
-  /// `hinix bench`: about a minute and a half.
-  public static let full = Plan(roundTrips: 6_000, streamed: 30_000, streamedBytes: 256 << 20, rounds: 5)
+  /// `hinix bench`: under two minutes on two cores, three rounds.
+  public static let standard = Plan(
+    roundTrips: 2_000, streamed: 10_000, streamedBytes: 64 << 20, rounds: 3, exitSamples: 40, storms: 2)
+
+  /// `hinix bench --full`: five rounds of longer measurements, for figures to quote (several minutes).
+  public static let full = Plan(
+    roundTrips: 6_000, streamed: 30_000, streamedBytes: 256 << 20, rounds: 5, exitSamples: 300, storms: 4)
 }
 
 /// The groups of measurements a run can be limited to, in the order they run.
@@ -157,6 +177,7 @@ public struct Runner: Sendable {
       add("inotify decoding") { [try $0.inotifyDecoding()] }
       add("inotify raw") { [try $0.inotifyDecoding(raw: true)] }
       add("inotify latency") { try $0.inotifyLatency() }
+      add("inotify tree") { [try $0.recursiveWatchSetUp()] }
       add("timer") { try $0.timerLateness() }
       add("poller") { [try $0.pollerWait()] }
     }

@@ -142,20 +142,23 @@ struct WatchCommand: ParsableCommand {
       let kinds = try kinds()
       let watcher = try FileWatcher()
       if recursive {
-        // Ancestors first; a path whose folder a tree given before it has already is left to
-        // that tree, as inotifywait -r takes overlapping paths (a watcher has one watch per
-        // folder).
-        // Each path's depth as an absolute path, `.` and `..` resolved lexically.
+        // Overlapping paths are merged as inotifywait -r merges them (a watcher has one watch
+        // per folder): ancestors first, by the depth of each path's real location (links and
+        // `.` and `..` resolved, so a link to a subfolder given before its ancestor's real path
+        // still comes after it), and a path inside a tree given already is left to that tree.
         let folder = workingFolder()
-        let byDepth = paths.map { FilePath($0) }.map { path in
-          (
-            path,
-            (path.isRelative ? folder?.pushing(path) ?? path : path).lexicallyNormalized().components.count
-          )
+        let located = paths.map { FilePath($0) }.map { path in
+          let real =
+            (try? Sys.realPath(path).get())
+            ?? (path.isRelative ? folder?.pushing(path) ?? path : path).lexicallyNormalized()
+          return (path: path, real: real)
         }
-        for (path, _) in byDepth.sorted(by: { $0.1 < $1.1 }) {
+        var trees: [FilePath] = []
+        for (path, real) in located.sorted(by: { $0.real.components.count < $1.real.components.count }) {
+          if trees.contains(where: { real.starts(with: $0) }) { continue }
           do {
             try watcher.watchRecursively(path, for: kinds, excluding: exclude)
+            trees.append(real)
           } catch {
             guard error.code == .alreadyExists, error.subject == path.printable else { throw error }
           }

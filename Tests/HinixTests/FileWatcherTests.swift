@@ -341,6 +341,58 @@ struct FileWatcherTests {
     }
   }
 
+  @Test("unwatching a tree while a folder's creation is queued adds no watch and reports nothing after")
+  func unwatchWithCreationQueued() throws {
+    try withTemporaryFolder { folder in
+      let watcher = try FileWatcher()
+      let tree = try watcher.watchRecursively(folder, for: .created)
+      let late = folder.appending("late")
+      #expect(mkdir(late.string, 0o755) == 0)
+      try watcher.unwatch(tree)
+      // The queued creation may still be reported (events queued before an unwatch are);
+      // before the fix its upkeep watched the new folder again, a watch nobody could remove.
+      _ = try drain(watcher)
+      #expect(watcher.watches.isEmpty, "\(watcher.watches)")
+      try touch(late.appending("after"))
+      let after = try drain(watcher, quiet: .milliseconds(200))
+      #expect(after.isEmpty, "\(after)")
+      let fdinfo = try readProcFile(FilePath("/proc/self/fdinfo/\(watcher.descriptor.rawValue)"))
+      #expect(!fdinfo.contains("inotify wd:"), "\(fdinfo)")
+    }
+  }
+
+  @Test("a folder swapped for a symbolic link in the middle of a recursive walk is not followed")
+  func symlinkSwappedDuringWalk() throws {
+    try withTemporaryFolder { folder in
+      let root = folder.appending("root")
+      let outside = folder.appending("outside")
+      for path in [root, root.appending("a"), root.appending("a/b"), outside, outside.appending("b")] {
+        #expect(mkdir(path.string, 0o755) == 0)
+      }
+      // When the walk is about to open root/a/b, root/a becomes a link to the outside folder,
+      // as a user who can write in the tree could make it. Opening root/a/b by its path would
+      // reach outside/b; the walk opens b from the descriptor of the folder it listed.
+      let a = root.appending("a")
+      FileWatcher.beforeOpeningFolder.withLock { hook in
+        hook = { path in
+          guard path == a.appending("b") else { return }
+          _ = rename(a.string, root.appending("a-moved").string)
+          _ = symlink(outside.string, a.string)
+        }
+      }
+      defer { FileWatcher.beforeOpeningFolder.withLock { $0 = nil } }
+      let watcher = try FileWatcher()
+      try watcher.watchRecursively(root, for: .created)
+      FileWatcher.beforeOpeningFolder.withLock { $0 = nil }
+      _ = try drain(watcher)
+      try touch(outside.appending("b/secret"))
+      try touch(root.appending("a-moved/b/inside"))
+      let events = try collect(watcher) { $0.contains { $0.name?.string == "inside" } }
+      #expect(!events.contains { $0.name?.string == "secret" }, "an event from outside the tree: \(events)")
+      #expect(events.contains { $0.name?.string == "inside" }, "\(events)")
+    }
+  }
+
   @Test("one read of interleaved watches: each event keeps its own watch's path")
   func interleavedWatchesInOneRead() throws {
     try withTemporaryFolder { folder in

@@ -173,7 +173,9 @@ struct SignalTests {
     #expect(ended == .completed(.signalled(number.rawValue)))
   }
 
-  @Test("cancelling one task that iterates a watcher ends that iteration only; another task still gets deliveries")
+  @Test(
+    "cancelling one task that iterates a watcher ends that iteration only; another task still gets deliveries"
+  )
   func cancellingOneIteration() async throws {
     let watcher = try SignalWatcher([.user2])
     let cancelled = Task {

@@ -96,6 +96,9 @@ int hinix_clock_set_realtime(int64_t nanoseconds);
 int hinix_inotify_init(void);
 /// inotify_add_watch: the watch descriptor, or -errno.
 int hinix_inotify_add_watch(int fd, const char *path, uint32_t mask);
+/// inotify_add_watch of the open file `folder` through /proc/self/fd/N (the magic link reaches
+/// exactly the file opened; `mask` must not hold IN_DONT_FOLLOW).
+int hinix_inotify_add_watch_open(int fd, int folder, uint32_t mask);
 int hinix_inotify_rm_watch(int fd, int wd);
 
 // MARK: fanotify (events.c); events are read as raw bytes (fanotify_event_metadata, 24 bytes,
@@ -339,8 +342,11 @@ typedef struct hinix_file_status {
   uint64_t special_device;
 } hinix_file_status;
 
-/// fstat of `fd`, or stat / lstat (`follow` 0) of `path` when `fd` is negative.
+/// fstat of `fd`; fstatat of `path` in the folder `fd` when both are given (AT_SYMLINK_NOFOLLOW
+/// when `follow` is 0); stat / lstat (`follow` 0) of `path` when `fd` is negative.
 int hinix_stat(int fd, const char *path, int follow, hinix_file_status *status);
+/// openat with O_CLOEXEC added.
+int hinix_openat(int dirfd, const char *path, int flags);
 /// open with O_CLOEXEC added.
 int hinix_open(const char *path, int flags, mode_t mode);
 int hinix_mkfifo(const char *path, mode_t mode);

@@ -132,6 +132,16 @@ int hinix_c_signal_self(int signo, long count);
 /// instruction counting.
 int hinix_c_inotify_instructions(long count, int raw);
 
+/// Makes the folder `root` (if missing) and below it `fanout` folders per level, `depth`
+/// levels deep (fanout 32, depth 3: 33,825 folders with the root). 0 or -errno.
+int hinix_c_make_tree(const char *root, int fanout, int depth);
+/// Removes a tree of empty folders that hinix_c_make_tree made. 0 or -errno.
+int hinix_c_remove_tree(const char *root);
+/// Watches the folder `root` and every folder below it on the inotify instance `inotify` as a
+/// careful C program does: each folder opened from its parent without following links and
+/// watched through /proc/self/fd, then listed with getdents64 for its subfolders. Stores how
+/// many folders were watched and how long it took. 0 or -errno.
+int hinix_c_watch_tree(int inotify, const char *root, uint32_t mask, long *folders, int64_t *elapsed);
 /// Creates and deletes `count` files in `folder` (a create/delete storm for inotify).
 int hinix_c_file_storm(const char *folder, int count);
 /// An inotify instance (non-blocking) watching `folder` for `mask`: its descriptor, with the

@@ -346,8 +346,70 @@ public final class FileWatcher: Sendable {
     }
   }
 
+  /// The watches by descriptor, and an index of them by path, so that a recursive walk finds
+  /// a folder's earlier watch without visiting every watch (32k folders took 18 s that way).
+  fileprivate struct Entries {
+    private(set) var all: [Int32: Entry] = [:]
+    /// Usually one watch a path; a second while a replaced folder's watch is being removed.
+    private var byPath: [FilePath: Slot] = [:]
+
+    private enum Slot {
+      case one(Int32)
+      case many([Int32])
+
+      var descriptors: [Int32] {
+        switch self {
+        case .one(let descriptor): [descriptor]
+        case .many(let descriptors): descriptors
+        }
+      }
+    }
+
+    subscript(descriptor: Int32) -> Entry? {
+      get { all[descriptor] }
+      set {
+        if let old = all[descriptor] { unindex(descriptor, at: old.path) }
+        all[descriptor] = newValue
+        if let newValue { index(descriptor, at: newValue.path) }
+      }
+    }
+
+    /// The descriptors of the watches at `path` (removed ones too, until the kernel confirms).
+    func at(_ path: FilePath) -> [Int32] { byPath[path]?.descriptors ?? [] }
+
+    /// Whether any watch is at `path`, without making an array.
+    func hasAny(at path: FilePath) -> Bool { byPath[path] != nil }
+
+    private mutating func index(_ descriptor: Int32, at path: FilePath) {
+      if let slot = byPath[path] {
+        byPath[path] = .many(slot.descriptors + [descriptor])
+      } else {
+        byPath[path] = .one(descriptor)
+      }
+    }
+
+    /// The watches at `path` that are not removed.
+    func live(at path: FilePath) -> [Entry] {
+      at(path).compactMap { all[$0] }.filter { !$0.removed }
+    }
+
+    /// Gives the watch `descriptor` a new path.
+    mutating func setPath(_ path: FilePath, of descriptor: Int32) {
+      guard let entry = all[descriptor], entry.path != path else { return }
+      unindex(descriptor, at: entry.path)
+      entry.path = path
+      index(descriptor, at: path)
+    }
+
+    private mutating func unindex(_ descriptor: Int32, at path: FilePath) {
+      guard let slot = byPath[path] else { return }
+      let rest = slot.descriptors.filter { $0 != descriptor }
+      byPath[path] = rest.isEmpty ? nil : rest.count == 1 ? .one(rest[0]) : .many(rest)
+    }
+  }
+
   private struct State {
-    var entries: [Int32: Entry] = [:]
+    var entries = Entries()
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: FileWatcher.readCapacity, alignment: 8)
     /// How this watcher reads, fixed by its first read or its first recursive watch: decoded
     /// and raw reads do not mix (a raw read skips the upkeep that decoding and trees need).
@@ -358,6 +420,18 @@ public final class FileWatcher: Sendable {
     /// The device and inode each plain watch reached, by its descriptor, so that a tree finds a
     /// folder a plain watch has before its `inotify_add_watch` touches that watch's mask.
     var plainObjects: [Int32: FileObject] = [:]
+    /// The same, by device and inode.
+    var plainOwners: [FileObject: Int32] = [:]
+
+    /// Records (or, with nil, forgets) the object the plain watch `descriptor` reached.
+    mutating func setPlainObject(_ object: FileObject?, of descriptor: Int32) {
+      if let old = plainObjects.removeValue(forKey: descriptor), plainOwners[old] == descriptor {
+        plainOwners[old] = nil
+      }
+      guard let object else { return }
+      plainObjects[descriptor] = object
+      plainOwners[object] = descriptor
+    }
   }
 
   /// A file's device and inode: what the kernel keys a watch by.
@@ -463,7 +537,7 @@ public final class FileWatcher: Sendable {
     }
     return try state.withLock { (state) throws(HinixError) -> Watch in
       // A folder of a recursive tree: a plain watch would replace the mask the tree needs.
-      if let tree = state.entries.values.first(where: { $0.path == path && !$0.removed })?.tree {
+      if let tree = state.entries.live(at: path).first?.tree {
         throw HinixError(
           .alreadyExists, operation: "inotify_add_watch", subject: path.printable,
           detail: "the path is watched already, as part of the recursive watch of \(tree.root.printable)")
@@ -483,14 +557,18 @@ public final class FileWatcher: Sendable {
         restoreMask(mask, of: descriptor, at: path, in: state)
       }
       state.entries[descriptor] = Entry(path: path, tree: nil, kinds: wanted, mask: mask, explicit: true)
-      state.plainObjects[descriptor] = FileWatcher.object(
-        at: path, followingLinks: !options.contains(.doNotFollowLinks))
+      state.setPlainObject(
+        FileWatcher.object(at: path, followingLinks: !options.contains(.doNotFollowLinks)), of: descriptor)
       return Watch(descriptor: descriptor, path: path)
     }
   }
 
   /// Watches the directory `root` and every directory below it for `kinds`, following new
   /// directories as they appear (see "Recursive watching").
+  ///
+  /// `root` may be a symbolic link to a folder, which is followed; no link below it is. Each
+  /// folder is opened from its parent's descriptor without following links, so a user who can
+  /// write in the tree cannot make the watch report folders outside it.
   ///
   /// - Parameters:
   ///   - root: the directory at the top of the tree to watch.
@@ -518,7 +596,7 @@ public final class FileWatcher: Sendable {
           .invalidArgument, operation: "inotify_add_watch", subject: root.printable,
           detail: "this watcher reads raw events, which keep no tree up to date; use another watcher")
       }
-      if state.entries.values.contains(where: { $0.path == root && !$0.removed }) {
+      if !state.entries.live(at: root).isEmpty {
         throw HinixError(
           .alreadyExists, operation: "inotify_add_watch", subject: root.printable,
           detail: "this watcher watches the path already; unwatch it first")
@@ -536,9 +614,7 @@ public final class FileWatcher: Sendable {
         if path != root { failure.detail += " (\(path.printable), below \(root.printable))" }
         throw failure
       }
-      guard
-        let descriptor = state.entries.first(where: { $0.value.path == root && $0.value.tree?.root == root })?
-          .key
+      guard let descriptor = state.entries.at(root).first(where: { state.entries[$0]?.tree?.root == root })
       else {
         throw HinixError(
           .notFound, operation: "inotify_add_watch", subject: root.printable, detail: "the directory vanished"
@@ -557,7 +633,7 @@ public final class FileWatcher: Sendable {
       guard let entry = state.entries[watch.descriptor] else { return [] }
       guard let tree = entry.tree, entry.path == tree.root else { return [watch.descriptor] }
       // A recursive root: the whole tree.
-      return state.entries.filter { $0.value.tree?.root == tree.root }.map(\.key)
+      return state.entries.all.filter { $0.value.tree?.root == tree.root }.map(\.key)
     }
     if descriptors.isEmpty {
       throw HinixError(
@@ -584,7 +660,7 @@ public final class FileWatcher: Sendable {
   /// Watches, for the tree that left it, a folder whose plain watch `descriptor` ended.
   private func takeUp(_ descriptor: Int32, in state: inout State) {
     guard let lent = state.lentFolders.removeValue(forKey: descriptor),
-      state.entries.values.contains(where: { $0.tree === lent.tree && !$0.removed })
+      state.entries.all.values.contains(where: { $0.tree === lent.tree && !$0.removed })
     else { return }
     var found: [Event] = []
     var failures: [(FilePath, HinixError)] = []
@@ -596,8 +672,28 @@ public final class FileWatcher: Sendable {
   /// The watches in force, by the path each watches.
   public var watches: [Watch] {
     state.withLock { state in
-      state.entries.filter { !$0.value.removed }.map { Watch(descriptor: $0.key, path: $0.value.path) }
+      state.entries.all.filter { !$0.value.removed }.map { Watch(descriptor: $0.key, path: $0.value.path) }
         .sorted { $0.descriptor < $1.descriptor }
+    }
+  }
+
+  /// Watches the open folder `folder`, found at `path`: through `/proc/self/fd`, which reaches
+  /// exactly the folder opened (not following the magic link would watch the link), or, where
+  /// `/proc` is not mounted, by its path without following a link.
+  private func addWatch(_ folder: OpenFolder, _ path: FilePath, mask: UInt32) throws(HinixError) -> Int32 {
+    switch Sys.addWatch(descriptor.rawValue, open: folder.descriptor, mask: mask & ~Sys.inDontFollow) {
+    case .success(let watch): return watch
+    case .failure(.noSuchFileOrDirectory) where (try? Sys.status(folder.descriptor).get()) != nil:
+      return try addWatch(path, mask: mask)
+    case .failure(let error):
+      throw HinixError.system(error, "inotify_add_watch", subject: path.printable) { error in
+        error == .noSpace
+          ? (
+            .limitExceeded,
+            "the per-user limit of inotify watches (\(FileWatcher.limit("max_user_watches"))) is reached"
+          )
+          : nil
+      }
     }
   }
 
@@ -628,13 +724,14 @@ public final class FileWatcher: Sendable {
     return FileObject(device: status.device, inode: status.inode)
   }
 
-  /// The live plain watch that has the folder at `path`, if any, found by its inode without a
-  /// call to `inotify_add_watch`.
-  private func plainOwner(of path: FilePath, in state: borrowing State) -> Int32? {
-    guard !state.plainObjects.isEmpty, let object = FileWatcher.object(at: path, followingLinks: false) else {
-      return nil
-    }
-    return state.plainObjects.first { $0.value == object && state.entries[$0.key]?.removed == false }?.key
+  /// The live plain watch that has the open folder `folder`, if any, found by its inode without
+  /// a call to `inotify_add_watch`.
+  private func plainOwner(of folder: OpenFolder, in state: borrowing State) -> Int32? {
+    guard !state.plainOwners.isEmpty, case .success(let status) = Sys.status(folder.descriptor),
+      let owner = state.plainOwners[FileObject(device: status.device, inode: status.inode)],
+      state.entries[owner]?.removed == false
+    else { return nil }
+    return owner
   }
 
   /// Puts `mask` back as the mask of watch `descriptor`, which `path` reached. Should `path`
@@ -673,10 +770,33 @@ public final class FileWatcher: Sendable {
     reporting events: inout [Event], failures: inout [(FilePath, HinixError)]
   ) -> [Int32] {
     var made: [Int32] = []
-    var pending = [directory]
+    // Each folder is opened from its parent's descriptor without following a link, so that a
+    // folder swapped for a symbolic link while the walk runs (by a user who can write in the
+    // tree) is never followed out of the tree; the first folder is reached from the root one
+    // component at a time, the same way. The watch is added through the open descriptor.
+    var pending: [(path: FilePath, parent: OpenFolder?)] = [(directory, nil)]
     let mask = FileWatcher.treeMask(tree.kinds)
-    while let path = pending.popLast() {
-      if let owner = plainOwner(of: path, in: state), let known = state.entries[owner] {
+    while let (path, parent) = pending.popLast() {
+      #if DEBUG
+        FileWatcher.beforeOpeningFolder.withLock { $0 }?(path)
+      #endif
+      let opened =
+        if let parent, let name = path.lastComponent { parent.open(name) } else {
+          OpenFolder.open(path, below: tree.root)
+        }
+      let folder: OpenFolder
+      switch opened {
+      case .success(let value): folder = value
+      case .failure(let error):
+        // Vanished, or replaced by a link or a file since it was seen: nothing to watch.
+        let gone =
+          error == .noSuchFileOrDirectory || error == .notDirectory || error == .tooManySymbolicLinkLevels
+        if !gone || path == directory && explicit {
+          failures.append((path, FileWatcher.openFailure(error, path)))
+        }
+        continue
+      }
+      if let owner = plainOwner(of: folder, in: state), let known = state.entries[owner] {
         // A plain watch has this folder: left to it, its mask untouched.
         state.lentFolders[owner] = (path, tree)
         failures.append((path, FileWatcher.watchedAlready(path, by: known)))
@@ -686,23 +806,24 @@ public final class FileWatcher: Sendable {
       do {
         // Added to the mask, not replacing it: a folder another watch of this watcher has
         // keeps that watch's kinds while this finds out (below).
-        descriptor = try addWatch(path, mask: mask | Sys.inMaskAdd)
+        descriptor = try addWatch(folder, path, mask: mask | Sys.inMaskAdd)
       } catch {
-        // Vanished, or no longer a directory, since it was seen: nothing to watch.
         if error.code != .notFound && error.code != .invalidArgument || path == directory && explicit {
           failures.append((path, error))
         }
         continue
       }
       // A folder replaced under the same path: the old watch's events are over.
-      for (old, entry) in state.entries
-      where old != descriptor && entry.path == path && entry.tree?.root == tree.root {
-        drop([old], in: &state)
-        _ = entry
+      if state.entries.hasAny(at: path) {
+        let replaced = state.entries.at(path).filter { old in
+          old != descriptor && state.entries[old]?.tree?.root == tree.root
+        }
+        if !replaced.isEmpty { drop(replaced, in: &state) }
       }
       let entry: Entry
       if let known = state.entries[descriptor], known.tree?.root == tree.root {
         entry = known
+        state.entries.setPath(path, of: descriptor)
       } else if let known = state.entries[descriptor], !known.removed {
         // The same inode as another watch of this watcher (a plain watch, or another tree's):
         // one watch per inode, so it stays that watch's, with its own mask, outside this tree.
@@ -712,19 +833,18 @@ public final class FileWatcher: Sendable {
         continue
       } else {
         entry = Entry(path: path, tree: tree, kinds: tree.kinds, mask: mask, explicit: false)
+        state.entries[descriptor] = entry
         made.append(descriptor)
       }
-      entry.path = path
       entry.removed = false
       if path == directory && explicit { entry.explicit = true }
-      state.entries[descriptor] = entry
-      guard case .success(let listing) = Sys.directoryListing(path) else { continue }
+      guard case .success(let listing) = Sys.directoryListing(of: folder.descriptor) else { continue }
       var now: [FilePath.Component: Child] = [:]
+      now.reserveCapacity(listing.count)
       for item in listing {
-        let childPath = path.appending(item.name)
-        if isExcluded(childPath, in: tree) { continue }
+        if isExcluded(item.name, in: path, of: tree) { continue }
         var isDirectory = item.isDirectory
-        if isDirectory == nil, case .success(let status) = Sys.status(childPath, followingLinks: false) {
+        if isDirectory == nil, case .success(let status) = Sys.status(of: item.name, in: folder.descriptor) {
           isDirectory = status.isDirectory
         }
         now[item.name] = Child(isDirectory: isDirectory ?? false, inode: item.inode)
@@ -741,9 +861,69 @@ public final class FileWatcher: Sendable {
         }
       }
       entry.children = now
-      for (name, child) in now where child.isDirectory { pending.append(path.appending(name)) }
+      for (name, child) in now where child.isDirectory { pending.append((path.appending(name), folder)) }
     }
     return made
+  }
+
+  #if DEBUG
+    /// Called with each folder's path before a recursive walk opens it: a test's hook to change
+    /// the tree in the middle of a walk (debug builds only).
+    static let beforeOpeningFolder = Mutex<(@Sendable (FilePath) -> Void)?>(nil)
+  #endif
+
+  /// A folder a recursive walk opened (read-only, close-on-exec, not through a link), closed
+  /// when the last folder below it that still waits to be opened is.
+  private final class OpenFolder {
+    let descriptor: Int32
+
+    private init(_ descriptor: Int32) {
+      self.descriptor = descriptor
+    }
+
+    deinit { _ = Sys.close(descriptor) }
+
+    private static let flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW
+
+    /// Opens `path`, a folder at or below `root`: the root by its path (a link given as the
+    /// root is followed, as `find -H` and `inotifywait -r` follow their arguments), then each
+    /// component below it from its parent, none through a link.
+    static func open(_ path: FilePath, below root: FilePath) -> Result<OpenFolder, Errno> {
+      var relative = path
+      guard relative.removePrefix(root) else { return Sys.open(path, flags).map(OpenFolder.init) }
+      var folder: OpenFolder
+      switch Sys.open(root, O_RDONLY | O_DIRECTORY) {
+      case .success(let fd): folder = OpenFolder(fd)
+      case .failure(let error): return .failure(error)
+      }
+      for name in relative.components {
+        switch folder.open(name) {
+        case .success(let next): folder = next
+        case .failure(let error): return .failure(error)
+        }
+      }
+      return .success(folder)
+    }
+
+    /// Opens the folder `name` in this one.
+    func open(_ name: FilePath.Component) -> Result<OpenFolder, Errno> {
+      Sys.open(name, in: descriptor, OpenFolder.flags).map(OpenFolder.init)
+    }
+  }
+
+  /// The error of opening a tree's folder at `path`.
+  private static func openFailure(_ error: Errno, _ path: FilePath) -> HinixError {
+    HinixError.system(error, "open", subject: path.printable) { error in
+      switch error {
+      case .noSuchFileOrDirectory: (.notFound, "no such file or directory")
+      case .notDirectory: (.invalidArgument, "not a directory")
+      case .tooManySymbolicLinkLevels:
+        (.invalidArgument, "a symbolic link, which a recursive watch does not follow")
+      case .tooManyOpenFiles, .tooManyOpenFilesInSystem:
+        (.limitExceeded, "no descriptor left to open the folder")
+      default: nil
+      }
+    }
   }
 
   /// Why a tree leaves the folder at `path` to the watch `owner`.
@@ -755,9 +935,19 @@ public final class FileWatcher: Sendable {
       detail: "the folder is watched already by \(name); a folder has one watch per watcher")
   }
 
-  /// The watches of a tree at `path` and below it.
+  /// The watches of a tree at `path` and below it, found through the folders' children (not
+  /// by visiting every watch of the watcher).
   private func watches(under path: FilePath, in tree: Tree, _ state: borrowing State) -> [Int32] {
-    state.entries.filter { $0.value.tree?.root == tree.root && $0.value.path.starts(with: path) }.map(\.key)
+    var found: [Int32] = []
+    var pending = [path]
+    while let folder = pending.popLast() {
+      for descriptor in state.entries.at(folder) where !found.contains(descriptor) {
+        guard let entry = state.entries[descriptor], entry.tree?.root == tree.root else { continue }
+        found.append(descriptor)
+        for (name, child) in entry.children where child.isDirectory { pending.append(folder.appending(name)) }
+      }
+    }
+    return found
   }
 
   /// Removes watches; events still queued for them keep their paths until the kernel confirms
@@ -781,6 +971,13 @@ public final class FileWatcher: Sendable {
       event.watchError = error
       return event
     }
+  }
+
+  /// ``isExcluded(_:in:)`` for the entry `name` of the folder at `folder`, building its path
+  /// only when a pattern needs it.
+  private func isExcluded(_ name: FilePath.Component, in folder: FilePath, of tree: Tree) -> Bool {
+    guard !tree.excluded.isEmpty else { return false }
+    return isExcluded(folder.appending(name), in: tree)
   }
 
   private func isExcluded(_ path: FilePath, in tree: Tree) -> Bool {
@@ -984,7 +1181,7 @@ public final class FileWatcher: Sendable {
       batch.lastDescriptor = -1
       batch.lastEntry = nil
       state.entries[descriptor] = nil
-      state.plainObjects[descriptor] = nil
+      state.setPlainObject(nil, of: descriptor)
       takeUp(descriptor, in: &state)
       if entry.explicit && !entry.removed && entry.tree == nil {
         batch.events.append(
@@ -1017,7 +1214,7 @@ public final class FileWatcher: Sendable {
       event.movedFrom = move.path
       if let index = move.index { batch.events[index].movedTo = path() }
       if move.isDirectory, !move.watches.isEmpty {
-        if let tree, move.tree?.root == tree.root, !excluded {
+        if let tree, move.tree?.root == tree.root, !excluded, !entry.removed {
           // Inside one tree: the watches follow the inodes and take the new paths.
           rename(move.watches, from: move.path, to: path(), in: &state)
           renamedInTree = true
@@ -1049,7 +1246,9 @@ public final class FileWatcher: Sendable {
         if kinds.contains(.deletedSelf) { entry.removed = true }
         return
       }
-      if kinds.contains(.isDirectory) && !renamedInTree
+      // No upkeep for a watch that was removed (the tree unwatched while the event was
+      // queued): a folder watched now would outlive the tree, and report after the unwatch.
+      if kinds.contains(.isDirectory) && !renamedInTree && !entry.removed
         && (kinds.contains(.created) || kinds.contains(.movedTo))
       {
         // A new directory in the tree: watched, then scanned; what the scan finds is created.
@@ -1084,7 +1283,7 @@ public final class FileWatcher: Sendable {
     }
     if batch.overflowed {
       let trees = Dictionary(
-        state.entries.values.filter { !$0.removed }.compactMap { $0.tree }.map { ($0.root, $0) },
+        state.entries.all.values.filter { !$0.removed }.compactMap { $0.tree }.map { ($0.root, $0) },
         uniquingKeysWith: { first, _ in first })
       // A folder that moved from one tree to another while events were lost is still the old
       // tree's when the new one is scanned first: tried again once every tree is scanned.
@@ -1119,7 +1318,7 @@ public final class FileWatcher: Sendable {
       guard let entry = state.entries[descriptor] else { continue }
       var path = entry.path
       _ = path.removePrefix(old)
-      entry.path = new.pushing(path)
+      state.entries.setPath(new.pushing(path), of: descriptor)
     }
   }
 }

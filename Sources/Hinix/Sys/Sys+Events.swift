@@ -97,6 +97,11 @@ extension Sys {
     path.withPlatformString { result(hinix_inotify_add_watch(fd, $0, mask)) }
   }
 
+  /// `inotify_add_watch` of the open file `file`, through `/proc/self/fd`.
+  static func addWatch(_ fd: Int32, open file: Int32, mask: UInt32) -> Result<Int32, Errno> {
+    result(hinix_inotify_add_watch_open(fd, file, mask))
+  }
+
   /// `inotify_rm_watch`.
   static func removeWatch(_ fd: Int32, _ wd: Int32) -> Result<Void, Errno> {
     result(hinix_inotify_rm_watch(fd, wd)).map { _ in () }

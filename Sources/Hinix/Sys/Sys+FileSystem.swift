@@ -56,6 +56,12 @@ extension Sys {
     return result(hinix_stat(fd, nil, 1, &raw)).map { _ in FileStatus(raw) }
   }
 
+  /// `fstatat` of `name` in the folder `folder`, without following a link.
+  static func status(of name: FilePath.Component, in folder: Int32) -> Result<FileStatus, Errno> {
+    var raw = hinix_file_status()
+    return name.withPlatformString { result(hinix_stat(folder, $0, 0, &raw)) }.map { _ in FileStatus(raw) }
+  }
+
   /// `stat` of a path, or `lstat` when `followingLinks` is false.
   package static func status(_ path: FilePath, followingLinks: Bool = true) -> Result<FileStatus, Errno> {
     var raw = hinix_file_status()
@@ -67,6 +73,11 @@ extension Sys {
   /// `open` with `O_CLOEXEC` added. Retries `EINTR` (opening a FIFO waits for the other end).
   static func open(_ path: FilePath, _ flags: Int32, mode: mode_t = 0) -> Result<Int32, Errno> {
     path.withPlatformString { name in retrying(true) { hinix_open(name, flags, mode) } }
+  }
+
+  /// `openat`, close-on-exec: `name` (one component, or a relative path) in the folder `folder`.
+  static func open(_ name: FilePath.Component, in folder: Int32, _ flags: Int32) -> Result<Int32, Errno> {
+    name.withPlatformString { name in retrying(true) { hinix_openat(folder, name, flags) } }
   }
 
   static func makeFIFO(_ path: FilePath, mode: mode_t) -> Result<Void, Errno> {
@@ -139,7 +150,7 @@ extension Sys {
   }
 
   /// The canonical absolute path of an existing file (`realpath`).
-  static func realPath(_ path: FilePath) -> Result<FilePath, Errno> {
+  package static func realPath(_ path: FilePath) -> Result<FilePath, Errno> {
     var buffer = [CChar](repeating: 0, count: Int(HINIX_PATH_MAX) + 1)
     return buffer.withUnsafeMutableBufferPointer { buffer in
       path.withPlatformString { result(hinix_realpath($0, buffer.baseAddress!)) }.map { _ in
@@ -174,6 +185,12 @@ extension Sys {
     case .failure(let error): return .failure(error)
     }
     defer { _ = close(fd) }
+    return directoryListing(of: fd)
+  }
+
+  /// The entries of the open folder `fd`, read from its current position (a folder just opened
+  /// reads all), with their inode and type, without `.` and `..` (`getdents64`).
+  static func directoryListing(of fd: Int32) -> Result<[DirectoryEntry], Errno> {
     var entries: [DirectoryEntry] = []
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 32768, alignment: 8)
     defer { buffer.deallocate() }
