@@ -1,3 +1,4 @@
+import Glibc
 import SystemPackage
 
 /// The name a file event carries, as the kernel gave it, kept without an allocation when it is
@@ -52,10 +53,20 @@ struct EntryName: Sendable, Hashable {
     withUnsafeMutableBytes(of: &bytes) { $0.copyMemory(from: raw) }
   }
 
-  /// A name given as a component.
+  /// A name given as a component: its bytes inline when short, else the component boxed.
   init(_ component: FilePath.Component) {
-    count = Self.long
-    boxed = Boxed(component)
+    let length = component.withPlatformString { strlen($0) }
+    guard length <= Self.inlineCapacity else {
+      count = Self.long
+      boxed = Boxed(component)
+      return
+    }
+    count = UInt8(length)
+    component.withPlatformString { text in
+      withUnsafeMutableBytes(of: &bytes) {
+        $0.copyMemory(from: UnsafeRawBufferPointer(start: text, count: length))
+      }
+    }
   }
 
   /// The name as a path component; nil for bytes no component can hold (the kernel never
@@ -65,7 +76,7 @@ struct EntryName: Sendable, Hashable {
   }
 
   /// Calls `body` with the name's bytes (no NUL).
-  private func withBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+  func withBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
     guard count == Self.long else {
       return withUnsafeBytes(of: bytes) { body(UnsafeRawBufferPointer(rebasing: $0[..<Int(count)])) }
     }
@@ -74,6 +85,36 @@ struct EntryName: Sendable, Hashable {
       var length = 0
       while text[length] != 0 { length += 1 }
       return body(UnsafeRawBufferPointer(start: text, count: length))
+    }
+  }
+
+  /// Calls `body` with the name as a NUL-terminated C string.
+  func withCString<R>(_ body: (UnsafePointer<CChar>) -> R) -> R {
+    withBytes { raw in
+      withUnsafeTemporaryAllocation(of: CChar.self, capacity: raw.count + 1) { text in
+        for index in 0..<raw.count { text[index] = CChar(bitPattern: raw[index]) }
+        text[raw.count] = 0
+        return body(text.baseAddress!)
+      }
+    }
+  }
+
+  /// `folder` with this name appended, made from bytes: no path component is taken apart or
+  /// made (in a debug build, making a component costs more than the rest of a folder's upkeep).
+  func appended(to folder: FilePath) -> FilePath {
+    folder.withPlatformString { base in
+      withBytes { raw in
+        let baseLength = strlen(base)
+        let slash = baseLength > 0 && base[baseLength - 1] != 0x2F ? 1 : 0
+        return withUnsafeTemporaryAllocation(of: CChar.self, capacity: baseLength + slash + raw.count + 1) {
+          text in
+          text.baseAddress!.update(from: base, count: baseLength)
+          if slash == 1 { text[baseLength] = 0x2F }
+          for index in 0..<raw.count { text[baseLength + slash + index] = CChar(bitPattern: raw[index]) }
+          text[baseLength + slash + raw.count] = 0
+          return FilePath(platformString: text.baseAddress!)
+        }
+      }
     }
   }
 

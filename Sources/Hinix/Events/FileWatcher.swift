@@ -197,12 +197,12 @@ public final class FileWatcher: Sendable {
       self.isFromScan = isFromScan
     }
 
-    init(kinds: Kinds, directory: FilePath, storedName: EntryName, cookie: UInt32) {
+    init(kinds: Kinds, directory: FilePath, storedName: EntryName, cookie: UInt32, isFromScan: Bool = false) {
       self.kinds = kinds
       self.directory = directory
       self.storedName = storedName
       self.cookie = cookie
-      self.isFromScan = false
+      self.isFromScan = isFromScan
     }
 
     /// Whether two events report the same change.
@@ -316,7 +316,7 @@ public final class FileWatcher: Sendable {
     /// Kinds to report (a recursive watch asks the kernel for more than it reports).
     let kinds: Kinds
     /// The entries of a recursive tree's directory, as the watcher last knew them.
-    var children: [FilePath.Component: Child] = [:]
+    var children: [EntryName: Child] = [:]
     /// Removed by Hinix; events still queued for it keep its path until `IN_IGNORED`.
     var removed = false
     /// Whether the user asked for this watch (its `IN_IGNORED` is reported).
@@ -774,16 +774,16 @@ public final class FileWatcher: Sendable {
     // folder swapped for a symbolic link while the walk runs (by a user who can write in the
     // tree) is never followed out of the tree; the first folder is reached from the root one
     // component at a time, the same way. The watch is added through the open descriptor.
-    var pending: [(path: FilePath, parent: OpenFolder?)] = [(directory, nil)]
+    // Each folder below the first comes with its parent and its name (taking a path's last
+    // component apart costs more than the rest of a folder's upkeep in a debug build).
+    var pending: [(path: FilePath, parent: OpenFolder?, name: EntryName)] = [(directory, nil, EntryName())]
     let mask = FileWatcher.treeMask(tree.kinds)
-    while let (path, parent) = pending.popLast() {
+    while let (path, parent, name) = pending.popLast() {
       #if DEBUG
         FileWatcher.beforeOpeningFolder.withLock { $0 }?(path)
       #endif
       let opened =
-        if let parent, let name = path.lastComponent { parent.open(name) } else {
-          OpenFolder.open(path, below: tree.root)
-        }
+        if let parent, !name.isEmpty { parent.open(name) } else { OpenFolder.open(path, below: tree.root) }
       let folder: OpenFolder
       switch opened {
       case .success(let value): folder = value
@@ -838,30 +838,43 @@ public final class FileWatcher: Sendable {
       }
       entry.removed = false
       if path == directory && explicit { entry.explicit = true }
-      guard case .success(let listing) = Sys.directoryListing(of: folder.descriptor) else { continue }
-      var now: [FilePath.Component: Child] = [:]
-      now.reserveCapacity(listing.count)
-      for item in listing {
-        if isExcluded(item.name, in: path, of: tree) { continue }
-        var isDirectory = item.isDirectory
-        if isDirectory == nil, case .success(let status) = Sys.status(of: item.name, in: folder.descriptor) {
+      var now: [EntryName: Child] = [:]
+      var subfolders: [EntryName] = []
+      let listed = Sys.forEachEntry(of: folder.descriptor) { bytes, inode, type in
+        // A component only where one is needed: a folder to descend into, an exclusion to
+        // match, a type to ask for; a file's name stays bytes.
+        var component: FilePath.Component?
+        func made() -> FilePath.Component? {
+          if component == nil { component = EntryName(raw: bytes).asComponent }
+          return component
+        }
+        if !tree.excluded.isEmpty, let name = made(), isExcluded(name, in: path, of: tree) { return }
+        var isDirectory = type == 0 ? nil : type == 4
+        if isDirectory == nil, let name = made(),
+          case .success(let status) = Sys.status(of: name, in: folder.descriptor)
+        {
           isDirectory = status.isDirectory
         }
-        now[item.name] = Child(isDirectory: isDirectory ?? false, inode: item.inode)
+        let name = EntryName(raw: bytes)
+        now[name] = Child(isDirectory: isDirectory ?? false, inode: inode)
+        if isDirectory == true { subfolders.append(name) }
       }
+      guard case .success = listed else { continue }
       if synthesize {
         for (name, before) in entry.children where !(now[name].map(before.matches) ?? false) {
           let kinds: Kinds = before.isDirectory ? [.deleted, .isDirectory] : .deleted
-          events.append(Event(kinds: kinds, directory: path, name: name, cookie: 0, isFromScan: true))
-          if before.isDirectory { drop(watches(under: path.appending(name), in: tree, state), in: &state) }
+          events.append(Event(kinds: kinds, directory: path, storedName: name, cookie: 0, isFromScan: true))
+          if before.isDirectory, let component = name.asComponent {
+            drop(watches(under: path.appending(component), in: tree, state), in: &state)
+          }
         }
         for (name, child) in now where !(entry.children[name].map(child.matches) ?? false) {
           let kinds: Kinds = child.isDirectory ? [.created, .isDirectory] : .created
-          events.append(Event(kinds: kinds, directory: path, name: name, cookie: 0, isFromScan: true))
+          events.append(Event(kinds: kinds, directory: path, storedName: name, cookie: 0, isFromScan: true))
         }
       }
       entry.children = now
-      for (name, child) in now where child.isDirectory { pending.append((path.appending(name), folder)) }
+      for name in subfolders { pending.append((name.appended(to: path), folder, name)) }
     }
     return made
   }
@@ -909,6 +922,11 @@ public final class FileWatcher: Sendable {
     func open(_ name: FilePath.Component) -> Result<OpenFolder, Errno> {
       Sys.open(name, in: descriptor, OpenFolder.flags).map(OpenFolder.init)
     }
+
+    /// Opens the folder `name` in this one.
+    func open(_ name: EntryName) -> Result<OpenFolder, Errno> {
+      name.withCString { Sys.open($0, in: descriptor, OpenFolder.flags) }.map(OpenFolder.init)
+    }
   }
 
   /// The error of opening a tree's folder at `path`.
@@ -944,7 +962,9 @@ public final class FileWatcher: Sendable {
       for descriptor in state.entries.at(folder) where !found.contains(descriptor) {
         guard let entry = state.entries[descriptor], entry.tree?.root == tree.root else { continue }
         found.append(descriptor)
-        for (name, child) in entry.children where child.isDirectory { pending.append(folder.appending(name)) }
+        for (name, child) in entry.children where child.isDirectory {
+          if let component = name.asComponent { pending.append(folder.appending(component)) }
+        }
       }
     }
     return found
@@ -1207,7 +1227,8 @@ public final class FileWatcher: Sendable {
       return made
     }
     let tree = entry.tree
-    let excluded = !name.isEmpty && tree.map { isExcluded(path(), in: $0) } == true
+    // The path is built only for a tree with exclusions, not for every event of every tree.
+    let excluded = !name.isEmpty && tree.map { !$0.excluded.isEmpty && isExcluded(path(), in: $0) } == true
     // Pair the halves of a rename, whether or not each half is reported.
     var renamedInTree = false
     if kinds.contains(.movedTo), let move = batch.moves.removeValue(forKey: cookie) {
@@ -1233,7 +1254,7 @@ public final class FileWatcher: Sendable {
       if kinds.contains(.isDirectory), kinds.subtracting(.isDirectory).isSubset(of: FileWatcher.folderReads) {
         return
       }
-      if let name = component() {
+      if !name.isEmpty {
         // An entry a scan of this directory reported already.
         if kinds.contains(.created) && entry.children[name] != nil { reported = false }
         if kinds.contains(.created) || kinds.contains(.movedTo) {

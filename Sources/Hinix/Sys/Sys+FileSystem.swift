@@ -80,6 +80,11 @@ extension Sys {
     name.withPlatformString { name in retrying(true) { hinix_openat(folder, name, flags) } }
   }
 
+  /// `openat` of the NUL-terminated `name` in the folder `folder`, close-on-exec.
+  static func open(_ name: UnsafePointer<CChar>, in folder: Int32, _ flags: Int32) -> Result<Int32, Errno> {
+    retrying(true) { hinix_openat(folder, name, flags) }
+  }
+
   static func makeFIFO(_ path: FilePath, mode: mode_t) -> Result<Void, Errno> {
     path.withPlatformString { result(hinix_mkfifo($0, mode)) }.map { _ in () }
   }
@@ -186,6 +191,42 @@ extension Sys {
     }
     defer { _ = close(fd) }
     return directoryListing(of: fd)
+  }
+
+  /// Calls `body` with each entry of the open folder `fd` from its current position (a folder
+  /// just opened reads all), without `.` and `..`: its name's bytes (no NUL; lent for the call),
+  /// its inode and its `d_type` (0 when the filesystem does not say). `getdents64`, no
+  /// allocation per entry.
+  static func forEachEntry(
+    of fd: Int32, _ body: (_ name: UnsafeRawBufferPointer, _ inode: UInt64, _ type: UInt8) -> Void
+  ) -> Result<Void, Errno> {
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 32768, alignment: 8)
+    defer { buffer.deallocate() }
+    while true {
+      let count: Int
+      switch retrying(true, { hinix_getdents(fd, buffer.baseAddress, buffer.count) }) {
+      case .success(0): return .success(())
+      case .success(let value): count = value
+      case .failure(let error): return .failure(error)
+      }
+      // struct linux_dirent64: d_ino (8), d_off (8), d_reclen (2), d_type (1), d_name.
+      var offset = 0
+      while offset + 19 < count {
+        let length = Int(buffer.loadUnaligned(fromByteOffset: offset + 16, as: UInt16.self))
+        let start = buffer.baseAddress! + offset + 19
+        let nameLength = strnlen(start.assumingMemoryBound(to: CChar.self), max(length - 19, 0))
+        let name = UnsafeRawBufferPointer(start: start, count: nameLength)
+        let isDot =
+          nameLength == 1 && name[0] == 0x2E || nameLength == 2 && name[0] == 0x2E && name[1] == 0x2E
+        if nameLength > 0 && !isDot {
+          body(
+            name, buffer.loadUnaligned(fromByteOffset: offset, as: UInt64.self),
+            buffer.load(fromByteOffset: offset + 18, as: UInt8.self))
+        }
+        guard length > 0 else { break }
+        offset += length
+      }
+    }
   }
 
   /// The entries of the open folder `fd`, read from its current position (a folder just opened
