@@ -117,8 +117,27 @@ if arguments.count == 2, arguments[1] == "worker" {
   try runWorker()
   exit(0)
 }
-let workers = arguments.count > 1 ? max(1, Int(arguments[1]) ?? 4) : 4
-let jobCount = arguments.count > 2 ? max(1, Int(arguments[2]) ?? 200) : 200
+if arguments.contains("--help") || arguments.contains("-h") {
+  print("usage: queue-workers [WORKERS] [JOBS]: WORKERS processes (4) answer JOBS jobs (200)")
+  exit(0)
+}
+/// The count `arguments[index]` gives (from 1 to `limit`), or `default` when it is not given.
+func count(_ index: Int, _ name: String, default value: Int, limit: Int) -> Int {
+  guard arguments.count > index else { return value }
+  guard let given = Int(arguments[index]), (1...limit).contains(given) else {
+    _ = try? FileDescriptor.standardError.writeAll(
+      "queue-workers: \(name) '\(arguments[index])' is not a number from 1 to \(limit)\n".utf8)
+    exit(2)
+  }
+  return given
+}
+if arguments.count > 3 {
+  _ = try? FileDescriptor.standardError.writeAll(
+    "queue-workers: usage: queue-workers [WORKERS] [JOBS]\n".utf8)
+  exit(2)
+}
+let workers = count(1, "WORKERS", default: 4, limit: 64)
+let jobCount = count(2, "JOBS", default: 200, limit: 1_000_000)
 do {
   let answers = try await runServer(workers: workers, jobCount: jobCount)
   print("\(jobCount) jobs answered by \(workers) workers:")

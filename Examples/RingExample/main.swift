@@ -63,4 +63,14 @@ func runParent() throws {
   print("child", try child.wait())
 }
 
-try runParent()
+if CommandLine.arguments.count > 1 {
+  let help = CommandLine.arguments[1] == "--help" || CommandLine.arguments[1] == "-h"
+  print("usage: ring-example: streams samples to a child through a shared-memory ring; takes no arguments")
+  exit(help ? 0 : 2)
+}
+do {
+  try runParent()
+} catch {
+  _ = try? FileDescriptor.standardError.writeAll("ring-example: \(error)\n".utf8)
+  exit(1)
+}

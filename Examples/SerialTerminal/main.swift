@@ -10,45 +10,64 @@
 import Glibc
 import Hinix
 
+/// Says what went wrong in one line on standard error and exits (2: a usage error).
+func fail(_ message: String, status: Int32 = 1) -> Never {
+  _ = try? FileDescriptor.standardError.writeAll("serial-terminal: \(message)\n".utf8)
+  exit(status)
+}
+
 let arguments = CommandLine.arguments
-guard arguments.count >= 2 else {
-  print("usage: serial-terminal DEVICE [BAUD]")
-  for port in try SerialPort.list() {
+if arguments.contains("--help") || arguments.contains("-h") || arguments.count < 2 || arguments.count > 3 {
+  print("usage: serial-terminal DEVICE [BAUD]   (BAUD 115200 unless given; Ctrl-] quits)")
+  for port in (try? SerialPort.list()) ?? [] {
     print("  \(port.path)  \(port.driver ?? "?")  \(port.subsystem ?? "")")
   }
-  exit(2)
+  exit(arguments.count < 2 || arguments.count > 3 ? 2 : 0)
 }
-let rate = arguments.count > 2 ? Int(arguments[2]) ?? 115_200 : 115_200
-let port = try SerialPort.open(FilePath(arguments[1]), baudRate: BaudRate(bitsPerSecond: rate))
-let keyboard = try Terminal.standardInput()
-let screen = try Terminal.standardOutput()
+guard let rate = arguments.count > 2 ? Int(arguments[2]) : 115_200, rate > 0 else {
+  fail("'\(arguments[2])' is not a rate in bits per second", status: 2)
+}
+let port: Terminal
+let keyboard: Terminal
+let screen: Terminal
+do {
+  port = try SerialPort.open(FilePath(arguments[1]), baudRate: BaudRate(bitsPerSecond: rate))
+  keyboard = try Terminal.standardInput()
+  screen = try Terminal.standardOutput()
+} catch {
+  fail("\(error)")
+}
 let quit: UInt8 = 0x1D  // Ctrl-]
 print("\(arguments[1]) at \(rate) bit/s; Ctrl-] quits\r")
 
-try await keyboard.withRawMode {
-  try await withThrowingTaskGroup(of: Void.self) { group in
-    group.addTask {
-      // Keyboard to port, until Ctrl-].
-      while true {
-        let typed = try await keyboard.read(upTo: 256)
-        if typed.isEmpty { return }
-        if let end = typed.firstIndex(of: quit) {
-          try await port.write(Array(typed[..<end]))
-          return
+do {
+  try await keyboard.withRawMode {
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      group.addTask {
+        // Keyboard to port, until Ctrl-].
+        while true {
+          let typed = try await keyboard.read(upTo: 256)
+          if typed.isEmpty { return }
+          if let end = typed.firstIndex(of: quit) {
+            try await port.write(Array(typed[..<end]))
+            return
+          }
+          try await port.write(typed)
         }
-        try await port.write(typed)
       }
-    }
-    group.addTask {
-      // Port to screen, until the port hangs up.
-      while true {
-        let received = try await port.read(upTo: 4096)
-        if received.isEmpty { return }
-        try await screen.write(received)
+      group.addTask {
+        // Port to screen, until the port hangs up.
+        while true {
+          let received = try await port.read(upTo: 4096)
+          if received.isEmpty { return }
+          try await screen.write(received)
+        }
       }
+      try await group.next()
+      group.cancelAll()
     }
-    try await group.next()
-    group.cancelAll()
   }
+} catch {
+  fail("\(error)")
 }
 print("\nbye")

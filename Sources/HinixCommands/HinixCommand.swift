@@ -30,10 +30,14 @@ struct MQ: ParsableCommand {
       abstract: "Create a queue (or check that it exists).",
       discussion: "Prints the capacity the kernel reports, which for an existing queue is its own.")
 
-    @Option(name: [.customShort("n"), .customLong("nmsg")], help: "The capacity in messages.")
+    @Option(
+      name: [.customShort("n"), .customLong("nmsg")], parsing: .unconditional,
+      help: "The capacity in messages.")
     var maxMessages: Int = 4
 
-    @Option(name: [.customShort("s"), .customLong("maxsz")], help: "The largest message in bytes.")
+    @Option(
+      name: [.customShort("s"), .customLong("maxsz")], parsing: .unconditional,
+      help: "The largest message in bytes.")
     var maxMessageSize: Int = 512
 
     @Option(name: .long, help: "The permissions in octal.")
@@ -46,11 +50,12 @@ struct MQ: ParsableCommand {
     var name: String
 
     func run() throws {
+      let name = queueName(self.name)
       let queue = try MessageQueue(
-        creating: queueName(name), access: .readOnly,
+        creating: name, access: .readOnly,
         permissions: FilePermissions(rawValue: CModeT(mode.value)),
         capacity: .init(maxMessages: maxMessages, maxMessageSize: maxMessageSize), exclusive: exclusive)
-      try writeOut("\(queueName(name)): \(queue.capacity)\n")
+      try writeOut("\(name): \(queue.capacity)\n")
     }
   }
 
@@ -82,7 +87,7 @@ struct MQ: ParsableCommand {
       switch Sys.status(queue.descriptor.rawValue) {
       case .success(let status): info = status
       case .failure(let error):
-        throw HinixError(.system, operation: "fstat", subject: name, detail: "\(error)")
+        throw HinixError(.system, operation: "fstat", subject: name.description, detail: "\(error)")
       }
       try writeOut(
         """

@@ -37,6 +37,12 @@ struct InstallCompletions: ParsableCommand {
     }
   }
 
+  func validate() throws {
+    if prefix.isEmpty {
+      throw ValidationError("--prefix is empty; give a folder, such as /usr/local or ~/.local")
+    }
+  }
+
   func run() throws {
     let chosen = shells.isEmpty ? [CompletionShell.bash, .zsh, .fish] : shells
     for shell in chosen {

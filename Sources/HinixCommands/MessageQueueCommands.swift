@@ -23,7 +23,9 @@ public struct SendOptions: ParsableArguments {
     name: [.customShort("s"), .customLong("maxsz")], help: "With --create: the largest message in bytes.")
   var maxMessageSize: Int?
 
-  @Option(name: [.short, .long], help: "The message's priority, 0 to 32767; higher is received first.")
+  @Option(
+    name: [.short, .long], parsing: .unconditional,
+    help: "The message's priority, 0 to 32767; higher is received first.")
   var priority: UInt32 = 0
 
   @Option(name: .long, help: "With --create: the queue's permissions in octal.")
@@ -32,7 +34,9 @@ public struct SendOptions: ParsableArguments {
   @Flag(name: .long, help: "Do not wait for room: a full queue exits with status 3.")
   var nonblock = false
 
-  @Option(name: .long, help: "Wait at most this many seconds for room; then exit with status 3.")
+  @Option(
+    name: .long, parsing: .unconditional,
+    help: "Wait at most this many seconds for room; then exit with status 3.")
   var timeout: Seconds?
 
   @Argument(help: "The queue's name, such as /jobs.")
@@ -72,7 +76,7 @@ public struct SendOptions: ParsableArguments {
     } else {
       queue = try openQueue(name, .writeOnly, advice: "add -c to create it")
     }
-    let bytes = try message.map { Array($0.utf8) } ?? readStandardInput()
+    let bytes = try message.map { Tool.bytes(of: $0) } ?? readStandardInput()
     if nonblock {
       guard try queue.trySend(bytes, priority: priority).isCompleted else {
         throw ToolError.timedOut("mq_send(\"\(name)\"): the queue is full (--nonblock)")
@@ -96,13 +100,15 @@ public struct ReceiveOptions: ParsableArguments {
     3 timeout or empty queue with --nonblock.
     """
 
-  @Option(name: [.customShort("n"), .long], help: "Receive this many messages.")
+  @Option(name: [.customShort("n"), .long], parsing: .unconditional, help: "Receive this many messages.")
   var count: Int = 1
 
   @Flag(name: [.short, .long], help: "Keep receiving until interrupted.")
   var follow = false
 
-  @Option(name: .long, help: "Wait at most this many seconds for each message; then exit with status 3.")
+  @Option(
+    name: .long, parsing: .unconditional,
+    help: "Wait at most this many seconds for each message; then exit with status 3.")
   var timeout: Seconds?
 
   @Flag(name: .long, help: "Do not wait: an empty queue exits with status 3.")
@@ -114,7 +120,7 @@ public struct ReceiveOptions: ParsableArguments {
   @Flag(name: .long, help: "Write the message bytes unchanged, with no newline.")
   var raw = false
 
-  @Flag(name: .long, help: "Remove the queue's name after receiving.")
+  @Flag(name: .long, help: "Remove the queue's name after receiving (not when nothing was received).")
   var unlink = false
 
   @Argument(help: "The queue's name, such as /jobs.")
@@ -133,13 +139,14 @@ public struct ReceiveOptions: ParsableArguments {
   func run() throws {
     let name = queueName(self.name)
     let queue = try openQueue(name, .readOnly, advice: "nothing has created it (mqsend -c does)")
+    var received = 0
+    // Only once something was received: a timeout, an empty queue or an error leaves the queue.
     defer {
-      if unlink { try? MessageQueue.unlink(name) }
+      if unlink && received > 0 { try? MessageQueue.unlink(name) }
     }
     let buffer = UnsafeMutableRawBufferPointer.allocate(
       byteCount: queue.capacity.maxMessageSize, alignment: 8)
     defer { buffer.deallocate() }
-    var received = 0
     while follow || received < count {
       let message: MessageQueue.Received
       if nonblock {

@@ -24,7 +24,9 @@ struct SignalCommand: ParsableCommand {
         group N (as with kill). Each target is tried; the exit status is 1 if any failed.
         """)
 
-    @Option(name: [.customShort("q"), .customLong("queue")], help: "Queue the signal with this value.")
+    @Option(
+      name: [.customShort("q"), .customLong("queue")], parsing: .unconditional,
+      help: "Queue the signal with this value.")
     var value: Int?
 
     @Argument(help: "The signal: a name (TERM, SIGTERM, RTMIN+3) or a number.")
@@ -32,9 +34,18 @@ struct SignalCommand: ParsableCommand {
 
     @Argument(
       parsing: .allUnrecognized, help: "The processes: PID, -1 for all, or -PGID for a process group.")
-    var targets: [Int32] = []
+    var arguments: [String] = []
+
+    /// The targets, after an optional `--` (as kill takes it before negative ones).
+    var targets: [Int32] {
+      (arguments.first == "--" ? arguments.dropFirst() : arguments[...]).compactMap { Int32($0) }
+    }
 
     func validate() throws {
+      let given = arguments.first == "--" ? Array(arguments.dropFirst()) : arguments
+      if let bad = given.first(where: { Int32($0) == nil || Int32($0) == Int32.min || $0 == "0" }) {
+        throw ValidationError("'\(bad)' is not a PID, -1 or -PGID (from -1 to -2147483647)")
+      }
       if targets.isEmpty { throw ValidationError("name at least one PID") }
       if value != nil, targets.contains(where: { $0 <= 0 }) {
         throw ValidationError("-q queues to one process at a time: give PIDs above 0")
@@ -73,7 +84,8 @@ struct SignalCommand: ParsableCommand {
         watch with another signal, or use --count.
         """)
 
-    @Option(name: [.short, .customLong("count")], help: "Exit after this many deliveries.")
+    @Option(
+      name: [.short, .customLong("count")], parsing: .unconditional, help: "Exit after this many deliveries.")
     var count: Int?
 
     @Argument(help: "The signals to watch: names (INT, USR1, RTMIN+3) or numbers.")
@@ -93,6 +105,9 @@ struct SignalCommand: ParsableCommand {
       let set = SignalSet(signals)
       try ThreadSignalMask.block(set)
       let reader = try SignalFD(set)
+      // As hinix watch (and inotifywait) say when they are ready: a script that starts the
+      // watch in the background sends its signals after this line, not before.
+      Tool.report("Watching \(signals.map(\.description).joined(separator: ", ")).", prefix: false)
       var seen = 0
       while count.map({ seen < $0 }) ?? true {
         try writeOut("\(try reader.read())\n")
@@ -130,7 +145,9 @@ struct ProcessCommand: ParsableCommand {
         mistake. Exit status: 0 when all ended, 1 when a PID names no process, 3 on --timeout.
         """)
 
-    @Option(name: [.short, .customLong("timeout")], help: "Give up after this many seconds (exit status 3).")
+    @Option(
+      name: [.short, .customLong("timeout")], parsing: .unconditional,
+      help: "Give up after this many seconds (exit status 3).")
     var timeout: Seconds?
 
     @Flag(name: [.short, .long], help: "Print each PID as its process ends.")
@@ -141,6 +158,9 @@ struct ProcessCommand: ParsableCommand {
 
     func validate() throws {
       if pids.isEmpty { throw ValidationError("name at least one PID") }
+      if let bad = pids.first(where: { $0 <= 0 }) {
+        throw ValidationError("\(bad) is not a PID: a PID is above 0")
+      }
     }
 
     func run() throws {

@@ -82,23 +82,24 @@ struct SerialCommand: ParsableCommand {
         """)
 
     @Option(
-      name: [.short, .customLong("baud")], help: "The rate in bits per second (any rate the driver takes).")
+      name: [.short, .customLong("baud")], parsing: .unconditional,
+      help: "The rate in bits per second (any rate the driver takes).")
     var baud = 9600
 
     @Option(name: [.short, .customLong("parity")], help: "none, even, odd, mark or space.")
     var parity = TerminalAttributes.Parity.none
 
-    @Option(name: [.short, .customLong("databits")], help: "5, 6, 7 or 8.")
+    @Option(name: [.short, .customLong("databits")], parsing: .unconditional, help: "5, 6, 7 or 8.")
     var dataBits = 8
 
-    @Option(name: [.customShort("s"), .customLong("stopbits")], help: "1 or 2.")
+    @Option(name: [.customShort("s"), .customLong("stopbits")], parsing: .unconditional, help: "1 or 2.")
     var stopBits = 1
 
     @Option(name: [.short, .customLong("flow")], help: "none, hardware (RTS/CTS) or software (XON/XOFF).")
     var flow = TerminalAttributes.FlowControl.none
 
     @Option(
-      name: [.customShort("x"), .customLong("exit-after")],
+      name: [.customShort("x"), .customLong("exit-after")], parsing: .unconditional,
       help: "Exit once the device is quiet this many seconds.")
     var exitAfter: Seconds?
 
@@ -120,7 +121,7 @@ struct SerialCommand: ParsableCommand {
 
     func run() throws {
       let port = try SerialPort.open(
-        FilePath(device), baudRate: BaudRate(bitsPerSecond: baud), dataBits: .init(rawValue: dataBits)!,
+        Tool.path(device), baudRate: BaudRate(bitsPerSecond: baud), dataBits: .init(rawValue: dataBits)!,
         parity: parity, stopBits: .init(rawValue: stopBits)!, flowControl: flow, exclusive: !shared)
       let interactive =
         Terminal.isTerminal(FileDescriptor(rawValue: 0)) && Terminal.isTerminal(FileDescriptor(rawValue: 1))
@@ -178,8 +179,32 @@ struct PtyCommand: ParsableCommand {
     @Option(name: .long, help: "The window size as ROWSxCOLUMNS when standard input is not a terminal.")
     var size: String = "24x80"
 
-    @Argument(parsing: .captureForPassthrough, help: "The command and its arguments (after --).")
+    @Argument(parsing: .postTerminator, help: "The command and its arguments (after --).")
     var command: [String] = []
+
+    /// The command line from the command on, as bytes, taken from `argv` without parsing (see
+    /// ``Tool/main(_:)``); nil when the command was parsed.
+    nonisolated(unsafe) static var passedThrough: [[UInt8]]?
+
+    /// Where the command starts among `arguments` (those after `pty run`), past the tool's own
+    /// options and a `--`; nil when there is none, or an option the parser must see (`--help`).
+    static func commandStart(in arguments: ArraySlice<String>) -> Int? {
+      var index = arguments.startIndex
+      while index < arguments.endIndex {
+        let argument = arguments[index]
+        if argument == "--" { return index + 1 < arguments.endIndex ? index + 1 : nil }
+        if argument == "--size" {
+          index += 2
+        } else if argument.hasPrefix("--size=") {
+          index += 1
+        } else if argument.hasPrefix("-") {
+          return nil
+        } else {
+          return index
+        }
+      }
+      return nil
+    }
 
     func validate() throws {
       if command.drop(while: { $0 == "--" }).isEmpty {
@@ -195,10 +220,10 @@ struct PtyCommand: ParsableCommand {
     }
 
     func run() throws {
-      var arguments = Array(command.first == "--" ? command.dropFirst() : command[...])
+      var arguments = Run.passedThrough ?? command.map { Array($0.utf8) }
       let name = arguments.removeFirst()
       guard let executable = findExecutable(name) else {
-        Tool.report("\(name): command not found")
+        Tool.report("\(filePath(name).printable): command not found")
         throw ExitCode(127)
       }
       let keyboard = try? Terminal.standardInput()
@@ -211,7 +236,7 @@ struct PtyCommand: ParsableCommand {
       defer { holder.cancel() }
       let session: PseudoTerminal.Session
       do {
-        session = try PseudoTerminal.spawn(executable, arguments: arguments, size: size)
+        session = try PseudoTerminal.spawn(executable, argumentBytes: arguments, size: size)
       } catch {
         Tool.report(error.description)
         // As shells do: 127 when the program is not there, 126 when it cannot be run; 1 for
@@ -460,15 +485,27 @@ private func withBuffer(_ size: Int, _ body: (UnsafeMutableRawBufferPointer) asy
 
 /// The executable `name` names: a path if it has a slash, else the first executable regular
 /// file of that name in a folder of `PATH`, as `execvp` looks.
-private func findExecutable(_ name: String) -> FilePath? {
-  if name.contains("/") { return FilePath(name) }
-  let path = getenv("PATH").map { String(cString: $0) } ?? "/usr/local/bin:/usr/bin:/bin"
-  for folder in path.split(separator: ":", omittingEmptySubsequences: false) {
-    let candidate = FilePath((folder.isEmpty ? "." : String(folder)) + "/" + name)
+/// The program `name` names (bytes, as given): a path when it holds a `/`, else the first
+/// executable file of that name in `$PATH`'s folders, as a shell finds it.
+private func findExecutable(_ name: [UInt8]) -> FilePath? {
+  if name.contains(UInt8(ascii: "/")) { return filePath(name) }
+  let path = getenv("PATH").map { Array(UnsafeRawBufferPointer(start: $0, count: strlen($0))) }
+  for folder in (path ?? Array("/usr/local/bin:/usr/bin:/bin".utf8)).split(
+    separator: UInt8(ascii: ":"), omittingEmptySubsequences: false)
+  {
+    let candidate = filePath(
+      (folder.isEmpty ? [UInt8(ascii: ".")] : Array(folder)) + [UInt8(ascii: "/")] + name)
     guard case .success(let status) = Sys.status(candidate), status.isRegularFile else { continue }
-    if access(candidate.string, X_OK) == 0 { return candidate }
+    if candidate.withPlatformString({ access($0, X_OK) }) == 0 { return candidate }
   }
   return nil
+}
+
+/// A path of these bytes, whatever their encoding (no NUL: a command-line argument has none).
+func filePath(_ bytes: [UInt8]) -> FilePath {
+  (bytes + [0]).withUnsafeBufferPointer { buffer in
+    buffer.withMemoryRebound(to: CChar.self) { FilePath(platformString: $0.baseAddress!) }
+  }
 }
 
 extension TerminalAttributes.Parity: ExpressibleByArgument {}

@@ -31,8 +31,24 @@ public enum Tool {
   /// output is an error, never a death by signal.
   public static func main(_ command: any ParsableCommand.Type) -> Never {
     Sys.ignoreBrokenPipe()
+    // The arguments as bytes: CommandLine.arguments has replaced what is not UTF-8.
+    let raw = (1..<Int(CommandLine.argc)).map { index in
+      CommandLine.unsafeArgv[index].map { Array(UnsafeRawBufferPointer(start: $0, count: strlen($0))) } ?? []
+    }
+    var arguments = raw.map { String(decoding: $0, as: UTF8.self) }
+    rawArguments = zip(arguments, raw).map { (text: $0, bytes: $1, taken: false) }
+    // `hinix pty run … COMMAND ARGS…`: the command line from the command on is taken as it is,
+    // bytes and all, and not parsed: the parser's time grows much faster than the number of
+    // arguments (10,000 took 40 s), and it would read the command's own options as the tool's.
+    if ObjectIdentifier(command) == ObjectIdentifier(HinixCommand.self), arguments.count > 2,
+      arguments[0] == "pty", arguments[1] == "run",
+      let start = PtyCommand.Run.commandStart(in: arguments[2...])
+    {
+      PtyCommand.Run.passedThrough = Array(raw[start...])
+      arguments = Array(arguments[..<start].filter { $0 != "--" }) + ["--", "command"]
+    }
     do {
-      var parsed = try command.parseAsRoot()
+      var parsed = try command.parseAsRoot(arguments)
       try parsed.run()
       exit(ToolStatus.success.rawValue)
     } catch let error as ToolError {
@@ -45,7 +61,15 @@ public enum Tool {
       exit(error.rawValue)
     } catch {
       let code = command.exitCode(for: error)
-      let message = command.fullMessage(for: error)
+      var message = command.fullMessage(for: error)
+      if code != .success, message.contains("OVERVIEW:") {
+        // A root command's usage error comes with its whole help: one line of error, the
+        // usage and where the help is, as a subcommand's is.
+        let name = CommandLine.arguments.first.map { String($0.split(separator: "/").last ?? "") } ?? "hinix"
+        message =
+          "Error: \(command.message(for: error))\nUsage: \(command.usageString())\n"
+          + "  See '\(name) --help' for more information."
+      }
       if code == .success {
         print(message)
         exit(0)
@@ -53,6 +77,27 @@ public enum Tool {
       report(message, prefix: false)
       exit(ToolStatus.usage.rawValue)
     }
+  }
+
+  /// Each argument as the parser saw it (invalid UTF-8 replaced by U+FFFD) and as it was
+  /// given; a tool runs on one thread.
+  nonisolated(unsafe) private static var rawArguments: [(text: String, bytes: [UInt8], taken: Bool)] = []
+
+  /// The bytes of the argument the parser gave as `value`: two arguments that are not UTF-8 may
+  /// read the same once parsed (`\xff` and `\xfe` both as U+FFFD), so each call takes the next
+  /// one not taken yet, in the order of the command line, as positional arguments are parsed.
+  /// A value that is no whole argument (`--name=value`) is its UTF-8.
+  static func bytes(of value: String) -> [UInt8] {
+    guard let index = rawArguments.firstIndex(where: { !$0.taken && $0.text == value }) else {
+      return Array(value.utf8)
+    }
+    rawArguments[index].taken = true
+    return rawArguments[index].bytes
+  }
+
+  /// The path the argument `value` names, byte for byte.
+  static func path(_ value: String) -> FilePath {
+    filePath(bytes(of: value))
   }
 
   static func report(_ message: String, prefix: Bool = true, newline: Bool = true) {
@@ -110,7 +155,9 @@ func readStandardInput() throws -> [UInt8] {
 
 /// Opens the queue `name` for `access`; a queue that does not exist is named with what to do:
 /// `advice`, such as "add -c to create it".
-func openQueue(_ name: String, _ access: MessageQueue.Access, advice: String) throws -> MessageQueue {
+func openQueue(_ name: MessageQueue.Name, _ access: MessageQueue.Access, advice: String) throws
+  -> MessageQueue
+{
   let opened = Result { () throws(HinixError) in try MessageQueue(opening: name, access: access) }
   if case .failure(let error) = opened, error.code == .notFound {
     throw ToolError(status: .failure, description: "\(error); \(advice)")
@@ -118,9 +165,10 @@ func openQueue(_ name: String, _ access: MessageQueue.Access, advice: String) th
   return try opened.get()
 }
 
-/// A queue name as the tools take it: a missing leading `/` is added.
-func queueName(_ name: String) -> String {
-  name.hasPrefix("/") ? name : "/" + name
+/// A queue name as the tools take it, byte for byte: a missing leading `/` is added.
+func queueName(_ name: String) -> MessageQueue.Name {
+  let bytes = Tool.bytes(of: name)
+  return MessageQueue.Name(bytes: bytes.first == UInt8(ascii: "/") ? bytes : [UInt8(ascii: "/")] + bytes)
 }
 
 /// File permissions given in octal, such as `644` or `0600`; `--help` shows them so.
@@ -148,7 +196,9 @@ struct Seconds: ExpressibleByArgument {
 
   init?(argument: String) {
     guard let value = Double(argument), value.isFinite, value >= 0 else { return nil }
-    duration = .nanoseconds(Int64(value * 1e9))
+    // Past Int64's nanoseconds (292 years) a wait is as good as forever: clamped, not a trap.
+    let nanoseconds = value * 1e9
+    duration = .nanoseconds(nanoseconds >= 9.2e18 ? Int64.max : Int64(nanoseconds))
   }
 }
 

@@ -51,11 +51,12 @@ struct WatchCommand: ParsableCommand {
   @Option(name: .long, help: "Do not watch or report paths matching this glob (repeatable; with -r).")
   var exclude: [String] = []
 
-  @Option(name: .long, help: "Exit after this many events.")
+  @Option(name: .long, parsing: .unconditional, help: "Exit after this many events.")
   var count: Int?
 
   @Option(
-    name: [.short, .long], help: "Exit with status 3 when no event comes for this many seconds (0: never).")
+    name: [.short, .long], parsing: .unconditional,
+    help: "Exit with status 3 when no event comes for this many seconds (0: never).")
   var timeout: Double?
 
   @Flag(name: .long, help: "Watch with fanotify: access, modify, open and close events, with the pid.")
@@ -123,9 +124,9 @@ struct WatchCommand: ParsableCommand {
       let group = try Fanotify()
       for path in paths {
         if mount {
-          try group.mark(FilePath(path), for: try fanotifyKinds(), scope: .mount)
+          try group.mark(Tool.path(path), for: try fanotifyKinds(), scope: .mount)
         } else {
-          try group.mark(FilePath(path), for: try fanotifyKinds(), options: .eventsOnChildren)
+          try group.mark(Tool.path(path), for: try fanotifyKinds(), options: .eventsOnChildren)
         }
       }
       read = { timeout in
@@ -147,7 +148,7 @@ struct WatchCommand: ParsableCommand {
         // `.` and `..` resolved, so a link to a subfolder given before its ancestor's real path
         // still comes after it), and a path inside a tree given already is left to that tree.
         let folder = workingFolder()
-        let located = paths.map { FilePath($0) }.map { path in
+        let located = paths.map { Tool.path($0) }.map { path in
           let real =
             (try? Sys.realPath(path).get())
             ?? (path.isRelative ? folder?.pushing(path) ?? path : path).lexicallyNormalized()
@@ -164,7 +165,7 @@ struct WatchCommand: ParsableCommand {
           }
         }
       } else {
-        for path in paths { try watcher.watch(FilePath(path), for: kinds) }
+        for path in paths { try watcher.watch(Tool.path(path), for: kinds) }
       }
       read = { timeout in
         let events: [FileWatcher.Event]

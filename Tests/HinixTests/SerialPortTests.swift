@@ -126,6 +126,12 @@ import Testing
         "bus/usb/drivers", "bus/usb/drivers/cdc_acm", "class", "class/ttyUSB0", "class/ttyACM0",
         "class/ttyS1",
         "class/tty5",
+        // Linux 6.5 and later: a UART's tty hangs on a port and a controller of serial-base.
+        "devices/pnp0", "devices/pnp0/00:00", "devices/pnp0/00:00/00:00:0",
+        "devices/pnp0/00:00/00:00:0/00:00:0.0",
+        "bus/serial-base", "bus/serial-base/drivers", "bus/serial-base/drivers/port",
+        "bus/serial-base/drivers/ctrl",
+        "bus/pnp", "bus/pnp/drivers", "bus/pnp/drivers/serial", "class/ttyS0",
       ] {
         try make(path)
       }
@@ -146,8 +152,16 @@ import Testing
       link("../../../../bus/usb/drivers/cdc_acm", "devices/usb1/1-2/1-2:1.2/driver")
       link("../../devices/platform/serial8250", "class/ttyS1/device")
       try write("class/ttyS1/type", "0")
+      link("../../devices/pnp0/00:00/00:00:0/00:00:0.0", "class/ttyS0/device")
+      link("../../../../../bus/serial-base/drivers/port", "devices/pnp0/00:00/00:00:0/00:00:0.0/driver")
+      link("../../../../bus/serial-base/drivers/ctrl", "devices/pnp0/00:00/00:00:0/driver")
+      link("../../../bus/pnp/drivers/serial", "devices/pnp0/00:00/driver")
+      link("../../../bus/pnp", "devices/pnp0/00:00/subsystem")
+      try write("class/ttyS0/type", "4")
       let ports = try SerialPort.list(in: folder.appending("class"), devices: "/dev")
-      #expect(ports.map(\.name) == ["ttyACM0", "ttyUSB0"])
+      #expect(ports.map(\.name) == ["ttyACM0", "ttyS0", "ttyUSB0"])
+      // The UART's driver and bus, not the serial-base port's ("port", "serial-base").
+      #expect(ports[1].driver == "serial" && ports[1].subsystem == "pnp", "\(ports[1])")
       let acm = ports[0]
       #expect(acm.driver == "cdc_acm" && acm.subsystem == nil && acm.path == "/dev/ttyACM0")
       #expect(
@@ -155,7 +169,7 @@ import Testing
           == SerialPort.USBDevice(
             vendorID: "2341", productID: "0043", serialNumber: nil, manufacturer: "Arduino (www.arduino.cc)",
             product: nil, interface: "02"))
-      let ftdi = ports[1]
+      let ftdi = ports[2]
       #expect(ftdi.driver == "ftdi_sio" && ftdi.subsystem == "usb-serial")
       #expect(ftdi.usb?.vendorID == "0403" && ftdi.usb?.productID == "6001")
       #expect(ftdi.usb?.serialNumber == "A50285BI" && ftdi.usb?.product == "FT232R USB UART")

@@ -55,6 +55,14 @@ func run(
   _ product: String, _ arguments: [String], input: [UInt8] = [],
   passing: [FileDescriptor: Int32] = [:]
 ) throws -> ProcessOutput {
+  try run(product, argumentBytes: arguments.map { Array($0.utf8) }, input: input, passing: passing)
+}
+
+/// ``run(_:_:input:passing:)`` with arguments given as bytes, passed as they are.
+func run(
+  _ product: String, argumentBytes arguments: [[UInt8]], input: [UInt8] = [],
+  passing: [FileDescriptor: Int32] = [:]
+) throws -> ProcessOutput {
   let stdin = try Sys.pipe().get()
   let stdout = try Sys.pipe().get()
   let stderr = try Sys.pipe().get()
@@ -65,7 +73,7 @@ func run(
   let child: ChildProcess
   do {
     child = try ChildProcess.spawn(
-      FilePath(product.hasPrefix("/") ? product : "\(productsFolder)/\(product)"), arguments: arguments,
+      FilePath(product.hasPrefix("/") ? product : "\(productsFolder)/\(product)"), argumentBytes: arguments,
       passing: descriptors)
   } catch {
     for fd in [stdin.read, stdin.write, stdout.read, stdout.write, stderr.read, stderr.write] {

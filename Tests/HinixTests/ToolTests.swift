@@ -507,3 +507,125 @@ struct WatchToolTests {
     }
   }
 }
+
+/// What an outside reading of the tools found: traps, bytes lost to U+FFFD, usage slips.
+@Suite("Tool edge cases", .timeLimit(.minutes(1)))
+struct ToolEdgeCaseTests {
+  @Test("huge timeouts and the lowest pid are refused or clamped, never a trap")
+  func noTraps() throws {
+    let huge = try run("hinix", ["mq", "recv", "--timeout", "1e12", "/hinix-no-such-queue-\(getpid())"])
+    #expect(huge.termination == .exited(1), "\(huge.standardError)")
+    #expect(huge.standardError.contains("no such queue"))
+    let lowest = try run("hinix", ["signal", "send", "USR1", "-2147483648"])
+    #expect(lowest.termination == .exited(2), "\(lowest.standardError)")
+    #expect(lowest.standardError.contains("'-2147483648' is not a PID"))
+  }
+
+  @Test("arguments that are not UTF-8 reach the kernel as the bytes they are")
+  func bytesPassThrough() throws {
+    let name = Array("/hinix-bytes-\(getpid())-".utf8) + [0xFF]
+    let other = Array("/hinix-bytes-\(getpid())-".utf8) + [0xFE]
+    defer {
+      try? MessageQueue.unlink(.init(bytes: name))
+      try? MessageQueue.unlink(.init(bytes: other))
+    }
+    // Two names that read the same as Strings (U+FFFD) are two queues.
+    #expect(
+      try run("hinix", argumentBytes: [Array("mq".utf8), Array("create".utf8), name]).termination
+        == .exited(0))
+    #expect(
+      try run("hinix", argumentBytes: [Array("mq".utf8), Array("create".utf8), other]).termination
+        == .exited(0))
+    _ = try MessageQueue(opening: .init(bytes: name))
+    _ = try MessageQueue(opening: .init(bytes: other))
+    // The message's bytes, not the 6 bytes of two U+FFFD.
+    #expect(try run("mqsend", argumentBytes: [name, [0xFF, 0xFE]]).termination == .exited(0))
+    let received = try run("mqrecv", argumentBytes: [Array("--raw".utf8), name])
+    #expect(received.outputBytes == [0xFF, 0xFE])
+    // A file called \xff is watched by its name.
+    try withTemporaryFolder { folder in
+      let file = folder.string.utf8 + [UInt8(ascii: "/"), 0xFF]
+      let fd = Array(file + [0]).withUnsafeBufferPointer {
+        $0.withMemoryRebound(to: CChar.self) { open($0.baseAddress!, O_CREAT | O_WRONLY | O_CLOEXEC, 0o644) }
+      }
+      #expect(fd >= 0)
+      close(fd)
+      let watched = try run(
+        "hinix", argumentBytes: [Array("watch".utf8), Array("-t".utf8), Array("0.1".utf8), Array(file)])
+      #expect(watched.termination == .exited(3), "\(watched.standardError)")
+    }
+  }
+
+  @Test("usage: --help, -- and negative values as the Unix tools take them")
+  func usage() throws {
+    let help = try run("hinix", ["pty", "run", "--help"])
+    #expect(help.termination == .exited(0))
+    #expect(help.standardOutput.contains("OVERVIEW:"), "\(help.standardError)")
+    let dashes = try run("hinix", ["signal", "send", "CONT", "--", "\(getpid())"])
+    #expect(dashes.termination == .exited(0), "\(dashes.standardError)")
+    let negative = try run("hinix", ["mq", "recv", "-n", "-3", "/q"])
+    #expect(negative.termination == .exited(2))
+    #expect(
+      negative.standardError.contains("--count must be at least 1, not -3"), "\(negative.standardError)")
+    let timeout = try run("hinix", ["mq", "recv", "--timeout", "-1", "/q"])
+    #expect(timeout.standardError.contains("'-1' is invalid"), "\(timeout.standardError)")
+    #expect(try run("hinix", ["process", "wait", "--", "-5"]).termination == .exited(2))
+    let missing = try run("mqsend", [])
+    #expect(missing.termination == .exited(2))
+    #expect(!missing.standardError.contains("OVERVIEW"), "\(missing.standardError)")
+    #expect(missing.standardError.contains("Missing expected argument"))
+    #expect(try run("hinix", ["install-completions", "--prefix", ""]).termination == .exited(2))
+  }
+
+  @Test("pty run takes a command line of 50,000 arguments at once, not by parsing them")
+  func longCommandLine() throws {
+    let output = try run("hinix", ["pty", "run", "/bin/sh", "-c", "echo $#"] + (1...50_000).map { "a\($0)" })
+    #expect(output.termination == .exited(0), "\(output.standardError)")
+    #expect(output.standardOutput.hasPrefix("49999"), "\(output.standardOutput.prefix(100))")
+  }
+
+  @Test("mqrecv --unlink removes the queue only after receiving")
+  func unlinkOnlyAfterReceiving() throws {
+    let queue = try makeQueue()
+    let name = queue.name!.string!
+    defer { try? MessageQueue.unlink(name) }
+    let empty = try run("mqrecv", ["--unlink", "--nonblock", name])
+    #expect(empty.termination == .exited(3))
+    _ = try MessageQueue(opening: name)
+    try queue.send("x")
+    #expect(try run("mqrecv", ["--unlink", name]).termination == .exited(0))
+    expectError(.notFound) { _ = try MessageQueue(opening: name) }
+  }
+
+  @Test("signal watch says it is ready on standard error before it reads", .timeLimit(.minutes(1)))
+  func signalWatchIsReady() async throws {
+    let (output, outputEnd) = try Pipe.create()
+    let (errors, errorsEnd) = try Pipe.create()
+    let watch = try ChildProcess.spawn(
+      FilePath("\(productsFolder)/hinix"), arguments: ["signal", "watch", "-c", "1", "USR2"],
+      passing: [outputEnd.descriptor: 1, errorsEnd.descriptor: 2])
+    _ = consume outputEnd
+    _ = consume errorsEnd
+    #expect(try await ChildLines(errors).next() == "Watching SIGUSR2.")
+    try Signal.user2.send(to: watch.pid)
+    #expect(try await ChildLines(output).next()?.hasPrefix("SIGUSR2 from pid") == true)
+    #expect(try await watch.wait() == .exited(0))
+  }
+
+  @Test(
+    "the examples take --help and report bad input in one line",
+    arguments: [
+      ("watch-folder", ["/nonexistent/hinix"], Int32(1)), ("serial-terminal", ["/dev/null"], 1),
+      ("queue-workers", ["abc", "xyz"], 2), ("graceful-shutdown", ["--after", "x"], 2),
+      ("ring-example", ["x"], 2),
+    ])
+  func examples(name: String, bad: [String], status: Int32) throws {
+    let help = try run(name, ["--help"])
+    #expect(help.termination == .exited(0))
+    #expect(help.standardOutput.hasPrefix("usage: \(name)"), "\(help.standardOutput)")
+    let failed = try run(name, bad)
+    #expect(failed.termination == .exited(status), "\(failed.standardError)")
+    #expect(failed.standardError.split(separator: "\n").count <= 1, "\(failed.standardError)")
+    #expect(!failed.standardError.contains("Fatal error"))
+  }
+}

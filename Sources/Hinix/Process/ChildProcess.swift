@@ -103,7 +103,25 @@ public struct ChildProcess: Sendable, Hashable {
     inheriting inheritance: Inheritance = .passedOnly
   ) throws(HinixError) -> ChildProcess {
     try spawn(
-      executable, arguments: arguments, environment: environment, passing: descriptors, cpu: cpu,
+      executable, argumentBytes: arguments.map { Array($0.utf8) }, environment: environment,
+      passing: descriptors,
+      cpu: cpu, inheriting: inheritance, controllingTerminal: nil)
+  }
+
+  /// ``spawn(_:arguments:environment:passing:cpu:inheriting:)`` with arguments given as bytes,
+  /// passed to the program as they are: for arguments that are not UTF-8 (a file name of
+  /// another encoding), which a `String` would have replaced with U+FFFD. No argument may hold
+  /// a NUL byte.
+  ///
+  /// - Throws: `.invalidArgument` for an argument holding a NUL byte; the errors of
+  ///   ``spawn(_:arguments:environment:passing:cpu:inheriting:)``.
+  public static func spawn(
+    _ executable: FilePath, argumentBytes: [[UInt8]], environment: [String]? = nil,
+    passing descriptors: [FileDescriptor: Int32] = [:], cpu: Int? = nil,
+    inheriting inheritance: Inheritance = .passedOnly
+  ) throws(HinixError) -> ChildProcess {
+    try spawn(
+      executable, argumentBytes: argumentBytes, environment: environment, passing: descriptors, cpu: cpu,
       inheriting: inheritance, controllingTerminal: nil)
   }
 
@@ -123,14 +141,21 @@ public struct ChildProcess: Sendable, Hashable {
   /// (a number among the targets of `passing`) the child leads a new session whose controlling
   /// terminal is that descriptor, as a pseudo-terminal's child needs.
   static func spawn(
-    _ executable: FilePath, arguments: [String], environment: [String]?,
+    _ executable: FilePath, argumentBytes arguments: [[UInt8]], environment: [String]?,
     passing descriptors: [FileDescriptor: Int32], cpu: Int?,
     inheriting inheritance: Inheritance = .passedOnly,
     controllingTerminal: Int32?
   ) throws(HinixError) -> ChildProcess {
-    // The executable's bytes go to execve as they are; argv[0] is its text.
-    let argv = [executable.string] + arguments
-    let envp = environment ?? ChildProcess.currentEnvironment()
+    if let index = arguments.firstIndex(where: { $0.contains(0) }) {
+      throw HinixError(
+        .invalidArgument, operation: "spawn", subject: executable.printable,
+        detail: "argument \(index + 1) holds a NUL byte, which ends a C string")
+    }
+    // The executable's bytes go to execve as they are, and are argv[0] too; so are the
+    // arguments' and the environment's (this process's own when none is given).
+    let path = executable.withPlatformString { Array(UnsafeRawBufferPointer(start: $0, count: strlen($0))) }
+    let argv = [path] + arguments
+    let envp = environment.map { $0.map { Array($0.utf8) } } ?? ChildProcess.currentEnvironment()
     let sources = descriptors.keys.map(\.rawValue)
     let targets = descriptors.keys.map { descriptors[$0]! }
     let result = withCStrings(argv) { argvPointer in
@@ -246,22 +271,30 @@ public struct ChildProcess: Sendable, Hashable {
     Sys.allowedCPUs()
   }
 
-  private static func currentEnvironment() -> [String] {
-    var result: [String] = []
+  /// This process's environment, byte for byte (a value need not be UTF-8).
+  private static func currentEnvironment() -> [[UInt8]] {
+    var result: [[UInt8]] = []
     var entry = environ
     while let pointer = entry.pointee {
-      result.append(String(cString: pointer))
+      result.append(Array(UnsafeRawBufferPointer(start: pointer, count: strlen(pointer))))
       entry += 1
     }
     return result
   }
 }
 
-/// Calls `body` with a NULL-terminated C array of the strings, valid during the call.
+/// Calls `body` with a NULL-terminated C array of the byte strings (each given a NUL), valid
+/// during the call.
 private func withCStrings<R>(
-  _ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R
+  _ strings: [[UInt8]], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R
 ) -> R {
-  let pointers = strings.map { strdup($0) } + [nil]
-  defer { pointers.forEach { free($0) } }
+  let pointers: [UnsafeMutablePointer<CChar>?] =
+    strings.map { bytes in
+      let copy = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count + 1)
+      for (index, byte) in bytes.enumerated() { copy[index] = CChar(bitPattern: byte) }
+      copy[bytes.count] = 0
+      return copy
+    } + [nil]
+  defer { pointers.forEach { $0?.deallocate() } }
   return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
 }

@@ -107,6 +107,18 @@ public enum PseudoTerminal {
     _ executable: FilePath, arguments: [String] = [], environment: [String]? = nil, size: WindowSize? = nil,
     attributes: TerminalAttributes? = nil, passing descriptors: [FileDescriptor: Int32] = [:]
   ) throws(HinixError) -> Session {
+    try spawn(
+      executable, argumentBytes: arguments.map { Array($0.utf8) }, environment: environment, size: size,
+      attributes: attributes, passing: descriptors)
+  }
+
+  /// ``spawn(_:arguments:environment:size:attributes:passing:)`` with arguments given as bytes,
+  /// passed to the program as they are (see ``ChildProcess/spawn(_:argumentBytes:environment:passing:cpu:inheriting:)``).
+  public static func spawn(
+    _ executable: FilePath, argumentBytes arguments: [[UInt8]], environment: [String]? = nil,
+    size: WindowSize? = nil, attributes: TerminalAttributes? = nil,
+    passing descriptors: [FileDescriptor: Int32] = [:]
+  ) throws(HinixError) -> Session {
     if let standard = descriptors.values.first(where: { (0...2).contains($0) }) {
       throw HinixError(
         .invalidArgument, operation: "spawn", subject: executable.printable,
@@ -126,7 +138,7 @@ public enum PseudoTerminal {
     // Every descriptor named in `passing` stays open until the child has its copies.
     let child = try withExtendedLifetime(childSlave) { () throws(HinixError) -> ChildProcess in
       try ChildProcess.spawn(
-        executable, arguments: arguments, environment: environment, passing: passing, cpu: nil,
+        executable, argumentBytes: arguments, environment: environment, passing: passing, cpu: nil,
         controllingTerminal: 0)
     }
     _ = consume output

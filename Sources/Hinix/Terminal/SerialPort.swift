@@ -58,10 +58,11 @@ public enum SerialPort {
     public let name: String
     /// Its node (`/dev/ttyUSB0`).
     public let path: FilePath
-    /// The kernel driver bound to it (`ftdi_sio`, `cdc_acm`, `serial8250`, `port`), if sysfs
+    /// The kernel driver of its UART or adapter (`ftdi_sio`, `cdc_acm`, `serial8250`, `serial`
+    /// for a PNP port), past the `serial-base` port and controller of Linux 6.5 and later, if sysfs
     /// names one.
     public let driver: String?
-    /// The bus it hangs on (`usb`, `usb-serial`, `pnp`, `platform`, `serial-base`), if sysfs
+    /// The bus its UART or adapter hangs on (`usb`, `usb-serial`, `pnp`, `platform`), if sysfs
     /// names one.
     public let subsystem: String?
     /// The USB device, for ports on USB (adapters and ACM modems).
@@ -106,13 +107,28 @@ public enum SerialPort {
       guard case .success(let hardware) = Sys.realPath(device) else { continue }
       // A legacy 8250 port with no UART found reads type 0 (PORT_UNKNOWN).
       if let type = attribute(entry.appending("type")), type == "0" { continue }
+      let uart = uartDevice(hardware)
       ports.append(
         Description(
           name: name.string, path: devices.appending(name),
-          driver: linkName(device.appending("driver")), subsystem: linkName(device.appending("subsystem")),
+          driver: linkName(uart.appending("driver")), subsystem: linkName(uart.appending("subsystem")),
           usb: usbDevice(above: hardware)))
     }
     return ports
+  }
+
+  /// The device that drives the port: `folder` itself, or, since Linux 6.5 put a port and its
+  /// controller of the `serial-base` bus between a UART and its tty, the first parent whose
+  /// driver is not on that bus (`serial8250`, pnp's `serial`), not `port` or `ctrl`.
+  private static func uartDevice(_ folder: FilePath) -> FilePath {
+    var current = folder
+    for _ in 0..<3 {
+      guard case .success(let driver) = Sys.readLink(current.appending("driver")),
+        driver.components.contains(where: { $0.string == "serial-base" })
+      else { break }
+      current.removeLastComponent()
+    }
+    return current
   }
 
   /// The USB device among `folder` and its parents: the first that has an `idVendor`.
