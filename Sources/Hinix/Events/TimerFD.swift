@@ -145,12 +145,13 @@ public final class TimerFD: Sendable {
 
   /// Arms the timer to expire once `delay` from now, and then every `interval` if given.
   ///
-  /// A delay of zero expires at once (the kernel's zero would disarm the timer instead).
+  /// A delay of zero or below expires at once (the kernel's zero would disarm the timer
+  /// instead), as a negative timeout elsewhere in Hinix is a wait that timed out at once.
   /// Scheduling replaces any earlier setting and resets the count of unread expirations.
-  /// - Throws: `.invalidArgument` for a negative delay or a negative or zero interval.
+  /// - Throws: `.invalidArgument` for a negative or zero interval.
   /// The corresponding C function is `timerfd_settime`.
   public func schedule(after delay: Duration, repeating interval: Duration? = nil) throws(HinixError) {
-    let value = try nanoseconds(delay, "the delay", allowZero: true)
+    let value = try nanoseconds(max(delay, .zero), "the delay", allowZero: true)
     try set(value: max(value, 1), interval: interval, absolute: false, cancelOnClockChange: false)
   }
 
@@ -158,11 +159,11 @@ public final class TimerFD: Sendable {
   /// `interval` if given. A time already past expires at once.
   ///
   /// - Parameters:
-  ///   - time: the reading of `clock` to expire at; not negative.
+  ///   - time: the reading of `clock` to expire at; a time already past (or negative) expires at once.
   ///   - interval: the period of later expirations, above zero; `nil` expires once.
   ///   - cancelOnClockChange: on a realtime clock, report a change of the clock
   ///     (someone set the time) as ``Event/clockChanged`` instead of expiring by the new time.
-  /// - Throws: `.invalidArgument` for a negative time, a negative or zero interval, or
+  /// - Throws: `.invalidArgument` for a negative or zero interval, or
   ///   `cancelOnClockChange` on a clock that is not a realtime one.
   /// The corresponding C function is `timerfd_settime` with `TFD_TIMER_ABSTIME`.
   public func schedule(
@@ -175,7 +176,7 @@ public final class TimerFD: Sendable {
         .invalidArgument, operation: "timerfd_settime", subject: subject,
         detail: "cancelOnClockChange needs CLOCK_REALTIME or CLOCK_REALTIME_ALARM; \(clock) never changes")
     }
-    let value = try nanoseconds(time, "the time", allowZero: true)
+    let value = try nanoseconds(max(time, .zero), "the time", allowZero: true)
     // An absolute time of 0 would disarm: the epoch itself has passed, so 1 ns expires at once too.
     try set(
       value: max(value, 1), interval: interval, absolute: true, cancelOnClockChange: cancelOnClockChange)
