@@ -264,11 +264,13 @@ static void child_fail(int report, int err) {
 #define SYS_close_range 436
 #endif
 
-// Marks every descriptor of the calling (child) process close-on-exec: close_range's flag
-// (Linux 5.11), else each entry of /proc/self/fd read with the raw getdents64 (nothing here
-// allocates: async-signal-safe between fork and execve). 0 or an errno.
+// Marks every descriptor of the calling (child) process from 3 up close-on-exec: close_range's
+// flag (Linux 5.11), else each entry of /proc/self/fd read with the raw getdents64 (nothing here
+// allocates: async-signal-safe between fork and execve). The standard streams keep their flags:
+// one the parent had closed may hold the report pipe or another descriptor opened with
+// close-on-exec, which must not cross execve either. 0 or an errno.
 static int child_mark_all_cloexec(void) {
-  if (syscall(SYS_close_range, 0U, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return 0;
+  if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return 0;
   int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir < 0) return errno;
   char buffer[4096];
@@ -291,7 +293,7 @@ static int child_mark_all_cloexec(void) {
       at += entry->reclen;
       int fd = 0, digits = 0;
       for (const char *c = entry->name; *c >= '0' && *c <= '9'; c++, digits++) fd = fd * 10 + (*c - '0');
-      if (digits == 0 || fd == dir) continue;
+      if (digits == 0 || fd == dir || fd < 3) continue;
       int flags = fcntl(fd, F_GETFD);
       if (flags >= 0 && !(flags & FD_CLOEXEC)) fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
     }
@@ -367,10 +369,6 @@ int hinix_spawn(const char *path, char *const argv[], char *const envp[], const 
     if (!inherit_unmarked) {
       int err = child_mark_all_cloexec();
       if (err != 0) child_fail(report_end, err);
-      for (int standard = 0; standard <= 2; standard++) {
-        int flags = fcntl(standard, F_GETFD);
-        if (flags >= 0) fcntl(standard, F_SETFD, flags & ~FD_CLOEXEC);
-      }
     }
     // dup2 clears close-on-exec on its target; a copy already at its target's number (dup2 of
     // a descriptor onto itself changes nothing) cannot be, since copies are above every target.

@@ -56,8 +56,10 @@ int hinix_c_make_tree(const char *root, int fanout, int depth) {
   return status;
 }
 
-/// Removes the folders below `folder` (empty folders only, as hinix_c_make_tree makes them).
-static int remove_level(int folder) {
+/// Calls `visit` with each subfolder of `folder` (listed with getdents64, opened from `folder`
+/// without following links, closed after), stopping at the first negative result.
+static int each_subfolder(int folder, int (*visit)(int folder, int child, const char *name, void *context),
+                          void *context) {
   char buffer[32768];
   for (;;) {
     long count = syscall(SYS_getdents64, folder, buffer, sizeof buffer);
@@ -66,48 +68,56 @@ static int remove_level(int folder) {
     for (long at = 0; at < count;) {
       struct dirent64 *entry = (struct dirent64 *)(buffer + at);
       at += entry->d_reclen;
-      if (entry->d_type != DT_DIR || strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) continue;
+      if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) continue;
+      if (entry->d_type == DT_UNKNOWN) {
+        // A filesystem that does not say: asked, without following a link.
+        struct stat status;
+        if (fstatat(folder, entry->d_name, &status, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(status.st_mode)) continue;
+      } else if (entry->d_type != DT_DIR) {
+        continue;
+      }
       int child = openat(folder, entry->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (child < 0) return -errno;
-      int status = remove_level(child);
+      if (child < 0) continue;  // gone meanwhile
+      int status = visit(folder, child, entry->d_name, context);
       close(child);
       if (status < 0) return status;
-      if (unlinkat(folder, entry->d_name, AT_REMOVEDIR) < 0) return -errno;
     }
   }
+}
+
+/// Removes the folder `name` of `folder` (open as `child`) and the empty folders below it.
+static int remove_level(int folder, int child, const char *name, void *context) {
+  int status = each_subfolder(child, remove_level, context);
+  if (status < 0) return status;
+  return unlinkat(folder, name, AT_REMOVEDIR) < 0 ? -errno : 0;
 }
 
 int hinix_c_remove_tree(const char *root) {
   int folder = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (folder < 0) return -errno;
-  int status = remove_level(folder);
+  int status = each_subfolder(folder, remove_level, NULL);
   close(folder);
   if (status < 0) return status;
   return rmdir(root) < 0 ? -errno : 0;
 }
 
-/// Watches the open folder `folder` and, depth first, every folder below it.
-static int watch_level(int inotify, int folder, uint32_t mask, long *folders) {
+/// What a recursive watch of hinix_c_watch_tree carries down the tree.
+struct tree_watch {
+  int inotify;
+  uint32_t mask;
+  long *folders;
+};
+
+/// Watches the open folder `child` through /proc/self/fd, then, depth first, every folder below it.
+static int watch_level(int folder, int child, const char *name, void *context) {
+  (void)folder;
+  (void)name;
+  struct tree_watch *watch = context;
   char proc[32];
-  snprintf(proc, sizeof proc, "/proc/self/fd/%d", folder);
-  if (inotify_add_watch(inotify, proc, mask) < 0) return -errno;
-  *folders += 1;
-  char buffer[32768];
-  for (;;) {
-    long count = syscall(SYS_getdents64, folder, buffer, sizeof buffer);
-    if (count < 0) return -errno;
-    if (count == 0) return 0;
-    for (long at = 0; at < count;) {
-      struct dirent64 *entry = (struct dirent64 *)(buffer + at);
-      at += entry->d_reclen;
-      if (entry->d_type != DT_DIR || strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) continue;
-      int child = openat(folder, entry->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (child < 0) continue;  // gone meanwhile
-      int status = watch_level(inotify, child, mask, folders);
-      close(child);
-      if (status < 0) return status;
-    }
-  }
+  snprintf(proc, sizeof proc, "/proc/self/fd/%d", child);
+  if (inotify_add_watch(watch->inotify, proc, watch->mask) < 0) return -errno;
+  *watch->folders += 1;
+  return each_subfolder(child, watch_level, watch);
 }
 
 int hinix_c_watch_tree(int inotify, const char *root, uint32_t mask, long *folders, int64_t *elapsed) {
@@ -115,7 +125,8 @@ int hinix_c_watch_tree(int inotify, const char *root, uint32_t mask, long *folde
   *folders = 0;
   int folder = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (folder < 0) return -errno;
-  int status = watch_level(inotify, folder, mask, folders);
+  struct tree_watch watch = {inotify, mask, folders};
+  int status = watch_level(-1, folder, root, &watch);
   close(folder);
   *elapsed = hinix_c_now_ns() - start;
   return status;

@@ -43,7 +43,7 @@ struct SignalCommand: ParsableCommand {
 
     func validate() throws {
       let given = arguments.first == "--" ? Array(arguments.dropFirst()) : arguments
-      if let bad = given.first(where: { Int32($0) == nil || Int32($0) == Int32.min || $0 == "0" }) {
+      if let bad = given.first(where: { Int32($0) == nil || Int32($0) == Int32.min || Int32($0) == 0 }) {
         throw ValidationError("'\(bad)' is not a PID, -1 or -PGID (from -1 to -2147483647)")
       }
       if targets.isEmpty { throw ValidationError("name at least one PID") }

@@ -88,7 +88,9 @@ public enum Tool {
   /// one not taken yet, in the order of the command line, as positional arguments are parsed.
   /// A value that is no whole argument (`--name=value`) is its UTF-8.
   static func bytes(of value: String) -> [UInt8] {
-    guard let index = rawArguments.firstIndex(where: { !$0.taken && $0.text == value }) else {
+    // By the bytes of the text: String's == would also match canonically equivalent text.
+    let text = Array(value.utf8)
+    guard let index = rawArguments.firstIndex(where: { !$0.taken && Array($0.text.utf8) == text }) else {
       return Array(value.utf8)
     }
     rawArguments[index].taken = true

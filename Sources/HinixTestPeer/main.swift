@@ -272,10 +272,11 @@ func run() throws {
     }
 
   case "trap-while-watching":
-    // trap-while-watching SIGNAL: watches SIGNAL (ILL or SEGV), says "ready", prints the first
-    // delivery sent to it, then faults in the way SIGNAL reports: a Swift trap (an index out of
-    // range) or a store through a bad pointer. The fault must end the process, not loop.
-    guard let signal = Signal(parsing: argument(0)) else { fail("no signal \(argument(0))") }
+    // trap-while-watching trap|SEGV: watches the signal of a Swift trap (SIGILL on x86_64,
+    // SIGTRAP on arm64) or SIGSEGV, says "ready", prints the first delivery sent to it, then
+    // faults in that way: an index out of range, or a store through a bad pointer. The fault
+    // must end the process, not loop.
+    guard let signal = faultSignal(argument(0)) else { fail("no fault \(argument(0))") }
     let watcher = try SignalWatcher([signal])
     let lines = Mutex(0)
     try runAsync {
@@ -294,6 +295,21 @@ func run() throws {
     }
     fail("the fault did not end the process")
 
+  case "sigchld-status":
+    // sigchld-status: watches SIGCHLD, starts itself as a child that exits with 7, and prints
+    // the delivery's fields (in a process of its own: another child's SIGCHLD could coalesce
+    // with this one in a test process that runs others).
+    let watcher = try SignalWatcher([.child])
+    let child = try ChildProcess.spawn(FilePath(CommandLine.arguments[0]), arguments: ["exit-with", "7"])
+    try runAsync {
+      for await info in watcher where info.senderPID == child.pid {
+        say("status \(info.childStatus.map(String.init) ?? "nil") value \(info.value) code \(info.code)")
+        say("\(info)")
+        break
+      }
+    }
+    say("\(try child.wait())")
+
   case "sigpipe-policy-race":
     // sigpipe-policy-race ROUNDS: in each round one thread installs and restores Hinix's SIGPIPE
     // handler while another applies the broken-pipe policy (ignore SIGPIPE unless handled), both
@@ -305,7 +321,9 @@ func run() throws {
       let start = Atomic<Int>(0)
       DispatchQueue.concurrentPerform(iterations: 2) { side in
         start.add(1, ordering: .acquiringAndReleasing)
-        while start.load(ordering: .acquiring) < 2 {}
+        // Bounded: on one CPU the two may run one after the other, and neither may wait forever.
+        var spins = 0
+        while start.load(ordering: .acquiring) < 2 && spins < 1_000_000 { spins += 1 }
         if side == 0 {
           _ = Sys.installSignalHandler(SIGPIPE)
           _ = Sys.restoreSignalHandler(SIGPIPE)
@@ -669,6 +687,24 @@ func run() throws {
     var line = "\(outcome) \(count) bytes\n"
     line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
 
+  case "spawn-with-stderr-closed":
+    // spawn-with-stderr-closed: closes its standard output and error, then starts a shell that
+    // writes 4 bytes to its standard error, mapping nothing there, and says (on a copy of its
+    // standard output) how the spawn and the child ended. The child must not inherit the
+    // spawn's report pipe as its standard error.
+    // Standard output and error both closed: the report pipe gets 1 and 2, its write end 2.
+    let report = dup(1)
+    close(1)
+    close(2)
+    var line: String
+    do {
+      let child = try ChildProcess.spawn("/bin/sh", arguments: ["-c", "printf 'err\\n' >&2; exit 0"])
+      line = "started, \(try child.wait())\n"
+    } catch {
+      line = "failed: \(error)\n"
+    }
+    line.withUTF8 { _ = write(report, $0.baseAddress, $0.count) }
+
   case "list-descriptors":
     // list-descriptors: prints the numbers of this process's open descriptors, one a line.
     let folder = opendir("/proc/self/fd")
@@ -750,4 +786,19 @@ func ringMemory() throws -> SharedMemory {
     }
   }
   fail("no ring memfd in /proc/self/fd, only \(seen.joined(separator: ", "))")
+}
+
+/// The signal a fault of this kind raises here: `trap`, a Swift trap (SIGILL on x86_64, SIGTRAP
+/// elsewhere); `SEGV`, a bad access.
+func faultSignal(_ kind: String) -> Signal? {
+  switch kind {
+  case "SEGV": Signal(rawValue: SIGSEGV)
+  case "trap":
+    #if arch(x86_64)
+      Signal(rawValue: SIGILL)
+    #else
+      Signal(rawValue: SIGTRAP)
+    #endif
+  default: nil
+  }
 }

@@ -412,10 +412,16 @@ struct FileWatcherTests {
         return elapsed
       }
     }
+    let limit = Int(FileWatcher.limit("max_user_watches").split(separator: " ").last ?? "") ?? 0
+    guard limit >= 2 * 16_513 else {
+      print("skipped: max_user_watches is \(limit), below the 33,026 this test needs with room to spare")
+      return
+    }
     _ = try setUp(16)
     let small = try setUp(45)  // 2,071 folders
     let large = try setUp(128)  // 16,513 folders
-    #expect(large / small < 24, "2,071 folders took \(small), 16,513 took \(large)")
+    // Linear is 8 times; the old walk was about 64 times. 32 leaves room for a loaded machine.
+    #expect(large / small < 32, "2,071 folders took \(small), 16,513 took \(large)")
   }
 
   @Test(

@@ -60,6 +60,15 @@ struct ProcessTests {
     #expect(output.standardError == "notFound 0 bytes\n")
   }
 
+  @Test("a child of a process with standard error closed does not inherit the spawn's report pipe there")
+  func standardErrorClosedInParent() throws {
+    // The report pipe's write end took descriptor 2; had the child kept it, its 4 bytes on
+    // standard error would have read as an errno in the parent and failed the spawn.
+    let output = try run("hinix-test-peer", ["spawn-with-stderr-closed"])
+    #expect(output.termination == .exited(0))
+    #expect(output.standardOutput.hasPrefix("started, exit status"), "\(output.standardOutput)")
+  }
+
   @Test("a child inherits only the descriptors it is passed, unless asked for the unmarked ones too")
   func onlyPassedDescriptorsAreInherited() throws {
     // A descriptor without close-on-exec, as code that is not Hinix opens them.

@@ -226,13 +226,18 @@ struct RingTests {
 
   @Test("an offer of a huge sparse memory file, or with a descriptor too many, is refused, not mapped")
   func oversizedOrOverfullOffers() throws {
-    let header = RingLayout.Header(capacity: 8, elementSize: 8, elementAlignment: 8, flags: 0)
-    for (fileSize, extra) in [(Int64(16) << 40, false), (Int64(header.fileSize), true)] {
+    let small = RingLayout.Header(capacity: 8, elementSize: 8, elementAlignment: 8, flags: 0)
+    // A header that asks for 2^40 elements of 8 bytes: the layout "needs" the 8 TiB file.
+    let huge = RingLayout.Header(capacity: 1 << 40, elementSize: 8, elementAlignment: 8, flags: 0)
+    for (fileSize, extra, header) in [
+      (Int64(16) << 40, false, small), (Int64(small.fileSize), true, small),
+      (Int64(huge.fileSize), false, huge),
+    ] {
       let (left, right) = try Socket.pair()
       let fd = try Sys.memfdCreate("hostile", allowSealing: true, hugePages: false).get()
       let file = FileDescriptor(rawValue: fd)
       defer { try? file.close() }
-      // A valid header for 8 UInt64s, in a file of 16 TiB (sparse: it costs nothing).
+      // A valid header, in a file of up to 16 TiB (sparse: it costs nothing).
       try Sys.truncate(fd, size: fileSize).get()
       let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: RingLayout.dataOffset, alignment: 8)
       defer { bytes.deallocate() }
@@ -250,6 +255,10 @@ struct RingTests {
         #expect(
           error?.detail.contains("3 descriptors, not the 2 a ring needs") == true,
           "\(error.map { "\($0)" } ?? "")")
+      } else if header.capacity == huge.capacity {
+        #expect(
+          error?.detail.contains("more than the 4294967296 (4 GiB)") == true, "\(error.map { "\($0)" } ?? "")"
+        )
       } else {
         #expect(
           error?.detail.contains("holds 17592186044416 bytes, more than") == true,

@@ -629,32 +629,37 @@ public final class FileWatcher: Sendable {
   ///
   /// The corresponding C function is `inotify_rm_watch`.
   public func unwatch(_ watch: Watch) throws(HinixError) {
-    let descriptors = state.withLock { state -> [Int32] in
-      guard let entry = state.entries[watch.descriptor] else { return [] }
-      guard let tree = entry.tree, entry.path == tree.root else { return [watch.descriptor] }
-      // A recursive root: the whole tree.
-      return state.entries.all.filter { $0.value.tree?.root == tree.root }.map(\.key)
-    }
-    if descriptors.isEmpty {
-      throw HinixError(
-        .notFound, operation: "inotify_rm_watch", subject: watch.path.printable,
-        detail: "watch \(watch.descriptor) is not a watch of this watcher")
-    }
-    for descriptor in descriptors {
-      // Marked and removed under one lock: a tree being added meanwhile must not take a
-      // descriptor that is about to go.
-      try state.withLock { (state) throws(HinixError) in
-        state.entries[descriptor]?.removed = true
+    // Listed, marked removed and removed under one lock: a read in another task must not
+    // decode, in between, a folder's creation in a part of the tree not marked yet (its upkeep
+    // would watch the new folder, a watch that outlives the tree), nor a tree being added take a
+    // descriptor about to go.
+    try state.withLock { (state) throws(HinixError) in
+      guard let entry = state.entries[watch.descriptor] else {
+        throw HinixError(
+          .notFound, operation: "inotify_rm_watch", subject: watch.path.printable,
+          detail: "watch \(watch.descriptor) is not a watch of this watcher")
+      }
+      let descriptors: [Int32]
+      if let tree = entry.tree, entry.path == tree.root {
+        // A recursive root: the whole tree.
+        descriptors = state.entries.all.filter { $0.value.tree?.root == tree.root }.map(\.key)
+      } else {
+        descriptors = [watch.descriptor]
+      }
+      for descriptor in descriptors { state.entries[descriptor]?.removed = true }
+      var failure: HinixError?
+      for descriptor in descriptors {
         switch Sys.removeWatch(self.descriptor.rawValue, descriptor) {
         case .success, .failure(.invalidArgument):
           break  // EINVAL: the kernel removed it already (its object is gone)
         case .failure(let error):
-          throw HinixError.system(error, "inotify_rm_watch", subject: watch.path.printable)
+          failure = failure ?? HinixError.system(error, "inotify_rm_watch", subject: watch.path.printable)
         }
       }
+      // A plain watch of a folder that a tree had to leave to it: the tree takes the folder up.
+      takeUp(watch.descriptor, in: &state)
+      if let failure { throw failure }
     }
-    // A plain watch of a folder that a tree had to leave to it: the tree takes the folder up.
-    state.withLock { state in takeUp(watch.descriptor, in: &state) }
   }
 
   /// Watches, for the tree that left it, a folder whose plain watch `descriptor` ended.
@@ -776,9 +781,16 @@ public final class FileWatcher: Sendable {
     // component at a time, the same way. The watch is added through the open descriptor.
     // Each folder below the first comes with its parent and its name (taking a path's last
     // component apart costs more than the rest of a folder's upkeep in a debug build).
-    var pending: [(path: FilePath, parent: OpenFolder?, name: EntryName)] = [(directory, nil, EntryName())]
+    // A folder deeper than `heldLevels` below `directory` is opened from the root again (one
+    // component at a time, never through a link) instead of from its parent, whose descriptor
+    // is not kept: the walk holds at most that many descriptors, however deep a tree someone
+    // made (a chain of thousands of nested folders would otherwise exhaust RLIMIT_NOFILE).
+    let heldLevels = 32
+    var pending: [(path: FilePath, parent: OpenFolder?, name: EntryName, depth: Int)] = [
+      (directory, nil, EntryName(), 0)
+    ]
     let mask = FileWatcher.treeMask(tree.kinds)
-    while let (path, parent, name) = pending.popLast() {
+    while let (path, parent, name, depth) = pending.popLast() {
       #if DEBUG
         FileWatcher.beforeOpeningFolder.withLock { $0 }?(path)
       #endif
@@ -874,7 +886,9 @@ public final class FileWatcher: Sendable {
         }
       }
       entry.children = now
-      for name in subfolders { pending.append((name.appended(to: path), folder, name)) }
+      for name in subfolders {
+        pending.append((name.appended(to: path), depth < heldLevels ? folder : nil, name, depth + 1))
+      }
     }
     return made
   }
@@ -957,11 +971,13 @@ public final class FileWatcher: Sendable {
   /// by visiting every watch of the watcher).
   private func watches(under path: FilePath, in tree: Tree, _ state: borrowing State) -> [Int32] {
     var found: [Int32] = []
+    var seen = Set<Int32>()
     var pending = [path]
     while let folder = pending.popLast() {
-      for descriptor in state.entries.at(folder) where !found.contains(descriptor) {
+      for descriptor in state.entries.at(folder) where !seen.contains(descriptor) {
         guard let entry = state.entries[descriptor], entry.tree?.root == tree.root else { continue }
         found.append(descriptor)
+        seen.insert(descriptor)
         for (name, child) in entry.children where child.isDirectory {
           if let component = name.asComponent { pending.append(folder.appending(component)) }
         }

@@ -168,6 +168,15 @@ enum RingSetup {
     try SharedMemory.checkSealed(fd, subject: "memory file \(fd)")
     let needed = try layoutSize(
       of: fd, elementSize: elementSize, elementAlignment: elementAlignment, flags: flags)
+    // The header is the peer's: a capacity of 2^40 would still have a sparse file of terabytes
+    // mapped. A ring made by another process is held to a size no honest ring needs to pass.
+    guard needed <= maximumAcceptedSize else {
+      throw HinixError(
+        .incompatible, operation: operation, subject: "memory file \(fd)",
+        detail:
+          "the ring's header asks for \(needed) bytes, more than the \(maximumAcceptedSize) (4 GiB) a ring "
+          + "made by another process may map")
+    }
     // A ring made with huge pages rounds its file up to a 2 MiB page.
     let hugePage = 2 << 20
     let memory = try SharedMemory(
@@ -177,6 +186,10 @@ enum RingSetup {
       elementAlignment: elementAlignment, flags: flags)
     return try RingSide(role: role, memory: memory, header: header, bell: doorbell)
   }
+
+  /// The most memory a ring made by another process may have this process map: 4 GiB, far above
+  /// what a ring needs to run at full speed (a few MiB), far below what exhausts an address space.
+  static let maximumAcceptedSize = 4 << 30
 
   /// The size of the ring whose header the memory file `fd` holds, read (not mapped) and validated.
   static func layoutSize(of fd: Int32, elementSize: Int, elementAlignment: Int, flags: UInt32)
