@@ -207,7 +207,7 @@ struct PtyCommand: ParsableCommand {
     }
 
     func validate() throws {
-      if command.drop(while: { $0 == "--" }).isEmpty {
+      if command.isEmpty {
         throw ValidationError("name a command to run after --")
       }
       if parsedSize == nil { throw ValidationError("--size \(size): give ROWSxCOLUMNS, such as 24x80") }

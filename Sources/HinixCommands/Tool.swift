@@ -65,10 +65,9 @@ public enum Tool {
       if code != .success, message.contains("OVERVIEW:") {
         // A root command's usage error comes with its whole help: one line of error, the
         // usage and where the help is, as a subcommand's is.
-        let name = CommandLine.arguments.first.map { String($0.split(separator: "/").last ?? "") } ?? "hinix"
         message =
           "Error: \(command.message(for: error))\nUsage: \(command.usageString())\n"
-          + "  See '\(name) --help' for more information."
+          + "  See '\(Tool.name) --help' for more information."
       }
       if code == .success {
         print(message)
@@ -89,8 +88,8 @@ public enum Tool {
   /// A value that is no whole argument (`--name=value`) is its UTF-8.
   static func bytes(of value: String) -> [UInt8] {
     // By the bytes of the text: String's == would also match canonically equivalent text.
-    let text = Array(value.utf8)
-    guard let index = rawArguments.firstIndex(where: { !$0.taken && Array($0.text.utf8) == text }) else {
+    guard let index = rawArguments.firstIndex(where: { !$0.taken && $0.text.utf8.elementsEqual(value.utf8) })
+    else {
       return Array(value.utf8)
     }
     rawArguments[index].taken = true
@@ -102,8 +101,12 @@ public enum Tool {
     filePath(bytes(of: value))
   }
 
+  /// The name the tool was run by (`hinix`, `mqsend`), for its messages.
+  static var name: String {
+    CommandLine.arguments.first.map { String($0.split(separator: "/").last ?? "") } ?? "hinix"
+  }
+
   static func report(_ message: String, prefix: Bool = true, newline: Bool = true) {
-    let name = CommandLine.arguments.first.map { String($0.split(separator: "/").last ?? "") } ?? "hinix"
     var line = (prefix ? "\(name): \(message)" : message) + (newline ? "\n" : "")
     line.withUTF8 { _ = Sys.write(2, UnsafeRawBufferPointer($0)) }
   }

@@ -90,12 +90,16 @@ struct EntryName: Sendable, Hashable {
 
   /// Calls `body` with the name as a NUL-terminated C string.
   func withCString<R>(_ body: (UnsafePointer<CChar>) -> R) -> R {
-    withBytes { raw in
-      withUnsafeTemporaryAllocation(of: CChar.self, capacity: raw.count + 1) { text in
-        for index in 0..<raw.count { text[index] = CChar(bitPattern: raw[index]) }
-        text[raw.count] = 0
-        return body(text.baseAddress!)
-      }
+    withBytes { EntryName.withCString($0, body) }
+  }
+
+  /// Calls `body` with `raw`'s bytes as a NUL-terminated C string, on the stack.
+  private static func withCString<R>(_ raw: UnsafeRawBufferPointer, _ body: (UnsafePointer<CChar>) -> R) -> R
+  {
+    withUnsafeTemporaryAllocation(of: CChar.self, capacity: raw.count + 1) { text in
+      for index in 0..<raw.count { text[index] = CChar(bitPattern: raw[index]) }
+      text[raw.count] = 0
+      return body(text.baseAddress!)
     }
   }
 
@@ -120,11 +124,7 @@ struct EntryName: Sendable, Hashable {
 
   /// A component of `raw`'s bytes.
   private static func component(_ raw: UnsafeRawBufferPointer) -> FilePath.Component? {
-    withUnsafeTemporaryAllocation(of: CChar.self, capacity: raw.count + 1) { text in
-      for index in 0..<raw.count { text[index] = CChar(bitPattern: raw[index]) }
-      text[raw.count] = 0
-      return FilePath.Component(platformString: text.baseAddress!)
-    }
+    withCString(raw) { FilePath.Component(platformString: $0) }
   }
 
   static func == (left: EntryName, right: EntryName) -> Bool {

@@ -377,9 +377,6 @@ public final class FileWatcher: Sendable {
     /// The descriptors of the watches at `path` (removed ones too, until the kernel confirms).
     func at(_ path: FilePath) -> [Int32] { byPath[path]?.descriptors ?? [] }
 
-    /// Whether any watch is at `path`, without making an array.
-    func hasAny(at path: FilePath) -> Bool { byPath[path] != nil }
-
     private mutating func index(_ descriptor: Int32, at path: FilePath) {
       if let slot = byPath[path] {
         byPath[path] = .many(slot.descriptors + [descriptor])
@@ -690,35 +687,31 @@ public final class FileWatcher: Sendable {
     case .success(let watch): return watch
     case .failure(.noSuchFileOrDirectory) where (try? Sys.status(folder.descriptor).get()) != nil:
       return try addWatch(path, mask: mask)
-    case .failure(let error):
-      throw HinixError.system(error, "inotify_add_watch", subject: path.printable) { error in
-        error == .noSpace
-          ? (
-            .limitExceeded,
-            "the per-user limit of inotify watches (\(FileWatcher.limit("max_user_watches"))) is reached"
-          )
-          : nil
-      }
+    case .failure(let error): throw FileWatcher.watchFailure(error, path)
     }
   }
 
   private func addWatch(_ path: FilePath, mask: UInt32) throws(HinixError) -> Int32 {
     switch Sys.addWatch(descriptor.rawValue, path, mask: mask) {
     case .success(let descriptor): return descriptor
-    case .failure(let error):
-      throw HinixError.system(error, "inotify_add_watch", subject: path.printable) { error in
-        switch error {
-        case .noSpace:
-          (
-            .limitExceeded,
-            "the per-user limit of inotify watches (\(FileWatcher.limit("max_user_watches"))) is reached"
-          )
-        case .notDirectory:
-          (.invalidArgument, "not a directory")
-        case .noSuchFileOrDirectory:
-          (.notFound, "no such file or directory")
-        default: nil
-        }
+    case .failure(let error): throw FileWatcher.watchFailure(error, path)
+    }
+  }
+
+  /// The error of `inotify_add_watch` for `path`.
+  private static func watchFailure(_ error: Errno, _ path: FilePath) -> HinixError {
+    HinixError.system(error, "inotify_add_watch", subject: path.printable) { error in
+      switch error {
+      case .noSpace:
+        (
+          .limitExceeded,
+          "the per-user limit of inotify watches (\(FileWatcher.limit("max_user_watches"))) is reached"
+        )
+      case .notDirectory:
+        (.invalidArgument, "not a directory")
+      case .noSuchFileOrDirectory:
+        (.notFound, "no such file or directory")
+      default: nil
       }
     }
   }
@@ -826,12 +819,10 @@ public final class FileWatcher: Sendable {
         continue
       }
       // A folder replaced under the same path: the old watch's events are over.
-      if state.entries.hasAny(at: path) {
-        let replaced = state.entries.at(path).filter { old in
-          old != descriptor && state.entries[old]?.tree?.root == tree.root
-        }
-        if !replaced.isEmpty { drop(replaced, in: &state) }
+      let replaced = state.entries.at(path).filter { old in
+        old != descriptor && state.entries[old]?.tree?.root == tree.root
       }
+      if !replaced.isEmpty { drop(replaced, in: &state) }
       let entry: Entry
       if let known = state.entries[descriptor], known.tree?.root == tree.root {
         entry = known
@@ -853,21 +844,20 @@ public final class FileWatcher: Sendable {
       var now: [EntryName: Child] = [:]
       var subfolders: [EntryName] = []
       let listed = Sys.forEachEntry(of: folder.descriptor) { bytes, inode, type in
-        // A component only where one is needed: a folder to descend into, an exclusion to
-        // match, a type to ask for; a file's name stays bytes.
-        var component: FilePath.Component?
-        func made() -> FilePath.Component? {
-          if component == nil { component = EntryName(raw: bytes).asComponent }
-          return component
+        // The name stays bytes; a component is made only for an exclusion to match or a type
+        // to ask for.
+        let name = EntryName(raw: bytes)
+        if !tree.excluded.isEmpty, let component = name.asComponent,
+          isExcluded(path.appending(component), in: tree)
+        {
+          return
         }
-        if !tree.excluded.isEmpty, let name = made(), isExcluded(name, in: path, of: tree) { return }
         var isDirectory = type == 0 ? nil : type == 4
-        if isDirectory == nil, let name = made(),
-          case .success(let status) = Sys.status(of: name, in: folder.descriptor)
+        if isDirectory == nil, let component = name.asComponent,
+          case .success(let status) = Sys.status(of: component, in: folder.descriptor)
         {
           isDirectory = status.isDirectory
         }
-        let name = EntryName(raw: bytes)
         now[name] = Child(isDirectory: isDirectory ?? false, inode: inode)
         if isDirectory == true { subfolders.append(name) }
       }
@@ -1007,13 +997,6 @@ public final class FileWatcher: Sendable {
       event.watchError = error
       return event
     }
-  }
-
-  /// ``isExcluded(_:in:)`` for the entry `name` of the folder at `folder`, building its path
-  /// only when a pattern needs it.
-  private func isExcluded(_ name: FilePath.Component, in folder: FilePath, of tree: Tree) -> Bool {
-    guard !tree.excluded.isEmpty else { return false }
-    return isExcluded(folder.appending(name), in: tree)
   }
 
   private func isExcluded(_ path: FilePath, in tree: Tree) -> Bool {

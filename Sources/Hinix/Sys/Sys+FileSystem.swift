@@ -190,7 +190,15 @@ extension Sys {
     case .failure(let error): return .failure(error)
     }
     defer { _ = close(fd) }
-    return directoryListing(of: fd)
+    var entries: [DirectoryEntry] = []
+    let listed = forEachEntry(of: fd) { name, inode, type in
+      // The name is the dirent's own, NUL-terminated in the buffer.
+      let text = name.baseAddress!.assumingMemoryBound(to: CChar.self)
+      if let component = FilePath.Component(platformString: text) {
+        entries.append(DirectoryEntry(name: component, inode: inode, type: type))
+      }
+    }
+    return listed.map { entries }
   }
 
   /// Calls `body` with each entry of the open folder `fd` from its current position (a folder
@@ -229,33 +237,4 @@ extension Sys {
     }
   }
 
-  /// The entries of the open folder `fd`, read from its current position (a folder just opened
-  /// reads all), with their inode and type, without `.` and `..` (`getdents64`).
-  static func directoryListing(of fd: Int32) -> Result<[DirectoryEntry], Errno> {
-    var entries: [DirectoryEntry] = []
-    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 32768, alignment: 8)
-    defer { buffer.deallocate() }
-    while true {
-      let count: Int
-      switch retrying(true, { hinix_getdents(fd, buffer.baseAddress, buffer.count) }) {
-      case .success(0): return .success(entries)
-      case .success(let value): count = value
-      case .failure(let error): return .failure(error)
-      }
-      // struct linux_dirent64: d_ino (8), d_off (8), d_reclen (2), d_type (1), d_name.
-      var offset = 0
-      while offset + 19 < count {
-        let length = Int(buffer.loadUnaligned(fromByteOffset: offset + 16, as: UInt16.self))
-        let name = (buffer.baseAddress! + offset + 19).assumingMemoryBound(to: CChar.self)
-        if let component = FilePath.Component(platformString: name), component.kind == .regular {
-          entries.append(
-            DirectoryEntry(
-              name: component, inode: buffer.loadUnaligned(fromByteOffset: offset, as: UInt64.self),
-              type: buffer.load(fromByteOffset: offset + 18, as: UInt8.self)))
-        }
-        guard length > 0 else { break }
-        offset += length
-      }
-    }
-  }
 }
