@@ -35,13 +35,13 @@ func runWorker() throws {
   let results = try MessageQueue(adopting: FileDescriptor(rawValue: 4))
   let server = getppid()
   while true {
-    guard case .completed(let job) = try jobs.receive(timeout: .seconds(1)) else {
+    guard case .completed(let job) = try jobs.blockingReceive(timeout: .seconds(1)) else {
       if getppid() != server { return }
       continue
     }
     if job.bytes.isEmpty { return }
     let limit = Int(String(decoding: job.bytes, as: UTF8.self)) ?? 0
-    try results.send(Array("\(limit) \(primes(upTo: limit)) \(getpid())".utf8))
+    try results.blockingSend(Array("\(limit) \(primes(upTo: limit)) \(getpid())".utf8))
   }
 }
 

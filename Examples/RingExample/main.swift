@@ -17,7 +17,7 @@ if CommandLine.arguments.count == 4, CommandLine.arguments[1] == "child" {
   let replies = try MessageSender.inherited(from: CommandLine.arguments[3])
   var count = 0
   var sumOfSquares = 0.0
-  while try samples.receive(
+  while try samples.blockingReceive(
     minimumCount: blockSize,
     { block in
       for sample in block { sumOfSquares += Double(sample * sample) }
@@ -26,7 +26,7 @@ if CommandLine.arguments.count == 4, CommandLine.arguments[1] == "child" {
     }) > 0
   {}
   let rms = (sumOfSquares / Double(max(count, 1))).squareRoot()
-  try replies.send(Array("\(count) samples, RMS \(rms)".utf8))
+  try replies.blockingSend(Array("\(count) samples, RMS \(rms)".utf8))
   exit(0)
 }
 
@@ -46,7 +46,7 @@ func runParent() throws {
   do {
     let sender = samples.end
     for index in 0..<blocks {
-      try sender.send(minimumCount: blockSize, maxCount: blockSize) { slots in
+      try sender.blockingSend(minimumCount: blockSize, maxCount: blockSize) { slots in
         for slot in slots.indices {
           let phase = Float(index * blockSize + slot) * 0.01
           slots.initializeElement(at: slot, to: sin(phase))
@@ -57,10 +57,10 @@ func runParent() throws {
     // The sender closes here: the child reads to the end, then replies.
   }
   let receiver = replies.end
-  if let reply = try receiver.receive() {
+  if let reply = try receiver.blockingReceive() {
     print("child:", String(decoding: reply, as: UTF8.self))
   }
-  print("child", try child.wait())
+  print("child", try child.blockingWait())
 }
 
 if CommandLine.arguments.count > 1 {

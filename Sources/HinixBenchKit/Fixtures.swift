@@ -172,7 +172,7 @@ extension Runner {
         let listener = try SocketListener(.path(path))
         let peer = try spawnPeer(arguments + [kind.rawValue, path.string])
         defer { peer.end() }
-        guard let connection = try listener.accept(timeout: .seconds(30)).value else {
+        guard let connection = try listener.blockingAccept(timeout: .seconds(30)).value else {
           throw BenchError.failure("the benchmark peer did not connect to \(path)")
         }
         let result = try body(.socket(connection))
@@ -189,8 +189,8 @@ extension Runner {
       let peer = try spawnPeer(arguments + [kind.rawValue, to, from])
       defer { peer.end() }
       // Both sides open "to-peer" first, so the blocking opens pair up without a deadlock.
-      let writer = try FIFO.openForWriting(FilePath(to))
-      let reader = try FIFO.openForReading(FilePath(from))
+      let writer = try FIFO.blockingOpenForWriting(FilePath(to))
+      let reader = try FIFO.blockingOpenForReading(FilePath(from))
       let result = try body(.pipe(writer, reader))
       try finish(peer)
       return result

@@ -64,20 +64,22 @@ extension BenchLoops {
         capacity: MessageQueue.Capacity(maxMessages: 4, maxMessageSize: 64), exclusive: true)
       try queue.unlink()
       for _ in 0..<count {
-        try queue.send(UnsafeRawBufferPointer(message))
-        guard try queue.receive(into: back).count == 64 else { throw BenchError.failure("short message") }
+        try queue.blockingSend(UnsafeRawBufferPointer(message))
+        guard try queue.blockingReceive(into: back).count == 64 else {
+          throw BenchError.failure("short message")
+        }
       }
     case .pipe:
       let (reader, writer) = try Pipe.create()
       for _ in 0..<count {
-        try writer.write(UnsafeRawBufferPointer(message))
-        guard try reader.read(into: back) == 64 else { throw BenchError.failure("short read") }
+        try writer.blockingWrite(UnsafeRawBufferPointer(message))
+        guard try reader.blockingRead(into: back) == 64 else { throw BenchError.failure("short read") }
       }
     case .socket:
       let (one, other) = try Socket.pair(.stream)
       for _ in 0..<count {
-        try one.write(UnsafeRawBufferPointer(message))
-        guard try other.read(into: back) == 64 else { throw BenchError.failure("short read") }
+        try one.blockingWrite(UnsafeRawBufferPointer(message))
+        guard try other.blockingRead(into: back) == 64 else { throw BenchError.failure("short read") }
       }
     case .ring:
       try ringSlices(count: count, message: message)
@@ -112,8 +114,8 @@ extension BenchLoops {
   ) throws {
     let pair = try MessageSender.makeRing(capacity: 4096)
     for _ in 0..<count {
-      try pair.sender.send(message)
-      guard try pair.receiver.receive(into: back) == message.count else {
+      try pair.sender.blockingSend(message)
+      guard try pair.receiver.blockingReceive(into: back) == message.count else {
         throw BenchError.failure("short message")
       }
     }

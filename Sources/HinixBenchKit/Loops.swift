@@ -16,8 +16,8 @@ public enum BenchLoops {
     let message = UnsafeRawBufferPointer(rebasing: buffer[..<size])
     for index in samples.indices {
       let start = hinix_c_now_ns()
-      try out.send(message)
-      _ = try back.receive(into: buffer)
+      try out.blockingSend(message)
+      _ = try back.blockingReceive(into: buffer)
       samples[index] = hinix_c_now_ns() - start
     }
   }
@@ -28,8 +28,8 @@ public enum BenchLoops {
       byteCount: input.capacity.maxMessageSize, alignment: 16)
     defer { buffer.deallocate() }
     for _ in 0..<count {
-      let received = try input.receive(into: buffer)
-      try output.send(UnsafeRawBufferPointer(rebasing: buffer[..<received.count]))
+      let received = try input.blockingReceive(into: buffer)
+      try output.blockingSend(UnsafeRawBufferPointer(rebasing: buffer[..<received.count]))
     }
   }
 
@@ -40,9 +40,9 @@ public enum BenchLoops {
     let message = UnsafeRawBufferPointer(rebasing: buffer[..<size])
     let start = hinix_c_now_ns()
     for _ in 0..<count {
-      try out.send(message)
+      try out.blockingSend(message)
     }
-    _ = try ack.receive(into: buffer)
+    _ = try ack.blockingReceive(into: buffer)
     return hinix_c_now_ns() - start
   }
 
@@ -52,9 +52,9 @@ public enum BenchLoops {
       byteCount: input.capacity.maxMessageSize, alignment: 16)
     defer { buffer.deallocate() }
     for _ in 0..<count {
-      _ = try input.receive(into: buffer)
+      _ = try input.blockingReceive(into: buffer)
     }
-    try ack.send(UnsafeRawBufferPointer(rebasing: buffer[..<1]))
+    try ack.blockingSend(UnsafeRawBufferPointer(rebasing: buffer[..<1]))
   }
 
   static func eventFDRoundTrips(ping: EventFD, pong: EventFD, samples: UnsafeMutableBufferPointer<Int64>)
@@ -63,8 +63,8 @@ public enum BenchLoops {
     sleeping(ping, pong)
     for index in samples.indices {
       let start = hinix_c_now_ns()
-      try ping.add(1)
-      _ = try pong.read()
+      try ping.blockingAdd(1)
+      _ = try pong.blockingRead()
       samples[index] = hinix_c_now_ns() - start
     }
   }
@@ -72,7 +72,7 @@ public enum BenchLoops {
   static func eventFDEcho(ping: EventFD, pong: EventFD, count: Int) throws {
     sleeping(ping, pong)
     for _ in 0..<count {
-      try pong.add(try ping.read())
+      try pong.blockingAdd(try ping.blockingRead())
     }
   }
 }
@@ -108,29 +108,29 @@ protocol BenchReader: BenchWaiting {
 }
 
 extension PipeWriter: BenchWriter {
-  func benchWrite(_ bytes: UnsafeRawBufferPointer) throws { try write(bytes) }
+  func benchWrite(_ bytes: UnsafeRawBufferPointer) throws { try blockingWrite(bytes) }
 }
 
 extension PipeReader: BenchReader {
-  func benchRead(into buffer: UnsafeMutableRawBufferPointer) throws -> Int { try read(into: buffer) }
+  func benchRead(into buffer: UnsafeMutableRawBufferPointer) throws -> Int { try blockingRead(into: buffer) }
 }
 
 extension Terminal: BenchWriter, BenchReader {
-  func benchWrite(_ bytes: UnsafeRawBufferPointer) throws { try write(bytes) }
-  func benchRead(into buffer: UnsafeMutableRawBufferPointer) throws -> Int { try read(into: buffer) }
+  func benchWrite(_ bytes: UnsafeRawBufferPointer) throws { try blockingWrite(bytes) }
+  func benchRead(into buffer: UnsafeMutableRawBufferPointer) throws -> Int { try blockingRead(into: buffer) }
 }
 
 extension Socket: BenchWriter, BenchReader {
   func benchWrite(_ bytes: UnsafeRawBufferPointer) throws {
     if kind == .stream {
-      try write(bytes)
+      try blockingWrite(bytes)
     } else {
-      try send(bytes)
+      try blockingSend(bytes)
     }
   }
 
   func benchRead(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-    kind == .stream ? try read(into: buffer) : try receive(into: buffer).count
+    kind == .stream ? try blockingRead(into: buffer) : try blockingReceive(into: buffer).count
   }
 }
 
@@ -203,8 +203,8 @@ extension BenchLoops {
     byte[0] = 120
     for index in samples.indices {
       let start = hinix_c_now_ns()
-      try socket.send(UnsafeRawBufferPointer(byte), descriptors: descriptors)
-      let message = try socket.receive(into: byte, maxDescriptors: 1)
+      try socket.blockingSend(UnsafeRawBufferPointer(byte), descriptors: descriptors)
+      let message = try socket.blockingReceive(into: byte, maxDescriptors: 1)
       guard let received = message.descriptors.takeNext() else {
         throw BenchError.failure("the echo came back without a descriptor")
       }
@@ -218,11 +218,11 @@ extension BenchLoops {
     let byte = UnsafeMutableRawBufferPointer.allocate(byteCount: 1, alignment: 1)
     defer { byte.deallocate() }
     for _ in 0..<count {
-      let message = try socket.receive(into: byte, maxDescriptors: 1)
+      let message = try socket.blockingReceive(into: byte, maxDescriptors: 1)
       guard let received = message.descriptors.takeNext() else {
         throw BenchError.failure("a message came without a descriptor")
       }
-      try socket.send(UnsafeRawBufferPointer(byte), descriptors: [received.descriptor])
+      try socket.blockingSend(UnsafeRawBufferPointer(byte), descriptors: [received.descriptor])
     }
   }
 }

@@ -36,11 +36,11 @@ public struct Peer {
       return .socket(Socket(adopting: FileDescriptor(rawValue: 3), domain: .unix, kind: kind.socketKind!))
     case .pathStream:
       guard parameters.count >= 4 else { throw BenchError.usage("missing socket path") }
-      return .socket(try Socket.connect(to: .path(FilePath(parameters[3]))))
+      return .socket(try Socket.blockingConnect(to: .path(FilePath(parameters[3]))))
     case .fifo:
       guard parameters.count >= 5 else { throw BenchError.usage("missing FIFO paths") }
-      let input = try FIFO.openForReading(FilePath(parameters[3]))
-      let output = try FIFO.openForWriting(FilePath(parameters[4]))
+      let input = try FIFO.blockingOpenForReading(FilePath(parameters[3]))
+      let output = try FIFO.blockingOpenForWriting(FilePath(parameters[4]))
       return .pipe(output, input)
     }
   }

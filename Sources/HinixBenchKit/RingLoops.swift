@@ -7,23 +7,23 @@ extension BenchLoops {
   ) throws -> Int64 {
     // The peer adds 1 once it has opened its end (so its start-up is not timed), and 1 after
     // the last message.
-    _ = try done.read()
+    _ = try done.blockingRead()
     let start = hinix_c_now_ns()
-    for _ in 0..<count { try sender.send(message) }
-    _ = try done.read()
+    for _ in 0..<count { try sender.blockingSend(message) }
+    _ = try done.blockingRead()
     return hinix_c_now_ns() - start
   }
 
   static func ringSink(_ receiver: borrowing MessageReceiver, count: Int, done: EventFD) throws {
     let buffer = MessageBuffer(size: receiver.maximumMessageSize)
     defer { buffer.free() }
-    try done.add(1)
+    try done.blockingAdd(1)
     for index in 0..<count {
-      guard try receiver.receive(into: buffer.bytes) != nil else {
+      guard try receiver.blockingReceive(into: buffer.bytes) != nil else {
         throw BenchError.usage("the ring ended after \(index) of \(count) messages")
       }
     }
-    try done.add(1)
+    try done.blockingAdd(1)
   }
 
   static func ringRoundTrips(
@@ -33,8 +33,8 @@ extension BenchLoops {
     let message = UnsafeRawBufferPointer(rebasing: buffer[..<size])
     for index in samples.indices {
       let start = hinix_c_now_ns()
-      try sender.send(message)
-      _ = try receiver.receive(into: buffer)
+      try sender.blockingSend(message)
+      _ = try receiver.blockingReceive(into: buffer)
       samples[index] = hinix_c_now_ns() - start
     }
   }
@@ -47,10 +47,10 @@ extension BenchLoops {
     let buffer = MessageBuffer(size: input.maximumMessageSize)
     defer { buffer.free() }
     for index in 0..<count {
-      guard let length = try input.receive(into: buffer.bytes) else {
+      guard let length = try input.blockingReceive(into: buffer.bytes) else {
         throw BenchError.usage("the ring ended after \(index) of \(count) messages")
       }
-      try output.send(UnsafeRawBufferPointer(rebasing: buffer.bytes[..<length]))
+      try output.blockingSend(UnsafeRawBufferPointer(rebasing: buffer.bytes[..<length]))
     }
   }
 

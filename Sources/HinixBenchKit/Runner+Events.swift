@@ -157,7 +157,7 @@ extension Runner {
               let fd = open(file.string, O_CREAT | O_WRONLY | O_CLOEXEC, 0o644)
               guard fd >= 0 else { throw BenchError.failure("cannot create \(file)") }
               close(fd)
-              let events = try watcher.read()
+              let events = try watcher.blockingRead()
               buffer[index] = hinix_c_now_ns() - start
               guard events.first?.path == file else { throw BenchError.failure("unexpected \(events)") }
               unlink(file.string)
@@ -185,7 +185,7 @@ extension Runner {
           try timer.schedule(at: .nanoseconds(start + period), repeating: .nanoseconds(period))
           var total: Int64 = 0
           for index in 0..<count {
-            guard case .expired(let expirations) = try timer.read() else {
+            guard case .expired(let expirations) = try timer.blockingRead() else {
               throw BenchError.failure("the monotonic clock changed")
             }
             let now = hinix_c_now_ns()
@@ -210,10 +210,10 @@ extension Runner {
         let poller = try Poller()
         let ready = try EventFD(initialValue: 1)
         let registration = try poller.register(ready, token: 7, events: .readable)
-        var events = Poller.Events(capacity: 64)
+        let events = Poller.Events(capacity: 64)
         let start = hinix_c_now_ns()
         for _ in 0..<iterations {
-          guard try poller.poll(into: &events) == 1, events[0].token == 7 else {
+          guard try poller.poll(into: events) == 1, events[0].token == 7 else {
             throw BenchError.failure("the poller did not report the ready eventfd")
           }
         }

@@ -135,7 +135,7 @@ extension Runner {
           ended = try BenchLoops.awaitExit(child)
         }
         var stamp: Int64 = 0
-        let got = try withUnsafeMutableBytes(of: &stamp) { try reader.read(into: $0) }
+        let got = try withUnsafeMutableBytes(of: &stamp) { try reader.blockingRead(into: $0) }
         guard got == 8 else { throw BenchError.failure("the exiting peer wrote no time") }
         recorded[index] = ended - stamp
         _ = writer

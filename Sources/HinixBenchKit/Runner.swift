@@ -274,8 +274,8 @@ final class PeerWatch: @unchecked Sendable {
   }
 
   private func watch() {
-    termination = (try? peer.wait()) ?? .exited(-1)
-    defer { try? done.add(1) }
+    termination = (try? peer.blockingWait()) ?? .exited(-1)
+    defer { try? done.blockingAdd(1) }
     if termination != .exited(0) && !stopping.load(ordering: .acquiring) {
       report("the benchmark peer (pid \(peer.pid)) ended with \(termination)")
       for name in queues { try? MessageQueue.unlink(name) }
@@ -289,7 +289,7 @@ final class PeerWatch: @unchecked Sendable {
   /// Waits for the peer to end and returns how it ended.
   func join() -> ChildProcess.Termination {
     if !joined {
-      _ = try? done.read()
+      _ = try? done.blockingRead()
       joined = true
     }
     return termination

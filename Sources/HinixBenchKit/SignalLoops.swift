@@ -92,7 +92,7 @@ extension BenchLoops {
     } else {
       Task { await run() }
     }
-    _ = try done.read()
+    _ = try done.blockingRead()
     if let error = failure.withLock({ $0 }) { throw error }
   }
 }

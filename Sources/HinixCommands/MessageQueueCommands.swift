@@ -82,11 +82,11 @@ public struct SendOptions: ParsableArguments {
         throw ToolError.timedOut("mq_send(\"\(name)\"): the queue is full (--nonblock)")
       }
     } else if let timeout {
-      guard try queue.send(bytes, priority: priority, timeout: timeout.duration).isCompleted else {
+      guard try queue.blockingSend(bytes, priority: priority, timeout: timeout.duration).isCompleted else {
         throw ToolError.timedOut("mq_send(\"\(name)\"): the queue stayed full for the --timeout")
       }
     } else {
-      try queue.send(bytes, priority: priority)
+      try queue.blockingSend(bytes, priority: priority)
     }
   }
 }
@@ -155,12 +155,12 @@ public struct ReceiveOptions: ParsableArguments {
         }
         message = next
       } else if let timeout {
-        guard let next = try queue.receive(into: buffer, timeout: timeout.duration).value else {
+        guard let next = try queue.blockingReceive(into: buffer, timeout: timeout.duration).value else {
           throw ToolError.timedOut("mq_receive(\"\(name)\"): no message within the --timeout")
         }
         message = next
       } else {
-        message = try queue.receive(into: buffer)
+        message = try queue.blockingReceive(into: buffer)
       }
       received += 1
       if showPriority { try writeOut("\(message.priority)\t") }

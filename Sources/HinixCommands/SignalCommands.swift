@@ -110,7 +110,7 @@ struct SignalCommand: ParsableCommand {
       Tool.report("Watching \(signals.map(\.description).joined(separator: ", ")).", prefix: false)
       var seen = 0
       while count.map({ seen < $0 }) ?? true {
-        try writeOut("\(try reader.read())\n")
+        try writeOut("\(try reader.blockingRead())\n")
         seen += 1
       }
     }

@@ -123,7 +123,7 @@ func runBlocking<Value: Sendable>(_ body: @escaping @Sendable () async throws ->
     outcome.withLock { $0 = result }
     _ = try? done.tryAdd(1)
   }
-  _ = try done.read()
+  _ = try done.blockingRead()
   return try outcome.withLock { $0! }.get()
 }
 

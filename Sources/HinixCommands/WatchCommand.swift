@@ -132,10 +132,10 @@ struct WatchCommand: ParsableCommand {
       read = { timeout in
         let events: [Fanotify.Event]
         if let timeout {
-          guard case .completed(let batch) = try group.read(timeout: timeout) else { return nil }
+          guard case .completed(let batch) = try group.blockingRead(timeout: timeout) else { return nil }
           events = batch
         } else {
-          events = try group.read()
+          events = try group.blockingRead()
         }
         return events.map(PrintedEvent.init)
       }
@@ -170,10 +170,10 @@ struct WatchCommand: ParsableCommand {
       read = { timeout in
         let events: [FileWatcher.Event]
         if let timeout {
-          guard case .completed(let batch) = try watcher.read(timeout: timeout) else { return nil }
+          guard case .completed(let batch) = try watcher.blockingRead(timeout: timeout) else { return nil }
           events = batch
         } else {
-          events = try watcher.read()
+          events = try watcher.blockingRead()
         }
         return events.map(PrintedEvent.init)
       }

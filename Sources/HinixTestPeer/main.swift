@@ -41,24 +41,24 @@ func run() throws {
     let input = try MessageQueue(opening: argument(0), access: .readOnly)
     let output = try MessageQueue(opening: argument(1), access: .writeOnly)
     for _ in 0..<number(2) {
-      let message = try input.receive()
-      try output.send(message.bytes, priority: message.priority)
+      let message = try input.blockingReceive()
+      try output.blockingSend(message.bytes, priority: message.priority)
     }
 
   case "mq-send-wake":
     // mq-send-wake QUEUE P1,P2,…: sends "message P" at each priority, then adds 1 to the eventfd at 3.
     let queue = try MessageQueue(opening: argument(0), access: .writeOnly)
     for priority in argument(1).split(separator: ",") {
-      try queue.send("message \(priority)", priority: UInt32(priority)!)
+      try queue.blockingSend("message \(priority)", priority: UInt32(priority)!)
     }
-    try EventFD(adopting: FileDescriptor(rawValue: 3)).add(1)
+    try EventFD(adopting: FileDescriptor(rawValue: 3)).blockingAdd(1)
 
   case "mq-send-after":
     // mq-send-after QUEUE MILLISECONDS COUNT: waits, then sends COUNT messages "n".
     let queue = try MessageQueue(opening: argument(0), access: .writeOnly)
     usleep(UInt32(number(1) * 1000))
     for index in 0..<number(2) {
-      try queue.send("\(index)")
+      try queue.blockingSend("\(index)")
     }
 
   case "mq-drain-after":
@@ -66,7 +66,7 @@ func run() throws {
     let queue = try MessageQueue(opening: argument(0), access: .readOnly)
     usleep(UInt32(number(1) * 1000))
     for _ in 0..<number(2) {
-      _ = try queue.receive()
+      _ = try queue.blockingReceive()
     }
 
   case "mq-open-as-nobody":
@@ -172,14 +172,14 @@ func run() throws {
     let ping = EventFD(adopting: FileDescriptor(rawValue: 3))
     let pong = EventFD(adopting: FileDescriptor(rawValue: 4))
     for _ in 0..<number(0) {
-      try pong.add(try ping.read())
+      try pong.blockingAdd(try ping.blockingRead())
     }
 
   case "eventfd-add-after":
     // eventfd-add-after MILLISECONDS VALUE: waits, then adds VALUE to the eventfd at 3.
     let event = EventFD(adopting: FileDescriptor(rawValue: 3))
     usleep(UInt32(number(0) * 1000))
-    try event.add(UInt64(number(1)))
+    try event.blockingAdd(UInt64(number(1)))
 
   case "pipe-upper":
     // pipe-upper: reads the pipe at 3 to its end and writes it uppercased to the pipe at 4.
@@ -187,16 +187,16 @@ func run() throws {
     let output = PipeWriter(adopting: FileDescriptor(rawValue: 4))
     var buffer = [UInt8](repeating: 0, count: 4096)
     while true {
-      let count = try buffer.withUnsafeMutableBytes { try input.read(into: $0) }
+      let count = try buffer.withUnsafeMutableBytes { try input.blockingRead(into: $0) }
       if count == 0 { break }
-      try output.write(buffer[..<count].map { $0 >= 97 && $0 <= 122 ? $0 - 32 : $0 })
+      try output.blockingWrite(buffer[..<count].map { $0 >= 97 && $0 <= 122 ? $0 - 32 : $0 })
     }
 
   case "pipe-write-after":
     // pipe-write-after MILLISECONDS TEXT: waits, then writes TEXT to the pipe at 3.
     let output = PipeWriter(adopting: FileDescriptor(rawValue: 3))
     usleep(UInt32(number(0) * 1000))
-    try output.write(argument(1))
+    try output.blockingWrite(argument(1))
 
   case "pipe-read-some":
     // pipe-read-some MILLISECONDS BYTES: waits, reads up to BYTES from the pipe at 3 once, and
@@ -204,20 +204,20 @@ func run() throws {
     let input = PipeReader(adopting: FileDescriptor(rawValue: 3))
     usleep(UInt32(number(0) * 1000))
     var buffer = [UInt8](repeating: 0, count: number(1))
-    _ = try buffer.withUnsafeMutableBytes { try input.read(into: $0) }
+    _ = try buffer.withUnsafeMutableBytes { try input.blockingRead(into: $0) }
 
   case "fifo-write":
     // fifo-write PATH MILLISECONDS TEXT [go]: waits, opens the FIFO for writing (blocking),
     // with "go" waits for a byte on the pipe at 3, and writes TEXT.
     usleep(UInt32(number(1) * 1000))
-    let writer = try FIFO.openForWriting(FilePath(argument(0)))
+    let writer = try FIFO.blockingOpenForWriting(FilePath(argument(0)))
     if rest.count > 3 {
       var go: UInt8 = 0
       _ = try withUnsafeMutableBytes(of: &go) {
-        try PipeReader(adopting: FileDescriptor(rawValue: 3)).read(into: $0)
+        try PipeReader(adopting: FileDescriptor(rawValue: 3)).blockingRead(into: $0)
       }
     }
-    try writer.write(argument(2))
+    try writer.blockingWrite(argument(2))
 
   case "shm-write":
     // shm-write NAME TEXT: opens the shared-memory object NAME and writes TEXT at its start.
@@ -241,7 +241,7 @@ func run() throws {
     let reader = try SignalFD([signal])
     say("ready")
     for _ in 0..<number(1) {
-      let info = try reader.read()
+      let info = try reader.blockingRead()
       say("got \(info.signal) from \(info.senderPID) value \(info.value)")
     }
 
@@ -308,7 +308,7 @@ func run() throws {
         break
       }
     }
-    say("\(try child.wait())")
+    say("\(try child.blockingWait())")
 
   case "sigpipe-policy-race":
     // sigpipe-policy-race ROUNDS: in each round one thread installs and restores Hinix's SIGPIPE
@@ -345,29 +345,31 @@ func run() throws {
     // fifo-read PATH MILLISECONDS: waits, opens the FIFO for reading (blocking), and copies
     // what it reads to the pipe at 3 until the writer closes.
     usleep(UInt32(number(1) * 1000))
-    let reader = try FIFO.openForReading(FilePath(argument(0)))
+    let reader = try FIFO.blockingOpenForReading(FilePath(argument(0)))
     let output = PipeWriter(adopting: FileDescriptor(rawValue: 3))
     var buffer = [UInt8](repeating: 0, count: 256)
     while true {
-      let count = try buffer.withUnsafeMutableBytes { try reader.read(into: $0) }
+      let count = try buffer.withUnsafeMutableBytes { try reader.blockingRead(into: $0) }
       if count == 0 { break }
-      try output.write(buffer[..<count])
+      try output.blockingWrite(buffer[..<count])
     }
 
   case "socket-use-fds":
     // socket-use-fds PATH: connects to PATH, receives an eventfd, a memfd and a pipe's writing
     // end with one message, uses each, and answers "done".
-    let socket = try Socket.connect(to: .path(FilePath(argument(0))))
+    let socket = try Socket.blockingConnect(to: .path(FilePath(argument(0))))
     var buffer = [UInt8](repeating: 0, count: 64)
-    let message = try buffer.withUnsafeMutableBytes { try socket.receive(into: $0, maxDescriptors: 3) }
+    let message = try buffer.withUnsafeMutableBytes {
+      try socket.blockingReceive(into: $0, maxDescriptors: 3)
+    }
     guard message.descriptors.count == 3, let event = message.descriptors.takeNext(),
       let memory = message.descriptors.takeNext(), let pipe = message.descriptors.takeNext()
     else { fail("expected 3 descriptors, got \(message.descriptors.count)") }
-    try EventFD(adopting: event.release()).add(7)
+    try EventFD(adopting: event.release()).blockingAdd(7)
     let text = Array("memfd from child".utf8)
     guard pwrite(memory.descriptor.rawValue, text, text.count, 0) == text.count else { fail("pwrite failed") }
-    try PipeWriter(adopting: pipe.release()).write("pipe from child")
-    try socket.write("done")
+    try PipeWriter(adopting: pipe.release()).blockingWrite("pipe from child")
+    try socket.blockingWrite("done")
 
   case "socket-credentials":
     // socket-credentials PATH DROP: drops to uid/gid 65534 if DROP is 1, connects to the
@@ -375,11 +377,11 @@ func run() throws {
     if number(1) == 1 {
       guard setgid(65534) == 0, setuid(65534) == 0 else { fail("cannot drop privileges") }
     }
-    let socket = try Socket.connect(to: .path(FilePath(argument(0))), kind: .seqpacket)
+    let socket = try Socket.blockingConnect(to: .path(FilePath(argument(0))), kind: .seqpacket)
     var buffer = [UInt8](repeating: 0, count: 16)
-    _ = try buffer.withUnsafeMutableBytes { try socket.receive(into: $0) }
-    try socket.send("hello", credentials: .current)
-    _ = try buffer.withUnsafeMutableBytes { try socket.receive(into: $0) }
+    _ = try buffer.withUnsafeMutableBytes { try socket.blockingReceive(into: $0) }
+    try socket.blockingSend("hello", credentials: .current)
+    _ = try buffer.withUnsafeMutableBytes { try socket.blockingReceive(into: $0) }
 
   case "socket-listen":
     // socket-listen PATH: listens at PATH, prints "ready", and stays until killed.
@@ -391,13 +393,13 @@ func run() throws {
   case "socket-client":
     // socket-client NAME ID COUNT: connects to the local seqpacket server NAME (waiting for it),
     // sends "ID:i" for i in 0..<COUNT and checks each echo.
-    let socket = try LocalSocket.connect(
+    let socket = try LocalSocket.blockingConnect(
       .namespaced(argument(0)), kind: .seqpacket, wait: .timeout(.seconds(20)))
     var reply: [UInt8] = []
     for index in 0..<number(2) {
       let text = "\(argument(1)):\(index)"
-      try socket.send(text)
-      _ = try socket.receive(into: &reply)
+      try socket.blockingSend(text)
+      _ = try socket.blockingReceive(into: &reply)
       guard reply == Array(text.utf8) else {
         fail("sent \(text), got back \(String(decoding: reply, as: UTF8.self))")
       }
@@ -409,10 +411,10 @@ func run() throws {
     let socket = Socket(adopting: FileDescriptor(rawValue: 3), domain: .unix, kind: .stream)
     var buffer = [UInt8](repeating: 0, count: 64)
     while true {
-      let count = try buffer.withUnsafeMutableBytes { try socket.read(into: $0) }
+      let count = try buffer.withUnsafeMutableBytes { try socket.blockingRead(into: $0) }
       if count == 0 { break }
       if number(0) > 0 { usleep(UInt32(number(0))) }
-      try socket.write(buffer[..<count])
+      try socket.blockingWrite(buffer[..<count])
     }
 
   case "adaptive-round-trips":
@@ -452,19 +454,19 @@ func run() throws {
     // ring-sum: accepts a ring of UInt64 over the socket on descriptor 3, reads it in place to
     // the end, and writes "COUNT SUM" (wrapping sum) back on the socket.
     let socket = Socket(adopting: FileDescriptor(rawValue: 3), domain: .unix, kind: .stream)
-    let receiver = try RingReceiver<UInt64>.accept(over: socket)
+    let receiver = try RingReceiver<UInt64>.blockingAccept(over: socket)
     receiver.waitStrategy = .spinThenSleep(.microseconds(50))
     var count: UInt64 = 0
     var sum: UInt64 = 0
     while true {
-      let taken = try receiver.receive { elements in
+      let taken = try receiver.blockingReceive { elements in
         for element in elements { sum &+= element }
         return elements.count
       }
       if taken == 0 { break }
       count += UInt64(taken)
     }
-    try socket.write("\(count) \(sum)")
+    try socket.blockingWrite("\(count) \(sum)")
 
   case "ring-hold":
     // ring-hold [receiver]: accepts a ring of UInt64 as its sender over descriptor 3, sends 1,
@@ -472,13 +474,13 @@ func run() throws {
     // nothing and sleeps until killed.
     let socket = Socket(adopting: FileDescriptor(rawValue: 3), domain: .unix, kind: .stream)
     if !rest.isEmpty && argument(0) == "receiver" {
-      let receiver = try RingReceiver<UInt64>.accept(over: socket)
+      let receiver = try RingReceiver<UInt64>.blockingAccept(over: socket)
       sleep(600)
       receiver.waitStrategy = .sleep
       break
     }
-    let sender = try RingSender<UInt64>.accept(over: socket)
-    for value in 1...3 { try sender.send(UInt64(value)) }
+    let sender = try RingSender<UInt64>.blockingAccept(over: socket)
+    for value in 1...3 { try sender.blockingSend(UInt64(value)) }
     sleep(600)
     // A use after the sleep keeps the sender (and the ring) open until the kill.
     sender.waitStrategy = .sleep
@@ -490,14 +492,14 @@ func run() throws {
     let socket = Socket(adopting: FileDescriptor(rawValue: 3), domain: .unix, kind: .stream)
     let seconds = number(0)
     if rest.count > 1 && argument(1) == "messages" {
-      let sender = try MessageSender.accept(over: socket)
-      for value in 1...3 { try sender.send([UInt8](repeating: UInt8(value), count: value * 5)) }
+      let sender = try MessageSender.blockingAccept(over: socket)
+      for value in 1...3 { try sender.blockingSend([UInt8](repeating: UInt8(value), count: value * 5)) }
       try scribble(seconds: seconds)
       // A use after the scribbling keeps the sender (and the ring) alive until then.
       sender.waitStrategy = .sleep
     } else {
-      let sender = try RingSender<UInt64>.accept(over: socket)
-      for value in 1...3 { try sender.send(UInt64(value)) }
+      let sender = try RingSender<UInt64>.blockingAccept(over: socket)
+      for value in 1...3 { try sender.blockingSend(UInt64(value)) }
       try scribble(seconds: seconds)
       sender.waitStrategy = .sleep
     }
@@ -511,7 +513,7 @@ func run() throws {
     // nobody empties. It writes "ready" on the socket first. With "stay" it goes on until killed;
     // with "die" it exits after one round.
     let socket = Socket(adopting: FileDescriptor(rawValue: 3), domain: .unix, kind: .stream)
-    let receiver = try MessageReceiver.accept(over: socket)
+    let receiver = try MessageReceiver.blockingAccept(over: socket)
     for fd in 0..<Int32(256) where !descriptorKind(fd).isEmpty {
       _ = fcntl(fd, F_SETFL, 0)
     }
@@ -525,7 +527,7 @@ func run() throws {
       consumed.pointee = produced.pointee
     }
     round()
-    try socket.write("ready")
+    try socket.blockingWrite("ready")
     if argument(3) == "die" { exit(0) }
     let end = ContinuousClock.now + .seconds(60)
     while ContinuousClock.now < end {
@@ -542,12 +544,12 @@ func run() throws {
     let output = try MessageSender.inherited(from: argument(2))
     switch argument(0) {
     case "blocking":
-      while try input.receive({ message in try output.send(message) }) != nil {}
+      while try input.blockingReceive({ message in try output.blockingSend(message) }) != nil {}
     case "timed":
       var outcome: Outcome<Void> = .timedOut
       repeat {
-        outcome = try input.receive(timeout: .milliseconds(1)) { message in
-          while try !output.send(message, timeout: .milliseconds(1)).isCompleted {}
+        outcome = try input.blockingReceive(timeout: .milliseconds(1)) { message in
+          while try !output.blockingSend(message, timeout: .milliseconds(1)).isCompleted {}
         }
       } while !outcome.isEnded
     case "async":
@@ -596,7 +598,7 @@ func run() throws {
     say("controlling=\(try controlling.path().string)")
     var line: [UInt8] = []
     var byte: [UInt8] = [0]
-    readLoop: while try byte.withUnsafeMutableBytes({ try input.read(into: $0) }) == 1 {
+    readLoop: while try byte.withUnsafeMutableBytes({ try input.blockingRead(into: $0) }) == 1 {
       if byte[0] != 10 {
         line.append(byte[0])
         continue
@@ -633,7 +635,7 @@ func run() throws {
     var written = 0
     while written < total {
       let count = min(block.count, total - written)
-      try output.write(block[..<count])
+      try output.blockingWrite(block[..<count])
       written += count
     }
     exit(Int32(number(1)))
@@ -676,13 +678,14 @@ func run() throws {
     do {
       let child = try ChildProcess.spawn(
         "/nonexistent/hinix-missing-program", passing: [writer.descriptor: 1])
-      outcome = "started \(try child.wait())"
+      outcome = "started \(try child.blockingWait())"
     } catch {
       outcome = "\(error.code)"
     }
     _ = consume writer
     var buffer = [UInt8](repeating: 0, count: 64)
-    let count = try buffer.withUnsafeMutableBytes { (bytes) throws(HinixError) in try reader.read(into: bytes)
+    let count = try buffer.withUnsafeMutableBytes { (bytes) throws(HinixError) in
+      try reader.blockingRead(into: bytes)
     }
     var line = "\(outcome) \(count) bytes\n"
     line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
@@ -699,7 +702,7 @@ func run() throws {
     var line: String
     do {
       let child = try ChildProcess.spawn("/bin/sh", arguments: ["-c", "printf 'err\\n' >&2; exit 0"])
-      line = "started, \(try child.wait())\n"
+      line = "started, \(try child.blockingWait())\n"
     } catch {
       line = "failed: \(error)\n"
     }
@@ -739,7 +742,7 @@ func runAsync(_ body: @escaping @Sendable () async throws -> Void) throws {
     do { try await body() } catch { failure.withLock { $0 = error } }
     _ = try? done.tryAdd(1)
   }
-  _ = try done.read()
+  _ = try done.blockingRead()
   if let error = failure.withLock({ $0 }) { throw error }
 }
 

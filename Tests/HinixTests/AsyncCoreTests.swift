@@ -21,12 +21,12 @@ func sleepsDuringBlockingWait(
 ) throws -> Int {
   let go = try EventFD()
   let deliverer = Thread {
-    _ = try go.read()
+    _ = try go.blockingRead()
     usleep(30_000)
     try deliver()
   }
   let before = try voluntarySwitches()
-  try go.add(1)
+  try go.blockingAdd(1)
   try wait()
   let after = try voluntarySwitches()
   try deliverer.join()
@@ -112,7 +112,7 @@ struct AsyncCoreTests {
       return reader
     }()
     #expect(try reader.tryRead(into: buffer) == .ended)
-    #expect(try reader.read(into: buffer, timeout: .milliseconds(10)) == .ended)
+    #expect(try reader.blockingRead(into: buffer, timeout: .milliseconds(10)) == .ended)
     let (left, right) = try Socket.pair()
     try right.shutdown(.write)
     #expect(try left.tryRead(into: buffer) == .ended)
@@ -122,9 +122,9 @@ struct AsyncCoreTests {
     let receiver = ring.receiver
     #expect(try sender.trySend(1) == .completed)
     sender.close()
-    #expect(try receiver.receive(timeout: .milliseconds(10)) == .completed(1))
+    #expect(try receiver.blockingReceive(timeout: .milliseconds(10)) == .completed(1))
     #expect(try receiver.tryReceive() == .ended)
-    #expect(try receiver.receive(timeout: .milliseconds(10)) == .ended)
+    #expect(try receiver.blockingReceive(timeout: .milliseconds(10)) == .ended)
     let messages = try MessageSender.makeRing(capacity: 64)
     messages.sender.close()
     #expect(try messages.receiver.tryReceive() == .ended)
@@ -146,21 +146,23 @@ struct AsyncCoreTests {
       switch mechanism {
       case "queue":
         queue.waitStrategy = strategy
-        return try sleepsDuringBlockingWait(deliver: { try queue.send("x") }) {
-          _ = try queue.receive(into: buffer)
+        return try sleepsDuringBlockingWait(deliver: { try queue.blockingSend("x") }) {
+          _ = try queue.blockingReceive(into: buffer)
         }
       case "eventfd":
         event.waitStrategy = strategy
-        return try sleepsDuringBlockingWait(deliver: { try event.add(1) }) { _ = try event.read() }
+        return try sleepsDuringBlockingWait(deliver: { try event.blockingAdd(1) }) {
+          _ = try event.blockingRead()
+        }
       case "pipe":
         reader.waitStrategy = strategy
-        return try sleepsDuringBlockingWait(deliver: { try writer.write("x") }) {
-          _ = try reader.read(into: buffer)
+        return try sleepsDuringBlockingWait(deliver: { try writer.blockingWrite("x") }) {
+          _ = try reader.blockingRead(into: buffer)
         }
       default:
         left.waitStrategy = strategy
-        return try sleepsDuringBlockingWait(deliver: { try right.write("x") }) {
-          _ = try left.read(into: buffer)
+        return try sleepsDuringBlockingWait(deliver: { try right.blockingWrite("x") }) {
+          _ = try left.blockingRead(into: buffer)
         }
       }
     }

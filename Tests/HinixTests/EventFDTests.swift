@@ -9,17 +9,17 @@ import Testing
 struct EventFDTests {
   @Test func readReturnsAndResetsTheCounter() throws {
     let event = try EventFD(initialValue: 5)
-    try event.add(3)
+    try event.blockingAdd(3)
     #expect(try event.counter() == 8)
-    #expect(try event.read() == 8)
+    #expect(try event.blockingRead() == 8)
     #expect(try event.tryRead() == .wouldBlock)
     #expect(try event.counter() == 0)
   }
 
   @Test func semaphoreModeCountsDownByOne() throws {
     let event = try EventFD(initialValue: 3, semaphore: true)
-    #expect(try event.read() == 1)
-    #expect(try event.read() == 1)
+    #expect(try event.blockingRead() == 1)
+    #expect(try event.blockingRead() == 1)
     #expect(try event.tryRead() == .completed(1))
     #expect(try event.tryRead() == .wouldBlock)
   }
@@ -29,27 +29,27 @@ struct EventFDTests {
     let event = try EventFD(nonBlocking: nonBlocking)
     #expect(try event.tryRead() == .wouldBlock)
     let start = ContinuousClock.now
-    #expect(try event.read(timeout: .milliseconds(50)) == .timedOut)
+    #expect(try event.blockingRead(timeout: .milliseconds(50)) == .timedOut)
     #expect(ContinuousClock.now - start >= .milliseconds(50))
     #expect(try event.tryAdd(2) == .completed)
-    #expect(try event.read(timeout: .seconds(1)) == .completed(2))
+    #expect(try event.blockingRead(timeout: .seconds(1)) == .completed(2))
   }
 
   @Test(arguments: [false, true])
   func overflowIsWouldBlockAndTheImpossibleValueIsAnError(nonBlocking: Bool) throws {
     let event = try EventFD(nonBlocking: nonBlocking)
-    try event.add(EventFD.maximumValue - 1)
+    try event.blockingAdd(EventFD.maximumValue - 1)
     #expect(try event.tryAdd(1) == .completed)
     #expect(try event.counter() == EventFD.maximumValue)
     #expect(try event.tryAdd(1) == .wouldBlock)
-    #expect(try event.add(1, timeout: .milliseconds(20)) == .timedOut)
+    #expect(try event.blockingAdd(1, timeout: .milliseconds(20)) == .timedOut)
     // Adding 0 never waits, even at the maximum: the kernel takes it at once, on a blocking
     // description as on a non-blocking one (the blocking one said .wouldBlock).
     #expect(try event.tryAdd(0) == .completed)
-    #expect(try event.add(0, timeout: .zero) == .completed)
-    let error = expectError(.invalidArgument) { try event.add(UInt64.max) }
+    #expect(try event.blockingAdd(0, timeout: .zero) == .completed)
+    let error = expectError(.invalidArgument) { try event.blockingAdd(UInt64.max) }
     #expect(error?.description.contains("0xfffffffffffffffe") == true)
-    #expect(try event.read() == EventFD.maximumValue)
+    #expect(try event.blockingRead() == EventFD.maximumValue)
     // Room again: a large add that fits succeeds, one that does not is refused without blocking.
     #expect(try event.tryAdd(EventFD.maximumValue - 10) == .completed)
     #expect(try event.tryAdd(11) == .wouldBlock)
@@ -59,7 +59,7 @@ struct EventFDTests {
   @Test func blockingAddWaitsForAReaderToMakeRoom() async throws {
     let event = try EventFD(initialValue: 0)
     try await event.add(EventFD.maximumValue)
-    let adder = Thread { try event.add(7) }
+    let adder = Thread { try event.blockingAdd(7) }
     try await Task.sleep(for: .milliseconds(50))
     #expect(!adder.isFinished)
     #expect(try event.tryRead() == .completed(EventFD.maximumValue))
@@ -101,10 +101,10 @@ struct EventFDTests {
     let peer = try spawnPeer(
       ["eventfd-pong", "\(rounds)"], passing: [ping.descriptor: 3, pong.descriptor: 4])
     for round in 1...rounds {
-      try ping.add(UInt64(round))
-      #expect(try pong.read() == UInt64(round))
+      try ping.blockingAdd(UInt64(round))
+      #expect(try pong.blockingRead() == UInt64(round))
     }
-    #expect(try peer.wait() == .exited(0))
+    #expect(try peer.blockingWait() == .exited(0))
     // The parent's descriptors were never made inheritable.
     #expect(try !ping.descriptor.isInheritable())
   }
@@ -121,14 +121,14 @@ final class Thread: @unchecked Sendable {
     try! Sys.startThread { [self] in
       do { try body() } catch { failure = error }
       done.store(true, ordering: .releasing)
-      try! finished.add(1)
+      try! finished.blockingAdd(1)
     }.get()
   }
 
   var isFinished: Bool { done.load(ordering: .acquiring) }
 
   func join() throws {
-    _ = try finished.read()
+    _ = try finished.blockingRead()
     if let failure { throw failure }
   }
 }

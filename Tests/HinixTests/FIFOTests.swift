@@ -44,8 +44,8 @@ struct FIFOTests {
       defer { buffer.deallocate() }
       let writer = try #require(try FIFO.tryOpenForWriting(path).value)
       #expect(try reader.tryRead(into: buffer) == .wouldBlock)
-      try writer.write("through the fifo")
-      #expect(try reader.read(into: buffer) == 16)
+      try writer.blockingWrite("through the fifo")
+      #expect(try reader.blockingRead(into: buffer) == 16)
       #expect(String(decoding: buffer[..<16], as: UTF8.self) == "through the fifo")
     }
   }
@@ -55,18 +55,18 @@ struct FIFOTests {
       try FIFO.create(at: path)
       let child = try spawnPeer(["fifo-write", path.string, "80", "hello from another process"])
       let start = ContinuousClock.now
-      let reader = try FIFO.openForReading(path)
+      let reader = try FIFO.blockingOpenForReading(path)
       #expect(ContinuousClock.now - start >= .milliseconds(60))
       var text: [UInt8] = []
       let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 1)
       defer { buffer.deallocate() }
       while true {
-        let count = try reader.read(into: buffer)
+        let count = try reader.blockingRead(into: buffer)
         if count == 0 { break }
         text += buffer[..<count]
       }
       #expect(String(decoding: text, as: UTF8.self) == "hello from another process")
-      #expect(try child.wait() == .exited(0))
+      #expect(try child.blockingWait() == .exited(0))
     }
   }
 
@@ -161,10 +161,10 @@ struct FIFOTests {
     try withTemporaryPath { path in
       try FIFO.create(at: path)
       let (reader, writer) = try FIFO.openReadWrite(path)
-      try writer.write("loop")
+      try writer.blockingWrite("loop")
       let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 8, alignment: 1)
       defer { buffer.deallocate() }
-      #expect(try reader.read(into: buffer) == 4)
+      #expect(try reader.blockingRead(into: buffer) == 4)
     }
   }
 

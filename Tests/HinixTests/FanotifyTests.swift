@@ -15,7 +15,7 @@ struct FanotifyTests {
     var events: [Fanotify.Event] = []
     let deadline = Deadline.Instant.after(.seconds(10))
     while !done(events), deadline.remaining > .zero {
-      if case .completed(let batch) = try group.read(timeout: .milliseconds(100)) { events += batch }
+      if case .completed(let batch) = try group.blockingRead(timeout: .milliseconds(100)) { events += batch }
     }
     return events
   }
@@ -29,7 +29,7 @@ struct FanotifyTests {
       try group.mark(folder, for: [.opened, .closedAfterWriting], options: .eventsOnChildren)
       let file = folder.appending("f")
       let peer = try spawnPeer(["write-file", file.string, "hello"])
-      #expect(try peer.wait() == .exited(0))
+      #expect(try peer.blockingWait() == .exited(0))
       let events = try collect(group) { $0.contains { $0.kinds.contains(.closedAfterWriting) } }
       let closed = try #require(events.first { $0.kinds.contains(.closedAfterWriting) })
       #expect(closed.pid == peer.pid)
@@ -53,7 +53,7 @@ struct FanotifyTests {
       let group = try Fanotify(reportFileIDs: true)
       try group.mark(folder, for: [.created, .deleted], options: [.eventsOnChildren, .onDirectories])
       let peer = try spawnPeer(["write-file", folder.appending("new").string, "x"])
-      #expect(try peer.wait() == .exited(0))
+      #expect(try peer.blockingWait() == .exited(0))
       #expect(mkdir(folder.appending("sub").string, 0o755) == 0)
       let events = try collect(group) { $0.count >= 2 }
       #expect(events.count == 2, "\(events.map(\.kinds))")
@@ -139,7 +139,7 @@ struct FanotifyTests {
         try group.mark(folder, for: .closedAfterWriting, scope: scope)
         let file = folder.appending("wide-\(scope)")
         let peer = try spawnPeer(["write-file", file.string, "x"])
-        #expect(try peer.wait() == .exited(0))
+        #expect(try peer.blockingWait() == .exited(0))
         let events = try collect(group) { $0.contains { $0.path == file } }
         #expect(events.contains { $0.path == file && $0.pid == peer.pid }, "\(scope)")
         try group.unmark(folder, for: .closedAfterWriting, scope: scope)

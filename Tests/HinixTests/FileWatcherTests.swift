@@ -17,7 +17,9 @@ struct FileWatcherTests {
     var events: [FileWatcher.Event] = []
     let deadline = Deadline.Instant.after(.seconds(10))
     while !done(events), deadline.remaining > .zero {
-      if case .completed(let batch) = try watcher.read(timeout: .milliseconds(100)) { events += batch }
+      if case .completed(let batch) = try watcher.blockingRead(timeout: .milliseconds(100)) {
+        events += batch
+      }
     }
     return events
   }
@@ -27,7 +29,7 @@ struct FileWatcherTests {
     .Event]
   {
     var events: [FileWatcher.Event] = []
-    while case .completed(let batch) = try watcher.read(timeout: quiet) { events += batch }
+    while case .completed(let batch) = try watcher.blockingRead(timeout: quiet) { events += batch }
     return events
   }
 
@@ -530,7 +532,7 @@ struct FileWatcherTests {
       try touch(sub.appending("inner"))
       #expect(unlink(sub.appending("inner").string) == 0)
       #expect(unlink(folder.appending("moved").string) == 0)
-      let passed = try watcher.readRaw { raws.append(snapshot($0)) }
+      let passed = try watcher.blockingReadRaw { raws.append(snapshot($0)) }
       #expect(passed >= 1 && passed == raws.count)
       try readAllRaw(watcher, into: &raws)
       let expected = [
@@ -545,12 +547,12 @@ struct FileWatcherTests {
       // Removing a watch: the kernel's IN_IGNORED comes raw too, with the watch's path.
       try watcher.unwatch(file)
       var ignored: [Raw] = []
-      #expect(try watcher.readRaw { ignored.append(snapshot($0)) } == 1)
+      #expect(try watcher.blockingReadRaw { ignored.append(snapshot($0)) } == 1)
       #expect(ignored == [Raw(kinds: .ignored, directory: sub, name: "", cookie: 0)])
       // A raw event's name as a component.
       try touch(folder.appending("named"))
       var component: FilePath.Component?
-      _ = try watcher.readRaw { component = $0.name }
+      _ = try watcher.blockingReadRaw { component = $0.name }
       #expect(component == FilePath.Component("named"))
     }
   }
@@ -607,7 +609,7 @@ struct FileWatcherTests {
       try watcher.watch(folder, for: .created)
       let names = Mutex<[String]>([])
       let waiting = Thread {
-        _ = try watcher.readRaw { event in
+        _ = try watcher.blockingReadRaw { event in
           names.withLock { $0.append(String(decoding: event.nameBytes, as: UTF8.self)) }
         }
       }

@@ -62,7 +62,7 @@ struct GatherTests {
 
   /// The blocking form, which an async context would not pick by itself.
   private func writeBlocking(_ socket: Socket, _ buffers: [UnsafeRawBufferPointer]) throws {
-    try socket.write(gathering: buffers)
+    try socket.blockingWrite(gathering: buffers)
   }
 
   /// Runs `body` with the arrays' storage as raw buffers.

@@ -14,8 +14,8 @@ struct MessageQueueTests {
     #expect(attributes.capacity == queue.capacity)
     #expect(attributes.currentMessages == 0)
     #expect(!attributes.isNonBlocking)
-    try queue.send("one")
-    try queue.send("two")
+    try queue.blockingSend("one")
+    try queue.blockingSend("two")
     #expect(try queue.messageCount == 2)
     // Opening an existing queue with another capacity keeps the queue's own.
     let again = try MessageQueue(
@@ -37,8 +37,8 @@ struct MessageQueueTests {
       print(
         "skipped the listing check: no mqueue filesystem mounted, and unshare --mount cannot mount one here")
     }
-    try MessageQueue(opening: name).send("by bytes")
-    #expect(try queue.receive().bytes == Array("by bytes".utf8))
+    try MessageQueue(opening: name).blockingSend("by bytes")
+    #expect(try queue.blockingReceive().bytes == Array("by bytes".utf8))
     #expect(queue.name == name)
     try MessageQueue.unlink(name)
     let missing = expectError(.notFound) { _ = try MessageQueue(opening: name) }
@@ -83,7 +83,7 @@ struct MessageQueueTests {
     let queue = try makeQueue(capacity: .init(maxMessages: 8, maxMessageSize: 16))
     defer { try? queue.unlink() }
     for priority: UInt32 in [1, 7, 3, 0, 7] {
-      try queue.send("p\(priority)", priority: priority)
+      try queue.blockingSend("p\(priority)", priority: priority)
     }
     var order: [UInt32] = []
     var texts: [String] = []
@@ -98,10 +98,10 @@ struct MessageQueueTests {
   @Test func receiveIntoACallersBuffer() throws {
     let queue = try makeQueue()
     defer { try? queue.unlink() }
-    try queue.send([1, 2, 3, 4], priority: 9)
+    try queue.blockingSend([1, 2, 3, 4], priority: 9)
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 128, alignment: 1)
     defer { buffer.deallocate() }
-    let received = try queue.receive(into: buffer)
+    let received = try queue.blockingReceive(into: buffer)
     #expect(received == MessageQueue.Received(count: 4, priority: 9))
     #expect(Array(buffer[0..<4]) == [1, 2, 3, 4])
     #expect(try queue.tryReceive(into: buffer) == .wouldBlock)
@@ -111,10 +111,10 @@ struct MessageQueueTests {
     let queue = try makeQueue()
     defer { try? queue.unlink() }
     let full = (0..<128).map { UInt8($0) }
-    try queue.send([UInt8]())
-    try queue.send(full)
-    #expect(try queue.receive().bytes == [])
-    #expect(try queue.receive().bytes == full)
+    try queue.blockingSend([UInt8]())
+    try queue.blockingSend(full)
+    #expect(try queue.blockingReceive().bytes == [])
+    #expect(try queue.blockingReceive().bytes == full)
   }
 
   @Test func tryFormsReportWouldBlockAsAValue() throws {
@@ -132,24 +132,24 @@ struct MessageQueueTests {
     defer { try? queue.unlink() }
     let clock = ContinuousClock()
     let start = clock.now
-    #expect(try queue.receive(timeout: .milliseconds(60)) == .timedOut)
+    #expect(try queue.blockingReceive(timeout: .milliseconds(60)) == .timedOut)
     #expect(clock.now - start >= .milliseconds(60))
-    try queue.send("x")
+    try queue.blockingSend("x")
     let start2 = clock.now
-    #expect(try queue.send("y", timeout: .milliseconds(60)) == .timedOut)
+    #expect(try queue.blockingSend("y", timeout: .milliseconds(60)) == .timedOut)
     #expect(clock.now - start2 >= .milliseconds(60))
-    #expect(try queue.send("y", deadline: .now + .milliseconds(20)) == .timedOut)
-    #expect(try queue.receive(deadline: .now + .seconds(5)).value?.bytes == Array("x".utf8))
-    #expect(try queue.send("z", timeout: .seconds(5)) == .completed)
+    #expect(try queue.blockingSend("y", deadline: .now + .milliseconds(20)) == .timedOut)
+    #expect(try queue.blockingReceive(deadline: .now + .seconds(5)).value?.bytes == Array("x".utf8))
+    #expect(try queue.blockingSend("z", timeout: .seconds(5)) == .completed)
   }
 
   @Test func timedReceiveGetsAMessageFromAnotherProcess() throws {
     let queue = try makeQueue()
     defer { try? queue.unlink() }
     let peer = try spawnPeer(["mq-send-after", queue.name!.string!, "100", "1"])
-    let message = try queue.receive(timeout: .seconds(10))
+    let message = try queue.blockingReceive(timeout: .seconds(10))
     #expect(message.map { String(decoding: $0.bytes, as: UTF8.self) } == .completed("0"))
-    #expect(try peer.wait() == .exited(0))
+    #expect(try peer.blockingWait() == .exited(0))
   }
 
   @Test func nonBlockingModeKeepsEveryFormsMeaning() throws {
@@ -158,14 +158,14 @@ struct MessageQueueTests {
     try queue.setNonBlocking(true)
     #expect(try queue.attributes().isNonBlocking)
     #expect(try queue.tryReceive() == .wouldBlock)
-    #expect(try queue.receive(timeout: .milliseconds(30)) == .timedOut)
+    #expect(try queue.blockingReceive(timeout: .milliseconds(30)) == .timedOut)
     // A blocking receive on a non-blocking description still waits for the peer's message.
     let peer = try spawnPeer(["mq-send-after", queue.name!.string!, "100", "1"])
-    #expect(try queue.receive().bytes == Array("0".utf8))
-    #expect(try peer.wait() == .exited(0))
-    try queue.send("a")
+    #expect(try queue.blockingReceive().bytes == Array("0".utf8))
+    #expect(try peer.blockingWait() == .exited(0))
+    try queue.blockingSend("a")
     #expect(try queue.trySend("b") == .wouldBlock)
-    #expect(try queue.send("b", timeout: .milliseconds(30)) == .timedOut)
+    #expect(try queue.blockingSend("b", timeout: .milliseconds(30)) == .timedOut)
     try queue.setNonBlocking(false)
     #expect(try !queue.attributes().isNonBlocking)
   }
@@ -173,10 +173,10 @@ struct MessageQueueTests {
   @Test func blockingSendWaitsUntilAnotherProcessMakesRoom() throws {
     let queue = try makeQueue(capacity: .init(maxMessages: 1, maxMessageSize: 16))
     defer { try? queue.unlink() }
-    try queue.send("first")
+    try queue.blockingSend("first")
     let peer = try spawnPeer(["mq-drain-after", queue.name!.string!, "100", "2"])
-    try queue.send("second")
-    #expect(try peer.wait() == .exited(0))
+    try queue.blockingSend("second")
+    #expect(try peer.blockingWait() == .exited(0))
     #expect(try queue.messageCount == 0)
   }
 
@@ -265,12 +265,12 @@ struct MessageQueueTests {
     defer { try? MessageQueue.unlink(inbound) }
     let peer = try spawnPeer(["mq-echo", outbound, inbound, "100"])
     for index in 0..<100 {
-      try toPeer.send("echo \(index)", priority: UInt32(index % 32))
-      let reply = try #require(try fromPeer.receive(timeout: .seconds(10)).value)
+      try toPeer.blockingSend("echo \(index)", priority: UInt32(index % 32))
+      let reply = try #require(try fromPeer.blockingReceive(timeout: .seconds(10)).value)
       #expect(reply.priority == UInt32(index % 32))
       #expect(String(decoding: reply.bytes, as: UTF8.self) == "echo \(index)")
     }
-    #expect(try peer.wait() == .exited(0))
+    #expect(try peer.blockingWait() == .exited(0))
   }
 
   // MARK: Errors
@@ -336,8 +336,8 @@ struct MessageQueueTests {
     expectError(.notFound) { try MessageQueue(opening: name) }
     expectError(.notFound) { try MessageQueue.unlink(name) }
     // The open queue itself still works until closed.
-    try queue.send("still here")
-    #expect(try queue.receive().bytes == Array("still here".utf8))
+    try queue.blockingSend("still here")
+    #expect(try queue.blockingReceive().bytes == Array("still here".utf8))
   }
 
   @Test(.enabled(if: getuid() == 0, "dropping to another uid needs root"))
@@ -357,21 +357,21 @@ struct MessageQueueTests {
     defer { try? queue.unlink() }
     #expect(MessageQueue.priorityLimit == 32768)
     let error = expectError(.invalidArgument) {
-      try queue.send("x", priority: MessageQueue.priorityLimit)
+      try queue.blockingSend("x", priority: MessageQueue.priorityLimit)
     }
     #expect(error?.description.contains("priority 32768 is out of range 0..<32768") == true)
-    try queue.send("x", priority: MessageQueue.priorityLimit - 1)
+    try queue.blockingSend("x", priority: MessageQueue.priorityLimit - 1)
   }
 
   @Test func messageLargerThanTheQueueSaysBothSizes() throws {
     let queue = try makeQueue(capacity: .init(maxMessages: 2, maxMessageSize: 16))
     defer { try? queue.unlink() }
-    let error = expectError(.messageTooLarge) { try queue.send([UInt8](repeating: 7, count: 17)) }
+    let error = expectError(.messageTooLarge) { try queue.blockingSend([UInt8](repeating: 7, count: 17)) }
     #expect(error?.description.contains("17 bytes") == true)
     #expect(error?.description.contains("16 bytes") == true)
     let small = UnsafeMutableRawBufferPointer.allocate(byteCount: 8, alignment: 1)
     defer { small.deallocate() }
-    let tooSmall = expectError(.messageTooLarge) { try queue.receive(into: small) }
+    let tooSmall = expectError(.messageTooLarge) { try queue.blockingReceive(into: small) }
     #expect(tooSmall?.description.contains("8 bytes, smaller than the queue's message size 16") == true)
   }
 
@@ -379,7 +379,7 @@ struct MessageQueueTests {
     let queue = try makeQueue()
     defer { try? queue.unlink() }
     let reader = try MessageQueue(opening: queue.name!.string!, access: .readOnly)
-    let error = expectError(.invalidArgument) { try reader.send("x") }
+    let error = expectError(.invalidArgument) { try reader.blockingSend("x") }
     #expect(error?.description.contains("not open for writing") == true)
     let writer = try MessageQueue(opening: queue.name!.string!, access: .writeOnly)
     let error2 = expectError(.invalidArgument) { try writer.tryReceive() }

@@ -65,17 +65,17 @@ struct MessageRingTests {
     let pair = try MessageSender.makeRing(capacity: 256)
     let sender = pair.sender
     let receiver = pair.receiver
-    let error = expectError(.messageTooLarge) { try sender.send([UInt8](repeating: 1, count: 113)) }
+    let error = expectError(.messageTooLarge) { try sender.blockingSend([UInt8](repeating: 1, count: 113)) }
     #expect(error?.detail.contains("113 bytes") == true)
     #expect(error?.detail.contains("112 bytes") == true)
-    try sender.send([UInt8](repeating: 2, count: 112))
+    try sender.blockingSend([UInt8](repeating: 2, count: 112))
     // A buffer too small to receive it leaves the message in the ring.
     var small = [UInt8](repeating: 0, count: 100)
     let tooSmall = expectError(.messageTooLarge) {
       _ = try small.withUnsafeMutableBytes { try receiver.tryReceive(into: $0) }
     }
     #expect(tooSmall?.detail.contains("100-byte buffer") == true)
-    #expect(try receiver.receive() == [UInt8](repeating: 2, count: 112))
+    #expect(try receiver.blockingReceive() == [UInt8](repeating: 2, count: 112))
     _ = expectError(.invalidArgument) { _ = try MessageSender.makeRing(capacity: 32) }
     _ = expectError(.invalidArgument) { _ = try MessageSender.makeRing(capacity: 100) }
   }
@@ -85,11 +85,11 @@ struct MessageRingTests {
     let pair = try MessageSender.makeRing(capacity: 256)
     let sender = pair.sender
     let receiver = pair.receiver
-    try sender.send([1, 2, 3])
+    try sender.blockingSend([1, 2, 3])
     sender.close()
-    _ = expectError(.closed) { try sender.send([4]) }
-    #expect(try receiver.receive() == [1, 2, 3])
-    #expect(try receiver.receive() == nil)
+    _ = expectError(.closed) { try sender.blockingSend([4]) }
+    #expect(try receiver.blockingReceive() == [1, 2, 3])
+    #expect(try receiver.blockingReceive() == nil)
 
     let other = try MessageSender.makeRing(capacity: 256)
     let otherSender = other.sender
@@ -102,9 +102,9 @@ struct MessageRingTests {
     // bytes: 120-byte frames, each sent with the next frame's 8-byte header word free) fill it.
     #expect(otherSender.maximumMessageSize == 112)
     let half = [UInt8](repeating: 5, count: 112)
-    try otherSender.send(half)
-    try otherSender.send(half)
-    _ = expectError(.peerGone) { try otherSender.send(half) }
+    try otherSender.blockingSend(half)
+    try otherSender.blockingSend(half)
+    _ = expectError(.peerGone) { try otherSender.blockingSend(half) }
   }
 
   @Test("zero-copy send writes in place and publishes only the length the closure reports")
@@ -112,14 +112,14 @@ struct MessageRingTests {
     let pair = try MessageSender.makeRing(capacity: 1024)
     let sender = pair.sender
     let receiver = pair.receiver
-    let sent = try sender.send(upTo: 300) { room in
+    let sent = try sender.blockingSend(upTo: 300) { room in
       #expect(room.count == 300)
       for index in 0..<7 { room[index] = UInt8(index) }
       return 7
     }
     #expect(sent == 7)
     struct Refused: Error {}
-    #expect(throws: Refused.self) { try sender.send(upTo: 10) { _ in throw Refused() } }
+    #expect(throws: Refused.self) { try sender.blockingSend(upTo: 10) { _ in throw Refused() } }
     #expect(try receiver.tryReceive { Array($0) } == .completed([0, 1, 2, 3, 4, 5, 6]))
     #expect(try receiver.tryReceive { $0.count } == .wouldBlock)
   }
@@ -131,14 +131,14 @@ struct MessageRingTests {
     let receiver = pair.receiver
     let message = [UInt8](repeating: 9, count: 16)
     func tryAndTimedForms(_ sender: borrowing MessageSender, _ receiver: borrowing MessageReceiver) throws {
-      #expect(try receiver.receive(timeout: .milliseconds(10)) { $0.count } == .timedOut)
+      #expect(try receiver.blockingReceive(timeout: .milliseconds(10)) { $0.count } == .timedOut)
       #expect(try receiver.tryReceive() == .wouldBlock)
       // 24-byte frames: two fill the ring (each send needs its frame and the next frame's
       // 8-byte header word free: 32 of the 64 bytes, then 32 of the 40 left, then 32 of 16).
       #expect(try sender.trySend(message) == .completed)
       #expect(try sender.trySend(message) == .completed)
       #expect(try message.withUnsafeBytes { try sender.trySend($0) } == .wouldBlock)
-      #expect(try sender.send(message, timeout: .milliseconds(10)) == .timedOut)
+      #expect(try sender.blockingSend(message, timeout: .milliseconds(10)) == .timedOut)
     }
     try tryAndTimedForms(sender, receiver)
     let consumer = Task { [receiver = consume receiver] in
@@ -233,13 +233,13 @@ struct MessageRingTests {
       }
       let error: HinixError?
       if openerIsReceiver {
-        let creator = try MessageSender.create(over: left, capacity: 4096)
+        let creator = try MessageSender.blockingCreate(over: left, capacity: 4096)
         poke(creator.side.memory.baseAddress)
-        error = expectError(.corrupt) { _ = try MessageReceiver.accept(over: right) }
+        error = expectError(.corrupt) { _ = try MessageReceiver.blockingAccept(over: right) }
       } else {
-        let creator = try MessageReceiver.create(over: left, capacity: 4096)
+        let creator = try MessageReceiver.blockingCreate(over: left, capacity: 4096)
         poke(creator.side.memory.baseAddress)
-        error = expectError(.corrupt) { _ = try MessageSender.accept(over: right) }
+        error = expectError(.corrupt) { _ = try MessageSender.blockingAccept(over: right) }
       }
       #expect(error?.detail.contains("multiples of 8") == true, "\(String(describing: error))")
     }
@@ -248,8 +248,8 @@ struct MessageRingTests {
   @Test("misuse: a typed ring is not a message ring, and inheritance arguments are checked")
   func misuse() throws {
     let (left, right) = try Socket.pair()
-    let typed = try RingSender<UInt64>.create(over: left, capacity: 64)
-    let error = expectError(.incompatible) { _ = try MessageReceiver.accept(over: right) }
+    let typed = try RingSender<UInt64>.blockingCreate(over: left, capacity: 64)
+    let error = expectError(.incompatible) { _ = try MessageReceiver.blockingAccept(over: right) }
     #expect(error?.detail.contains("a typed ring") == true)
     _ = typed
     let ring = try MessageSender.createForChild(capacity: 64)
@@ -294,9 +294,9 @@ struct MessageRingProcessTests {
       for index in 0..<count {
         try pattern.withMessage(index) { message in
           if mode == "timed" {
-            while try !sender.send(message, timeout: .milliseconds(1)).isCompleted {}
+            while try !sender.blockingSend(message, timeout: .milliseconds(1)).isCompleted {}
           } else {
-            try sender.send(message)
+            try sender.blockingSend(message)
           }
         }
       }
@@ -304,7 +304,7 @@ struct MessageRingProcessTests {
     var received = 0
     var receivedBytes = 0
     var mismatches = 0
-    while let (length, ok) = try receiver.receive({ ($0.count, pattern.matches(received, $0)) }) {
+    while let (length, ok) = try receiver.blockingReceive({ ($0.count, pattern.matches(received, $0)) }) {
       if !ok { mismatches += 1 }
       received += 1
       receivedBytes += length
@@ -313,7 +313,7 @@ struct MessageRingProcessTests {
     #expect(received == count)
     #expect(receivedBytes == bytes && bytes >= total)
     #expect(mismatches == 0)
-    #expect(try child.wait() == .exited(0))
+    #expect(try child.blockingWait() == .exited(0))
   }
 
   @Test("1 GiB of variable-length messages to a child and back, every byte compared")
@@ -340,9 +340,9 @@ struct MessageRingProcessTests {
       "ring-wake-flood", String(RingLayout.producerPosition), String(RingLayout.consumerPosition),
       String(RingLayout.consumerSleeping), mode,
     ])
-    let sender = try blockingSetup { try MessageSender.create(over: mine, capacity: 4096) }
+    let sender = try blockingSetup { try MessageSender.blockingCreate(over: mine, capacity: 4096) }
     var ready = [UInt8](repeating: 0, count: 5)
-    try ready.withUnsafeMutableBytes { try mine.readExactly(into: $0) }
+    try ready.withUnsafeMutableBytes { try mine.blockingReadExactly(into: $0) }
     #expect(String(decoding: ready, as: UTF8.self) == "ready")
     if mode == "die" { _ = try await child.wait() }
     let message = UnsafeMutableRawBufferPointer.allocate(byteCount: 100, alignment: 8)
@@ -350,8 +350,9 @@ struct MessageRingProcessTests {
     message.initializeMemory(as: UInt8.self, repeating: 7)
     func blockingForms(_ sender: borrowing MessageSender) throws {
       #expect(try sender.trySend(UnsafeRawBufferPointer(message)) == .completed)
-      #expect(try sender.send(UnsafeRawBufferPointer(message), timeout: .milliseconds(200)) == .completed)
-      try sender.send(UnsafeRawBufferPointer(message))
+      #expect(
+        try sender.blockingSend(UnsafeRawBufferPointer(message), timeout: .milliseconds(200)) == .completed)
+      try sender.blockingSend(UnsafeRawBufferPointer(message))
     }
     try blockingForms(sender)
     try await sender.send(UnsafeRawBufferPointer(message))
@@ -373,7 +374,8 @@ struct MessageRingProcessTests {
         var sent = 0
         let end = ContinuousClock.now + .seconds(30)
         while sent < 3_000 && ContinuousClock.now < end {
-          if try sender.send(UnsafeRawBufferPointer(large), timeout: .milliseconds(100)) == .completed {
+          if try sender.blockingSend(UnsafeRawBufferPointer(large), timeout: .milliseconds(100)) == .completed
+          {
             sent += 1
           }
         }
@@ -401,18 +403,18 @@ struct MessageRingProcessTests {
   @Test("a hostile sender scribbling over a message ring causes corrupt-ring errors only")
   func hostileScribbler() throws {
     let (child, mine) = try spawnWithSocket(["ring-scribble", "2", "messages"])
-    let receiver = try MessageReceiver.create(over: mine, capacity: 4096)
+    let receiver = try MessageReceiver.blockingCreate(over: mine, capacity: 4096)
     let end = ContinuousClock.now + .seconds(3)
     var failure: HinixError?
     var received = 0
     while ContinuousClock.now < end, failure == nil {
       do {
-        if try receiver.receive(timeout: .milliseconds(1), { $0.count }).isCompleted { received += 1 }
+        if try receiver.blockingReceive(timeout: .milliseconds(1), { $0.count }).isCompleted { received += 1 }
       } catch let error as HinixError {
         failure = error
       }
     }
-    _ = try child.wait()
+    _ = try child.blockingWait()
     #expect(failure?.code == .corrupt || failure?.code == .peerGone, "\(String(describing: failure))")
   }
 }

@@ -26,11 +26,11 @@ struct PathBytesTests {
       let names = try Sys.directoryEntries(folder).get()
       #expect(names.count == 1)
       #expect(FilePath(bytes: folder.bytes + [UInt8(ascii: "/")]).appending(names[0]) == path)
-      let client = try Socket.connect(to: .path(path), timeout: .seconds(1))
-      let server = try #require(try listener.accept(timeout: .seconds(1)).value)
-      try client.write("é")
+      let client = try Socket.blockingConnect(to: .path(path), timeout: .seconds(1))
+      let server = try #require(try listener.blockingAccept(timeout: .seconds(1)).value)
+      try client.blockingWrite("é")
       var buffer = [UInt8](repeating: 0, count: 2)
-      try buffer.withUnsafeMutableBytes { try server.readExactly(into: $0) }
+      try buffer.withUnsafeMutableBytes { try server.blockingReadExactly(into: $0) }
       #expect(buffer == Array("é".utf8))
       _ = consume listener
       #expect(throws: Errno.noSuchFileOrDirectory) { try Sys.status(path, followingLinks: false).get() }
@@ -41,13 +41,15 @@ struct PathBytesTests {
   func connectToLatin1Path() throws {
     try withTemporaryFolder { folder in
       let path = bytePath(folder, "caf", [0xE9], ".sock")
-      let missing = expectError(.notFound) { try Socket.connect(to: .path(path), timeout: .seconds(1)) }
+      let missing = expectError(.notFound) {
+        try Socket.blockingConnect(to: .path(path), timeout: .seconds(1))
+      }
       #expect(missing?.description.contains("caf\\xe9.sock") == true)
       #expect(missing?.description.contains("\u{FFFD}") == false)
       let listener = try SocketListener(.path(path), kind: .seqpacket)
-      let client = try Socket.connect(to: .path(path), kind: .seqpacket, timeout: .seconds(1))
-      let server = try #require(try listener.accept(timeout: .seconds(1)).value)
-      try client.send("hi")
+      let client = try Socket.blockingConnect(to: .path(path), kind: .seqpacket, timeout: .seconds(1))
+      let server = try #require(try listener.blockingAccept(timeout: .seconds(1)).value)
+      try client.blockingSend("hi")
       #expect(try server.receiveBytes().bytes == Array("hi".utf8))
     }
   }
@@ -59,11 +61,11 @@ struct PathBytesTests {
       let clientPath = bytePath(folder, "client", [0xC3, 0x28], ".sock")
       let server = try Socket.bound(to: .path(serverPath), kind: .datagram)
       let client = try Socket.bound(to: .path(clientPath), kind: .datagram)
-      try client.send("ping", to: .path(serverPath))
+      try client.blockingSend("ping", to: .path(serverPath))
       var bytes = [UInt8](repeating: 0, count: 16)
-      let request = try bytes.withUnsafeMutableBytes { try server.receive(into: $0) }
+      let request = try bytes.withUnsafeMutableBytes { try server.blockingReceive(into: $0) }
       #expect(request.sender == .path(clientPath))
-      try server.send("pong", to: request.sender!)
+      try server.blockingSend("pong", to: request.sender!)
       #expect(try client.receiveBytes().bytes == Array("pong".utf8))
     }
   }
@@ -73,16 +75,16 @@ struct PathBytesTests {
     try withTemporaryFolder { folder in
       let path = folder.appending("dgram.sock")
       let server = try Socket.bound(to: .path(path), kind: .datagram)
-      let client = try Socket.connect(to: .path(path), kind: .datagram, timeout: .seconds(1))
+      let client = try Socket.blockingConnect(to: .path(path), kind: .datagram, timeout: .seconds(1))
       guard case .abstract(let name) = try client.localAddress(), !name.isEmpty else {
         Issue.record("the client has no name to reply to")
         return
       }
-      try client.send("ping")
+      try client.blockingSend("ping")
       var bytes = [UInt8](repeating: 0, count: 16)
-      let request = try bytes.withUnsafeMutableBytes { try server.receive(into: $0) }
+      let request = try bytes.withUnsafeMutableBytes { try server.blockingReceive(into: $0) }
       #expect(request.sender == .abstract(name))
-      try server.send("pong", to: request.sender!)
+      try server.blockingSend("pong", to: request.sender!)
       #expect(try client.receiveBytes().bytes == Array("pong".utf8))
     }
   }
@@ -93,8 +95,8 @@ struct PathBytesTests {
     let listener = try SocketListener(.abstract(name))
     #expect(listener.address == .abstract(name))
     #expect(listener.address.description.hasSuffix("\\xff\\x00A"))
-    let client = try Socket.connect(to: .abstract(name), timeout: .seconds(1))
-    let server = try #require(try listener.accept(timeout: .seconds(1)).value)
+    let client = try Socket.blockingConnect(to: .abstract(name), timeout: .seconds(1))
+    let server = try #require(try listener.blockingAccept(timeout: .seconds(1)).value)
     #expect(try server.localAddress() == .abstract(name))
     _ = client
   }
@@ -106,9 +108,9 @@ struct PathBytesTests {
       try FIFO.create(at: path)
       #expect(try Sys.status(path).get().isFIFO)
       let ends = try FIFO.openReadWrite(path)
-      try ends.writer.write("x")
+      try ends.writer.blockingWrite("x")
       var buffer = [UInt8](repeating: 0, count: 1)
-      #expect(try buffer.withUnsafeMutableBytes { try ends.reader.read(into: $0) } == 1)
+      #expect(try buffer.withUnsafeMutableBytes { try ends.reader.blockingRead(into: $0) } == 1)
       try FIFO.remove(path)
       let gone = expectError(.notFound) { try FIFO.remove(path) }
       #expect(gone?.description.contains("pipe\\x80") == true)
@@ -123,8 +125,8 @@ struct PathBytesTests {
       let error = expectError(.alreadyExists) { try SocketListener(.path(path), kind: .seqpacket) }
       #expect(error?.description.contains("another listener") == true)
       // The live listener's file is untouched.
-      let client = try Socket.connect(to: .path(path), timeout: .seconds(1))
-      #expect(try stream.accept(timeout: .seconds(1)).isCompleted)
+      let client = try Socket.blockingConnect(to: .path(path), timeout: .seconds(1))
+      #expect(try stream.blockingAccept(timeout: .seconds(1)).isCompleted)
       _ = client
     }
   }
@@ -136,11 +138,11 @@ struct PathBytesTests {
       let fd = try Sys.open(file, O_WRONLY | O_CREAT, mode: 0o600).get()
       _ = Sys.close(fd)
       let notSocket = expectError(.invalidArgument) {
-        try Socket.connect(to: .path(file), timeout: .seconds(1))
+        try Socket.blockingConnect(to: .path(file), timeout: .seconds(1))
       }
       #expect(notSocket?.description.contains("not a socket: a regular file") == true)
       let toFolder = expectError(.invalidArgument) {
-        try Socket.connect(to: .path(folder), timeout: .seconds(1))
+        try Socket.blockingConnect(to: .path(folder), timeout: .seconds(1))
       }
       #expect(toFolder?.description.contains("not a socket: a folder") == true)
     }
@@ -160,8 +162,8 @@ struct PathBytesTests {
         #expect(deep.withPlatformString { chdir($0) } == 0)
         let listener = try SocketListener(.path("s.sock"))
         #expect(listener.address == .path("s.sock"))
-        let client = try Socket.connect(to: .path("s.sock"), timeout: .seconds(1))
-        #expect(try listener.accept(timeout: .seconds(1)).isCompleted)
+        let client = try Socket.blockingConnect(to: .path("s.sock"), timeout: .seconds(1))
+        #expect(try listener.blockingAccept(timeout: .seconds(1)).isCompleted)
         _ = client
         _ = consume listener
       }

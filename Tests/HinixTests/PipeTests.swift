@@ -10,7 +10,7 @@ struct PipeTests {
     var result: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 4096)
     while true {
-      let count = try buffer.withUnsafeMutableBytes { try reader.read(into: $0) }
+      let count = try buffer.withUnsafeMutableBytes { try reader.blockingRead(into: $0) }
       if count == 0 { return result }
       result += buffer[..<count]
     }
@@ -24,10 +24,10 @@ struct PipeTests {
     // Drop the parent's copies of the child's ends, or no side ever sees end-of-file.
     toChildReader = nil
     fromChildWriter = nil
-    try toChildWriter!.write("hello, child")
+    try toChildWriter!.blockingWrite("hello, child")
     toChildWriter = nil
     #expect(String(decoding: try readAll(fromChildReader), as: UTF8.self) == "HELLO, CHILD")
-    #expect(try child.wait() == .exited(0))
+    #expect(try child.blockingWait() == .exited(0))
     _ = fromChildReader
   }
 
@@ -39,9 +39,9 @@ struct PipeTests {
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 16, alignment: 1)
     defer { buffer.deallocate() }
     // The timed form on a non-blocking pipe waits in poll; pipes are blocking by default.
-    #expect(try reader.read(into: buffer, timeout: .milliseconds(20)) == .timedOut)
+    #expect(try reader.blockingRead(into: buffer, timeout: .milliseconds(20)) == .timedOut)
     #expect(try writer.tryWrite([1, 2]) == .completed(2))
-    #expect(try reader.read(into: buffer) == 2)
+    #expect(try reader.blockingRead(into: buffer) == 2)
     let (blockingReader, _) = try Pipe.create()
     #expect(try !blockingReader.descriptor.isNonBlocking().get())
   }
@@ -54,9 +54,9 @@ struct PipeTests {
     // An empty pipe: the blocking read's first read gets EAGAIN, then it waits for the write.
     let late = Thread {
       usleep(50_000)
-      try writer.write([1, 2, 3])
+      try writer.blockingWrite([1, 2, 3])
     }
-    #expect(try reader.read(into: buffer) == 3)
+    #expect(try reader.blockingRead(into: buffer) == 3)
     #expect(Array(buffer[..<3]) == [1, 2, 3])
     try late.join()
     // A full pipe: the blocking write's first write gets EAGAIN, then it waits for room.
@@ -64,13 +64,13 @@ struct PipeTests {
     var filled = 0
     while case .completed(let count) = try writer.tryWrite(UnsafeRawBufferPointer(buffer)) { filled += count }
     #expect(filled > 0)
-    let writing = Thread { try writer.write([9]) }
+    let writing = Thread { try writer.blockingWrite([9]) }
     usleep(50_000)
     #expect(!writing.isFinished)
     var drained = 0
     var last: UInt8 = 0
     while drained < filled + 1 {
-      let count = try reader.read(into: buffer)
+      let count = try reader.blockingRead(into: buffer)
       drained += count
       last = buffer[count - 1]
     }
@@ -87,8 +87,8 @@ struct PipeTests {
     let child = try spawnPeer(["pipe-read-some", "50", "100"], passing: [reader!.descriptor: 3])
     reader = nil
     let large = [UInt8](repeating: 4, count: 1 << 20)
-    let error = expectError(.brokenPipe) { try writer.write(large) }
-    #expect(try child.wait() == .exited(0))
+    let error = expectError(.brokenPipe) { try writer.blockingWrite(large) }
+    #expect(try child.blockingWait() == .exited(0))
     let detail = error?.detail ?? ""
     #expect(detail.contains("of 1048576 bytes were written before it"), "\(detail)")
   }
@@ -99,14 +99,14 @@ struct PipeTests {
     defer { buffer.deallocate() }
     #expect(try reader.tryRead(into: buffer) == .wouldBlock)
     let start = ContinuousClock.now
-    #expect(try reader.read(into: buffer, timeout: .milliseconds(40)) == .timedOut)
+    #expect(try reader.blockingRead(into: buffer, timeout: .milliseconds(40)) == .timedOut)
     #expect(ContinuousClock.now - start >= .milliseconds(40))
     // Fill the pipe: tryWrite takes what fits and then reports that it would block.
     let capacity = try writer.capacity()
     let big = [UInt8](repeating: 7, count: capacity + 4096)
     #expect(try writer.tryWrite(big) == .completed(capacity))
     #expect(try writer.tryWrite([1]) == .wouldBlock)
-    #expect(try writer.write([1], timeout: .milliseconds(20)) == .timedOut)
+    #expect(try writer.blockingWrite([1], timeout: .milliseconds(20)) == .timedOut)
     #expect(try reader.tryRead(into: buffer) == .completed(capacity))
   }
 
@@ -128,7 +128,7 @@ struct PipeTests {
     var (reader, writer): (PipeReader?, PipeWriter) = try Pipe.create()
     _ = reader
     reader = nil
-    let error = expectError(.brokenPipe) { try writer.write("anyone there?") }
+    let error = expectError(.brokenPipe) { try writer.blockingWrite("anyone there?") }
     #expect(error?.errno == .brokenPipe)
     #expect(error?.description.contains("reading end is closed") == true)
   }

@@ -14,15 +14,15 @@ struct PollerTests {
     let poller = try Poller()
     let event = try EventFD()
     let registration = try poller.register(event, token: 7, events: .readable)
-    var events = Poller.Events(capacity: 8)
-    #expect(try poller.poll(into: &events) == 0)
-    try event.add(3)
+    let events = Poller.Events(capacity: 8)
+    #expect(try poller.poll(into: events) == 0)
+    try event.blockingAdd(3)
     for _ in 0..<3 {
-      #expect(try poller.poll(into: &events) == 1)
+      #expect(try poller.poll(into: events) == 1)
       #expect(events[0] == Poller.Event(token: 7, events: .readable))
     }
-    #expect(try event.read() == 3)
-    #expect(try poller.poll(into: &events) == 0)
+    #expect(try event.blockingRead() == 3)
+    #expect(try poller.poll(into: events) == 0)
     _ = consume registration
   }
 
@@ -33,20 +33,20 @@ struct PollerTests {
     let once = try EventFD()
     let edgeRegistration = try poller.register(edge, token: 1, events: .readable, trigger: .edge)
     let onceRegistration = try poller.register(once, token: 2, events: .readable, trigger: .oneShot)
-    var events = Poller.Events()
-    try edge.add(1)
-    try once.add(1)
-    #expect(try poller.poll(into: &events) == 2)
+    let events = Poller.Events()
+    try edge.blockingAdd(1)
+    try once.blockingAdd(1)
+    #expect(try poller.poll(into: events) == 2)
     #expect(Set(events.reported.map(\.token)) == [1, 2])
     // Both still readable, neither reported again.
-    #expect(try poller.poll(into: &events) == 0)
-    try edge.add(1)
-    #expect(try poller.poll(into: &events) == 1)
+    #expect(try poller.poll(into: events) == 0)
+    try edge.blockingAdd(1)
+    #expect(try poller.poll(into: events) == 1)
     #expect(events[0].token == 1)
     try onceRegistration.modify(events: .readable, trigger: .oneShot)
-    #expect(try poller.poll(into: &events) == 1)
+    #expect(try poller.poll(into: events) == 1)
     #expect(events[0].token == 2)
-    #expect(try poller.poll(into: &events) == 0)
+    #expect(try poller.poll(into: events) == 0)
     _ = consume edgeRegistration
   }
 
@@ -59,12 +59,12 @@ struct PollerTests {
     let ra = try poller.register(a, token: 10, events: .readable, trigger: .oneShot)
     let rb = try poller.register(b, token: 11, events: .readable, trigger: .oneShot)
     let rc = try poller.register(c, token: 12, events: .readable, trigger: .oneShot)
-    var events = Poller.Events(capacity: 2)
+    let events = Poller.Events(capacity: 2)
     #expect(events.capacity == 2)
     var seen: Set<UInt64> = []
-    #expect(try poller.poll(into: &events) == 2)
+    #expect(try poller.poll(into: events) == 2)
     seen.formUnion(events.reported.map(\.token))
-    #expect(try poller.poll(into: &events) == 1)
+    #expect(try poller.poll(into: events) == 1)
     seen.formUnion(events.reported.map(\.token))
     #expect(seen == [10, 11, 12])
     _ = consume ra
@@ -77,12 +77,12 @@ struct PollerTests {
     let poller = try Poller()
     let event = try EventFD()
     let registration = try poller.register(event, token: 3, events: .readable)
-    var events = Poller.Events()
+    let events = Poller.Events()
     let deadline = Deadline.Instant.after(.milliseconds(30))
-    #expect(try poller.wait(into: &events, timeout: .milliseconds(30)) == 0)
+    #expect(try poller.blockingWait(into: events, timeout: .milliseconds(30)) == 0)
     #expect(deadline.remaining <= .zero)
-    let writer = Thread { try event.add(1) }
-    #expect(try poller.wait(into: &events) == 1)
+    let writer = Thread { try event.blockingAdd(1) }
+    #expect(try poller.blockingWait(into: events) == 1)
     #expect(events[0].token == 3)
     try writer.join()
     _ = consume registration
@@ -92,17 +92,17 @@ struct PollerTests {
   func waker() throws {
     let poller = try Poller()
     let waker = try poller.makeWaker(token: 99)
-    var events = Poller.Events()
-    #expect(try poller.poll(into: &events) == 0)
+    let events = Poller.Events()
+    #expect(try poller.poll(into: events) == 0)
     let thread = Thread { waker.wake() }
-    #expect(try poller.wait(into: &events, timeout: .seconds(10)) == 1)
+    #expect(try poller.blockingWait(into: events, timeout: .seconds(10)) == 1)
     #expect(events[0].token == 99)
     try thread.join()
-    #expect(try poller.poll(into: &events) == 0)
+    #expect(try poller.poll(into: events) == 0)
     waker.wake()
-    #expect(try poller.poll(into: &events) == 1)
+    #expect(try poller.poll(into: events) == 1)
     waker.wake()
-    #expect(try poller.poll(into: &events) == 1)
+    #expect(try poller.poll(into: events) == 1)
   }
 
   @Test("refusals name the descriptor and the reason")
@@ -141,7 +141,7 @@ struct PollerTests {
       let child = try spawnPeer(["sleep", "30"], passing: [FileDescriptor(rawValue: fd): 3])
       defer { _ = try? child.kill(.kill) }
       _ = Sys.close(fd)
-      try writer.write(Array("x".utf8))
+      try writer.blockingWrite(Array("x".utf8))
       var data: UInt64 = 0
       var mask: UInt32 = 0
       let count = try Sys.epollWait(raw, &data, &mask, capacity: 1, timeoutMilliseconds: 0).get()
@@ -163,18 +163,18 @@ struct PollerTests {
       registration = try poller.register(reader, token: 42, events: .readable)
     }
     defer { _ = try? child.kill(.kill) }
-    var events = Poller.Events()
-    try writer.write(Array("x".utf8))
-    #expect(try poller.poll(into: &events) == 1)
+    let events = Poller.Events()
+    try writer.blockingWrite(Array("x".utf8))
+    #expect(try poller.poll(into: events) == 1)
     registration = nil
     _ = registration
     // The reader is gone, its descriptor closed in this process (the peer's copy keeps the
     // pipe open) ...
     #expect(released == nil)
     // ... and never reported again.
-    #expect(try poller.poll(into: &events) == 0)
-    try writer.write(Array("y".utf8))
-    #expect(try poller.poll(into: &events) == 0)
+    #expect(try poller.poll(into: events) == 0)
+    try writer.blockingWrite(Array("y".utf8))
+    #expect(try poller.poll(into: events) == 0)
   }
 
   @Test("side by side with the reactor: an async poller wait and reactor waits in one process")
@@ -184,8 +184,8 @@ struct PollerTests {
     let awaited = try EventFD()
     let registration = try poller.register(polled, token: 5, events: .readable)
     let loop = Task {
-      var events = Poller.Events()
-      let count = try await poller.wait(into: &events)
+      let events = Poller.Events()
+      let count = try await poller.wait(into: events)
       return events.reported.prefix(count).map(\.token)
     }
     let reactorWait = Task { try await awaited.read() }
@@ -203,8 +203,8 @@ struct PollerTests {
   func cancelAsyncWait() async throws {
     let poller = try Poller()
     let loop = Task {
-      var events = Poller.Events()
-      return try await poller.wait(into: &events)
+      let events = Poller.Events()
+      return try await poller.wait(into: events)
     }
     try await Task.sleep(for: .milliseconds(10))
     loop.cancel()

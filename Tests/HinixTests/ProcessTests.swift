@@ -37,7 +37,7 @@ struct ProcessTests {
     // Nothing ignored: not the parent's SIGTTOU, nor the SIGPIPE Hinix ignores in this process.
     #expect(masks.ignored == 0)
     try child.kill()
-    #expect(try child.wait() == .signalled(SIGTERM))
+    #expect(try child.blockingWait() == .signalled(SIGTERM))
   }
 
   /// The masks of `child` once it runs the test peer (before exec they are the parent's).
@@ -81,13 +81,13 @@ struct ProcessTests {
       FilePath("\(productsFolder)/hinix-test-peer"), arguments: ["list-descriptors"],
       passing: [writer.descriptor: 1], inheriting: .passedAndUnmarked)
     _ = consume writer
-    #expect(try passedOnly.wait() == .exited(0))
-    #expect(try inheritingAll.wait() == .exited(0))
+    #expect(try passedOnly.blockingWait() == .exited(0))
+    #expect(try inheritingAll.blockingWait() == .exited(0))
     var text: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 4096)
     while true {
       let count = try buffer.withUnsafeMutableBytes { (bytes) throws(HinixError) in
-        try reader.read(into: bytes)
+        try reader.blockingRead(into: bytes)
       }
       if count == 0 { break }
       text += buffer[..<count]
@@ -102,7 +102,7 @@ struct ProcessTests {
   @Test("waiting: timed out while it runs, then its termination; cancelling can kill and reap it")
   func waitForms() async throws {
     let child = try spawnPeer(["sleep", "30"])
-    #expect(try blockingSetup { try child.wait(timeout: .milliseconds(30)) } == .timedOut)
+    #expect(try blockingSetup { try child.blockingWait(timeout: .milliseconds(30)) } == .timedOut)
     #expect(try child.tryWait() == .wouldBlock)
     #expect(try child.process.tryWaitForExit() == .wouldBlock)
     try child.kill()

@@ -48,16 +48,17 @@ import Testing
 
   @Test func eioOnTheMasterIsTheEndOfTheStream() throws {
     let pair = try PseudoTerminal.open(attributes: .raw)
-    try pair.slave.write(Array("last words".utf8))
+    try pair.slave.blockingWrite(Array("last words".utf8))
     let master = pair.master
     // Closing the only slave descriptor: the master then reads EIO from the kernel.
     _ = consume pair
     var buffer = [UInt8](repeating: 0, count: 64)
-    let count = try buffer.withUnsafeMutableBytes { try master.read(into: $0) }
+    let count = try buffer.withUnsafeMutableBytes { try master.blockingRead(into: $0) }
     #expect(String(decoding: buffer[..<count], as: UTF8.self) == "last words")
-    #expect(try buffer.withUnsafeMutableBytes { try master.read(into: $0) } == 0)
+    #expect(try buffer.withUnsafeMutableBytes { try master.blockingRead(into: $0) } == 0)
     #expect(try buffer.withUnsafeMutableBytes { try master.tryRead(into: $0) } == .ended)
-    #expect(try buffer.withUnsafeMutableBytes { try master.read(into: $0, timeout: .seconds(1)) } == .ended)
+    #expect(
+      try buffer.withUnsafeMutableBytes { try master.blockingRead(into: $0, timeout: .seconds(1)) } == .ended)
   }
 
   @Test func bothSidesAreNonBlockingAndAnotherSlaveIsBlocking() throws {
@@ -66,9 +67,9 @@ import Testing
     #expect(fcntl(pair.slave.descriptor.rawValue, F_GETFL) & O_NONBLOCK != 0)
     let blocking = try PseudoTerminal.openSlave(of: pair)
     #expect(fcntl(blocking.descriptor.rawValue, F_GETFL) & O_NONBLOCK == 0)
-    try pair.master.write(Array("to both".utf8))
+    try pair.master.blockingWrite(Array("to both".utf8))
     var buffer = [UInt8](repeating: 0, count: 16)
-    let count = try buffer.withUnsafeMutableBytes { try blocking.read(into: $0) }
+    let count = try buffer.withUnsafeMutableBytes { try blocking.blockingRead(into: $0) }
     #expect(Array(buffer[..<count]) == Array("to both".utf8))
   }
 
@@ -77,9 +78,9 @@ import Testing
     let slave = pair.slave
     _ = consume pair
     var buffer = [UInt8](repeating: 0, count: 8)
-    #expect(try buffer.withUnsafeMutableBytes { try slave.read(into: $0) } == 0)
+    #expect(try buffer.withUnsafeMutableBytes { try slave.blockingRead(into: $0) } == 0)
     // A write to a hung-up terminal fails with EIO: an error, not an end and not a signal.
-    let error = expectError(.system) { try slave.write(Array("lost".utf8)) }
+    let error = expectError(.system) { try slave.blockingWrite(Array("lost".utf8)) }
     #expect(error?.errno == .ioError)
   }
 

@@ -6,47 +6,50 @@ import Testing
 /// The README's examples, compiled and run: if these change, change the README with them.
 @Suite("README examples", .timeLimit(.minutes(1)))
 struct ReadmeExamples {
-  @Test func messageQueueExample() throws {
+  @Test func messageQueueExample() async throws {
     let name = uniqueQueueName()
     let queue = try MessageQueue(
       creating: name, capacity: .init(maxMessages: 8, maxMessageSize: 1024))
     defer { try? queue.unlink() }
 
-    try queue.send("low", priority: 1)
-    try queue.send("urgent", priority: 9)
-    let first = try queue.receive()  // "urgent", priority 9: highest first
+    try await queue.send("low", priority: 1)
+    try await queue.send("urgent", priority: 9)
+    let first = try await queue.receive()  // "urgent", priority 9: highest first
     switch try queue.trySend("x") {
     case .completed: break
     case .wouldBlock: Issue.record("the queue should have room")
     case .timedOut, .ended: Issue.record("a try form on a queue reports neither")
     }
-    let later = try queue.receive(timeout: .milliseconds(100))  // .completed(message) or .timedOut
     #expect(first.priority == 9)
     #expect(first.bytes == Array("urgent".utf8))
-    #expect(later.value?.bytes == Array("low".utf8))
-
-    let buffer = UnsafeMutableRawBufferPointer.allocate(
-      byteCount: queue.capacity.maxMessageSize, alignment: 8)
-    defer { buffer.deallocate() }
-    let received = try queue.receive(into: buffer)  // (count, priority)
-    #expect(received.count == 1)
-  }
-
-  @Test func asyncMessageQueueExample() async throws {
-    let name = uniqueQueueName()
-    let queue = try MessageQueue(
-      creating: name, capacity: .init(maxMessages: 8, maxMessageSize: 1024))
-    defer { try? queue.unlink() }
-
-    try await queue.send("tail", priority: 3)
-    try await queue.send("x")
     var seen: [UInt32] = []
     for try await message in queue.messages {
       seen.append(message.priority)
       if message.bytes == Array("x".utf8) { break }
     }
-    #expect(seen == [3, 0])
+    #expect(seen == [1, 0])
     #expect(try queue.tryReceive() == .wouldBlock)
+  }
+
+  @Test func blockingMessageQueueExample() throws {
+    let name = uniqueQueueName()
+    let queue = try MessageQueue(
+      creating: name, capacity: .init(maxMessages: 8, maxMessageSize: 1024))
+    defer { try? queue.unlink() }
+    try queue.blockingSend("a", priority: 2)
+    try queue.blockingSend("bc", priority: 5)
+
+    // The README's serve(_:), with a short timeout.
+    let buffer = UnsafeMutableRawBufferPointer.allocate(
+      byteCount: queue.capacity.maxMessageSize, alignment: 8)
+    defer { buffer.deallocate() }
+    var received: [(Int, UInt32)] = []
+    while case .completed(let message) = try queue.blockingReceive(into: buffer, timeout: .milliseconds(50)) {
+      received.append((message.count, message.priority))
+    }
+    try queue.blockingSend("idle for 5 s", priority: 1)
+    #expect(received.map(\.0) == [2, 1] && received.map(\.1) == [5, 2])
+    #expect(try queue.blockingReceive().bytes == Array("idle for 5 s".utf8))
   }
 
   @Test func eventFDExample() async throws {
@@ -73,8 +76,7 @@ struct ReadmeExamples {
 
       let wake = try EventFD()
       try await client.send("take this", descriptors: [wake.descriptor])
-      var bytes: [UInt8] = []
-      let message = try await server.receive(into: &bytes, maxDescriptors: 4)  // never truncates
+      let (bytes, message) = try await server.receive(maxDescriptors: 4)  // never truncates
       #expect(bytes == Array("take this".utf8))
       guard let received = message.descriptors.takeNext() else {
         Issue.record("no descriptor came")
@@ -118,9 +120,9 @@ struct ReadmeEventsExample {
       let (reader, writer) = try Pipe.create()
       let poller = try Poller()
       let input = try poller.register(reader, token: 1, events: .readable)
-      var events = Poller.Events(capacity: 64)
+      let events = Poller.Events(capacity: 64)
       try await writer.write(Array("x".utf8))
-      let ready = try await poller.wait(into: &events)
+      let ready = try await poller.wait(into: events)
       #expect(ready == 1 && events[0].token == 1)
       _ = consume input
     }

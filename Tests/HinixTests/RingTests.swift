@@ -48,18 +48,18 @@ struct RingTests {
     let sender = pair.sender
     let receiver = pair.receiver
     #expect(try receiver.tryReceive() == .wouldBlock)
-    #expect(try receiver.receive(timeout: .milliseconds(20)) == .timedOut)
+    #expect(try receiver.blockingReceive(timeout: .milliseconds(20)) == .timedOut)
     for value in 0..<4 { #expect(try sender.trySend(UInt64(value)) == .completed) }
     #expect(try sender.trySend(99) == .wouldBlock)
-    #expect(try sender.send(99, timeout: .milliseconds(20)) == .timedOut)
+    #expect(try sender.blockingSend(99, timeout: .milliseconds(20)) == .timedOut)
     // A blocked sender resumes when the receiver makes room from another thread.
     let reader = Thread {
       usleep(20_000)
-      _ = try receiver.receive()
+      _ = try receiver.blockingReceive()
     }
-    try sender.send(4)
+    try sender.blockingSend(4)
     try reader.join()
-    #expect(try receiver.receive() == 1)
+    #expect(try receiver.blockingReceive() == 1)
   }
 
   @Test(
@@ -90,27 +90,27 @@ struct RingTests {
     let pair = try RingSender<UInt32>.makeRing(capacity: 8)
     let sender = pair.sender
     let receiver = pair.receiver
-    try sender.send(1)
-    try sender.send(2)
+    try sender.blockingSend(1)
+    try sender.blockingSend(2)
     sender.close()
     sender.close()
     // The cached free space does not let a send through after close().
-    let refused = expectError(.closed) { try sender.send(3) }
+    let refused = expectError(.closed) { try sender.blockingSend(3) }
     #expect(refused?.description.contains("closed") == true)
     _ = expectError(.closed) { _ = try sender.trySend(3) }
-    #expect(try receiver.receive() == 1)
-    #expect(try receiver.receive() == 2)
-    #expect(try receiver.receive() == nil)
+    #expect(try receiver.blockingReceive() == 1)
+    #expect(try receiver.blockingReceive() == 2)
+    #expect(try receiver.blockingReceive() == nil)
 
     let other = try RingSender<UInt32>.makeRing(capacity: 8)
     let otherSender = other.sender
     let otherReceiver = other.receiver
-    try otherSender.send(1)
+    try otherSender.blockingSend(1)
     otherReceiver.close()
-    _ = expectError(.closed) { _ = try otherReceiver.receive() }
+    _ = expectError(.closed) { _ = try otherReceiver.blockingReceive() }
     // The sender learns it when it has to wait for room, not before.
-    for value in 2...8 { try otherSender.send(UInt32(value)) }
-    _ = expectError(.peerGone) { try otherSender.send(9) }
+    for value in 2...8 { try otherSender.blockingSend(UInt32(value)) }
+    _ = expectError(.peerGone) { try otherSender.blockingSend(9) }
   }
 
   @Test("the end of the stream: the receiver drains what was sent, then gets nil")
@@ -118,11 +118,11 @@ struct RingTests {
     let receiver: RingReceiver<UInt8>
     do {
       let pair = try RingSender<UInt8>.makeRing(capacity: 8)
-      try pair.sender.send(7)
+      try pair.sender.blockingSend(7)
       receiver = pair.receiver
     }
-    #expect(try receiver.receive() == 7)
-    #expect(try receiver.receive() == nil)
+    #expect(try receiver.blockingReceive() == 7)
+    #expect(try receiver.blockingReceive() == nil)
     let finished = receiver.isFinished
     #expect(finished)
   }
@@ -143,7 +143,7 @@ struct RingTests {
     memory.baseAddress.storeBytes(
       of: UInt64(1_000_000), toByteOffset: RingLayout.producerPosition, as: UInt64.self)
     expectError(.corrupt) { try pair.receiver.tryReceive() }
-    expectError(.corrupt) { try pair.receiver.receive(timeout: .milliseconds(10)) }
+    expectError(.corrupt) { try pair.receiver.blockingReceive(timeout: .milliseconds(10)) }
   }
 
   @Test(
@@ -181,15 +181,15 @@ struct RingTests {
   func misuse() throws {
     do {
       let (left, right) = try Socket.pair()
-      let sender = try RingSender<UInt64>.create(over: left, capacity: 8)
-      let error = expectError(.incompatible) { _ = try RingReceiver<UInt32>.accept(over: right) }
+      let sender = try RingSender<UInt64>.blockingCreate(over: left, capacity: 8)
+      let error = expectError(.incompatible) { _ = try RingReceiver<UInt32>.blockingAccept(over: right) }
       #expect(error?.detail.contains("element size is 8 bytes") == true)
       _ = sender
     }
     do {
       let (left, right) = try Socket.pair()
-      let sender = try RingSender<UInt64>.create(over: left, capacity: 8)
-      let error = expectError(.incompatible) { _ = try RingSender<UInt64>.accept(over: right) }
+      let sender = try RingSender<UInt64>.blockingCreate(over: left, capacity: 8)
+      let error = expectError(.incompatible) { _ = try RingSender<UInt64>.blockingAccept(over: right) }
       #expect(error?.detail.contains("sender too") == true)
       _ = sender
     }
@@ -208,9 +208,9 @@ struct RingTests {
       var greeting: [UInt8] = [0x48, 0x4e, 0x58, 0x52, UInt8(version), 1, 0, 0]
       let bell = try Socket.pair()
       let notABell = try EventFD()
-      try left.send(greeting, descriptors: [file, badBell ? notABell.descriptor : bell.0.descriptor])
+      try left.blockingSend(greeting, descriptors: [file, badBell ? notABell.descriptor : bell.0.descriptor])
       greeting.removeAll()
-      let error = expectError(.incompatible) { _ = try RingReceiver<UInt64>.accept(over: right) }
+      let error = expectError(.incompatible) { _ = try RingReceiver<UInt64>.blockingAccept(over: right) }
       let detail = error?.detail ?? ""
       if badBell {
         #expect(detail.contains("doorbell is anon_inode:[eventfd], not a connected Unix stream socket"))
@@ -247,10 +247,10 @@ struct RingTests {
       let bell = try Socket.pair()
       let third = try EventFD()
       let greeting: [UInt8] = [0x48, 0x4e, 0x58, 0x52, UInt8(RingLayout.version), 1, 0, 0]
-      try left.send(
+      try left.blockingSend(
         greeting,
         descriptors: extra ? [file, bell.0.descriptor, third.descriptor] : [file, bell.0.descriptor])
-      let error = expectError(.incompatible) { _ = try RingReceiver<UInt64>.accept(over: right) }
+      let error = expectError(.incompatible) { _ = try RingReceiver<UInt64>.blockingAccept(over: right) }
       if extra {
         #expect(
           error?.detail.contains("3 descriptors, not the 2 a ring needs") == true,
@@ -284,7 +284,7 @@ struct RingTests {
   func policy() throws {
     let (left, _) = try Socket.pair()
     let error = expectError(.permissionDenied) {
-      _ = try RingSender<UInt64>.create(over: left, capacity: 8, policy: .user(getuid() &+ 1))
+      _ = try RingSender<UInt64>.blockingCreate(over: left, capacity: 8, policy: .user(getuid() &+ 1))
     }
     #expect(error?.detail.contains("peer policy") == true)
   }
@@ -298,11 +298,11 @@ struct RingProcessTests {
     var sum: UInt64 = 0
     let total = 8 << 20
     do {
-      let sender = try RingSender<UInt64>.create(over: mine, capacity: 1 << 16)
+      let sender = try RingSender<UInt64>.blockingCreate(over: mine, capacity: 1 << 16)
       sender.waitStrategy = .spinThenSleep(.microseconds(50))
       var next: UInt64 = 0
       while next < UInt64(total) {
-        try sender.send(maxCount: total - Int(next)) { slots in
+        try sender.blockingSend(maxCount: total - Int(next)) { slots in
           for index in slots.indices {
             let value = next &* 2_654_435_761
             slots.initializeElement(at: index, to: value)
@@ -314,9 +314,9 @@ struct RingProcessTests {
       }
     }
     var reply = [UInt8](repeating: 0, count: 64)
-    let count = try reply.withUnsafeMutableBytes { try mine.read(into: $0) }
+    let count = try reply.withUnsafeMutableBytes { try mine.blockingRead(into: $0) }
     #expect(String(decoding: reply[..<count], as: UTF8.self) == "\(total) \(sum)")
-    #expect(try child.wait() == .exited(0))
+    #expect(try child.blockingWait() == .exited(0))
   }
 
   @Test(
@@ -324,19 +324,19 @@ struct RingProcessTests {
     arguments: [WaitStrategy.sleep, .spinThenSleep(.microseconds(100)), .busySpin])
   func peerKilled(_ strategy: WaitStrategy) throws {
     let (child, mine) = try spawnWithSocket(["ring-hold"])
-    let receiver = try blockingSetup { try RingReceiver<UInt64>.create(over: mine, capacity: 8) }
+    let receiver = try blockingSetup { try RingReceiver<UInt64>.blockingCreate(over: mine, capacity: 8) }
     // A busy spin never sleeps in epoll: it notices the hang-up by polling the link as it spins.
     receiver.waitStrategy = strategy
-    for value in 1...3 { #expect(try receiver.receive() == UInt64(value)) }
+    for value in 1...3 { #expect(try receiver.blockingReceive() == UInt64(value)) }
     let killer = Thread {
       usleep(50_000)
       try child.kill(.kill)
     }
     let start = ContinuousClock.now
-    let error = expectError(.peerGone) { _ = try receiver.receive() }
+    let error = expectError(.peerGone) { _ = try receiver.blockingReceive() }
     let waited = ContinuousClock.now - start
     try killer.join()
-    _ = try child.wait()
+    _ = try child.blockingWait()
     #expect(error?.detail.contains("exited") == true)
     // Killed after 50 ms; the wake-up itself takes one epoll hang-up, far below 100 ms.
     #expect(waited < .milliseconds(1050))
@@ -369,18 +369,18 @@ struct RingProcessTests {
     arguments: [WaitStrategy.sleep, .spinThenSleep(.microseconds(100)), .busySpin])
   func receiverKilledWhileSenderWaits(_ strategy: WaitStrategy) throws {
     let (child, mine) = try spawnWithSocket(["ring-hold", "receiver"])
-    let sender = try RingSender<UInt64>.create(over: mine, capacity: 8)
+    let sender = try RingSender<UInt64>.blockingCreate(over: mine, capacity: 8)
     sender.waitStrategy = strategy
-    for value in 0..<8 { try sender.send(UInt64(value)) }
+    for value in 0..<8 { try sender.blockingSend(UInt64(value)) }
     let killer = Thread {
       usleep(50_000)
       try child.kill(.kill)
     }
     let start = ContinuousClock.now
-    let error = expectError(.peerGone) { try sender.send(8) }
+    let error = expectError(.peerGone) { try sender.blockingSend(8) }
     let waited = ContinuousClock.now - start
     try killer.join()
-    _ = try child.wait()
+    _ = try child.blockingWait()
     #expect(error?.detail.contains("exited") == true)
     #expect(waited < .milliseconds(1050))
   }
@@ -388,7 +388,7 @@ struct RingProcessTests {
   @Test("a hostile peer scribbling over the header and data causes errors, never a crash or a hang")
   func hostileScribbler() throws {
     let (child, mine) = try spawnWithSocket(["ring-scribble", "2"])
-    let receiver = try RingReceiver<UInt64>.create(over: mine, capacity: 1024)
+    let receiver = try RingReceiver<UInt64>.blockingCreate(over: mine, capacity: 1024)
     let end = ContinuousClock.now + .seconds(3)
     var errors = 0
     var reads = 0
@@ -396,14 +396,14 @@ struct RingProcessTests {
       do {
         _ = try receiver.tryReceive { elements in elements.count }
         reads += 1
-        _ = try receiver.receive(timeout: .milliseconds(1))
+        _ = try receiver.blockingReceive(timeout: .milliseconds(1))
       } catch let error as HinixError {
         #expect(error.code == .corrupt || error.code == .peerGone)
         errors += 1
         break
       }
     }
-    _ = try child.wait()
+    _ = try child.blockingWait()
     // Random positions are far outside the capacity: the scribbling cannot go unnoticed.
     #expect(errors == 1, "\(reads) reads and no error")
   }
@@ -426,26 +426,26 @@ struct RingDoorbellTests {
       if nonBlocking { #expect(fcntl(bell, F_SETFL, flags | O_NONBLOCK) == 0) }
       let late = Thread {
         usleep(20_000)
-        try pair.sender.send(42)
+        try pair.sender.blockingSend(42)
       }
-      #expect(try pair.receiver.receive() == 42)
+      #expect(try pair.receiver.blockingReceive() == 42)
       try late.join()
       // A peer process killed while this side sleeps: peerGone, either way.
       let (child, mine) = try spawnWithSocket(["ring-hold"])
-      let receiver = try blockingSetup { try RingReceiver<UInt64>.create(over: mine, capacity: 8) }
+      let receiver = try blockingSetup { try RingReceiver<UInt64>.blockingCreate(over: mine, capacity: 8) }
       receiver.waitStrategy = .sleep
       if nonBlocking {
         let fd = receiver.core.side.bell.fd
         #expect(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == 0)
       }
-      for value in 1...3 { #expect(try receiver.receive() == UInt64(value)) }
+      for value in 1...3 { #expect(try receiver.blockingReceive() == UInt64(value)) }
       let killer = Thread {
         usleep(20_000)
         try child.kill(.kill)
       }
-      expectError(.peerGone) { _ = try receiver.receive() }
+      expectError(.peerGone) { _ = try receiver.blockingReceive() }
       try killer.join()
-      _ = try child.wait()
+      _ = try child.blockingWait()
     }
   }
 }

@@ -35,11 +35,11 @@ import Testing
     let error = expectError(.unsupported) { try pair.slave.modemLines() }
     #expect(error?.detail.contains("no modem lines") == true && error?.subject == pair.slavePath.string)
     expectError(.unsupported) { try pair.slave.setModemLines(.dataTerminalReady, raised: true) }
-    expectError(.unsupported) { try pair.slave.waitForModemChange() }
+    expectError(.unsupported) { try pair.slave.blockingWaitForModemChange() }
     let input = expectError(.invalidArgument) { try pair.slave.setModemLines(.clearToSend, raised: true) }
     #expect(input?.detail.contains("CTS") == true)
-    expectError(.invalidArgument) { try pair.slave.waitForModemChange(of: []) }
-    expectError(.invalidArgument) { try pair.slave.waitForModemChange(of: .requestToSend) }
+    expectError(.invalidArgument) { try pair.slave.blockingWaitForModemChange(of: []) }
+    expectError(.invalidArgument) { try pair.slave.blockingWaitForModemChange(of: .requestToSend) }
     #expect("\(ModemLines([.requestToSend, .clearToSend, .dataTerminalReady]))" == "DTR|RTS|CTS")
     #expect("\(ModemLines())" == "none")
   }
@@ -183,16 +183,16 @@ import Testing
   @Test func characterDevicesOpenWithTheirNumbers() throws {
     let null = try CharacterDevice.open("/dev/null")
     #expect(null.major == 1 && null.minor == 3 && null.path == "/dev/null")
-    try null.write(Array("gone".utf8))
+    try null.blockingWrite(Array("gone".utf8))
     var buffer = [UInt8](repeating: 0xFF, count: 16)
-    #expect(try buffer.withUnsafeMutableBytes { try null.read(into: $0) } == 0)
+    #expect(try buffer.withUnsafeMutableBytes { try null.blockingRead(into: $0) } == 0)
     let zero = try CharacterDevice.open("/dev/zero", access: .readOnly)
     #expect(zero.major == 1 && zero.minor == 5)
     #expect(try buffer.withUnsafeMutableBytes { try zero.tryRead(into: $0) } == .completed(16))
     #expect(buffer == [UInt8](repeating: 0, count: 16))
     let full = try CharacterDevice.open("/dev/full", access: .writeOnly)
     #expect(full.major == 1 && full.minor == 7)
-    let error = expectError(.limitExceeded) { try full.write(Array("x".utf8)) }
+    let error = expectError(.limitExceeded) { try full.blockingWrite(Array("x".utf8)) }
     #expect(error?.errno == .noSpace)
   }
 

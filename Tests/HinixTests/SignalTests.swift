@@ -153,7 +153,7 @@ struct SignalTests {
     try Signal.interrupt.send(to: peer)
     #expect(try await lines.next()?.hasPrefix("got SIGINT") == true)
     try Signal.interrupt.send(to: peer)
-    let ended = try blockingSetup { try unshare.wait(timeout: .seconds(20)) }
+    let ended = try blockingSetup { try unshare.blockingWait(timeout: .seconds(20)) }
     if ended == .timedOut { try Signal.kill.send(to: peer) }
     #expect(ended == .completed(.exited(128 + SIGINT)))
   }
@@ -175,7 +175,7 @@ struct SignalTests {
     try number.send(to: child.pid)
     #expect(try await lines.next() == "got \(number) from \(getpid())")
     // Before the fix the handler returned and the faulting instruction ran again, forever.
-    let ended = try blockingSetup { try child.wait(timeout: .seconds(30)) }
+    let ended = try blockingSetup { try child.blockingWait(timeout: .seconds(30)) }
     if ended == .timedOut { try child.kill(.kill) }
     #expect(ended == .completed(.signalled(number.rawValue)))
   }

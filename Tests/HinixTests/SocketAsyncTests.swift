@@ -81,15 +81,15 @@ struct SocketAsyncTests {
     let name = uniqueAbstractName()
     let server = try LocalSocket.listen(.namespaced(name))
     #expect(server.address == .abstract(name))
-    let client = try LocalSocket.connect(.namespaced(name))
-    let accepted = try server.accept()
+    let client = try LocalSocket.blockingConnect(.namespaced(name))
+    let accepted = try server.blockingAccept()
     #expect(try accepted.peerCredentials() == .current)
     _ = client
     try withTemporaryFolder { folder in
       try withRuntimeFolder(folder.string) {
         let fileServer = try LocalSocket.listen(.filesystem("app.sock"))
         #expect(fileServer.address == .path(folder.appending("app.sock")))
-        _ = try LocalSocket.connect(.filesystem("app.sock"))
+        _ = try LocalSocket.blockingConnect(.filesystem("app.sock"))
       }
     }
     expectError(.invalidName) { try LocalSocket.listen(.namespaced("")) }
@@ -129,10 +129,10 @@ struct SocketAsyncTests {
   @Test("connect wait modes: fail at once, time out, or wait for the server to appear")
   func connectWaitModes() async throws {
     let name = uniqueAbstractName()
-    expectError(.connectionRefused) { try LocalSocket.connect(.namespaced(name)) }
+    expectError(.connectionRefused) { try LocalSocket.blockingConnect(.namespaced(name)) }
     let start = ContinuousClock.now
     let timedOut = expectError(.timedOut) {
-      try LocalSocket.connect(.namespaced(name), wait: .timeout(.milliseconds(60)))
+      try LocalSocket.blockingConnect(.namespaced(name), wait: .timeout(.milliseconds(60)))
     }
     #expect(ContinuousClock.now - start >= .milliseconds(55))
     #expect(timedOut?.detail.contains("no server appeared") == true)

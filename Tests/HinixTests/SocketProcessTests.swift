@@ -8,7 +8,7 @@ import Testing
 func readLine(_ reader: PipeReader) throws -> String {
   var line: [UInt8] = []
   var byte: UInt8 = 0
-  while try withUnsafeMutableBytes(of: &byte, { try reader.read(into: $0) }) == 1 && byte != 10 {
+  while try withUnsafeMutableBytes(of: &byte, { try reader.blockingRead(into: $0) }) == 1 && byte != 10 {
     line.append(byte)
   }
   return String(decoding: line, as: UTF8.self)
@@ -31,25 +31,25 @@ struct SocketProcessTests {
       let path = folder.appending("fds.sock")
       let listener = try SocketListener(.path(path))
       let child = try spawnPeer(["socket-use-fds", path.string])
-      let connection = try #require(try listener.accept(timeout: .seconds(20)).value)
+      let connection = try #require(try listener.blockingAccept(timeout: .seconds(20)).value)
       let event = try EventFD()
       let memory = OwnedDescriptor(
         adopting: FileDescriptor(
           rawValue: try Sys.memfdCreate("test", allowSealing: false, hugePages: false).get()))
       let (reader, writer) = try Pipe.create()
-      try connection.send(
+      try connection.blockingSend(
         "take these", descriptors: [event.descriptor, memory.descriptor, writer.descriptor])
       var done = [UInt8](repeating: 0, count: 4)
-      try done.withUnsafeMutableBytes { try connection.readExactly(into: $0) }
+      try done.withUnsafeMutableBytes { try connection.blockingReadExactly(into: $0) }
       #expect(done == Array("done".utf8))
-      #expect(try child.wait() == .exited(0))
-      #expect(try event.read() == 7)
+      #expect(try child.blockingWait() == .exited(0))
+      #expect(try event.blockingRead() == 7)
       var text = [UInt8](repeating: 0, count: 16)
       #expect(pread(memory.descriptor.rawValue, &text, text.count, 0) == 16)
       #expect(text == Array("memfd from child".utf8))
       _ = consume writer
       var piped = [UInt8](repeating: 0, count: 32)
-      let count = try piped.withUnsafeMutableBytes { try reader.read(into: $0) }
+      let count = try piped.withUnsafeMutableBytes { try reader.blockingRead(into: $0) }
       #expect(Array(piped[..<count]) == Array("pipe from child".utf8))
     }
   }
@@ -65,7 +65,7 @@ struct SocketProcessTests {
       let listener = try SocketListener(.path(path), kind: .seqpacket, options: options)
       let dropping = getuid() == 0
       let child = try spawnPeer(["socket-credentials", path.string, dropping ? "1" : "0"])
-      let connection = try #require(try listener.accept(timeout: .seconds(20)).value)
+      let connection = try #require(try listener.blockingAccept(timeout: .seconds(20)).value)
       let expected = Credentials(
         pid: child.pid, uid: dropping ? 65534 : getuid(), gid: dropping ? 65534 : getgid())
       #expect(try connection.peerCredentials() == expected)
@@ -74,13 +74,13 @@ struct SocketProcessTests {
         #expect(peer.pid == child.pid)
       }
       try connection.set(.passCredentials, true)
-      try connection.send("go")
+      try connection.blockingSend("go")
       var buffer: [UInt8] = []
-      let message = try connection.receive(into: &buffer)
+      let message = try connection.blockingReceive(into: &buffer)
       #expect(buffer == Array("hello".utf8))
       #expect(message.credentials == expected)
-      try connection.send("bye")
-      #expect(try child.wait() == .exited(0))
+      try connection.blockingSend("bye")
+      #expect(try child.blockingWait() == .exited(0))
     }
   }
 
@@ -95,12 +95,12 @@ struct SocketProcessTests {
       let live = expectError(.alreadyExists) { try SocketListener(.path(path)) }
       #expect(live?.detail.contains("another listener") == true)
       try child.kill(.kill)
-      #expect(try child.wait() == .signalled(SIGKILL))
+      #expect(try child.blockingWait() == .signalled(SIGKILL))
       #expect(fileMode(path)! & S_IFMT == S_IFSOCK)
-      expectError(.connectionRefused) { try Socket.connect(to: .path(path)) }
+      expectError(.connectionRefused) { try Socket.blockingConnect(to: .path(path)) }
       let listener = try SocketListener(.path(path))
-      let client = try Socket.connect(to: .path(path))
-      _ = try listener.accept()
+      let client = try Socket.blockingConnect(to: .path(path))
+      _ = try listener.blockingAccept()
       _ = client
     }
   }

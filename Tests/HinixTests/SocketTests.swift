@@ -28,7 +28,7 @@ func withTemporaryFolderAsync(_ body: (FilePath) async throws -> Void) async thr
 
 func removeTree(_ path: FilePath) {
   if let child = try? ChildProcess.spawn("/bin/rm", arguments: ["-rf", path.string]) {
-    _ = try? child.wait()
+    _ = try? child.blockingWait()
   }
 }
 
@@ -45,7 +45,7 @@ extension Socket {
   /// Receives one message into a fresh array (test helper).
   func receiveBytes(maxDescriptors: Int = 0) throws -> (bytes: [UInt8], credentials: Credentials?) {
     var bytes: [UInt8] = []
-    let message = try receive(into: &bytes, maxDescriptors: maxDescriptors)
+    let message = try blockingReceive(into: &bytes, maxDescriptors: maxDescriptors)
     return (bytes, message.credentials)
   }
 }
@@ -55,20 +55,20 @@ struct SocketTests {
   @Test("a stream socketpair carries bytes both ways and reports end of stream after shutdown")
   func streamPair() throws {
     let (left, right) = try Socket.pair()
-    try left.write("hello")
+    try left.blockingWrite("hello")
     var buffer = [UInt8](repeating: 0, count: 16)
-    let count = try buffer.withUnsafeMutableBytes { try right.read(into: $0) }
+    let count = try buffer.withUnsafeMutableBytes { try right.blockingRead(into: $0) }
     #expect(Array(buffer[..<count]) == Array("hello".utf8))
-    try right.write("back")
+    try right.blockingWrite("back")
     try buffer.withUnsafeMutableBytes {
-      try left.readExactly(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<4]))
+      try left.blockingReadExactly(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<4]))
     }
     #expect(Array(buffer[..<4]) == Array("back".utf8))
     try left.shutdown(.write)
-    #expect(try buffer.withUnsafeMutableBytes { try right.read(into: $0) } == 0)
+    #expect(try buffer.withUnsafeMutableBytes { try right.blockingRead(into: $0) } == 0)
     // The other direction still works after a one-way shutdown.
-    try right.write("still")
-    #expect(try buffer.withUnsafeMutableBytes { try left.read(into: $0) } == 5)
+    try right.blockingWrite("still")
+    #expect(try buffer.withUnsafeMutableBytes { try left.blockingRead(into: $0) } == 5)
   }
 
   @Test("try and timed forms return nil instead of waiting")
@@ -78,7 +78,8 @@ struct SocketTests {
     #expect(try buffer.withUnsafeMutableBytes { try right.tryRead(into: $0) } == .wouldBlock)
     let start = ContinuousClock.now
     #expect(
-      try buffer.withUnsafeMutableBytes { try right.read(into: $0, timeout: .milliseconds(50)) } == .timedOut)
+      try buffer.withUnsafeMutableBytes { try right.blockingRead(into: $0, timeout: .milliseconds(50)) }
+        == .timedOut)
     #expect(ContinuousClock.now - start >= .milliseconds(45))
     #expect(try left.tryWrite("x") == .completed(1))
     #expect(try buffer.withUnsafeMutableBytes { try right.tryRead(into: $0) } == .completed(1))
@@ -97,7 +98,7 @@ struct SocketTests {
     }
     #expect(total > 0)
     #expect(try left.tryWrite(chunk) == .wouldBlock)
-    #expect(try left.write(chunk, timeout: .milliseconds(20)) == .timedOut)
+    #expect(try left.blockingWrite(chunk, timeout: .milliseconds(20)) == .timedOut)
     #expect(try left.trySend(chunk) == .wouldBlock)
   }
 
@@ -116,8 +117,8 @@ struct SocketTests {
     #expect(sent > 0 && sent < message.count)
     let one = UnsafeMutableRawBufferPointer.allocate(byteCount: 1, alignment: 1)
     defer { one.deallocate() }
-    #expect(try right.receive(into: one, maxDescriptors: 1).descriptors.count == 1)
-    let timed = try left.send(message, timeout: .milliseconds(30))
+    #expect(try right.blockingReceive(into: one, maxDescriptors: 1).descriptors.count == 1)
+    let timed = try left.blockingSend(message, timeout: .milliseconds(30))
     #expect(ContinuousClock.now - start < .seconds(5))
     if case .completed(let count) = timed {
       #expect(count < message.count)
@@ -134,7 +135,9 @@ struct SocketTests {
     let timeout = try left.get(.receiveTimeout)
     #expect(timeout != nil && timeout! >= .milliseconds(30) && timeout! < .milliseconds(40))
     var buffer = [UInt8](repeating: 0, count: 8)
-    let error = expectError(.timedOut) { try buffer.withUnsafeMutableBytes { try left.read(into: $0) } }
+    let error = expectError(.timedOut) {
+      try buffer.withUnsafeMutableBytes { try left.blockingRead(into: $0) }
+    }
     #expect(error?.description.contains("receive timeout") == true)
     try left.set(.receiveTimeout, nil)
     #expect(try left.get(.receiveTimeout) == nil)
@@ -149,7 +152,7 @@ struct SocketTests {
     try left.set(.sendTimeout, .milliseconds(200))
     let clock = ContinuousClock()
     let start = clock.now
-    let error = expectError(.timedOut) { try left.write([2]) }
+    let error = expectError(.timedOut) { try left.blockingWrite([2]) }
     let elapsed = clock.now - start
     #expect(error?.description.contains("send timeout") == true)
     // The kernel's first blocking send times out; a second one would wait as long again.
@@ -163,7 +166,7 @@ struct SocketTests {
     try left.set(.sendTimeout, .milliseconds(50))
     // Far more than the socket's buffer: the first send takes what fits, the next times out.
     let large = [UInt8](repeating: 3, count: 4 << 20)
-    let error = expectError(.timedOut) { try left.write(large) }
+    let error = expectError(.timedOut) { try left.blockingWrite(large) }
     let detail = error?.detail ?? ""
     #expect(detail.contains("of 4194304 bytes were written before it"), "\(detail)")
     #expect(!detail.contains(" 0 of "), "\(detail)")
@@ -174,42 +177,80 @@ struct SocketTests {
     var pair: (Socket, Socket)? = try Socket.pair()
     let left = pair!.0
     pair = nil
-    expectError(.brokenPipe) { try left.write("into the void") }
-    expectError(.brokenPipe) { try left.send("x", descriptors: [left.descriptor]) }
+    expectError(.brokenPipe) { try left.blockingWrite("into the void") }
+    expectError(.brokenPipe) { try left.blockingSend("x", descriptors: [left.descriptor]) }
   }
 
   @Test("seqpacket keeps message boundaries and reports truncation as its own error")
   func seqpacketBoundaries() throws {
     let (left, right) = try Socket.pair(.seqpacket)
-    try left.send("first message")
-    try left.send("second")
-    try left.send(Array(repeating: UInt8(1), count: 100))
-    #expect(try right.nextMessageSize() == 13)
+    try left.blockingSend("first message")
+    try left.blockingSend("second")
+    try left.blockingSend(Array(repeating: UInt8(1), count: 100))
+    #expect(try right.blockingNextMessageSize() == 13)
     #expect(try right.receiveBytes().bytes == Array("first message".utf8))
     var small = [UInt8](repeating: 0, count: 4)
     let error = expectError(.messageTruncated) {
-      try small.withUnsafeMutableBytes { try right.receive(into: $0) }
+      try small.withUnsafeMutableBytes { try right.blockingReceive(into: $0) }
     }
     #expect(error?.detail.contains("6-byte message") == true)
     // The next message is intact: truncation cost only the one message.
     #expect(try right.receiveBytes().bytes == Array(repeating: UInt8(1), count: 100))
-    try left.send("exact")
+    try left.blockingSend("exact")
     var exact = [UInt8](repeating: 0, count: 5)
-    #expect(try exact.withUnsafeMutableBytes { try right.receive(into: $0) }.count == 5)
+    #expect(try exact.withUnsafeMutableBytes { try right.blockingReceive(into: $0) }.count == 5)
+  }
+
+  @Test("the new-array receive forms return each whole message with its descriptors")
+  func newArrayReceiveForms() throws {
+    let (left, right) = try Socket.pair(.seqpacket)
+    guard case .wouldBlock = try right.tryReceive(maxDescriptors: 1) else {
+      Issue.record("a message came from nowhere")
+      return
+    }
+    guard case .timedOut = try right.blockingReceive(timeout: .milliseconds(20)) else {
+      Issue.record("the timed form did not time out")
+      return
+    }
+    let wake = try EventFD()
+    try left.blockingSend(Array(repeating: UInt8(7), count: 5000), descriptors: [wake.descriptor])
+    try left.blockingSend("two")
+    try left.blockingSend("three")
+
+    let (bytes, message) = try right.blockingReceive(maxDescriptors: 1)
+    #expect(bytes == Array(repeating: UInt8(7), count: 5000) && message.count == 5000)
+    guard let passed = message.descriptors.takeNext() else {
+      Issue.record("the descriptor did not come")
+      return
+    }
+    try EventFD(adopting: passed.release()).blockingAdd(3)
+    #expect(try wake.tryRead() == .completed(3))
+    #expect(try right.tryReceive().value?.bytes == Array("two".utf8))
+    #expect(try right.blockingReceive(timeout: .seconds(5)).value?.bytes == Array("three".utf8))
+  }
+
+  @Test("the async new-array receive waits for the message")
+  func asyncNewArrayReceive() async throws {
+    let (left, right) = try Socket.pair(.seqpacket)
+    async let received = right.receive()
+    try await Task.sleep(for: .milliseconds(20))
+    try await left.send("four")
+    let (bytes, message) = try await received
+    #expect(bytes == Array("four".utf8) && message.descriptors.count == 0)
   }
 
   @Test("a message larger than the buffer throws messageTruncated naming both sizes")
   func truncation() throws {
     let (left, right) = try Socket.pair(.datagram)
-    try left.send(Array(repeating: UInt8(9), count: 100))
+    try left.blockingSend(Array(repeating: UInt8(9), count: 100))
     var small = [UInt8](repeating: 0, count: 10)
     let error = expectError(.messageTruncated) {
-      try small.withUnsafeMutableBytes { try right.receive(into: $0) }
+      try small.withUnsafeMutableBytes { try right.blockingReceive(into: $0) }
     }
     #expect(error?.detail.contains("100-byte message") == true)
     #expect(error?.detail.contains("10-byte buffer") == true)
     // The whole-message form grows the buffer instead.
-    try left.send(Array(repeating: UInt8(3), count: 5000))
+    try left.blockingSend(Array(repeating: UInt8(3), count: 5000))
     #expect(try right.receiveBytes().bytes == Array(repeating: UInt8(3), count: 5000))
   }
 
@@ -218,7 +259,7 @@ struct SocketTests {
     let (left, right) = try Socket.pair(.datagram)
     defer { withExtendedLifetime(right) {} }
     try left.set(.sendBufferSize, 4096)
-    let error = expectError(.messageTooLarge) { try left.send([UInt8](repeating: 0, count: 1 << 20)) }
+    let error = expectError(.messageTooLarge) { try left.blockingSend([UInt8](repeating: 0, count: 1 << 20)) }
     #expect(error?.detail.contains("send buffer") == true)
   }
 
@@ -227,9 +268,9 @@ struct SocketTests {
     let (left, right) = try Socket.pair(.seqpacket)
     let event = try EventFD()
     let (reader, writer) = try Pipe.create()
-    try left.send("two", descriptors: [event.descriptor, writer.descriptor])
+    try left.blockingSend("two", descriptors: [event.descriptor, writer.descriptor])
     var buffer = [UInt8](repeating: 0, count: 16)
-    let message = try buffer.withUnsafeMutableBytes { try right.receive(into: $0, maxDescriptors: 8) }
+    let message = try buffer.withUnsafeMutableBytes { try right.blockingReceive(into: $0, maxDescriptors: 8) }
     #expect(message.count == 3)
     #expect(message.descriptors.count == 2)
     #expect(!message.lostDescriptors)
@@ -240,11 +281,11 @@ struct SocketTests {
     if message.descriptors.takeNext() != nil { extra = true }
     #expect(!extra)
     #expect(try receivedEvent.descriptor.isInheritable() == false)
-    try EventFD(adopting: receivedEvent.release()).add(5)
-    #expect(try event.read() == 5)
-    try PipeWriter(adopting: receivedWriter.release()).write("via copy")
+    try EventFD(adopting: receivedEvent.release()).blockingAdd(5)
+    #expect(try event.blockingRead() == 5)
+    try PipeWriter(adopting: receivedWriter.release()).blockingWrite("via copy")
     var text = [UInt8](repeating: 0, count: 8)
-    #expect(try text.withUnsafeMutableBytes { try reader.read(into: $0) } == 8)
+    #expect(try text.withUnsafeMutableBytes { try reader.blockingRead(into: $0) } == 8)
     #expect(text == Array("via copy".utf8))
   }
 
@@ -257,9 +298,11 @@ struct SocketTests {
     let ids = Set(try events.map { try eventFDID($0.descriptor) })
     var buffer = [UInt8](repeating: 0, count: 4)
     #expect(copies(ofEventFDs: ids) == 6)
-    try left.send("x", descriptors: events.map(\.descriptor))
+    try left.blockingSend("x", descriptors: events.map(\.descriptor))
     do {
-      let message = try buffer.withUnsafeMutableBytes { try right.receive(into: $0, maxDescriptors: 2) }
+      let message = try buffer.withUnsafeMutableBytes {
+        try right.blockingReceive(into: $0, maxDescriptors: 2)
+      }
       #expect(message.descriptors.count == 2)
       #expect(message.discardedDescriptors == 4)
       #expect(message.lostDescriptors)
@@ -269,8 +312,8 @@ struct SocketTests {
     }
     #expect(copies(ofEventFDs: ids) == 6)
     // Not taking a descriptor closes it too; a message without a cap receives none.
-    try left.send("y", descriptors: [events[0].descriptor])
-    _ = try buffer.withUnsafeMutableBytes { try right.receive(into: $0) }
+    try left.blockingSend("y", descriptors: [events[0].descriptor])
+    _ = try buffer.withUnsafeMutableBytes { try right.blockingReceive(into: $0) }
     #expect(copies(ofEventFDs: ids) == 6)
   }
 
@@ -278,14 +321,14 @@ struct SocketTests {
   func descriptorLimits() throws {
     let (left, _) = try Socket.pair()
     let many = [FileDescriptor](repeating: left.descriptor, count: Socket.maximumDescriptorsPerMessage + 1)
-    let error = expectError(.limitExceeded) { try left.send("x", descriptors: many) }
+    let error = expectError(.limitExceeded) { try left.blockingSend("x", descriptors: many) }
     #expect(error?.detail.contains("253") == true)
-    expectError(.invalidArgument) { try left.send([UInt8](), descriptors: [left.descriptor]) }
+    expectError(.invalidArgument) { try left.blockingSend([UInt8](), descriptors: [left.descriptor]) }
     // The kernel's own limit is reachable.
     let (a, b) = try Socket.pair(.seqpacket)
-    try a.send("max", descriptors: Array(many.dropLast()))
+    try a.blockingSend("max", descriptors: Array(many.dropLast()))
     var buffer = [UInt8](repeating: 0, count: 4)
-    let message = try buffer.withUnsafeMutableBytes { try b.receive(into: $0, maxDescriptors: 1000) }
+    let message = try buffer.withUnsafeMutableBytes { try b.blockingReceive(into: $0, maxDescriptors: 1000) }
     #expect(message.descriptors.count == Socket.maximumDescriptorsPerMessage)
   }
 
@@ -295,10 +338,10 @@ struct SocketTests {
     #expect(try left.peerCredentials() == .current)
     try right.set(.passCredentials, true)
     #expect(try right.get(.passCredentials))
-    try left.send("explicit", credentials: .current)
+    try left.blockingSend("explicit", credentials: .current)
     #expect(try right.receiveBytes().credentials == .current)
     // With SO_PASSCRED on, the kernel attaches the sender's credentials to every message.
-    try left.send("implicit")
+    try left.blockingSend("implicit")
     #expect(try right.receiveBytes().credentials == .current)
     // Claiming another pid is refused by the kernel for an unprivileged claim, or allowed
     // for root; either way nothing crashes and a forged pid never passes silently as ours.
@@ -316,11 +359,11 @@ struct SocketTests {
       #expect(fileMode(folder.appending("a"))! & 0o777 == 0o700)
       #expect(fileMode(folder.appending("a/b"))! & 0o777 == 0o700)
       do {
-        let client = try Socket.connect(to: .path(path))
-        let server = try listener.accept()
-        try client.write("ping")
+        let client = try Socket.blockingConnect(to: .path(path))
+        let server = try listener.blockingAccept()
+        try client.blockingWrite("ping")
         var buffer = [UInt8](repeating: 0, count: 4)
-        try buffer.withUnsafeMutableBytes { try server.readExactly(into: $0) }
+        try buffer.withUnsafeMutableBytes { try server.blockingReadExactly(into: $0) }
         #expect(buffer == Array("ping".utf8))
         // The accepted socket reports the listener's path but does not own it.
         #expect(try server.localAddress() == .path(path))
@@ -412,24 +455,30 @@ struct SocketTests {
   @Test("names: too long, NUL bytes and empty paths get clear errors before the kernel")
   func badNames() throws {
     let long = "/tmp/" + String(repeating: "x", count: 103)
-    let error = expectError(.invalidName) { try Socket.connect(to: .path(FilePath(long))) }
+    let error = expectError(.invalidName) { try Socket.blockingConnect(to: .path(FilePath(long))) }
     #expect(error?.detail.contains("108 bytes") == true)
     #expect(error?.detail.contains("limit of 107") == true)
-    expectError(.invalidName) { try Socket.connect(to: .abstract(String(repeating: "y", count: 108))) }
+    expectError(.invalidName) {
+      try Socket.blockingConnect(to: .abstract(String(repeating: "y", count: 108)))
+    }
     let nul = expectError(.invalidName) { try SocketAddress(path: "/tmp/a\u{0}b") }
     #expect(nul?.detail.contains("NUL byte at offset 6") == true)
     expectError(.invalidName) { try SocketAddress(path: "") }
     expectError(.invalidName) { try SocketAddress(path: long) }
     #expect(try SocketAddress(path: "/tmp/ok.sock") == .path("/tmp/ok.sock"))
-    expectError(.invalidName) { try Socket.connect(to: .ipv4("300.1.1.1", port: 1)) }
+    expectError(.invalidName) { try Socket.blockingConnect(to: .ipv4("300.1.1.1", port: 1)) }
     expectError(.invalidArgument) { try SocketListener(.abstract("x"), kind: .datagram) }
   }
 
   @Test("connect errors name the address: nobody listening, no file, timeout")
   func connectErrors() throws {
-    let missing = expectError(.notFound) { try Socket.connect(to: .path("/tmp/hinix-no-such-dir/x.sock")) }
+    let missing = expectError(.notFound) {
+      try Socket.blockingConnect(to: .path("/tmp/hinix-no-such-dir/x.sock"))
+    }
     #expect(missing?.subject == "/tmp/hinix-no-such-dir/x.sock")
-    let refused = expectError(.connectionRefused) { try Socket.connect(to: .abstract(uniqueAbstractName())) }
+    let refused = expectError(.connectionRefused) {
+      try Socket.blockingConnect(to: .abstract(uniqueAbstractName()))
+    }
     #expect(refused?.detail.contains("nobody is listening") == true)
     // A listener whose backlog is full: connect waits, then times out.
     let name = uniqueAbstractName()
@@ -438,7 +487,9 @@ struct SocketTests {
     let listener = try SocketListener(.abstract(name), options: options)
     var held: [Socket] = []
     let error = expectError(.timedOut) {
-      for _ in 0..<8 { held.append(try Socket.connect(to: .abstract(name), timeout: .milliseconds(50))) }
+      for _ in 0..<8 {
+        held.append(try Socket.blockingConnect(to: .abstract(name), timeout: .milliseconds(50)))
+      }
     }
     #expect(error?.subject == "@" + name)
     _ = listener
@@ -456,8 +507,8 @@ struct SocketTests {
       return
     }
     #expect(assigned.count == 5)
-    try client.connect(to: .abstract(name))
-    let server = try listener.accept()
+    try client.blockingConnect(to: .abstract(name))
+    let server = try listener.blockingAccept()
     #expect(try server.peerAddress() == .abstract(assigned))
   }
 
@@ -466,13 +517,15 @@ struct SocketTests {
     try withTemporaryFolder { folder in
       let a = try Socket.bound(to: .path(folder.appending("a.sock")), kind: .datagram)
       let b = try Socket.bound(to: .path(folder.appending("b.sock")), kind: .datagram)
-      try a.send("to b", to: .path(folder.appending("b.sock")))
+      try a.blockingSend("to b", to: .path(folder.appending("b.sock")))
       var buffer = [UInt8](repeating: 0, count: 16)
-      let message = try buffer.withUnsafeMutableBytes { try b.receive(into: $0) }
+      let message = try buffer.withUnsafeMutableBytes { try b.blockingReceive(into: $0) }
       #expect(message.count == 4)
       #expect(message.sender == .path(folder.appending("a.sock")))
       _ = a
-      let missing = expectError(.notFound) { try a.send("x", to: .path(folder.appending("none.sock"))) }
+      let missing = expectError(.notFound) {
+        try a.blockingSend("x", to: .path(folder.appending("none.sock")))
+      }
       #expect(missing != nil)
     }
   }
@@ -482,7 +535,7 @@ struct SocketTests {
     for host in [SocketAddress.ipv4("127.0.0.1", port: 0), .ipv6("::1", port: 0)] {
       let listener = try SocketListener(host)
       #expect(listener.address.port != 0)
-      let client = try Socket.connect(to: listener.address, timeout: .seconds(2))
+      let client = try Socket.blockingConnect(to: listener.address, timeout: .seconds(2))
       try client.set(.noDelay, true)
       #expect(try client.get(.noDelay))
       try client.set(.keepAlive, true)
@@ -492,14 +545,16 @@ struct SocketTests {
       try client.set(.receiveBufferSize, 65536)
       #expect(try client.get(.receiveBufferSize) >= 65536)
       #expect(try listener.socket.get(.reuseAddress))
-      let server = try listener.accept()
-      try client.write("over tcp")
+      let server = try listener.blockingAccept()
+      try client.blockingWrite("over tcp")
       var buffer = [UInt8](repeating: 0, count: 8)
-      try buffer.withUnsafeMutableBytes { try server.readExactly(into: $0) }
+      try buffer.withUnsafeMutableBytes { try server.blockingReadExactly(into: $0) }
       #expect(buffer == Array("over tcp".utf8))
       #expect(try server.peerAddress() == client.localAddress())
     }
-    expectError(.connectionRefused) { try Socket.connect(to: .loopback(port: 1), timeout: .seconds(2)) }
+    expectError(.connectionRefused) {
+      try Socket.blockingConnect(to: .loopback(port: 1), timeout: .seconds(2))
+    }
   }
 
   @Test("UDP datagrams over loopback report their sender")
@@ -507,9 +562,9 @@ struct SocketTests {
     let server = try Socket.bound(to: .loopback(port: 0), kind: .datagram)
     let address = try server.localAddress()
     let client = try Socket(.ipv4, .datagram)
-    try client.send("udp", to: address)
+    try client.blockingSend("udp", to: address)
     var buffer = [UInt8](repeating: 0, count: 8)
-    let message = try buffer.withUnsafeMutableBytes { try server.receive(into: $0) }
+    let message = try buffer.withUnsafeMutableBytes { try server.blockingReceive(into: $0) }
     #expect(message.count == 3)
     #expect(message.sender == .ipv4("127.0.0.1", port: try client.localAddress().port!))
   }

@@ -90,7 +90,7 @@ func run(
   let errors = readAll(stderr.read)
   _ = Sys.close(stdout.read)
   _ = Sys.close(stderr.read)
-  let termination = try child.wait()
+  let termination = try child.blockingWait()
   return ProcessOutput(
     standardOutput: String(decoding: output, as: UTF8.self),
     standardError: String(decoding: errors, as: UTF8.self), termination: termination,

@@ -156,8 +156,8 @@ import Testing
 
   @Test func flushDiscardsAndFlowSuspendsOutput() throws {
     let pair = try PseudoTerminal.open(attributes: .raw)
-    try pair.master.write(Array("discard me".utf8))
-    try pair.master.drain()
+    try pair.master.blockingWrite(Array("discard me".utf8))
+    try pair.master.blockingDrain()
     // The kernel moves a master's writes to the slave's input on a work queue: wait for them.
     let until = ContinuousClock.now + .seconds(10)
     while try pair.slave.inputQueueCount() < 10, ContinuousClock.now < until {
@@ -171,11 +171,11 @@ import Testing
     // While output is suspended the slave takes nothing to write; resumed, it does.
     try pair.slave.flow(.suspendOutput)
     #expect(try pair.slave.tryWrite(Array("held".utf8)) == .wouldBlock)
-    #expect(try pair.slave.write(Array("held".utf8), timeout: .milliseconds(20)) == .timedOut)
+    #expect(try pair.slave.blockingWrite(Array("held".utf8), timeout: .milliseconds(20)) == .timedOut)
     try pair.slave.flow(.resumeOutput)
     #expect(try pair.slave.tryWrite(Array("held".utf8)) == .completed(4))
     #expect(
-      try buffer.withUnsafeMutableBytes { try pair.master.read(into: $0, timeout: .seconds(10)) }
+      try buffer.withUnsafeMutableBytes { try pair.master.blockingRead(into: $0, timeout: .seconds(10)) }
         == .completed(4))
     #expect(Array(buffer[..<4]) == Array("held".utf8))
     // A pty's slave keeps no output queue of its own once the master has read it.
@@ -185,14 +185,16 @@ import Testing
     try pair.slave.flow(.sendStart)
     var control: [UInt8] = []
     while control.count < 2 {
-      let count = try buffer.withUnsafeMutableBytes { try pair.master.read(into: $0, timeout: .seconds(10)) }
+      let count = try buffer.withUnsafeMutableBytes {
+        try pair.master.blockingRead(into: $0, timeout: .seconds(10))
+      }
       guard case .completed(let got) = count else { break }
       control += buffer[..<got]
     }
     #expect(control == [0x13, 0x11])
-    try pair.slave.sendBreak()
-    try pair.slave.sendBreak(duration: .milliseconds(1))
-    expectError(.invalidArgument) { try pair.slave.sendBreak(duration: .seconds(-1)) }
+    try pair.slave.blockingSendBreak()
+    try pair.slave.blockingSendBreak(duration: .milliseconds(1))
+    expectError(.invalidArgument) { try pair.slave.blockingSendBreak(duration: .seconds(-1)) }
   }
 
   @Test func asyncDrainAndBreakReturn() async throws {

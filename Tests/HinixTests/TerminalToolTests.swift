@@ -48,14 +48,16 @@ struct TerminalToolTests {
   func serialOpen() throws {
     // Raw from the start, so the slave does not echo what the master writes before the tool opens it.
     let pair = try PseudoTerminal.open(attributes: .raw)
-    try pair.master.write(Array("world".utf8))
+    try pair.master.blockingWrite(Array("world".utf8))
     let ran = try run(
       "hinix", ["serial", "open", "--baud", "250000", "--parity", "odd", "-x", "0.3", pair.slavePath.string],
       input: Array("hello".utf8))
     #expect(ran.termination == .exited(0), "\(ran.standardError)")
     #expect(ran.standardOutput == "world")
     var buffer = [UInt8](repeating: 0, count: 16)
-    let count = try buffer.withUnsafeMutableBytes { try pair.master.read(into: $0, timeout: .seconds(10)) }
+    let count = try buffer.withUnsafeMutableBytes {
+      try pair.master.blockingRead(into: $0, timeout: .seconds(10))
+    }
     #expect(count == .completed(5) && Array(buffer[..<5]) == Array("hello".utf8))
   }
 

@@ -25,7 +25,7 @@ struct TimerTests {
     #expect(try #require(setting.remaining) <= .seconds(30))
     #expect(try timer.tryRead() == .wouldBlock)
     try timer.schedule(after: .milliseconds(5))
-    #expect(try timer.read() == .expired(1))
+    #expect(try timer.blockingRead() == .expired(1))
     #expect(try timer.tryRead() == .wouldBlock)
     // Expired and one-shot: disarmed.
     #expect(try timer.setting().remaining == nil)
@@ -38,13 +38,13 @@ struct TimerTests {
     #expect(try timer.kernelState().interval == .milliseconds(1))
     usleep(30_000)
     // At least 30 ms passed, so the periods at 1, 2, ... 29 ms have all ended.
-    guard case .expired(let count) = try timer.read() else {
+    guard case .expired(let count) = try timer.blockingRead() else {
       Issue.record("no expirations")
       return
     }
     #expect(count >= 29)
     // The count restarts after a read.
-    guard case .expired(let next) = try timer.read() else {
+    guard case .expired(let next) = try timer.blockingRead() else {
       Issue.record("no expirations")
       return
     }
@@ -59,7 +59,7 @@ struct TimerTests {
     let state = try timer.kernelState()
     #expect(state.clockID == CLOCK_REALTIME)
     #expect(state.settimeFlags == 1)
-    #expect(try timer.read(timeout: .seconds(5)) == .completed(.expired(1)))
+    #expect(try timer.blockingRead(timeout: .seconds(5)) == .completed(.expired(1)))
     #expect(try TimerFD.Clock.realtime.now() >= now + .milliseconds(20))
   }
 
@@ -67,9 +67,9 @@ struct TimerTests {
   func pastAndZero() throws {
     let timer = try TimerFD(clock: .boottime)
     try timer.schedule(at: .zero)
-    #expect(try timer.read(timeout: .seconds(5)) == .completed(.expired(1)))
+    #expect(try timer.blockingRead(timeout: .seconds(5)) == .completed(.expired(1)))
     try timer.schedule(after: .zero)
-    #expect(try timer.read(timeout: .seconds(5)) == .completed(.expired(1)))
+    #expect(try timer.blockingRead(timeout: .seconds(5)) == .completed(.expired(1)))
   }
 
   @Test("setting the realtime clock is reported once as a clock change, a value, and the timer stays armed")
@@ -91,7 +91,7 @@ struct TimerTests {
       withKnownIssue("clock_settime needs CAP_SYS_TIME: \(error)") { throw error }
       return
     }
-    #expect(try timer.read(timeout: .seconds(5)) == .completed(.clockChanged))
+    #expect(try timer.blockingRead(timeout: .seconds(5)) == .completed(.clockChanged))
     // Once per change; the timer stays armed.
     #expect(try timer.tryRead() == .wouldBlock)
     #expect(try #require(timer.setting().remaining) > .seconds(3500))
@@ -105,7 +105,7 @@ struct TimerTests {
     try timer.disarm()
     #expect(try timer.setting() == TimerFD.Setting(remaining: nil, interval: nil))
     #expect(try timer.kernelState().value == .zero)
-    #expect(try timer.read(timeout: .milliseconds(20)) == .timedOut)
+    #expect(try timer.blockingRead(timeout: .milliseconds(20)) == .timedOut)
   }
 
   @Test("async: a read suspends until the timer expires, and the ticks sequence counts every period")
@@ -151,12 +151,12 @@ struct TimerTests {
     // A delay or a time already past expires at once, as a negative timeout is a wait that
     // timed out at once (a queue's receive(timeout:)), not an error.
     try timer.schedule(after: .milliseconds(-1))
-    #expect(try timer.read(timeout: .seconds(5)) == .completed(.expired(1)))
+    #expect(try timer.blockingRead(timeout: .seconds(5)) == .completed(.expired(1)))
     try timer.schedule(at: .seconds(-5))
-    #expect(try timer.read(timeout: .seconds(5)) == .completed(.expired(1)))
+    #expect(try timer.blockingRead(timeout: .seconds(5)) == .completed(.expired(1)))
     // A fraction of a nanosecond is not the zero that disarms.
     try timer.schedule(after: .nanoseconds(1) / 4)
-    #expect(try timer.read(timeout: .seconds(5)) == .completed(.expired(1)))
+    #expect(try timer.blockingRead(timeout: .seconds(5)) == .completed(.expired(1)))
   }
 
   @Test("the alarm clocks: created with CAP_WAKE_ALARM; without it, an error that names it")
@@ -165,7 +165,7 @@ struct TimerTests {
       do {
         let timer = try TimerFD(clock: clock)
         try timer.schedule(after: .milliseconds(1))
-        #expect(try timer.read(timeout: .seconds(5)) == .completed(.expired(1)))
+        #expect(try timer.blockingRead(timeout: .seconds(5)) == .completed(.expired(1)))
       } catch {
         // Only a process without the capability gets here; its message must say why.
         #expect(error.code == .permissionDenied && error.detail.contains("CAP_WAKE_ALARM"), "\(error)")

@@ -127,7 +127,7 @@ struct ToolTests {
     let name = uniqueQueueName()
     defer { try? MessageQueue.unlink(name) }
     let queue = try MessageQueue(creating: name, capacity: .init(maxMessages: 8, maxMessageSize: 32))
-    for index in 0..<5 { try queue.send("m\(index)") }
+    for index in 0..<5 { try queue.blockingSend("m\(index)") }
     let received = try run("mqrecv", ["--follow", "--timeout", "0.2", name])
     #expect(received.termination == .exited(3))
     #expect(received.standardOutput == "m0\nm1\nm2\nm3\nm4\n")
@@ -332,8 +332,8 @@ struct SignalToolTests {
     let waited = try run("hinix", ["process", "wait", "-v", "\(quick.pid)", "\(slow.pid)"])
     #expect(waited.termination == .exited(0), "\(waited.standardError)")
     #expect(Set(waited.standardOutput.split(separator: "\n")) == ["\(quick.pid) ended", "\(slow.pid) ended"])
-    #expect(try quick.wait() == .exited(0))
-    #expect(try slow.wait() == .signalled(SIGTERM))
+    #expect(try quick.blockingWait() == .exited(0))
+    #expect(try slow.blockingWait() == .signalled(SIGTERM))
     let missing = try run("hinix", ["process", "wait", "2147483647"])
     #expect(missing.termination == .exited(1))
     #expect(missing.standardError.contains("pidfd_open(\"pid 2147483647\"): no such process"))
@@ -592,7 +592,7 @@ struct ToolEdgeCaseTests {
     let empty = try run("mqrecv", ["--unlink", "--nonblock", name])
     #expect(empty.termination == .exited(3))
     _ = try MessageQueue(opening: name)
-    try queue.send("x")
+    try queue.blockingSend("x")
     #expect(try run("mqrecv", ["--unlink", name]).termination == .exited(0))
     expectError(.notFound) { _ = try MessageQueue(opening: name) }
   }

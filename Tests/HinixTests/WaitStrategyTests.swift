@@ -33,10 +33,10 @@ struct WaitStrategyTests {
     left.waitStrategy = strategy
     let writer = Thread {
       usleep(20_000)
-      try right.send([1, 2, 3] as [UInt8])
+      try right.blockingSend([1, 2, 3] as [UInt8])
     }
     var message: [UInt8] = []
-    _ = try left.receive(into: &message)
+    _ = try left.blockingReceive(into: &message)
     try writer.join()
     #expect(message == [1, 2, 3])
   }
@@ -61,7 +61,7 @@ struct WaitStrategyTests {
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 8, alignment: 8)
     defer { buffer.deallocate() }
     let start = ContinuousClock.now
-    #expect(try left.read(into: buffer, timeout: .milliseconds(30)) == .timedOut)
+    #expect(try left.blockingRead(into: buffer, timeout: .milliseconds(30)) == .timedOut)
     let elapsed = ContinuousClock.now - start
     #expect(elapsed >= .milliseconds(30))
     #expect(elapsed < .seconds(5))
@@ -220,16 +220,16 @@ struct AdaptiveWaitTests {
     let sender = try #require(ring.sender.waitHistory.learner)
     let before = sender.meanNanoseconds
     // A timed wait whose deadline cuts its spin short is no missed spin.
-    #expect(try ring.receiver.receive(timeout: .microseconds(5)) == .timedOut)
+    #expect(try ring.receiver.blockingReceive(timeout: .microseconds(5)) == .timedOut)
     #expect(receiver.meanNanoseconds == WaitLearner.spinLimit / 2)
     let late = Thread {
       for value: UInt64 in 1...3 {
         usleep(20_000)
-        try ring.sender.send(value)
+        try ring.sender.blockingSend(value)
       }
     }
     var values: [UInt64?] = []
-    for _ in 1...3 { values.append(try ring.receiver.receive()) }
+    for _ in 1...3 { values.append(try ring.receiver.blockingReceive()) }
     try late.join()
     #expect(values == [1, 2, 3])
     #expect(receiver.meanNanoseconds >= WaitLearner.spinLimit, "mean \(receiver.meanNanoseconds) ns")
@@ -244,16 +244,17 @@ struct AdaptiveWaitTests {
     let (child, socket) = try spawnWithSocket(["adaptive-round-trips", "\(count)", strategy])
     var message: UInt64 = 0
     for _ in 0..<count {
-      try withUnsafeMutableBytes(of: &message) { try socket.readExactly(into: $0) }
+      try withUnsafeMutableBytes(of: &message) { try socket.blockingReadExactly(into: $0) }
       usleep(delay)
-      try withUnsafeBytes(of: &message) { try socket.write($0) }
+      try withUnsafeBytes(of: &message) { try socket.blockingWrite($0) }
     }
     var bytes: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 256)
-    while case let count = try chunk.withUnsafeMutableBytes({ try socket.read(into: $0) }), count > 0 {
+    while case let count = try chunk.withUnsafeMutableBytes({ try socket.blockingRead(into: $0) }), count > 0
+    {
       bytes += chunk[..<count]
     }
-    #expect(try child.wait() == .exited(0))
+    #expect(try child.blockingWait() == .exited(0))
     let figures = String(decoding: bytes, as: UTF8.self).split(whereSeparator: \.isWhitespace).compactMap {
       Int64($0)
     }
@@ -299,15 +300,15 @@ struct AdaptiveWaitTests {
     let (child, socket) = try spawnWithSocket(["socket-echo-after", "300000"])
     socket.waitStrategy = .adaptive
     var message: UInt64 = 1
-    try withUnsafeBytes(of: &message) { try socket.write($0) }
+    try withUnsafeBytes(of: &message) { try socket.blockingWrite($0) }
     let cpuBefore = cpuTime()
     let start = Deadline.Instant.now.nanoseconds
-    try withUnsafeMutableBytes(of: &message) { try socket.readExactly(into: $0) }
+    try withUnsafeMutableBytes(of: &message) { try socket.blockingReadExactly(into: $0) }
     let wall = Deadline.Instant.now.nanoseconds - start
     let cpu = cpuTime() - cpuBefore
     #expect(wall >= 250_000_000)
     #expect(cpu * 20 < wall, "\(cpu) ns of CPU in \(wall) ns")
     try socket.shutdown(.write)
-    #expect(try child.wait() == .exited(0))
+    #expect(try child.blockingWait() == .exited(0))
   }
 }

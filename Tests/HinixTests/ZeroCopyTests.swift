@@ -31,7 +31,7 @@ struct ZeroCopyTests {
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 1)
     defer { buffer.deallocate() }
     while result.count < count {
-      let got = try reader.read(into: buffer)
+      let got = try reader.blockingRead(into: buffer)
       if got == 0 { break }
       result += buffer[..<got]
     }
@@ -45,12 +45,12 @@ struct ZeroCopyTests {
     defer { try? file.close() }
     let (reader, writer) = try Pipe.create()
     var offset: Int64 = 1000
-    let moved = try ZeroCopy.splice(from: file, offset: &offset, to: writer.descriptor, count: 4000)
+    let moved = try ZeroCopy.blockingSplice(from: file, offset: &offset, to: writer.descriptor, count: 4000)
     #expect(moved == 4000)
     #expect(offset == 5000)
     let target = try temporaryFile()
     defer { try? target.close() }
-    #expect(try ZeroCopy.splice(from: reader.descriptor, to: target, count: 4000) == 4000)
+    #expect(try ZeroCopy.blockingSplice(from: reader.descriptor, to: target, count: 4000) == 4000)
     #expect(try contents(target) == Array(payload[1000..<5000]))
   }
 
@@ -61,7 +61,7 @@ struct ZeroCopyTests {
       try? a.close()
       try? b.close()
     }
-    let error = expectError(.invalidArgument) { try ZeroCopy.splice(from: a, to: b, count: 10) }
+    let error = expectError(.invalidArgument) { try ZeroCopy.blockingSplice(from: a, to: b, count: 10) }
     #expect(error?.description.contains("one must be a pipe") == true)
   }
 
@@ -100,15 +100,15 @@ struct ZeroCopyTests {
   @Test func teeDuplicatesWithoutConsuming() throws {
     let (reader, writer) = try Pipe.create()
     let (copyReader, copyWriter) = try Pipe.create()
-    try writer.write(Array(payload[..<3000]))
-    #expect(try ZeroCopy.tee(from: reader, to: copyWriter, count: 3000) == 3000)
+    try writer.blockingWrite(Array(payload[..<3000]))
+    #expect(try ZeroCopy.blockingTee(from: reader, to: copyWriter, count: 3000) == 3000)
     #expect(try drain(copyReader, 3000) == Array(payload[..<3000]))
     #expect(try drain(reader, 3000) == Array(payload[..<3000]))
   }
 
   @Test func vmspliceFeedsUserMemoryIntoAPipe() throws {
     let (reader, writer) = try Pipe.create()
-    let moved = try payload[..<8192].withUnsafeBytes { try ZeroCopy.vmsplice($0, to: writer) }
+    let moved = try payload[..<8192].withUnsafeBytes { try ZeroCopy.blockingVmsplice($0, to: writer) }
     #expect(moved == 8192)
     #expect(try drain(reader, 8192) == Array(payload[..<8192]))
   }
@@ -120,7 +120,7 @@ struct ZeroCopyTests {
     try #require(try writer.setCapacity(1 << 20) >= payload.count)
     var offset: Int64 = 0
     #expect(
-      try ZeroCopy.sendfile(from: file, offset: &offset, to: writer.descriptor, count: payload.count)
+      try ZeroCopy.blockingSendfile(from: file, offset: &offset, to: writer.descriptor, count: payload.count)
         == payload.count)
     #expect(offset == Int64(payload.count))
     #expect(try drain(reader, payload.count) == payload)
@@ -132,7 +132,7 @@ struct ZeroCopyTests {
     var (reader, writer): (PipeReader?, PipeWriter) = try Pipe.create()
     _ = reader
     reader = nil
-    expectError(.brokenPipe) { try ZeroCopy.splice(from: file, to: writer.descriptor, count: 100) }
+    expectError(.brokenPipe) { try ZeroCopy.blockingSplice(from: file, to: writer.descriptor, count: 100) }
   }
 
   @Test func copyFileToFileFileToPipeAndPipeToFile() throws {
@@ -142,7 +142,7 @@ struct ZeroCopyTests {
       try? source.close()
       try? target.close()
     }
-    let fileToFile = try ZeroCopy.copy(from: source, to: target)
+    let fileToFile = try ZeroCopy.blockingCopy(from: source, to: target)
     #expect(fileToFile.bytes == payload.count)
     #expect(fileToFile.method != .readWrite)
     #expect(try contents(target) == payload)
@@ -150,13 +150,13 @@ struct ZeroCopyTests {
     _ = try source.seek(offset: 0, from: .start)
     let (reader, writer) = try Pipe.create()
     _ = try writer.setCapacity(1 << 20)
-    let fileToPipe = try ZeroCopy.copy(from: source, to: writer.descriptor, count: 20_000)
+    let fileToPipe = try ZeroCopy.blockingCopy(from: source, to: writer.descriptor, count: 20_000)
     #expect(fileToPipe.bytes == 20_000)
     #expect(fileToPipe.method != .readWrite)
 
     let sink = try temporaryFile()
     defer { try? sink.close() }
-    let pipeToFile = try ZeroCopy.copy(from: reader.descriptor, to: sink, count: 20_000)
+    let pipeToFile = try ZeroCopy.blockingCopy(from: reader.descriptor, to: sink, count: 20_000)
     #expect(pipeToFile.bytes == 20_000)
     #expect(pipeToFile.method != .readWrite)
     #expect(try contents(sink) == Array(payload[..<20_000]))
@@ -167,7 +167,7 @@ struct ZeroCopyTests {
     let event = try EventFD(initialValue: 42)
     let target = try temporaryFile()
     defer { try? target.close() }
-    let copied = try ZeroCopy.copy(from: event.descriptor, to: target, count: 8)
+    let copied = try ZeroCopy.blockingCopy(from: event.descriptor, to: target, count: 8)
     #expect(copied.bytes == 8)
     #expect(copied.method == .readWrite)
     #expect(try contents(target) == withUnsafeBytes(of: UInt64(42)) { Array($0) })

@@ -116,8 +116,8 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("mq round trip \(size) B: Hinix receive(into:)", configuration: configuration) { benchmark in
       let message = UnsafeRawBufferPointer(rebasing: fixture.buffer[..<size])
       for _ in benchmark.scaledIterations {
-        try fixture.toPeer.send(message)
-        blackHole(try fixture.fromPeer.receive(into: fixture.buffer))
+        try fixture.toPeer.blockingSend(message)
+        blackHole(try fixture.fromPeer.blockingReceive(into: fixture.buffer))
       }
     }
 
@@ -157,10 +157,10 @@ let benchmarks: @Sendable () -> Void = {
     let message = UnsafeRawBufferPointer(rebasing: fixture.buffer[..<64])
     let reply = UnsafeMutableRawBufferPointer(rebasing: fixture.buffer[..<64])
     for _ in benchmark.scaledIterations {
-      try fixture.toPipePeer.write(message)
+      try fixture.toPipePeer.blockingWrite(message)
       var done = 0
       while done < 64 {
-        let count = try fixture.fromPipePeer.read(
+        let count = try fixture.fromPipePeer.blockingRead(
           into: UnsafeMutableRawBufferPointer(rebasing: reply[done...]))
         precondition(count > 0, "the pipe peer ended its stream")
         done += count
@@ -202,8 +202,8 @@ let benchmarks: @Sendable () -> Void = {
 
   Benchmark("eventfd round trip: Hinix", configuration: configuration) { benchmark in
     for _ in benchmark.scaledIterations {
-      try fixture.ping.add(1)
-      blackHole(try fixture.pong.read())
+      try fixture.ping.blockingAdd(1)
+      blackHole(try fixture.pong.blockingRead())
     }
   }
 

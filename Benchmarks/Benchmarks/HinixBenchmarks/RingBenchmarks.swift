@@ -44,7 +44,7 @@ final class RingEchoFixture: @unchecked Sendable {
 
   func end() {
     try? process.kill(.kill)
-    _ = try? process.wait()
+    _ = try? process.blockingWait()
     buffer.deallocate()
   }
 }
@@ -64,8 +64,8 @@ func ringBenchmarks() {
       benchmark in
       let message = UnsafeRawBufferPointer(ringEcho.buffer)
       for _ in benchmark.scaledIterations {
-        try ringEcho.sender.send(message)
-        blackHole(try ringEcho.receiver.receive(into: ringEcho.buffer))
+        try ringEcho.sender.blockingSend(message)
+        blackHole(try ringEcho.receiver.blockingReceive(into: ringEcho.buffer))
       }
     }
   }

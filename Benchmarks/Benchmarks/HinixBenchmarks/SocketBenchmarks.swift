@@ -152,8 +152,8 @@ func socketBenchmarks() {
     let message = UnsafeRawBufferPointer(rebasing: sockets.buffer[..<size])
     let reply = UnsafeMutableRawBufferPointer(rebasing: sockets.buffer[..<size])
     for _ in benchmark.scaledIterations {
-      try sockets.echo.write(message)
-      try sockets.echo.readExactly(into: reply)
+      try sockets.echo.blockingWrite(message)
+      try sockets.echo.blockingReadExactly(into: reply)
     }
   }
 
@@ -208,8 +208,8 @@ func socketBenchmarks() {
     let message = UnsafeRawBufferPointer(rebasing: sockets.buffer[..<size])
     let reply = UnsafeMutableRawBufferPointer(rebasing: sockets.buffer[..<size])
     for _ in benchmark.scaledIterations {
-      try sockets.seqpacket.send(message)
-      blackHole(try sockets.seqpacket.receive(into: reply).count)
+      try sockets.seqpacket.blockingSend(message)
+      blackHole(try sockets.seqpacket.blockingReceive(into: reply).count)
     }
   }
 
@@ -225,8 +225,8 @@ func socketBenchmarks() {
     let descriptors = [sockets.passed.descriptor]
     let byte = UnsafeMutableRawBufferPointer(rebasing: sockets.buffer[..<1])
     for _ in benchmark.scaledIterations {
-      try sockets.descriptorEcho.send(UnsafeRawBufferPointer(byte), descriptors: descriptors)
-      let message = try sockets.descriptorEcho.receive(into: byte, maxDescriptors: 1)
+      try sockets.descriptorEcho.blockingSend(UnsafeRawBufferPointer(byte), descriptors: descriptors)
+      let message = try sockets.descriptorEcho.blockingReceive(into: byte, maxDescriptors: 1)
       try message.descriptors.takeNext()?.close()
     }
   }

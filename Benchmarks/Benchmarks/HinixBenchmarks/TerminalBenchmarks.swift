@@ -52,7 +52,7 @@ final class TerminalFixture: @unchecked Sendable {
   func readReply() throws {
     var done = 0
     while done < buffer.count {
-      done += try master.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]))
+      done += try master.blockingRead(into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]))
     }
   }
 
@@ -74,7 +74,7 @@ func terminalBenchmarks() {
   Benchmark("pty round trip 64 B: Hinix", configuration: configuration) { benchmark in
     let message = UnsafeRawBufferPointer(terminals.buffer)
     for _ in benchmark.scaledIterations {
-      try terminals.master.write(message)
+      try terminals.master.blockingWrite(message)
       try terminals.readReply()
     }
   }

@@ -199,9 +199,8 @@ extension ByteReader where Self: ~Copyable {
   /// the end of the stream.
   ///
   /// The corresponding C function is `read`.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await read(into:)` in async code")
-  public func read(into buffer: UnsafeMutableRawBufferPointer) throws(HinixError) -> Int {
+  public func blockingRead(into buffer: UnsafeMutableRawBufferPointer) throws(HinixError) -> Int {
     try ByteStream.read(descriptor.rawValue, into: buffer, waiting: .forever, strategy: waitStrategy)!
   }
 
@@ -216,9 +215,8 @@ extension ByteReader where Self: ~Copyable {
 
   /// Reads what is available, blocking the thread at most `timeout`: ``Outcome/timedOut`` if
   /// nothing came, ``Outcome/ended`` at the end of the stream.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await read(into:)` in async code")
-  public func read(into buffer: UnsafeMutableRawBufferPointer, timeout: Duration) throws(HinixError)
+  public func blockingRead(into buffer: UnsafeMutableRawBufferPointer, timeout: Duration) throws(HinixError)
     -> Outcome<Int>
   {
     let waiting = Waiting.until(.after(timeout))
@@ -265,9 +263,8 @@ extension ByteWriter where Self: ~Copyable {
   /// Writes all of `bytes`, blocking the thread while there is no room.
   ///
   /// The corresponding C function is `write`.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await write(_:)` in async code")
-  public func write(_ bytes: some MessageBytes) throws(HinixError) {
+  public func blockingWrite(_ bytes: some MessageBytes) throws(HinixError) {
     _ = try writeAll(bytes, waiting: .forever)
   }
 
@@ -280,9 +277,9 @@ extension ByteWriter where Self: ~Copyable {
   /// Writes, blocking the thread at most `timeout` for room: ``Outcome/completed(_:)`` with the
   /// count written (fewer than all when the time ran out midway), or ``Outcome/timedOut`` if
   /// nothing fit in time.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await write(_:)` in async code")
-  public func write(_ bytes: some MessageBytes, timeout: Duration) throws(HinixError) -> Outcome<Int> {
+  public func blockingWrite(_ bytes: some MessageBytes, timeout: Duration) throws(HinixError) -> Outcome<Int>
+  {
     try Waiting.timed(timeout) { (waiting) throws(HinixError) in try writeAll(bytes, waiting: waiting) }
   }
 

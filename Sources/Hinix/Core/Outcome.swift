@@ -1,5 +1,5 @@
 /// What a try or timed form did, told by the value alone: the one result type of every
-/// mechanism's non-blocking (`try…`) and timed (`…(timeout:)`) forms.
+/// mechanism's non-blocking (`try…`) and timed (`blocking…(timeout:)`) forms.
 ///
 /// A try form never waits: it is ``completed(_:)``, ``wouldBlock`` or ``ended``. A timed form
 /// waits at most its time: it is ``completed(_:)``, ``timedOut`` or ``ended``. ``ended`` is for
@@ -14,7 +14,7 @@
 /// case .wouldBlock: break  // nothing yet
 /// case .timedOut, .ended: break  // a try form on a queue reports neither
 /// }
-/// if let value = try event.read(timeout: .seconds(1)).value { … }
+/// if let count = try wake.tryRead().value { … }  // an EventFD's counter, if it was set
 /// ```
 @frozen
 public enum Outcome<Value> {

@@ -37,7 +37,7 @@ public final class EventFD: Sendable {
   ///   - initialValue: the counter's starting value.
   ///   - semaphore: each read returns 1 and decrements the counter (`EFD_SEMAPHORE`).
   ///   - nonBlocking: the description is non-blocking (`EFD_NONBLOCK`); every form of
-  ///     ``read()`` and ``add(_:)`` keeps its meaning either way.
+  ///     ``read(reactor:)`` and ``add(_:reactor:)`` keeps its meaning either way.
   /// The corresponding C function is `eventfd`.
   public init(initialValue: UInt32 = 0, semaphore: Bool = false, nonBlocking: Bool = false) throws(HinixError)
   {
@@ -59,9 +59,8 @@ public final class EventFD: Sendable {
   /// Reads the counter, blocking the thread while it is zero.
   ///
   /// The corresponding C function is `read`.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await read()` in async code")
-  public func read() throws(HinixError) -> UInt64 {
+  public func blockingRead() throws(HinixError) -> UInt64 {
     try read(waiting: .forever)!
   }
 
@@ -74,9 +73,8 @@ public final class EventFD: Sendable {
 
   /// Reads the counter, blocking the thread at most `timeout`: ``Outcome/timedOut`` if it
   /// stayed zero.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await read()` in async code")
-  public func read(timeout: Duration) throws(HinixError) -> Outcome<UInt64> {
+  public func blockingRead(timeout: Duration) throws(HinixError) -> Outcome<UInt64> {
     try Waiting.timed(timeout) { (waiting) throws(HinixError) in try read(waiting: waiting) }
   }
 
@@ -97,9 +95,8 @@ public final class EventFD: Sendable {
   ///
   /// - Throws: `.invalidArgument` for `0xffffffffffffffff`, which no counter can ever hold.
   /// The corresponding C function is `write`.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await add(_:)` in async code")
-  public func add(_ value: UInt64 = 1) throws(HinixError) {
+  public func blockingAdd(_ value: UInt64 = 1) throws(HinixError) {
     _ = try add(value, waiting: .forever)
   }
 
@@ -117,9 +114,8 @@ public final class EventFD: Sendable {
 
   /// Adds `value`, blocking the thread at most `timeout` for room: ``Outcome/timedOut`` if the
   /// time ran out.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await add(_:)` in async code")
-  public func add(_ value: UInt64, timeout: Duration) throws(HinixError) -> Outcome<Void> {
+  public func blockingAdd(_ value: UInt64, timeout: Duration) throws(HinixError) -> Outcome<Void> {
     try Waiting.timed(timeout) { (waiting) throws(HinixError) in try add(value, waiting: waiting) ? () : nil }
   }
 

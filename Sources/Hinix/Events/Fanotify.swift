@@ -415,9 +415,8 @@ public final class Fanotify: Sendable {
   /// Reads the queued events, blocking the thread until there is at least one.
   ///
   /// The corresponding C function is `read`.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await read()` in async code")
-  public func read() throws(HinixError) -> [Event] {
+  public func blockingRead() throws(HinixError) -> [Event] {
     try read(waiting: .forever)!
   }
 
@@ -428,9 +427,8 @@ public final class Fanotify: Sendable {
 
   /// Reads the queued events, blocking the thread at most `timeout`: ``Outcome/timedOut``
   /// when none came.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await read()` in async code")
-  public func read(timeout: Duration) throws(HinixError) -> Outcome<[Event]> {
+  public func blockingRead(timeout: Duration) throws(HinixError) -> Outcome<[Event]> {
     try Waiting.timed(timeout) { (waiting) throws(HinixError) in try read(waiting: waiting) }
   }
 

@@ -41,7 +41,7 @@ import SystemPackage
 /// ``Kinds/overflow`` that no filter hides, and for recursive watches rescans the trees and
 /// reports what changed (created and deleted entries) as ordinary events.
 ///
-/// **Raw reads.** ``tryReadRaw(_:)``, ``readRaw(_:)`` and ``readRaw(reactor:_:)`` lend each
+/// **Raw reads.** ``tryReadRaw(_:)``, ``blockingReadRaw(_:)`` and ``readRaw(reactor:_:)`` lend each
 /// kernel event to a closure as it lies in the read buffer (``RawEvent``): no `Event` is made,
 /// nothing is allocated per event, and nothing is paired or filtered, for a program that reads
 /// storms of events and looks at a few fields. They add about 30 instructions per event to
@@ -1016,9 +1016,8 @@ public final class FileWatcher: Sendable {
   /// Reads the events queued, blocking the thread until there is at least one.
   ///
   /// The corresponding C function is `read`.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await read()` in async code")
-  public func read() throws(HinixError) -> [Event] {
+  public func blockingRead() throws(HinixError) -> [Event] {
     try read(waiting: .forever)!
   }
 
@@ -1029,9 +1028,8 @@ public final class FileWatcher: Sendable {
 
   /// Reads the events queued, blocking the thread at most `timeout`: ``Outcome/timedOut``
   /// when none came.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await read()` in async code")
-  public func read(timeout: Duration) throws(HinixError) -> Outcome<[Event]> {
+  public func blockingRead(timeout: Duration) throws(HinixError) -> Outcome<[Event]> {
     try Waiting.timed(timeout) { (waiting) throws(HinixError) in try read(waiting: waiting) }
   }
 
@@ -1384,9 +1382,8 @@ extension FileWatcher {
 
   /// Reads the events queued, blocking the thread until there is at least one, and calls
   /// `body` with each (see ``tryReadRaw(_:)``); how many were passed (at least one).
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await readRaw(_:)` in async code")
-  public func readRaw(_ body: (borrowing RawEvent) -> Void) throws(HinixError) -> Int {
+  public func blockingReadRaw(_ body: (borrowing RawEvent) -> Void) throws(HinixError) -> Int {
     try readRaw(waiting: .forever, body)!
   }
 

@@ -44,9 +44,9 @@ public final class AdoptedDescriptor: DescriptorOwner {
 /// ```swift
 /// let poller = try Poller()
 /// let input = try poller.register(reader, token: 1, events: .readable)
-/// var events = Poller.Events(capacity: 64)
+/// let events = Poller.Events(capacity: 64)
 /// while true {
-///   let count = try poller.wait(into: &events)
+///   let count = try await poller.wait(into: events)
 ///   for index in 0..<count where events[index].token == 1 { … }
 /// }
 /// ```
@@ -278,57 +278,64 @@ public final class Poller: DescriptorOwner {
 
   /// A buffer of events that waits fill, allocated once by its owner: a wait allocates
   /// nothing. Iterate it (or index it up to ``count``) after a wait.
+  ///
+  /// Waits take it borrowed, not `inout`, and fill the memory it owns: so a buffer declared at
+  /// the top level of `main.swift`, which is isolated to the main actor, can be passed to the
+  /// async form (Swift refuses to pass such a variable `inout` to an async call).
   public struct Events: ~Copyable {
+    /// The count of the last wait, then `capacity` epoll events.
     private let storage: UnsafeMutableRawPointer
     /// How many events a wait can report at most.
     public let capacity: Int
-    /// How many events the last wait reported.
-    public fileprivate(set) var count = 0
 
     /// A buffer for at most `capacity` events (at least 1).
     public init(capacity: Int = 64) {
-      self.capacity = min(max(capacity, 1), Int(Int32.max) / Sys.epollEventSize)
-      storage = .allocate(byteCount: self.capacity * Sys.epollEventSize, alignment: 8)
+      self.capacity = min(max(capacity, 1), (Int(Int32.max) - 8) / Sys.epollEventSize)
+      storage = .allocate(byteCount: 8 + self.capacity * Sys.epollEventSize, alignment: 8)
+      storage.storeBytes(of: 0, as: Int.self)
     }
 
     deinit { storage.deallocate() }
 
+    /// How many events the last wait reported.
+    public var count: Int { storage.load(as: Int.self) }
+
     /// The event at `index`, below ``count``.
     public subscript(index: Int) -> Event {
       precondition(index >= 0 && index < count, "event \(index) of \(count)")
-      let base = storage + index * Sys.epollEventSize
+      let base = buffer + index * Sys.epollEventSize
       return Event(
         token: base.loadUnaligned(fromByteOffset: Sys.epollDataOffset, as: UInt64.self),
         events: IOEvents(rawValue: base.loadUnaligned(as: UInt32.self)))
     }
 
-    fileprivate var buffer: UnsafeMutableRawPointer { storage }
+    fileprivate var buffer: UnsafeMutableRawPointer { storage + 8 }
+
+    fileprivate func setCount(_ count: Int) { storage.storeBytes(of: count, as: Int.self) }
   }
 
   /// Waits until at least one registered descriptor is ready, blocking the thread, and fills
   /// `events`; returns how many it reported.
   ///
   /// The corresponding C function is `epoll_wait`.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await wait(into:)` in async code")
   @discardableResult
-  public func wait(into events: inout Events) throws(HinixError) -> Int {
-    try wait(into: &events, waiting: .forever)
+  public func blockingWait(into events: borrowing Events) throws(HinixError) -> Int {
+    try wait(into: events, waiting: .forever)
   }
 
   /// Fills `events` with what is ready now, without waiting; 0 when nothing is.
   @discardableResult
-  public func poll(into events: inout Events) throws(HinixError) -> Int {
-    try wait(into: &events, waiting: .never)
+  public func poll(into events: borrowing Events) throws(HinixError) -> Int {
+    try wait(into: events, waiting: .never)
   }
 
   /// Waits at most `timeout` for a ready descriptor, blocking the thread; returns how many
   /// events it reported (0 when the time ran out).
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await wait(into:)` in async code")
   @discardableResult
-  public func wait(into events: inout Events, timeout: Duration) throws(HinixError) -> Int {
-    try wait(into: &events, waiting: .until(.after(timeout)))
+  public func blockingWait(into events: borrowing Events, timeout: Duration) throws(HinixError) -> Int {
+    try wait(into: events, waiting: .until(.after(timeout)))
   }
 
   /// Waits for a ready descriptor, suspending the task (not its thread) on the poller's own
@@ -336,15 +343,15 @@ public final class Poller: DescriptorOwner {
   ///
   /// Throws `CancellationError` if the task is cancelled while it waits.
   @discardableResult
-  public func wait(into events: inout Events, reactor: Reactor = .shared) async throws -> Int {
+  public func wait(into events: borrowing Events, reactor: Reactor = .shared) async throws -> Int {
     while true {
-      let count = try wait(into: &events, waiting: .never)
+      let count = try wait(into: events, waiting: .never)
       if count > 0 { return count }
       _ = try await reactor.wait(for: .readable, on: descriptor)
     }
   }
 
-  private func wait(into events: inout Events, waiting: Waiting) throws(HinixError) -> Int {
+  private func wait(into events: borrowing Events, waiting: Waiting) throws(HinixError) -> Int {
     while true {
       let timeout: Int32
       switch waiting {
@@ -357,12 +364,12 @@ public final class Poller: DescriptorOwner {
         timeoutMilliseconds: timeout)
       {
       case .success(let count):
-        events.count = Int(count)
+        events.setCount(Int(count))
         // 0 events: the time ran out, or a signal interrupted the wait (wait again).
         if count > 0 || timeout == 0 { return Int(count) }
         if case .until(let deadline) = waiting, deadline.remaining <= .zero { return 0 }
       case .failure(let error):
-        events.count = 0
+        events.setCount(0)
         throw HinixError.system(error, "epoll_wait", subject: subject)
       }
     }

@@ -242,9 +242,8 @@ public final class TimerFD: Sendable {
   /// Reads the expirations, blocking the thread until the timer has expired at least once.
   ///
   /// The corresponding C function is `read`.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await read()` in async code")
-  public func read() throws(HinixError) -> Event {
+  public func blockingRead() throws(HinixError) -> Event {
     try read(waiting: .forever)!
   }
 
@@ -256,9 +255,8 @@ public final class TimerFD: Sendable {
 
   /// Reads the expirations, blocking the thread at most `timeout`: ``Outcome/timedOut`` if the
   /// timer did not expire in that time.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await read()` in async code")
-  public func read(timeout: Duration) throws(HinixError) -> Outcome<Event> {
+  public func blockingRead(timeout: Duration) throws(HinixError) -> Outcome<Event> {
     try Waiting.timed(timeout) { (waiting) throws(HinixError) in try read(waiting: waiting) }
   }
 

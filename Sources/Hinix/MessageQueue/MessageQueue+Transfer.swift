@@ -9,9 +9,8 @@ extension MessageQueue {
   /// - Throws: `.messageTooLarge` when the message is longer than ``capacity``'s message size,
   ///   `.invalidArgument` for a priority outside `0 ..< priorityLimit`.
   /// The corresponding C function is `mq_send`.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await send(_:priority:)` in async code")
-  public func send(_ message: some MessageBytes, priority: UInt32 = 0) throws(HinixError) {
+  public func blockingSend(_ message: some MessageBytes, priority: UInt32 = 0) throws(HinixError) {
     _ = try send(message, priority: priority, waiting: .forever)
   }
 
@@ -19,9 +18,8 @@ extension MessageQueue {
   /// the non-generic form of `send(_:priority:)` for hot paths.
   ///
   /// The corresponding C function is `mq_send`.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await send(_:priority:)` in async code")
-  public func send(_ buffer: UnsafeRawBufferPointer, priority: UInt32 = 0) throws(HinixError) {
+  public func blockingSend(_ buffer: UnsafeRawBufferPointer, priority: UInt32 = 0) throws(HinixError) {
     _ = try send(buffer, priority: priority, waiting: .forever)
   }
 
@@ -37,9 +35,8 @@ extension MessageQueue {
   /// the time ran out.
   ///
   /// The corresponding C function is `mq_timedsend`.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await send(_:priority:)` in async code")
-  public func send(
+  public func blockingSend(
     _ message: some MessageBytes, priority: UInt32 = 0, timeout: Duration
   ) throws(HinixError) -> Outcome<Void> {
     try send(message, priority: priority, timed: .until(.after(timeout)))
@@ -49,9 +46,8 @@ extension MessageQueue {
   /// passed.
   ///
   /// The corresponding C function is `mq_timedsend`.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await send(_:priority:)` in async code")
-  public func send(
+  public func blockingSend(
     _ message: some MessageBytes, priority: UInt32 = 0, deadline: ContinuousClock.Instant
   ) throws(HinixError) -> Outcome<Void> {
     try send(message, priority: priority, timed: .until(Deadline.Instant(deadline)))
@@ -203,9 +199,8 @@ extension MessageQueue {
   /// Receives the highest-priority message, blocking the thread while the queue is empty.
   ///
   /// The corresponding C function is `mq_receive`.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await receive()` in async code")
-  public func receive() throws(HinixError) -> Message {
+  public func blockingReceive() throws(HinixError) -> Message {
     try receiveMessage(waiting: .forever)!
   }
 
@@ -215,9 +210,8 @@ extension MessageQueue {
   /// - Throws: `.messageTooLarge` if `buffer` is smaller than ``capacity``'s message size (the
   ///   kernel requires room for the largest message the queue can hold).
   /// The corresponding C function is `mq_receive`.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await receive(into:)` in async code")
-  public func receive(into buffer: UnsafeMutableRawBufferPointer) throws(HinixError) -> Received {
+  public func blockingReceive(into buffer: UnsafeMutableRawBufferPointer) throws(HinixError) -> Received {
     try receive(into: buffer, waiting: .forever)!
   }
 
@@ -240,9 +234,8 @@ extension MessageQueue {
   /// came in time.
   ///
   /// The corresponding C function is `mq_timedreceive`.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await receive()` in async code")
-  public func receive(timeout: Duration) throws(HinixError) -> Outcome<Message> {
+  public func blockingReceive(timeout: Duration) throws(HinixError) -> Outcome<Message> {
     try Waiting.timed(timeout) { (waiting) throws(HinixError) in try receiveMessage(waiting: waiting) }
   }
 
@@ -250,9 +243,8 @@ extension MessageQueue {
   /// ``Outcome/timedOut`` if none came in time.
   ///
   /// The corresponding C function is `mq_timedreceive`.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await receive(into:)` in async code")
-  public func receive(
+  public func blockingReceive(
     into buffer: UnsafeMutableRawBufferPointer, timeout: Duration
   ) throws(HinixError) -> Outcome<Received> {
     try Waiting.timed(timeout) { (waiting) throws(HinixError) in try receive(into: buffer, waiting: waiting) }
@@ -262,9 +254,8 @@ extension MessageQueue {
   /// none came by then.
   ///
   /// The corresponding C function is `mq_timedreceive`.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await receive()` in async code")
-  public func receive(deadline: ContinuousClock.Instant) throws(HinixError) -> Outcome<Message> {
+  public func blockingReceive(deadline: ContinuousClock.Instant) throws(HinixError) -> Outcome<Message> {
     let waiting = Waiting.until(Deadline.Instant(deadline))
     return waiting.outcome(try receiveMessage(waiting: waiting))
   }

@@ -34,13 +34,12 @@ public enum FIFO {
   /// Opens the FIFO for reading, blocking the thread until a writer opens it.
   ///
   /// The corresponding C function is `open` with `O_RDONLY`.
-  @_disfavoredOverload
   @available(*, noasync, message: "waits for a writer; use `await openForReading(_:)` in async code")
-  public static func openForReading(_ path: FilePath) throws(HinixError) -> PipeReader {
+  public static func blockingOpenForReading(_ path: FilePath) throws(HinixError) -> PipeReader {
     PipeReader(adopting: try open(path, .readOnly, nonBlocking: false)!)
   }
 
-  /// The async form of ``openForReading(_:)``: suspends the task until a writer opens the FIFO.
+  /// The async form of ``blockingOpenForReading(_:)``: suspends the task until a writer opens the FIFO.
   ///
   /// The kernel has no readiness event for "the other end opened", and a blocking `open` would
   /// hold a thread. So this opens the FIFO for reading at once, non-blocking (which lets writers'
@@ -70,13 +69,12 @@ public enum FIFO {
   /// Opens the FIFO for writing, blocking the thread until a reader opens it.
   ///
   /// The corresponding C function is `open` with `O_WRONLY`.
-  @_disfavoredOverload
   @available(*, noasync, message: "waits for a reader; use `await openForWriting(_:)` in async code")
-  public static func openForWriting(_ path: FilePath) throws(HinixError) -> PipeWriter {
+  public static func blockingOpenForWriting(_ path: FilePath) throws(HinixError) -> PipeWriter {
     PipeWriter(adopting: try open(path, .writeOnly, nonBlocking: false)!)
   }
 
-  /// The async form of ``openForWriting(_:)``: suspends the task until a reader opens the FIFO.
+  /// The async form of ``blockingOpenForWriting(_:)``: suspends the task until a reader opens the FIFO.
   ///
   /// As with the async `openForReading(_:)`, no event says when a reader opens, so the task
   /// retries the non-blocking open every few milliseconds (1 ms, doubling to at most 10 ms)

@@ -155,9 +155,8 @@ public final class PipeWriter: PipeEnd, ByteWriter, Sendable {
 
   /// Writes all of a raw buffer, blocking the thread while the pipe is full (no generic
   /// indirection: the form for hot loops).
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await write(_:)` in async code")
-  public func write(_ bytes: UnsafeRawBufferPointer) throws(HinixError) {
+  public func blockingWrite(_ bytes: UnsafeRawBufferPointer) throws(HinixError) {
     _ = try ByteStream.writeAll(descriptor.rawValue, bytes, waiting: .forever, strategy: waitStrategy)
   }
 }

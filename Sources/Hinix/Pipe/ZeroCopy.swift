@@ -2,7 +2,7 @@ import Glibc
 import SystemPackage
 
 /// Moving bytes between descriptors inside the kernel: splice, tee, vmsplice and sendfile, and a
-/// ``copy(from:to:count:)`` that uses them where the kernel allows and falls back where it does not.
+/// ``blockingCopy(from:to:count:)`` that uses them where the kernel allows and falls back where it does not.
 ///
 /// The blocking forms wait as the descriptors do, so they are unavailable in async code; the try
 /// forms (`trySplice`, `tryTee`, `tryVmsplice`) never wait on the pipe (`SPLICE_F_NONBLOCK`) and
@@ -28,12 +28,11 @@ public enum ZeroCopy {
   ///   - more: more data will follow (`SPLICE_F_MORE`, a hint for sockets).
   /// - Returns: the bytes moved; 0 at end of input.
   /// The corresponding C function is `splice`.
-  @_disfavoredOverload
   @available(
     *, noasync,
     message: "blocks its thread; use `await splice(from:offset:to:offset:count:more:reactor:)` in async code"
   )
-  public static func splice(
+  public static func blockingSplice(
     from source: FileDescriptor, offset sourceOffset: UnsafeMutablePointer<Int64>? = nil,
     to destination: FileDescriptor, offset destinationOffset: UnsafeMutablePointer<Int64>? = nil,
     count: Int, more: Bool = false
@@ -42,7 +41,7 @@ public enum ZeroCopy {
       ?? 0
   }
 
-  /// ``splice(from:offset:to:offset:count:more:)`` without waiting on the pipe:
+  /// ``splice(from:offset:to:offset:count:more:reactor:)`` without waiting on the pipe:
   /// ``Outcome/wouldBlock`` if it is empty or full, ``Outcome/ended`` at the end of the input.
   public static func trySplice(
     from source: FileDescriptor, offset sourceOffset: UnsafeMutablePointer<Int64>? = nil,
@@ -53,7 +52,7 @@ public enum ZeroCopy {
       try splice(source, sourceOffset, destination, destinationOffset, count, more: more, nonBlocking: true))
   }
 
-  /// The async form of ``splice(from:offset:to:offset:count:more:)``: suspends the task (not
+  /// The async form of ``blockingSplice(from:offset:to:offset:count:more:)``: suspends the task (not
   /// its thread) while the pipe is empty or full. Returns the bytes moved; 0 at end of input.
   public static func splice(
     from source: FileDescriptor, offset sourceOffset: UnsafeMutablePointer<Int64>? = nil,
@@ -83,17 +82,17 @@ public enum ZeroCopy {
   /// blocking the thread while `source` is empty or `destination` full; 0 at end of input.
   ///
   /// The corresponding C function is `tee`.
-  @_disfavoredOverload
   @available(
     *, noasync, message: "blocks its thread; use `await tee(from:to:count:reactor:)` in async code"
   )
-  public static func tee(from source: PipeReader, to destination: PipeWriter, count: Int) throws(HinixError)
+  public static func blockingTee(from source: PipeReader, to destination: PipeWriter, count: Int)
+    throws(HinixError)
     -> Int
   {
     try tee(source, destination, count, nonBlocking: false) ?? 0
   }
 
-  /// ``tee(from:to:count:)`` without waiting: ``Outcome/wouldBlock`` if a pipe is empty or full,
+  /// ``tee(from:to:count:reactor:)`` without waiting: ``Outcome/wouldBlock`` if a pipe is empty or full,
   /// ``Outcome/ended`` at the end of the input.
   public static func tryTee(from source: PipeReader, to destination: PipeWriter, count: Int)
     throws(HinixError)
@@ -102,7 +101,7 @@ public enum ZeroCopy {
     transferred(try tee(source, destination, count, nonBlocking: true))
   }
 
-  /// The async form of ``tee(from:to:count:)``: suspends the task while `source` is empty or
+  /// The async form of ``blockingTee(from:to:count:)``: suspends the task while `source` is empty or
   /// `destination` full; 0 at end of input.
   public static func tee(
     from source: PipeReader, to destination: PipeWriter, count: Int, reactor: Reactor = .shared
@@ -126,24 +125,23 @@ public enum ZeroCopy {
   /// touch the memory again.
   ///
   /// The corresponding C function is `vmsplice`.
-  @_disfavoredOverload
   @available(
     *, noasync, message: "blocks its thread; use `await vmsplice(_:to:gift:reactor:)` in async code"
   )
-  public static func vmsplice(
+  public static func blockingVmsplice(
     _ bytes: UnsafeRawBufferPointer, to destination: PipeWriter, gift: Bool = false
   ) throws(HinixError) -> Int {
     try vmsplice(bytes, destination, gift: gift, nonBlocking: false) ?? 0
   }
 
-  /// ``vmsplice(_:to:gift:)`` without waiting: ``Outcome/wouldBlock`` if the pipe is full.
+  /// ``vmsplice(_:to:gift:reactor:)`` without waiting: ``Outcome/wouldBlock`` if the pipe is full.
   public static func tryVmsplice(
     _ bytes: UnsafeRawBufferPointer, to destination: PipeWriter, gift: Bool = false
   ) throws(HinixError) -> Outcome<Int> {
     Waiting.never.outcome(try vmsplice(bytes, destination, gift: gift, nonBlocking: true))
   }
 
-  /// The async form of ``vmsplice(_:to:gift:)``: suspends the task while the pipe is full.
+  /// The async form of ``blockingVmsplice(_:to:gift:)``: suspends the task while the pipe is full.
   public static func vmsplice(
     _ bytes: UnsafeRawBufferPointer, to destination: PipeWriter, gift: Bool = false,
     reactor: Reactor = .shared
@@ -195,11 +193,10 @@ public enum ZeroCopy {
   /// blocking the thread while the destination is full.
   ///
   /// The corresponding C function is `sendfile`.
-  @_disfavoredOverload
   @available(
     *, noasync, message: "blocks its thread; in async code use the try form and `Reactor.wait(for:on:)`"
   )
-  public static func sendfile(
+  public static func blockingSendfile(
     from source: FileDescriptor, offset: UnsafeMutablePointer<Int64>? = nil, to destination: FileDescriptor,
     count: Int
   ) throws(HinixError) -> Int {
@@ -207,7 +204,7 @@ public enum ZeroCopy {
     return try outcome(result, "sendfile", source, destination, nonBlocking: false) ?? 0
   }
 
-  /// How ``copy(from:to:count:)`` moved the bytes.
+  /// How ``blockingCopy(from:to:count:)`` moved the bytes.
   public enum Method: Sendable, Hashable {
     /// `sendfile` from the source to the destination.
     case sendfile
@@ -222,9 +219,8 @@ public enum ZeroCopy {
   /// `splice` (through an intermediate pipe when neither side is one), then `read`/`write`.
   /// Returns the bytes copied, fewer than `count` only at end of input, and the method used.
   /// It blocks its thread for as long as the copy takes.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread for the whole copy; run it off the cooperative pool")
-  public static func copy(
+  public static func blockingCopy(
     from source: FileDescriptor, to destination: FileDescriptor, count: Int? = nil
   ) throws(HinixError) -> (bytes: Int, method: Method) {
     let limit = count ?? Int.max
@@ -246,7 +242,8 @@ public enum ZeroCopy {
   private static func copyBySendfile(_ source: FileDescriptor, _ destination: FileDescriptor, _ limit: Int)
     throws(HinixError) -> Int?
   {
-    try pump(limit) { (count) throws(HinixError) in try sendfile(from: source, to: destination, count: count)
+    try pump(limit) { (count) throws(HinixError) in
+      try blockingSendfile(from: source, to: destination, count: count)
     }
   }
 
@@ -255,17 +252,17 @@ public enum ZeroCopy {
   {
     if isPipe(source) || isPipe(destination) {
       return try pump(limit) { (count) throws(HinixError) in
-        try splice(from: source, to: destination, count: count)
+        try blockingSplice(from: source, to: destination, count: count)
       }
     }
     // Neither side is a pipe: splice into an intermediate pipe and from it to the destination.
     let (reader, writer) = try Pipe.create()
     return try pump(limit) { (count) throws(HinixError) in
-      try splice(from: source, to: writer.descriptor, count: count)
+      try blockingSplice(from: source, to: writer.descriptor, count: count)
     } settle: { (moved) throws(HinixError) in
       var drained = 0
       while drained < moved {
-        drained += try splice(from: reader.descriptor, to: destination, count: moved - drained)
+        drained += try blockingSplice(from: reader.descriptor, to: destination, count: moved - drained)
       }
     }
   }

@@ -195,9 +195,8 @@ public struct ChildProcess: Sendable, Hashable {
   /// Waits for the child to end and reaps it, blocking the calling thread.
   ///
   /// The corresponding C function is `waitid` with `P_PIDFD`.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await wait()` in async code")
-  public func wait() throws(HinixError) -> Termination {
+  public func blockingWait() throws(HinixError) -> Termination {
     guard let ended = try process.reap(block: true) else {
       throw HinixError(.system, operation: "waitid", subject: "pid \(pid)", detail: "returned no child")
     }
@@ -213,10 +212,9 @@ public struct ChildProcess: Sendable, Hashable {
 
   /// Waits at most `timeout` for the child to end, and reaps it if it did:
   /// ``Outcome/timedOut`` while it still runs.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await wait()` in async code")
-  public func wait(timeout: Duration) throws(HinixError) -> Outcome<Termination> {
-    guard try process.waitForExit(timeout: timeout).isCompleted else { return .timedOut }
+  public func blockingWait(timeout: Duration) throws(HinixError) -> Outcome<Termination> {
+    guard try process.blockingWaitForExit(timeout: timeout).isCompleted else { return .timedOut }
     return try tryWait()
   }
 

@@ -12,7 +12,7 @@ import SystemPackage
 ///
 /// It becomes readable when the process exits: wait for that in any of the four forms, or
 /// register ``descriptor`` with a poller. Only the parent reaps its child and reads the exit
-/// status (``ChildProcess/wait()``). Needs Linux 5.3 (`pidfd_open`); sending a signal 5.1,
+/// status (``ChildProcess/wait(onCancellation:reactor:)``). Needs Linux 5.3 (`pidfd_open`); sending a signal 5.1,
 /// ``duplicateDescriptor(_:)`` 5.6.
 public final class ProcessDescriptor: Sendable {
   /// The process id the descriptor was opened for.
@@ -104,9 +104,8 @@ public final class ProcessDescriptor: Sendable {
   }
 
   /// Waits until the process exits, blocking the thread.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await waitForExit()` in async code")
-  public func waitForExit() throws(HinixError) {
+  public func blockingWaitForExit() throws(HinixError) {
     _ = try Waiting.forever.poll(descriptor.rawValue, for: Int16(POLLIN), operation: "poll", subject: subject)
   }
 
@@ -117,9 +116,8 @@ public final class ProcessDescriptor: Sendable {
   }
 
   /// Waits at most `timeout` for the process to exit: ``Outcome/timedOut`` if it still runs.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await waitForExit()` in async code")
-  public func waitForExit(timeout: Duration) throws(HinixError) -> Outcome<Void> {
+  public func blockingWaitForExit(timeout: Duration) throws(HinixError) -> Outcome<Void> {
     try Waiting.timed(timeout) { (waiting) throws(HinixError) in
       try waiting.poll(descriptor.rawValue, for: Int16(POLLIN), operation: "poll", subject: subject)
         ? () : nil

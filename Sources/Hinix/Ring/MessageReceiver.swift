@@ -40,23 +40,21 @@ public struct MessageReceiver: ~Copyable, RingEndpoint {
 
   /// The blocking form of ``tryReceive(_:)``: waits (as the ``waitStrategy`` says) for a
   /// message; nil at the end of the stream.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await receive(_:)` in async code")
-  public func receive<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) throws -> Result? {
+  public func blockingReceive<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) throws -> Result? {
     try next(waiting: .forever).value.map { found in try read(found, body) }
   }
 
-  /// ``receive(_:)`` blocking the thread at most `timeout`: ``Outcome/timedOut`` if no message
+  /// ``blockingReceive(_:)`` blocking the thread at most `timeout`: ``Outcome/timedOut`` if no message
   /// came in time, ``Outcome/ended`` at the end of the stream.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await receive(_:)` in async code")
-  public func receive<Result>(
+  public func blockingReceive<Result>(
     timeout: Duration, _ body: (UnsafeRawBufferPointer) throws -> Result
   ) throws -> Outcome<Result> {
     try next(waiting: .until(.after(timeout))).map { found in try read(found, body) }
   }
 
-  /// The async form of ``receive(_:)``: suspends the task, not its thread.
+  /// The async form of ``blockingReceive(_:)``: suspends the task, not its thread.
   public func receive<Result>(
     reactor: Reactor = .shared, _ body: (UnsafeRawBufferPointer) throws -> Result
   ) async throws -> Result? {
@@ -69,9 +67,8 @@ public struct MessageReceiver: ~Copyable, RingEndpoint {
   /// Copies the next message into `buffer`, blocking the thread while there is none; returns
   /// its length, or nil at the end of the stream. A message longer than `buffer` is
   /// `.messageTooLarge` and stays in the ring (never truncated): receive it with a larger buffer.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await receive(into:)` in async code")
-  public func receive(into buffer: UnsafeMutableRawBufferPointer) throws(HinixError) -> Int? {
+  public func blockingReceive(into buffer: UnsafeMutableRawBufferPointer) throws(HinixError) -> Int? {
     try next(waiting: .forever).value.map { found throws(HinixError) in try copy(found, into: buffer) }
   }
 
@@ -81,18 +78,18 @@ public struct MessageReceiver: ~Copyable, RingEndpoint {
     try next(waiting: .never).map { found throws(HinixError) in try copy(found, into: buffer) }
   }
 
-  /// ``receive(into:)`` blocking the thread at most `timeout`: ``Outcome/timedOut`` if no
+  /// ``receive(into:reactor:)`` blocking the thread at most `timeout`: ``Outcome/timedOut`` if no
   /// message came in time.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await receive(into:)` in async code")
-  public func receive(into buffer: UnsafeMutableRawBufferPointer, timeout: Duration) throws(HinixError)
+  public func blockingReceive(into buffer: UnsafeMutableRawBufferPointer, timeout: Duration)
+    throws(HinixError)
     -> Outcome<Int>
   {
     try next(waiting: .until(.after(timeout))).map { found throws(HinixError) in try copy(found, into: buffer)
     }
   }
 
-  /// The async form of ``receive(into:)``.
+  /// The async form of ``blockingReceive(into:)``.
   public func receive(into buffer: UnsafeMutableRawBufferPointer, reactor: Reactor = .shared) async throws
     -> Int?
   {
@@ -102,9 +99,8 @@ public struct MessageReceiver: ~Copyable, RingEndpoint {
 
   /// The next message as a new array, blocking the thread while there is none; nil at the end
   /// of the stream.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await receive()` in async code")
-  public func receive() throws(HinixError) -> [UInt8]? {
+  public func blockingReceive() throws(HinixError) -> [UInt8]? {
     try next(waiting: .forever).value.map { found in array(found) }
   }
 
@@ -116,13 +112,12 @@ public struct MessageReceiver: ~Copyable, RingEndpoint {
 
   /// The next message as a new array, blocking the thread at most `timeout`:
   /// ``Outcome/timedOut`` if none came in time.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await receive()` in async code")
-  public func receive(timeout: Duration) throws(HinixError) -> Outcome<[UInt8]> {
+  public func blockingReceive(timeout: Duration) throws(HinixError) -> Outcome<[UInt8]> {
     try next(waiting: .until(.after(timeout))).map { found in array(found) }
   }
 
-  /// The async form of ``receive()``.
+  /// The async form of ``blockingReceive()``.
   public func receive(reactor: Reactor = .shared) async throws -> [UInt8]? {
     guard let found = try await nextAsync(reactor) else { return nil }
     return array(found)

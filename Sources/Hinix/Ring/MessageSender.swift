@@ -49,15 +49,16 @@ public struct MessageSender: ~Copyable, RingEndpoint {
   /// The blocking form of ``trySend(upTo:_:)``: waits (as the ``waitStrategy`` says) for room
   /// for `maxCount` bytes, then lets `body` write the message.
   @discardableResult
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await send(upTo:_:)` in async code")
-  public func send(upTo maxCount: Int, _ body: (UnsafeMutableRawBufferPointer) throws -> Int) throws -> Int {
+  public func blockingSend(upTo maxCount: Int, _ body: (UnsafeMutableRawBufferPointer) throws -> Int) throws
+    -> Int
+  {
     let place = try placement(maxCount, operation: "ring send")
     try ready(try side.wait(for: place.needed, waiting: .forever))
     return try write(place, maxCount, body)
   }
 
-  /// The async form of ``send(upTo:_:)``: suspends the task, not its thread.
+  /// The async form of ``blockingSend(upTo:_:)``: suspends the task, not its thread.
   @discardableResult
   public func send(
     upTo maxCount: Int, reactor: Reactor = .shared, _ body: (UnsafeMutableRawBufferPointer) throws -> Int
@@ -85,17 +86,15 @@ public struct MessageSender: ~Copyable, RingEndpoint {
   }
 
   /// Sends a copy of `bytes`, blocking the thread while the ring lacks room.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await send(_:)` in async code")
-  public func send(_ bytes: some MessageBytes) throws(HinixError) {
-    try bytes.withMessageBytes { bytes in Result { () throws(HinixError) in try send(bytes) } }.get()
+  public func blockingSend(_ bytes: some MessageBytes) throws(HinixError) {
+    try bytes.withMessageBytes { bytes in Result { () throws(HinixError) in try blockingSend(bytes) } }.get()
   }
 
   /// `send(_:)` for a raw buffer, without generic indirection: the form
   /// for hot loops.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await send(_:)` in async code")
-  public func send(_ bytes: UnsafeRawBufferPointer) throws(HinixError) {
+  public func blockingSend(_ bytes: UnsafeRawBufferPointer) throws(HinixError) {
     let place = try placement(bytes.count, operation: "ring send")
     try ready(try side.wait(for: place.needed, waiting: .forever))
     copy(place, bytes)
@@ -103,9 +102,9 @@ public struct MessageSender: ~Copyable, RingEndpoint {
 
   /// Sends a copy of `bytes`, blocking the thread at most `timeout` for room:
   /// ``Outcome/timedOut`` if none came in time.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await send(_:)` in async code")
-  public func send(_ bytes: some MessageBytes, timeout: Duration) throws(HinixError) -> Outcome<Void> {
+  public func blockingSend(_ bytes: some MessageBytes, timeout: Duration) throws(HinixError) -> Outcome<Void>
+  {
     let deadline = Deadline.Instant.after(timeout)
     return try bytes.withMessageBytes { bytes in
       Result { () throws(HinixError) -> Outcome<Void> in

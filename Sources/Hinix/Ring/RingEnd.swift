@@ -71,8 +71,8 @@ public final class RingEndCore: Sendable {
 ///
 /// An end is the one owner of its side of the ring: it cannot be copied, only moved, and letting
 /// it go (or ``close()``) closes that side. The factories here make a ring and offer it over a
-/// Unix socket (``create(over:capacity:policy:options:)``, the peer calls
-/// ``accept(over:policy:)``), or make it for a child process (``createForChild(capacity:options:)``,
+/// Unix socket (``create(over:capacity:policy:options:reactor:)``, the peer calls
+/// ``accept(over:policy:reactor:)``), or make it for a child process (``createForChild(capacity:options:)``,
 /// the child calls ``inherited(from:)``). Only Hinix's four ends conform.
 public protocol RingEndpoint: ~Copyable, Sendable {
   /// The end's core. Hinix's own.
@@ -109,23 +109,22 @@ extension RingEndpoint where Self: ~Copyable {
 
   /// Creates a ring of `capacity` (a power of two: elements, or bytes for a message ring),
   /// offers it to the peer of `socket` (a connected Unix socket; the peer accepts it with the
-  /// other end's ``accept(over:policy:)``), and returns this end. The peer's credentials are
+  /// other end's ``accept(over:policy:reactor:)``), and returns this end. The peer's credentials are
   /// checked against `policy` first. It blocks its thread while the socket's buffer is full.
-  @_disfavoredOverload
   @available(
     *, noasync,
     message: "blocks its thread in the handshake; use `await create(over:capacity:policy:options:)`"
   )
-  public static func create(
+  public static func blockingCreate(
     over socket: Socket, capacity: Int, policy: RingPeerPolicy = .sameUser,
     options: RingOptions = RingOptions()
   ) throws(HinixError) -> Self {
     let offer = try offer(over: socket, capacity: capacity, policy: policy, options: options)
-    try socket.send(offer.greeting, descriptors: offer.descriptors)
+    try socket.blockingSend(offer.greeting, descriptors: offer.descriptors)
     return Self(core: RingEndCore(try RingSetup.side(offer.parts, shape.role)))
   }
 
-  /// The async form of ``create(over:capacity:policy:options:)``: suspends the task, not its
+  /// The async form of ``blockingCreate(over:capacity:policy:options:)``: suspends the task, not its
   /// thread, while the socket's buffer is full.
   public static func create(
     over socket: Socket, capacity: Int, policy: RingPeerPolicy = .sameUser,
@@ -137,21 +136,21 @@ extension RingEndpoint where Self: ~Copyable {
   }
 
   /// Accepts the ring the peer of `socket` created with the other end's
-  /// ``create(over:capacity:policy:options:)``, after checking the peer's credentials, the
+  /// ``create(over:capacity:policy:options:reactor:)``, after checking the peer's credentials, the
   /// memory file's seals and size, and the header (element size, alignment, version, kind). It
   /// blocks its thread until the peer's offer comes.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread until the offer comes; use `await accept(over:policy:)`")
-  public static func accept(over socket: Socket, policy: RingPeerPolicy = .sameUser) throws(HinixError)
+  public static func blockingAccept(over socket: Socket, policy: RingPeerPolicy = .sameUser)
+    throws(HinixError)
     -> Self
   {
     try policy.check(socket, operation: "accept ring")
     let buffer = RingSetup.offerBuffer()
     defer { buffer.deallocate() }
-    return try accept(try socket.receive(into: buffer, maxDescriptors: 2), in: buffer, over: socket)
+    return try accept(try socket.blockingReceive(into: buffer, maxDescriptors: 2), in: buffer, over: socket)
   }
 
-  /// The async form of ``accept(over:policy:)``: suspends the task, not its thread, until the
+  /// The async form of ``blockingAccept(over:policy:)``: suspends the task, not its thread, until the
   /// offer comes.
   public static func accept(
     over socket: Socket, policy: RingPeerPolicy = .sameUser, reactor: Reactor = .shared
@@ -195,7 +194,7 @@ extension RingEndpoint where Self: ~Copyable {
 
   /// Opens the end of a ring that this process's parent made with the other end's
   /// ``createForChild(capacity:options:)`` and handed down, from the text of
-  /// ``RingInheritance/argument(from:)``. Checks the descriptors like ``accept(over:policy:)``.
+  /// ``RingInheritance/argument(from:)``. Checks the descriptors like ``accept(over:policy:reactor:)``.
   public static func inherited(from argument: String) throws(HinixError) -> Self {
     let side = try RingSetup.inherited(
       from: argument, role: shape.role, elementSize: shape.elementSize,

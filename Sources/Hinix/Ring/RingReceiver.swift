@@ -45,18 +45,17 @@ public struct RingReceiver<Element: RingElement>: ~Copyable, RingEndpoint {
   /// then lets `body` read them. Returns 0 at the end.
   @inlinable
   @discardableResult
-  @_disfavoredOverload
   @available(
     *, noasync, message: "blocks its thread; use `await receive(minimumCount:maxCount:_:)` in async code"
   )
-  public func receive(
+  public func blockingReceive(
     minimumCount: Int = 1, maxCount: Int = .max, _ body: (UnsafeBufferPointer<Element>) throws -> Int
   ) throws -> Int {
     _ = try side.wait(forMinimum: minimumCount, waiting: .forever)
     return try read(count: try side.available(upTo: maxCount), body)
   }
 
-  /// The async form of ``receive(minimumCount:maxCount:_:)``: suspends the task, not its thread.
+  /// The async form of ``blockingReceive(minimumCount:maxCount:_:)``: suspends the task, not its thread.
   @discardableResult
   public func receive(
     minimumCount: Int = 1, maxCount: Int = .max, reactor: Reactor = .shared,
@@ -79,9 +78,8 @@ public struct RingReceiver<Element: RingElement>: ~Copyable, RingEndpoint {
   /// The next element, blocking the thread while the ring is empty; nil at the end of the
   /// stream.
   @inlinable
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await receive()` in async code")
-  public func receive() throws(HinixError) -> Element? {
+  public func blockingReceive() throws(HinixError) -> Element? {
     switch try side.wait(for: 1, waiting: .forever) {
     case .ready: take()
     case .closed, .timedOut: nil
@@ -90,9 +88,8 @@ public struct RingReceiver<Element: RingElement>: ~Copyable, RingEndpoint {
 
   /// The next element, blocking the thread at most `timeout`: ``Outcome/timedOut`` if none
   /// came in time, ``Outcome/ended`` at the end of the stream.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await receive()` in async code")
-  public func receive(timeout: Duration) throws(HinixError) -> Outcome<Element> {
+  public func blockingReceive(timeout: Duration) throws(HinixError) -> Outcome<Element> {
     switch try side.wait(for: 1, waiting: .until(.after(timeout))) {
     case .ready: .completed(take())
     case .closed: .ended
@@ -111,9 +108,8 @@ public struct RingReceiver<Element: RingElement>: ~Copyable, RingEndpoint {
   /// Copies elements into `buffer`, blocking the thread until at least one is there; returns
   /// how many (0 at the end of the stream).
   @inlinable
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await receive(into:)` in async code")
-  public func receive(into buffer: UnsafeMutableBufferPointer<Element>) throws(HinixError) -> Int {
+  public func blockingReceive(into buffer: UnsafeMutableBufferPointer<Element>) throws(HinixError) -> Int {
     guard !buffer.isEmpty else { return 0 }
     _ = try side.wait(for: 1, waiting: .forever)
     return try copy(into: buffer)
@@ -128,7 +124,7 @@ public struct RingReceiver<Element: RingElement>: ~Copyable, RingEndpoint {
     return .completed(try copy(into: buffer))
   }
 
-  /// The async form of ``receive(into:)``.
+  /// The async form of ``blockingReceive(into:)``.
   public func receive(into buffer: UnsafeMutableBufferPointer<Element>, reactor: Reactor = .shared)
     async throws -> Int
   {

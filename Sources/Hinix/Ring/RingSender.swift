@@ -46,18 +46,17 @@ public struct RingSender<Element: RingElement>: ~Copyable, RingEndpoint {
   /// above the capacity is `.invalidArgument`; a receiver that closed is `.peerGone`.
   @inlinable
   @discardableResult
-  @_disfavoredOverload
   @available(
     *, noasync, message: "blocks its thread; use `await send(minimumCount:maxCount:_:)` in async code"
   )
-  public func send(
+  public func blockingSend(
     minimumCount: Int = 1, maxCount: Int = .max, _ body: (UnsafeMutableBufferPointer<Element>) throws -> Int
   ) throws -> Int {
     try ready(try side.wait(forMinimum: minimumCount, waiting: .forever))
     return try write(free: try side.available(upTo: maxCount), body)
   }
 
-  /// The async form of ``send(minimumCount:maxCount:_:)``: suspends the task, not its thread.
+  /// The async form of ``blockingSend(minimumCount:maxCount:_:)``: suspends the task, not its thread.
   @discardableResult
   public func send(
     minimumCount: Int = 1, maxCount: Int = .max, reactor: Reactor = .shared,
@@ -79,18 +78,16 @@ public struct RingSender<Element: RingElement>: ~Copyable, RingEndpoint {
 
   /// Sends one element, blocking the thread while the ring is full.
   @inlinable
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await send(_:)` in async code")
-  public func send(_ element: Element) throws(HinixError) {
+  public func blockingSend(_ element: Element) throws(HinixError) {
     try ready(try side.wait(for: 1, waiting: .forever))
     put(element)
   }
 
   /// Sends one element, blocking the thread at most `timeout` for room: ``Outcome/timedOut``
   /// if none came in time.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await send(_:)` in async code")
-  public func send(_ element: Element, timeout: Duration) throws(HinixError) -> Outcome<Void> {
+  public func blockingSend(_ element: Element, timeout: Duration) throws(HinixError) -> Outcome<Void> {
     switch try side.wait(for: 1, waiting: .until(.after(timeout))) {
     case .ready: put(element)
     case .timedOut: return .timedOut
@@ -108,9 +105,8 @@ public struct RingSender<Element: RingElement>: ~Copyable, RingEndpoint {
   /// Sends all of `elements`, in order, as room appears (in pieces when they outnumber the
   /// capacity), blocking the thread while the ring is full.
   @inlinable
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await send(contentsOf:)` in async code")
-  public func send(contentsOf elements: UnsafeBufferPointer<Element>) throws(HinixError) {
+  public func blockingSend(contentsOf elements: UnsafeBufferPointer<Element>) throws(HinixError) {
     var sent = 0
     while sent < elements.count {
       try ready(try side.wait(for: 1, waiting: .forever))
@@ -118,7 +114,7 @@ public struct RingSender<Element: RingElement>: ~Copyable, RingEndpoint {
     }
   }
 
-  /// The async form of ``send(contentsOf:)``.
+  /// The async form of ``blockingSend(contentsOf:)``.
   public func send(contentsOf elements: UnsafeBufferPointer<Element>, reactor: Reactor = .shared) async throws
   {
     var sent = 0

@@ -36,7 +36,7 @@ public final class SharedMemory: @unchecked Sendable {
   public let isSealed: Bool
 
   /// The file's descriptor, still owned by this value (pass it to a peer with
-  /// ``Socket/send(_:descriptors:credentials:to:)``).
+  /// ``Socket/send(_:descriptors:credentials:to:reactor:)``).
   public var descriptor: FileDescriptor { handle.descriptor }
 
   /// The mapped bytes.

@@ -98,9 +98,8 @@ public final class SignalFD: Sendable {
   // MARK: Reading
 
   /// Reads the next delivery, blocking the thread until one is pending.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await read()` in async code")
-  public func read() throws(HinixError) -> SignalInfo {
+  public func blockingRead() throws(HinixError) -> SignalInfo {
     try read(waiting: .forever)!
   }
 
@@ -111,9 +110,8 @@ public final class SignalFD: Sendable {
 
   /// Reads the next delivery, blocking the thread at most `timeout`: ``Outcome/timedOut`` if
   /// none came.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await read()` in async code")
-  public func read(timeout: Duration) throws(HinixError) -> Outcome<SignalInfo> {
+  public func blockingRead(timeout: Duration) throws(HinixError) -> Outcome<SignalInfo> {
     try Waiting.timed(timeout) { (waiting) throws(HinixError) in try read(waiting: waiting) }
   }
 

@@ -97,7 +97,7 @@ public struct LocalSocketName: Sendable, Hashable, CustomStringConvertible {
 ///
 /// ```swift
 /// let server = try LocalSocket.listen(.namespaced("my-app"))
-/// let client = try LocalSocket.connect(.namespaced("my-app"), wait: .timeout(.seconds(2)))
+/// let client = try await LocalSocket.connect(.namespaced("my-app"), wait: .timeout(.seconds(2)))
 /// ```
 public enum LocalSocket {
   /// How a client waits for a server that is not there yet (or whose backlog is full).
@@ -121,9 +121,8 @@ public enum LocalSocket {
 
   /// Connects to the server at `name`, blocking the thread while it waits for it as `wait`
   /// says.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await connect(_:kind:wait:)` in async code")
-  public static func connect(
+  public static func blockingConnect(
     _ name: LocalSocketName, kind: Socket.Kind = .stream, wait: ConnectWait = .immediately
   ) throws(HinixError) -> Socket {
     let address = try name.resolve()
@@ -136,7 +135,7 @@ public enum LocalSocket {
     var interval = Duration.milliseconds(1)
     while true {
       do {
-        return try Socket.connect(
+        return try Socket.blockingConnect(
           to: address, kind: kind, timeout: waiting.isNever ? .zero : waiting.remaining)
       } catch  where error.code == .connectionRefused || error.code == .notFound {
         guard waiting.pause(interval) else {

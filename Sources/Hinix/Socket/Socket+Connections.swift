@@ -10,9 +10,8 @@ extension Socket {
   /// when the timeout passed. A Unix listener whose backlog is full is retried until the timeout.
   /// A Unix datagram client is first bound to a fresh abstract name (autobind), so that the
   /// peer can reply to it. The corresponding C function is `connect`.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await connect(to:kind:)` in async code")
-  public static func connect(
+  public static func blockingConnect(
     to address: SocketAddress, kind: Kind = .stream, timeout: Duration? = nil
   ) throws(HinixError) -> Socket {
     let socket = try client(for: address, kind: kind)
@@ -45,9 +44,8 @@ extension Socket {
   /// blocking the thread until the kernel has done so.
   ///
   /// The corresponding C function is `connect`.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await connect(to:)` in async code")
-  public func connect(to address: SocketAddress) throws(HinixError) {
+  public func blockingConnect(to address: SocketAddress) throws(HinixError) {
     try connect(to: address, waiting: .forever)
   }
 
@@ -147,9 +145,8 @@ extension Socket {
   /// close-on-exec and blocking.
   ///
   /// The corresponding C function is `accept4`.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await accept()` in async code")
-  public func accept() throws(HinixError) -> Socket {
+  public func blockingAccept() throws(HinixError) -> Socket {
     try accept(waiting: .forever)!
   }
 
@@ -160,9 +157,8 @@ extension Socket {
 
   /// Accepts the next connection, blocking the thread at most `timeout`:
   /// ``Outcome/timedOut`` if none came.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await accept()` in async code")
-  public func accept(timeout: Duration) throws(HinixError) -> Outcome<Socket> {
+  public func blockingAccept(timeout: Duration) throws(HinixError) -> Outcome<Socket> {
     try Waiting.timed(timeout) { (waiting) throws(HinixError) in try accept(waiting: waiting) }
   }
 

@@ -16,9 +16,8 @@ extension Socket {
   /// buffers form one message, which goes whole or throws (`.messageTooLarge`, `.shortWrite`,
   /// or `.limitExceeded` for more than ``maximumBuffersPerCall`` parts). Passing an array the
   /// caller keeps and refills makes the call allocation-free.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await write(gathering:)` in async code")
-  public func write(gathering buffers: [UnsafeRawBufferPointer]) throws(HinixError) {
+  public func blockingWrite(gathering buffers: [UnsafeRawBufferPointer]) throws(HinixError) {
     try checkGather(buffers)
     var cursor = GatherCursor()
     // At least one call, so an empty list still sends an empty message on a message socket.
@@ -30,7 +29,7 @@ extension Socket {
     } while !cursor.isDone(buffers)
   }
 
-  /// The async form of ``write(gathering:)``: suspends the task, not its thread, while the
+  /// The async form of ``blockingWrite(gathering:)``: suspends the task, not its thread, while the
   /// socket's buffer is full. The buffers must stay valid until the call returns.
   public func write(gathering buffers: [UnsafeRawBufferPointer], reactor: Reactor = .shared) async throws {
     try checkGather(buffers)

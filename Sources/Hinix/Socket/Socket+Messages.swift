@@ -106,11 +106,10 @@ extension Socket {
   /// goes whole or throws: `.messageTooLarge` above the socket's limit, `.shortWrite` if the
   /// kernel took only part. The descriptors stay owned by the caller; the receiver gets
   /// duplicates. The corresponding C function is `sendmsg` (with `MSG_NOSIGNAL`).
-  @_disfavoredOverload
   @available(
     *, noasync, message: "blocks its thread; use `await send(_:descriptors:credentials:to:)` in async code"
   )
-  public func send(
+  public func blockingSend(
     _ bytes: some MessageBytes, descriptors: [FileDescriptor] = [], credentials: Credentials? = nil,
     to address: SocketAddress? = nil
   ) throws(HinixError) {
@@ -134,11 +133,10 @@ extension Socket {
   /// with the count of bytes sent, or ``Outcome/timedOut`` if no room came in time. As with
   /// ``trySend(_:descriptors:credentials:to:)``, a stream socket may have sent only a prefix
   /// when the deadline passed; the count says how much.
-  @_disfavoredOverload
   @available(
     *, noasync, message: "blocks its thread; use `await send(_:descriptors:credentials:to:)` in async code"
   )
-  public func send(
+  public func blockingSend(
     _ bytes: some MessageBytes, descriptors: [FileDescriptor] = [], credentials: Credentials? = nil,
     to address: SocketAddress? = nil, timeout: Duration
   ) throws(HinixError) -> Outcome<Int> {
@@ -255,13 +253,12 @@ extension Socket {
   /// On seqpacket and datagram sockets a message larger than `buffer` throws
   /// `.messageTruncated` naming both sizes (the kernel discards the rest, and Hinix closes any
   /// descriptors it brought); use `receive(into:maxDescriptors:)` with an array or
-  /// ``nextMessageSize()`` to never truncate. On a stream socket a message of 0 bytes is the
+  /// ``nextMessageSize(reactor:)`` to never truncate. On a stream socket a message of 0 bytes is the
   /// end of the stream. The corresponding C function is `recvmsg` (with `MSG_CMSG_CLOEXEC`).
-  @_disfavoredOverload
   @available(
     *, noasync, message: "blocks its thread; use `await receive(into:maxDescriptors:)` in async code"
   )
-  public func receive(
+  public func blockingReceive(
     into buffer: UnsafeMutableRawBufferPointer, maxDescriptors: Int = 0
   ) throws(HinixError) -> ReceivedMessage {
     try receiveMessage(buffer, maxDescriptors, waiting: .forever)!
@@ -277,11 +274,10 @@ extension Socket {
 
   /// Receives one message, blocking the thread at most `timeout`: ``Outcome/timedOut`` if none
   /// came, ``Outcome/ended`` once a stream's peer closed its writing side.
-  @_disfavoredOverload
   @available(
     *, noasync, message: "blocks its thread; use `await receive(into:maxDescriptors:)` in async code"
   )
-  public func receive(
+  public func blockingReceive(
     into buffer: UnsafeMutableRawBufferPointer, maxDescriptors: Int = 0, timeout: Duration
   ) throws(HinixError) -> Outcome<ReceivedMessage> {
     let waiting = Waiting.until(.after(timeout))
@@ -310,11 +306,10 @@ extension Socket {
   /// nothing is ever truncated. Reusing one array keeps its storage across calls.
   ///
   /// For seqpacket and datagram sockets; on a stream socket it reads what is available.
-  @_disfavoredOverload
   @available(
     *, noasync, message: "blocks its thread; use `await receive(into:maxDescriptors:)` in async code"
   )
-  public func receive(
+  public func blockingReceive(
     into bytes: inout [UInt8], maxDescriptors: Int = 0
   ) throws(HinixError) -> ReceivedMessage {
     try receiveWhole(into: &bytes, maxDescriptors, waiting: .forever)!
@@ -330,11 +325,10 @@ extension Socket {
 
   /// The array form of `receive(into:maxDescriptors:)` blocking the thread at most `timeout`:
   /// ``Outcome/timedOut`` if no message came.
-  @_disfavoredOverload
   @available(
     *, noasync, message: "blocks its thread; use `await receive(into:maxDescriptors:)` in async code"
   )
-  public func receive(
+  public func blockingReceive(
     into bytes: inout [UInt8], maxDescriptors: Int = 0, timeout: Duration
   ) throws(HinixError) -> Outcome<ReceivedMessage> {
     let waiting = Waiting.until(.after(timeout))
@@ -349,6 +343,50 @@ extension Socket {
     try await perform(.readable, reactor: reactor) { () throws(HinixError) -> ReceivedMessage? in
       try receiveWhole(into: &bytes, maxDescriptors, waiting: .never)
     }
+  }
+
+  /// Receives one whole message as a new array, blocking the thread while there is none: the
+  /// array form of `receive(into:maxDescriptors:)` for a caller that keeps no array of its own.
+  @available(*, noasync, message: "blocks its thread; use `await receive(maxDescriptors:)` in async code")
+  public func blockingReceive(maxDescriptors: Int = 0) throws(HinixError) -> (
+    bytes: [UInt8], message: ReceivedMessage
+  ) {
+    var bytes: [UInt8] = []
+    let message = try receiveWhole(into: &bytes, maxDescriptors, waiting: .forever)!
+    return (bytes, message)
+  }
+
+  /// The new-array form of `receive(maxDescriptors:)` without waiting: ``Outcome/wouldBlock``
+  /// if no message is there.
+  public func tryReceive(maxDescriptors: Int = 0) throws(HinixError) -> Outcome<
+    (bytes: [UInt8], message: ReceivedMessage)
+  > {
+    var bytes: [UInt8] = []
+    let outcome = try tryReceive(into: &bytes, maxDescriptors: maxDescriptors)
+    return outcome.map { (bytes, $0) }
+  }
+
+  /// The new-array form of `receive(maxDescriptors:)` blocking the thread at most `timeout`:
+  /// ``Outcome/timedOut`` if no message came.
+  @available(*, noasync, message: "blocks its thread; use `await receive(maxDescriptors:)` in async code")
+  public func blockingReceive(maxDescriptors: Int = 0, timeout: Duration) throws(HinixError) -> Outcome<
+    (bytes: [UInt8], message: ReceivedMessage)
+  > {
+    var bytes: [UInt8] = []
+    let outcome = try blockingReceive(into: &bytes, maxDescriptors: maxDescriptors, timeout: timeout)
+    return outcome.map { (bytes, $0) }
+  }
+
+  /// Receives one whole message as a new array, suspending the task (not its thread) while
+  /// there is none. Unlike the form that fills an `inout` array, it can be called with
+  /// `await` from the top level of `main.swift`, whose variables Swift does not let an async
+  /// call take `inout`.
+  public func receive(maxDescriptors: Int = 0, reactor: Reactor = .shared) async throws -> (
+    bytes: [UInt8], message: ReceivedMessage
+  ) {
+    var bytes: [UInt8] = []
+    let message = try await receive(into: &bytes, maxDescriptors: maxDescriptors, reactor: reactor)
+    return (bytes, message)
   }
 
   /// Peeks the next message's size, sizes `bytes` to it and receives the message, waiting as
@@ -387,17 +425,15 @@ extension Socket {
   /// The size of the next message on a seqpacket or datagram socket, blocking the thread while
   /// none has come; the message stays queued. The corresponding C function is `recv` with
   /// `MSG_PEEK | MSG_TRUNC`.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await nextMessageSize()` in async code")
-  public func nextMessageSize() throws(HinixError) -> Int {
+  public func blockingNextMessageSize() throws(HinixError) -> Int {
     try nextMessageSize(waiting: .forever)!
   }
 
   /// The size of the next message, blocking the thread at most `timeout`: ``Outcome/timedOut``
   /// if none came.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await nextMessageSize()` in async code")
-  public func nextMessageSize(timeout: Duration) throws(HinixError) -> Outcome<Int> {
+  public func blockingNextMessageSize(timeout: Duration) throws(HinixError) -> Outcome<Int> {
     try Waiting.timed(timeout) { (waiting) throws(HinixError) in try nextMessageSize(waiting: waiting) }
   }
 

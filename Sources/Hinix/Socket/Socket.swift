@@ -351,9 +351,8 @@ public final class Socket: Sendable {
   /// closed or shut down its writing side. On seqpacket and datagram sockets prefer
   /// `receive(into:maxDescriptors:)`, which reports truncation. The corresponding C function
   /// is `recv`.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await read(into:)` in async code")
-  public func read(into buffer: UnsafeMutableRawBufferPointer) throws(HinixError) -> Int {
+  public func blockingRead(into buffer: UnsafeMutableRawBufferPointer) throws(HinixError) -> Int {
     try transfer("recv", events: Int16(POLLIN), waiting: .forever) { Sys.receive(fd, buffer, flags: $0) }!
   }
 
@@ -367,9 +366,8 @@ public final class Socket: Sendable {
 
   /// Reads what is available, blocking the thread at most `timeout`: ``Outcome/timedOut`` if
   /// nothing came, ``Outcome/ended`` once a stream's peer closed its writing side.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await read(into:)` in async code")
-  public func read(into buffer: UnsafeMutableRawBufferPointer, timeout: Duration) throws(HinixError)
+  public func blockingRead(into buffer: UnsafeMutableRawBufferPointer, timeout: Duration) throws(HinixError)
     -> Outcome<Int>
   {
     let waiting = Waiting.until(.after(timeout))
@@ -408,18 +406,17 @@ public final class Socket: Sendable {
 
   /// Reads exactly `buffer.count` bytes, blocking the thread; an end of stream before that
   /// throws `.brokenPipe` naming how many bytes were missing.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await readExactly(into:)` in async code")
-  public func readExactly(into buffer: UnsafeMutableRawBufferPointer) throws(HinixError) {
+  public func blockingReadExactly(into buffer: UnsafeMutableRawBufferPointer) throws(HinixError) {
     var done = 0
     while done < buffer.count {
-      let count = try read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]))
+      let count = try blockingRead(into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]))
       if count == 0 { throw endOfStream(missing: buffer.count - done, of: buffer.count) }
       done += count
     }
   }
 
-  /// The async form of ``readExactly(into:)``.
+  /// The async form of ``blockingReadExactly(into:)``.
   public func readExactly(into buffer: UnsafeMutableRawBufferPointer, reactor: Reactor = .shared) async throws
   {
     var done = 0
@@ -439,9 +436,8 @@ public final class Socket: Sendable {
 
   /// Writes all of `bytes`, blocking the thread while the socket's buffer is full. The
   /// corresponding C function is `send` (with `MSG_NOSIGNAL`).
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await write(_:)` in async code")
-  public func write(_ bytes: some MessageBytes) throws(HinixError) {
+  public func blockingWrite(_ bytes: some MessageBytes) throws(HinixError) {
     _ = try bytes.withMessageBytes { buffer in
       Result { () throws(HinixError) in try writeAll(buffer, waiting: .forever) }
     }.get()
@@ -449,9 +445,8 @@ public final class Socket: Sendable {
 
   /// Writes all of a raw buffer, blocking the thread while the socket's buffer is full (no
   /// generic indirection: the form for hot loops).
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await write(_:)` in async code")
-  public func write(_ bytes: UnsafeRawBufferPointer) throws(HinixError) {
+  public func blockingWrite(_ bytes: UnsafeRawBufferPointer) throws(HinixError) {
     _ = try writeAll(bytes, waiting: .forever)
   }
 
@@ -466,9 +461,9 @@ public final class Socket: Sendable {
   /// Writes, blocking the thread at most `timeout` for room: ``Outcome/completed(_:)`` with the
   /// count written (fewer than all when the time ran out midway), or ``Outcome/timedOut`` if
   /// nothing fit in time.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await write(_:)` in async code")
-  public func write(_ bytes: some MessageBytes, timeout: Duration) throws(HinixError) -> Outcome<Int> {
+  public func blockingWrite(_ bytes: some MessageBytes, timeout: Duration) throws(HinixError) -> Outcome<Int>
+  {
     let deadline = Deadline.Instant.after(timeout)
     return try bytes.withMessageBytes { buffer in
       Result { () throws(HinixError) in try writeOutcome(buffer, waiting: .until(deadline)) }

@@ -68,19 +68,17 @@ public final class SocketListener: Sendable {
 
   /// Accepts the next connection, blocking the thread until one comes. The corresponding C
   /// function is `accept4`.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await accept()` in async code")
-  public func accept() throws(HinixError) -> Socket { try socket.accept() }
+  public func blockingAccept() throws(HinixError) -> Socket { try socket.blockingAccept() }
 
   /// Accepts a pending connection without waiting: ``Outcome/wouldBlock`` if none is pending.
   public func tryAccept() throws(HinixError) -> Outcome<Socket> { try socket.tryAccept() }
 
   /// Accepts the next connection, blocking the thread at most `timeout`: ``Outcome/timedOut``
   /// if none came.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await accept()` in async code")
-  public func accept(timeout: Duration) throws(HinixError) -> Outcome<Socket> {
-    try socket.accept(timeout: timeout)
+  public func blockingAccept(timeout: Duration) throws(HinixError) -> Outcome<Socket> {
+    try socket.blockingAccept(timeout: timeout)
   }
 
   /// Accepts the next connection, suspending the task (not its thread) until one comes.

@@ -75,9 +75,8 @@ extension Terminal {
   /// - Throws: `.invalidArgument` for an empty set or output lines; `.unsupported` on a
   ///   terminal without modem lines; `.closed` when the port hangs up (`EIO`).
   /// The corresponding C function is `ioctl` with `TIOCMIWAIT`.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await waitForModemChange(of:)` in async code")
-  public func waitForModemChange(of lines: ModemLines = .inputs) throws(HinixError) -> ModemLines {
+  public func blockingWaitForModemChange(of lines: ModemLines = .inputs) throws(HinixError) -> ModemLines {
     try checkWaitable(lines)
     while true {
       switch Sys.ioctl(descriptor.rawValue, Terminal.modemWaitRequest, value: UInt(lines.rawValue)) {

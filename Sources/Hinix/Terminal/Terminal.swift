@@ -262,9 +262,8 @@ public final class Terminal: ByteReader, ByteWriter, DescriptorOwner, Sendable {
   /// Waits until all output written so far has been sent, blocking the thread.
   ///
   /// The corresponding C function is `tcdrain`.
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread; use `await drain()` in async code")
-  public func drain() throws(HinixError) {
+  public func blockingDrain() throws(HinixError) {
     if case .failure(let error) = Sys.drain(descriptor.rawValue) {
       throw HinixError.system(error, "tcdrain", subject: name)
     }
@@ -320,9 +319,8 @@ public final class Terminal: ByteReader, ByteWriter, DescriptorOwner, Sendable {
   ///
   /// - Throws: `.invalidArgument` for a duration below 0 or above an hour.
   /// The corresponding C function is `tcsendbreak` (`TCSBRK`, `TCSBRKP`).
-  @_disfavoredOverload
   @available(*, noasync, message: "blocks its thread for the break; use `await sendBreak()` in async code")
-  public func sendBreak(duration: Duration? = nil) throws(HinixError) {
+  public func blockingSendBreak(duration: Duration? = nil) throws(HinixError) {
     var tenths: Int32 = 0
     if let duration {
       guard duration >= .zero, duration <= .seconds(3600) else {
@@ -340,7 +338,7 @@ public final class Terminal: ByteReader, ByteWriter, DescriptorOwner, Sendable {
 
   /// Sends a break, on a thread of its own so the task's thread is not held for it.
   public func sendBreak(duration: Duration? = nil) async throws {
-    try await Terminal.offThePool { () throws(HinixError) in try self.sendBreak(duration: duration) }
+    try await Terminal.offThePool { () throws(HinixError) in try self.blockingSendBreak(duration: duration) }
   }
 
   /// What ``flow(_:)`` does.
