@@ -6,9 +6,9 @@ import Testing
 
 /// Every async form, called from async code with every input type its blocking twin takes.
 ///
-/// The blocking forms are `@available(*, noasync)`: had any call here resolved to one (because
-/// no async overload took that input), this file would not compile. Each call also checks what
-/// it carried.
+/// Each call here is the plain, async name with `await`: were there no async form for that
+/// input, it would not compile (a blocking form has a `blocking…` name of its own and is
+/// `@available(*, noasync)`). Each call also checks what it carried.
 @Suite("Async forms take every input the blocking forms take", .timeLimit(.minutes(1)))
 struct AsyncFormsTests {
   /// The payloads every byte-sending form accepts, as each MessageBytes type.

@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 import SystemPackage
 import Testing
 
@@ -232,11 +233,19 @@ struct SocketTests {
   @Test("the async new-array receive waits for the message")
   func asyncNewArrayReceive() async throws {
     let (left, right) = try Socket.pair(.seqpacket)
-    async let received = right.receive()
-    try await Task.sleep(for: .milliseconds(20))
-    try await left.send("four")
-    let (bytes, message) = try await received
-    #expect(bytes == Array("four".utf8) && message.descriptors.count == 0)
+    let returned = Returned()
+    try await withThrowingTaskGroup { group in
+      group.addTask {
+        let (bytes, message) = try await right.receive()
+        returned.flag.withLock { $0 = true }
+        #expect(bytes == Array("four".utf8) && message.descriptors.count == 0)
+      }
+      try await Task.sleep(for: .milliseconds(50))
+      #expect(!returned.flag.withLock { $0 }, "the receive returned before a message was sent")
+      try await left.send("four")
+      try await group.waitForAll()
+    }
+    #expect(returned.flag.withLock { $0 })
   }
 
   @Test("a message larger than the buffer throws messageTruncated naming both sizes")
@@ -593,4 +602,9 @@ func copies(ofEventFDs ids: Set<Int>) -> Int {
     }
   }
   return count
+}
+
+/// Whether a task's call has returned, shared with the test that waits for it.
+private final class Returned: Sendable {
+  let flag = Mutex(false)
 }

@@ -169,7 +169,7 @@ extension WaitHistoryKeeping where Self: ~Copyable {
 /// A descriptor that bytes are read from: a pipe's or FIFO's reading end, standard input, or
 /// any descriptor held by an ``OwnedDescriptor`` (one received from another process, say).
 ///
-/// Every reader has the same forms, from this protocol's extension: blocking (`read(into:)`,
+/// Every reader has the same forms, from this protocol's extension: blocking (`blockingRead(into:)`,
 /// unavailable in async code), `tryRead(into:)`, timed and async, each waiting as its
 /// ``waitStrategy`` says. A count of 0 from a blocking or async read, and ``Outcome/ended``
 /// from a try or timed one, mean the end of the stream (every writer closed).
@@ -183,7 +183,7 @@ public protocol ByteReader: WaitHistoryKeeping, ~Copyable {
 /// A descriptor that bytes are written to: a pipe's or FIFO's writing end, standard output, or
 /// any descriptor held by an ``OwnedDescriptor``.
 ///
-/// Every writer has the same forms, from this protocol's extension: blocking `write(_:)`
+/// Every writer has the same forms, from this protocol's extension: blocking `blockingWrite(_:)`
 /// (unavailable in async code), `tryWrite(_:)`, timed and async, each waiting as its
 /// ``waitStrategy`` says. A write whose reader has gone throws `.brokenPipe`; Hinix never lets
 /// SIGPIPE end the process (see ``Pipe``).
@@ -227,7 +227,9 @@ extension ByteReader where Self: ~Copyable {
 
   /// Reads what is available into `buffer`, suspending the task (not its thread) while there is
   /// nothing; 0 means the end of the stream. The buffer must stay valid until the call returns.
-  public func read(into buffer: UnsafeMutableRawBufferPointer, reactor: Reactor = .shared) async throws -> Int
+  nonisolated(nonsending)
+    public func read(into buffer: UnsafeMutableRawBufferPointer, reactor: Reactor = .shared) async throws
+    -> Int
   {
     let fd = descriptor.rawValue
     return try await reactor.perform(.readable, on: descriptor, strategy: waitStrategy, history: waitHistory)

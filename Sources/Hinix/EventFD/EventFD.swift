@@ -37,7 +37,8 @@ public final class EventFD: Sendable {
   ///   - initialValue: the counter's starting value.
   ///   - semaphore: each read returns 1 and decrements the counter (`EFD_SEMAPHORE`).
   ///   - nonBlocking: the description is non-blocking (`EFD_NONBLOCK`); every form of
-  ///     ``read(reactor:)`` and ``add(_:reactor:)`` keeps its meaning either way.
+  ///     reading and adding (``blockingRead()``, ``tryRead()``, ``read(reactor:)``, …) keeps its
+  ///     meaning either way.
   /// The corresponding C function is `eventfd`.
   public init(initialValue: UInt32 = 0, semaphore: Bool = false, nonBlocking: Bool = false) throws(HinixError)
   {

@@ -342,8 +342,14 @@ public final class Poller: DescriptorOwner {
   /// descriptor in `reactor`; returns how many events it reported.
   ///
   /// Throws `CancellationError` if the task is cancelled while it waits.
+  ///
+  /// It runs on the caller's actor (`nonisolated(nonsending)`), so the buffer is filled and
+  /// read in one isolation: two tasks of one actor that share a buffer (a top-level one in
+  /// `main.swift`, say) take turns with it rather than filling it at once.
   @discardableResult
-  public func wait(into events: borrowing Events, reactor: Reactor = .shared) async throws -> Int {
+  nonisolated(nonsending)
+    public func wait(into events: borrowing Events, reactor: Reactor = .shared) async throws -> Int
+  {
     while true {
       let count = try wait(into: events, waiting: .never)
       if count > 0 { return count }

@@ -272,9 +272,11 @@ extension MessageQueue {
 
   /// Receives a message into `buffer` without allocating, suspending the task (not its
   /// thread) while the queue is empty. The buffer must stay valid until the call returns.
-  public func receive(
-    into buffer: UnsafeMutableRawBufferPointer, reactor: Reactor = .shared
-  ) async throws -> Received {
+  nonisolated(nonsending)
+    public func receive(
+      into buffer: UnsafeMutableRawBufferPointer, reactor: Reactor = .shared
+    ) async throws -> Received
+  {
     try await reactor.perform(.readable, on: descriptor, strategy: waitStrategy, history: waitHistory) {
       () throws(HinixError) in
       try receive(into: buffer, waiting: .never)

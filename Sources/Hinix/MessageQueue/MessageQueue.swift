@@ -7,7 +7,7 @@ import SystemPackage
 /// A `MessageQueue` owns its descriptor and closes it when the last reference goes. It is
 /// `Sendable`: one task may send while another receives on the same queue. Every operation comes in
 /// the forms a caller needs:
-/// - blocking (`send`, `receive`), which waits in the kernel;
+/// - blocking (`blockingSend`, `blockingReceive`), which waits in the kernel;
 /// - try (`trySend`, `tryReceive`), which never blocks and returns ``Outcome/wouldBlock`` when it
 ///   would have to;
 /// - timed (`timeout:` or `deadline:`), which returns ``Outcome/timedOut`` when the deadline passes;
@@ -100,8 +100,8 @@ public final class MessageQueue: Sendable {
   /// - Parameters:
   ///   - name: the queue's name: one leading `/`, no other `/`, at most 255 bytes after it.
   ///   - access: the directions to open it for.
-  ///   - nonBlocking: whether the description is non-blocking (then the plain `send` and
-  ///     `receive` wait in `poll` instead of in the message-queue call).
+  ///   - nonBlocking: whether the description is non-blocking (then `blockingSend` and
+  ///     `blockingReceive` wait in `poll` instead of in the message-queue call).
   /// - Throws: `.invalidName`, `.notFound`, `.permissionDenied`, `.limitExceeded`.
   /// The corresponding C function is `mq_open`.
   public convenience init(

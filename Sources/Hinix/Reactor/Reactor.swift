@@ -334,6 +334,8 @@ public final class Reactor: Sendable {
 ///
 /// ```swift
 /// try await withTaskExecutorPreference(Reactor.shared) {
+///   let reply = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 8)
+///   defer { reply.deallocate() }
 ///   for _ in 0..<n { try await socket.write(request); try await socket.readExactly(into: reply) }
 /// }
 /// ```

@@ -55,9 +55,11 @@ public struct MessageReceiver: ~Copyable, RingEndpoint {
   }
 
   /// The async form of ``blockingReceive(_:)``: suspends the task, not its thread.
-  public func receive<Result>(
-    reactor: Reactor = .shared, _ body: (UnsafeRawBufferPointer) throws -> Result
-  ) async throws -> Result? {
+  nonisolated(nonsending)
+    public func receive<Result>(
+      reactor: Reactor = .shared, _ body: (UnsafeRawBufferPointer) throws -> Result
+    ) async throws -> Result?
+  {
     guard let found = try await nextAsync(reactor) else { return nil }
     return try read(found, body)
   }
@@ -78,7 +80,7 @@ public struct MessageReceiver: ~Copyable, RingEndpoint {
     try next(waiting: .never).map { found throws(HinixError) in try copy(found, into: buffer) }
   }
 
-  /// ``receive(into:reactor:)`` blocking the thread at most `timeout`: ``Outcome/timedOut`` if no
+  /// ``blockingReceive(into:)`` blocking the thread at most `timeout`: ``Outcome/timedOut`` if no
   /// message came in time.
   @available(*, noasync, message: "blocks its thread; use `await receive(into:)` in async code")
   public func blockingReceive(into buffer: UnsafeMutableRawBufferPointer, timeout: Duration)
@@ -90,7 +92,8 @@ public struct MessageReceiver: ~Copyable, RingEndpoint {
   }
 
   /// The async form of ``blockingReceive(into:)``.
-  public func receive(into buffer: UnsafeMutableRawBufferPointer, reactor: Reactor = .shared) async throws
+  nonisolated(nonsending)
+    public func receive(into buffer: UnsafeMutableRawBufferPointer, reactor: Reactor = .shared) async throws
     -> Int?
   {
     guard let found = try await nextAsync(reactor) else { return nil }

@@ -60,9 +60,11 @@ public struct MessageSender: ~Copyable, RingEndpoint {
 
   /// The async form of ``blockingSend(upTo:_:)``: suspends the task, not its thread.
   @discardableResult
-  public func send(
-    upTo maxCount: Int, reactor: Reactor = .shared, _ body: (UnsafeMutableRawBufferPointer) throws -> Int
-  ) async throws -> Int {
+  nonisolated(nonsending)
+    public func send(
+      upTo maxCount: Int, reactor: Reactor = .shared, _ body: (UnsafeMutableRawBufferPointer) throws -> Int
+    ) async throws -> Int
+  {
     let place = try placement(maxCount, operation: "ring send")
     try ready(try await side.wait(for: place.needed, reactor: reactor))
     return try write(place, maxCount, body)

@@ -11,9 +11,13 @@ import SystemPackage
 /// _ = try ChildProcess.spawn(
 ///   "/usr/local/bin/worker", arguments: [child.argument()], passing: child.passing())
 /// child.close()  // so that the child's exit hangs up the ring's doorbell
-/// let sender = ring.end
+/// try await ring.end.send(1.5)
 /// // in the worker: let receiver = try RingReceiver<Float>.inherited(from: CommandLine.arguments[1])
 /// ```
+///
+/// Use ``end`` where it is, as above: at the top level of `main.swift` a global's
+/// noncopyable property cannot be moved out (`let sender = ring.end` compiles only inside a
+/// function).
 @frozen
 public struct RingForChild<End: ~Copyable>: ~Copyable {
   /// This process's end of the ring.

@@ -57,10 +57,12 @@ public struct RingReceiver<Element: RingElement>: ~Copyable, RingEndpoint {
 
   /// The async form of ``blockingReceive(minimumCount:maxCount:_:)``: suspends the task, not its thread.
   @discardableResult
-  public func receive(
-    minimumCount: Int = 1, maxCount: Int = .max, reactor: Reactor = .shared,
-    _ body: (UnsafeBufferPointer<Element>) throws -> Int
-  ) async throws -> Int {
+  nonisolated(nonsending)
+    public func receive(
+      minimumCount: Int = 1, maxCount: Int = .max, reactor: Reactor = .shared,
+      _ body: (UnsafeBufferPointer<Element>) throws -> Int
+    ) async throws -> Int
+  {
     _ = try await side.wait(forMinimum: minimumCount, reactor: reactor)
     return try read(count: try side.available(upTo: maxCount), body)
   }
@@ -125,7 +127,8 @@ public struct RingReceiver<Element: RingElement>: ~Copyable, RingEndpoint {
   }
 
   /// The async form of ``blockingReceive(into:)``.
-  public func receive(into buffer: UnsafeMutableBufferPointer<Element>, reactor: Reactor = .shared)
+  nonisolated(nonsending)
+    public func receive(into buffer: UnsafeMutableBufferPointer<Element>, reactor: Reactor = .shared)
     async throws -> Int
   {
     guard !buffer.isEmpty else { return 0 }

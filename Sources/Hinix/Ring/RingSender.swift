@@ -58,10 +58,12 @@ public struct RingSender<Element: RingElement>: ~Copyable, RingEndpoint {
 
   /// The async form of ``blockingSend(minimumCount:maxCount:_:)``: suspends the task, not its thread.
   @discardableResult
-  public func send(
-    minimumCount: Int = 1, maxCount: Int = .max, reactor: Reactor = .shared,
-    _ body: (UnsafeMutableBufferPointer<Element>) throws -> Int
-  ) async throws -> Int {
+  nonisolated(nonsending)
+    public func send(
+      minimumCount: Int = 1, maxCount: Int = .max, reactor: Reactor = .shared,
+      _ body: (UnsafeMutableBufferPointer<Element>) throws -> Int
+    ) async throws -> Int
+  {
     try ready(try await side.wait(forMinimum: minimumCount, reactor: reactor))
     return try write(free: try side.available(upTo: maxCount), body)
   }
@@ -115,7 +117,9 @@ public struct RingSender<Element: RingElement>: ~Copyable, RingEndpoint {
   }
 
   /// The async form of ``blockingSend(contentsOf:)``.
-  public func send(contentsOf elements: UnsafeBufferPointer<Element>, reactor: Reactor = .shared) async throws
+  nonisolated(nonsending)
+    public func send(contentsOf elements: UnsafeBufferPointer<Element>, reactor: Reactor = .shared)
+    async throws
   {
     var sent = 0
     while sent < elements.count {

@@ -276,7 +276,7 @@ final class RingSide: @unchecked Sendable {
     return try wait(for: minimumCount, waiting: waiting)
   }
 
-  /// The async form of ``blockingWait(forMinimum:waiting:)``.
+  /// The async form of ``wait(forMinimum:waiting:)``.
   func wait(forMinimum minimumCount: Int, reactor: Reactor) async throws -> WaitResult {
     try checkMinimum(minimumCount)
     return try await wait(for: minimumCount, reactor: reactor)
@@ -417,7 +417,7 @@ final class RingSide: @unchecked Sendable {
     }
   }
 
-  /// The async form of ``blockingWait(for:waiting:)``: the reactor's core spins in slices, then
+  /// The async form of ``wait(for:waiting:)``: the reactor's core spins in slices, then
   /// suspends on ``waitDescriptor`` with the same sleep announcement as the blocking form.
   func wait(for needed: Int, reactor: Reactor) async throws -> WaitResult {
     try await reactor.perform(

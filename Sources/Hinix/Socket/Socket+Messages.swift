@@ -252,8 +252,8 @@ extension Socket {
   ///
   /// On seqpacket and datagram sockets a message larger than `buffer` throws
   /// `.messageTruncated` naming both sizes (the kernel discards the rest, and Hinix closes any
-  /// descriptors it brought); use `receive(into:maxDescriptors:)` with an array or
-  /// ``nextMessageSize(reactor:)`` to never truncate. On a stream socket a message of 0 bytes is the
+  /// descriptors it brought); use ``blockingReceive(maxDescriptors:)`` (or an array of your own)
+  /// or ``blockingNextMessageSize()`` to never truncate. On a stream socket a message of 0 bytes is the
   /// end of the stream. The corresponding C function is `recvmsg` (with `MSG_CMSG_CLOEXEC`).
   @available(
     *, noasync, message: "blocks its thread; use `await receive(into:maxDescriptors:)` in async code"
@@ -287,9 +287,11 @@ extension Socket {
   /// Receives one message, suspending the task (not its thread) while there is none.
   ///
   /// The buffer must stay valid until the call returns.
-  public func receive(
-    into buffer: UnsafeMutableRawBufferPointer, maxDescriptors: Int = 0, reactor: Reactor = .shared
-  ) async throws -> ReceivedMessage {
+  nonisolated(nonsending)
+    public func receive(
+      into buffer: UnsafeMutableRawBufferPointer, maxDescriptors: Int = 0, reactor: Reactor = .shared
+    ) async throws -> ReceivedMessage
+  {
     try await perform(.readable, reactor: reactor) { () throws(HinixError) -> ReceivedMessage? in
       try receiveMessage(buffer, maxDescriptors, waiting: .never)
     }
@@ -307,7 +309,7 @@ extension Socket {
   ///
   /// For seqpacket and datagram sockets; on a stream socket it reads what is available.
   @available(
-    *, noasync, message: "blocks its thread; use `await receive(into:maxDescriptors:)` in async code"
+    *, noasync, message: "blocks its thread; use `await receive(maxDescriptors:)` in async code"
   )
   public func blockingReceive(
     into bytes: inout [UInt8], maxDescriptors: Int = 0
@@ -326,7 +328,7 @@ extension Socket {
   /// The array form of `receive(into:maxDescriptors:)` blocking the thread at most `timeout`:
   /// ``Outcome/timedOut`` if no message came.
   @available(
-    *, noasync, message: "blocks its thread; use `await receive(into:maxDescriptors:)` in async code"
+    *, noasync, message: "blocks its thread; use `await receive(maxDescriptors:)` in async code"
   )
   public func blockingReceive(
     into bytes: inout [UInt8], maxDescriptors: Int = 0, timeout: Duration
@@ -337,9 +339,11 @@ extension Socket {
 
   /// The array form of `receive(into:maxDescriptors:)` suspending the task (not its thread)
   /// while there is no message.
-  public func receive(
-    into bytes: inout [UInt8], maxDescriptors: Int = 0, reactor: Reactor = .shared
-  ) async throws -> ReceivedMessage {
+  nonisolated(nonsending)
+    public func receive(
+      into bytes: inout [UInt8], maxDescriptors: Int = 0, reactor: Reactor = .shared
+    ) async throws -> ReceivedMessage
+  {
     try await perform(.readable, reactor: reactor) { () throws(HinixError) -> ReceivedMessage? in
       try receiveWhole(into: &bytes, maxDescriptors, waiting: .never)
     }

@@ -210,7 +210,7 @@ public final class Socket: Sendable {
   /// pending ones.
   ///
   /// The listening socket becomes non-blocking, so that no form of `accept` can block when
-  /// another thread takes the connection first; the blocking `accept` still waits, in `poll`.
+  /// another thread takes the connection first; `blockingAccept` still waits, in `poll`.
   /// The corresponding C function is `listen`.
   public func listen(backlog: Int32 = SOMAXCONN) throws(HinixError) {
     if case .failure(let error) = Sys.listen(fd, backlog) {
@@ -297,9 +297,11 @@ public final class Socket: Sendable {
 
   /// The async form of ``transfer(_:events:waiting:_:)``.
   @inline(__always)
-  func transfer(
-    _ operation: String, events: IOEvents, reactor: Reactor, _ call: (Int32) -> Result<Int, Errno>
-  ) async throws -> Int {
+  nonisolated(nonsending)
+    func transfer(
+      _ operation: String, events: IOEvents, reactor: Reactor, _ call: (Int32) -> Result<Int, Errno>
+    ) async throws -> Int
+  {
     try await perform(events, reactor: reactor) { () throws(HinixError) -> Int? in
       try attempt(operation, call)
     }
@@ -309,9 +311,11 @@ public final class Socket: Sendable {
   /// ``waitStrategy``.
   @inline(__always)
   @discardableResult
-  func perform<T>(
-    _ events: IOEvents, reactor: Reactor, _ attempt: () throws(HinixError) -> T?
-  ) async throws -> T {
+  nonisolated(nonsending)
+    func perform<T>(
+      _ events: IOEvents, reactor: Reactor, _ attempt: () throws(HinixError) -> T?
+    ) async throws -> T
+  {
     try await reactor.perform(events, on: descriptor, strategy: waitStrategy, history: waitHistory, attempt)
   }
 
@@ -349,7 +353,7 @@ public final class Socket: Sendable {
 
   /// Reads what is available, blocking the thread while there is nothing; 0 means the peer
   /// closed or shut down its writing side. On seqpacket and datagram sockets prefer
-  /// `receive(into:maxDescriptors:)`, which reports truncation. The corresponding C function
+  /// ``blockingReceive(maxDescriptors:)``, which never truncates. The corresponding C function
   /// is `recv`.
   @available(*, noasync, message: "blocks its thread; use `await read(into:)` in async code")
   public func blockingRead(into buffer: UnsafeMutableRawBufferPointer) throws(HinixError) -> Int {
@@ -385,7 +389,9 @@ public final class Socket: Sendable {
   /// means the peer closed or shut down its writing side.
   ///
   /// The buffer must stay valid until the call returns.
-  public func read(into buffer: UnsafeMutableRawBufferPointer, reactor: Reactor = .shared) async throws -> Int
+  nonisolated(nonsending)
+    public func read(into buffer: UnsafeMutableRawBufferPointer, reactor: Reactor = .shared) async throws
+    -> Int
   {
     try await transfer("recv", events: .readable, reactor: reactor) { Sys.receive(fd, buffer, flags: $0) }
   }
@@ -417,7 +423,9 @@ public final class Socket: Sendable {
   }
 
   /// The async form of ``blockingReadExactly(into:)``.
-  public func readExactly(into buffer: UnsafeMutableRawBufferPointer, reactor: Reactor = .shared) async throws
+  nonisolated(nonsending)
+    public func readExactly(into buffer: UnsafeMutableRawBufferPointer, reactor: Reactor = .shared)
+    async throws
   {
     var done = 0
     while done < buffer.count {
