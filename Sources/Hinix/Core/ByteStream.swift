@@ -10,17 +10,13 @@ enum ByteStream {
     _ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, waiting: Waiting, strategy: WaitStrategy,
     subject: @autoclosure () -> String = ""
   ) throws(HinixError) -> Int? {
-    // The blocking form's common case, when it does not spin first: one call, inlined. A
-    // failure (a non-blocking description's EAGAIN, an error) goes on the whole way.
-    var failed: Errno?
-    if case .forever = waiting, strategy.spinNanoseconds <= 0 {
-      switch Sys.read(fd, buffer) {
-      case .success(let count): return count
-      case .failure(let error): failed = error
-      }
-    }
-    return try transfer(
-      fd, buffer, writing: false, waiting: waiting, strategy: strategy, subject: subject(), failed: failed)
+    let first = Transfer.first(waiting, strategy: strategy) { mode in readCall(fd, buffer, mode) }
+    if case .success(let count)? = first { return count }
+    return try Transfer.wait(
+      waiting, strategy: strategy, fd: fd, events: Int16(POLLIN), timedCalls: false, failed: first?.error,
+      { mode in readCall(fd, buffer, mode) },
+      failure: { (error) throws(HinixError) in try readFailure(error, fd, subject: subject()) },
+      names: { ("read", name(fd, subject())) })
   }
 
   /// Writes once: how many bytes the kernel took, or `nil` when the form gave up waiting.
@@ -34,87 +30,82 @@ enum ByteStream {
   ) throws(HinixError) -> Int? {
     // Any descriptor may be a pipe (an adopted OwnedDescriptor too): EPIPE, never SIGPIPE.
     Pipe.sigpipePolicy
-    // The blocking form's common case, as in reading.
-    var failed: Errno?
-    if case .forever = waiting, strategy.spinNanoseconds <= 0 {
-      switch Sys.write(fd, bytes) {
-      case .success(let count): return count
-      case .failure(let error): failed = error
-      }
-    }
-    return try transfer(
-      fd, UnsafeMutableRawBufferPointer(mutating: bytes), writing: true, waiting: waiting, strategy: strategy,
-      subject: subject(), failed: failed)
+    let first = Transfer.first(waiting, strategy: strategy) { mode in writeCall(fd, bytes, mode) }
+    if case .success(let count)? = first { return count }
+    return try Transfer.wait(
+      waiting, strategy: strategy, fd: fd, events: Int16(POLLOUT), timedCalls: false, failed: first?.error,
+      { mode in writeCall(fd, bytes, mode) },
+      failure: { (error) throws(HinixError) in throw writeFailure(error, fd, subject: subject()) },
+      names: { ("write", name(fd, subject())) })
   }
 
-  /// One read or write in the form `waiting` names, after the spin `strategy` asks for; or,
-  /// when the caller's own call `failed` already, going on from that failure (no system call
-  /// is made twice: a second blocking call could wait again). Out of line: the fast paths
-  /// above inline into every caller.
-  @inline(never)
-  private static func transfer(
-    _ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, writing: Bool, waiting: Waiting,
-    strategy: WaitStrategy, subject: @autoclosure () -> String, failed: Errno?
-  ) throws(HinixError) -> Int? {
-    func name() -> String {
-      let given = subject()
-      return given.isEmpty ? "descriptor \(fd)" : given
-    }
-    if failed == nil,
-      let count = try strategy.spinFirst(
-        waiting,
-        { () throws(HinixError) in
-          try transfer(
-            fd, buffer, writing: writing, waiting: .never, strategy: .sleep, subject: name(), failed: nil)
-        })
-    {
-      return count
-    }
-    // Made only when a wait or an error needs it: a String per call was a tenth of the
-    // instructions of a pipe's write and read (Benchmarks/instructions.sh).
-    func operation() -> String { writing ? "write" : "read" }
-    var pending = failed
-    while true {
-      let result: Result<Int, Errno>
-      if let error = pending {
-        result = .failure(error)
-        pending = nil
-      } else {
-        result = call(fd, buffer, writing: writing, waiting: waiting)
-      }
-      switch result {
-      case .success(let count):
-        return count
-      case .failure(.resourceTemporarilyUnavailable):
-        let events = Int16(writing ? POLLOUT : POLLIN)
-        guard try waiting.poll(fd, for: events, operation: operation(), subject: name()) else { return nil }
-      case .failure(.ioError) where !writing && Sys.isHungUp(fd):
-        // A terminal whose other side has gone reads EIO and polls POLLHUP: a pseudo-terminal's
-        // master once no slave descriptor is open (the child exited), a slave once its master
-        // closed. What was written before was read first, so this is the end of the stream.
-        // (A background process reading its terminal also gets EIO, without POLLHUP: an error.)
-        return 0
-      case .failure(.brokenPipe) where writing:
-        throw HinixError(
-          .brokenPipe, operation: operation(), subject: name(), errno: .brokenPipe,
-          detail: "the reading end is closed")
-      case .failure(let error):
-        throw HinixError.system(error, operation(), subject: name())
-      }
-    }
-  }
-
-  /// The read or write a form makes: a blocking call for `.forever`, else one that never waits.
+  /// The async form of ``read(_:into:waiting:strategy:subject:)``.
   @inline(__always)
-  private static func call(
-    _ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, writing: Bool, waiting: Waiting
+  static nonisolated(nonsending) func read(
+    _ descriptor: FileDescriptor, into buffer: UnsafeMutableRawBufferPointer, strategy: WaitStrategy,
+    history: WaitHistory, reactor: Reactor
+  ) async throws -> Int {
+    let fd = descriptor.rawValue
+    return try await reactor.transfer(
+      .readable, on: descriptor, strategy: strategy, history: history, { mode in readCall(fd, buffer, mode) },
+      failure: { (error) throws(HinixError) in try readFailure(error, fd, subject: "") })
+  }
+
+  /// One read that never waits: the count, or `nil` when there is nothing yet.
+  @inline(__always)
+  static func attemptRead(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) throws(HinixError) -> Int?
+  {
+    try Transfer.attempt(
+      { mode in readCall(fd, buffer, mode) },
+      failure: { (error) throws(HinixError) in try readFailure(error, fd, subject: "") })
+  }
+
+  /// The read a form makes: a blocking call, or one that never waits (`RWF_NOWAIT`).
+  @inline(__always)
+  private static func readCall(
+    _ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, _ mode: CallMode
   ) -> Result<Int, Errno> {
-    switch (writing, waiting) {
-    case (false, .forever): Sys.read(fd, buffer)
-    case (false, _): Sys.readNoWait(fd, buffer)
-    case (true, .forever): Sys.write(fd, UnsafeRawBufferPointer(buffer))
-    case (true, _): Sys.writeNoWait(fd, UnsafeRawBufferPointer(buffer))
+    if case .blocking = mode { return Sys.read(fd, buffer) }
+    return Sys.readNoWait(fd, buffer)
+  }
+
+  /// The write a form makes: a blocking call, or one that never waits.
+  @inline(__always)
+  private static func writeCall(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, _ mode: CallMode) -> Result<
+    Int, Errno
+  > {
+    if case .blocking = mode { return Sys.write(fd, bytes) }
+    return Sys.writeNoWait(fd, bytes)
+  }
+
+  /// A failed read: a terminal whose other side has gone is the end of the stream, anything
+  /// else an error naming the descriptor.
+  @inline(never)
+  private static func readFailure(_ error: Errno, _ fd: Int32, subject: String) throws(HinixError) -> Int {
+    // A terminal whose other side has gone reads EIO and polls POLLHUP: a pseudo-terminal's
+    // master once no slave descriptor is open (the child exited), a slave once its master
+    // closed. What was written before was read first, so this is the end of the stream.
+    // (A background process reading its terminal also gets EIO, without POLLHUP: an error.)
+    if error == .ioError, Sys.isHungUp(fd) { return 0 }
+    throw HinixError.system(error, "read", subject: name(fd, subject))
+  }
+
+  /// A failed write: a reader that has gone is `.brokenPipe`.
+  @inline(never)
+  private static func writeFailure(_ error: Errno, _ fd: Int32, subject: String) -> HinixError {
+    if error == .brokenPipe {
+      return HinixError(
+        .brokenPipe, operation: "write", subject: name(fd, subject), errno: .brokenPipe,
+        detail: "the reading end is closed")
     }
+    return HinixError.system(error, "write", subject: name(fd, subject))
+  }
+
+  /// The subject of an error: the caller's, or the descriptor's number. Made only when a wait
+  /// or an error needs it: a String per call was a tenth of the instructions of a pipe's
+  /// write and read (Benchmarks/instructions.sh).
+  private static func name(_ fd: Int32, _ given: String) -> String {
+    given.isEmpty ? "descriptor \(fd)" : given
   }
 
   /// Refuses a `read(upTo:)` count that could never read a byte (an empty result is the end).
@@ -227,16 +218,13 @@ extension ByteReader where Self: ~Copyable {
 
   /// Reads what is available into `buffer`, suspending the task (not its thread) while there is
   /// nothing; 0 means the end of the stream. The buffer must stay valid until the call returns.
-  nonisolated(nonsending)
-    public func read(into buffer: UnsafeMutableRawBufferPointer, reactor: Reactor = .shared) async throws
+  public nonisolated(nonsending) func read(
+    into buffer: UnsafeMutableRawBufferPointer, reactor: Reactor = .shared
+  ) async throws
     -> Int
   {
-    let fd = descriptor.rawValue
-    return try await reactor.perform(.readable, on: descriptor, strategy: waitStrategy, history: waitHistory)
-    {
-      () throws(HinixError) in
-      try ByteStream.read(fd, into: buffer, waiting: .never, strategy: .sleep)
-    }
+    try await ByteStream.read(
+      descriptor, into: buffer, strategy: waitStrategy, history: waitHistory, reactor: reactor)
   }
 
   /// Reads up to `maxCount` bytes, suspending the task (not its thread) while there is
@@ -251,9 +239,7 @@ extension ByteReader where Self: ~Copyable {
     ) {
       () throws(HinixError) in
       try bytes.withUnsafeMutableBytes { buffer in
-        Result { () throws(HinixError) in
-          try ByteStream.read(fd, into: buffer, waiting: .never, strategy: .sleep)
-        }
+        Result { () throws(HinixError) in try ByteStream.attemptRead(fd, into: buffer) }
       }.get()
     }
     bytes.removeLast(bytes.count - count)

@@ -1389,9 +1389,9 @@ extension FileWatcher {
 
   /// Reads the events queued, suspending the task (not its thread) until there is one, and
   /// calls `body` with each (see ``tryReadRaw(_:)``); how many were passed (at least one).
-  nonisolated(nonsending)
-    public func readRaw(reactor: Reactor = .shared, _ body: (borrowing RawEvent) -> Void) async throws -> Int
-  {
+  public nonisolated(nonsending) func readRaw(
+    reactor: Reactor = .shared, _ body: (borrowing RawEvent) -> Void
+  ) async throws -> Int {
     try await reactor.perform(.readable, on: descriptor, strategy: .sleep, history: .none) {
       () throws(HinixError) in
       try readRaw(waiting: .never, body)

@@ -347,8 +347,8 @@ public final class Poller: DescriptorOwner {
   /// read in one isolation: two tasks of one actor that share a buffer (a top-level one in
   /// `main.swift`, say) take turns with it rather than filling it at once.
   @discardableResult
-  nonisolated(nonsending)
-    public func wait(into events: borrowing Events, reactor: Reactor = .shared) async throws -> Int
+  public nonisolated(nonsending) func wait(into events: borrowing Events, reactor: Reactor = .shared)
+    async throws -> Int
   {
     while true {
       let count = try wait(into: events, waiting: .never)

@@ -85,28 +85,8 @@ extension MessageQueue {
     guard priority < MessageQueue.priorityLimit, bytes.count <= capacity.maxMessageSize else {
       throw sendError(count: bytes.count, priority: priority)
     }
-    // The blocking form's common case, when it does not spin first: one call. A failure (a
-    // non-blocking description's EAGAIN, an error) goes on the whole way below.
-    var failed: Errno?
-    if case .forever = waiting, waitStrategy.spinNanoseconds <= 0 {
-      switch Sys.mqSend(descriptor.rawValue, bytes, priority, deadline: nil) {
-      case .success: return true
-      case .failure(let error): failed = error
-      }
-    }
-    return try sendWaiting(bytes, priority: priority, waiting: waiting, failed: failed)
-  }
-
-  /// A send in the form `waiting` asks for, the whole way, or on from a first call that
-  /// `failed` (out of line: the blocking form's common case stays small).
-  @inline(never)
-  private func sendWaiting(
-    _ bytes: UnsafeRawBufferPointer, priority: UInt32, waiting: Waiting, failed: Errno?
-  ) throws(HinixError) -> Bool {
     let fd = descriptor.rawValue
-    let sent: Void? = try transfer(
-      waiting, for: Int16(POLLOUT), operation: "mq_send", priority: priority, failed: failed
-    ) {
+    let sent: Void? = try transfer(waiting, for: Int16(POLLOUT), operation: "mq_send", priority: priority) {
       Sys.mqSend(fd, bytes, priority, deadline: $0)
     }
     return sent != nil
@@ -136,56 +116,34 @@ extension MessageQueue {
         + "\(capacity.maxMessageSize) bytes")
   }
 
-  /// One send or receive in the form `waiting` asks for: the kernel call with no deadline
-  /// (blocking), an expired one (try) or the real one (timed); a non-blocking description's
-  /// EAGAIN waits in `poll` as long as the form allows. `nil` when the form gave up.
+  /// One send or receive in the form `waiting` asks for, through the transfer core: the
+  /// kernel call with no deadline (blocking), an expired one (try) or the real one (timed); a
+  /// non-blocking description's EAGAIN waits in `poll` as long as the form allows. `nil` when
+  /// the form gave up.
+  @inline(__always)
   private func transfer<T>(
-    _ waiting: Waiting, for events: Int16, operation: String, priority: UInt32 = 0, failed: Errno? = nil,
+    _ waiting: Waiting, for events: Int16, operation: String, priority: UInt32 = 0,
     _ call: (UnsafePointer<timespec>?) -> Result<T, Errno>
   ) throws(HinixError) -> T? {
-    if failed == nil,
-      let value = try waitStrategy.spinFirst(
-        waiting,
-        { () throws(HinixError) in
-          try transfer(.never, for: events, operation: operation, priority: priority, call)
-        })
-    {
-      return value
-    }
-    var pending = failed
-    while true {
-      let result: Result<T, Errno>
-      if let error = pending {
-        pending = nil
-        result = .failure(error)
-      } else {
-        result = attempt(waiting, call)
-      }
-      switch result {
-      case .success(let value):
-        return value
-      case .failure(.timedOut):
-        return nil
-      case .failure(.resourceTemporarilyUnavailable):
-        guard
-          try waiting.poll(descriptor.rawValue, for: events, operation: operation, subject: subject)
-        else { return nil }
-      case .failure(let error):
-        throw transferError(error, operation, priority: priority)
-      }
-    }
+    let first = Transfer.first(waiting, strategy: waitStrategy) { mode in MessageQueue.timedCall(mode, call) }
+    if case .success(let value)? = first { return value }
+    return try Transfer.wait(
+      waiting, strategy: waitStrategy, fd: descriptor.rawValue, events: events, timedCalls: true,
+      failed: first?.error, { mode in MessageQueue.timedCall(mode, call) },
+      failure: { (error) throws(HinixError) in throw transferError(error, operation, priority: priority) },
+      names: { (operation, subject) })
   }
 
-  /// The call a form makes: with no deadline for `.forever`, an expired one for `.never`, the
-  /// form's own (on the realtime clock, as the kernel wants) for `.until`.
+  /// The call a form makes: with no deadline when it may block, an expired one when it must
+  /// not, the form's own (on the realtime clock, as the kernel wants) for a timed form.
   @inline(__always)
-  private func attempt<T>(
-    _ waiting: Waiting, _ call: (UnsafePointer<timespec>?) -> Result<T, Errno>
+  static func timedCall<T>(
+    _ mode: CallMode, _ call: (UnsafePointer<timespec>?) -> Result<T, Errno>
   ) -> Result<T, Errno> {
-    switch waiting {
-    case .forever:
+    switch mode {
+    case .blocking:
       return call(nil)
-    case .never:
+    case .nonBlocking:
       var expired = Deadline.expired
       return call(&expired)
     case .until(let deadline):
@@ -272,11 +230,9 @@ extension MessageQueue {
 
   /// Receives a message into `buffer` without allocating, suspending the task (not its
   /// thread) while the queue is empty. The buffer must stay valid until the call returns.
-  nonisolated(nonsending)
-    public func receive(
-      into buffer: UnsafeMutableRawBufferPointer, reactor: Reactor = .shared
-    ) async throws -> Received
-  {
+  public nonisolated(nonsending) func receive(
+    into buffer: UnsafeMutableRawBufferPointer, reactor: Reactor = .shared
+  ) async throws -> Received {
     try await reactor.perform(.readable, on: descriptor, strategy: waitStrategy, history: waitHistory) {
       () throws(HinixError) in
       try receive(into: buffer, waiting: .never)
@@ -311,27 +267,9 @@ extension MessageQueue {
     into buffer: UnsafeMutableRawBufferPointer, waiting: Waiting
   ) throws(HinixError) -> Received? {
     guard buffer.count >= capacity.maxMessageSize else { throw receiveError(bufferSize: buffer.count) }
-    // The blocking form's common case, as in sending.
-    var failed: Errno?
-    if case .forever = waiting, waitStrategy.spinNanoseconds <= 0 {
-      var priority: UInt32 = 0
-      switch Sys.mqReceive(descriptor.rawValue, buffer, &priority, deadline: nil) {
-      case .success(let count): return Received(count: count, priority: priority)
-      case .failure(let error): failed = error
-      }
-    }
-    return try receiveWaiting(into: buffer, waiting: waiting, failed: failed)
-  }
-
-  /// A receive in the form `waiting` asks for, the whole way, or on from a first call that
-  /// `failed` (out of line, as in sending).
-  @inline(never)
-  private func receiveWaiting(
-    into buffer: UnsafeMutableRawBufferPointer, waiting: Waiting, failed: Errno?
-  ) throws(HinixError) -> Received? {
     let fd = descriptor.rawValue
     var priority: UInt32 = 0
-    let count = try transfer(waiting, for: Int16(POLLIN), operation: "mq_receive", failed: failed) {
+    let count = try transfer(waiting, for: Int16(POLLIN), operation: "mq_receive") {
       Sys.mqReceive(fd, buffer, &priority, deadline: $0)
     }
     return count.map { Received(count: $0, priority: priority) }

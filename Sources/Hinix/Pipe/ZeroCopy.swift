@@ -54,13 +54,11 @@ public enum ZeroCopy {
 
   /// The async form of ``blockingSplice(from:offset:to:offset:count:more:)``: suspends the task (not
   /// its thread) while the pipe is empty or full. Returns the bytes moved; 0 at end of input.
-  nonisolated(nonsending)
-    public static func splice(
-      from source: FileDescriptor, offset sourceOffset: UnsafeMutablePointer<Int64>? = nil,
-      to destination: FileDescriptor, offset destinationOffset: UnsafeMutablePointer<Int64>? = nil,
-      count: Int, more: Bool = false, reactor: Reactor = .shared
-    ) async throws -> Int
-  {
+  public static nonisolated(nonsending) func splice(
+    from source: FileDescriptor, offset sourceOffset: UnsafeMutablePointer<Int64>? = nil,
+    to destination: FileDescriptor, offset destinationOffset: UnsafeMutablePointer<Int64>? = nil,
+    count: Int, more: Bool = false, reactor: Reactor = .shared
+  ) async throws -> Int {
     try await retrying(source, destination, reactor) { () throws(HinixError) in
       try trySplice(
         from: source, offset: sourceOffset, to: destination, offset: destinationOffset, count: count,
@@ -144,12 +142,10 @@ public enum ZeroCopy {
   }
 
   /// The async form of ``blockingVmsplice(_:to:gift:)``: suspends the task while the pipe is full.
-  nonisolated(nonsending)
-    public static func vmsplice(
-      _ bytes: UnsafeRawBufferPointer, to destination: PipeWriter, gift: Bool = false,
-      reactor: Reactor = .shared
-    ) async throws -> Int
-  {
+  public static nonisolated(nonsending) func vmsplice(
+    _ bytes: UnsafeRawBufferPointer, to destination: PipeWriter, gift: Bool = false,
+    reactor: Reactor = .shared
+  ) async throws -> Int {
     try await retrying(nil, destination.descriptor, reactor) { () throws(HinixError) in
       try tryVmsplice(bytes, to: destination, gift: gift)
     }
@@ -167,12 +163,10 @@ public enum ZeroCopy {
   /// Runs a try form until it completes (its count) or the input ends (0), suspending the task
   /// in `reactor` in between: on `source` while it has nothing to read, else on `destination`
   /// until it has room (which side made the try form wait, the kernel does not say).
-  nonisolated(nonsending)
-    private static func retrying(
-      _ source: FileDescriptor?, _ destination: FileDescriptor, _ reactor: Reactor,
-      _ attempt: () throws(HinixError) -> Outcome<Int>
-    ) async throws -> Int
-  {
+  private static nonisolated(nonsending) func retrying(
+    _ source: FileDescriptor?, _ destination: FileDescriptor, _ reactor: Reactor,
+    _ attempt: () throws(HinixError) -> Outcome<Int>
+  ) async throws -> Int {
     while true {
       switch try attempt() {
       case .completed(let count): return count

@@ -11,12 +11,10 @@ extension Reactor {
   ///
   /// Readiness is a hint: `attempt` runs again after every wake-up.
   @inline(__always)
-  nonisolated(nonsending)
-    func perform<T>(
-      _ events: IOEvents, on descriptor: FileDescriptor, strategy: WaitStrategy, history: WaitHistory,
-      _ attempt: () throws(HinixError) -> T?
-    ) async throws -> T
-  {
+  nonisolated(nonsending) func perform<T>(
+    _ events: IOEvents, on descriptor: FileDescriptor, strategy: WaitStrategy, history: WaitHistory,
+    _ attempt: () throws(HinixError) -> T?
+  ) async throws -> T {
     try await perform(
       events, on: descriptor, strategy: strategy, history: history, attempt: attempt,
       spin: { end throws(HinixError) in try WaitStrategy.spin(until: end, attempt) },
@@ -30,15 +28,13 @@ extension Reactor {
   /// - `afterSuspending(woke)` runs after every suspension, also one that threw (`woke` false,
   ///   the error is thrown after it), and may settle the operation.
   @inline(__always)
-  nonisolated(nonsending)
-    func perform<T>(
-      _ events: IOEvents, on descriptor: FileDescriptor, strategy: WaitStrategy, history: WaitHistory,
-      attempt: () throws(HinixError) -> T?,
-      spin: (_ end: Int64) throws(HinixError) -> T?,
-      beforeSuspending: () throws(HinixError) -> T?,
-      afterSuspending: (_ woke: Bool) throws(HinixError) -> T?
-    ) async throws -> T
-  {
+  nonisolated(nonsending) func perform<T>(
+    _ events: IOEvents, on descriptor: FileDescriptor, strategy: WaitStrategy, history: WaitHistory,
+    attempt: () throws(HinixError) -> T?,
+    spin: (_ end: Int64) throws(HinixError) -> T?,
+    beforeSuspending: () throws(HinixError) -> T?,
+    afterSuspending: (_ woke: Bool) throws(HinixError) -> T?
+  ) async throws -> T {
     // Set at the first "not ready": the spin covers the whole operation, not each wake-up.
     var spinEnd: Int64?
     // For the history: when the wait began (the first "not ready"), its spin, whether it slept.

@@ -55,11 +55,9 @@ public struct MessageReceiver: ~Copyable, RingEndpoint {
   }
 
   /// The async form of ``blockingReceive(_:)``: suspends the task, not its thread.
-  nonisolated(nonsending)
-    public func receive<Result>(
-      reactor: Reactor = .shared, _ body: (UnsafeRawBufferPointer) throws -> Result
-    ) async throws -> Result?
-  {
+  public nonisolated(nonsending) func receive<Result>(
+    reactor: Reactor = .shared, _ body: (UnsafeRawBufferPointer) throws -> Result
+  ) async throws -> Result? {
     guard let found = try await nextAsync(reactor) else { return nil }
     return try read(found, body)
   }
@@ -92,8 +90,9 @@ public struct MessageReceiver: ~Copyable, RingEndpoint {
   }
 
   /// The async form of ``blockingReceive(into:)``.
-  nonisolated(nonsending)
-    public func receive(into buffer: UnsafeMutableRawBufferPointer, reactor: Reactor = .shared) async throws
+  public nonisolated(nonsending) func receive(
+    into buffer: UnsafeMutableRawBufferPointer, reactor: Reactor = .shared
+  ) async throws
     -> Int?
   {
     guard let found = try await nextAsync(reactor) else { return nil }

@@ -60,11 +60,9 @@ public struct MessageSender: ~Copyable, RingEndpoint {
 
   /// The async form of ``blockingSend(upTo:_:)``: suspends the task, not its thread.
   @discardableResult
-  nonisolated(nonsending)
-    public func send(
-      upTo maxCount: Int, reactor: Reactor = .shared, _ body: (UnsafeMutableRawBufferPointer) throws -> Int
-    ) async throws -> Int
-  {
+  public nonisolated(nonsending) func send(
+    upTo maxCount: Int, reactor: Reactor = .shared, _ body: (UnsafeMutableRawBufferPointer) throws -> Int
+  ) async throws -> Int {
     let place = try placement(maxCount, operation: "ring send")
     try ready(try await side.wait(for: place.needed, reactor: reactor))
     return try write(place, maxCount, body)

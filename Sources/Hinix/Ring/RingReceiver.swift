@@ -57,12 +57,10 @@ public struct RingReceiver<Element: RingElement>: ~Copyable, RingEndpoint {
 
   /// The async form of ``blockingReceive(minimumCount:maxCount:_:)``: suspends the task, not its thread.
   @discardableResult
-  nonisolated(nonsending)
-    public func receive(
-      minimumCount: Int = 1, maxCount: Int = .max, reactor: Reactor = .shared,
-      _ body: (UnsafeBufferPointer<Element>) throws -> Int
-    ) async throws -> Int
-  {
+  public nonisolated(nonsending) func receive(
+    minimumCount: Int = 1, maxCount: Int = .max, reactor: Reactor = .shared,
+    _ body: (UnsafeBufferPointer<Element>) throws -> Int
+  ) async throws -> Int {
     _ = try await side.wait(forMinimum: minimumCount, reactor: reactor)
     return try read(count: try side.available(upTo: maxCount), body)
   }
@@ -127,8 +125,9 @@ public struct RingReceiver<Element: RingElement>: ~Copyable, RingEndpoint {
   }
 
   /// The async form of ``blockingReceive(into:)``.
-  nonisolated(nonsending)
-    public func receive(into buffer: UnsafeMutableBufferPointer<Element>, reactor: Reactor = .shared)
+  public nonisolated(nonsending) func receive(
+    into buffer: UnsafeMutableBufferPointer<Element>, reactor: Reactor = .shared
+  )
     async throws -> Int
   {
     guard !buffer.isEmpty else { return 0 }

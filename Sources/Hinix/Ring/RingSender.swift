@@ -58,12 +58,10 @@ public struct RingSender<Element: RingElement>: ~Copyable, RingEndpoint {
 
   /// The async form of ``blockingSend(minimumCount:maxCount:_:)``: suspends the task, not its thread.
   @discardableResult
-  nonisolated(nonsending)
-    public func send(
-      minimumCount: Int = 1, maxCount: Int = .max, reactor: Reactor = .shared,
-      _ body: (UnsafeMutableBufferPointer<Element>) throws -> Int
-    ) async throws -> Int
-  {
+  public nonisolated(nonsending) func send(
+    minimumCount: Int = 1, maxCount: Int = .max, reactor: Reactor = .shared,
+    _ body: (UnsafeMutableBufferPointer<Element>) throws -> Int
+  ) async throws -> Int {
     try ready(try await side.wait(forMinimum: minimumCount, reactor: reactor))
     return try write(free: try side.available(upTo: maxCount), body)
   }
@@ -117,8 +115,9 @@ public struct RingSender<Element: RingElement>: ~Copyable, RingEndpoint {
   }
 
   /// The async form of ``blockingSend(contentsOf:)``.
-  nonisolated(nonsending)
-    public func send(contentsOf elements: UnsafeBufferPointer<Element>, reactor: Reactor = .shared)
+  public nonisolated(nonsending) func send(
+    contentsOf elements: UnsafeBufferPointer<Element>, reactor: Reactor = .shared
+  )
     async throws
   {
     var sent = 0

@@ -31,9 +31,9 @@ extension Socket {
 
   /// The async form of ``blockingWrite(gathering:)``: suspends the task, not its thread, while the
   /// socket's buffer is full. The buffers must stay valid until the call returns.
-  nonisolated(nonsending)
-    public func write(gathering buffers: [UnsafeRawBufferPointer], reactor: Reactor = .shared) async throws
-  {
+  public nonisolated(nonsending) func write(
+    gathering buffers: [UnsafeRawBufferPointer], reactor: Reactor = .shared
+  ) async throws {
     try checkGather(buffers)
     var cursor = GatherCursor()
     repeat {

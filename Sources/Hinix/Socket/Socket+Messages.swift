@@ -287,11 +287,9 @@ extension Socket {
   /// Receives one message, suspending the task (not its thread) while there is none.
   ///
   /// The buffer must stay valid until the call returns.
-  nonisolated(nonsending)
-    public func receive(
-      into buffer: UnsafeMutableRawBufferPointer, maxDescriptors: Int = 0, reactor: Reactor = .shared
-    ) async throws -> ReceivedMessage
-  {
+  public nonisolated(nonsending) func receive(
+    into buffer: UnsafeMutableRawBufferPointer, maxDescriptors: Int = 0, reactor: Reactor = .shared
+  ) async throws -> ReceivedMessage {
     try await perform(.readable, reactor: reactor) { () throws(HinixError) -> ReceivedMessage? in
       try receiveMessage(buffer, maxDescriptors, waiting: .never)
     }
@@ -339,11 +337,9 @@ extension Socket {
 
   /// The array form of `receive(into:maxDescriptors:)` suspending the task (not its thread)
   /// while there is no message.
-  nonisolated(nonsending)
-    public func receive(
-      into bytes: inout [UInt8], maxDescriptors: Int = 0, reactor: Reactor = .shared
-    ) async throws -> ReceivedMessage
-  {
+  public nonisolated(nonsending) func receive(
+    into bytes: inout [UInt8], maxDescriptors: Int = 0, reactor: Reactor = .shared
+  ) async throws -> ReceivedMessage {
     try await perform(.readable, reactor: reactor) { () throws(HinixError) -> ReceivedMessage? in
       try receiveWhole(into: &bytes, maxDescriptors, waiting: .never)
     }

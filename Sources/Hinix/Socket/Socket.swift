@@ -250,72 +250,50 @@ public final class Socket: Sendable {
 
   // MARK: The transfer cores
 
-  /// Runs `call` (which gets `MSG_DONTWAIT` or 0 as flags) until it succeeds or the form gives
-  /// up: `nil` when a try or timed form ran out of time. A spinning ``waitStrategy`` retries the
-  /// non-blocking call before the first wait.
+  /// Runs `call` (which gets `MSG_DONTWAIT` or 0 as flags) through the transfer core until it
+  /// succeeds or the form gives up: `nil` when a try or timed form ran out of time. A spinning
+  /// ``waitStrategy`` retries the non-blocking call before the first wait.
+  @inline(__always)
   ///
   /// When the caller's own first call `failed` already, it goes on from that failure (no call
-  /// is made twice: a second blocking call could wait again).
-  @inline(__always)
+  /// is made twice: a second blocking call could wait again, for a second `SO_SNDTIMEO`).
   func transfer(
     _ operation: String, events: Int16, waiting: Waiting, failed: Errno? = nil,
     _ call: (Int32) -> Result<Int, Errno>
   ) throws(HinixError) -> Int? {
-    if failed == nil,
-      let count = try waitStrategy.spinFirst(
-        waiting, { () throws(HinixError) -> Int? in try attempt(operation, call) })
-    {
-      return count
-    }
-    var pending = failed
-    while true {
-      let blocking: Bool
-      if case .forever = waiting { blocking = true } else { blocking = false }
-      let result: Result<Int, Errno>
-      if let error = pending {
-        pending = nil
-        result = .failure(error)
-      } else {
-        result = call(blocking ? 0 : Sys.dontWait)
-      }
-      switch result {
-      case .success(let count):
-        return count
-      case .failure(.resourceTemporarilyUnavailable):
-        // A blocking socket whose SO_RCVTIMEO or SO_SNDTIMEO passed.
-        if blocking, case .success(false) = descriptor.isNonBlocking() {
-          throw HinixError(
-            .timedOut, operation: operation, subject: subject, errno: .resourceTemporarilyUnavailable,
-            detail: "the socket's \(events == Int16(POLLIN) ? "receive" : "send") timeout passed")
-        }
-        guard try waiting.poll(fd, for: events, operation: operation, subject: subject) else { return nil }
-      case .failure(let error):
-        throw transferError(error, operation)
-      }
-    }
+    let first =
+      failed == nil
+      ? Transfer.first(waiting, strategy: waitStrategy) { mode in call(Socket.flags(mode)) } : nil
+    if case .success(let count)? = first { return count }
+    return try Transfer.wait(
+      waiting, strategy: waitStrategy, fd: fd, events: events, timedCalls: false,
+      failed: failed ?? first?.error,
+      { mode in call(Socket.flags(mode)) },
+      failure: { (error) throws(HinixError) in throw transferError(error, operation, events: events) },
+      names: { (operation, subject) })
   }
 
   /// The async form of ``transfer(_:events:waiting:_:)``.
   @inline(__always)
-  nonisolated(nonsending)
-    func transfer(
-      _ operation: String, events: IOEvents, reactor: Reactor, _ call: (Int32) -> Result<Int, Errno>
-    ) async throws -> Int
-  {
-    try await perform(events, reactor: reactor) { () throws(HinixError) -> Int? in
-      try attempt(operation, call)
-    }
+  nonisolated(nonsending) func transfer(
+    _ operation: String, events: IOEvents, reactor: Reactor, _ call: (Int32) -> Result<Int, Errno>
+  ) async throws -> Int {
+    try await reactor.transfer(
+      events, on: descriptor, strategy: waitStrategy, history: waitHistory,
+      { mode in call(Socket.flags(mode)) },
+      failure: { (error) throws(HinixError) in
+        throw transferError(
+          error, operation, events: events.contains(.readable) ? Int16(POLLIN) : Int16(POLLOUT))
+      })
   }
 
   /// Runs `attempt` (which must not wait) through the reactor's async core, with this socket's
   /// ``waitStrategy``.
   @inline(__always)
   @discardableResult
-  nonisolated(nonsending)
-    func perform<T>(
-      _ events: IOEvents, reactor: Reactor, _ attempt: () throws(HinixError) -> T?
-    ) async throws -> T
-  {
+  nonisolated(nonsending) func perform<T>(
+    _ events: IOEvents, reactor: Reactor, _ attempt: () throws(HinixError) -> T?
+  ) async throws -> T {
     try await reactor.perform(events, on: descriptor, strategy: waitStrategy, history: waitHistory, attempt)
   }
 
@@ -324,11 +302,16 @@ public final class Socket: Sendable {
   func attempt(
     _ operation: String, _ call: (Int32) -> Result<Int, Errno>
   ) throws(HinixError) -> Int? {
-    switch call(Sys.dontWait) {
-    case .success(let count): count
-    case .failure(.resourceTemporarilyUnavailable): nil
-    case .failure(let error): throw transferError(error, operation)
-    }
+    try Transfer.attempt(
+      { mode in call(Socket.flags(mode)) },
+      failure: { (error) throws(HinixError) in throw transferError(error, operation) })
+  }
+
+  /// The flags of a call in `mode`: `MSG_DONTWAIT` unless it may block.
+  @inline(__always)
+  static func flags(_ mode: CallMode) -> Int32 {
+    if case .blocking = mode { return 0 }
+    return Sys.dontWait
   }
 
   /// " (its send buffer is N bytes)", for an error message; empty if it cannot be read.
@@ -336,8 +319,15 @@ public final class Socket: Sendable {
     (try? get(.sendBufferSize)).map { " (its send buffer is \($0) bytes)" } ?? ""
   }
 
-  func transferError(_ error: Errno, _ operation: String) -> HinixError {
-    HinixError.system(error, operation, subject: subject) { error in
+  /// A failed transfer, named. `EAGAIN` reaches here only from a blocking call on a blocking
+  /// socket: its `SO_RCVTIMEO` or `SO_SNDTIMEO` passed.
+  func transferError(_ error: Errno, _ operation: String, events: Int16 = 0) -> HinixError {
+    if error == .resourceTemporarilyUnavailable {
+      return HinixError(
+        .timedOut, operation: operation, subject: subject, errno: .resourceTemporarilyUnavailable,
+        detail: "the socket's \(events == Int16(POLLIN) ? "receive" : "send") timeout passed")
+    }
+    return HinixError.system(error, operation, subject: subject) { error in
       switch error {
       case .brokenPipe: (.brokenPipe, "the peer closed its end or shut down this direction")
       case .connectionReset: (.connectionReset, "the peer closed the connection with data unread")
@@ -389,8 +379,9 @@ public final class Socket: Sendable {
   /// means the peer closed or shut down its writing side.
   ///
   /// The buffer must stay valid until the call returns.
-  nonisolated(nonsending)
-    public func read(into buffer: UnsafeMutableRawBufferPointer, reactor: Reactor = .shared) async throws
+  public nonisolated(nonsending) func read(
+    into buffer: UnsafeMutableRawBufferPointer, reactor: Reactor = .shared
+  ) async throws
     -> Int
   {
     try await transfer("recv", events: .readable, reactor: reactor) { Sys.receive(fd, buffer, flags: $0) }
@@ -423,8 +414,9 @@ public final class Socket: Sendable {
   }
 
   /// The async form of ``blockingReadExactly(into:)``.
-  nonisolated(nonsending)
-    public func readExactly(into buffer: UnsafeMutableRawBufferPointer, reactor: Reactor = .shared)
+  public nonisolated(nonsending) func readExactly(
+    into buffer: UnsafeMutableRawBufferPointer, reactor: Reactor = .shared
+  )
     async throws
   {
     var done = 0
@@ -506,11 +498,14 @@ public final class Socket: Sendable {
   func writeAll(_ bytes: UnsafeRawBufferPointer, waiting: Waiting) throws(HinixError) -> Int {
     var written = 0
     // The blocking form's common case, when it does not spin first: one send that takes it
-    // all. The rest of a part, or a failure (a non-blocking description's EAGAIN, an error),
-    // goes on below.
+    // all. The rest of a part, or a failure (a non-blocking description's EAGAIN, a timeout,
+    // an error), goes on below without a second call.
     var failed: Errno?
-    if case .forever = waiting, !bytes.isEmpty, waitStrategy.spinNanoseconds <= 0 {
-      switch Sys.send(fd, bytes, flags: 0) {
+    if !bytes.isEmpty,
+      let first = Transfer.first(
+        waiting, strategy: waitStrategy, { mode in Sys.send(fd, bytes, flags: Socket.flags(mode)) })
+    {
+      switch first {
       case .success(let count):
         if count == bytes.count { return count }
         written = count
