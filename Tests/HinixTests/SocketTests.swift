@@ -213,8 +213,10 @@ struct SocketTests {
       Issue.record("the timed form did not time out")
       return
     }
+    #expect(try right.tryNextMessageSize() == .wouldBlock)
     let wake = try EventFD()
     try left.blockingSend(Array(repeating: UInt8(7), count: 5000), descriptors: [wake.descriptor])
+    #expect(try right.tryNextMessageSize() == .completed(5000))
     try left.blockingSend("two")
     try left.blockingSend("three")
 

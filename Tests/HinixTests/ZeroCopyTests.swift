@@ -126,6 +126,125 @@ struct ZeroCopyTests {
     #expect(try drain(reader, payload.count) == payload)
   }
 
+  @Test func timedSpliceTeeAndVmspliceWaitThenGiveUp() throws {
+    let (reader, writer) = try Pipe.create()
+    let (copyReader, copyWriter) = try Pipe.create()
+    let clock = ContinuousClock()
+    var start = clock.now
+    #expect(
+      try ZeroCopy.blockingSplice(
+        from: reader.descriptor, to: copyWriter.descriptor, count: 10, timeout: .milliseconds(40))
+        == .timedOut)
+    #expect(clock.now - start >= .milliseconds(40))
+    start = clock.now
+    #expect(
+      try ZeroCopy.blockingTee(from: reader, to: copyWriter, count: 10, timeout: .milliseconds(40))
+        == .timedOut)
+    #expect(clock.now - start >= .milliseconds(40))
+
+    try writer.blockingWrite(Array(payload[..<100]))
+    #expect(
+      try ZeroCopy.blockingTee(from: reader, to: copyWriter, count: 100, timeout: .seconds(5))
+        == .completed(100))
+    #expect(
+      try ZeroCopy.blockingSplice(
+        from: reader.descriptor, to: copyWriter.descriptor, count: 100, timeout: .seconds(5))
+        == .completed(100))
+    #expect(try drain(copyReader, 200) == Array(payload[..<100]) + Array(payload[..<100]))
+
+    // A full pipe: the timed vmsplice waits, gives up, and moves bytes once there is room.
+    let page = [UInt8](repeating: 2, count: 4096)
+    while case .completed = try page.withUnsafeBytes({ try ZeroCopy.tryVmsplice($0, to: copyWriter) }) {}
+    start = clock.now
+    #expect(
+      try page.withUnsafeBytes {
+        try ZeroCopy.blockingVmsplice($0, to: copyWriter, timeout: .milliseconds(40))
+      }
+        == .timedOut)
+    #expect(clock.now - start >= .milliseconds(40))
+    _ = try drain(copyReader, 8192)
+    #expect(
+      try page.withUnsafeBytes { try ZeroCopy.blockingVmsplice($0, to: copyWriter, timeout: .seconds(5)) }
+        .value ?? 0 > 0)
+  }
+
+  @Test func timedSpliceReportsTheEndOfTheInput() throws {
+    var (reader, writer): (PipeReader, PipeWriter?) = try Pipe.create()
+    let (copyReader, copyWriter) = try Pipe.create()
+    // A child that another test forks meanwhile may hold the write end until it execs: the
+    // timed form waits for the hang-up.
+    _ = writer
+    writer = nil
+    #expect(
+      try ZeroCopy.blockingSplice(
+        from: reader.descriptor, to: copyWriter.descriptor, count: 10, timeout: .seconds(5))
+        == .ended)
+    _ = copyReader
+  }
+
+  @Test func trySendfileAndTimedSendfile() throws {
+    let file = try temporaryFile(Array(payload[..<5000]))
+    defer { try? file.close() }
+    let (reader, writer) = try Pipe.create(nonBlocking: true)
+    #expect(try ZeroCopy.trySendfile(from: file, to: writer.descriptor, count: 5000) == .completed(5000))
+    #expect(try ZeroCopy.trySendfile(from: file, to: writer.descriptor, count: 5000) == .ended)
+    #expect(try drain(reader, 5000) == Array(payload[..<5000]))
+
+    // A full destination: the try form says so, the timed form waits and gives up.
+    let page = [UInt8](repeating: 3, count: 4096)
+    while case .completed = try page.withUnsafeBytes({ try ZeroCopy.tryVmsplice($0, to: writer) }) {}
+    var offset: Int64 = 0
+    #expect(
+      try ZeroCopy.trySendfile(from: file, offset: &offset, to: writer.descriptor, count: 100) == .wouldBlock)
+    let start = ContinuousClock.now
+    #expect(
+      try ZeroCopy.blockingSendfile(
+        from: file, offset: &offset, to: writer.descriptor, count: 100, timeout: .milliseconds(40))
+        == .timedOut)
+    #expect(ContinuousClock.now - start >= .milliseconds(40))
+    #expect(offset == 0)
+  }
+
+  @Test func asyncSendfileWaitsForRoom() async throws {
+    let file = try temporaryFile(payload)
+    defer { try? file.close() }
+    let (reader, writer) = try Pipe.create(nonBlocking: true)
+    var sent = 0
+    var received: [UInt8] = []
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 1)
+    defer { buffer.deallocate() }
+    // More than the pipe holds: each send waits until the reads below make room.
+    while sent < payload.count {
+      sent += try await ZeroCopy.sendfile(from: file, to: writer.descriptor, count: payload.count - sent)
+      while case .completed(let count) = try reader.tryRead(into: buffer) { received += buffer[..<count] }
+    }
+    #expect(received == payload)
+  }
+
+  @Test func asyncCopyCopiesAFileAndStopsWhenCancelled() async throws {
+    let source = try temporaryFile(payload)
+    let destination = try temporaryFile()
+    defer {
+      try? source.close()
+      try? destination.close()
+    }
+    let copied = try await ZeroCopy.copy(from: source, to: destination)
+    #expect(copied.bytes == payload.count)
+    #expect(try contents(destination) == payload)
+
+    // An endless copy (/dev/zero to /dev/null) ends when its task is cancelled.
+    let zero = try FileDescriptor.open("/dev/zero", .readOnly, options: .closeOnExec)
+    let null = try FileDescriptor.open("/dev/null", .writeOnly, options: .closeOnExec)
+    defer {
+      try? zero.close()
+      try? null.close()
+    }
+    let endless = Task { try await ZeroCopy.copy(from: zero, to: null) }
+    try await Task.sleep(for: .milliseconds(50))
+    endless.cancel()
+    await #expect(throws: CancellationError.self) { _ = try await endless.value }
+  }
+
   @Test func writingIntoAPipeWithNoReaderIsBrokenPipe() throws {
     let file = try temporaryFile(payload)
     defer { try? file.close() }

@@ -42,17 +42,6 @@ extension MessageQueue {
     try send(message, priority: priority, timed: .until(.after(timeout)))
   }
 
-  /// Sends a message, blocking the thread until `deadline` at most: ``Outcome/timedOut`` if it
-  /// passed.
-  ///
-  /// The corresponding C function is `mq_timedsend`.
-  @available(*, noasync, message: "blocks its thread; use `await send(_:priority:)` in async code")
-  public func blockingSend(
-    _ message: some MessageBytes, priority: UInt32 = 0, deadline: ContinuousClock.Instant
-  ) throws(HinixError) -> Outcome<Void> {
-    try send(message, priority: priority, timed: .until(Deadline.Instant(deadline)))
-  }
-
   /// Sends a message, suspending the task (not its thread) while the queue is full.
   ///
   /// Throws `CancellationError` if the task is cancelled while it waits; the message is then not sent.
@@ -206,16 +195,6 @@ extension MessageQueue {
     into buffer: UnsafeMutableRawBufferPointer, timeout: Duration
   ) throws(HinixError) -> Outcome<Received> {
     try Waiting.timed(timeout) { (waiting) throws(HinixError) in try receive(into: buffer, waiting: waiting) }
-  }
-
-  /// Receives a message, blocking the thread until `deadline` at most: ``Outcome/timedOut`` if
-  /// none came by then.
-  ///
-  /// The corresponding C function is `mq_timedreceive`.
-  @available(*, noasync, message: "blocks its thread; use `await receive()` in async code")
-  public func blockingReceive(deadline: ContinuousClock.Instant) throws(HinixError) -> Outcome<Message> {
-    let waiting = Waiting.until(Deadline.Instant(deadline))
-    return waiting.outcome(try receiveMessage(waiting: waiting))
   }
 
   /// Receives a message, suspending the task (not its thread) while the queue is empty.

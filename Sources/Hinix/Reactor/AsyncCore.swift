@@ -168,3 +168,23 @@ public struct BatchSequence<Element: Sendable>: AsyncSequence, Sendable {
     }
   }
 }
+
+extension Reactor {
+  /// Runs a blocking `body` on a thread of its own and suspends the task until it returns: for
+  /// work that no readiness event can end (a serial line's break, a copy between files), which
+  /// must not hold a thread of the cooperative pool.
+  static func offThePool<Value: Sendable>(
+    _ body: @escaping @Sendable () throws(HinixError) -> Value
+  ) async throws(HinixError) -> Value {
+    let result = await withCheckedContinuation {
+      (continuation: CheckedContinuation<Result<Value, HinixError>, Never>) in
+      let started = Sys.startThread {
+        continuation.resume(returning: Result { () throws(HinixError) in try body() })
+      }
+      if case .failure(let error) = started {
+        continuation.resume(returning: .failure(HinixError.system(error, "pthread_create")))
+      }
+    }
+    return try result.get()
+  }
+}

@@ -437,6 +437,11 @@ extension Socket {
     try Waiting.timed(timeout) { (waiting) throws(HinixError) in try nextMessageSize(waiting: waiting) }
   }
 
+  /// The size of the next message if one is there now: ``Outcome/wouldBlock`` if none is.
+  public func tryNextMessageSize() throws(HinixError) -> Outcome<Int> {
+    Waiting.never.outcome(try nextMessageSize(waiting: .never))
+  }
+
   /// The size of the next message, suspending the task (not its thread) while none has come.
   public func nextMessageSize(reactor: Reactor = .shared) async throws -> Int {
     try await perform(.readable, reactor: reactor) { () throws(HinixError) -> Int? in

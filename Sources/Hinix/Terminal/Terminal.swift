@@ -338,7 +338,7 @@ public final class Terminal: ByteReader, ByteWriter, DescriptorOwner, Sendable {
 
   /// Sends a break, on a thread of its own so the task's thread is not held for it.
   public func sendBreak(duration: Duration? = nil) async throws {
-    try await Terminal.offThePool { () throws(HinixError) in try self.blockingSendBreak(duration: duration) }
+    try await Reactor.offThePool { () throws(HinixError) in try self.blockingSendBreak(duration: duration) }
   }
 
   /// What ``flow(_:)`` does.
@@ -394,21 +394,5 @@ public final class Terminal: ByteReader, ByteWriter, DescriptorOwner, Sendable {
     HinixError.system(error, operation, subject: name) { error in
       error == .inappropriateIOCTLForDevice ? (.unsupported, "not a terminal") : nil
     }
-  }
-
-  /// Runs a blocking `body` on a thread of its own and suspends the task until it returns.
-  static func offThePool<Value: Sendable>(
-    _ body: @escaping @Sendable () throws(HinixError) -> Value
-  ) async throws(HinixError) -> Value {
-    let result = await withCheckedContinuation {
-      (continuation: CheckedContinuation<Result<Value, HinixError>, Never>) in
-      let started = Sys.startThread {
-        continuation.resume(returning: Result { () throws(HinixError) in try body() })
-      }
-      if case .failure(let error) = started {
-        continuation.resume(returning: .failure(HinixError.system(error, "pthread_create")))
-      }
-    }
-    return try result.get()
   }
 }
