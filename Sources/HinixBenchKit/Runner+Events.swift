@@ -213,7 +213,7 @@ extension Runner {
         let events = Poller.Events(capacity: 64)
         let start = hinix_c_now_ns()
         for _ in 0..<iterations {
-          guard try poller.poll(into: events) == 1, events[0].token == 7 else {
+          guard try poller.tryWait(into: events) == .completed(1), events[0].token == 7 else {
             throw BenchError.failure("the poller did not report the ready eventfd")
           }
         }

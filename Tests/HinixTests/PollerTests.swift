@@ -15,14 +15,14 @@ struct PollerTests {
     let event = try EventFD()
     let registration = try poller.register(event, token: 7, events: .readable)
     let events = Poller.Events(capacity: 8)
-    #expect(try poller.poll(into: events) == 0)
+    #expect(try poller.tryWait(into: events) == .wouldBlock)
     try event.blockingAdd(3)
     for _ in 0..<3 {
-      #expect(try poller.poll(into: events) == 1)
+      #expect(try poller.tryWait(into: events) == .completed(1))
       #expect(events[0] == Poller.Event(token: 7, events: .readable))
     }
     #expect(try event.blockingRead() == 3)
-    #expect(try poller.poll(into: events) == 0)
+    #expect(try poller.tryWait(into: events) == .wouldBlock)
     _ = consume registration
   }
 
@@ -36,17 +36,17 @@ struct PollerTests {
     let events = Poller.Events()
     try edge.blockingAdd(1)
     try once.blockingAdd(1)
-    #expect(try poller.poll(into: events) == 2)
+    #expect(try poller.tryWait(into: events) == .completed(2))
     #expect(Set(events.reported.map(\.token)) == [1, 2])
     // Both still readable, neither reported again.
-    #expect(try poller.poll(into: events) == 0)
+    #expect(try poller.tryWait(into: events) == .wouldBlock)
     try edge.blockingAdd(1)
-    #expect(try poller.poll(into: events) == 1)
+    #expect(try poller.tryWait(into: events) == .completed(1))
     #expect(events[0].token == 1)
     try onceRegistration.modify(events: .readable, trigger: .oneShot)
-    #expect(try poller.poll(into: events) == 1)
+    #expect(try poller.tryWait(into: events) == .completed(1))
     #expect(events[0].token == 2)
-    #expect(try poller.poll(into: events) == 0)
+    #expect(try poller.tryWait(into: events) == .wouldBlock)
     _ = consume edgeRegistration
   }
 
@@ -62,9 +62,9 @@ struct PollerTests {
     let events = Poller.Events(capacity: 2)
     #expect(events.capacity == 2)
     var seen: Set<UInt64> = []
-    #expect(try poller.poll(into: events) == 2)
+    #expect(try poller.tryWait(into: events) == .completed(2))
     seen.formUnion(events.reported.map(\.token))
-    #expect(try poller.poll(into: events) == 1)
+    #expect(try poller.tryWait(into: events) == .completed(1))
     seen.formUnion(events.reported.map(\.token))
     #expect(seen == [10, 11, 12])
     _ = consume ra
@@ -79,7 +79,7 @@ struct PollerTests {
     let registration = try poller.register(event, token: 3, events: .readable)
     let events = Poller.Events()
     let deadline = Deadline.Instant.after(.milliseconds(30))
-    #expect(try poller.blockingWait(into: events, timeout: .milliseconds(30)) == 0)
+    #expect(try poller.blockingWait(into: events, timeout: .milliseconds(30)) == .timedOut)
     #expect(deadline.remaining <= .zero)
     let writer = Thread { try event.blockingAdd(1) }
     #expect(try poller.blockingWait(into: events) == 1)
@@ -93,16 +93,16 @@ struct PollerTests {
     let poller = try Poller()
     let waker = try poller.makeWaker(token: 99)
     let events = Poller.Events()
-    #expect(try poller.poll(into: events) == 0)
+    #expect(try poller.tryWait(into: events) == .wouldBlock)
     let thread = Thread { waker.wake() }
-    #expect(try poller.blockingWait(into: events, timeout: .seconds(10)) == 1)
+    #expect(try poller.blockingWait(into: events, timeout: .seconds(10)) == .completed(1))
     #expect(events[0].token == 99)
     try thread.join()
-    #expect(try poller.poll(into: events) == 0)
+    #expect(try poller.tryWait(into: events) == .wouldBlock)
     waker.wake()
-    #expect(try poller.poll(into: events) == 1)
+    #expect(try poller.tryWait(into: events) == .completed(1))
     waker.wake()
-    #expect(try poller.poll(into: events) == 1)
+    #expect(try poller.tryWait(into: events) == .completed(1))
   }
 
   @Test("refusals name the descriptor and the reason")
@@ -165,16 +165,16 @@ struct PollerTests {
     defer { _ = try? child.kill(.kill) }
     let events = Poller.Events()
     try writer.blockingWrite(Array("x".utf8))
-    #expect(try poller.poll(into: events) == 1)
+    #expect(try poller.tryWait(into: events) == .completed(1))
     registration = nil
     _ = registration
     // The reader is gone, its descriptor closed in this process (the peer's copy keeps the
     // pipe open) ...
     #expect(released == nil)
     // ... and never reported again.
-    #expect(try poller.poll(into: events) == 0)
+    #expect(try poller.tryWait(into: events) == .wouldBlock)
     try writer.blockingWrite(Array("y".utf8))
-    #expect(try poller.poll(into: events) == 0)
+    #expect(try poller.tryWait(into: events) == .wouldBlock)
   }
 
   @Test("side by side with the reactor: an async poller wait and reactor waits in one process")

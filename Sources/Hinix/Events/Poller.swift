@@ -324,18 +324,21 @@ public final class Poller: DescriptorOwner {
     try wait(into: events, waiting: .forever)
   }
 
-  /// Fills `events` with what is ready now, without waiting; 0 when nothing is.
-  @discardableResult
-  public func poll(into events: borrowing Events) throws(HinixError) -> Int {
-    try wait(into: events, waiting: .never)
+  /// Fills `events` with what is ready now, without waiting: ``Outcome/completed(_:)`` with
+  /// how many events it reported, or ``Outcome/wouldBlock`` when nothing is ready.
+  public func tryWait(into events: borrowing Events) throws(HinixError) -> Outcome<Int> {
+    let count = try wait(into: events, waiting: .never)
+    return count > 0 ? .completed(count) : .wouldBlock
   }
 
-  /// Waits at most `timeout` for a ready descriptor, blocking the thread; returns how many
-  /// events it reported (0 when the time ran out).
+  /// Waits at most `timeout` for a ready descriptor, blocking the thread:
+  /// ``Outcome/completed(_:)`` with how many events it reported, or ``Outcome/timedOut``.
   @available(*, noasync, message: "blocks its thread; use `await wait(into:)` in async code")
-  @discardableResult
-  public func blockingWait(into events: borrowing Events, timeout: Duration) throws(HinixError) -> Int {
-    try wait(into: events, waiting: .until(.after(timeout)))
+  public func blockingWait(into events: borrowing Events, timeout: Duration) throws(HinixError) -> Outcome<
+    Int
+  > {
+    let count = try wait(into: events, waiting: .until(.after(timeout)))
+    return count > 0 ? .completed(count) : .timedOut
   }
 
   /// Waits for a ready descriptor, suspending the task (not its thread) on the poller's own

@@ -49,7 +49,7 @@ public enum FIFO {
   /// non-blocking; every form of ``PipeReader`` keeps its meaning. Cancelling the task throws
   /// `CancellationError` and closes what it opened; no other process sees a difference.
   public static func openForReading(_ path: FilePath) async throws -> PipeReader {
-    let reader = try tryOpenForReading(path)
+    let reader = PipeReader(adopting: try open(path, .readOnly, nonBlocking: true)!)
     let probe = try Pipe.create(nonBlocking: true)
     try await waitForTheOtherEnd { () throws(HinixError) in
       try hasWriter(reader.descriptor, probe: probe.writer.descriptor, path: path)
@@ -57,13 +57,14 @@ public enum FIFO {
     return reader
   }
 
-  /// Opens the FIFO for reading at once, whether or not a writer has it open; the description
-  /// is non-blocking (reads report ``Outcome/wouldBlock`` until a writer writes, and every form
-  /// keeps its meaning).
+  /// Opens the FIFO for reading at once, whether or not a writer has it open: always
+  /// ``Outcome/completed(_:)`` (an `Outcome`, as every try form returns, though Linux never
+  /// makes this open wait). The description is non-blocking (reads report
+  /// ``Outcome/wouldBlock`` until a writer writes, and every form keeps its meaning).
   ///
   /// The corresponding C function is `open` with `O_RDONLY | O_NONBLOCK`.
-  public static func tryOpenForReading(_ path: FilePath) throws(HinixError) -> PipeReader {
-    PipeReader(adopting: try open(path, .readOnly, nonBlocking: true)!)
+  public static func tryOpenForReading(_ path: FilePath) throws(HinixError) -> Outcome<PipeReader> {
+    .completed(PipeReader(adopting: try open(path, .readOnly, nonBlocking: true)!))
   }
 
   /// Opens the FIFO for writing, blocking the thread until a reader opens it.
