@@ -9,66 +9,75 @@ public struct HinixError: Error, Sendable, Equatable, CustomStringConvertible {
   /// What went wrong, for code that reacts to a kind of failure.
   ///
   /// A struct with static members rather than an enum, so that later mechanisms can add codes
-  /// without breaking a user's `switch` (which needs a `default:` case). Codes compare by name.
+  /// without breaking a user's `switch` (which needs a `default:` case). Codes compare as one
+  /// byte, a private enum's value, and print as their names.
   public struct Code: Sendable, Hashable, CustomStringConvertible {
-    /// The code's name, as it is spelled in Swift (`"peerGone"`).
-    public let name: String
-
-    /// A code named `name`; the codes are the static members below.
-    init(_ name: String) {
-      self.name = name
+    /// The codes, compared and hashed as one byte: no code builds or compares a string.
+    private enum Storage: UInt8, Sendable {
+      case invalidName, invalidArgument, closed, messageTooLarge, limitExceeded, permissionDenied, notFound,
+        alreadyExists, wouldBlock, brokenPipe, timedOut, messageTruncated, shortWrite, connectionRefused,
+        connectionReset, notConnected, reactorShutDown, corrupt, peerGone, incompatible, unsupported, system
     }
+
+    private let storage: Storage
+
+    private init(_ storage: Storage) {
+      self.storage = storage
+    }
+
+    /// The code's name, as it is spelled in Swift (`"peerGone"`).
+    public var name: String { String(describing: storage) }
 
     /// The code's name.
     public var description: String { name }
 
     /// A name given to Hinix is malformed (checked before the kernel sees it).
-    public static let invalidName = Code("invalidName")
+    public static var invalidName: Code { Code(.invalidName) }
     /// An argument is out of range (a priority, a capacity, a counter value, a buffer size).
-    public static let invalidArgument = Code("invalidArgument")
+    public static var invalidArgument: Code { Code(.invalidArgument) }
     /// The operation was called on an end or object that was already closed.
-    public static let closed = Code("closed")
+    public static var closed: Code { Code(.closed) }
     /// A message is larger than the queue's message size, or a buffer smaller than it.
-    public static let messageTooLarge = Code("messageTooLarge")
+    public static var messageTooLarge: Code { Code(.messageTooLarge) }
     /// A request exceeds a system-wide or per-user limit.
-    public static let limitExceeded = Code("limitExceeded")
+    public static var limitExceeded: Code { Code(.limitExceeded) }
     /// The caller lacks the permission the object's mode requires.
-    public static let permissionDenied = Code("permissionDenied")
+    public static var permissionDenied: Code { Code(.permissionDenied) }
     /// The named object does not exist.
-    public static let notFound = Code("notFound")
+    public static var notFound: Code { Code(.notFound) }
     /// The named object exists and exclusive creation was asked for.
-    public static let alreadyExists = Code("alreadyExists")
+    public static var alreadyExists: Code { Code(.alreadyExists) }
     /// The operation could not complete without blocking and the descriptor is non-blocking.
-    public static let wouldBlock = Code("wouldBlock")
+    public static var wouldBlock: Code { Code(.wouldBlock) }
     /// A write found the reading end of its pipe or socket closed (`EPIPE`).
-    public static let brokenPipe = Code("brokenPipe")
+    public static var brokenPipe: Code { Code(.brokenPipe) }
     /// A timed operation reached its deadline.
-    public static let timedOut = Code("timedOut")
+    public static var timedOut: Code { Code(.timedOut) }
     /// A message was larger than the buffer given to receive it; the kernel discarded the rest.
-    public static let messageTruncated = Code("messageTruncated")
+    public static var messageTruncated: Code { Code(.messageTruncated) }
     /// A datagram or packet went out shorter than the bytes given (never split in two).
-    public static let shortWrite = Code("shortWrite")
+    public static var shortWrite: Code { Code(.shortWrite) }
     /// Nobody listens at the address, or the listener's backlog refused the connection.
-    public static let connectionRefused = Code("connectionRefused")
+    public static var connectionRefused: Code { Code(.connectionRefused) }
     /// The peer closed or reset the connection while data was in flight (`ECONNRESET`).
-    public static let connectionReset = Code("connectionReset")
+    public static var connectionReset: Code { Code(.connectionReset) }
     /// The socket is not connected (`ENOTCONN`), or the other side shut its direction down.
-    public static let notConnected = Code("notConnected")
+    public static var notConnected: Code { Code(.notConnected) }
     /// The reactor was shut down while the operation waited.
-    public static let reactorShutDown = Code("reactorShutDown")
+    public static var reactorShutDown: Code { Code(.reactorShutDown) }
     /// Data shared with another process failed validation: a ring's header, a position or a
     /// message length that no honest peer writes. Hinix stops using that object.
-    public static let corrupt = Code("corrupt")
+    public static var corrupt: Code { Code(.corrupt) }
     /// The other side of a shared-memory ring closed it, exited or was killed.
-    public static let peerGone = Code("peerGone")
+    public static var peerGone: Code { Code(.peerGone) }
     /// A shared object was made for something else: another element size, version or layout,
     /// a file too small, or seals missing.
-    public static let incompatible = Code("incompatible")
+    public static var incompatible: Code { Code(.incompatible) }
     /// The object cannot do what was asked: a pseudo-terminal has no modem lines, a file is
     /// not a terminal, a device refuses the request.
-    public static let unsupported = Code("unsupported")
+    public static var unsupported: Code { Code(.unsupported) }
     /// Any other failure of a system call; ``HinixError/errno`` says which.
-    public static let system = Code("system")
+    public static var system: Code { Code(.system) }
   }
 
   /// What kind of failure this is.
