@@ -12,7 +12,8 @@ struct WaitStrategyTests {
     #expect(WaitStrategy.spinThenSleep(.seconds(-1)) == .sleep)
     #expect(!WaitStrategy.sleep.spins)
     #expect(WaitStrategy.busySpin.spins)
-    #expect(WaitStrategy.spinThenSleep(.microseconds(50)).spinNanoseconds == 50_000)
+    #expect(WaitStrategy.spinThenSleep(.microseconds(50)).spin == .microseconds(50))
+    #expect(WaitStrategy.adaptive.spin == nil && WaitStrategy.sleep.spin == .zero)
     #expect(WaitStrategy.busySpin.description == "busy-spin")
     #expect(WaitStrategy.sleep.description == "sleep")
   }

@@ -26,6 +26,8 @@ final class EchoFixture: @unchecked Sendable {
   /// The spin of the spin-then-sleep runs: longer than a round trip with a sleeping peer, so a
   /// side sleeps only when the other has stopped answering.
   static let spin = Duration.microseconds(200)
+  /// ``spin`` as the peer's argument takes it.
+  static let spinNanoseconds = 200_000
 
   let sleeping: EchoPeer
   let spinning: EchoPeer
@@ -46,10 +48,10 @@ final class EchoFixture: @unchecked Sendable {
     sleeping = try EchoFixture.spawn(["hinix", "0"], cpu: Int(peerCPU))
     sleeping.socket.waitStrategy = .sleep
     spinning = try EchoFixture.spawn(
-      ["hinix", "\(WaitStrategy.spinThenSleep(EchoFixture.spin).spinNanoseconds)"], cpu: Int(peerCPU))
+      ["hinix", "\(EchoFixture.spinNanoseconds)"], cpu: Int(peerCPU))
     spinning.socket.waitStrategy = .spinThenSleep(EchoFixture.spin)
     adaptive = try EchoFixture.spawn(
-      ["hinix", "\(WaitStrategy.adaptive.spinNanoseconds)"], cpu: Int(peerCPU))
+      ["hinix", "-1"], cpu: Int(peerCPU))  // the peer's code for adaptive
     adaptive.socket.waitStrategy = .adaptive
     nioPeer = try EchoFixture.spawn(["nio"], cpu: Int(peerCPU))
     buffer = .allocate(byteCount: EchoFixture.messageSize, alignment: 64)

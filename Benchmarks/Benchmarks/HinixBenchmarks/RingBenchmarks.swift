@@ -26,8 +26,9 @@ final class RingEchoFixture: @unchecked Sendable {
     let (outChild, backChild) = (out.child, back.child)
     var passing = outChild.passing(from: 3)
     passing.merge(backChild.passing(from: 7)) { first, _ in first }
-    let spin =
-      strategy == .adaptive ? "adaptive" : strategy == .busySpin ? "-1" : "\(strategy.spinNanoseconds)"
+    let (seconds, attoseconds) = (strategy.spin ?? .zero).components
+    let nanoseconds = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    let spin = strategy == .adaptive ? "adaptive" : strategy == .busySpin ? "-1" : "\(nanoseconds)"
     process = try ChildProcess.spawn(
       EchoFixture.peerExecutable(),
       arguments: ["ring", outChild.argument(from: 3), backChild.argument(from: 7), spin],

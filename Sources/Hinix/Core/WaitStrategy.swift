@@ -14,9 +14,9 @@ import Glibc
 /// at most one spin slice (`sliceNanoseconds`) before it yields to other tasks and checks for
 /// cancellation.
 public struct WaitStrategy: Sendable, Hashable, CustomStringConvertible {
-  /// How long to spin before sleeping, in nanoseconds; `Int64.max` spins forever; -1 for
-  /// ``adaptive``, whose spin changes from one wait to the next.
-  public let spinNanoseconds: Int64
+  /// How long to spin before sleeping, in nanoseconds; `Int64.max` spins forever;
+  /// ``adaptiveMark`` for ``adaptive``, whose spin changes from one wait to the next.
+  @usableFromInline let spinNanoseconds: Int64
   /// A strategy of this spin.
   init(spinNanoseconds: Int64) {
     self.spinNanoseconds = spinNanoseconds
@@ -54,6 +54,13 @@ public struct WaitStrategy: Sendable, Hashable, CustomStringConvertible {
 
   /// Whether this is ``adaptive``, whose waits teach a history.
   var isAdaptive: Bool { spinNanoseconds == Self.adaptiveMark }
+
+  /// How long a wait spins before it sleeps: zero for ``sleep``, the longest `Duration` of
+  /// nanoseconds for ``busySpin``, and `nil` for ``adaptive``, whose spin changes from one wait
+  /// to the next.
+  public var spin: Duration? {
+    spinNanoseconds == Self.adaptiveMark ? nil : .nanoseconds(spinNanoseconds)
+  }
 
   /// Whether this strategy may spin (``adaptive`` may).
   public var spins: Bool { spinNanoseconds != 0 }
