@@ -1,8 +1,8 @@
 import Glibc
 import SystemPackage
 
-/// The read and write cores shared by every byte-stream descriptor (pipes, FIFOs, standard
-/// streams; stream sockets later): one call per form that `Waiting` names.
+/// The read and write calls of every byte-stream descriptor (pipes, FIFOs, standard streams,
+/// terminals, adopted descriptors), over the one transfer core (``Transfer``).
 enum ByteStream {
   /// Reads once: the count (0 at end of stream), or `nil` when the form gave up waiting.
   @inline(__always)
@@ -11,12 +11,16 @@ enum ByteStream {
     subject: @autoclosure () -> String = ""
   ) throws(HinixError) -> Int? {
     let first = Transfer.first(waiting, strategy: strategy) { mode in readCall(fd, buffer, mode) }
-    if case .success(let count)? = first { return count }
+    switch first {
+    case .value(let count): return count
+    case .notNow: return nil
+    case .failed, .none: break
+    }
     return try Transfer.wait(
-      waiting, strategy: strategy, fd: fd, events: Int16(POLLIN), timedCalls: false, failed: first?.error,
+      waiting, strategy: strategy, fd: fd, events: Int16(POLLIN), failed: first.error, operation: "read",
       { mode in readCall(fd, buffer, mode) },
       failure: { (error) throws(HinixError) in try readFailure(error, fd, subject: subject()) },
-      names: { ("read", name(fd, subject())) })
+      subject: { name(fd, subject()) })
   }
 
   /// Writes once: how many bytes the kernel took, or `nil` when the form gave up waiting.
@@ -31,12 +35,16 @@ enum ByteStream {
     // Any descriptor may be a pipe (an adopted OwnedDescriptor too): EPIPE, never SIGPIPE.
     Pipe.sigpipePolicy
     let first = Transfer.first(waiting, strategy: strategy) { mode in writeCall(fd, bytes, mode) }
-    if case .success(let count)? = first { return count }
+    switch first {
+    case .value(let count): return count
+    case .notNow: return nil
+    case .failed, .none: break
+    }
     return try Transfer.wait(
-      waiting, strategy: strategy, fd: fd, events: Int16(POLLOUT), timedCalls: false, failed: first?.error,
+      waiting, strategy: strategy, fd: fd, events: Int16(POLLOUT), failed: first.error, operation: "write",
       { mode in writeCall(fd, bytes, mode) },
       failure: { (error) throws(HinixError) in throw writeFailure(error, fd, subject: subject()) },
-      names: { ("write", name(fd, subject())) })
+      subject: { name(fd, subject()) })
   }
 
   /// The async form of ``read(_:into:waiting:strategy:subject:)``.
@@ -101,9 +109,9 @@ enum ByteStream {
     return HinixError.system(error, "write", subject: name(fd, subject))
   }
 
-  /// The subject of an error: the caller's, or the descriptor's number. Made only when a wait
-  /// or an error needs it: a String per call was a tenth of the instructions of a pipe's
-  /// write and read (Benchmarks/instructions.sh).
+  /// The subject of an error: the caller's, or the descriptor's number. Made only when a
+  /// `poll` or an error needs it: a String per call was a tenth of the instructions of a
+  /// pipe's write and read (Benchmarks/instructions.sh).
   private static func name(_ fd: Int32, _ given: String) -> String {
     given.isEmpty ? "descriptor \(fd)" : given
   }

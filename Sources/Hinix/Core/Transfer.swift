@@ -21,14 +21,14 @@ enum CallMode {
 /// The rules, kept here once:
 /// - `EAGAIN` means "not now": a try form gives up, a timed or blocking form waits in `poll`
 ///   (a non-blocking description) for as long as it may, an async form waits in the reactor.
-///   From a blocking call on a blocking descriptor it is the kernel's own timeout
-///   (`SO_RCVTIMEO`): the mapping's to name.
+///   From a blocking call on a blocking socket it is the socket's own timeout (`SO_RCVTIMEO`),
+///   which the socket's mapping names; elsewhere it waits in `poll`, as any `EAGAIN` does.
 /// - For a mechanism whose calls are timed (`timedCalls`), `ETIMEDOUT` means "not now" too:
 ///   a try form's passed deadline, or a timed form that gave up.
-/// - A blocking form that does not spin makes its blocking call inline first (``first(_:strategy:_:)``);
-///   everything else (a try form's call, spinning, waiting in `poll`) is out of line, in
-///   ``wait(_:strategy:fd:events:timedCalls:failed:_:failure:names:)``; an async form's
-///   attempt is ``attempt(timedCalls:_:failure:)``, inline in the reactor's core.
+/// - A try form's one call, and the one call of a blocking form that does not spin, are inline
+///   (``first(_:strategy:timedCalls:_:)``), and so is an async form's attempt (a try call, or
+///   ``attempt(timedCalls:_:failure:)`` in ``Reactor/transfer(_:on:strategy:history:timedCalls:_:failure:)``);
+///   everything else (spinning, waiting in `poll`) is out of line, in `wait`.
 /// - Every other failure goes to the mapping, which throws a ``HinixError`` naming the call
 ///   and the subject, or turns it into a value (a terminal's hang-up reads as the end).
 enum Transfer {
@@ -47,31 +47,69 @@ enum Transfer {
     }
   }
 
-  /// The blocking form's common case, when it does not spin first: its one blocking call,
-  /// inlined into the form; `nil` for every other form or strategy, which go to
-  /// ``wait(_:strategy:fd:events:timedCalls:failed:_:failure:names:)`` at once.
-  ///
-  /// A form calls this, returns a success, and passes a failure on to `wait` as `failed`. The
-  /// two steps are the form's, not one function's: the closures `wait` takes are then made
-  /// only on the way there (made before the fast call, they cost a blocking pipe write and
-  /// read 14 instructions, a queue's send and receive 38: Benchmarks/instructions.sh).
-  @inline(__always)
-  static func first<T>(
-    _ waiting: Waiting, strategy: WaitStrategy, _ call: (CallMode) -> Result<T, Errno>
-  ) -> Result<T, Errno>? {
-    guard case .forever = waiting, strategy.spinNanoseconds <= 0 else { return nil }
-    return call(.blocking)
+  /// What a form's inline first step found.
+  @usableFromInline
+  enum First<T> {
+    /// The call succeeded.
+    case value(T)
+    /// A try form's call found nothing to do: the form gives up.
+    case notNow
+    /// The call failed: go on from this failure in ``Transfer/wait(_:strategy:fd:events:timedCalls:kernelTimeouts:failed:operation:_:failure:subject:)``.
+    case failed(Errno)
+    /// No inline call for this form: go to `wait` at once.
+    case none
+
+    /// The failure to go on from, if any.
+    @inline(__always)
+    var error: Errno? {
+      if case .failed(let error) = self { return error }
+      return nil
+    }
   }
 
-  /// Everything but the inline blocking call: the spin the strategy asks for, then calls in the
-  /// form's mode, waiting in `poll` between them; or, when the caller's blocking call `failed`
-  /// already, going on from that failure (no call is made twice: a second blocking call could
-  /// wait again).
+  /// A form's inline first step: a try form's one non-blocking call (also an async form's
+  /// attempt), or the one blocking call of a blocking form that does not spin; ``First/none``
+  /// for every other form or strategy.
+  ///
+  /// A form returns a value, gives up at ``First/notNow``, and otherwise passes the failure on
+  /// to `wait` as `failed`. The two steps are the form's, not one function's: the closures
+  /// `wait` takes are then made only on the way there (made before the fast call, they cost a
+  /// blocking pipe write and read 14 instructions, a queue's send and receive 38:
+  /// Benchmarks/instructions.sh).
+  @inline(__always)
+  static func first<T>(
+    _ waiting: Waiting, strategy: WaitStrategy, timedCalls: Bool = false,
+    _ call: (CallMode) -> Result<T, Errno>
+  ) -> First<T> {
+    switch waiting {
+    case .never:
+      switch call(.nonBlocking) {
+      case .success(let value): return .value(value)
+      case .failure(.resourceTemporarilyUnavailable): return .notNow
+      case .failure(.timedOut) where timedCalls: return .notNow
+      case .failure(let error): return .failed(error)
+      }
+    case .forever where strategy.spinNanoseconds <= 0:
+      switch call(.blocking) {
+      case .success(let value): return .value(value)
+      case .failure(let error): return .failed(error)
+      }
+    default:
+      return .none
+    }
+  }
+
+  /// Everything but the inline first step: the spin the strategy asks for, then calls in the
+  /// form's mode, waiting in `poll` between them; or, when the first step `failed` already,
+  /// going on from that failure (no call is made twice: a second blocking call could wait
+  /// again). `kernelTimeouts`: the descriptor may have a timeout of its own (a socket's
+  /// `SO_RCVTIMEO`), so `EAGAIN` from a blocking call on a blocking descriptor is that timeout,
+  /// for the mapping to name; for the others it waits in `poll`, as any `EAGAIN` does.
   @inline(never)
   static func wait<T>(
-    _ waiting: Waiting, strategy: WaitStrategy, fd: Int32, events: Int16, timedCalls: Bool, failed: Errno?,
-    _ call: (CallMode) -> Result<T, Errno>, failure: (Errno) throws(HinixError) -> T,
-    names: () -> (operation: String, subject: String)
+    _ waiting: Waiting, strategy: WaitStrategy, fd: Int32, events: Int16, timedCalls: Bool = false,
+    kernelTimeouts: Bool = false, failed: Errno?, operation: String, _ call: (CallMode) -> Result<T, Errno>,
+    failure: (Errno) throws(HinixError) -> T, subject: () -> String
   ) throws(HinixError) -> T? {
     if failed == nil,
       let value = try strategy.spinFirst(
@@ -99,14 +137,18 @@ enum Transfer {
       case .success(let value):
         return value
       case .failure(.resourceTemporarilyUnavailable):
-        if case .blocking = mode, case .success(false) = FileDescriptor(rawValue: fd).isNonBlocking() {
+        if kernelTimeouts, case .blocking = mode,
+          case .success(false) = FileDescriptor(rawValue: fd).isNonBlocking()
+        {
           return try failure(.resourceTemporarilyUnavailable)
         }
-        let (operation, subject) = names()
-        guard try waiting.poll(fd, for: events, operation: operation, subject: subject) else { return nil }
+        guard try waiting.poll(fd, for: events, operation: operation, subject: subject()) else { return nil }
       case .failure(.timedOut) where timedCalls:
-        if case .until(let deadline) = mode, deadline.remaining <= .zero { return nil }
-        if case .nonBlocking = mode { return nil }
+        switch mode {
+        case .nonBlocking: return nil
+        case .until(let deadline): if deadline.remaining <= .zero { return nil }
+        case .blocking: return try failure(.timedOut)
+        }
       case .failure(let error):
         return try failure(error)
       }
@@ -126,14 +168,5 @@ extension Reactor {
       () throws(HinixError) -> T? in
       try Transfer.attempt(timedCalls: timedCalls, call, failure: failure)
     }
-  }
-}
-
-extension Result where Failure == Errno {
-  /// The failure, if it is one.
-  @inline(__always)
-  var error: Errno? {
-    if case .failure(let error) = self { return error }
-    return nil
   }
 }

@@ -114,13 +114,19 @@ extension MessageQueue {
     _ waiting: Waiting, for events: Int16, operation: String, priority: UInt32 = 0,
     _ call: (UnsafePointer<timespec>?) -> Result<T, Errno>
   ) throws(HinixError) -> T? {
-    let first = Transfer.first(waiting, strategy: waitStrategy) { mode in MessageQueue.timedCall(mode, call) }
-    if case .success(let value)? = first { return value }
+    let first = Transfer.first(waiting, strategy: waitStrategy, timedCalls: true) { mode in
+      MessageQueue.timedCall(mode, call)
+    }
+    switch first {
+    case .value(let value): return value
+    case .notNow: return nil
+    case .failed, .none: break
+    }
     return try Transfer.wait(
       waiting, strategy: waitStrategy, fd: descriptor.rawValue, events: events, timedCalls: true,
-      failed: first?.error, { mode in MessageQueue.timedCall(mode, call) },
+      failed: first.error, operation: operation, { mode in MessageQueue.timedCall(mode, call) },
       failure: { (error) throws(HinixError) in throw transferError(error, operation, priority: priority) },
-      names: { (operation, subject) })
+      subject: { subject })
   }
 
   /// The call a form makes: with no deadline when it may block, an expired one when it must

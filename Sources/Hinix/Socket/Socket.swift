@@ -261,19 +261,23 @@ public final class Socket: Sendable {
     _ operation: String, events: Int16, waiting: Waiting, failed: Errno? = nil,
     _ call: (Int32) -> Result<Int, Errno>
   ) throws(HinixError) -> Int? {
-    let first =
+    let first: Transfer.First<Int> =
       failed == nil
-      ? Transfer.first(waiting, strategy: waitStrategy) { mode in call(Socket.flags(mode)) } : nil
-    if case .success(let count)? = first { return count }
+      ? Transfer.first(waiting, strategy: waitStrategy) { mode in call(Socket.flags(mode)) } : .none
+    switch first {
+    case .value(let count): return count
+    case .notNow: return nil
+    case .failed, .none: break
+    }
     return try Transfer.wait(
-      waiting, strategy: waitStrategy, fd: fd, events: events, timedCalls: false,
-      failed: failed ?? first?.error,
-      { mode in call(Socket.flags(mode)) },
+      waiting, strategy: waitStrategy, fd: fd, events: events, kernelTimeouts: true,
+      failed: failed ?? first.error,
+      operation: operation, { mode in call(Socket.flags(mode)) },
       failure: { (error) throws(HinixError) in throw transferError(error, operation, events: events) },
-      names: { (operation, subject) })
+      subject: { subject })
   }
 
-  /// The async form of ``transfer(_:events:waiting:_:)``.
+  /// The async form of ``transfer(_:events:waiting:failed:_:)``.
   @inline(__always)
   nonisolated(nonsending) func transfer(
     _ operation: String, events: IOEvents, reactor: Reactor, _ call: (Int32) -> Result<Int, Errno>
@@ -501,16 +505,16 @@ public final class Socket: Sendable {
     // all. The rest of a part, or a failure (a non-blocking description's EAGAIN, a timeout,
     // an error), goes on below without a second call.
     var failed: Errno?
-    if !bytes.isEmpty,
-      let first = Transfer.first(
+    if !bytes.isEmpty {
+      switch Transfer.first(
         waiting, strategy: waitStrategy, { mode in Sys.send(fd, bytes, flags: Socket.flags(mode)) })
-    {
-      switch first {
-      case .success(let count):
+      {
+      case .value(let count):
         if count == bytes.count { return count }
         written = count
-      case .failure(let error):
-        failed = error
+      case .notNow: return 0
+      case .failed(let error): failed = error
+      case .none: break
       }
     }
     while written < bytes.count {
