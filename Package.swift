@@ -21,7 +21,7 @@ let package = Package(
   ],
   targets: [
     // The C shim: what Swift's Glibc module cannot reach (variadic mq_open, epoll, eventfd,
-    // posix_spawn file actions, sched_setaffinity).
+    // the fork-and-exec of a spawned child, sched_setaffinity).
     .target(name: "CHinix"),
     // The library.
     .target(
